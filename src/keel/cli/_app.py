@@ -1,0 +1,73 @@
+"""The root typer app: global options, error handling, and the command groups."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from keel._version import __version__
+from keel.errors import KeelError
+
+from . import fsck, project, quickstart
+from ._output import err_console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="keel",
+    help="keel: track, version, validate, register, serve and monitor ML models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"keel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+) -> None:
+    """keel: one tool for the whole ML lifecycle."""
+    from keel._logging import configure_logging
+    from keel.config import SETTINGS
+
+    _state["debug"] = debug
+    env = {s.name: s for s in SETTINGS}
+    import os
+
+    fmt = os.environ.get(env["log_format"].env, "text").lower()
+    level = "DEBUG" if debug else os.environ.get(env["log_level"].env, "WARNING").upper()
+    configure_logging(
+        level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "WARNING",
+        "json" if fmt == "json" else "text",
+    )
+
+
+project.register(app)
+fsck.register(app)
+quickstart.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``keel`` command: user errors exit 1 without a traceback."""
+    try:
+        app()
+    except KeelError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,76 @@
+"""``keel fsck``: verify every object and every reference in the store."""
+
+from __future__ import annotations
+
+import typer
+
+from ._output import console, print_json
+
+__all__ = ["register"]
+
+
+def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Check every object against its digest and every metadata reference to an object.
+
+    Exits 1 if anything is missing or corrupt. Changes nothing.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from keel.store import Store
+    from keel.store.fsck import fsck as run_fsck
+
+    with Store.open() as store:
+        if json:
+            report = run_fsck(store)
+        else:
+            with Progress(
+                TextColumn("verifying objects"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("verify", total=None)
+                report = run_fsck(
+                    store, lambda done, total: bar.update(task, completed=done, total=total)
+                )
+    if json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"checked {report.objects_checked:,} objects and "
+        f"{report.references_checked:,} referenced digests"
+    )
+    if report.ok:
+        console.print("[green]ok[/]: every object is intact and every reference resolves")
+    if report.missing or report.corrupt:
+        table = Table(title="Problems", title_justify="left")
+        table.add_column("problem", style="red")
+        table.add_column("object")
+        table.add_column("referenced by")
+        for digest, places in report.missing.items():
+            table.add_row("missing", digest, ", ".join(places))
+        for digest in report.corrupt:
+            table.add_row("corrupt", digest, "")
+        console.print(table)
+    if report.unreferenced:
+        console.print(
+            f"[dim]{len(report.unreferenced)} stored objects are not referenced (harmless)[/]"
+        )
+    if report.stale_temporaries:
+        console.print(
+            f"[dim]{report.stale_temporaries} partial writes left by interrupted "
+            "processes (harmless)[/]"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fsck")(fsck)

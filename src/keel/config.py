@@ -1,0 +1,313 @@
+"""Where things live: every keel setting, declared once and resolved once.
+
+Precedence, highest first: an explicit argument, the environment variable, the nearest
+``keel.toml``, the default. The default store is the nearest ``.keel/`` folder upward
+from the working directory, found the way git finds ``.git/``.
+
+Example::
+
+    >>> from keel.config import resolve
+    >>> cfg = resolve(uri="sqlite:////tmp/demo/keel.db", objects="/tmp/demo/objects")
+    >>> cfg.objects
+    '/tmp/demo/objects'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keel.errors import ConfigError, ProjectNotFound, did_you_mean
+
+__all__ = [
+    "PROJECT_DIR",
+    "SETTINGS",
+    "Config",
+    "Setting",
+    "current",
+    "find_project_root",
+    "reset",
+    "resolve",
+]
+
+PROJECT_DIR = ".keel"
+"""Name of the folder ``keel init`` creates; holds the metadata database and objects."""
+
+DATABASE_FILE = "keel.db"
+OBJECTS_DIR = "objects"
+CONFIG_FILE = "keel.toml"
+
+
+def _parse_bool(raw: str | bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_choice(*choices: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _parse_int(raw: Any) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name in keel.toml, its environment variable, type and default."""
+
+    name: str
+    env: str
+    default: Any
+    doc: str
+    parse: Callable[[Any], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "uri",
+        "KEEL_URI",
+        None,
+        "Metadata store: a path, sqlite:///file.db, postgresql+psycopg://... or http(s)://. "
+        "Default: the nearest .keel/ folder.",
+    ),
+    Setting(
+        "objects",
+        "KEEL_OBJECTS",
+        None,
+        "Object store: a folder or an fsspec URL such as s3://bucket/prefix. "
+        "Default: .keel/objects next to the metadata database.",
+    ),
+    Setting("project", "KEEL_PROJECT", "default", "Project (namespace) to work in."),
+    Setting(
+        "log_format",
+        "KEEL_LOG_FORMAT",
+        "text",
+        "Format of keel's own logs when the CLI or server configures them: text or json.",
+        _parse_choice("text", "json"),
+    ),
+    Setting(
+        "log_level",
+        "KEEL_LOG_LEVEL",
+        "WARNING",
+        "Level of keel's own logs: DEBUG, INFO, WARNING or ERROR.",
+        lambda raw: _parse_choice("debug", "info", "warning", "error")(raw).upper(),
+    ),
+    Setting(
+        "fsync",
+        "KEEL_FSYNC",
+        True,
+        "Flush objects to disk before they become visible (survives power loss).",
+        _parse_bool,
+    ),
+    Setting(
+        "max_upload_mb",
+        "KEEL_MAX_UPLOAD_MB",
+        1024,
+        "Largest artifact the server accepts in one upload, in MiB.",
+        _parse_int,
+    ),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings. Build with :func:`resolve`; :func:`current` caches them."""
+
+    uri: str
+    objects: str
+    project: str = "default"
+    log_format: str = "text"
+    log_level: str = "WARNING"
+    fsync: bool = True
+    max_upload_mb: int = 1024
+    project_root: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the metadata store is a keel server reached over HTTP."""
+        return self.uri.startswith(("http://", "https://"))
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """Return the nearest folder at or above ``start`` that holds a ``.keel/`` folder."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_DIR).is_dir():
+            return folder
+    return None
+
+
+def _find_toml(start: Path) -> Path | None:
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        if (folder / PROJECT_DIR).is_dir():
+            return None  # keel.toml belongs beside .keel/; stop at the project root
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}. Fix the file or remove it.") from exc
+    table = data.get("keel", data)
+    unknown = sorted(set(table) - set(_BY_NAME))
+    if unknown:
+        name = unknown[0]
+        raise ConfigError(
+            f"Unknown setting {name!r} in {path}.{did_you_mean(name, list(_BY_NAME))} "
+            f"Known settings: {', '.join(_BY_NAME)}."
+        )
+    return table
+
+
+def normalize_uri(raw: str, base: Path) -> str:
+    """Turn a path or URL given for the metadata store into a URL.
+
+    A folder means the ``.keel/`` database inside it (or the folder itself when it is
+    a ``.keel/`` folder); a file path means that SQLite file.
+    """
+    raw = raw.strip()
+    if not raw:
+        raise ConfigError("KEEL_URI is empty. Unset it, or give a path or a database URL.")
+    if "://" in raw or raw.startswith("sqlite:"):
+        return raw
+    path = (base / Path(raw).expanduser()).resolve()
+    if path.is_dir():
+        db_dir = path if path.name == PROJECT_DIR else path / PROJECT_DIR
+        return f"sqlite:///{db_dir / DATABASE_FILE}"
+    return f"sqlite:///{path}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, or None for other URLs and in-memory SQLite."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    rest = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(rest) if rest and rest != ":memory:" else None
+
+
+def resolve(
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    require_store: bool = True,
+    **overrides: Any,
+) -> Config:
+    """Resolve every setting: argument > environment > keel.toml > default.
+
+    Args:
+        cwd: folder to search upward from; the working directory by default.
+        env: environment to read; ``os.environ`` by default.
+        require_store: raise :class:`ProjectNotFound` when no store can be located.
+        **overrides: explicit values for settings, by name (``uri=...``, ``objects=...``).
+
+    Raises:
+        ConfigError: a setting has a value of the wrong form.
+        ProjectNotFound: no ``.keel/`` folder upward and no ``KEEL_URI``.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    env = os.environ if env is None else env
+    unknown = sorted(set(overrides) - set(_BY_NAME))
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting {unknown[0]!r}.{did_you_mean(unknown[0], list(_BY_NAME))}"
+        )
+    toml_path = _find_toml(cwd)
+    toml = _read_toml(toml_path) if toml_path else {}
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        if overrides.get(setting.name) is not None:
+            raw, source = overrides[setting.name], "argument"
+        elif env.get(setting.env):
+            raw, source = env[setting.env], setting.env
+        elif setting.name in toml:
+            raw, source = toml[setting.name], str(toml_path)
+        else:
+            values[setting.name], sources[setting.name] = setting.default, "default"
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Setting {setting.name} from {source} is invalid: {exc}.") from exc
+        sources[setting.name] = source
+
+    root = find_project_root(cwd)
+    base = toml_path.parent if toml_path and sources["uri"] == str(toml_path) else cwd
+    if values["uri"] is not None:
+        uri = normalize_uri(values["uri"], base)
+    elif root is not None:
+        uri = f"sqlite:///{root / PROJECT_DIR / DATABASE_FILE}"
+        sources["uri"] = f"{root / PROJECT_DIR}"
+    elif require_store:
+        raise ProjectNotFound(
+            f"No keel project found in {cwd} or any folder above it, and KEEL_URI is not set. "
+            "Run 'keel init' to create one here, or set KEEL_URI to an existing store."
+        )
+    else:
+        uri = f"sqlite:///{cwd / PROJECT_DIR / DATABASE_FILE}"
+
+    objects = values["objects"]
+    if objects is None:
+        db_file = sqlite_path(uri)
+        if db_file is not None:
+            objects = str(db_file.parent / OBJECTS_DIR)
+        elif root is not None:
+            objects = str(root / PROJECT_DIR / OBJECTS_DIR)
+        elif uri.startswith(("http://", "https://")):
+            objects = ""  # the server owns the objects
+        else:
+            raise ConfigError(
+                f"KEEL_URI points at {uri.split('://', 1)[0]}, which holds no objects. "
+                "Set KEEL_OBJECTS to a folder or an fsspec URL such as s3://bucket/prefix."
+            )
+        sources["objects"] = sources.get("objects", "default")
+    elif "://" not in objects:
+        objects = str((base / Path(objects).expanduser()).resolve())
+
+    values.update(uri=uri, objects=objects)
+    return Config(project_root=root, sources=sources, **values)
+
+
+_current: Config | None = None
+
+
+def current() -> Config:
+    """The configuration of this process, resolved on first use and then cached."""
+    global _current
+    if _current is None:
+        _current = resolve()
+    return _current
+
+
+def reset() -> None:
+    """Forget the cached configuration (after changing directory or environment)."""
+    global _current
+    _current = None

@@ -1,0 +1,129 @@
+"""Exceptions raised by keel.
+
+Every error keel raises on purpose is a :class:`KeelError`. Messages name the object,
+the bad value, what was expected and what to do next. The server maps the class to an
+HTTP status (``status_code``); the CLI prints the message and exits with code 1.
+
+Hierarchy::
+
+    KeelError
+    ├── NotFound                  404  something asked for does not exist
+    │   ├── ProjectNotFound             no keel project or store where one was expected
+    │   └── ObjectNotFound              an object digest is missing from the object store
+    ├── AlreadyExists             409  creating something that is already there
+    ├── InvalidInput              422  a value, argument or file is malformed
+    │   └── ConfigError                 a setting (KEEL_URI, keel.toml, ...) is wrong
+    ├── IntegrityError            500  stored bytes or records are corrupt or inconsistent
+    ├── PermissionDenied          403  the caller may not do this
+    ├── Unauthenticated           401  the caller did not say who they are
+    ├── PayloadTooLarge           413  an upload is above the configured limit
+    └── StoreError                503  the store cannot be used as it is
+        ├── StoreUnavailable            the database or filesystem cannot be reached
+        └── StoreVersionError           the store was written by a newer keel
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "ConfigError",
+    "IntegrityError",
+    "InvalidInput",
+    "KeelError",
+    "NotFound",
+    "ObjectNotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "ProjectNotFound",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreVersionError",
+    "Unauthenticated",
+    "did_you_mean",
+]
+
+
+class KeelError(Exception):
+    """Base class of every error keel raises on purpose."""
+
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(KeelError):
+    """Something asked for by name, id or reference does not exist."""
+
+    status_code = 404
+
+
+class ProjectNotFound(NotFound):
+    """No keel project was found where one was expected."""
+
+
+class ObjectNotFound(NotFound):
+    """An object digest is not in the object store."""
+
+
+class AlreadyExists(KeelError):
+    """Creating something that already exists."""
+
+    status_code = 409
+
+
+class InvalidInput(KeelError):
+    """A value, argument, file or request is malformed or out of range."""
+
+    status_code = 422
+
+
+class ConfigError(InvalidInput):
+    """A setting (environment variable, keel.toml entry or argument) is wrong."""
+
+
+class IntegrityError(KeelError):
+    """Stored bytes or records do not match what was recorded (corruption, tampering)."""
+
+    status_code = 500
+
+
+class PermissionDenied(KeelError):
+    """The caller is known but not allowed to do this."""
+
+    status_code = 403
+
+
+class Unauthenticated(KeelError):
+    """The caller gave no credentials, or credentials that are not valid."""
+
+    status_code = 401
+
+
+class PayloadTooLarge(InvalidInput):
+    """An upload is larger than the configured limit."""
+
+    status_code = 413
+
+
+class StoreError(KeelError):
+    """The metadata or object store cannot be used as it is."""
+
+    status_code = 503
+
+
+class StoreUnavailable(StoreError):
+    """The database or filesystem behind a store cannot be reached or read."""
+
+
+class StoreVersionError(StoreError):
+    """The store was created or migrated by a newer version of keel."""
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """Return ' Did you mean 'x'?' for the closest choice, or '' if none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""

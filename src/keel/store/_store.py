@@ -1,0 +1,214 @@
+"""The Store: one project's metadata database and object store, opened together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from keel.config import DATABASE_FILE, OBJECTS_DIR, PROJECT_DIR, Config, sqlite_path
+from keel.errors import AlreadyExists, ConfigError, StoreUnavailable
+
+from . import schema
+from ._database import create_engine, create_sqlite_file
+from ._ids import new_id, now_ms
+from ._migrate import ensure_schema
+from .objects import ObjectStore, Source, open_object_store
+
+__all__ = ["Store", "init_project"]
+
+log = logging.getLogger("keel.store")
+
+
+class Store:
+    """A keel store: the metadata database plus the object store it refers to.
+
+    Open it with :meth:`Store.open`; migrations are applied on opening. Use
+    :meth:`read` and :meth:`write` for transactions.
+
+    Example::
+
+        >>> from keel.store import Store, init_project
+        >>> import tempfile
+        >>> store = init_project(tempfile.mkdtemp())
+        >>> digest = store.put_object(b"some bytes")
+        >>> store.objects.read_bytes(digest)
+        b'some bytes'
+    """
+
+    def __init__(self, engine: sa.Engine, objects: ObjectStore, config: Config) -> None:
+        self.engine = engine
+        self.objects = objects
+        self.config = config
+        self._project_ids: dict[str, str] = {}
+
+    @classmethod
+    def open(cls, config: Config | None = None) -> Store:
+        """Open the store a configuration points at (the current one by default)."""
+        from keel import config as config_module
+
+        config = config or config_module.current()
+        if config.is_remote:
+            raise ConfigError(
+                f"KEEL_URI {config.uri} is a keel server; the local Store cannot open it. "
+                "Use the SDK, which talks to the server over HTTP."
+            )
+        engine = create_engine(config.uri)
+        try:
+            with _translate_errors(config.uri):
+                ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        objects = open_object_store(config.objects, fsync=config.fsync)
+        return cls(engine, objects, config)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        url = self.engine.url.render_as_string(hide_password=True)
+        return f"Store(uri={url!r}, objects={self.objects.url!r})"
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read transaction."""
+        with _translate_errors(self.config.uri), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction: committed on success, rolled back on any exception.
+
+        On SQLite it takes the write lock up front, so concurrent writers queue
+        instead of failing.
+        """
+        with (
+            _translate_errors(self.config.uri),
+            self.engine.connect().execution_options(keel_write=True) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
+    def put_object(
+        self,
+        source: Source,
+        *,
+        conn: sa.Connection | None = None,
+        media_type: str | None = None,
+    ) -> str:
+        """Store bytes in the object store and record the object in the metadata.
+
+        The object is written first and recorded second, so a record never points at
+        missing bytes; an object written by a crashed process is at worst unreferenced.
+        """
+        digest = self.objects.put(source)
+        row = {
+            "digest": digest,
+            "size": self.objects.size(digest),
+            "media_type": media_type,
+            "created_at": now_ms(),
+        }
+        if conn is None:
+            with self.write() as own:
+                _insert_ignore(own, schema.objects, row)
+        else:
+            _insert_ignore(conn, schema.objects, row)
+        return digest
+
+    def project_id(self, name: str | None = None) -> str:
+        """The id of a project by name (the configured one by default), created on first use."""
+        name = name or self.config.project
+        if name in self._project_ids:
+            return self._project_ids[name]
+        table = schema.projects
+        with self.read() as conn:
+            found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar()
+        if found is None:
+            with self.write() as conn:
+                _insert_ignore(conn, table, {"id": new_id(), "name": name, "created_at": now_ms()})
+                found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()
+        self._project_ids[name] = found
+        return found
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows in each metadata table, by table name."""
+        with self.read() as conn:
+            return {
+                name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for name, table in sorted(schema.metadata.tables.items())
+            }
+
+
+def _insert_ignore(conn: sa.Connection, table: sa.Table, row: dict) -> None:
+    """Insert ``row`` unless a row with the same primary key or unique key exists."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(table).values(row).on_conflict_do_nothing())
+
+
+@contextmanager
+def _translate_errors(uri: str) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        where = sa.engine.make_url(uri).render_as_string(hide_password=True)
+        raise StoreUnavailable(
+            f"Cannot use the metadata store {where}: {exc.orig}. "
+            "Check that the database is reachable and readable, and that KEEL_URI is right."
+        ) from exc
+    except sa.exc.DatabaseError as exc:
+        if "not a database" in str(exc.orig):
+            where = sqlite_path(uri) or uri
+            raise StoreUnavailable(
+                f"{where} is not a keel store: the file is not a SQLite database. "
+                "Point KEEL_URI at the right file, or move it away and run 'keel init'."
+            ) from exc
+        raise
+
+
+def init_project(folder: str | Path, config: Config | None = None) -> Store:
+    """Create a keel project in ``folder`` (a ``.keel/`` with a database and objects).
+
+    With a ``config`` whose store is elsewhere (KEEL_URI, KEEL_OBJECTS), that store is
+    initialised instead of a local database.
+
+    Raises:
+        AlreadyExists: ``folder`` already holds a keel project.
+    """
+    from keel.config import resolve
+
+    folder = Path(folder).expanduser().resolve()
+    keel_dir = folder / PROJECT_DIR
+    if config is None:
+        if (keel_dir / DATABASE_FILE).exists():
+            raise AlreadyExists(
+                f"{folder} already holds a keel project ({keel_dir}). "
+                "Use it as it is, or remove .keel/ to start over."
+            )
+        keel_dir.mkdir(parents=True, exist_ok=True)
+        config = resolve(
+            cwd=folder,
+            uri=f"sqlite:///{keel_dir / DATABASE_FILE}",
+            objects=str(keel_dir / OBJECTS_DIR),
+        )
+    db_file = sqlite_path(config.uri)
+    if db_file is not None and not db_file.exists():
+        create_sqlite_file(db_file)
+    if "://" not in config.objects:
+        Path(config.objects).mkdir(parents=True, exist_ok=True)
+    store = Store.open(config)
+    store.project_id()
+    return store

@@ -1,0 +1,92 @@
+"""Check a store end to end: every object intact, every reference pointing at an object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from . import schema
+from ._store import Store
+
+__all__ = ["FsckReport", "Reference", "fsck", "object_references"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A metadata column that holds object digests."""
+
+    table: str
+    column: str
+
+
+@dataclass
+class FsckReport:
+    """What ``keel fsck`` found. ``ok`` is False if anything is missing or corrupt."""
+
+    objects_checked: int = 0
+    references_checked: int = 0
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    """Digest -> the ``table.column`` places that refer to it, for digests not stored."""
+    corrupt: list[str] = field(default_factory=list)
+    unreferenced: list[str] = field(default_factory=list)
+    """Objects stored but not recorded in the metadata (harmless; left by interrupted writes)."""
+    stale_temporaries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.corrupt
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "objects_checked": self.objects_checked,
+            "references_checked": self.references_checked,
+            "missing": self.missing,
+            "corrupt": self.corrupt,
+            "unreferenced": self.unreferenced,
+            "stale_temporaries": self.stale_temporaries,
+        }
+
+
+def object_references() -> list[Reference]:
+    """Every column in the schema that refers to ``objects.digest``, found by foreign key."""
+    refs = [Reference("objects", "digest")]
+    for table in schema.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table.name == "objects" and fk.column.name == "digest":
+                refs.append(Reference(table.name, fk.parent.name))
+    return refs
+
+
+def fsck(store: Store, progress: Callable[[int, int], None] | None = None) -> FsckReport:
+    """Verify every stored object and every reference to one; change nothing.
+
+    Args:
+        store: the store to check.
+        progress: called with (done, total) as objects are verified.
+    """
+    report = FsckReport()
+    referenced: dict[str, list[str]] = {}
+    with store.read() as conn:
+        for ref in object_references():
+            column = schema.metadata.tables[ref.table].c[ref.column]
+            rows = conn.execute(sa.select(column).where(column.is_not(None)).distinct())
+            for (digest,) in rows:
+                referenced.setdefault(digest, []).append(f"{ref.table}.{ref.column}")
+    report.references_checked = len(referenced)
+
+    stored = set(store.objects.digests())
+    total = len(stored)
+    for done, digest in enumerate(sorted(stored), start=1):
+        if not store.objects.verify(digest):
+            report.corrupt.append(digest)
+        if progress is not None:
+            progress(done, total)
+    report.objects_checked = total
+    report.missing = {d: places for d, places in sorted(referenced.items()) if d not in stored}
+    report.unreferenced = sorted(stored - referenced.keys())
+    stale = getattr(store.objects, "stale_temporaries", None)
+    report.stale_temporaries = len(stale()) if stale else 0
+    return report

@@ -1,0 +1,51 @@
+"""Content-addressed object store: blake3 digests, atomic writes, verified reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keel.errors import ConfigError
+
+from ._base import ObjectStore, Source
+from ._fsspec import FsspecObjectStore
+from ._hashing import check_digest, hash_bytes
+from ._local import LocalObjectStore
+
+__all__ = [
+    "FsspecObjectStore",
+    "LocalObjectStore",
+    "ObjectStore",
+    "Source",
+    "check_digest",
+    "hash_bytes",
+    "open_object_store",
+]
+
+# Object stores whose uploads become visible only when complete; others stage then move.
+ATOMIC_PUT_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+
+
+def open_object_store(url: str, *, fsync: bool = True, **storage_options: Any) -> ObjectStore:
+    """Open the object store at ``url``: a folder path, ``file://...`` or any fsspec URL.
+
+    ``storage_options`` go to fsspec (for S3: ``endpoint_url``, ``key``, ``secret``, ...);
+    for S3 they default to the usual AWS environment variables.
+    """
+    if not url:
+        raise ConfigError("The object store URL is empty. Set KEEL_OBJECTS or run 'keel init'.")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return LocalObjectStore(url, fsync=fsync)
+    if scheme == "file":
+        return LocalObjectStore(rest, fsync=fsync)
+    import fsspec
+
+    known = fsspec.available_protocols()
+    if scheme not in known:
+        from keel.errors import did_you_mean
+
+        raise ConfigError(
+            f"Unknown object store scheme {scheme!r} in {url!r}.{did_you_mean(scheme, known)} "
+            "Use a folder path or an fsspec URL such as s3://bucket/prefix."
+        )
+    return FsspecObjectStore(url, atomic_put=scheme in ATOMIC_PUT_SCHEMES, **storage_options)

@@ -1,0 +1,398 @@
+"""The metadata schema: one table per concept of the domain model (DESIGN.md).
+
+SQLAlchemy Core tables, shared by SQLite and PostgreSQL. Conventions:
+
+- ids are 32-character hex strings (:func:`keel.store.new_id`), time-ordered;
+- times are integers, milliseconds since the Unix epoch, UTC;
+- a column that holds an object digest has a foreign key to ``objects.digest``, which is
+  how ``keel fsck`` finds every reference to the object store;
+- free-form structured fields are JSON.
+
+Every change to this file goes with an Alembic migration in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["metadata"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _id(name: str = "id", **kw) -> sa.Column:
+    return sa.Column(name, sa.String(32), primary_key=True, **kw)
+
+
+def _ref(name: str, target: str, *, nullable: bool = False, ondelete: str | None = None):
+    return sa.Column(
+        name, sa.String(32), sa.ForeignKey(target, ondelete=ondelete), nullable=nullable
+    )
+
+
+def _digest(name: str = "digest", *, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.String(64), sa.ForeignKey("objects.digest"), nullable=nullable)
+
+
+def _time(name: str = "created_at", *, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.BigInteger, nullable=nullable)
+
+
+# -- core -------------------------------------------------------------------------------
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    _time(),
+)
+
+objects = sa.Table(
+    "objects",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", sa.String(200)),
+    _time(),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("object_kind", sa.String(50), nullable=False),
+    sa.Column("object_id", sa.String(200), nullable=False),
+    sa.Column("details", sa.JSON),
+    _time(),
+    sa.Index(None, "object_kind", "object_id"),
+)
+
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    sa.Column("src_kind", sa.String(50), primary_key=True),
+    sa.Column("src_id", sa.String(200), primary_key=True),
+    sa.Column("relation", sa.String(50), primary_key=True),
+    sa.Column("dst_kind", sa.String(50), primary_key=True),
+    sa.Column("dst_id", sa.String(200), primary_key=True),
+    _time(),
+    sa.Index(None, "dst_kind", "dst_id"),
+)
+
+# -- tracking ---------------------------------------------------------------------------
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text),
+    _time(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    _id(),
+    _ref("experiment_id", "experiments.id"),
+    _ref("parent_id", "runs.id", nullable=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    _time(),
+    _time("started_at", nullable=True),
+    _time("ended_at", nullable=True),
+    sa.Column("error", sa.Text),
+    sa.Column("code", sa.JSON),
+    sa.Column("environment", sa.JSON),
+    sa.Index(None, "experiment_id", "created_at"),
+)
+
+run_params = sa.Table(
+    "run_params",
+    metadata,
+    _ref("run_id", "runs.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+    sa.Index(None, "key", "value"),
+)
+
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    _ref("run_id", "runs.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+    sa.Index(None, "key", "value"),
+)
+
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    _ref("run_id", "runs.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+run_latest_metrics = sa.Table(
+    "run_latest_metrics",
+    metadata,
+    _ref("run_id", "runs.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "key"),
+    sa.Index(None, "key", "value"),
+)
+
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    _ref("run_id", "runs.id", ondelete="CASCADE"),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("kind", sa.String(50), nullable=False),
+    _digest(),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    _time(),
+    sa.PrimaryKeyConstraint("run_id", "name"),
+)
+
+# -- data -------------------------------------------------------------------------------
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text),
+    _time(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    _id(),
+    _ref("dataset_id", "datasets.id"),
+    sa.Column("version", sa.Integer, nullable=False),
+    _digest("manifest_digest"),
+    sa.Column("kind", sa.String(20), nullable=False),  # table | files
+    sa.Column("row_count", sa.BigInteger),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("schema", sa.JSON),
+    _digest("profile_digest", nullable=True),
+    sa.Column("source", sa.JSON),
+    sa.Column("description", sa.Text),
+    _time(),
+    sa.UniqueConstraint("dataset_id", "version"),
+)
+
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    _ref("dataset_id", "datasets.id"),
+    sa.Column("tag", sa.String(200), nullable=False),
+    _ref("version_id", "dataset_versions.id"),
+    _time(),
+    sa.PrimaryKeyConstraint("dataset_id", "tag"),
+)
+
+# -- validation -------------------------------------------------------------------------
+
+schemas = sa.Table(
+    "schemas",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    _ref("inferred_from", "dataset_versions.id", nullable=True),
+    _time(),
+)
+
+validation_reports = sa.Table(
+    "validation_reports",
+    metadata,
+    _id(),
+    _ref("schema_id", "schemas.id", nullable=True),
+    sa.Column("subject_kind", sa.String(50), nullable=False),
+    sa.Column("subject_id", sa.String(200), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    _digest("report_digest", nullable=True),
+    _time(),
+    sa.Index(None, "subject_kind", "subject_id"),
+)
+
+# -- pipelines --------------------------------------------------------------------------
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("spec", sa.JSON),
+    _time(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    _id(),
+    _ref("pipeline_id", "pipelines.id"),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("trigger", sa.JSON, nullable=False),
+    _time(),
+    _time("started_at", nullable=True),
+    _time("ended_at", nullable=True),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    _id(),
+    _ref("pipeline_run_id", "pipeline_runs.id", ondelete="CASCADE"),
+    sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, default=1),
+    sa.Column("cache_key", sa.String(64)),
+    _digest("log_digest", nullable=True),
+    _time(),
+    _time("started_at", nullable=True),
+    _time("ended_at", nullable=True),
+    sa.Index(None, "cache_key"),
+)
+
+# -- registry ---------------------------------------------------------------------------
+
+models = sa.Table(
+    "models",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("policy", sa.JSON),
+    _time(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    _id(),
+    _ref("model_id", "models.id"),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("flavor", sa.String(50), nullable=False),
+    _digest("package_digest"),
+    sa.Column("signature", sa.JSON),
+    _ref("run_id", "runs.id", nullable=True),
+    sa.Column("metrics", sa.JSON),
+    sa.Column("description", sa.Text),
+    _time(),
+    sa.UniqueConstraint("model_id", "version"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    _ref("model_id", "models.id"),
+    sa.Column("alias", sa.String(100), nullable=False),
+    _ref("version_id", "model_versions.id"),
+    _time("updated_at"),
+    sa.PrimaryKeyConstraint("model_id", "alias"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    _id(),
+    _ref("version_id", "model_versions.id"),
+    sa.Column("decision", sa.String(20), nullable=False),  # approved | rejected
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("comment", sa.Text),
+    _time(),
+)
+
+# -- deployment and monitoring ----------------------------------------------------------
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("spec", sa.JSON),
+    _time(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    _id(),
+    _ref("deployment_id", "deployments.id"),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    _time(),
+    sa.UniqueConstraint("deployment_id", "revision"),
+)
+
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    _time(),
+    sa.UniqueConstraint("project_id", "name"),
+)
+
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    _id(),
+    _ref("monitor_id", "monitors.id"),
+    _time("window_start"),
+    _time("window_end"),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("scores", sa.JSON, nullable=False),
+    _time(),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _id(),
+    _ref("monitor_result_id", "monitor_results.id"),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("actions", sa.JSON),
+    _time(),
+)
