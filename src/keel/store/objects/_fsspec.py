@@ -10,11 +10,11 @@ from typing import Any, BinaryIO
 from keel.errors import ObjectNotFound, StoreUnavailable
 
 from ._base import ObjectStore, Source, as_stream
-from ._hashing import check_digest, chunks, hash_bytes, new_hasher
+from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
 
 __all__ = ["FsspecObjectStore"]
 
-SPOOL_IN_MEMORY = 32 * 1024 * 1024
+SPOOL_IN_MEMORY = CHUNK_SIZE
 """Objects up to this size are staged in memory, larger ones in a local temporary file."""
 
 
@@ -73,7 +73,7 @@ class FsspecObjectStore(ObjectStore):
                 stream.close()
 
     def _copy_to(self, staged: BinaryIO, path: str) -> None:
-        with self.fs.open(path, "wb") as out:
+        with self.fs.open(path, "wb", block_size=CHUNK_SIZE) as out:
             for chunk in chunks(staged):
                 out.write(chunk)
 
@@ -108,7 +108,7 @@ class FsspecObjectStore(ObjectStore):
 
     def _open_raw(self, digest: str) -> BinaryIO:
         try:
-            return self.fs.open(self.path(digest), "rb")
+            return self.fs.open(self.path(digest), "rb", block_size=CHUNK_SIZE, cache_type="none")
         except FileNotFoundError as exc:
             raise ObjectNotFound(
                 f"Object {digest} is not in the object store {self.url}. "
@@ -126,11 +126,15 @@ class FsspecObjectStore(ObjectStore):
         return hasher.hexdigest() == digest
 
     def delete(self, digest: str) -> bool:
+        path = self.path(digest)
+        if not self.fs.exists(path):  # object stores delete missing keys without complaint
+            return False
         try:
-            self.fs.rm_file(self.path(digest))
+            self.fs.rm_file(path)
         except FileNotFoundError:
             return False
-        self.fs.invalidate_cache(self.path(digest))
+        finally:
+            self.fs.invalidate_cache(path)
         return True
 
     def digests(self) -> Iterator[str]:
