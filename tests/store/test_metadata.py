@@ -64,13 +64,18 @@ def test_put_object_records_the_object(store: Store) -> None:
 
 def test_write_rolls_back_on_error(store: Store) -> None:
     project = store.project_id()
-    with pytest.raises(RuntimeError), store.write() as conn:
-        conn.execute(
-            t.experiments.insert().values(
-                id=new_id(), project_id=project, name="doomed", created_at=now_ms()
+
+    def insert_then_fail() -> None:
+        with store.write() as conn:
+            conn.execute(
+                t.experiments.insert().values(
+                    id=new_id(), project_id=project, name="doomed", created_at=now_ms()
+                )
             )
-        )
-        raise RuntimeError("boom")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        insert_then_fail()
     assert store.counts()["experiments"] == 0
 
 

@@ -208,7 +208,7 @@ def test_local_objects_are_read_only_files(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path / "objects", fsync=False)
     digest = store.put(b"immutable")
     path = store.path(digest)
-    assert path.parent.name == digest[:2] and path.name == digest[2:]
+    assert (path.parent.name, path.name) == (digest[:2], digest[2:])
     assert path.stat().st_mode & 0o222 == 0
 
 
