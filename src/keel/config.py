@@ -281,8 +281,8 @@ def resolve(
             objects = str(db_file.parent / OBJECTS_DIR)
         elif root is not None:
             objects = str(root / PROJECT_DIR / OBJECTS_DIR)
-        elif uri.startswith(("http://", "https://")):
-            objects = ""  # the server owns the objects
+        elif not uri.startswith("postgres"):
+            objects = ""  # a keel server owns its objects; other schemes fail on opening
         else:
             raise ConfigError(
                 f"KEEL_URI points at {uri.split('://', 1)[0]}, which holds no objects. "

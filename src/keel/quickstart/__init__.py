@@ -78,7 +78,8 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
     )
 
     intact = store.objects.verify(version.digest)
-    restored = pq.read_table(store.objects.open(version.digest)).to_pandas()
+    with store.objects.open(version.digest) as fh:  # closed here, not at interpreter exit
+        restored = pq.read_table(fh).to_pandas()
     same = intact and restored.equals(frame)
     if not same:
         from keel.errors import IntegrityError

@@ -1,0 +1,109 @@
+"""keel --version, init, info, fsck and quickstart, run as a user would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from keel._version import __version__
+
+
+def test_version(keel) -> None:
+    result = keel("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"keel {__version__}"
+
+
+def test_init_then_info_counts_things(keel, tmp_path: Path) -> None:
+    result = keel("init")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".keel" / "keel.db").is_file()
+    sub = tmp_path / "src" / "deep"
+    sub.mkdir(parents=True)
+    info = json.loads(keel("info", "--json", cwd=sub).stdout)
+    assert info["uri"] == f"sqlite:///{tmp_path / '.keel' / 'keel.db'}"
+    assert info["objects"] == str(tmp_path / ".keel" / "objects")
+    assert info["counts"] == {"projects": 1}
+    assert info["stored_objects"] == 0
+    table = keel("info", cwd=sub)
+    assert "metadata" in table.stdout
+    assert "projects" in table.stdout
+
+
+def test_init_twice_is_a_clear_error_without_traceback(keel) -> None:
+    assert keel("init").returncode == 0
+    again = keel("init")
+    assert again.returncode == 1
+    assert "already holds a keel project" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_outside_a_project_says_run_keel_init(keel) -> None:
+    result = keel("info")
+    assert result.returncode == 1
+    assert "Run 'keel init'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback(keel) -> None:
+    result = keel("--debug", "info")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "ProjectNotFound" in result.stderr
+
+
+def test_typo_in_keel_uri_is_explained(keel) -> None:
+    result = keel("info", env={"KEEL_URI": "sqllite:///x.db"})
+    assert result.returncode == 1
+    assert "Did you mean 'sqlite'" in result.stderr
+    result = keel("info", env={"KEEL_URI": "./no/such/keel.db"})
+    assert result.returncode == 1
+    assert "No keel store at" in result.stderr
+
+
+def test_usage_error_exits_2(keel) -> None:
+    assert keel("no-such-command").returncode == 2
+
+
+def test_fsck_reports_corruption_and_exits_1(keel, tmp_path: Path) -> None:
+    assert keel("quickstart", "--dir", str(tmp_path), "--json").returncode == 0
+    ok = json.loads(keel("fsck", "--json").stdout)
+    assert ok["ok"] is True
+    assert ok["objects_checked"] == 1
+    obj = next(p for p in (tmp_path / ".keel" / "objects").rglob("*") if p.is_file())
+    obj.chmod(0o644)
+    obj.write_bytes(b"bit rot")
+    result = keel("fsck", "--json")
+    assert result.returncode == 1
+    bad = json.loads(result.stdout)
+    assert bad["corrupt"] == [obj.parent.name + obj.name]
+    human = keel("fsck")
+    assert human.returncode == 1
+    assert "corrupt" in human.stdout
+
+
+def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
+    result = keel("quickstart", "--dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert "keel quickstart" in result.stdout
+    assert "verify dataset" in result.stdout
+    info = json.loads(keel("info", "--json", cwd=tmp_path / "demo").stdout)
+    assert info["counts"]["dataset_versions"] == 1
+    assert info["stored_objects"] == 1
+
+
+def test_init_on_postgres_and_s3_through_the_environment(
+    keel, pg_url: str, s3_bucket: str, s3_endpoint: str
+) -> None:
+    env = {
+        "KEEL_URI": pg_url,
+        "KEEL_OBJECTS": f"s3://{s3_bucket}/keel",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+    }
+    assert keel("init", env=env).returncode == 0
+    info = json.loads(keel("info", "--json", env=env).stdout)
+    assert info["uri"].startswith("postgresql+psycopg://")
+    assert info["objects"] == f"s3://{s3_bucket}/keel"
+    assert info["sources"]["uri"] == "KEEL_URI"
