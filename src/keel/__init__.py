@@ -1,12 +1,87 @@
 """keel: one MLOps platform for the whole model lifecycle.
 
 The names here are the SDK a data scientist types; everything else lives in its
-concept's folder. Importing keel reads no configuration and touches no files.
+concept's folder. Importing keel reads no configuration, touches no files and loads
+the heavy parts only when a name is first used.
+
+Example::
+
+    import keel
+
+    keel.seed_everything(7)
+    with keel.start_run(experiment="credit", params={"C": 1.0}) as run:
+        run.log_metric("auc", 0.91)
+    keel.search_runs("credit", filter="metrics.auc > 0.9")
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from keel._version import __version__
 from keel.errors import KeelError
 
-__all__ = ["KeelError", "__version__"]
+_LAZY = {
+    "start_run": "keel.tracking",
+    "end_run": "keel.tracking",
+    "active_run": "keel.tracking",
+    "log_param": "keel.tracking",
+    "log_params": "keel.tracking",
+    "log_metric": "keel.tracking",
+    "log_metrics": "keel.tracking",
+    "set_tag": "keel.tracking",
+    "log_artifact": "keel.tracking",
+    "search_runs": "keel.tracking",
+    "seed_everything": "keel.tracking",
+    "autolog": "keel.tracking",
+    "Run": "keel.tracking",
+}
+
+__all__ = [
+    "KeelError",
+    "Run",
+    "__version__",
+    "active_run",
+    "autolog",
+    "end_run",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "seed_everything",
+    "set_tag",
+    "start_run",
+]
+
+if TYPE_CHECKING:
+    from keel.tracking import (
+        Run,
+        active_run,
+        autolog,
+        end_run,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        search_runs,
+        seed_everything,
+        set_tag,
+        start_run,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

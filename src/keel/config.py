@@ -119,6 +119,20 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
     ),
     Setting(
+        "token",
+        "KEEL_TOKEN",
+        None,
+        "Bearer token sent to a keel server (from 'keel token create').",
+    ),
+    Setting(
+        "system_metrics",
+        "KEEL_SYSTEM_METRICS",
+        None,
+        "Sample CPU, memory, disk, network and GPU use into runs as system/* metrics. "
+        "Default: on, except under pytest.",
+        _parse_bool,
+    ),
+    Setting(
         "max_upload_mb",
         "KEEL_MAX_UPLOAD_MB",
         1024,
@@ -139,10 +153,19 @@ class Config:
     log_format: str = "text"
     log_level: str = "WARNING"
     fsync: bool = True
+    token: str | None = field(default=None, repr=False)
+    system_metrics: bool | None = None
     max_upload_mb: int = 1024
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""
+
+    @property
+    def sample_system_metrics(self) -> bool:
+        """Whether runs sample system metrics: the setting, else on outside pytest."""
+        if self.system_metrics is not None:
+            return self.system_metrics
+        return "PYTEST_CURRENT_TEST" not in os.environ
 
     @property
     def is_remote(self) -> bool:

@@ -113,6 +113,13 @@ class Store:
         missing bytes; an object written by a crashed process is at worst unreferenced.
         """
         digest = self.objects.put(source)
+        self.record_object(digest, conn=conn, media_type=media_type)
+        return digest
+
+    def record_object(
+        self, digest: str, *, conn: sa.Connection | None = None, media_type: str | None = None
+    ) -> None:
+        """Record in the metadata an object already in the object store (idempotent)."""
         row = {
             "digest": digest,
             "size": self.objects.size(digest),
@@ -124,7 +131,6 @@ class Store:
                 _insert_ignore(own, schema.objects, row)
         else:
             _insert_ignore(conn, schema.objects, row)
-        return digest
 
     def project_id(self, name: str | None = None) -> str:
         """The id of a project by name (the configured one by default), created on first use."""

@@ -65,6 +65,17 @@ objects = sa.Table(
     _time(),
 )
 
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),  # reader | writer | admin
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    _time(),
+    _time("revoked_at", nullable=True),
+)
+
 audit_events = sa.Table(
     "audit_events",
     metadata,
@@ -148,7 +159,7 @@ run_metrics = sa.Table(
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # NULL is NaN: SQLite cannot store NaN
     sa.Index(None, "run_id", "key", "step"),
 )
 
@@ -159,7 +170,7 @@ run_latest_metrics = sa.Table(
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # NULL is NaN
     sa.PrimaryKeyConstraint("run_id", "key"),
     sa.Index(None, "key", "value"),
 )

@@ -1,0 +1,88 @@
+"""The HTTP transport to a keel server: JSON in and out, errors back as KeelErrors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from keel import errors
+from keel.errors import KeelError, StoreUnavailable
+
+__all__ = ["RemoteClient"]
+
+_BY_STATUS: dict[int, type[KeelError]] = {
+    401: errors.Unauthenticated,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    409: errors.AlreadyExists,
+    413: errors.PayloadTooLarge,
+    422: errors.InvalidInput,
+}
+
+
+class RemoteClient:
+    """A thread-safe connection pool to one keel server.
+
+    Args:
+        base_url: ``http(s)://host:port`` of the server.
+        token: bearer token from ``keel token create``, if the server requires one.
+        timeout: seconds to wait for a response.
+    """
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": "keel-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """Send a request; a 4xx/5xx answer raises the KeelError the server named."""
+        headers = {}
+        if json is not None:
+            content = orjson.dumps(json, option=orjson.OPT_SERIALIZE_NUMPY)
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self.http.request(
+                method, path, content=content, params=params, headers=headers
+            )
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(
+                f"Cannot reach the keel server at {self.base_url}: {exc}. "
+                "Check that 'keel server' is running there and that KEEL_URI is right."
+            ) from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return orjson.loads(response.content) if response.content else None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _error_from(response: httpx.Response) -> KeelError:
+    try:
+        body = orjson.loads(response.content)
+        name, message = body.get("error"), body.get("message") or str(body)
+    except (orjson.JSONDecodeError, AttributeError):
+        name, message = None, response.text[:500] or response.reason_phrase
+    cls = getattr(errors, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, KeelError)):
+        cls = _BY_STATUS.get(
+            response.status_code,
+            StoreUnavailable if response.status_code >= 500 else errors.InvalidInput,
+        )
+    return cls(f"{message} (server answered {response.status_code})")

@@ -1,0 +1,68 @@
+"""The platform server: the REST API over the same services the SDK uses."""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from keel._version import __version__
+from keel.config import Config
+from keel.store import Store
+
+from ._errors import install_error_handlers
+from ._json import JSONResponse
+from .routes import tracking
+from .tokens import TokenService
+
+__all__ = ["AUTH_ENV", "create_app", "factory"]
+
+AUTH_ENV = "KEEL_SERVER_AUTH"
+"""Set to 1 by ``keel server --auth`` so that every worker process requires tokens."""
+
+
+def create_app(config: Config | None = None, *, auth: bool = False) -> FastAPI:
+    """The keel server app over the store a configuration points at.
+
+    Args:
+        config: where the store is (the current configuration by default).
+        auth: require a bearer token on every request.
+    """
+    from keel import config as config_module
+
+    config = config or config_module.current()
+    store = Store.open(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="keel",
+        version=__version__,
+        description="keel platform API: experiment tracking (more concepts as they land).",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.tokens = TokenService(store)
+    app.state.auth = auth
+    app.state.max_upload = config.max_upload_mb * 1024 * 1024
+    install_error_handlers(app)
+
+    @app.get("/api/v1/health", tags=["server"])
+    def health() -> dict[str, str]:
+        """Liveness: the server answers and can read its store."""
+        with store.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(tracking.router, prefix="/api/v1")
+    return app
+
+
+def factory() -> FastAPI:
+    """Entry point for uvicorn workers: configuration from the environment."""
+    return create_app(auth=os.environ.get(AUTH_ENV) == "1")

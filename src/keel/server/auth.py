@@ -1,0 +1,44 @@
+"""Who is calling: bearer tokens checked against the store, roles enforced per route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+
+from keel.errors import PermissionDenied, Unauthenticated
+
+from .tokens import TokenInfo, TokenService
+
+__all__ = ["ANONYMOUS", "require"]
+
+ANONYMOUS = TokenInfo(id="anonymous", name="anonymous", role="admin", created_at=0)
+"""The caller when the server runs without authentication (loopback only by default)."""
+
+
+def _caller(request: Request) -> TokenInfo:
+    if not request.app.state.auth:
+        return ANONYMOUS
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated(
+            "This server requires a token: send 'Authorization: Bearer <token>' "
+            "(set KEEL_TOKEN for the SDK and CLI; create one with 'keel token create')."
+        )
+    tokens: TokenService = request.app.state.tokens
+    return tokens.authenticate(secret.strip())
+
+
+def require(role: str) -> Callable[..., TokenInfo]:
+    """A dependency that admits callers whose role includes ``role``."""
+
+    def check(caller: TokenInfo = Depends(_caller)) -> TokenInfo:  # noqa: B008
+        if not caller.allows(role):
+            raise PermissionDenied(
+                f"Token {caller.name!r} has role {caller.role!r}; this needs {role!r}. "
+                f"Ask an admin for a {role} token."
+            )
+        return caller
+
+    return check

@@ -1,0 +1,46 @@
+"""Experiment tracking: runs, params, metrics, artifacts, reproducibility capture."""
+
+from ._backend import TrackingBackend
+from ._fluent import (
+    active_run,
+    end_run,
+    log_artifact,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    search_runs,
+    set_tag,
+    start_run,
+)
+from ._records import ArtifactRecord, ExperimentRecord, RunQuery, RunRecord, RunStatus
+from ._run import Run
+from ._seed import seed_everything
+from ._sql import SqlTracking
+from ._tracker import Tracker, default_tracker, make_backend, reset_default_tracker
+
+__all__ = [
+    "ArtifactRecord",
+    "ExperimentRecord",
+    "Run",
+    "RunQuery",
+    "RunRecord",
+    "RunStatus",
+    "SqlTracking",
+    "Tracker",
+    "TrackingBackend",
+    "active_run",
+    "default_tracker",
+    "end_run",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "make_backend",
+    "reset_default_tracker",
+    "search_runs",
+    "seed_everything",
+    "set_tag",
+    "start_run",
+]

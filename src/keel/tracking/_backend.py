@@ -1,0 +1,73 @@
+"""The tracking service interface, implemented over SQL and over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO, Protocol
+
+from keel.store.objects import Source
+
+from ._records import ArtifactRecord, ExperimentRecord, MetricPoint, RunQuery, RunRecord
+
+__all__ = ["TrackingBackend"]
+
+
+class TrackingBackend(Protocol):
+    """Where runs are recorded. :class:`SqlTracking` talks to a store directly;
+    :class:`HttpTracking` talks to a keel server, which uses a :class:`SqlTracking`.
+
+    Both pass the same contract tests (``tests/tracking``).
+    """
+
+    def create_run(
+        self,
+        experiment: str,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        code: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        """Create a RUNNING run in ``experiment`` (created if new)."""
+        ...
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """A run with its params, tags, latest metrics and artifacts."""
+        ...
+
+    def set_status(self, run_id: str, status: str, *, error: str | None = None) -> RunRecord:
+        """Move a run to ``status``; RUNNING resumes an ended run."""
+        ...
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record metric points, params (immutable) and tags (last write wins) at once."""
+        ...
+
+    def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
+        """Store a file or bytes as an artifact of the run."""
+        ...
+
+    def open_artifact(self, run_id: str, name: str) -> BinaryIO:
+        """Read an artifact back, verified against its digest."""
+        ...
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every point of one metric, by step then time."""
+        ...
+
+    def search_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching a filter, ordered, at most ``query.max_results``."""
+        ...
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        """Every experiment of the project with its number of runs."""
+        ...

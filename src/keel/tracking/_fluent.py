@@ -1,0 +1,152 @@
+"""Module-level shortcuts on the active run, like MLflow's, but safe under threads
+and asyncio: the active run is a context variable, not a global."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from typing import Any
+
+from keel.errors import InvalidInput
+
+from ._records import RunQuery, RunStatus
+from ._run import Run
+from ._tracker import default_tracker
+
+__all__ = [
+    "active_run",
+    "end_run",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_tag",
+    "start_run",
+]
+
+_active: contextvars.ContextVar[tuple[Run, ...]] = contextvars.ContextVar(
+    "keel_active_runs", default=()
+)
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    capture: bool = True,
+) -> Run:
+    """Start a run (or resume ``run_id``) and make it the active run.
+
+    Started inside another active run, it becomes that run's child. Use it in a
+    ``with`` block, or call :func:`end_run`.
+
+    Example::
+
+        with keel.start_run(experiment="credit", params={"C": 1.0}) as run:
+            run.log_metric("auc", 0.91)
+    """
+    stack = _active.get()
+    parent = stack[-1] if stack else None
+    run = default_tracker().start_run(
+        experiment or (parent.experiment if parent else "default"),
+        name=name,
+        params=params,
+        tags=tags,
+        run_id=run_id,
+        parent_id=parent.id if parent and run_id is None else None,
+        capture=capture,
+    )
+    _active.set((*stack, run))
+    run._on_end.append(_pop)
+    return run
+
+
+def _pop(run: Run) -> None:
+    _active.set(tuple(r for r in _active.get() if r is not run))
+
+
+def active_run() -> Run | None:
+    """The innermost active run of this context, or None."""
+    stack = _active.get()
+    return stack[-1] if stack else None
+
+
+def _require_active() -> Run:
+    run = active_run()
+    if run is None:
+        raise InvalidInput(
+            "No active run. Start one first: 'with keel.start_run(experiment=...) as run:'."
+        )
+    return run
+
+
+def end_run(status: str = RunStatus.FINISHED) -> None:
+    """End the active run."""
+    _require_active().end(status)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log a param on the active run."""
+    _require_active().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    _require_active().log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log a metric point on the active run (buffered, written in the background)."""
+    _require_active().log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    _require_active().log_metrics(metrics, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _require_active().set_tag(key, value)
+
+
+def log_artifact(source: Any, name: str | None = None) -> None:
+    _require_active().log_artifact(source, name)
+
+
+def search_runs(
+    experiment: str | list[str] | None = None,
+    filter: str | None = None,
+    order_by: list[str] | None = None,
+    max_results: int = 1000,
+):
+    """Runs as a pandas DataFrame: one row per run, ``params.*``, ``metrics.*``, ``tags.*``.
+
+    The filter is parsed (never pasted into SQL) and pushed down into SQL, e.g.
+    ``"metrics.auc > 0.8 and params.model = 'gbm' and tags.team = 'risk'"``.
+    """
+    import pandas as pd
+
+    experiments = (experiment,) if isinstance(experiment, str) else tuple(experiment or ())
+    records = default_tracker().backend.search_runs(
+        RunQuery(experiments, filter, tuple(order_by or ()), max_results)
+    )
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {
+            "run_id": r.id,
+            "experiment": r.experiment,
+            "name": r.name,
+            "status": r.status,
+            "parent_id": r.parent_id,
+            "created_at": pd.Timestamp(r.created_at, unit="ms", tz="UTC"),
+            "ended_at": pd.Timestamp(r.ended_at, unit="ms", tz="UTC") if r.ended_at else pd.NaT,
+        }
+        row.update({f"params.{k}": v for k, v in r.params.items()})
+        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
+        row.update({f"tags.{k}": v for k, v in r.tags.items()})
+        rows.append(row)
+    columns = ["run_id", "experiment", "name", "status", "parent_id", "created_at", "ended_at"]
+    return pd.DataFrame(rows, columns=None if rows else columns)

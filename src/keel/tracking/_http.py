@@ -1,0 +1,126 @@
+"""Tracking through a keel server: the same interface as :class:`SqlTracking`, over HTTP."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+from keel._remote import RemoteClient
+from keel.store.objects import Source
+from keel.store.objects._base import as_stream
+
+from ._records import (
+    ArtifactRecord,
+    ExperimentRecord,
+    MetricPoint,
+    RunQuery,
+    RunRecord,
+    decode_value,
+    encode_value,
+)
+from ._validate import text_values
+
+__all__ = ["HttpTracking"]
+
+API = "/api/v1"
+
+
+class HttpTracking:
+    """Talks to ``keel server``'s REST API; see :class:`~keel.tracking.TrackingBackend`."""
+
+    def __init__(self, url: str, *, token: str | None = None, project: str = "default") -> None:
+        self.client = RemoteClient(url, token=token)
+        self.project = project
+
+    def _path(self, path: str) -> str:
+        return f"{API}/projects/{quote(self.project, safe='')}{path}"
+
+    def create_run(
+        self,
+        experiment: str,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        code: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        body = {
+            "experiment": experiment,
+            "name": name,
+            "parent_id": parent_id,
+            "params": text_values("param", params),
+            "tags": text_values("tag", tags),
+            "code": code,
+            "environment": environment,
+        }
+        return RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return RunRecord.from_dict(self.client.json("GET", self._path(f"/runs/{_q(run_id)}")))
+
+    def set_status(self, run_id: str, status: str, *, error: str | None = None) -> RunRecord:
+        body = {"status": status, "error": error}
+        data = self.client.json("PATCH", self._path(f"/runs/{_q(run_id)}"), json=body)
+        return RunRecord.from_dict(data)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        body = {
+            "metrics": [(k, encode_value(v), s, ts) for k, v, s, ts in metrics],
+            "params": text_values("param", params),
+            "tags": text_values("tag", tags),
+        }
+        self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
+
+    def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
+        stream, owned = as_stream(source)
+        try:
+            path = self._path(f"/runs/{_q(run_id)}/artifacts/{quote(name)}")
+            data = self.client.json("PUT", path, content=_iter(stream), params={"kind": kind})
+        finally:
+            if owned:
+                stream.close()
+        return ArtifactRecord(**data)
+
+    def open_artifact(self, run_id: str, name: str) -> BinaryIO:
+        path = self._path(f"/runs/{_q(run_id)}/artifacts/{quote(name)}")
+        response = self.client.request("GET", path)
+        out = tempfile.SpooledTemporaryFile(8 * 1024 * 1024)  # noqa: SIM115 - returned
+        out.write(response.content)
+        out.seek(0)
+        return out  # type: ignore[return-value]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        path = self._path(f"/runs/{_q(run_id)}/metrics/{quote(key)}")
+        return [(k, decode_value(v), s, ts) for k, v, s, ts in self.client.json("GET", path)]
+
+    def search_runs(self, query: RunQuery) -> list[RunRecord]:
+        body = {
+            "experiments": list(query.experiments),
+            "filter": query.filter,
+            "order_by": list(query.order_by),
+            "max_results": query.max_results,
+        }
+        data = self.client.json("POST", self._path("/runs/search"), json=body)
+        return [RunRecord.from_dict(item) for item in data]
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        return [ExperimentRecord(**e) for e in self.client.json("GET", self._path("/experiments"))]
+
+
+def _q(part: str) -> str:
+    return quote(str(part), safe="")
+
+
+def _iter(stream: BinaryIO, chunk: int = 1024 * 1024):
+    yield from iter(lambda: stream.read(chunk), b"")

@@ -1,0 +1,116 @@
+"""Plain records that cross the tracking service boundary (in process or over HTTP)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "ArtifactRecord",
+    "ExperimentRecord",
+    "MetricPoint",
+    "RunQuery",
+    "RunRecord",
+    "RunStatus",
+    "decode_value",
+    "encode_value",
+]
+
+
+class RunStatus:
+    """The states a run moves through."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+    ALL = (RUNNING, FINISHED, FAILED, KILLED)
+    ENDED = (FINISHED, FAILED, KILLED)
+
+
+MetricPoint = tuple[str, float, int, int]
+"""One metric point: (key, value, step, timestamp in ms)."""
+
+
+def encode_value(value: float) -> float | str:
+    """A metric value as JSON can carry it: NaN and infinities become strings."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def decode_value(value: float | str | None) -> float:
+    """Inverse of :func:`encode_value`; None (SQL NULL) is NaN."""
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    id: str
+    name: str
+    created_at: int
+    run_count: int = 0
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    name: str
+    kind: str
+    digest: str
+    size: int
+    created_at: int
+
+
+@dataclass
+class RunRecord:
+    """Everything recorded about a run."""
+
+    id: str
+    experiment: str
+    experiment_id: str
+    name: str
+    status: str
+    created_at: int
+    started_at: int | None = None
+    ended_at: int | None = None
+    parent_id: str | None = None
+    error: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    """The latest value of each metric (highest step, then latest time)."""
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    code: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at) / 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["metrics"] = {k: encode_value(v) for k, v in self.metrics.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        data = dict(data)
+        data["metrics"] = {k: decode_value(v) for k, v in data.get("metrics", {}).items()}
+        data["artifacts"] = [ArtifactRecord(**a) for a in data.get("artifacts", [])]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """What :func:`keel.search_runs` asks for."""
+
+    experiments: tuple[str, ...] = ()
+    filter: str | None = None
+    order_by: tuple[str, ...] = ()
+    max_results: int = 1000
+    include_details: bool = True

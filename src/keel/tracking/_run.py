@@ -1,0 +1,264 @@
+"""A tracked run: what a data scientist logs params, metrics and artifacts to."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import InvalidInput
+
+from ._records import ArtifactRecord, RunRecord, RunStatus
+from ._validate import check_key, check_step, metric_value, text_values
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._backend import TrackingBackend
+    from ._flusher import MetricFlusher
+    from ._system import SystemMetricsSampler
+
+__all__ = ["Run"]
+
+log = logging.getLogger("keel.tracking")
+
+
+class Run:
+    """A run in progress. Use it as a context manager, or call :meth:`end`.
+
+    Metric logging is buffered and written in the background (see
+    :mod:`keel.tracking._flusher`); params, tags and artifacts are written at once.
+    Leaving a ``with`` block normally marks the run FINISHED; an exception marks it
+    FAILED and stores the traceback; Ctrl-C marks it KILLED.
+    """
+
+    def __init__(self, record: RunRecord, backend: TrackingBackend, flusher: MetricFlusher) -> None:
+        self._record = record
+        self._backend = backend
+        self._flusher = flusher
+        self._params: dict[str, str] = dict(record.params)
+        self._steps: dict[str, int] = {}
+        self._sampler: SystemMetricsSampler | None = None
+        self._on_end: list = []
+        self.ended = False
+
+    # -- identity -----------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def experiment(self) -> str:
+        return self._record.experiment
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._record.parent_id
+
+    @property
+    def info(self) -> RunRecord:
+        """Everything recorded so far, read back from the store (flushes metrics first)."""
+        self._flusher.flush(self.id)
+        self._record = self._backend.get_run(self.id)
+        return self._record
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r})"
+
+    # -- params and tags ------------------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a hyperparameter. Params are immutable: a different value is an error."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several params at once."""
+        values = text_values("param", params)
+        for key, value in values.items():
+            if key in self._params and self._params[key] != value:
+                raise InvalidInput(
+                    f"Param {key!r} of run {self.id} is already {self._params[key]!r}; it cannot "
+                    f"become {value!r}. Params are immutable: log the new value under another "
+                    "name, or start a new run."
+                )
+        new = {k: v for k, v in values.items() if self._params.get(k) != v}
+        if new:
+            self._backend.log_batch(self.id, params=new)
+            self._params.update(new)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (mutable, last write wins)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._backend.log_batch(self.id, tags=text_values("tag", tags))
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Record one metric point; returns at once, the write happens in the background.
+
+        Without ``step``, each key counts its own steps from 0. NaN and infinities are
+        stored as such; a value that is not a number raises :class:`InvalidInput`.
+        """
+        check_key("metric", key)
+        value = metric_value(key, value)
+        step = self._next_step(key) if step is None else check_step(key, step)
+        ts = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+        self._flusher.add(self.id, key, value, step, ts)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Record several metrics at the same step (and time)."""
+        if not isinstance(metrics, Mapping):
+            raise InvalidInput(
+                f"log_metrics takes a mapping of names to numbers. Got {metrics!r:.80}."
+            )
+        ts = time.time_ns() // 1_000_000
+        points = []
+        for key, value in metrics.items():
+            check_key("metric", key)
+            s = self._next_step(key) if step is None else check_step(key, step)
+            points.append((key, metric_value(key, value), s, ts))
+        self._flusher.add_many(self.id, points)
+
+    def _next_step(self, key: str) -> int:
+        step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        return step
+
+    def metric_history(self, key: str) -> list[tuple[str, float, int, int]]:
+        """Every point of a metric logged so far: (key, value, step, timestamp)."""
+        self._flusher.flush(self.id)
+        return self._backend.metric_history(self.id, key)
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def log_artifact(
+        self, source: str | os.PathLike[str] | bytes, name: str | None = None, kind: str = "file"
+    ) -> ArtifactRecord:
+        """Store a file (by path) or bytes with the run. ``name`` defaults to the file name."""
+        if isinstance(source, bytes | bytearray | memoryview):
+            if name is None:
+                raise InvalidInput("log_artifact(bytes) needs a name, e.g. name='notes.txt'.")
+        elif isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if path.is_dir():
+                return self._log_folder(path, name or path.name, kind)
+            name = name or path.name
+        else:
+            raise InvalidInput(
+                f"log_artifact takes a file path or bytes. Got {type(source).__name__}; "
+                "for figures use log_figure, for data frames log_table."
+            )
+        return self._backend.put_artifact(self.id, name, kind, source)
+
+    def _log_folder(self, folder: Path, prefix: str, kind: str) -> ArtifactRecord:
+        records = [
+            self._backend.put_artifact(
+                self.id, f"{prefix}/{file.relative_to(folder).as_posix()}", kind, file
+            )
+            for file in sorted(folder.rglob("*"))
+            if file.is_file()
+        ]
+        if not records:
+            raise InvalidInput(f"The folder {folder} has no files to log.")
+        return records[-1]
+
+    def log_figure(self, figure: Any, name: str) -> ArtifactRecord:
+        """Store a matplotlib figure (as PNG) or a plotly figure (as plotly JSON)."""
+        if hasattr(figure, "savefig"):
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", bbox_inches="tight")
+            return self._backend.put_artifact(
+                self.id, _with_suffix(name, ".png"), "figure", buffer.getvalue()
+            )
+        if hasattr(figure, "to_plotly_json") and hasattr(figure, "to_json"):
+            data = figure.to_json().encode()
+            return self._backend.put_artifact(
+                self.id, _with_suffix(name, ".plotly.json"), "figure", data
+            )
+        raise InvalidInput(
+            f"log_figure takes a matplotlib or plotly figure. Got {type(figure).__name__}."
+        )
+
+    def log_table(self, frame: pd.DataFrame, name: str, *, kind: str = "table") -> ArtifactRecord:
+        """Store a pandas DataFrame (or anything pyarrow can read) as Parquet."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame)
+        except (TypeError, ValueError, pa.ArrowException) as exc:
+            raise InvalidInput(
+                f"log_table could not convert {type(frame).__name__} to a table: {exc}"
+            ) from exc
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return self._backend.put_artifact(
+            self.id, _with_suffix(name, ".parquet"), kind, buffer.getvalue()
+        )
+
+    def log_predictions(self, frame: pd.DataFrame, name: str = "predictions") -> ArtifactRecord:
+        """Store holdout predictions: a ``y_true`` column and ``y_pred`` or score columns."""
+        columns = [str(c) for c in getattr(frame, "columns", [])]
+        scores = [c for c in columns if c == "y_pred" or c.startswith(("score", "y_score"))]
+        if "y_true" not in columns or not scores:
+            raise InvalidInput(
+                "log_predictions needs a DataFrame with a 'y_true' column and a 'y_pred' or "
+                f"'score...' column. Got columns: {columns[:20]}."
+            )
+        return self.log_table(frame, name, kind="predictions")
+
+    def log_input(self, dataset: Any, *, role: str = "training") -> None:
+        """Record a dataset version this run consumed (a reference like 'credit:v3')."""
+        ref = getattr(dataset, "ref", dataset)
+        if not isinstance(ref, str) or not ref:
+            raise InvalidInput(
+                "log_input takes a dataset version or a reference such as 'credit:v3'. "
+                f"Got {dataset!r:.80}."
+            )
+        check_key("input role", role)
+        self.set_tag(f"keel.input.{role}", ref)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def end(self, status: str = RunStatus.FINISHED, error: str | None = None) -> None:
+        """Flush metrics and mark the run ended (FINISHED, FAILED or KILLED)."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._sampler is not None:
+            self._sampler.stop()
+        try:
+            self._flusher.flush(self.id)
+        finally:
+            self._record = self._backend.set_status(self.id, status, error=error)
+            for callback in self._on_end:
+                callback(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.end(RunStatus.FINISHED)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end(RunStatus.KILLED, error="KeyboardInterrupt")
+        else:
+            self.end(RunStatus.FAILED, error="".join(traceback.format_exception(exc_type, exc, tb)))
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    return name if name.endswith(suffix) else name + suffix

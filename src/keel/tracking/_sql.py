@@ -1,0 +1,395 @@
+"""Tracking over the metadata store: the service the SDK and the server both use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+
+from keel.errors import AlreadyExists, InvalidInput, NotFound, did_you_mean
+from keel.store import Store, new_id, now_ms
+from keel.store import schema as t
+from keel.store.objects import Source
+
+from ._names import random_run_name
+from ._records import (
+    ArtifactRecord,
+    ExperimentRecord,
+    MetricPoint,
+    RunQuery,
+    RunRecord,
+    RunStatus,
+    decode_value,
+)
+from ._validate import check_artifact_name, check_key, text_values
+
+__all__ = ["SqlTracking"]
+
+_UPSERT_LATEST = sa.text(
+    "INSERT INTO run_latest_metrics (run_id, key, step, timestamp, value) "
+    "VALUES (:run_id, :key, :step, :timestamp, :value) "
+    "ON CONFLICT (run_id, key) DO UPDATE SET "
+    "step = excluded.step, timestamp = excluded.timestamp, value = excluded.value "
+    "WHERE excluded.step > run_latest_metrics.step OR (excluded.step = run_latest_metrics.step "
+    "AND excluded.timestamp >= run_latest_metrics.timestamp)"
+)
+_METRIC_COLUMNS = "run_id, key, step, timestamp, value"
+
+
+class SqlTracking:
+    """Runs, params, tags, metrics and artifacts in a :class:`~keel.store.Store`.
+
+    Example::
+
+        >>> import tempfile
+        >>> from keel.store import init_project
+        >>> tracking = SqlTracking(init_project(tempfile.mkdtemp()))
+        >>> run = tracking.create_run("credit", params={"C": "1.0"})
+        >>> tracking.log_batch(run.id, metrics=[("auc", 0.91, 0, 0)])
+        >>> tracking.get_run(run.id).metrics
+        {'auc': 0.91}
+    """
+
+    def __init__(self, store: Store, project: str | None = None) -> None:
+        self.store = store
+        self.project = project or store.config.project
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment: str,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        code: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> RunRecord:
+        check_key("experiment", experiment)
+        if name is not None:
+            check_key("run", name)
+        params, tags = text_values("param", params), text_values("tag", tags)
+        project_id = self.store.project_id(self.project)
+        run_id, now = new_id(), now_ms()
+        with self.store.write() as conn:
+            experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
+            if parent_id is not None:
+                self._require_run(conn, parent_id)
+            conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    parent_id=parent_id,
+                    name=name or random_run_name(),
+                    status=RunStatus.RUNNING,
+                    created_at=now,
+                    started_at=now,
+                    code=dict(code) if code else None,
+                    environment=dict(environment) if environment else None,
+                )
+            )
+            _insert_pairs(conn, t.run_params, run_id, params)
+            _insert_pairs(conn, t.run_tags, run_id, tags)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self.store.read() as conn:
+            row = self._require_run(conn, run_id)
+            record = _run_from_row(row)
+            _attach_details(conn, {run_id: record})
+            artifacts = conn.execute(
+                sa.select(t.run_artifacts)
+                .where(t.run_artifacts.c.run_id == run_id)
+                .order_by(t.run_artifacts.c.name)
+            ).mappings()
+            record.artifacts = [
+                ArtifactRecord(a["name"], a["kind"], a["digest"], a["size"], a["created_at"])
+                for a in artifacts
+            ]
+        return record
+
+    def set_status(self, run_id: str, status: str, *, error: str | None = None) -> RunRecord:
+        if status not in RunStatus.ALL:
+            raise InvalidInput(
+                f"Run status {status!r} is not one of {', '.join(RunStatus.ALL)}."
+                f"{did_you_mean(str(status).upper(), RunStatus.ALL)}"
+            )
+        now = now_ms()
+        values: dict[str, Any] = {"status": status}
+        if status == RunStatus.RUNNING:
+            values.update(ended_at=None, error=None)
+        else:
+            values.update(ended_at=now, error=error)
+        with self.store.write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+        return self.get_run(run_id)
+
+    # -- logging ------------------------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[MetricPoint] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        params, tags = text_values("param", params), text_values("tag", tags)
+        rows = [
+            (run_id, key, step, ts, None if value != value else value)
+            for key, value, step, ts in metrics
+        ]
+        with self.store.write() as conn:
+            self._require_run(conn, run_id)
+            if params:
+                self._log_params(conn, run_id, params)
+            if tags:
+                _upsert_pairs(conn, t.run_tags, run_id, tags)
+            if rows:
+                _insert_metric_rows(conn, rows)
+                conn.execute(_UPSERT_LATEST, _latest_points(rows))
+
+    def _log_params(self, conn: sa.Connection, run_id: str, params: dict[str, str]) -> None:
+        existing = dict(
+            conn.execute(
+                sa.select(t.run_params.c.key, t.run_params.c.value).where(
+                    t.run_params.c.run_id == run_id, t.run_params.c.key.in_(list(params))
+                )
+            ).all()
+        )
+        changed = {
+            k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v
+        }
+        if changed:
+            key, (old, new) = next(iter(changed.items()))
+            raise InvalidInput(
+                f"Param {key!r} of run {run_id} is already {old!r}; it cannot become {new!r}. "
+                "Params are immutable: log the new value under another name, or start a new run."
+            )
+        _insert_pairs(
+            conn, t.run_params, run_id, {k: v for k, v in params.items() if k not in existing}
+        )
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        m = t.run_metrics
+        with self.store.read() as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp)
+                .where(m.c.run_id == run_id, m.c.key == key)
+                .order_by(m.c.step, m.c.timestamp)
+            ).all()
+        return [(k, decode_value(v), s, ts) for k, v, s, ts in rows]
+
+    # -- artifacts ----------------------------------------------------------------------
+
+    def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
+        check_artifact_name(name)
+        check_key("artifact kind", kind)
+        with self.store.read() as conn:
+            self._require_run(conn, run_id)
+        digest = self.store.objects.put(source)  # bytes first, outside the write lock
+        size = self.store.objects.size(digest)
+        a = t.run_artifacts
+        with self.store.write() as conn:
+            existing = conn.execute(
+                sa.select(a.c.digest).where(a.c.run_id == run_id, a.c.name == name)
+            ).scalar()
+            if existing is not None and existing != digest:
+                raise AlreadyExists(
+                    f"Run {run_id} already has an artifact named {name!r} with other content. "
+                    "Artifacts are immutable: log this one under another name."
+                )
+            self.store.record_object(digest, conn=conn)
+            now = now_ms()
+            if existing is None:
+                conn.execute(
+                    a.insert().values(
+                        run_id=run_id,
+                        name=name,
+                        kind=kind,
+                        digest=digest,
+                        size=size,
+                        created_at=now,
+                    )
+                )
+        return ArtifactRecord(name, kind, digest, size, now)
+
+    def open_artifact(self, run_id: str, name: str) -> BinaryIO:
+        a = t.run_artifacts
+        with self.store.read() as conn:
+            self._require_run(conn, run_id)
+            digest = conn.execute(
+                sa.select(a.c.digest).where(a.c.run_id == run_id, a.c.name == name)
+            ).scalar()
+            if digest is None:
+                names = list(
+                    conn.execute(sa.select(a.c.name).where(a.c.run_id == run_id)).scalars()
+                )
+                raise NotFound(
+                    f"Run {run_id} has no artifact named {name!r}.{did_you_mean(name, names)} "
+                    f"It has: {', '.join(names) or 'none'}."
+                )
+        return self.store.objects.open(digest)
+
+    # -- queries ------------------------------------------------------------------------
+
+    def search_runs(self, query: RunQuery) -> list[RunRecord]:
+        from ._filter import apply_order, compile_filter, parse_filter, parse_order_by
+
+        if not isinstance(query.max_results, int) or not 0 < query.max_results <= 100_000:
+            raise InvalidInput(
+                f"max_results must be an integer from 1 to 100000. Got {query.max_results!r}."
+            )
+        where = compile_filter(parse_filter(query.filter))
+        order = parse_order_by(list(query.order_by))
+        project_id = self.store.project_id(self.project)
+        e = t.experiments
+        select = (
+            sa.select(t.runs, e.c.name.label("experiment"))
+            .join(e, e.c.id == t.runs.c.experiment_id)
+            .where(e.c.project_id == project_id, where)
+        )
+        with self.store.read() as conn:
+            if query.experiments:
+                for name in query.experiments:
+                    self._experiment_id(conn, project_id, name, create=False)
+                select = select.where(e.c.name.in_(query.experiments))
+            rows = conn.execute(apply_order(select, order).limit(query.max_results)).mappings()
+            records = {row["id"]: _run_from_row(row) for row in rows}
+            if query.include_details and records:
+                _attach_details(conn, records)
+        return list(records.values())
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        e, r = t.experiments, t.runs
+        project_id = self.store.project_id(self.project)
+        count = sa.select(sa.func.count()).where(r.c.experiment_id == e.c.id).scalar_subquery()
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(e.c.id, e.c.name, e.c.created_at, count)
+                .where(e.c.project_id == project_id)
+                .order_by(e.c.name)
+            ).all()
+        return [ExperimentRecord(*row) for row in rows]
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _experiment_id(
+        self, conn: sa.Connection, project_id: str, name: str, *, create: bool
+    ) -> str:
+        e = t.experiments
+        lookup = sa.select(e.c.id).where(e.c.project_id == project_id, e.c.name == name)
+        found = conn.execute(lookup).scalar()
+        if found is not None:
+            return found
+        if not create:
+            names = list(
+                conn.execute(sa.select(e.c.name).where(e.c.project_id == project_id)).scalars()
+            )
+            raise NotFound(
+                f"No experiment named {name!r} in project {self.project!r}."
+                f"{did_you_mean(name, names)} Experiments: {', '.join(names) or 'none yet'}."
+            )
+        conn.execute(
+            e.insert().values(id=new_id(), project_id=project_id, name=name, created_at=now_ms())
+        )
+        return conn.execute(lookup).scalar_one()
+
+    def _require_run(self, conn: sa.Connection, run_id: str) -> sa.RowMapping:
+        e = t.experiments
+        row = (
+            conn.execute(
+                sa.select(t.runs, e.c.name.label("experiment"))
+                .join(e, e.c.id == t.runs.c.experiment_id)
+                .where(t.runs.c.id == str(run_id))
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(
+                f"No run with id {run_id!r}. List runs with 'keel runs ls' or keel.search_runs()."
+            )
+        return row
+
+
+def _run_from_row(row: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        experiment=row["experiment"],
+        experiment_id=row["experiment_id"],
+        name=row["name"],
+        status=row["status"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        parent_id=row["parent_id"],
+        error=row["error"],
+        code=row["code"],
+        environment=row["environment"],
+    )
+
+
+def _attach_details(conn: sa.Connection, records: dict[str, RunRecord]) -> None:
+    ids = list(records)
+    for table, attr in ((t.run_params, "params"), (t.run_tags, "tags")):
+        for run_id, key, value in conn.execute(
+            sa.select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(ids))
+        ):
+            getattr(records[run_id], attr)[key] = value
+    m = t.run_latest_metrics
+    for run_id, key, value in conn.execute(
+        sa.select(m.c.run_id, m.c.key, m.c.value).where(m.c.run_id.in_(ids))
+    ):
+        records[run_id].metrics[key] = decode_value(value)
+
+
+def _insert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict[str, str]) -> None:
+    if pairs:
+        conn.execute(
+            table.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in pairs.items()]
+        )
+
+
+def _upsert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict[str, str]) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.run_id, table.c.key], set_={"value": stmt.excluded.value}
+    )
+    conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in pairs.items()])
+
+
+def _insert_metric_rows(conn: sa.Connection, rows: list[tuple]) -> None:
+    """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        sql = f"COPY run_metrics ({_METRIC_COLUMNS}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        conn.exec_driver_sql(
+            f"INSERT INTO run_metrics ({_METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows
+        )
+
+
+def _latest_points(rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    """Per key, the point with the highest (step, timestamp) in a batch."""
+    best: dict[str, tuple] = {}
+    for row in rows:
+        current = best.get(row[1])
+        if current is None or (row[2], row[3]) >= (current[2], current[3]):
+            best[row[1]] = row
+    return [
+        {"run_id": r[0], "key": r[1], "step": r[2], "timestamp": r[3], "value": r[4]}
+        for r in best.values()
+    ]

@@ -1,0 +1,160 @@
+"""The Tracker: starts runs against one backend (a local store or a keel server)."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from keel.config import Config
+
+from ._backend import TrackingBackend
+from ._flusher import MetricFlusher
+from ._records import RunStatus
+from ._run import Run
+
+__all__ = ["REPRODUCES_ENV", "Tracker", "default_tracker", "reset_default_tracker"]
+
+log = logging.getLogger("keel.tracking")
+
+REPRODUCES_ENV = "KEEL_REPRODUCES"
+"""Set by ``keel runs reproduce``: the id of the run being reproduced."""
+
+
+class Tracker:
+    """Creates and resumes runs. One per backend; :func:`default_tracker` is the SDK's.
+
+    Args:
+        backend: where runs are recorded.
+        system_metrics: sample CPU, memory, disk, network and GPU into every run.
+    """
+
+    def __init__(self, backend: TrackingBackend, *, system_metrics: bool = False) -> None:
+        self.backend = backend
+        self.flusher = MetricFlusher(backend)
+        self.system_metrics = system_metrics
+
+    def start_run(
+        self,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+        capture: bool = True,
+    ) -> Run:
+        """Create a run (or resume ``run_id``) and return it, RUNNING.
+
+        With ``capture``, the code version (git commit, branch, remote, dirty flag,
+        uncommitted diff as an artifact), entry point, argv, Python, packages, OS, CPU
+        and the seed given to :func:`keel.seed_everything` are recorded.
+        """
+        if run_id is not None:
+            record = self.backend.set_status(run_id, RunStatus.RUNNING)
+            run = Run(record, self.backend, self.flusher)
+            if params:
+                run.log_params(params)
+            if tags:
+                run.set_tags(tags)
+            self._start_sampler(run)
+            return run
+        code = environment = None
+        auto_tags: dict[str, str] = {"keel.user": _user()}
+        diff = None
+        if capture:
+            from ._capture import capture_code, capture_environment, code_diff
+            from ._seed import current_seed
+
+            code = capture_code()
+            environment = dict(capture_environment())
+            seed = current_seed()
+            if seed is not None:
+                environment["seed"] = seed
+                auto_tags["keel.seed"] = str(seed)
+            git = code.get("git") or {}
+            for field in ("commit", "branch"):
+                if git.get(field):
+                    auto_tags[f"keel.git.{field}"] = git[field]
+            if git.get("dirty"):
+                auto_tags["keel.git.dirty"] = "true"
+                diff = code_diff()
+            if code.get("entry_point"):
+                auto_tags["keel.entry_point"] = str(code["entry_point"])
+        if os.environ.get(REPRODUCES_ENV):
+            auto_tags["keel.reproduces"] = os.environ[REPRODUCES_ENV]
+        record = self.backend.create_run(
+            experiment,
+            name=name,
+            parent_id=parent_id,
+            params=params,
+            tags={**auto_tags, **(tags or {})},
+            code=code,
+            environment=environment,
+        )
+        run = Run(record, self.backend, self.flusher)
+        if diff:
+            run.log_artifact(diff.encode(), "keel/code.diff", kind="code")
+        self._start_sampler(run)
+        return run
+
+    def _start_sampler(self, run: Run) -> None:
+        if not self.system_metrics:
+            return
+        from ._system import SystemMetricsSampler
+
+        sampler = SystemMetricsSampler(lambda metrics, step: run.log_metrics(metrics, step=step))
+        sampler.start()
+        run._sampler = sampler
+
+    def close(self) -> None:
+        self.flusher.close()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+_default: Tracker | None = None
+_default_lock = threading.Lock()
+
+
+def make_backend(config: Config) -> TrackingBackend:
+    """The tracking backend a configuration points at: a store, or a server over HTTP."""
+    if config.is_remote:
+        from ._http import HttpTracking
+
+        return HttpTracking(config.uri, token=config.token, project=config.project)
+    from keel.store import Store
+
+    from ._sql import SqlTracking
+
+    return SqlTracking(Store.open(config), project=config.project)
+
+
+def default_tracker() -> Tracker:
+    """The tracker for the current configuration, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            from keel import config
+
+            cfg = config.current()
+            _default = Tracker(make_backend(cfg), system_metrics=cfg.sample_system_metrics)
+        return _default
+
+
+def reset_default_tracker() -> None:
+    """Flush and forget the default tracker (after the configuration changed)."""
+    global _default
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+        _default = None
