@@ -9,7 +9,7 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import fsck, project, quickstart
+from . import fsck, project, quickstart, runs, server, tokens
 from ._output import err_console
 
 __all__ = ["app", "main"]
@@ -57,6 +57,9 @@ def _root(
 project.register(app)
 fsck.register(app)
 quickstart.register(app)
+server.register(app)
+app.add_typer(runs.app, name="runs")
+app.add_typer(tokens.app, name="token")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Experiment tracking: runs, params, metrics, artifacts, reproducibility capture."""
 
+from ._autolog import autolog
 from ._backend import TrackingBackend
 from ._fluent import (
     active_run,
@@ -30,6 +31,7 @@ __all__ = [
     "Tracker",
     "TrackingBackend",
     "active_run",
+    "autolog",
     "default_tracker",
     "end_run",
     "log_artifact",

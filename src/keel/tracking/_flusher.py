@@ -138,7 +138,7 @@ class MetricFlusher:
                         self.backend.log_batch(run_id, metrics=batch)
                     except StoreUnavailable:
                         # nothing is dropped: this run's rest and later runs go back in front
-                        rest = [(run_id, run_points[start:])] + runs[index + 1 :]
+                        rest = [(run_id, run_points[start:]), *runs[index + 1 :]]
                         self._requeue(rest)
                         raise
                     except KeelError as exc:  # the run is gone or the points are invalid

@@ -20,7 +20,7 @@ from ._records import (
     decode_value,
     encode_value,
 )
-from ._validate import text_values
+from ._validate import check_artifact_name, text_values
 
 __all__ = ["HttpTracking"]
 
@@ -83,6 +83,7 @@ class HttpTracking:
         self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
 
     def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
+        check_artifact_name(name)  # before it becomes a URL, where '..' would be resolved
         stream, owned = as_stream(source)
         try:
             path = self._path(f"/runs/{_q(run_id)}/artifacts/{quote(name)}")

@@ -35,8 +35,8 @@ MetricPoint = tuple[str, float, int, int]
 
 def encode_value(value: float) -> float | str:
     """A metric value as JSON can carry it: NaN and infinities become strings."""
-    if math.isfinite(value):
-        return value
+    if not isinstance(value, float) or math.isfinite(value):
+        return value  # anything else is for the receiver to accept or refuse
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 

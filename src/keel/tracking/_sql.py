@@ -22,7 +22,7 @@ from ._records import (
     RunStatus,
     decode_value,
 )
-from ._validate import check_artifact_name, check_key, text_values
+from ._validate import check_artifact_name, check_key, check_step, metric_value, text_values
 
 __all__ = ["SqlTracking"]
 
@@ -139,10 +139,7 @@ class SqlTracking:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         params, tags = text_values("param", params), text_values("tag", tags)
-        rows = [
-            (run_id, key, step, ts, None if value != value else value)
-            for key, value, step, ts in metrics
-        ]
+        rows = _metric_rows(run_id, metrics)
         with self.store.write() as conn:
             self._require_run(conn, run_id)
             if params:
@@ -380,6 +377,28 @@ def _insert_metric_rows(conn: sa.Connection, rows: list[tuple]) -> None:
         conn.exec_driver_sql(
             f"INSERT INTO run_metrics ({_METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows
         )
+
+
+def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
+    """Rows for run_metrics; NaN becomes NULL. Malformed points raise InvalidInput."""
+    try:
+        rows = [
+            (run_id, key, int(step), int(ts), None if value != value else float(value))
+            for key, value, step, ts in metrics
+            if type(key) is str and type(value) in _NUMBER and type(step) is int
+        ]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"Metric points must be (key, value, step, timestamp): {exc}.") from exc
+    if len(rows) != len(metrics):
+        for point in metrics:  # find and name the first bad point
+            key, value, step, _ = point
+            check_key("metric", key)
+            metric_value(key, value)
+            check_step(key, step)
+    return rows
+
+
+_NUMBER = (float, int)
 
 
 def _latest_points(rows: Iterable[tuple]) -> list[dict[str, Any]]:

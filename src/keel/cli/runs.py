@@ -1,0 +1,230 @@
+"""``keel runs``: list, show, compare and reproduce tracked runs."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import typer
+
+from ._output import console, print_json
+
+__all__ = ["app"]
+
+app = typer.Typer(help="List, show, compare and reproduce tracked runs.", no_args_is_help=True)
+
+
+def _backend():
+    from keel.tracking import default_tracker
+
+    return default_tracker().backend
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return ""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.6g}"
+
+
+def _resolve(run_id: str):
+    """A run by id or by an unambiguous id prefix (as shown by 'keel runs ls')."""
+    from keel.errors import InvalidInput, NotFound
+    from keel.tracking import RunQuery
+
+    backend = _backend()
+    try:
+        return backend.get_run(run_id)
+    except NotFound:
+        if len(run_id) < 6 or not all(c in "0123456789abcdef" for c in run_id):
+            raise
+    matches = backend.search_runs(
+        RunQuery(filter=f"attributes.run_id LIKE '{run_id}%'", max_results=2)
+    )
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFound(f"No run with id or id prefix {run_id!r}. List runs with 'keel runs ls'.")
+    raise InvalidInput(f"The id prefix {run_id!r} matches several runs; give more characters.")
+
+
+@app.command("ls")
+def ls(
+    experiment: list[str] = typer.Option(
+        None, "--experiment", "-e", help="Only these experiments."
+    ),
+    filter: str = typer.Option(None, "--filter", "-f", help='e.g. "metrics.auc > 0.8"'),
+    order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. 'metrics.auc desc'"),
+    limit: int = typer.Option(50, "--limit", "-n", help="Most runs to show."),
+    json: bool = typer.Option(False, "--json", help="Print runs as JSON."),
+) -> None:
+    """List runs, newest first, with their status and latest metrics."""
+    from rich.table import Table
+
+    from keel.tracking import RunQuery
+
+    runs = _backend().search_runs(
+        RunQuery(tuple(experiment or ()), filter, tuple(order_by or ()), limit)
+    )
+    if json:
+        print_json([r.to_dict() for r in runs])
+        return
+    metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})[:6]
+    table = Table(title=f"{len(runs)} runs", title_justify="left")
+    for column in ("id", "experiment", "name", "status", "started"):
+        table.add_column(column, no_wrap=True)
+    for key in metric_keys:
+        table.add_column(key, justify="right")
+    styles = {"FINISHED": "green", "FAILED": "red", "RUNNING": "yellow", "KILLED": "magenta"}
+    for r in runs:
+        status = f"[{styles.get(r.status, 'white')}]{r.status}[/]"
+        table.add_row(
+            r.id[:12],
+            r.experiment,
+            r.name,
+            status,
+            _when(r.started_at),
+            *(_num(r.metrics.get(k)) for k in metric_keys),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="Run id or id prefix."),
+    json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+) -> None:
+    """Show one run: params, metrics, tags, artifacts, code and environment."""
+    from rich.table import Table
+
+    run = _resolve(run_id)
+    if json:
+        print_json(run.to_dict())
+        return
+    duration = f"{run.duration_s:.1f} s" if run.duration_s is not None else "running"
+    console.print(
+        f"[bold]{run.name}[/]  {run.id}  [dim]{run.experiment}[/]  {run.status}  {duration}"
+    )
+    git = (run.code or {}).get("git") or {}
+    if git:
+        dirty = " (dirty)" if git.get("dirty") else ""
+        console.print(
+            f"code: {git.get('commit')} on {git.get('branch')}{dirty}  {git.get('remote') or ''}"
+        )
+    for title, items in (
+        ("params", run.params),
+        ("metrics", {k: _num(v) for k, v in run.metrics.items()}),
+        ("tags", run.tags),
+    ):
+        if items:
+            table = Table(title=title, title_justify="left", show_header=False)
+            table.add_column(style="bold")
+            table.add_column()
+            for key, value in sorted(items.items()):
+                table.add_row(key, str(value))
+            console.print(table)
+    if run.artifacts:
+        table = Table(title="artifacts", title_justify="left")
+        for column in ("name", "kind", "size", "digest"):
+            table.add_column(column)
+        for a in run.artifacts:
+            table.add_row(a.name, a.kind, f"{a.size:,}", a.digest[:16])
+        console.print(table)
+    if run.error:
+        console.print("[red]error:[/]\n" + run.error)
+
+
+@app.command("compare")
+def compare(
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids or prefixes."),
+    json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Params that differ and metrics side by side."""
+    from rich.table import Table
+
+    from keel.errors import InvalidInput
+
+    if len(run_ids) < 2:
+        raise InvalidInput("Give at least two runs to compare.")
+    runs = [_resolve(r) for r in run_ids]
+    param_keys = sorted({k for r in runs for k in r.params})
+    differing = [k for k in param_keys if len({r.params.get(k) for r in runs}) > 1]
+    metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})
+    if json:
+        print_json(
+            {
+                "runs": [r.id for r in runs],
+                "params": {k: [r.params.get(k) for r in runs] for k in differing},
+                "metrics": {k: [r.metrics.get(k) for r in runs] for k in metric_keys},
+            }
+        )
+        return
+    table = Table(title="params that differ", title_justify="left")
+    table.add_column("param", style="bold")
+    for r in runs:
+        table.add_column(f"{r.name}\n{r.id[:12]}")
+    for key in differing:
+        table.add_row(key, *(r.params.get(key, "") for r in runs))
+    console.print(table if differing else "[dim]all params are equal[/]")
+    table = Table(title="metrics", title_justify="left")
+    table.add_column("metric", style="bold")
+    for r in runs:
+        table.add_column(f"{r.name}\n{r.id[:12]}", justify="right")
+    for key in metric_keys:
+        values = [r.metrics.get(key) for r in runs]
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        best = max(finite) if finite else None
+        cells = [
+            f"[green]{_num(v)}[/]" if v == best and len(finite) > 1 else _num(v) for v in values
+        ]
+        table.add_row(key, *cells)
+    console.print(table)
+
+
+@app.command("reproduce")
+def reproduce(
+    run_id: str = typer.Argument(..., help="Run id or id prefix."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the git worktree afterwards."),
+    json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Re-run a run from its recorded commit, diff and arguments; compare the metrics."""
+    from rich.table import Table
+
+    from keel.config import current
+    from keel.tracking._reproduce import reproduce as run_reproduce
+
+    original = _resolve(run_id)
+    result = run_reproduce(original.id, _backend(), current(), keep=keep)
+    changes = result.metric_changes()
+    if json:
+        print_json(
+            {
+                "original": original.id,
+                "reproductions": [r.id for r in result.new_runs],
+                "returncode": result.returncode,
+                "metrics": {k: {"original": a, "reproduced": b} for k, a, b in changes},
+                "notes": result.notes,
+            }
+        )
+    else:
+        for note in result.notes:
+            console.print(f"[dim]{note}[/]")
+        if not result.new_runs:
+            console.print("[red]the re-run recorded no run[/]")
+        else:
+            table = Table(title=f"{original.id[:12]} reproduced as {result.new_runs[0].id[:12]}")
+            for column in ("metric", "original", "reproduced", "difference"):
+                table.add_column(column, justify="right" if column != "metric" else "left")
+            for key, a, b in changes:
+                diff = _num(b - a) if a is not None and b is not None else ""
+                table.add_row(key, _num(a), _num(b), diff)
+            console.print(table)
+    if result.returncode != 0 or not result.new_runs:
+        raise typer.Exit(1)

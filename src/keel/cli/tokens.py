@@ -1,0 +1,66 @@
+"""``keel token``: create, list and revoke API tokens for the server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from ._output import console, print_json
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+
+
+def _service():
+    from keel.server.tokens import TokenService
+    from keel.store import Store
+
+    return TokenService(Store.open())
+
+
+@app.command("create")
+def create(
+    role: str = typer.Option(..., "--role", help="reader, writer or admin."),
+    name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Create a token. It is printed once; only its hash is stored."""
+    info, secret = _service().create(name or role, role)
+    if json:
+        print_json({"id": info.id, "name": info.name, "role": info.role, "token": secret})
+        return
+    console.print(f"[bold]{secret}[/]")
+    console.print(
+        f"[dim]token {info.id} ({info.role}). Shown once: store it now, e.g. "
+        "export KEEL_TOKEN=...[/]"
+    )
+
+
+@app.command("ls")
+def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List tokens (never their secrets)."""
+    from rich.table import Table
+
+    tokens = _service().list()
+    if json:
+        print_json([t.__dict__ for t in tokens])
+        return
+    table = Table(title="tokens", title_justify="left")
+    for column in ("id", "name", "role", "created", "revoked"):
+        table.add_column(column)
+    for t in tokens:
+        table.add_row(t.id, t.name, t.role, _when(t.created_at), _when(t.revoked_at))
+    console.print(table)
+
+
+@app.command("revoke")
+def revoke(token_id: str = typer.Argument(..., help="Token id from 'keel token ls'.")) -> None:
+    """Revoke a token: requests carrying it are refused from now on."""
+    info = _service().revoke(token_id)
+    console.print(f"revoked token {info.id} ({info.name})")
+
+
+def _when(ms: int | None) -> str:
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
