@@ -526,14 +526,14 @@ def combine(op: str, operands: list[Node]) -> Node:
     return BoolOp(op, tuple(flat))
 
 
-def trees(leaves: st.SearchStrategy[Comparison]) -> st.SearchStrategy[Node]:
-    return st.recursive(
-        leaves,
-        lambda children: st.builds(
-            combine, st.sampled_from(["and", "or"]), st.lists(children, min_size=2, max_size=3)
-        ),
-        max_leaves=6,
+def _branches(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
+    return st.builds(
+        combine, st.sampled_from(["and", "or"]), st.lists(children, min_size=2, max_size=3)
     )
+
+
+def trees(leaves: st.SearchStrategy[Comparison]) -> st.SearchStrategy[Node]:
+    return st.recursive(leaves, _branches, max_leaves=6)
 
 
 @given(trees(comparisons()))

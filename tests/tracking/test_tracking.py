@@ -56,6 +56,9 @@ def test_nan_and_infinities_are_stored_as_such(tracker: Tracker, backend: Tracki
     assert metrics["inf"] == math.inf
     assert metrics["-inf"] == -math.inf
     assert math.isnan(backend.metric_history(run.id, "nan")[0][1])
+    found = backend.search_runs(RunQuery(filter="metrics.nan = nan and metrics.inf > 1e308"))
+    assert [r.id for r in found] == [run.id]
+    assert backend.search_runs(RunQuery(filter="metrics.nan > 0")) == []
 
 
 @pytest.mark.parametrize("value", ["0.9", None, [1.0], {"a": 1}])

@@ -1,9 +1,32 @@
-"""Storage: the metadata database, the content-addressed object store, and their checks."""
+"""Storage: the metadata database, the content-addressed object store, and their checks.
+
+Names load on first use, so code that only needs the object store (or an HTTP client)
+does not pay for importing SQLAlchemy.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._ids import new_id, now_ms
-from ._store import Store, init_project
-from .objects import ObjectStore, open_object_store
 
 __all__ = ["ObjectStore", "Store", "init_project", "new_id", "now_ms", "open_object_store"]
+
+_LAZY = {
+    "Store": "keel.store._store",
+    "init_project": "keel.store._store",
+    "ObjectStore": "keel.store.objects",
+    "open_object_store": "keel.store.objects",
+}
+
+if TYPE_CHECKING:
+    from ._store import Store, init_project
+    from .objects import ObjectStore, open_object_store
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.store' has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -17,8 +17,16 @@ from ._fluent import (
 from ._records import ArtifactRecord, ExperimentRecord, RunQuery, RunRecord, RunStatus
 from ._run import Run
 from ._seed import seed_everything
-from ._sql import SqlTracking
 from ._tracker import Tracker, default_tracker, make_backend, reset_default_tracker
+
+
+def __getattr__(name: str):
+    if name == "SqlTracking":  # loads SQLAlchemy; HTTP clients never need it
+        from ._sql import SqlTracking
+
+        return SqlTracking
+    raise AttributeError(f"module 'keel.tracking' has no attribute {name!r}")
+
 
 __all__ = [
     "ArtifactRecord",

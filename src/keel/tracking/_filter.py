@@ -12,7 +12,7 @@ parameters, never pasted into SQL. Meaning:
   matches, except ``IS NULL``. ``inf`` and ``-inf`` are numbers. ``nan`` has no order: it is
   tested with ``=``, ``!=``, ``IN`` and ``NOT IN`` only, and a NaN value never matches
   ``<``, ``<=``, ``>`` or ``>=`` (as in IEEE 754; PostgreSQL would call NaN the largest).
-  SQLite cannot store NaN, so there ``= nan`` matches nothing.
+  keel stores a NaN metric as NULL (SQLite cannot store NaN), which ``= nan`` matches.
 - ``params.<key>`` is text. A quoted value compares as text; a number compares
   numerically, and then only with params whose whole value is a decimal number (``10``,
   ``-0.5``, ``1e-3``); other values, such as ``'auto'``, do not match.
@@ -435,8 +435,10 @@ def _literal(value: float | str) -> sa.ColumnElement[Any]:
 
 
 def _is_nan(column: Any) -> sa.ColumnElement[bool]:
-    # PostgreSQL's NaN equals NaN; SQLite cannot store NaN and binds it as NULL, so false.
-    return sa.func.coalesce(column == _literal(math.nan), sa.false(), type_=sa.Boolean)
+    # keel stores a NaN metric as NULL in a row that exists (SQLite cannot store NaN); a
+    # NaN written into PostgreSQL by other means equals NaN there.
+    is_nan = sa.func.coalesce(column == _literal(math.nan), sa.false(), type_=sa.Boolean)
+    return sa.or_(column.is_(None), is_nan)
 
 
 def _as_number(column: Any) -> sa.ColumnElement[float]:

@@ -34,6 +34,10 @@ class HttpTracking:
         self.client = RemoteClient(url, token=token)
         self.project = project
 
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
     def _path(self, path: str) -> str:
         return f"{API}/projects/{quote(self.project, safe='')}{path}"
 
