@@ -205,6 +205,8 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
                 "Use it as it is, or remove .keel/ to start over."
             )
         keel_dir.mkdir(parents=True, exist_ok=True)
+        # the store is data, not code: keep it out of git (and out of captured diffs)
+        (keel_dir / ".gitignore").write_text("*\n")
         config = resolve(
             cwd=folder,
             uri=f"sqlite:///{keel_dir / DATABASE_FILE}",

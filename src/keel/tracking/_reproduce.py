@@ -94,7 +94,10 @@ def reproduce(
         if config.objects:
             env["KEEL_OBJECTS"] = config.objects
         started = _now_ms()
-        returncode = subprocess.run(command, cwd=cwd, env=env, check=False).returncode
+        # the re-run's output goes to stderr, so stdout stays clean for --json
+        returncode = subprocess.run(
+            command, cwd=cwd, env=env, check=False, stdout=sys.stderr
+        ).returncode
         new_runs = [
             r
             for r in backend.search_runs(

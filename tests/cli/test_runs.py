@@ -1,0 +1,127 @@
+"""keel runs ls/show/compare/reproduce, keel token and keel server, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TRAIN = """\
+import sys
+import keel
+
+keel.seed_everything(42)
+lr = float(sys.argv[1])
+with keel.start_run(experiment="credit", params={"lr": lr}) as run:
+    run.log_metric("auc", BASE + lr)
+    run.log_metric("loss", 1 - lr)
+print(run.id)
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
+
+
+@pytest.fixture
+def repo(keel, tmp_path: Path) -> Path:
+    """A git repository with a keel project and a committed training script."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "train.py").write_text("BASE = 0.5\n" + TRAIN)
+    _git(repo, "add", "train.py")
+    _git(repo, "commit", "-q", "-m", "train")
+    assert keel("init", cwd=repo).returncode == 0
+    return repo
+
+
+def _train(repo: Path, lr: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    out = subprocess.run(
+        [os.sys.executable, "train.py", lr], cwd=repo, capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_ls_show_and_compare(keel, repo: Path) -> None:
+    first, second = _train(repo, "0.1"), _train(repo, "0.3")
+    listed = json.loads(keel("runs", "ls", "--json", cwd=repo).stdout)
+    assert [r["id"] for r in listed] == [second, first]
+    filtered = json.loads(
+        keel("runs", "ls", "--filter", "metrics.auc > 0.7", "--json", cwd=repo).stdout
+    )
+    assert [r["id"] for r in filtered] == [second]
+    table = keel("runs", "ls", cwd=repo)
+    assert second[:12] in table.stdout
+    assert "FINISHED" in table.stdout
+    shown = keel("runs", "show", second[:10], cwd=repo)
+    assert shown.returncode == 0, shown.stderr
+    assert "lr" in shown.stdout
+    assert "keel.git.commit" in shown.stdout
+    compared = json.loads(keel("runs", "compare", first, second, "--json", cwd=repo).stdout)
+    assert compared["params"] == {"lr": ["0.1", "0.3"]}
+    assert compared["metrics"]["auc"] == [pytest.approx(0.6), pytest.approx(0.8)]
+    human = keel("runs", "compare", first, second, cwd=repo)
+    assert "params that differ" in human.stdout
+
+
+def test_bad_filter_and_unknown_run_exit_1_with_a_message(keel, repo: Path) -> None:
+    bad = keel("runs", "ls", "--filter", "metrics.auc >> 1", cwd=repo)
+    assert bad.returncode == 1
+    assert "^" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    missing = keel("runs", "show", "0123456789abcdef", cwd=repo)
+    assert missing.returncode == 1
+    assert "No run with id" in missing.stderr
+
+
+def test_reproduce_reruns_the_recorded_commit_and_diff(keel, repo: Path) -> None:
+    (repo / "train.py").write_text("BASE = 0.25\n" + TRAIN)  # uncommitted change
+    original = _train(repo, "0.2")
+    (repo / "train.py").write_text("BASE = 9.0\n" + TRAIN)  # the tree moves on
+    _git(repo, "commit", "-qam", "later work")
+    result = keel("runs", "reproduce", original, "--json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["original"] == original
+    assert len(report["reproductions"]) == 1
+    assert report["metrics"]["auc"] == {
+        "original": pytest.approx(0.45),
+        "reproduced": pytest.approx(0.45),
+    }
+    shown = json.loads(keel("runs", "show", report["reproductions"][0], "--json", cwd=repo).stdout)
+    assert shown["tags"]["keel.reproduces"] == original
+    assert shown["params"] == {"lr": "0.2"}
+
+
+def test_token_create_ls_revoke(keel, repo: Path) -> None:
+    created = json.loads(keel("token", "create", "--role", "reader", "--json", cwd=repo).stdout)
+    assert created["token"].startswith("keel_")
+    listed = json.loads(keel("token", "ls", "--json", cwd=repo).stdout)
+    assert [t["role"] for t in listed] == ["reader"]
+    assert "token" not in listed[0]
+    assert keel("token", "revoke", created["id"], cwd=repo).returncode == 0
+    again = keel("token", "revoke", created["id"], cwd=repo)
+    assert again.returncode == 1
+    assert "No active token" in again.stderr
+    bad_role = keel("token", "create", "--role", "owner", cwd=repo)
+    assert bad_role.returncode == 1
+    assert "is not one of reader, writer, admin" in bad_role.stderr
+
+
+def test_server_refuses_non_loopback_without_auth(keel, repo: Path) -> None:
+    result = keel("server", "--host", "0.0.0.0", "--port", "1", cwd=repo)
+    assert result.returncode == 1
+    assert "Refusing to listen on 0.0.0.0 without authentication" in result.stderr
