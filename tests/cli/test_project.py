@@ -66,11 +66,12 @@ def test_usage_error_exits_2(keel) -> None:
 
 
 def test_fsck_reports_corruption_and_exits_1(keel, tmp_path: Path) -> None:
-    assert keel("quickstart", "--dir", str(tmp_path), "--json").returncode == 0
+    summary = json.loads(keel("quickstart", "--dir", str(tmp_path), "--json").stdout)
     ok = json.loads(keel("fsck", "--json").stdout)
     assert ok["ok"] is True
-    assert ok["objects_checked"] == 1
-    obj = next(p for p in (tmp_path / ".keel" / "objects").rglob("*") if p.is_file())
+    assert ok["objects_checked"] >= 1 + summary["runs"]  # the dataset and each run's model
+    digest = summary["digest"]
+    obj = tmp_path / ".keel" / "objects" / digest[:2] / digest[2:]
     obj.chmod(0o644)
     obj.write_bytes(b"bit rot")
     result = keel("fsck", "--json")
@@ -89,7 +90,12 @@ def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
     assert "verify dataset" in result.stdout
     info = json.loads(keel("info", "--json", cwd=tmp_path / "demo").stdout)
     assert info["counts"]["dataset_versions"] == 1
-    assert info["stored_objects"] == 1
+    assert info["counts"]["runs"] == 3
+    assert "train and track models" in result.stdout
+    runs = json.loads(keel("runs", "ls", "--json", cwd=tmp_path / "demo").stdout)
+    assert {r["status"] for r in runs} == {"FINISHED"}
+    assert all(0.5 < r["metrics"]["holdout_auc"] <= 1 for r in runs)
+    assert all(r["tags"]["keel.input.training"] == "credit:v1" for r in runs)
 
 
 def test_init_on_postgres_and_s3_through_the_environment(

@@ -31,7 +31,7 @@ def _num(value: float | None) -> str:
         return ""
     if math.isnan(value) or math.isinf(value):
         return str(value)
-    return f"{value:.6g}"
+    return f"{value:.4g}"
 
 
 def _resolve(run_id: str):
@@ -76,12 +76,14 @@ def ls(
     if json:
         print_json([r.to_dict() for r in runs])
         return
-    metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})[:6]
+    room = max(0, (console.width - 75) // 10)  # metric columns that fit beside the others
+    metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})
+    metric_keys = metric_keys[:room]
     table = Table(title=f"{len(runs)} runs", title_justify="left")
     for column in ("id", "experiment", "name", "status", "started"):
         table.add_column(column, no_wrap=True)
     for key in metric_keys:
-        table.add_column(key, justify="right")
+        table.add_column(key, justify="right", min_width=8, overflow="fold")
     styles = {"FINISHED": "green", "FAILED": "red", "RUNNING": "yellow", "KILLED": "magenta"}
     for r in runs:
         status = f"[{styles.get(r.status, 'white')}]{r.status}[/]"
@@ -90,7 +92,7 @@ def ls(
             r.experiment,
             r.name,
             status,
-            _when(r.started_at),
+            _when(r.started_at)[5:16],
             *(_num(r.metrics.get(k)) for k in metric_keys),
         )
     console.print(table)

@@ -1,11 +1,13 @@
 """The closed-loop example project that ``keel quickstart`` runs.
 
 It grows with keel: each capability adds its step. Today: create a project, store a
-synthetic credit dataset in the content-addressed object store, and verify it.
+synthetic credit dataset in the content-addressed object store and verify it, then train
+candidate models as tracked runs and pick the best by holdout AUC.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tempfile
 from dataclasses import dataclass, field
@@ -42,7 +44,9 @@ class Summary:
         for step, result in self.steps:
             table.add_row(f"[green]✓[/] {step}", result)
         console.print(Panel(table, title="keel quickstart", subtitle=str(self.directory)))
-        console.print(f"Explore it:  cd {self.directory} && keel info")
+        console.print(
+            f"Explore it:  cd {self.directory} && keel runs ls && keel runs compare <id> <id>"
+        )
 
 
 def run(directory: Path | None = None, console: Console | None = None) -> Summary:
@@ -61,8 +65,9 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
 
     def say(step: str, result: str) -> None:
         summary.steps.append((step, result))
-        if console is not None:
-            console.log(f"{step}: done")
+
+    def working(message: str):
+        return console.status(message) if console is not None else contextlib.nullcontext()
 
     store = init_project(directory)
     say("create project", f"{directory / '.keel'}")
@@ -87,8 +92,28 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         raise IntegrityError(f"The quickstart dataset {version.digest} did not read back intact.")
     say("verify dataset", "blake3 digest matches and the table reads back identical")
 
+    from keel.tracking import SqlTracking, Tracker
+
+    from ._train import train_candidates
+
+    tracker = Tracker(SqlTracking(store))
+    with working("training candidate models as tracked runs..."):
+        trained = train_candidates(tracker, frame, f"credit:v{version.number}")
+    tracker.close()
+    say(
+        "train and track models",
+        f"{trained.runs} runs in experiment credit-default; best {trained.best_name} "
+        f"(holdout AUC {trained.best_auc:.3f}), run {trained.best_run[:12]}",
+    )
+
     summary.facts.update(
-        dataset=f"credit:v{version.number}", digest=version.digest, rows=len(frame), verified=same
+        dataset=f"credit:v{version.number}",
+        digest=version.digest,
+        rows=len(frame),
+        verified=same,
+        runs=trained.runs,
+        best_run=trained.best_run,
+        best_holdout_auc=trained.best_auc,
     )
     store.close()
     return summary
