@@ -11,17 +11,28 @@ from typing import TYPE_CHECKING, Any
 
 from ._ids import new_id, now_ms
 
-__all__ = ["ObjectStore", "Store", "init_project", "new_id", "now_ms", "open_object_store"]
+__all__ = [
+    "ObjectStore",
+    "Store",
+    "default_store",
+    "init_project",
+    "new_id",
+    "now_ms",
+    "open_object_store",
+    "reset_default_store",
+]
 
 _LAZY = {
     "Store": "keel.store._store",
     "init_project": "keel.store._store",
+    "default_store": "keel.store._store",
+    "reset_default_store": "keel.store._store",
     "ObjectStore": "keel.store.objects",
     "open_object_store": "keel.store.objects",
 }
 
 if TYPE_CHECKING:
-    from ._store import Store, init_project
+    from ._store import Store, default_store, init_project, reset_default_store
     from .objects import ObjectStore, open_object_store
 
 

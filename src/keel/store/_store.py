@@ -18,7 +18,7 @@ from ._ids import new_id, now_ms
 from ._migrate import ensure_schema
 from .objects import ObjectStore, Source, open_object_store
 
-__all__ = ["Store", "init_project"]
+__all__ = ["Store", "default_store", "init_project", "reset_default_store"]
 
 log = logging.getLogger("keel.store")
 
@@ -220,3 +220,22 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
     store = Store.open(config)
     store.project_id()
     return store
+
+
+_default: Store | None = None
+
+
+def default_store() -> Store:
+    """The store of the current configuration, opened once per process."""
+    global _default
+    if _default is None:
+        _default = Store.open()
+    return _default
+
+
+def reset_default_store() -> None:
+    """Close and forget the default store (after the configuration changed)."""
+    global _default
+    if _default is not None:
+        _default.close()
+    _default = None

@@ -52,6 +52,10 @@ class TrackingBackend(Protocol):
         """Record metric points, params (immutable) and tags (last write wins) at once."""
         ...
 
+    def log_input(self, run_id: str, kind: str, object_id: str) -> None:
+        """Record that the run consumed a record (lineage: ``kind --input_to--> run``)."""
+        ...
+
     def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
         """Store a file or bytes as an artifact of the run."""
         ...

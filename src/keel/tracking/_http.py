@@ -86,6 +86,10 @@ class HttpTracking:
         }
         self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
 
+    def log_input(self, run_id: str, kind: str, object_id: str) -> None:
+        body = {"kind": kind, "id": object_id}
+        self.client.request("POST", self._path(f"/runs/{_q(run_id)}/inputs"), json=body)
+
     def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
         check_artifact_name(name)  # before it becomes a URL, where '..' would be resolved
         stream, owned = as_stream(source)

@@ -231,6 +231,9 @@ class Run:
             )
         check_key("input role", role)
         self.set_tag(f"keel.input.{role}", ref)
+        version_id = getattr(dataset, "id", None)
+        if isinstance(version_id, str):  # a DatasetVersion: an edge in the lineage graph
+            self._backend.log_input(self.id, "dataset_version", version_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -171,6 +171,15 @@ class SqlTracking:
             conn, t.run_params, run_id, {k: v for k, v in params.items() if k not in existing}
         )
 
+    def log_input(self, run_id: str, kind: str, object_id: str) -> None:
+        from keel.lineage import record_edges
+
+        check_key("input kind", kind)
+        check_key("input id", object_id)
+        with self.store.write() as conn:
+            self._require_run(conn, run_id)
+            record_edges(self.store, [(kind, object_id, "input_to", "run", run_id)], conn=conn)
+
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         m = t.run_metrics
         with self.store.read() as conn:

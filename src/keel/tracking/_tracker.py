@@ -147,14 +147,25 @@ def default_tracker() -> Tracker:
             from keel import config
 
             cfg = config.current()
-            _default = Tracker(make_backend(cfg), system_metrics=cfg.sample_system_metrics)
+            if cfg.is_remote:
+                backend = make_backend(cfg)
+            else:
+                from keel.store import default_store
+
+                from ._sql import SqlTracking
+
+                backend = SqlTracking(default_store(), project=cfg.project)
+            _default = Tracker(backend, system_metrics=cfg.sample_system_metrics)
         return _default
 
 
 def reset_default_tracker() -> None:
     """Flush and forget the default tracker (after the configuration changed)."""
     global _default
+    from keel.store import reset_default_store
+
     with _default_lock:
         if _default is not None:
             _default.close()
         _default = None
+    reset_default_store()

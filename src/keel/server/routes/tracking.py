@@ -51,6 +51,11 @@ class Batch(BaseModel):
     tags: dict[str, str] | None = None
 
 
+class Input(BaseModel):
+    kind: str = Field(min_length=1, max_length=50, examples=["dataset_version"])
+    id: str = Field(min_length=1, max_length=200)
+
+
 class Search(BaseModel):
     experiments: list[str] = Field(default_factory=list)
     filter: str | None = None
@@ -92,6 +97,12 @@ def log_batch(project: str, run_id: str, body: Batch, request: Request) -> None:
     _tracking(request, project).log_batch(
         run_id, metrics=body.metrics, params=body.params, tags=body.tags
     )
+
+
+@router.post("/runs/{run_id}/inputs", status_code=204, dependencies=[WRITE])
+def log_input(project: str, run_id: str, body: Input, request: Request) -> None:
+    """Record that the run consumed a record (a dataset version), for lineage."""
+    _tracking(request, project).log_input(run_id, body.kind, body.id)
 
 
 @router.get("/runs/{run_id}/metrics/{key:path}", dependencies=[READ])

@@ -1,0 +1,16 @@
+"""Datasets: versions, profiles, diff, checkout."""
+
+from ._sdk import dataset_service, load_dataset, log_dataset
+from ._service import DatasetService
+from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
+
+__all__ = [
+    "DatasetService",
+    "DatasetVersion",
+    "Manifest",
+    "ManifestEntry",
+    "dataset_service",
+    "load_dataset",
+    "log_dataset",
+    "parse_ref",
+]

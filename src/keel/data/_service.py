@@ -1,0 +1,479 @@
+"""Datasets in a store: log versions, resolve references, read them back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, did_you_mean
+from keel.lineage import record_edges
+from keel.store import Store, new_id, now_ms
+from keel.store import schema as t
+
+from ._tables import as_source, parquet_parts, schema_of
+from ._versions import (
+    DatasetVersion,
+    Manifest,
+    ManifestEntry,
+    check_name,
+    parse_ref,
+)
+
+__all__ = ["DatasetService"]
+
+log = logging.getLogger("keel.data")
+
+
+class DatasetService:
+    """Versioned datasets in one project of a store.
+
+    Example::
+
+        >>> import tempfile, pandas as pd
+        >>> from keel.store import init_project
+        >>> data = DatasetService(init_project(tempfile.mkdtemp()))
+        >>> data.log(pd.DataFrame({"x": [1, 2]}), "toy").ref
+        'toy:v1'
+    """
+
+    def __init__(self, store: Store, project: str | None = None) -> None:
+        self.store = store
+        self.project = project or store.config.project
+
+    # -- writing --------------------------------------------------------------------------
+
+    def log(
+        self,
+        obj: Any,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Iterable[str] = (),
+        parents: Iterable[DatasetVersion | str] = (),
+        producer: tuple[str, str] | None = None,
+        source: dict[str, Any] | None = None,
+    ) -> DatasetVersion:
+        """Store ``obj`` as the next version of dataset ``name``.
+
+        Bytes go to the object store first; the version becomes visible in one
+        transaction at the end, so a crash leaves no half version. If the content equals
+        the latest version's, that version is returned and nothing new is recorded.
+
+        Args:
+            obj: a DataFrame, Arrow table, table file, folder or file.
+            name: the dataset's name.
+            description: what this version is.
+            tags: names to point at this version (``name@tag``); ``latest`` is implicit.
+            parents: versions this one was derived from (references or objects).
+            producer: (kind, id) of the run or step run that made it.
+            source: where the data came from (ingestion records it).
+        """
+        check_name(name)
+        tags = [_check_tag(tag) for tag in tags]
+        parent_ids = [self.resolve(p).id for p in parents]
+        self._check_name_free(name)
+        kind, payload = as_source(obj)
+        manifest, profile_json = (
+            self._store_table(payload) if kind == "table" else self._store_files(payload)
+        )
+        manifest_bytes = manifest.to_bytes()
+        manifest_digest = self.store.objects.put(manifest_bytes)
+        profile_digest = self.store.objects.put(profile_json) if profile_json else None
+        latest = self._latest(name)
+        if latest is not None and latest.manifest_digest == manifest_digest and not parent_ids:
+            if tags:
+                self._set_tags(latest, tags)
+            return self._get(latest.id)
+        return self._record(
+            name,
+            manifest,
+            manifest_digest,
+            profile_digest,
+            description,
+            tags,
+            parent_ids,
+            producer,
+            source,
+        )
+
+    def _store_table(self, table) -> tuple[Manifest, bytes | None]:
+        parts = parquet_parts(table)
+        digests = self.store.objects.put_many([data for data, _ in parts])
+        entries = [
+            ManifestEntry(f"part-{i:05d}.parquet", digest, len(data), rows)
+            for i, (digest, (data, rows)) in enumerate(zip(digests, parts, strict=True))
+        ]
+        manifest = Manifest("table", entries, schema_of(table), table.num_rows)
+        return manifest, _profile_json(table)
+
+    def _store_files(self, files: list[tuple[str, Path]]) -> tuple[Manifest, None]:
+        digests = self.store.objects.put_many([path for _, path in files])
+        entries = [
+            ManifestEntry(rel, digest, self.store.objects.size(digest))
+            for (rel, _), digest in zip(files, digests, strict=True)
+        ]
+        return Manifest("files", entries), None
+
+    def _record(
+        self,
+        name: str,
+        manifest: Manifest,
+        manifest_digest: str,
+        profile_digest: str | None,
+        description: str | None,
+        tags: list[str],
+        parent_ids: list[str],
+        producer: tuple[str, str] | None,
+        source: dict[str, Any] | None,
+    ) -> DatasetVersion:
+        project_id = self.store.project_id(self.project)
+        version_id = new_id()
+        with self.store.write() as conn:
+            for entry in manifest.entries:
+                self.store.record_object(entry.digest, conn=conn)
+            self.store.record_object(manifest_digest, conn=conn, media_type="application/json")
+            if profile_digest:
+                self.store.record_object(profile_digest, conn=conn, media_type="application/json")
+            dataset_id = self._dataset_id(conn, project_id, name, create=True)
+            number = 1 + (
+                conn.execute(
+                    sa.select(sa.func.max(t.dataset_versions.c.version)).where(
+                        t.dataset_versions.c.dataset_id == dataset_id
+                    )
+                ).scalar()
+                or 0
+            )
+            conn.execute(
+                t.dataset_versions.insert().values(
+                    id=version_id,
+                    dataset_id=dataset_id,
+                    version=number,
+                    manifest_digest=manifest_digest,
+                    kind=manifest.kind,
+                    row_count=manifest.row_count,
+                    size=manifest.size,
+                    schema=manifest.schema,
+                    profile_digest=profile_digest,
+                    source=source,
+                    description=description,
+                    created_at=now_ms(),
+                )
+            )
+            edges = [
+                ("dataset_version", p, "derived_into", "dataset_version", version_id)
+                for p in parent_ids
+            ]
+            if producer is not None:
+                edges.append((producer[0], producer[1], "produced", "dataset_version", version_id))
+            record_edges(self.store, edges, conn=conn)
+            self._write_tags(conn, dataset_id, version_id, tags)
+        return self._get(version_id)
+
+    def tag(self, ref: str | DatasetVersion, tag: str) -> DatasetVersion:
+        """Point ``name@tag`` at a version (moving it if it pointed elsewhere)."""
+        version = self.resolve(ref)
+        self._set_tags(version, [_check_tag(tag)])
+        return self._get(version.id)
+
+    def _set_tags(self, version: DatasetVersion, tags: list[str]) -> None:
+        with self.store.write() as conn:
+            dataset_id = conn.execute(
+                sa.select(t.dataset_versions.c.dataset_id).where(
+                    t.dataset_versions.c.id == version.id
+                )
+            ).scalar_one()
+            self._write_tags(conn, dataset_id, version.id, tags)
+
+    def _write_tags(
+        self, conn: sa.Connection, dataset_id: str, version_id: str, tags: list[str]
+    ) -> None:
+        dt = t.dataset_tags
+        for tag in tags:
+            conn.execute(sa.delete(dt).where(dt.c.dataset_id == dataset_id, dt.c.tag == tag))
+            conn.execute(
+                dt.insert().values(
+                    dataset_id=dataset_id, tag=tag, version_id=version_id, created_at=now_ms()
+                )
+            )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def resolve(self, ref: str | DatasetVersion) -> DatasetVersion:
+        """The version a reference names: ``name``, ``name:vN``, ``name@tag``, a digest."""
+        if isinstance(ref, DatasetVersion):
+            return ref
+        parsed = parse_ref(ref)
+        dv, d = t.dataset_versions, t.datasets
+        project_id = self.store.project_id(self.project)
+        select = (
+            sa.select(dv.c.id)
+            .join(d, d.c.id == dv.c.dataset_id)
+            .where(d.c.project_id == project_id)
+        )
+        with self.store.read() as conn:
+            if parsed.digest:
+                ids = (
+                    conn.execute(
+                        select.where(
+                            dv.c.manifest_digest.startswith(parsed.digest, autoescape=True)
+                        ).limit(2)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if len(ids) != 1:
+                    raise NotFound(
+                        f"No single dataset version has a manifest digest starting "
+                        f"{parsed.digest!r} ({'several do' if ids else 'none does'}). "
+                        "Give more characters or a name:vN."
+                    )
+                return self._get(ids[0])
+            dataset_id = self._dataset_id(conn, project_id, parsed.name, create=False)
+            select = select.where(dv.c.dataset_id == dataset_id)
+            if parsed.version is not None:
+                found = conn.execute(select.where(dv.c.version == parsed.version)).scalar()
+                if found is None:
+                    latest = conn.execute(
+                        sa.select(sa.func.max(dv.c.version)).where(dv.c.dataset_id == dataset_id)
+                    ).scalar()
+                    raise NotFound(
+                        f"Dataset {parsed.name!r} has no version v{parsed.version}; "
+                        f"its latest is v{latest}."
+                    )
+            elif parsed.tag is not None:
+                found = conn.execute(
+                    sa.select(t.dataset_tags.c.version_id).where(
+                        t.dataset_tags.c.dataset_id == dataset_id,
+                        t.dataset_tags.c.tag == parsed.tag,
+                    )
+                ).scalar()
+                if found is None:
+                    tags = list(
+                        conn.execute(
+                            sa.select(t.dataset_tags.c.tag).where(
+                                t.dataset_tags.c.dataset_id == dataset_id
+                            )
+                        ).scalars()
+                    )
+                    raise NotFound(
+                        f"Dataset {parsed.name!r} has no tag {parsed.tag!r}."
+                        f"{did_you_mean(parsed.tag, tags)} Tags: {', '.join(['latest', *tags])}."
+                    )
+            else:
+                found = conn.execute(select.order_by(dv.c.version.desc()).limit(1)).scalar()
+        return self._get(found)
+
+    def manifest(self, ref: str | DatasetVersion) -> Manifest:
+        """The files of a version (verified on read)."""
+        return Manifest.from_bytes(self.store.objects.read_bytes(self.resolve(ref).manifest_digest))
+
+    def profile(self, ref: str | DatasetVersion) -> dict[str, Any] | None:
+        """The stored profile of a table version, as a dict (None for file datasets)."""
+        import orjson
+
+        version = self.resolve(ref)
+        if version.profile_digest is None:
+            return None
+        return orjson.loads(self.store.objects.read_bytes(version.profile_digest))
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every dataset with its latest version and number of versions."""
+        dv, d = t.dataset_versions, t.datasets
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    d.c.name, sa.func.max(dv.c.version), sa.func.count(dv.c.id), d.c.description
+                )
+                .join(dv, dv.c.dataset_id == d.c.id)
+                .where(d.c.project_id == project_id)
+                .group_by(d.c.id, d.c.name, d.c.description)
+                .order_by(d.c.name)
+            ).all()
+        out = []
+        for name, latest, count, description in rows:
+            version = self.resolve(f"{name}:v{latest}")
+            out.append(
+                {
+                    "name": name,
+                    "versions": count,
+                    "latest": version.to_dict(),
+                    "description": description,
+                }
+            )
+        return out
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, oldest first."""
+        dv = t.dataset_versions
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            dataset_id = self._dataset_id(conn, project_id, check_name(name), create=False)
+            ids = (
+                conn.execute(
+                    sa.select(dv.c.id).where(dv.c.dataset_id == dataset_id).order_by(dv.c.version)
+                )
+                .scalars()
+                .all()
+            )
+        return [self._get(i) for i in ids]
+
+    def local_paths(self, ref: str | DatasetVersion) -> list[Path] | None:
+        """Paths of a table version's verified Parquet parts, when objects are local."""
+        manifest = self.manifest(ref)
+        path_of = getattr(self.store.objects, "path", None)
+        if (
+            manifest.kind != "table"
+            or path_of is None
+            or not isinstance(path_of(manifest.entries[0].digest), Path)
+        ):
+            return None
+        for entry in manifest.entries:
+            if not self.store.objects.verify(entry.digest):
+                raise IntegrityError(
+                    f"Object {entry.digest} ({entry.path} of {self.resolve(ref).ref}) is corrupt. "
+                    "Run 'keel fsck' to list everything affected."
+                )
+        return [path_of(e.digest) for e in manifest.entries]
+
+    def load(self, ref: str | DatasetVersion, *, format: str = "pandas") -> Any:
+        """Read a table version as ``pandas``, ``arrow`` or a ``duckdb`` relation."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        formats = ("pandas", "arrow", "duckdb")
+        if format not in formats:
+            raise InvalidInput(f"format must be one of {', '.join(formats)}. Got {format!r}.")
+        version = self.resolve(ref)
+        if version.kind != "table":
+            raise InvalidInput(
+                f"{version.ref} is a set of files, not a table. Materialise it with "
+                f"'keel data get {version.ref} --to DIR' or DatasetService.get()."
+            )
+        if format == "duckdb":
+            import duckdb
+
+            paths = self.local_paths(version)
+            if paths is not None:
+                return duckdb.read_parquet([str(p) for p in paths])
+            return duckdb.from_arrow(self.load(version, format="arrow"))
+        manifest = self.manifest(version)
+        tables = []
+        for entry in manifest.entries:
+            with self.store.objects.open(entry.digest) as fh:
+                tables.append(pq.read_table(fh))
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        return table.to_pandas() if format == "pandas" else table
+
+    def get(self, ref: str | DatasetVersion, to: str | Path) -> list[Path]:
+        """Write a version's files under folder ``to`` (verified, atomic per file)."""
+        to = Path(to)
+        manifest = self.manifest(ref)
+        return [self.store.objects.get(e.digest, to / e.path) for e in manifest.entries]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _latest(self, name: str) -> DatasetVersion | None:
+        try:
+            return self.resolve(name)
+        except NotFound:
+            return None
+
+    def _get(self, version_id: str) -> DatasetVersion:
+        dv, d, dt = t.dataset_versions, t.datasets, t.dataset_tags
+        with self.store.read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(dv, d.c.name.label("dataset"))
+                    .join(d, d.c.id == dv.c.dataset_id)
+                    .where(dv.c.id == version_id)
+                )
+                .mappings()
+                .one()
+            )
+            tags = tuple(
+                sorted(
+                    conn.execute(sa.select(dt.c.tag).where(dt.c.version_id == version_id)).scalars()
+                )
+            )
+        return DatasetVersion(
+            id=row["id"],
+            dataset=row["dataset"],
+            version=row["version"],
+            kind=row["kind"],
+            size=row["size"],
+            manifest_digest=row["manifest_digest"],
+            created_at=row["created_at"],
+            row_count=row["row_count"],
+            schema=row["schema"],
+            profile_digest=row["profile_digest"],
+            description=row["description"],
+            source=row["source"],
+            tags=tags,
+        )
+
+    def _dataset_id(self, conn: sa.Connection, project_id: str, name: str, *, create: bool) -> str:
+        d = t.datasets
+        lookup = sa.select(d.c.id).where(d.c.project_id == project_id, d.c.name == name)
+        found = conn.execute(lookup).scalar()
+        if found is not None:
+            return found
+        if not create:
+            names = list(
+                conn.execute(sa.select(d.c.name).where(d.c.project_id == project_id)).scalars()
+            )
+            raise NotFound(
+                f"No dataset named {name!r} in project {self.project!r}."
+                f"{did_you_mean(name, names)} Datasets: {', '.join(names) or 'none yet'}."
+            )
+        conn.execute(
+            d.insert().values(id=new_id(), project_id=project_id, name=name, created_at=now_ms())
+        )
+        return conn.execute(lookup).scalar_one()
+
+    def _check_name_free(self, name: str) -> None:
+        """A dataset may not share its name with a model of the same project."""
+        m = t.models
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            clash = conn.execute(
+                sa.select(m.c.id).where(m.c.project_id == project_id, m.c.name == name)
+            ).scalar()
+        if clash is not None:
+            raise AlreadyExists(
+                f"{name!r} is already the name of a model in project {self.project!r}; "
+                f"references like '{name}:v1' would be ambiguous. Choose another dataset name."
+            )
+
+
+def _check_tag(tag: object) -> str:
+    if (
+        not isinstance(tag, str)
+        or not tag
+        or tag == "latest"
+        or not all(c.isalnum() or c in "_.-" for c in tag)
+    ):
+        raise InvalidInput(
+            f"Tag {tag!r} is not valid: use letters, digits, '_', '-' or '.'; 'latest' is reserved."
+        )
+    return tag
+
+
+def _profile_json(table) -> bytes | None:
+    """The table's profile as JSON, computed part by part and merged."""
+    try:
+        from ._profile import merge_profiles, profile_table
+    except ImportError:  # profiles arrive with the profiling module
+        return None
+    from ._tables import PART_ROWS
+
+    profile = None
+    for start in range(0, max(table.num_rows, 1), PART_ROWS):
+        chunk = table.slice(start, PART_ROWS)
+        part = profile_table(chunk, edges=profile.edges() if profile is not None else None)
+        profile = part if profile is None else merge_profiles(profile, part)
+    return profile.to_json() if profile is not None else None

@@ -1,0 +1,178 @@
+"""Edges between records, and the graph around any record (upstream, downstream or both).
+
+An edge reads ``src --relation--> dst`` in the direction data flows:
+
+- ``dataset_version --input_to--> run``        a run consumed a dataset version
+- ``run --produced--> dataset_version``        a run (or step) wrote a dataset version
+- ``dataset_version --derived_into--> dataset_version``  a version made from another
+- ``run --produced--> model_version``, ``model_version --deployed_as--> deployment``, ...
+
+Every lifecycle concept records its edges through :func:`record_edges`; nothing else
+writes the ``lineage_edges`` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from keel.errors import InvalidInput
+from keel.store import Store, now_ms
+from keel.store import schema as t
+
+__all__ = ["Edge", "LineageGraph", "Node", "lineage_graph", "record_edges"]
+
+DIRECTIONS = ("up", "down", "both")
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str
+    id: str
+    label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.id)
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: tuple[str, str]
+    relation: str
+    dst: tuple[str, str]
+
+
+@dataclass
+class LineageGraph:
+    """Nodes and edges around a root record."""
+
+    root: tuple[str, str]
+    nodes: dict[tuple[str, str], Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "root": {"kind": self.root[0], "id": self.root[1]},
+            "nodes": [{"kind": n.kind, "id": n.id, "label": n.label} for n in self.nodes.values()],
+            "edges": [
+                {"src": list(e.src), "relation": e.relation, "dst": list(e.dst)} for e in self.edges
+            ],
+        }
+
+    def upstream(self, key: tuple[str, str]) -> list[Edge]:
+        return [e for e in self.edges if e.dst == key]
+
+    def downstream(self, key: tuple[str, str]) -> list[Edge]:
+        return [e for e in self.edges if e.src == key]
+
+
+def record_edges(
+    store: Store,
+    edges: Iterable[tuple[str, str, str, str, str]],
+    *,
+    conn: sa.Connection | None = None,
+) -> None:
+    """Record ``(src_kind, src_id, relation, dst_kind, dst_id)`` edges (idempotent)."""
+    rows = [
+        {
+            "src_kind": sk,
+            "src_id": si,
+            "relation": rel,
+            "dst_kind": dk,
+            "dst_id": di,
+            "created_at": now_ms(),
+        }
+        for sk, si, rel, dk, di in edges
+    ]
+    if not rows:
+        return
+    if conn is None:
+        with store.write() as own:
+            _insert(own, rows)
+    else:
+        _insert(conn, rows)
+
+
+def _insert(conn: sa.Connection, rows: list[dict]) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(t.lineage_edges).on_conflict_do_nothing(), rows)
+
+
+def lineage_graph(
+    store: Store, kind: str, id: str, *, direction: str = "both", depth: int = 20
+) -> LineageGraph:
+    """The records reachable from ``(kind, id)`` by following edges up, down or both."""
+    if direction not in DIRECTIONS:
+        raise InvalidInput(f"direction must be one of {', '.join(DIRECTIONS)}. Got {direction!r}.")
+    e = t.lineage_edges
+    graph = LineageGraph((kind, id))
+    seen_edges: set[Edge] = set()
+    frontier = {(kind, id)}
+    visited = set(frontier)
+    with store.read() as conn:
+        for _ in range(depth):
+            if not frontier:
+                break
+            found: list[Edge] = []
+            for step in ("up", "down"):
+                if direction not in (step, "both"):
+                    continue
+                near, far = (e.c.dst_kind, e.c.dst_id), (e.c.src_kind, e.c.src_id)
+                if step == "down":
+                    near, far = far, near
+                match = sa.tuple_(*near).in_(sorted(frontier))
+                for row in conn.execute(sa.select(e).where(match)).mappings():
+                    found.append(
+                        Edge(
+                            (row["src_kind"], row["src_id"]),
+                            row["relation"],
+                            (row["dst_kind"], row["dst_id"]),
+                        )
+                    )
+            next_frontier = set()
+            for edge in found:
+                if edge not in seen_edges:
+                    seen_edges.add(edge)
+                    graph.edges.append(edge)
+                for key in (edge.src, edge.dst):
+                    if key not in visited:
+                        visited.add(key)
+                        next_frontier.add(key)
+            frontier = next_frontier
+        labels = _labels(conn, visited)
+    graph.nodes = {key: Node(key[0], key[1], labels.get(key, key[1][:12])) for key in visited}
+    return graph
+
+
+def _labels(conn: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Human names: 'credit:v3' for dataset versions, run names, 'model:4' for models."""
+    out: dict[tuple[str, str], str] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, id_ in keys:
+        by_kind.setdefault(kind, []).append(id_)
+    if ids := by_kind.get("dataset_version"):
+        dv, d = t.dataset_versions, t.datasets
+        rows = conn.execute(
+            sa.select(dv.c.id, d.c.name, dv.c.version)
+            .join(d, d.c.id == dv.c.dataset_id)
+            .where(dv.c.id.in_(ids))
+        )
+        out.update({("dataset_version", i): f"{n}:v{v}" for i, n, v in rows})
+    if ids := by_kind.get("run"):
+        rows = conn.execute(sa.select(t.runs.c.id, t.runs.c.name).where(t.runs.c.id.in_(ids)))
+        out.update({("run", i): f"run {n} ({i[:12]})" for i, n in rows})
+    if ids := by_kind.get("model_version"):
+        mv, m = t.model_versions, t.models
+        rows = conn.execute(
+            sa.select(mv.c.id, m.c.name, mv.c.version)
+            .join(m, m.c.id == mv.c.model_id)
+            .where(mv.c.id.in_(ids))
+        )
+        out.update({("model_version", i): f"{n}:{v}" for i, n, v in rows})
+    return out
