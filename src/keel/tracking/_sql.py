@@ -72,6 +72,7 @@ class SqlTracking:
         if name is not None:
             check_key("run", name)
         params, tags = text_values("param", params), text_values("tag", tags)
+        code, environment = _json_field("code", code), _json_field("environment", environment)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
         with self.store.write() as conn:
@@ -87,8 +88,8 @@ class SqlTracking:
                     status=RunStatus.RUNNING,
                     created_at=now,
                     started_at=now,
-                    code=dict(code) if code else None,
-                    environment=dict(environment) if environment else None,
+                    code=code,
+                    environment=environment,
                 )
             )
             _insert_pairs(conn, t.run_params, run_id, params)
@@ -322,6 +323,18 @@ class SqlTracking:
                 f"No run with id {run_id!r}. List runs with 'keel runs ls' or keel.search_runs()."
             )
         return row
+
+
+def _json_field(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON object that any client can read back (orjson: 64-bit integers, no NaN keys)."""
+    if not value:
+        return None
+    import orjson
+
+    try:
+        return orjson.loads(orjson.dumps(dict(value)))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidInput(f"The run's {name} must be a JSON object: {exc}.") from exc
 
 
 def _run_from_row(row: Mapping[str, Any]) -> RunRecord:
