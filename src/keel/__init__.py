@@ -36,6 +36,9 @@ _LAZY = {
     "seed_everything": "keel.tracking",
     "autolog": "keel.tracking",
     "Run": "keel.tracking",
+    "log_dataset": "keel.data",
+    "load_dataset": "keel.data",
+    "lineage": "keel._lineage_sdk",
 }
 
 __all__ = [
@@ -45,7 +48,11 @@ __all__ = [
     "active_run",
     "autolog",
     "end_run",
+    "lake",
+    "lineage",
+    "load_dataset",
     "log_artifact",
+    "log_dataset",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -57,6 +64,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from keel._lineage_sdk import lineage
+    from keel.data import load_dataset, log_dataset
     from keel.tracking import (
         Run,
         active_run,
@@ -75,6 +84,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "lake":
+        return import_module("keel.lake")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'keel' has no attribute {name!r}")

@@ -9,7 +9,7 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import fsck, project, quickstart, runs, server, tokens
+from . import data, fsck, lake, lineage, project, quickstart, runs, server, tokens
 from ._output import err_console
 
 __all__ = ["app", "main"]
@@ -60,6 +60,9 @@ quickstart.register(app)
 server.register(app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(tokens.app, name="token")
+app.add_typer(data.app, name="data")
+app.add_typer(lake.app, name="lake")
+lineage.register(app)
 
 
 def main() -> None:

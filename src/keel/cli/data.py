@@ -1,0 +1,204 @@
+"""``keel data``: list, show, get and diff dataset versions (add/pull/status, ingest plug in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ._output import console, print_json
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Version, inspect, compare and fetch datasets.", no_args_is_help=True)
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def _service():
+    from keel.data import dataset_service
+
+    return dataset_service()
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _spark(counts: list[int]) -> str:
+    top = max(counts) if counts else 0
+    return "".join(_BARS[round(8 * c / top)] if top else " " for c in counts)
+
+
+@app.command("ls")
+def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List datasets with their latest version."""
+    from rich.table import Table
+
+    entries = _service().list()
+    if json:
+        print_json(entries)
+        return
+    table = Table(title=f"{len(entries)} datasets", title_justify="left")
+    for column in ("name", "latest", "versions", "kind", "rows", "size", "tags"):
+        table.add_column(
+            column, justify="right" if column in ("versions", "rows", "size") else "left"
+        )
+    for e in entries:
+        v = e["latest"]
+        rows = f"{v['row_count']:,}" if v["row_count"] is not None else ""
+        table.add_row(
+            e["name"],
+            v["ref"],
+            str(e["versions"]),
+            v["kind"],
+            rows,
+            _size(v["size"]),
+            ", ".join(v["tags"]),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="name, name:vN, name@tag or a digest."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show a version: schema, profile (with histograms) or files."""
+    from rich.table import Table
+
+    service = _service()
+    version = service.resolve(ref)
+    profile = service.profile(version)
+    manifest = service.manifest(version)
+    if json:
+        print_json(
+            {
+                **version.to_dict(),
+                "profile": profile,
+                "files": [e.__dict__ for e in manifest.entries],
+            }
+        )
+        return
+    rows = f"{version.row_count:,} rows, " if version.row_count is not None else ""
+    files = f"{len(manifest.entries)} files, {_size(version.size)}"
+    console.print(f"[bold]{version.ref}[/] {version.kind}: {rows}{files}")
+    console.print(f"[dim]manifest {version.manifest_digest}[/]")
+    if version.kind == "files":
+        table = Table(title="files", title_justify="left")
+        for column in ("path", "size", "digest"):
+            table.add_column(column)
+        for entry in manifest.entries[:200]:
+            table.add_row(entry.path, _size(entry.size), entry.digest[:16])
+        console.print(table)
+        return
+    columns = (profile or {}).get("columns", {})
+    table = Table(title="schema and profile", title_justify="left")
+    for column in ("column", "type", "nulls", "min", "mean", "max", "distinct", "histogram / top"):
+        table.add_column(column)
+    for field in version.schema or []:
+        p = columns.get(field["name"], {})
+        hist = p.get("histogram") or {}
+        if hist.get("counts"):
+            shape = _spark(hist["counts"])
+        else:
+            shape = ", ".join(f"{v} ({c})" for v, c in (p.get("top") or [])[:3])
+        table.add_row(
+            field["name"],
+            field["type"],
+            _fmt(p.get("null_count")),
+            _fmt(p.get("min")),
+            _fmt(p.get("mean")),
+            _fmt(p.get("max")),
+            _fmt(p.get("distinct_approx")),
+            shape,
+        )
+    console.print(table)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)[:20]
+
+
+@app.command("get")
+def get(
+    ref: str = typer.Argument(..., help="name, name:vN, name@tag or a digest."),
+    to: Path = typer.Option(..., "--to", help="Folder to write the files into."),
+) -> None:
+    """Materialise a version's files (Parquet parts for tables) into a folder."""
+    paths = _service().get(ref, to)
+    console.print(f"wrote {len(paths)} files to {to}")
+
+
+@app.command("diff")
+def diff(
+    a: str = typer.Argument(..., help="The older version."),
+    b: str = typer.Argument(..., help="The newer version."),
+    key: str = typer.Option(None, "--key", help="Key column: count rows added, removed, changed."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """What changed between two versions: files; or schema, rows, statistics and keys."""
+    from rich.table import Table
+
+    from keel.data._diff import diff_versions
+
+    result = diff_versions(_service(), a, b, key=key)
+    if json:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"[bold]{result.a} -> {result.b}[/]" + ("  [green]no differences[/]" if result.same else "")
+    )
+    for label, items, style in (
+        ("added", result.files_added, "green"),
+        ("removed", result.files_removed, "red"),
+        ("changed", result.files_changed, "yellow"),
+    ):
+        for path in items:
+            console.print(f"[{style}]{label:8}[/] {path}")
+    if result.rows != (None, None):
+        console.print(f"rows: {_fmt(result.rows[0])} -> {_fmt(result.rows[1])}")
+    for column in result.columns_added:
+        console.print(f"[green]+ column[/] {column}")
+    for column in result.columns_removed:
+        console.print(f"[red]- column[/] {column}")
+    for column, (old, new) in result.types_changed.items():
+        console.print(f"[yellow]~ type[/] {column}: {old} -> {new}")
+    if result.stats:
+        table = Table(title="statistics that moved", title_justify="left")
+        for column in ("column", "statistic", result.a, result.b):
+            table.add_column(column)
+        for column, stats in result.stats.items():
+            for stat, (old, new) in stats.items():
+                table.add_row(column, stat, _fmt(old), _fmt(new))
+        console.print(table)
+    if result.keys:
+        k = result.keys
+        console.print(
+            f"rows by {k['key']}: [green]{k['added']:,} added[/], "
+            f"[red]{k['removed']:,} removed[/], [yellow]{k['changed']:,} changed[/]"
+        )
+
+
+def _plug_in() -> None:
+    """Command modules built separately add themselves to this group when present."""
+    import importlib
+
+    for module in ("data_workspace", "data_ingest"):
+        try:
+            importlib.import_module(f"keel.cli.{module}").register(app)
+        except ModuleNotFoundError:
+            continue
+
+
+_plug_in()
