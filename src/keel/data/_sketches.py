@@ -199,6 +199,19 @@ def _tau(x: float) -> float:
             return z / 3.0
 
 
+# 1 + leading zeros of a 16-bit number (17 for zero, which update() ranks exactly instead).
+_RANK16 = (17 - np.frexp(np.arange(2**16, dtype=np.float64))[1]).astype(np.uint8)
+
+
+def _rank_exact(rest: np.ndarray, bits: int) -> np.ndarray:
+    """1 + leading zeros of ``bits``-bit numbers (bits <= 52), capped at ``bits + 1``."""
+    # OR-ing a number into the mantissa of 2**52 and subtracting 2**52 gives its exact
+    # float64, whose exponent field is 1022 + its bit length (0 for zero, capped).
+    as_float = (rest | _U64(0x4330000000000000)).view(np.float64) - 2.0**52
+    exponent = (as_float.view(_U64) >> _U64(52)).astype(np.int16)
+    return np.minimum(1023 + bits - exponent, bits + 1).astype(np.uint8)
+
+
 class DistinctSketch:
     """HyperLogLog distinct-count sketch over 64-bit hashes; merging takes register maxima.
 
@@ -207,8 +220,8 @@ class DistinctSketch:
     """
 
     def __init__(self, p: int = 14) -> None:
-        if not 11 <= p <= 18:
-            raise ValueError(f"HyperLogLog p must be between 11 and 18, got {p}")
+        if not 12 <= p <= 16:
+            raise ValueError(f"HyperLogLog p must be between 12 and 16, got {p}")
         self.p = p
         self.registers = np.zeros(2**p, dtype=np.uint8)
 
@@ -216,15 +229,15 @@ class DistinctSketch:
         """Add uint64 hashes (see :func:`hash_uint64` and :func:`hash_strings`)."""
         if len(hashes) == 0:
             return
-        bits = 64 - self.p
-        index = (hashes >> _U64(bits)).astype(np.intp)
-        # The rank is 1 + the leading zeros of the low 64 - p bits (at most 53, as p >= 11).
-        # OR-ing them into the mantissa of 2**52 and subtracting 2**52 gives their exact
-        # float64, whose exponent field is 1022 + bit length (0 for an all-zero remainder,
-        # which lands above the top rank and is capped to it).
-        low = (hashes & _U64(2**bits - 1)) | _U64(0x4330000000000000)
-        exponent = (low.view(np.float64) - 2.0**52).view(_U64) >> _U64(52)
-        rank = np.minimum(1023 + bits - exponent.astype(np.int16), bits + 1).astype(np.uint8)
+        # The low p bits choose the register; the rank is 1 + the leading zeros of the
+        # other 64 - p bits, looked up from their top 16 bits, which are all zeros only
+        # once in 65,536 hashes: those are ranked exactly below.
+        index = (hashes & _U64(2**self.p - 1)).astype(np.intp)
+        top = (hashes >> _U64(48)).astype(np.intp)
+        rank = _RANK16[top]
+        rare = np.flatnonzero(top == 0)
+        if len(rare):
+            rank[rare] = _rank_exact(hashes[rare] >> _U64(self.p), 64 - self.p)
         np.maximum.at(self.registers, index, rank)
 
     def copy(self) -> DistinctSketch:

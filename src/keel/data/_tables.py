@@ -43,9 +43,9 @@ def as_source(obj: Any) -> tuple[str, Any]:
 
 
 def _keeps_index(frame: Any) -> bool:
-    import pandas as pd
-
-    return not isinstance(frame.index, pd.RangeIndex)
+    """Keep a named index (it is data, e.g. 'customer_id'); drop an unnamed one, which is
+    an artifact of filtering or concatenation."""
+    return any(name is not None for name in frame.index.names)
 
 
 def _from_path(path: Path) -> tuple[str, Any]:
