@@ -133,7 +133,7 @@ def ingest(
         max_pages=max_pages,
     )
     fetched = READERS[kind](request)
-    table, uri = fetched.table, redact(source)
+    table, uri = fetched.table, _recorded_uri(source, kind)
     record: dict[str, Any] = {
         "type": kind,
         "uri": uri,
@@ -174,6 +174,15 @@ def ingest(
     version = service.log(table, name, description=description, producer=producer, source=record)
     unchanged = previous is not None and version.id == previous.id
     return IngestResult(version, 0 if unchanged else table.num_rows, record)
+
+
+def _recorded_uri(source: str, kind: str) -> str:
+    """The source as recorded: password redacted; a local path made absolute."""
+    import os
+
+    if kind == "file" and "://" not in source and "::" not in source:
+        return os.path.abspath(os.path.expanduser(source))
+    return redact(source)
 
 
 def _check_arguments(

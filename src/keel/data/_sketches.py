@@ -231,10 +231,12 @@ class DistinctSketch:
             return
         # The low p bits choose the register; the rank is 1 + the leading zeros of the
         # other 64 - p bits, looked up from their top 16 bits, which are all zeros only
-        # once in 65,536 hashes: those are ranked exactly below.
-        index = (hashes & _U64(2**self.p - 1)).astype(np.intp)
-        top = (hashes >> _U64(48)).astype(np.intp)
-        rank = _RANK16[top]
+        # once in 65,536 hashes: those are ranked exactly below. Viewing each hash as four
+        # little-endian 16-bit words gives both parts without shifting.
+        words = np.ascontiguousarray(hashes, dtype="<u8").view("<u2").reshape(-1, 4)
+        index = words[:, 0] & np.uint16(2**self.p - 1)
+        top = words[:, 3]
+        rank = np.take(_RANK16, top)
         rare = np.flatnonzero(top == 0)
         if len(rare):
             rank[rare] = _rank_exact(hashes[rare] >> _U64(self.p), 64 - self.p)

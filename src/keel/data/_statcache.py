@@ -138,8 +138,7 @@ class StatCache:
             )
         else:
             rows = self._query(
-                "SELECT path, size, mtime_ns, inode, digest, checked_ns FROM files "
-                "WHERE path = ?",
+                "SELECT path, size, mtime_ns, inode, digest, checked_ns FROM files WHERE path = ?",
                 (key,),
             )
         return {path: tuple(rest) for path, *rest in rows}  # type: ignore[misc]

@@ -1,14 +1,13 @@
 """The closed-loop example project that ``keel quickstart`` runs.
 
-It grows with keel: each capability adds its step. Today: create a project, store a
-synthetic credit dataset in the content-addressed object store and verify it, then train
-candidate models as tracked runs and pick the best by holdout AUC.
+It grows with keel: each capability adds its step. Today: create a project, version a
+synthetic credit dataset and verify it, train candidate models as tracked runs that
+consume it, pick the best by holdout AUC, and show the lineage that ties them together.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,13 +50,11 @@ class Summary:
 
 def run(directory: Path | None = None, console: Console | None = None) -> Summary:
     """Run the quickstart in ``directory`` (a new temporary folder by default)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    from keel.data import DatasetService
+    from keel.lineage import lineage_graph
     from keel.store import init_project
 
     from ._data import make_credit_data
-    from ._record import record_dataset
 
     directory = Path(directory or tempfile.mkdtemp(prefix="keel-quickstart-")).resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -72,25 +69,23 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
     store = init_project(directory)
     say("create project", f"{directory / '.keel'}")
 
+    data = DatasetService(store)
     frame = make_credit_data()
-    buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
-    version = record_dataset(store, "credit", frame, buffer.getvalue())
+    version = data.log(frame, "credit", description="synthetic loan applications")
     say(
-        "store dataset",
-        f"credit:v{version.number}: {len(frame):,} rows x {frame.shape[1]} columns, "
-        f"{version.size / 1024:,.0f} KiB as object {version.digest[:12]}",
+        "version dataset",
+        f"{version.ref}: {version.row_count:,} rows x {len(version.schema)} columns, "
+        f"{version.size / 1024:,.0f} KiB, manifest {version.manifest_digest[:12]}",
     )
 
-    intact = store.objects.verify(version.digest)
-    with store.objects.open(version.digest) as fh:  # closed here, not at interpreter exit
-        restored = pq.read_table(fh).to_pandas()
-    same = intact and restored.equals(frame)
+    manifest = data.manifest(version)
+    intact = all(store.objects.verify(entry.digest) for entry in manifest.entries)
+    same = intact and data.load(version).equals(frame)
     if not same:
         from keel.errors import IntegrityError
 
-        raise IntegrityError(f"The quickstart dataset {version.digest} did not read back intact.")
-    say("verify dataset", "blake3 digest matches and the table reads back identical")
+        raise IntegrityError(f"The quickstart dataset {version.ref} did not read back intact.")
+    say("verify dataset", "every blake3 digest matches and the table reads back identical")
 
     from keel.tracking import SqlTracking, Tracker
 
@@ -98,7 +93,7 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
 
     tracker = Tracker(SqlTracking(store))
     with working("training candidate models as tracked runs..."):
-        trained = train_candidates(tracker, frame, f"credit:v{version.number}")
+        trained = train_candidates(tracker, frame, version)
     tracker.close()
     say(
         "train and track models",
@@ -106,9 +101,16 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         f"(holdout AUC {trained.best_auc:.3f}), run {trained.best_run[:12]}",
     )
 
+    graph = lineage_graph(store, "dataset_version", version.id, direction="down")
+    say(
+        "record lineage",
+        f"{version.ref} -> {sum(1 for key in graph.nodes if key[0] == 'run')} runs "
+        f"(see: keel lineage {version.ref})",
+    )
+
     summary.facts.update(
-        dataset=f"credit:v{version.number}",
-        digest=version.digest,
+        dataset=version.ref,
+        digest=version.manifest_digest,
         rows=len(frame),
         verified=same,
         runs=trained.runs,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from keel.data import DatasetVersion
 from keel.tracking import RunQuery, Tracker
 
 __all__ = ["TrainingResult", "train_candidates"]
@@ -42,7 +43,9 @@ def _pipeline(kind: str, params: dict):
     return make_pipeline(prep, GradientBoostingClassifier(random_state=0, **params))
 
 
-def train_candidates(tracker: Tracker, frame: pd.DataFrame, dataset_ref: str) -> TrainingResult:
+def train_candidates(
+    tracker: Tracker, frame: pd.DataFrame, dataset: DatasetVersion
+) -> TrainingResult:
     """Train each candidate on 80% of ``frame``, score it on the rest, and track it."""
     import skops.io
     from sklearn import metrics
@@ -55,7 +58,7 @@ def train_candidates(tracker: Tracker, frame: pd.DataFrame, dataset_ref: str) ->
         with tracker.start_run(
             "credit-default", name=name, params={"model": kind, **params}
         ) as run:
-            run.log_input(dataset_ref)
+            run.log_input(dataset)
             model = _pipeline(kind, params).fit(train[FEATURES], train["default"])
             for split, data in (("train", train), ("holdout", holdout)):
                 scores = model.predict_proba(data[FEATURES])[:, 1]
