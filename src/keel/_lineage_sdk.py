@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from keel.errors import InvalidInput, NotFound
-from keel.lineage import LineageGraph, lineage_graph
+from keel.store.lineage import LineageGraph, lineage_graph
 
 __all__ = ["lineage", "resolve_node"]
 

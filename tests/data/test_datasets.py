@@ -12,10 +12,10 @@ import pytest
 from keel.data import DatasetService
 from keel.data._diff import diff_versions
 from keel.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound
-from keel.lineage import lineage_graph
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.fsck import fsck
+from keel.store.lineage import lineage_graph
 
 
 @pytest.fixture

@@ -112,6 +112,17 @@ def ingest(
     check_name(name)
     _check_arguments(format, watermark, max_pages, params)
     kind = source_kind(source, query)
+    _check_applies(
+        kind,
+        source,
+        {
+            "format": format,
+            "params": params,
+            "records_path": records_path,
+            "next_path": next_path,
+            "headers": headers,
+        },
+    )
     if kind == "sql" and watermark is not None:
         check_identifier(watermark)
     if service is None:
@@ -199,6 +210,26 @@ def _check_arguments(
         raise InvalidInput(f"max_pages must be a positive integer. Got {max_pages!r}.")
     if params is not None and not isinstance(params, dict):
         raise InvalidInput(f"params must be a dict. Got {type(params).__name__}.")
+
+
+_APPLIES = {
+    "format": ("file", "http"),
+    "params": ("sql", "http"),
+    "records_path": ("http",),
+    "next_path": ("http",),
+    "headers": ("http",),
+}
+"""The kinds of source each option means something for."""
+
+
+def _check_applies(kind: str, source: str, options: dict[str, Any]) -> None:
+    """Refuse options the source would silently ignore."""
+    for option, value in options.items():
+        if value is not None and kind not in _APPLIES[option]:
+            raise InvalidInput(
+                f"{option}= is for {' and '.join(_APPLIES[option])} sources, but "
+                f"{redact(source)} is a {kind} source. Drop {option}=, or check the source."
+            )
 
 
 def _latest(service: DatasetService, name: str) -> DatasetVersion | None:

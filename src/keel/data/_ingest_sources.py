@@ -152,11 +152,14 @@ def redact(uri: str) -> str:
     """``uri`` with its password (SQLAlchemy or ``user:password@host`` form) as ``***``."""
     import sqlalchemy as sa
 
+    import fsspec
+
     match = _SCHEME_RE.match(uri)
     if not match:
         return uri
     parts = urlsplit(uri)
-    if match["scheme"].lower() not in ("http", "https"):
+    scheme = match["scheme"].lower()
+    if scheme not in ("http", "https") and scheme not in fsspec.available_protocols():
         try:
             return sa.engine.make_url(uri).render_as_string(hide_password=True)
         except (sa.exc.ArgumentError, ValueError):
@@ -302,6 +305,11 @@ def read_sql(request: Request) -> Fetched:
     params = dict(request.params or {})
     bounded = request.watermark is not None and request.after is not None
     if bounded:
+        if "watermark" in params:
+            raise InvalidInput(
+                f"The bind parameter name 'watermark' is taken by incremental ingestion from "
+                f"{uri}. Rename :watermark in the query and in params."
+            )
         column = engine.dialect.identifier_preparer.quote(check_identifier(request.watermark))
         query = f"SELECT * FROM ({query}) AS src WHERE {column} > :watermark"
         params["watermark"] = request.after
@@ -333,16 +341,22 @@ def _sql_url(source: str, uri: str) -> Any:
 
     try:
         url = sa.engine.make_url(source)
-        url.get_dialect()
     except sa.exc.ArgumentError as exc:
         raise InvalidInput(
             f"query= reads from a database, but {uri} is not a SQLAlchemy URL. Give one such "
             "as 'postgresql+psycopg://user@host/db' or 'sqlite:///path/to/file.db'."
         ) from exc
+    try:
+        url.get_dialect()
     except sa.exc.NoSuchModuleError as exc:
         raise InvalidInput(
             f"Cannot ingest from {uri}: SQLAlchemy has no dialect {url.drivername!r}. "
             "Use e.g. postgresql+psycopg, sqlite, mysql+pymysql (with its driver installed)."
+        ) from exc
+    except ImportError as exc:
+        raise InvalidInput(
+            f"Cannot connect to {uri}: its database driver is not installed ({exc}). "
+            "Install it (for PostgreSQL: pip install 'keelml[postgres]')."
         ) from exc
     database = url.database
     if url.get_backend_name() == "sqlite" and database and database != ":memory:":
@@ -371,9 +385,10 @@ def _stream(
             chunks.append(pa.Table.from_arrays(arrays, names=names))
         return chunks, names
     except sa.exc.StatementError as exc:
+        reason = re.sub(r"\s*\(Background on this error at: [^)]*\)", "", str(exc.orig))
         raise InvalidInput(
             f"The query on {request.uri} failed: "
-            f"{_scrub(str(exc.orig), request.source).strip()}. Query: {request.query}"
+            f"{_scrub(reason, request.source).strip()}. Query: {request.query}"
         ) from exc
 
 

@@ -274,7 +274,10 @@ def profile_table(
         col_edges = fixed.get(name)
         if col_edges is None and kinds[name] == "numeric":
             col_edges = _default_edges(column)
-        parts = (_profile_batch(name, batch, kinds[name], col_edges) for batch in _batches(column))
+        parts = (
+            _profile_batch(name, str(column.type), batch, kinds[name], col_edges)
+            for batch in _batches(column)
+        )
         profile = next(parts)
         for part in parts:
             profile = _merge_columns(profile, part)
@@ -423,9 +426,9 @@ def _default_edges(column: pa.ChunkedArray) -> np.ndarray | None:
 
 
 def _profile_batch(
-    name: str, array: pa.Array, kind: Kind, edges: np.ndarray | None
+    name: str, type_name: str, array: pa.Array, kind: Kind, edges: np.ndarray | None
 ) -> ColumnProfile:
-    column = ColumnProfile(name=name, type=str(array.type), kind=kind)
+    column = ColumnProfile(name=name, type=type_name, kind=kind)
     column.null_count = array.null_count
     column.count = len(array) - array.null_count
     if kind == "numeric":

@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from keel.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, did_you_mean
-from keel.lineage import record_edges
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
+from keel.store.lineage import record_edges
 
 from ._tables import as_source, parquet_parts, schema_of
 from ._versions import (

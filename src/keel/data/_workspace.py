@@ -59,6 +59,7 @@ _YAML_SPECIAL = re.compile(
     r"(?i:true|false|yes|no|on|off|y|n|null|~)|[-+]?[0-9][0-9_.:eE+\-]*|[-+]?\.(?i:inf|nan)"
 )
 _GIT_LS_POINTERS = ("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--")
+_QUOTED = re.compile(r'"(?:[ !#-\[\]-~]|\\["\\]|\\u[0-9a-f]{4}|\\U[0-9a-f]{8})*"')
 _LINE = re.compile(r"([a-z_]+):[ \t]+(\S.*?)[ \t]*")
 
 
@@ -131,9 +132,17 @@ def _scalar(value: object) -> str:
     text = str(value)
     if isinstance(value, int) or (_PLAIN.fullmatch(text) and not _YAML_SPECIAL.fullmatch(text)):
         return text
-    import orjson
+    return '"' + "".join(_escape(c) for c in text) + '"'
 
-    return orjson.dumps(text).decode()  # a JSON string is a YAML double-quoted scalar
+
+def _escape(char: str) -> str:
+    """A character in a YAML double-quoted scalar, kept to printable ASCII."""
+    if char in '"\\':
+        return "\\" + char
+    if " " <= char <= "~":
+        return char
+    code = ord(char)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _parse(text: str, file: Path) -> dict[str, Any]:
@@ -147,12 +156,11 @@ def _parse(text: str, file: Path) -> dict[str, Any]:
         if not match or value[0] in "'[{&*!|>%@`" or " #" in value:
             return _parse_yaml(text, file)
         if value[0] == '"':
-            import orjson
-
-            try:
-                value = orjson.loads(value)
-            except orjson.JSONDecodeError:
+            if not _QUOTED.fullmatch(value):
                 return _parse_yaml(text, file)
+            import codecs
+
+            value = codecs.decode(value[1:-1], "unicode_escape")
         data[match[1]] = value
     return data
 

@@ -51,8 +51,8 @@ class Summary:
 def run(directory: Path | None = None, console: Console | None = None) -> Summary:
     """Run the quickstart in ``directory`` (a new temporary folder by default)."""
     from keel.data import DatasetService
-    from keel.lineage import lineage_graph
     from keel.store import init_project
+    from keel.store.lineage import lineage_graph
 
     from ._data import make_credit_data
 

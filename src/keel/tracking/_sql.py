@@ -173,7 +173,7 @@ class SqlTracking:
         )
 
     def log_input(self, run_id: str, kind: str, object_id: str) -> None:
-        from keel.lineage import record_edges
+        from keel.store.lineage import record_edges
 
         check_key("input kind", kind)
         check_key("input id", object_id)

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from keel.errors import InvalidInput
-from keel.store import Store, now_ms
-from keel.store import schema as t
+
+from . import schema as t
+from ._ids import now_ms
+from ._store import Store
 
 __all__ = ["Edge", "LineageGraph", "Node", "lineage_graph", "record_edges"]
 
