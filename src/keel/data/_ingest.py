@@ -18,7 +18,15 @@ import pyarrow as pa
 
 from keel.errors import InvalidInput, did_you_mean
 
-from ._ingest_sources import FORMATS, READERS, Request, check_identifier, redact, source_kind
+from ._ingest_sources import (
+    FORMATS,
+    READERS,
+    Fetched,
+    Request,
+    check_identifier,
+    redact,
+    source_kind,
+)
 from ._versions import DatasetVersion, check_name
 
 if TYPE_CHECKING:
@@ -144,16 +152,30 @@ def ingest(
         max_pages=max_pages,
     )
     fetched = READERS[kind](request)
-    table, uri = fetched.table, _recorded_uri(source, kind)
     record: dict[str, Any] = {
         "type": kind,
-        "uri": uri,
+        "uri": _recorded_uri(source, kind),
         "query": query,
         "watermark": None,
-        "rows": table.num_rows,
+        "rows": fetched.table.num_rows,
         "fetched_at": now_ms(),
         **fetched.details,
     }
+    return _register(service, name, previous, fetched, record, after, watermark, description)
+
+
+def _register(
+    service: DatasetService,
+    name: str,
+    previous: DatasetVersion | None,
+    fetched: Fetched,
+    record: dict[str, Any],
+    after: Any,
+    watermark: str | None,
+    description: str | None,
+) -> IngestResult:
+    """Log what was fetched: appended to ``previous`` past a mark, or as the whole table."""
+    table, uri = fetched.table, record["uri"]
     if table.num_columns == 0:  # an API that returned no records at all
         if previous is not None:
             return IngestResult(previous, 0, record)
@@ -170,7 +192,7 @@ def ingest(
         record["watermark"] = _mark(watermark, after if high is None else high, uri)
     run = _active_run()
     producer = ("run", run.id) if run is not None else None
-    if watermark is not None and previous is not None and after is not None:
+    if previous is not None and after is not None:
         if new.num_rows == 0:
             return IngestResult(previous, 0, record)
         version = service.log(

@@ -150,9 +150,8 @@ def check_identifier(column: str, what: str = "watermark column") -> str:
 
 def redact(uri: str) -> str:
     """``uri`` with its password (SQLAlchemy or ``user:password@host`` form) as ``***``."""
-    import sqlalchemy as sa
-
     import fsspec
+    import sqlalchemy as sa
 
     match = _SCHEME_RE.match(uri)
     if not match:
