@@ -38,6 +38,7 @@ _LAZY = {
     "Run": "keel.tracking",
     "log_dataset": "keel.data",
     "load_dataset": "keel.data",
+    "ingest": "keel.data",
     "lineage": "keel._lineage_sdk",
 }
 
@@ -48,6 +49,7 @@ __all__ = [
     "active_run",
     "autolog",
     "end_run",
+    "ingest",
     "lake",
     "lineage",
     "load_dataset",
@@ -65,7 +67,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from keel._lineage_sdk import lineage
-    from keel.data import load_dataset, log_dataset
+    from keel.data import ingest, load_dataset, log_dataset
     from keel.tracking import (
         Run,
         active_run,

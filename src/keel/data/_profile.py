@@ -1,9 +1,10 @@
 """Dataset profiles: per-column statistics computed over whole Arrow arrays, and mergeable.
 
-A profile is built batch by batch (a million rows at a time, columns in parallel threads)
-and each batch's partial profile is merged into the running one with the same
-:func:`merge_profiles` that combines partitions, so "the profile of appended data is
-computed from the new part alone" is the code path every profile takes.
+A profile is built batch by batch (a million rows at a time, one column per thread on up
+to four CPUs, as NumPy and Arrow release the GIL), and each batch's partial profile is merged
+into the running one by the same column merge that :func:`merge_profiles` applies to
+partitions: "the profile of appended data is computed from the new part alone" is the code
+path every profile takes. Nothing loops over rows in Python.
 
 What is exact and what is estimated:
 
@@ -41,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from keel.data._sketches import (
+    ColumnSketch,
     DistinctSketch,
     FrequentItems,
     QuantileSketch,
@@ -69,43 +71,6 @@ FORMAT = "keel.profile/1"
 
 
 @dataclass
-class ColumnSketch:
-    """The merge state of a column beyond its public statistics (opaque to readers).
-
-    Attributes:
-        m2: sum of squared deviations from the mean of the finite values (numeric, boolean).
-        quantiles: KLL sketch of the finite values (numeric).
-        distinct: HyperLogLog sketch of the finite values (numeric, categorical, temporal).
-        frequent: Misra-Gries summary of the values (categorical, boolean).
-    """
-
-    m2: float = 0.0
-    quantiles: QuantileSketch | None = None
-    distinct: DistinctSketch | None = None
-    frequent: FrequentItems | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form; sketches are base64 text."""
-        return {
-            "m2": self.m2,
-            "quantiles": self.quantiles.to_str() if self.quantiles else None,
-            "distinct": self.distinct.to_str() if self.distinct else None,
-            "frequent": self.frequent.to_dict() if self.frequent else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ColumnSketch:
-        """Read what :meth:`to_dict` wrote."""
-        quantiles, distinct, frequent = data["quantiles"], data["distinct"], data["frequent"]
-        return cls(
-            m2=float(data["m2"]),
-            quantiles=QuantileSketch.from_str(quantiles) if quantiles else None,
-            distinct=DistinctSketch.from_str(distinct) if distinct else None,
-            frequent=FrequentItems.from_dict(frequent) if frequent else None,
-        )
-
-
-@dataclass
 class ColumnProfile:
     """Statistics of one column.
 
@@ -124,7 +89,8 @@ class ColumnProfile:
         min: smallest finite value, or ``None`` when there is none.
         max: largest finite value, or ``None``.
         mean: mean of the finite values (fraction of ``True`` for booleans), or ``None``.
-        std: sample standard deviation (``ddof=1``) of the finite values, or ``None``.
+        std: sample standard deviation (``ddof=1``) of the finite values; ``None`` with
+            fewer than two.
         quantiles: ``p01`` to ``p99`` of the finite values, from a sketch (numeric only).
         histogram: ``{"edges", "counts", "underflow", "overflow"}`` (numeric only).
         distinct_approx: estimated number of distinct values.
@@ -454,10 +420,12 @@ def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -
         column.null_count = nan_count
         column.count = len(values) - nan_count
         values = values[finite]
-    values = np.sort(values)
+    values = np.sort(values)  # a copy of our own from here on, changed in place at the end
     column.sketch.quantiles = QuantileSketch()
     column.sketch.quantiles.update(values, presorted=True)
     column.sketch.distinct = DistinctSketch()
+    if edges is not None:
+        column.histogram = _histogram(values, edges)
     if len(values):
         if pa.types.is_integer(array.type):
             low, high = (v.as_py() for v in pc.min_max(array).values())
@@ -465,15 +433,21 @@ def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -
             low, high = float(values[0]), float(values[-1])
         column.min, column.max = low, high
         column.mean = float(values.mean())
-        deviations = values - column.mean
-        column.sketch.m2 = float(deviations @ deviations)
-        new = np.empty(len(values), dtype=bool)
-        new[0] = True
-        np.not_equal(values[1:], values[:-1], out=new[1:])
-        # + 0.0 turns -0.0 into 0.0, so both zeros hash alike.
-        column.sketch.distinct.update(hash_uint64(values[new] + 0.0))
-    if edges is not None:
-        column.histogram = _histogram(values, edges)
+        column.sketch.distinct.update(hash_uint64(_distinct(values)))
+        values -= column.mean
+        column.sketch.m2 = float(values @ values)
+
+
+def _distinct(ordered: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array, with -0.0 made 0.0 so both zeros hash alike."""
+    new = np.empty(len(ordered), dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    unique = ordered if new.all() else ordered[new]
+    zero = int(np.searchsorted(unique, 0.0))
+    if zero < len(unique) and unique[zero] == 0.0:
+        unique[zero] = 0.0
+    return unique
 
 
 def _histogram(ordered: np.ndarray, edges: np.ndarray) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from keel.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, d
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.lineage import record_edges
+from keel.store.rows import named_id
 
 from ._tables import as_source, parquet_parts, schema_of
 from ._versions import (
@@ -417,23 +418,9 @@ class DatasetService:
         )
 
     def _dataset_id(self, conn: sa.Connection, project_id: str, name: str, *, create: bool) -> str:
-        d = t.datasets
-        lookup = sa.select(d.c.id).where(d.c.project_id == project_id, d.c.name == name)
-        found = conn.execute(lookup).scalar()
-        if found is not None:
-            return found
-        if not create:
-            names = list(
-                conn.execute(sa.select(d.c.name).where(d.c.project_id == project_id)).scalars()
-            )
-            raise NotFound(
-                f"No dataset named {name!r} in project {self.project!r}."
-                f"{did_you_mean(name, names)} Datasets: {', '.join(names) or 'none yet'}."
-            )
-        conn.execute(
-            d.insert().values(id=new_id(), project_id=project_id, name=name, created_at=now_ms())
+        return named_id(
+            conn, t.datasets, project_id, name, kind="dataset", project=self.project, create=create
         )
-        return conn.execute(lookup).scalar_one()
 
     def _check_name_free(self, name: str) -> None:
         """A dataset may not share its name with a model of the same project."""

@@ -24,13 +24,21 @@ from __future__ import annotations
 import base64
 import math
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["DistinctSketch", "FrequentItems", "QuantileSketch", "hash_strings", "hash_uint64"]
+__all__ = [
+    "ColumnSketch",
+    "DistinctSketch",
+    "FrequentItems",
+    "QuantileSketch",
+    "hash_strings",
+    "hash_uint64",
+]
 
 _U64 = np.uint64
 
@@ -156,11 +164,12 @@ class QuantileSketch:
 def _mix64(bits: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: 64 well-mixed bits from each uint64 (array arithmetic wraps)."""
     x = bits + _U64(0x9E3779B97F4A7C15)
-    x ^= x >> _U64(30)
-    x *= _U64(0xBF58476D1CE4E5B9)
-    x ^= x >> _U64(27)
-    x *= _U64(0x94D049BB133111EB)
-    x ^= x >> _U64(31)
+    shifted = np.empty_like(x)
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, 1)):
+        np.right_shift(x, _U64(shift), out=shifted)
+        x ^= shifted
+        if multiplier != 1:
+            x *= _U64(multiplier)
     return x
 
 
@@ -354,3 +363,40 @@ def _prune(counts: np.ndarray, capacity: int) -> tuple[np.ndarray, int]:
         return np.arange(len(counts)), 0
     offset = int(np.partition(counts, len(counts) - capacity - 1)[len(counts) - capacity - 1])
     return np.flatnonzero(counts > offset), offset
+
+
+@dataclass
+class ColumnSketch:
+    """The merge state of a column beyond its public statistics (opaque to readers).
+
+    Attributes:
+        m2: sum of squared deviations from the mean of the finite values (numeric, boolean).
+        quantiles: KLL sketch of the finite values (numeric).
+        distinct: HyperLogLog sketch of the finite values (numeric, categorical, temporal).
+        frequent: Misra-Gries summary of the values (categorical, boolean).
+    """
+
+    m2: float = 0.0
+    quantiles: QuantileSketch | None = None
+    distinct: DistinctSketch | None = None
+    frequent: FrequentItems | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; sketches are base64 text."""
+        return {
+            "m2": self.m2,
+            "quantiles": self.quantiles.to_str() if self.quantiles else None,
+            "distinct": self.distinct.to_str() if self.distinct else None,
+            "frequent": self.frequent.to_dict() if self.frequent else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ColumnSketch:
+        """Read what :meth:`to_dict` wrote."""
+        quantiles, distinct, frequent = data["quantiles"], data["distinct"], data["frequent"]
+        return cls(
+            m2=float(data["m2"]),
+            quantiles=QuantileSketch.from_str(quantiles) if quantiles else None,
+            distinct=DistinctSketch.from_str(distinct) if distinct else None,
+            frequent=FrequentItems.from_dict(frequent) if frequent else None,
+        )

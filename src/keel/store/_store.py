@@ -17,6 +17,7 @@ from ._database import create_engine, create_sqlite_file
 from ._ids import new_id, now_ms
 from ._migrate import ensure_schema
 from .objects import ObjectStore, Source, open_object_store
+from .rows import insert_ignore
 
 __all__ = ["Store", "default_store", "init_project", "reset_default_store"]
 
@@ -128,9 +129,9 @@ class Store:
         }
         if conn is None:
             with self.write() as own:
-                _insert_ignore(own, schema.objects, row)
+                insert_ignore(own, schema.objects, row)
         else:
-            _insert_ignore(conn, schema.objects, row)
+            insert_ignore(conn, schema.objects, row)
 
     def project_id(self, name: str | None = None) -> str:
         """The id of a project by name (the configured one by default), created on first use."""
@@ -142,7 +143,7 @@ class Store:
             found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar()
         if found is None:
             with self.write() as conn:
-                _insert_ignore(conn, table, {"id": new_id(), "name": name, "created_at": now_ms()})
+                insert_ignore(conn, table, {"id": new_id(), "name": name, "created_at": now_ms()})
                 found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()
         self._project_ids[name] = found
         return found
@@ -154,15 +155,6 @@ class Store:
                 name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
                 for name, table in sorted(schema.metadata.tables.items())
             }
-
-
-def _insert_ignore(conn: sa.Connection, table: sa.Table, row: dict) -> None:
-    """Insert ``row`` unless a row with the same primary key or unique key exists."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(table).values(row).on_conflict_do_nothing())
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from keel.errors import InvalidInput
 from . import schema as t
 from ._ids import now_ms
 from ._store import Store
+from .rows import insert_ignore
 
 __all__ = ["Edge", "LineageGraph", "Node", "lineage_graph", "record_edges"]
 
@@ -93,17 +94,9 @@ def record_edges(
         return
     if conn is None:
         with store.write() as own:
-            _insert(own, rows)
+            insert_ignore(own, t.lineage_edges, rows)
     else:
-        _insert(conn, rows)
-
-
-def _insert(conn: sa.Connection, rows: list[dict]) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(t.lineage_edges).on_conflict_do_nothing(), rows)
+        insert_ignore(conn, t.lineage_edges, rows)
 
 
 def lineage_graph(

@@ -11,6 +11,7 @@ from keel.errors import AlreadyExists, InvalidInput, NotFound, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.objects import Source
+from keel.store.rows import dialect_insert, named_id
 
 from ._names import random_run_name
 from ._records import (
@@ -289,23 +290,15 @@ class SqlTracking:
     def _experiment_id(
         self, conn: sa.Connection, project_id: str, name: str, *, create: bool
     ) -> str:
-        e = t.experiments
-        lookup = sa.select(e.c.id).where(e.c.project_id == project_id, e.c.name == name)
-        found = conn.execute(lookup).scalar()
-        if found is not None:
-            return found
-        if not create:
-            names = list(
-                conn.execute(sa.select(e.c.name).where(e.c.project_id == project_id)).scalars()
-            )
-            raise NotFound(
-                f"No experiment named {name!r} in project {self.project!r}."
-                f"{did_you_mean(name, names)} Experiments: {', '.join(names) or 'none yet'}."
-            )
-        conn.execute(
-            e.insert().values(id=new_id(), project_id=project_id, name=name, created_at=now_ms())
+        return named_id(
+            conn,
+            t.experiments,
+            project_id,
+            name,
+            kind="experiment",
+            project=self.project,
+            create=create,
         )
-        return conn.execute(lookup).scalar_one()
 
     def _require_run(self, conn: sa.Connection, run_id: str) -> sa.RowMapping:
         e = t.experiments
@@ -376,11 +369,7 @@ def _insert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict
 
 
 def _upsert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict[str, str]) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    stmt = dialect_insert(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.run_id, table.c.key], set_={"value": stmt.excluded.value}
     )
