@@ -347,6 +347,21 @@ approvals = sa.Table(
     _time(),
 )
 
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    _id(),
+    _ref("version_id", "model_versions.id"),
+    _ref("baseline_id", "model_versions.id", nullable=True),
+    sa.Column("data_ref", sa.String(300), nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("gate", sa.Text),
+    sa.Column("passed", sa.Boolean),
+    _digest("report_digest", nullable=True),
+    _time(),
+    sa.Index(None, "version_id", "created_at"),
+)
+
 # -- deployment and monitoring ----------------------------------------------------------
 
 deployments = sa.Table(

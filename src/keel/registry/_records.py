@@ -1,0 +1,139 @@
+"""Registry records: model versions, references, policies, approvals, history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keel.errors import InvalidInput
+
+__all__ = ["AliasRule", "HistoryEvent", "ModelRef", "ModelVersion", "Policy", "parse_model_ref"]
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
+_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model, such as ``credit:4``."""
+
+    id: str
+    model: str
+    version: int
+    flavor: str
+    package_digest: str
+    created_at: int
+    signature: dict[str, Any] | None = None
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    description: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    def __str__(self) -> str:
+        return self.ref
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ref"] = self.ref
+        data["aliases"] = list(self.aliases)
+        return data
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+
+def check_model_name(name: object) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidInput(
+            f"Model name {name!r} is not valid: use 1 to 200 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (e.g. 'credit-default')."
+        )
+    return name
+
+
+def check_alias(alias: object) -> str:
+    if not isinstance(alias, str) or not ALIAS_RE.match(alias) or alias == "latest":
+        raise InvalidInput(
+            f"Alias {alias!r} is not valid: start with a letter, then letters, digits, '_' or '-' "
+            "(e.g. 'champion'); 'latest' is reserved for the newest version."
+        )
+    return alias
+
+
+def parse_model_ref(ref: object) -> ModelRef:
+    """``credit`` (latest), ``credit:4``, ``credit@champion`` or ``credit@latest``."""
+    if not isinstance(ref, str) or not (match := _REF_RE.match(ref.strip())):
+        raise InvalidInput(
+            f"Cannot read the model reference {ref!r}. Write 'name', 'name:N' or 'name@alias', "
+            "e.g. 'credit:4' or 'credit@champion'."
+        )
+    name = check_model_name(match["name"])
+    alias = match["alias"]
+    return ModelRef(
+        name,
+        int(match["version"]) if match["version"] else None,
+        None if alias in (None, "latest") else alias,
+    )
+
+
+@dataclass(frozen=True)
+class AliasRule:
+    """What moving one alias requires."""
+
+    approvals: int = 0
+    gate: bool = False
+    """A passing evaluation gate must be recorded for the version."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A model's promotion policy: rules per alias. Aliases without a rule move freely."""
+
+    rules: dict[str, AliasRule] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"aliases": {alias: asdict(rule) for alias, rule in self.rules.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Policy:
+        if not data:
+            return cls()
+        if not isinstance(data, dict) or not isinstance(data.get("aliases", {}), dict):
+            raise InvalidInput(
+                "A policy looks like {'aliases': {'champion': {'approvals': 1, 'gate': True}}}."
+            )
+        rules = {}
+        for alias, rule in data.get("aliases", {}).items():
+            check_alias(alias)
+            unknown = set(rule) - {"approvals", "gate"}
+            if unknown:
+                raise InvalidInput(
+                    f"Unknown policy setting(s) {sorted(unknown)} for alias {alias!r}; "
+                    "use 'approvals' (a count) and 'gate' (true or false)."
+                )
+            approvals = rule.get("approvals", 0)
+            if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
+                raise InvalidInput(f"approvals for alias {alias!r} must be an integer >= 0.")
+            rules[alias] = AliasRule(approvals, bool(rule.get("gate", False)))
+        return cls(rules)
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One entry of ``keel models history``: who did what, when, and why."""
+
+    at: int
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]

@@ -1,0 +1,537 @@
+"""The model registry: versions, aliases under a policy, approvals, and the audit trail."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied, did_you_mean
+from keel.store import Store, new_id, now_ms
+from keel.store import schema as t
+from keel.store.lineage import record_edges
+from keel.store.rows import named_id
+
+from ._records import (
+    HistoryEvent,
+    ModelVersion,
+    Policy,
+    check_alias,
+    check_model_name,
+    parse_model_ref,
+)
+
+__all__ = ["Actor", "RegistryService"]
+
+ROLES = ("reader", "writer", "admin")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a person or token name and a role (reader < writer < admin)."""
+
+    name: str
+    role: str = "admin"
+
+    @classmethod
+    def local(cls) -> Actor:
+        """The person at this terminal, with full rights over their own store."""
+        try:
+            return cls(getpass.getuser(), "admin")
+        except (KeyError, OSError):
+            return cls("unknown", "admin")
+
+    def require(self, role: str, action: str) -> None:
+        if ROLES.index(self.role) < ROLES.index(role):
+            raise PermissionDenied(
+                f"{self.name!r} has role {self.role!r}; to {action} needs {role!r}. "
+                f"Ask an admin for a {role} token."
+            )
+
+
+class RegistryService:
+    """Registered models in one project of a store, acted on by ``actor``."""
+
+    def __init__(self, store: Store, *, project: str | None = None, actor: Actor | None = None):
+        self.store = store
+        self.project = project or store.config.project
+        self.actor = actor or Actor.local()
+
+    # -- registering ----------------------------------------------------------------------
+
+    def register(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        run: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str | None = None,
+        flavor: str | None = None,
+        training_data: Iterable[str] = (),
+    ) -> ModelVersion:
+        """Package ``model`` (files, signature, environment) and record it as the next version."""
+        from ._package import build_package
+
+        self.actor.require("writer", "register a model")
+        check_model_name(name)
+        metrics = {k: float(v) for k, v in (metrics or {}).items()}
+        self._check_name_free(name)
+        digest, manifest = build_package(
+            model,
+            self.store.objects,
+            flavor=flavor,
+            input_example=input_example,
+            source_run=run,
+            training_data=list(training_data),
+        )
+        project_id = self.store.project_id(self.project)
+        version_id = new_id()
+        with self.store.write() as conn:
+            for file_digest in (*manifest.files.values(), digest):
+                self.store.record_object(file_digest, conn=conn)
+            model_id = self._model_id(conn, project_id, name, create=True)
+            number = 1 + (
+                conn.execute(
+                    sa.select(sa.func.max(t.model_versions.c.version)).where(
+                        t.model_versions.c.model_id == model_id
+                    )
+                ).scalar()
+                or 0
+            )
+            conn.execute(
+                t.model_versions.insert().values(
+                    id=version_id,
+                    model_id=model_id,
+                    version=number,
+                    flavor=manifest.flavor,
+                    package_digest=digest,
+                    signature=manifest.signature,
+                    run_id=run,
+                    metrics=metrics,
+                    description=description,
+                    created_at=now_ms(),
+                )
+            )
+            if run is not None:
+                record_edges(
+                    self.store, [("run", run, "produced", "model_version", version_id)], conn=conn
+                )
+            self._audit(
+                conn,
+                project_id,
+                "register",
+                model_id,
+                {"version": number, "flavor": manifest.flavor},
+            )
+        return self._version(version_id)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, ref: str | ModelVersion) -> ModelVersion:
+        """The version a reference names: ``credit``, ``credit:4``, ``credit@champion``."""
+        if isinstance(ref, ModelVersion):
+            return ref
+        parsed = parse_model_ref(ref)
+        mv, al = t.model_versions, t.model_aliases
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            model_id = self._model_id(conn, project_id, parsed.name, create=False)
+            if parsed.alias is not None:
+                found = conn.execute(
+                    sa.select(al.c.version_id).where(
+                        al.c.model_id == model_id, al.c.alias == parsed.alias
+                    )
+                ).scalar()
+                if found is None:
+                    aliases = list(
+                        conn.execute(
+                            sa.select(al.c.alias).where(al.c.model_id == model_id)
+                        ).scalars()
+                    )
+                    raise NotFound(
+                        f"Model {parsed.name!r} has no alias {parsed.alias!r}."
+                        f"{did_you_mean(parsed.alias, aliases)} "
+                        f"Aliases: {', '.join(aliases) or 'none'}."
+                    )
+            else:
+                select = sa.select(mv.c.id).where(mv.c.model_id == model_id)
+                if parsed.version is not None:
+                    found = conn.execute(select.where(mv.c.version == parsed.version)).scalar()
+                    if found is None:
+                        raise NotFound(f"Model {parsed.name!r} has no version {parsed.version}.")
+                else:
+                    found = conn.execute(select.order_by(mv.c.version.desc()).limit(1)).scalar()
+        return self._version(found)
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        mv = t.model_versions
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
+            ids = (
+                conn.execute(
+                    sa.select(mv.c.id).where(mv.c.model_id == model_id).order_by(mv.c.version)
+                )
+                .scalars()
+                .all()
+            )
+        return [self._version(i) for i in ids]
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every model with its latest version, aliases and policy."""
+        m = t.models
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(m.c.name, m.c.policy)
+                .where(m.c.project_id == project_id)
+                .order_by(m.c.name)
+            ).all()
+        out = []
+        for name, policy in rows:
+            versions = self.versions(name)
+            aliases = {a: v.ref for v in versions for a in v.aliases}
+            out.append(
+                {
+                    "name": name,
+                    "versions": len(versions),
+                    "latest": versions[-1].to_dict() if versions else None,
+                    "aliases": aliases,
+                    "policy": policy,
+                }
+            )
+        return out
+
+    def load(self, ref: str | ModelVersion, *, trust: bool = False):
+        """The version's model, ready to ``predict`` with its signature enforced."""
+        from ._loaded import load_package
+
+        version = self.get(ref)
+        return load_package(
+            self.store.objects, version.package_digest, trust=trust, ref=version.ref
+        )
+
+    # -- aliases, policy, approvals -------------------------------------------------------
+
+    def set_policy(self, name: str, policy: Policy | Mapping[str, Any]) -> Policy:
+        """Set what moving each alias requires.
+
+        Example: ``{"aliases": {"champion": {"approvals": 1, "gate": True}}}``.
+        """
+        self.actor.require("admin", "change a promotion policy")
+        policy = policy if isinstance(policy, Policy) else Policy.from_dict(dict(policy))
+        project_id = self.store.project_id(self.project)
+        with self.store.write() as conn:
+            model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
+            conn.execute(
+                t.models.update().where(t.models.c.id == model_id).values(policy=policy.to_dict())
+            )
+            self._audit(conn, project_id, "set_policy", model_id, policy.to_dict())
+        return policy
+
+    def policy(self, name: str) -> Policy:
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
+            raw = conn.execute(
+                sa.select(t.models.c.policy).where(t.models.c.id == model_id)
+            ).scalar()
+        return Policy.from_dict(raw)
+
+    def approve(self, ref: str | ModelVersion, comment: str | None = None) -> None:
+        """Record the actor's approval of a version."""
+        self._decide(ref, "approved", comment)
+
+    def reject(self, ref: str | ModelVersion, comment: str | None = None) -> None:
+        """Record the actor's rejection of a version; it blocks promotion until re-approved."""
+        self._decide(ref, "rejected", comment)
+
+    def _decide(self, ref: str | ModelVersion, decision: str, comment: str | None) -> None:
+        self.actor.require("writer", f"record a model decision ({decision})")
+        version = self.get(ref)
+        project_id = self.store.project_id(self.project)
+        with self.store.write() as conn:
+            conn.execute(
+                t.approvals.insert().values(
+                    id=new_id(),
+                    version_id=version.id,
+                    decision=decision,
+                    actor=self.actor.name,
+                    comment=comment,
+                    created_at=now_ms(),
+                )
+            )
+            model_id = self._model_id(conn, project_id, version.model, create=False)
+            action = "approve" if decision == "approved" else "reject"
+            details = {"version": version.version, "comment": comment}
+            self._audit(conn, project_id, action, model_id, details)
+
+    def approvals(self, ref: str | ModelVersion) -> dict[str, str]:
+        """Each actor's latest decision on a version: {actor: 'approved' | 'rejected'}."""
+        version = self.get(ref)
+        a = t.approvals
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(a.c.actor, a.c.decision)
+                .where(a.c.version_id == version.id)
+                .order_by(a.c.created_at, a.c.id)
+            ).all()
+        return dict(rows)
+
+    def set_alias(
+        self, ref: str | ModelVersion, alias: str, *, reason: str | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` at a version, atomically, if the model's policy allows it."""
+        self.actor.require("writer", "move an alias")
+        check_alias(alias)
+        version = self.get(ref)
+        self._check_policy(version, alias)
+        return self._move(version.model, alias, version, action="set_alias", reason=reason)
+
+    def rollback(self, name: str, alias: str = "champion") -> ModelVersion:
+        """Move ``alias`` back to the version it pointed to before its last move."""
+        self.actor.require("writer", "roll back an alias")
+        check_alias(alias)
+        events = [
+            e
+            for e in self.history(name)
+            if e.action in ("set_alias", "rollback") and e.details.get("alias") == alias
+        ]
+        undone = {e.details.get("undoes") for e in events if e.action == "rollback"}
+        for event in reversed(events):
+            if event.action == "set_alias" and event.details.get("event") not in undone:
+                previous = event.details.get("from")
+                if previous is None:
+                    raise InvalidInput(
+                        f"{name}@{alias} has no earlier version to roll back to "
+                        f"(it was first set to {event.details.get('to')})."
+                    )
+                target = self.get(f"{name}:{previous}")
+                return self._move(
+                    name, alias, target, action="rollback", undoes=event.details.get("event")
+                )
+        raise NotFound(f"{name}@{alias} was never moved, so there is nothing to roll back.")
+
+    def _move(
+        self,
+        name: str,
+        alias: str,
+        version: ModelVersion,
+        *,
+        action: str,
+        reason: str | None = None,
+        undoes: str | None = None,
+    ) -> ModelVersion:
+        al = t.model_aliases
+        project_id = self.store.project_id(self.project)
+        with self.store.write() as conn:
+            model_id = self._model_id(conn, project_id, name, create=False)
+            current = conn.execute(
+                sa.select(t.model_versions.c.version)
+                .join(al, al.c.version_id == t.model_versions.c.id)
+                .where(al.c.model_id == model_id, al.c.alias == alias)
+            ).scalar()
+            conn.execute(sa.delete(al).where(al.c.model_id == model_id, al.c.alias == alias))
+            conn.execute(
+                al.insert().values(
+                    model_id=model_id, alias=alias, version_id=version.id, updated_at=now_ms()
+                )
+            )
+            details = {
+                "event": new_id(),
+                "alias": alias,
+                "from": current,
+                "to": version.version,
+                "reason": reason,
+            }
+            if undoes:
+                details["undoes"] = undoes
+            self._audit(conn, project_id, action, model_id, details)
+        return self._version(version.id)
+
+    def _check_policy(self, version: ModelVersion, alias: str) -> None:
+        rule = self.policy(version.model).rules.get(alias)
+        if rule is None:
+            return
+        problems = []
+        decisions = self.approvals(version)
+        rejected = sorted(actor for actor, d in decisions.items() if d == "rejected")
+        approved = sum(1 for d in decisions.values() if d == "approved")
+        if rejected:
+            problems.append(f"it was rejected by {', '.join(rejected)}")
+        if approved < rule.approvals:
+            problems.append(f"it has {approved} of the {rule.approvals} approvals required")
+        if rule.gate and not self._gate_passed(version):
+            problems.append(
+                "no passing evaluation gate is recorded for it "
+                "('keel models evaluate ... --gate ...')"
+            )
+        if problems:
+            raise PermissionDenied(
+                f"The policy of {version.model!r} does not allow moving {alias!r} to "
+                f"{version.ref}: " + "; ".join(problems) + ". Nothing was changed."
+            )
+
+    def _gate_passed(self, version: ModelVersion) -> bool:
+        e = t.evaluations
+        with self.store.read() as conn:
+            latest = conn.execute(
+                sa.select(e.c.passed)
+                .where(e.c.version_id == version.id, e.c.gate.is_not(None))
+                .order_by(e.c.created_at.desc(), e.c.id.desc())
+                .limit(1)
+            ).scalar()
+        return bool(latest)
+
+    # -- history --------------------------------------------------------------------------
+
+    def history(self, name: str) -> list[HistoryEvent]:
+        """Every registration, alias move, approval, rejection and policy change, oldest first."""
+        ev = t.audit_events
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
+            rows = conn.execute(
+                sa.select(ev.c.created_at, ev.c.actor, ev.c.action, ev.c.details)
+                .where(ev.c.object_kind == "model", ev.c.object_id == model_id)
+                .order_by(ev.c.created_at, ev.c.id)
+            ).all()
+        return [
+            HistoryEvent(at, actor, action, name, details or {})
+            for at, actor, action, details in rows
+        ]
+
+    def record_evaluation(
+        self,
+        version: ModelVersion,
+        *,
+        baseline: ModelVersion | None,
+        data_ref: str,
+        metrics: dict[str, Any],
+        gate: str | None,
+        passed: bool | None,
+        report: bytes | None = None,
+    ) -> str:
+        """Store an evaluation's results (and its report) for a version."""
+        report_digest = self.store.objects.put(report) if report else None
+        evaluation_id = new_id()
+        project_id = self.store.project_id(self.project)
+        with self.store.write() as conn:
+            if report_digest:
+                self.store.record_object(report_digest, conn=conn)
+            conn.execute(
+                t.evaluations.insert().values(
+                    id=evaluation_id,
+                    version_id=version.id,
+                    baseline_id=baseline.id if baseline else None,
+                    data_ref=data_ref,
+                    metrics=metrics,
+                    gate=gate,
+                    passed=passed,
+                    report_digest=report_digest,
+                    created_at=now_ms(),
+                )
+            )
+            model_id = self._model_id(conn, project_id, version.model, create=False)
+            self._audit(
+                conn,
+                project_id,
+                "evaluate",
+                model_id,
+                {
+                    "version": version.version,
+                    "against": baseline.ref if baseline else None,
+                    "gate": gate,
+                    "passed": passed,
+                },
+            )
+        return evaluation_id
+
+    def evaluations(self, ref: str | ModelVersion) -> list[dict[str, Any]]:
+        version = self.get(ref)
+        e = t.evaluations
+        with self.store.read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(e)
+                    .where(e.c.version_id == version.id)
+                    .order_by(e.c.created_at, e.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [dict(r) for r in rows]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _audit(
+        self, conn: sa.Connection, project_id: str, action: str, model_id: str, details: dict
+    ) -> None:
+        conn.execute(
+            t.audit_events.insert().values(
+                id=new_id(),
+                project_id=project_id,
+                actor=self.actor.name,
+                action=action,
+                object_kind="model",
+                object_id=model_id,
+                details=details,
+                created_at=now_ms(),
+            )
+        )
+
+    def _version(self, version_id: str) -> ModelVersion:
+        mv, m, al = t.model_versions, t.models, t.model_aliases
+        with self.store.read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(mv, m.c.name.label("model"))
+                    .join(m, m.c.id == mv.c.model_id)
+                    .where(mv.c.id == version_id)
+                )
+                .mappings()
+                .one()
+            )
+            aliases = tuple(
+                sorted(
+                    conn.execute(
+                        sa.select(al.c.alias).where(al.c.version_id == version_id)
+                    ).scalars()
+                )
+            )
+        return ModelVersion(
+            id=row["id"],
+            model=row["model"],
+            version=row["version"],
+            flavor=row["flavor"],
+            package_digest=row["package_digest"],
+            created_at=row["created_at"],
+            signature=row["signature"],
+            run_id=row["run_id"],
+            metrics=row["metrics"] or {},
+            description=row["description"],
+            aliases=aliases,
+        )
+
+    def _model_id(self, conn: sa.Connection, project_id: str, name: str, *, create: bool) -> str:
+        return named_id(
+            conn, t.models, project_id, name, kind="model", project=self.project, create=create
+        )
+
+    def _check_name_free(self, name: str) -> None:
+        d = t.datasets
+        project_id = self.store.project_id(self.project)
+        with self.store.read() as conn:
+            clash = conn.execute(
+                sa.select(d.c.id).where(d.c.project_id == project_id, d.c.name == name)
+            ).scalar()
+        if clash is not None:
+            raise AlreadyExists(
+                f"{name!r} is already the name of a dataset in project {self.project!r}; "
+                "choose another model name so references stay unambiguous."
+            )
