@@ -9,7 +9,7 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import data, fsck, lake, lineage, project, quickstart, runs, server, tokens
+from . import data, fsck, lake, lineage, models, project, quickstart, runs, server, tokens
 from ._output import err_console
 
 __all__ = ["app", "main"]
@@ -62,6 +62,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(tokens.app, name="token")
 app.add_typer(data.app, name="data")
 app.add_typer(lake.app, name="lake")
+app.add_typer(models.app, name="models")
 lineage.register(app)
 
 
