@@ -420,7 +420,9 @@ def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -
         column.null_count = nan_count
         column.count = len(values) - nan_count
         values = values[finite]
-    values = np.sort(values)  # a copy of our own from here on, changed in place at the end
+    if not values.flags.writeable:  # a zero-copy view of Arrow's buffer
+        values = values.copy()
+    values.sort()  # our own copy from here on, changed in place at the end
     column.sketch.quantiles = QuantileSketch()
     column.sketch.quantiles.update(values, presorted=True)
     column.sketch.distinct = DistinctSketch()
