@@ -98,18 +98,19 @@ def show(
         return
     columns = (profile or {}).get("columns", {})
     table = Table(title="schema and profile", title_justify="left")
-    for column in ("column", "type", "nulls", "min", "mean", "max", "distinct", "histogram / top"):
-        table.add_column(column)
+    for column in ("column", "type", "nulls", "min", "mean", "max", "distinct"):
+        table.add_column(column, overflow="ellipsis", no_wrap=column in ("column", "type"))
+    table.add_column("histogram / top", no_wrap=True, min_width=20)
     for field in version.schema or []:
         p = columns.get(field["name"], {})
         hist = p.get("histogram") or {}
         if hist.get("counts"):
             shape = _spark(hist["counts"])
         else:
-            shape = ", ".join(f"{v} ({c})" for v, c in (p.get("top") or [])[:3])
+            shape = " ".join(f"{v}:{c}" for v, c in (p.get("top") or [])[:3])
         table.add_row(
             field["name"],
-            field["type"],
+            field["type"].replace("large_", ""),
             _fmt(p.get("null_count")),
             _fmt(p.get("min")),
             _fmt(p.get("mean")),
