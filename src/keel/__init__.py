@@ -40,6 +40,8 @@ _LAZY = {
     "load_dataset": "keel.data",
     "ingest": "keel.data",
     "lineage": "keel._lineage_sdk",
+    "register_model": "keel.registry",
+    "load_model": "keel.registry",
 }
 
 __all__ = [
@@ -53,12 +55,14 @@ __all__ = [
     "lake",
     "lineage",
     "load_dataset",
+    "load_model",
     "log_artifact",
     "log_dataset",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "register_model",
     "search_runs",
     "seed_everything",
     "set_tag",
@@ -68,6 +72,7 @@ __all__ = [
 if TYPE_CHECKING:
     from keel._lineage_sdk import lineage
     from keel.data import ingest, load_dataset, log_dataset
+    from keel.registry import load_model, register_model
     from keel.tracking import (
         Run,
         active_run,
