@@ -103,10 +103,17 @@ def register(
     record = backend.get_run(run)
     with backend.open_artifact(record.id, artifact) as fh:
         raw = fh.read()
-    untrusted = skops.io.get_untrusted_types(data=raw)
-    from keel.registry._trust import check_skops_types
+    from keel.errors import PermissionDenied
+    from keel.registry.flavors._sklearn import is_safe_type
 
-    check_skops_types(untrusted, source=f"artifact {artifact!r} of run {record.id}")
+    untrusted = skops.io.get_untrusted_types(data=raw)
+    unsafe = [name for name in untrusted if not is_safe_type(name)]
+    if unsafe:
+        raise PermissionDenied(
+            f"Artifact {artifact!r} of run {record.id} names types outside scikit-learn, NumPy "
+            f"and SciPy ({', '.join(unsafe)}); loading it could run arbitrary code. Register it "
+            "from Python with keel.register_model if you trust it."
+        )
     model = skops.io.loads(raw, trusted=untrusted)
     input_example = None
     if example:
