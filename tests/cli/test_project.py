@@ -96,6 +96,12 @@ def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
     assert {r["status"] for r in runs} == {"FINISHED"}
     assert all(0.5 < r["metrics"]["holdout_auc"] <= 1 for r in runs)
     assert all(r["tags"]["keel.input.training"] == "credit:v1" for r in runs)
+    (model,) = json.loads(keel("models", "ls", "--json", cwd=tmp_path / "demo").stdout)
+    assert model["aliases"] == {"champion": "credit-default:1"}
+    lineage = json.loads(
+        keel("lineage", "credit:v1", "--down", "--json", cwd=tmp_path / "demo").stdout
+    )
+    assert {n["kind"] for n in lineage["nodes"]} == {"dataset_version", "run", "model_version"}
 
 
 def test_init_on_postgres_and_s3_through_the_environment(

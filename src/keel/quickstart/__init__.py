@@ -2,7 +2,8 @@
 
 It grows with keel: each capability adds its step. Today: create a project, version a
 synthetic credit dataset and verify it, train candidate models as tracked runs that
-consume it, pick the best by holdout AUC, and show the lineage that ties them together.
+consume it, pick the best by holdout AUC, register it and promote it to ``champion``
+through an evaluation gate, and show the lineage that ties them together.
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ class Summary:
 def run(directory: Path | None = None, console: Console | None = None) -> Summary:
     """Run the quickstart in ``directory`` (a new temporary folder by default)."""
     from keel.data import DatasetService
+    from keel.registry import RegistryService
     from keel.store import init_project
     from keel.store.lineage import lineage_graph
 
     from ._data import make_credit_data
+    from ._promote import register_and_promote
 
     directory = Path(directory or tempfile.mkdtemp(prefix="keel-quickstart-")).resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -101,10 +104,24 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         f"(holdout AUC {trained.best_auc:.3f}), run {trained.best_run[:12]}",
     )
 
+    registry = RegistryService(store)
+    with working("registering and evaluating the best model..."):
+        promotion = register_and_promote(registry, data, trained)
+    outcome = (
+        f"{promotion.champion.split(':')[0]}@champion -> {promotion.version}"
+        if promotion.champion
+        else "gate failed: champion not moved"
+    )
+    say(
+        "register and promote",
+        f"{promotion.version} (ROC AUC {promotion.roc_auc:.3f} on {promotion.holdout}); {outcome}",
+    )
+
     graph = lineage_graph(store, "dataset_version", version.id, direction="down")
     say(
         "record lineage",
-        f"{version.ref} -> {sum(1 for key in graph.nodes if key[0] == 'run')} runs "
+        f"{version.ref} -> {sum(1 for key in graph.nodes if key[0] == 'run')} runs -> "
+        f"{sum(1 for key in graph.nodes if key[0] == 'model_version')} model version "
         f"(see: keel lineage {version.ref})",
     )
 
@@ -116,6 +133,9 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         runs=trained.runs,
         best_run=trained.best_run,
         best_holdout_auc=trained.best_auc,
+        model=promotion.version,
+        champion=promotion.champion,
+        gate_passed=promotion.passed,
     )
     store.close()
     return summary

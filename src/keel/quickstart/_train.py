@@ -25,6 +25,8 @@ class TrainingResult:
     best_run: str
     best_name: str
     best_auc: float
+    best_model: object
+    holdout: pd.DataFrame
 
 
 def _pipeline(kind: str, params: dict):
@@ -54,12 +56,14 @@ def train_candidates(
     train, holdout = train_test_split(
         frame, test_size=0.2, random_state=0, stratify=frame["default"]
     )
+    models = {}
     for name, (kind, params) in CANDIDATES.items():
         with tracker.start_run(
             "credit-default", name=name, params={"model": kind, **params}
         ) as run:
             run.log_input(dataset)
             model = _pipeline(kind, params).fit(train[FEATURES], train["default"])
+            models[name] = model
             for split, data in (("train", train), ("holdout", holdout)):
                 scores = model.predict_proba(data[FEATURES])[:, 1]
                 run.log_metrics(
@@ -83,4 +87,6 @@ def train_candidates(
     (best,) = tracker.backend.search_runs(
         RunQuery(("credit-default",), order_by=("metrics.holdout_auc desc",), max_results=1)
     )
-    return TrainingResult(len(CANDIDATES), best.id, best.name, best.metrics["holdout_auc"])
+    return TrainingResult(
+        len(CANDIDATES), best.id, best.name, best.metrics["holdout_auc"], models[best.name], holdout
+    )
