@@ -89,7 +89,7 @@ def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
     assert "keel quickstart" in result.stdout
     assert "verify dataset" in result.stdout
     info = json.loads(keel("info", "--json", cwd=tmp_path / "demo").stdout)
-    assert info["counts"]["dataset_versions"] == 1
+    assert info["counts"]["dataset_versions"] == 2  # credit and its holdout split
     assert info["counts"]["runs"] == 3
     assert "train and track models" in result.stdout
     runs = json.loads(keel("runs", "ls", "--json", cwd=tmp_path / "demo").stdout)
