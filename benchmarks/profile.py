@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if pandas_run is not None:
         notes.append(
-            f"pandas: describe(include='all') {pandas_run['seconds']:.2f} s after "
+            f"pandas: describe(include='all') {pandas_run['seconds']:.2f} s "
+            f"(CPU {pandas_run['cpu']:.2f} s) after "
             f"read_table + to_pandas {pandas_run['read']:.2f} s, "
             f"peak {pandas_run['peak'] / MB:,.0f} MB (reference, no goal)"
         )

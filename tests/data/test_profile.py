@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 
 import numpy as np
@@ -201,6 +202,40 @@ def test_temporal_dictionary_and_other_columns() -> None:
     assert (cat.kind, cat.top, cat.distinct_approx) == ("categorical", [("b", 2), ("a", 1)], 2)
     assert cat.type.startswith("dictionary<values=string")
     assert (tags.kind, tags.count, tags.null_count, tags.distinct_approx) == ("other", 2, 1, None)
+
+
+def test_unusual_numeric_types_and_extreme_ranges() -> None:
+    table = pa.table(
+        {
+            "half": pa.array(np.array([1, 2, 3], dtype=np.float16)),
+            "money": pa.array([decimal.Decimal("1.50"), None, decimal.Decimal("2.25")]),
+            "huge": [-1.7e308, 1.7e308, 0.0],
+            "narrow": [1.0, 1.0 + 2.3e-16, 1.0 + 4.5e-16],
+            "unsigned": pa.array([0, 2**64 - 1, 2**64 - 1], pa.uint64()),
+        }
+    )
+    profile = profile_table(table)
+    half, money, huge, narrow, unsigned = profile.columns.values()
+    assert (half.kind, half.mean, money.mean, money.null_count) == ("numeric", 2.0, 1.875, 1)
+    assert huge.histogram["edges"][0] == -1.7e308
+    assert all(math.isfinite(e) for e in huge.histogram["edges"])
+    assert sum(huge.histogram["counts"]) == 3
+    assert len(narrow.histogram["edges"]) < 21  # fewer bins than floats in the range
+    assert (unsigned.min, unsigned.max) == (0, 2**64 - 1)
+    # Edges taken back from the profile are always valid input.
+    assert profile_table(table, edges=profile.edges()) == profile
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int64, np.uint64])
+def test_integers_of_every_width_are_counted_exactly(dtype: type) -> None:
+    info = np.iinfo(dtype)
+    values = np.arange(info.min, info.min + 256).astype(dtype).repeat(3)
+    column = profile_table(pa.table({"n": values})).columns["n"]
+    assert (column.min, column.max) == (int(info.min), int(info.min) + 255)
+    assert column.mean == pytest.approx(values.astype(float).mean())
+    assert column.std == pytest.approx(values.astype(float).std(ddof=1))
+    assert column.distinct_approx == pytest.approx(256, rel=0.03)
+    assert sum(column.histogram["counts"]) == 768
 
 
 # --- merging ----------------------------------------------------------------------------------

@@ -118,6 +118,9 @@ class ColumnProfile:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``top`` pairs become lists)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["quantiles"] = dict(self.quantiles)
+        if self.histogram is not None:
+            data["histogram"] = {k: _copied(v) for k, v in self.histogram.items()}
         data["top"] = [[value, count] for value, count in self.top]
         data["sketch"] = self.sketch.to_dict()
         return data
@@ -129,6 +132,10 @@ class ColumnProfile:
         fields["top"] = [(value, int(count)) for value, count in data["top"]]
         fields["sketch"] = ColumnSketch.from_dict(data["sketch"])
         return cls(**fields)
+
+
+def _copied(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 @dataclass
@@ -374,7 +381,7 @@ def _default_edges(column: pa.ChunkedArray) -> np.ndarray | None:
     """20 equal-width bins over the finite values; a constant column gets a unit-wide range."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if pa.types.is_decimal(column.type):
+    if pa.types.is_decimal(column.type) or pa.types.is_float16(column.type):
         column = column.cast(pa.float64())
     low, high = (v.as_py() for v in pc.min_max(column).values())
     if (
@@ -386,9 +393,15 @@ def _default_edges(column: pa.ChunkedArray) -> np.ndarray | None:
         low, high = (v.as_py() for v in pc.min_max(finite).values())
     if low is None or (isinstance(low, float) and math.isnan(low)):
         return None
+    low, high = float(low), float(high)
     if low == high:
         low, high = low - 0.5, high + 0.5
-    return np.linspace(float(low), float(high), BINS + 1)
+        if low == high:  # so large that 0.5 is below the float spacing
+            low, high = float(np.nextafter(low, -np.inf)), float(np.nextafter(high, np.inf))
+    # Weighted ends rather than low + step * i: high - low can overflow to inf, and a range
+    # narrower than 20 floats apart gives repeated edges, which np.unique drops.
+    steps = np.linspace(0.0, 1.0, BINS + 1)
+    return np.unique(low * (1.0 - steps) + high * steps)
 
 
 def _profile_batch(
@@ -409,7 +422,46 @@ def _profile_batch(
 
 
 def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -> None:
-    if pa.types.is_decimal(array.type):
+    values, distinct = _sorted_finite(column, array)
+    column.sketch.quantiles = QuantileSketch()
+    column.sketch.quantiles.update(values, presorted=True)
+    column.sketch.distinct = DistinctSketch()
+    if edges is not None:
+        column.histogram = _histogram(values, edges)
+    if len(values):
+        if pa.types.is_integer(array.type):
+            low, high = (v.as_py() for v in pc.min_max(array).values())
+        else:
+            low, high = float(values[0]), float(values[-1])
+        column.min, column.max = low, high
+        # Hash before the in-place subtraction below: distinct may be values itself.
+        column.sketch.distinct.update(hash_uint64(distinct))
+        with np.errstate(over="ignore"):  # values near 1e308 overflow to an honest inf
+            column.mean = float(values.mean())
+            values -= column.mean
+            column.sketch.m2 = float(values @ values)
+
+
+def _sorted_finite(column: ColumnProfile, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The finite values, sorted, as float64 in an array of our own, and their distinct values.
+
+    Integers keep their own type for the distinct values, so that large ones that share a
+    float64 still hash apart. Counts NaN as missing and +-inf apart on ``column``.
+    """
+    if pa.types.is_integer(array.type):
+        wide = np.uint64 if array.type == pa.uint64() else np.int64
+        ints = array.drop_null().to_numpy().astype(wide, copy=False)
+        low, high = (int(ints.min()), int(ints.max())) if len(ints) else (0, -1)
+        if wide is np.int64 and 0 <= high - low < len(ints):
+            # A counting sort: integers in a range no wider than their number need no
+            # comparison sort, and their distinct values come with it.
+            counts = np.bincount(ints - low)
+            present = np.flatnonzero(counts)
+            distinct = present + low
+            return np.repeat(distinct.astype(np.float64), counts[present]), distinct
+        ordered = np.sort(ints)
+        return ordered.astype(np.float64), _distinct(ordered)
+    if not pa.types.is_floating(array.type):  # decimals
         array = array.cast(pa.float64())
     # Nulls come out as NaN, so one mask finds both kinds of missing value.
     values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
@@ -422,33 +474,22 @@ def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -
         values = values[finite]
     if not values.flags.writeable:  # a zero-copy view of Arrow's buffer
         values = values.copy()
-    values.sort()  # our own copy from here on, changed in place at the end
-    column.sketch.quantiles = QuantileSketch()
-    column.sketch.quantiles.update(values, presorted=True)
-    column.sketch.distinct = DistinctSketch()
-    if edges is not None:
-        column.histogram = _histogram(values, edges)
-    if len(values):
-        if pa.types.is_integer(array.type):
-            low, high = (v.as_py() for v in pc.min_max(array).values())
-        else:
-            low, high = float(values[0]), float(values[-1])
-        column.min, column.max = low, high
-        column.mean = float(values.mean())
-        column.sketch.distinct.update(hash_uint64(_distinct(values)))
-        values -= column.mean
-        column.sketch.m2 = float(values @ values)
+    values.sort()
+    return values, _distinct(values)
 
 
 def _distinct(ordered: np.ndarray) -> np.ndarray:
-    """The distinct values of a sorted array, with -0.0 made 0.0 so both zeros hash alike."""
+    """The distinct values of a sorted array; a float -0.0 becomes 0.0 so both hash alike."""
+    if len(ordered) == 0:
+        return ordered
     new = np.empty(len(ordered), dtype=bool)
     new[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     unique = ordered if new.all() else ordered[new]
-    zero = int(np.searchsorted(unique, 0.0))
-    if zero < len(unique) and unique[zero] == 0.0:
-        unique[zero] = 0.0
+    if unique.dtype.kind == "f":
+        zero = int(np.searchsorted(unique, 0.0))
+        if zero < len(unique) and unique[zero] == 0.0:
+            unique[zero] = 0.0
     return unique
 
 
@@ -515,7 +556,9 @@ def _merge_columns(a: ColumnProfile, b: ColumnProfile) -> ColumnProfile:
         inf_count=a.inf_count + b.inf_count,
         min=_pick(min, a.min, b.min),
         max=_pick(max, a.max, b.max),
+        quantiles=dict(a.quantiles),
         histogram=_merge_histograms(a, b),
+        top=list(a.top),
         sketch=sketch,
     )
     # Chan, Golub and LeVeque's pairwise update of the mean and the sum of squares.

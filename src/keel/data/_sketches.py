@@ -174,7 +174,9 @@ def _mix64(bits: np.ndarray) -> np.ndarray:
 
 
 def hash_uint64(bits: np.ndarray) -> np.ndarray:
-    """Hash 64-bit patterns (a float64 or int64 array viewed as uint64)."""
+    """Hash the 64-bit patterns of a float64, int64 or uint64 array."""
+    if bits.dtype.itemsize != 8:
+        raise TypeError(f"hash_uint64 needs 64-bit values, got {bits.dtype}")
     return _mix64(np.ascontiguousarray(bits).view(_U64))
 
 
