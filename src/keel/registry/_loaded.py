@@ -1,0 +1,234 @@
+"""Loaded models: a package's native model behind a ``predict`` that enforces the signature.
+
+Loading verifies every file against its digest, materialises the files in a folder, lets
+the flavor read them, and caches the result in-process by package digest, so loading the
+same package again is a dictionary lookup that does not touch the object store.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import functools
+import io
+import mmap
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from keel.errors import InvalidInput, KeelError, PermissionDenied
+from keel.store.objects import ObjectStore, check_digest, hash_bytes
+
+from ._package import EXAMPLE_FILE, PackageManifest, read_package
+from ._signature import Signature, to_frame
+from .flavors import FLAVORS, BindsPredict, Flavor
+
+__all__ = ["CACHE_SIZE", "LoadedModel", "clear_cache", "load_package"]
+
+CACHE_SIZE = 32
+"""Loaded packages kept in memory, least recently used dropped first."""
+
+_cache: OrderedDict[tuple[str, bool], LoadedModel] = OrderedDict()
+_lock = threading.Lock()
+
+
+class LoadedModel:
+    """A packaged model, ready to predict with its signature enforced.
+
+    Attributes:
+        flavor: the flavor's name (``sklearn``, ``xgboost``, ...).
+        signature: the inputs and output recorded at packaging, or None.
+        digest: the package's (manifest's) digest.
+        ref: the model version it was loaded as (``credit:4``), if any.
+        manifest: everything ``keel-model.json`` records.
+        native: the model object the flavor loaded (an estimator, a booster, a session).
+    """
+
+    def __init__(
+        self,
+        native: object,
+        flavor: Flavor,
+        manifest: PackageManifest,
+        digest: str,
+        *,
+        ref: str | None = None,
+        objects: ObjectStore | None = None,
+    ) -> None:
+        self.native = native
+        self.flavor = flavor.name
+        self.manifest = manifest
+        self.digest = digest
+        self.ref = ref
+        self.signature = Signature.from_dict(manifest.signature) if manifest.signature else None
+        self._objects = objects
+        self._example: pd.DataFrame | None = None
+        if self.signature is not None and isinstance(flavor, BindsPredict):
+            self._predict: Callable[[pd.DataFrame], Any] = flavor.bind_predict(
+                native, self.signature.names
+            )
+        else:
+            self._predict = functools.partial(flavor.predict, native)
+        self._plan = self.signature._plan if self.signature is not None else None
+
+    def predict(self, data: Any) -> Any:
+        """Predictions for ``data``: a DataFrame, one row as a dict, or a list of row dicts.
+
+        Raises:
+            InvalidInput: the data does not match the signature (each missing, unexpected
+                and mistyped column is named); compatible types are cast first.
+        """
+        if self._plan is not None:
+            return self._predict(self._plan.frame(data, self._name))
+        return self._predict(to_frame(data))
+
+    def enforce(self, data: Any) -> pd.DataFrame:
+        """``data`` as the model receives it: the signature's columns, in order and types."""
+        if self._plan is not None:
+            return self._plan.frame(data, self._name)
+        return to_frame(data)
+
+    @property
+    def input_example(self) -> pd.DataFrame | None:
+        """The first rows of the example the model was registered with, if it was stored."""
+        digest = self.manifest.files.get(EXAMPLE_FILE)
+        if self._example is None and digest is not None and self._objects is not None:
+            self._example = pd.read_parquet(io.BytesIO(self._objects.read_bytes(digest)))
+        return self._example
+
+    @property
+    def _name(self) -> str:
+        return self.ref or f"package {self.digest[:12]}"
+
+    def _as(self, ref: str | None) -> LoadedModel:
+        """The same loaded model under another name (sharing the native model)."""
+        if ref == self.ref:
+            return self
+        other = copy.copy(self)
+        other.ref = ref
+        return other
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self._name!r}, flavor={self.flavor!r})"
+
+
+def load_package(
+    objects: ObjectStore,
+    digest: str,
+    *,
+    trust: bool = False,
+    ref: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> LoadedModel:
+    """Load the package ``digest``; a second load of the same package is served from memory.
+
+    Args:
+        objects: the object store holding the package.
+        digest: the package's digest, as :func:`build_package` returned it.
+        trust: allow flavors whose files can run code when loaded (pyfunc, skops files
+            naming types outside scikit-learn, NumPy and SciPy).
+        ref: the model version being loaded, used in messages (``credit:4``).
+        cache_dir: materialise the verified files in ``cache_dir/<digest>/``, where they
+            stay (re-verified on each cold load); by default they go to a temporary
+            folder of this process, removed when it exits.
+
+    Raises:
+        ObjectNotFound: the package or one of its files is not in the store.
+        IntegrityError: a file does not match its digest (corrupt or tampered with).
+        PermissionDenied: the package needs ``trust=True``.
+        InvalidInput: the flavor is not available here, or cannot read the files.
+    """
+    check_digest(digest)
+    # A model loaded without trust serves a trusting caller too, not the other way round.
+    with _lock:
+        for key in ((digest, trust), (digest, False))[: 1 + trust]:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit._as(ref)
+    manifest = read_package(objects, digest)
+    flavor = FLAVORS.get(manifest.flavor)
+    name = ref or f"package {digest}"
+    if flavor is None:
+        raise InvalidInput(
+            f"Model {name} has the flavor {manifest.flavor!r}, which is not registered in "
+            f"this process (the flavors are: {', '.join(FLAVORS)}). Import the plugin that "
+            "provides it, or install the package's requirements: "
+            f"{', '.join(manifest.requirements)}."
+        )
+    folder = _materialise(objects, digest, manifest, cache_dir)
+    try:
+        native = flavor.load(folder, trust=trust)
+    except PermissionDenied as exc:
+        raise PermissionDenied(f"Cannot load {name}: {exc.message}") from exc
+    except KeelError:
+        raise
+    except Exception as exc:  # the library's own error: most often a version mismatch
+        raise InvalidInput(
+            f"Cannot load {name} with the {flavor.name} flavor: {type(exc).__name__}: "
+            f"{exc}. It was packaged with {_versions(manifest)}; install those versions "
+            f"({' '.join(manifest.requirements)})."
+        ) from exc
+    loaded = LoadedModel(native, flavor, manifest, digest, ref=ref, objects=objects)
+    with _lock:
+        loaded = _cache.setdefault((digest, trust), loaded)  # a concurrent load may have won
+        _cache.move_to_end((digest, trust))
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return loaded._as(ref)
+
+
+def clear_cache() -> None:
+    """Forget every loaded package (the next load of each reads the object store again)."""
+    with _lock:
+        _cache.clear()
+
+
+def _materialise(
+    objects: ObjectStore, digest: str, manifest: PackageManifest, cache_dir: str | Path | None
+) -> Path:
+    """A folder holding the package's model files, each verified against its digest.
+
+    Files already there from an earlier load are re-hashed rather than copied again.
+    """
+    folder = Path(cache_dir) / digest if cache_dir is not None else _process_root() / digest
+    for name, file_digest in manifest.model_files.items():
+        path = folder / name
+        if not (path.is_file() and _hash_file(path) == file_digest):
+            objects.get(file_digest, path)
+    return folder
+
+
+_root: list[Path] = []
+
+
+def _process_root() -> Path:
+    """This process's folder of materialised packages, removed when the process exits.
+
+    One folder for the process, not one per load: creating and removing folders costs
+    milliseconds on some filesystems, a large part of a cold load.
+    """
+    with _lock:
+        if not _root:
+            _root.append(Path(tempfile.mkdtemp(prefix="keel-models-")))
+            atexit.register(shutil.rmtree, _root[0], ignore_errors=True)
+        return _root[0]
+
+
+def _hash_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return hash_bytes(b"")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hash_bytes(mapped)
+
+
+def _versions(manifest: PackageManifest) -> str:
+    libraries = ", ".join(f"{k} {v}" for k, v in sorted(manifest.libraries.items()))
+    return f"Python {manifest.python}, {libraries}" if libraries else f"Python {manifest.python}"

@@ -1,0 +1,191 @@
+"""The scikit-learn flavor: skops files, loaded without running arbitrary code."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from keel.errors import InvalidInput, PermissionDenied
+
+__all__ = ["SklearnFlavor", "is_safe_type"]
+
+MODEL_FILE = "model.skops"
+TYPES_FILE = "skops-types.json"
+"""The types skops does not trust by default, listed at save time so a load parses once."""
+
+SAFE_ROOTS = ("sklearn", "numpy", "scipy")
+"""Modules whose types (estimators, arrays, sparse matrices, ufuncs) a package may name."""
+
+UNSAFE_NAME = re.compile(r"load|save|file|memmap|DataSource|ctypes|f2py|distutils|testing")
+"""Names under the safe roots that read or write files or reach native code."""
+
+# Estimator families that use feature names only to check them (never to select columns),
+# so keel, which enforces the columns itself, can hand them a NumPy array.
+NUMPY_SAFE = (
+    "sklearn.linear_model.",
+    "sklearn.svm.",
+    "sklearn.tree.",
+    "sklearn.neighbors.",
+    "sklearn.naive_bayes.",
+    "sklearn.neural_network.",
+    "sklearn.discriminant_analysis",
+    "sklearn.kernel_ridge",
+    "sklearn.ensemble._forest",
+    "sklearn.ensemble._gb",
+    "sklearn.ensemble._weight_boosting",
+    "sklearn.preprocessing._data",
+    "sklearn.preprocessing._polynomial",
+    "sklearn.impute._base",
+    "sklearn.decomposition._pca",
+)
+
+
+def is_safe_type(name: str) -> bool:
+    """Whether a type or function skops names may be loaded without ``trust=True``."""
+    root = name.split(".", 1)[0]
+    return root in SAFE_ROOTS and not UNSAFE_NAME.search(name.rsplit(".", 1)[-1])
+
+
+class SklearnFlavor:
+    """scikit-learn estimators and pipelines, persisted with skops.
+
+    Loading trusts only scikit-learn, NumPy and SciPy types; a file naming anything else
+    (a custom transformer, say) needs ``trust=True``, since importing its module runs code.
+    """
+
+    name = "sklearn"
+
+    def handles(self, model: object) -> bool:
+        if "sklearn" not in sys.modules:  # an estimator cannot exist without it
+            return False
+        from sklearn.base import BaseEstimator
+
+        return isinstance(model, BaseEstimator)
+
+    def save(self, model: object, folder: Path) -> list[str]:
+        import skops.io as sio
+
+        path = folder / MODEL_FILE
+        try:
+            sio.dump(model, path)
+        except Exception as exc:  # skops raises many types for objects it cannot persist
+            raise InvalidInput(
+                f"skops cannot save {type(model).__name__}: {exc}. Register it with "
+                "flavor='pyfunc' instead (loading it will then need trust=True)."
+            ) from exc
+        types = sorted(sio.get_untrusted_types(file=path))
+        (folder / TYPES_FILE).write_text(json.dumps(types))
+        return [MODEL_FILE, TYPES_FILE]
+
+    def load(self, folder: Path, *, trust: bool) -> object:
+        import skops.io as sio
+        from skops.io.exceptions import UntrustedTypesFoundException
+
+        path = folder / MODEL_FILE
+        listed = _listed_types(folder / TYPES_FILE)
+        _check_types(listed, trust)
+        try:
+            return sio.load(path, trusted=listed)
+        except UntrustedTypesFoundException:
+            # The list was incomplete (an edited package): ask skops for the real one.
+            actual = sio.get_untrusted_types(file=path)
+            _check_types(actual, trust)
+            return sio.load(path, trusted=actual)
+
+    def predict(self, model: Any, frame: pd.DataFrame) -> Any:
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            return model.predict(frame.to_numpy())
+        names = list(names)
+        if list(frame.columns) != names:
+            frame = frame[names]
+        return model.predict(frame)
+
+    def bind_predict(self, model: Any, columns: tuple[str, ...]) -> Callable[[pd.DataFrame], Any]:
+        """A predict for frames with ``columns``, in order: NumPy where the model allows it."""
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            # Fitted on an array: an array in, the signature's order is the fitted order.
+            predict = model.predict
+            return lambda frame: predict(frame.to_numpy())
+        names = tuple(str(n) for n in names)
+        twin = _numpy_twin(model) if set(names) == set(columns) else None
+        if twin is not None:
+            predict = twin.predict
+            if names == columns:
+                return lambda frame: predict(frame.to_numpy())
+            order = [columns.index(n) for n in names]
+            return lambda frame: predict(frame.to_numpy()[:, order])
+        if names == columns:
+            return model.predict
+        return lambda frame: model.predict(frame[list(names)])
+
+    def requirements(self) -> list[str]:
+        return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
+
+
+def _listed_types(path: Path) -> list[str]:
+    try:
+        listed = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
+
+
+def _check_types(types: list[str], trust: bool) -> None:
+    unsafe = [t for t in types if not is_safe_type(t)]
+    if unsafe and not trust:
+        raise PermissionDenied(
+            f"The scikit-learn model names types outside scikit-learn, NumPy and SciPy: "
+            f"{', '.join(unsafe)}. Loading them imports their modules, which can run "
+            "arbitrary code; pass trust=True only for packages you or your team built."
+        )
+
+
+def _numpy_twin(model: Any) -> Any | None:
+    """A copy of ``model`` that takes a NumPy array instead of a DataFrame, or None.
+
+    scikit-learn spends most of a one-row predict converting and checking a DataFrame.
+    When every step only checks feature names (keel has already checked them against the
+    signature), a shallow copy without ``feature_names_in_`` takes the array directly,
+    sharing the fitted arrays and giving identical predictions.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        steps = [step for _, step in model.steps if step not in (None, "passthrough")]
+        if not steps or any(not _numeric_only(step) or _outputs_frames(step) for step in steps):
+            return None
+        if any(hasattr(step, "feature_names_in_") for step in steps[1:]):
+            return None  # later steps were fitted on frames: they expect names too
+        first = next(i for i, (_, s) in enumerate(model.steps) if s is steps[0])
+        twin = copy.copy(model)
+        twin.steps = list(model.steps)
+        twin.steps[first] = (model.steps[first][0], _without_names(steps[0]))
+        return twin
+    if not _numeric_only(model) or _outputs_frames(model):
+        return None
+    return _without_names(model)
+
+
+def _numeric_only(estimator: Any) -> bool:
+    return type(estimator).__module__.startswith(NUMPY_SAFE)
+
+
+def _outputs_frames(estimator: Any) -> bool:
+    config = getattr(estimator, "_sklearn_output_config", None) or {}
+    return config.get("transform", "default") != "default"
+
+
+def _without_names(estimator: Any) -> Any:
+    twin = copy.copy(estimator)
+    twin.__dict__.pop("feature_names_in_", None)
+    return twin
