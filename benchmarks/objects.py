@@ -2,7 +2,7 @@
 
 Run it from the repository root (``make bench`` runs it at full size)::
 
-    .venv/bin/python benchmarks/objects.py                 # 1 GiB, about 5 minutes
+    .venv/bin/python benchmarks/objects.py                 # 1 GiB, 10 to 15 minutes
     .venv/bin/python benchmarks/objects.py --size-mib 64   # quick check
 
 Two data sets of random bytes (numpy) are written to a fresh folder under ``--dir``
@@ -16,6 +16,8 @@ On each data set, in the same run, it times:
 * ``LocalObjectStore.put(path)`` with ``fsync=True`` (the default) and ``fsync=False``,
   each into a fresh store, against ``md5sum`` and ``sha256sum`` hashing the same files
   (many files are passed through ``xargs -0``, as a user would);
+* for the small files also ``LocalObjectStore.put_many(paths)`` (threads; with fsync=True
+  one ``sync`` for the batch), against the same peers;
 * ``LocalObjectStore.verify(digest)`` of every stored object, against ``md5sum -c`` and
   ``sha256sum -c`` checking the same stored files;
 * as context without a goal: ``cp`` of the same files (followed by ``sync FILE...`` for
@@ -30,12 +32,14 @@ Goals, from the issue: keel faster than md5sum (ratio >= 1.0), and keel's hashin
 1.5x of b3sum-class speed, i.e. verify MB/s / in-memory blake3 MB/s >= 0.67. sha256sum is
 reported for comparison; the issue sets no goal against it.
 
-Method: MB is 10**6 bytes. Each measure runs once untimed (to warm caches, for keel and
-the peer tools alike), then ``--repeat`` times (default 3) timed with
-``time.perf_counter``; the figure is the median. ``os.sync()`` runs before each timed run,
-so no tool pays for another's dirty pages. The page cache cannot be dropped here, so all
-reads are from memory for every tool equally: these are hashing and writing figures, not
-disk-read figures.
+Method: MB is 10**6 bytes. keel and its peers run in rounds, taking turns within each
+round, so that a slow spell of a shared machine hits all of them: one untimed warm-up
+round (to warm caches for every tool alike), then ``--repeat`` timed rounds (default 3),
+timed with ``time.perf_counter``; each figure is the median, and the table shows the
+spread of the runs. ``os.sync()`` runs before each run, so no tool pays for another's
+dirty pages, and whatever a run wrote is removed after it, untimed. The page cache cannot
+be dropped here, so all reads are from memory for every tool equally: these are hashing
+and writing figures, not disk-read figures.
 
 Output: a table for people, then, as the last line of stdout, one JSON object::
 
@@ -52,6 +56,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -59,7 +64,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import blake3
@@ -79,22 +85,52 @@ log = Console(stderr=True)
 
 
 @dataclass
+class Figure:
+    """A throughput from several timed runs: the median, and how far the runs spread."""
+
+    nbytes: int
+    seconds: list[float]
+
+    @property
+    def mbps(self) -> float:
+        return self.nbytes / statistics.median(self.seconds) / MB
+
+    @property
+    def spread(self) -> float:
+        """(slowest - fastest) / median run time."""
+        return (max(self.seconds) - min(self.seconds)) / statistics.median(self.seconds)
+
+
+@dataclass
 class Result:
-    """One row of the table and of the JSON line."""
+    """One row of the table and of the JSON line: keel against one peer."""
 
     measure: str
-    keel: float
-    peer: float
+    keel: Figure
+    peer: Figure
     peer_name: str
-    unit: str
-    ratio: float
     goal: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.keel.mbps / self.peer.mbps
 
     @property
     def verdict(self) -> str:
         if self.goal is None:
             return "no goal"
         return "met" if self.ratio >= self.goal else "NOT met"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "measure": self.measure,
+            "keel": round(self.keel.mbps, 1),
+            "peer": round(self.peer.mbps, 1),
+            "peer_name": self.peer_name,
+            "unit": "MB/s",
+            "ratio": round(self.ratio, 3),
+            "goal": self.goal,
+        }
 
 
 @dataclass
@@ -145,22 +181,29 @@ def size_label(nbytes: int) -> str:
 
 # Timing
 
-
-def median_seconds(run: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``repeat`` runs of ``run``, after one untimed warm-up run."""
-    times = []
-    for i in range(repeat + 1):
-        os.sync()
-        start = time.perf_counter()
-        run()
-        elapsed = time.perf_counter() - start
-        if i:
-            times.append(elapsed)
-    return statistics.median(times)
+Runner = Callable[[Path], object]
+"""One contestant: called with a folder that does not exist yet, where it may write."""
 
 
-def mbps(nbytes: int, seconds: float) -> float:
-    return nbytes / seconds / MB
+def contest(runners: dict[str, Runner], out: Path, repeat: int) -> dict[str, list[float]]:
+    """Seconds per run of each runner, ``repeat`` rounds after one untimed warm-up round.
+
+    Runners take turns within each round, so a slow spell of this shared machine hits
+    all of them rather than one. ``out`` is removed after each run, untimed.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for round_ in range(repeat + 1):
+        for name, run in runners.items():
+            log.log(f"  round {round_}/{repeat}{' (warm-up)' if not round_ else ''}: {name}")
+            os.sync()
+            start = time.perf_counter()
+            run(out)
+            elapsed = time.perf_counter() - start
+            if out.exists():
+                shutil.rmtree(out)
+            if round_:
+                times[name].append(elapsed)
+    return times
 
 
 # Peers
@@ -190,12 +233,24 @@ def copy_files(files: Sequence[Path], dest: Path, *, fsync: bool) -> None:
         subprocess.run(["xargs", "-0", "sync"], input=copies, check=True)
 
 
+def blake3_in_memory(buffer: bytes) -> str:
+    """What ``b3sum`` does with a large file: blake3 on every core over mapped bytes."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher.update(buffer)
+    return hasher.hexdigest()
+
+
 # keel
 
 
 def keel_put(files: Sequence[Path], root: Path, *, fsync: bool) -> list[str]:
     store = open_object_store(str(root), fsync=fsync)
     return [store.put(path) for path in files]
+
+
+def keel_put_many(files: Sequence[Path], root: Path, *, fsync: bool) -> list[str]:
+    store = open_object_store(str(root), fsync=fsync)
+    return store.put_many(list(files))
 
 
 def keel_verify(store: LocalObjectStore, digests: Sequence[str]) -> None:
@@ -209,118 +264,79 @@ def keel_verify(store: LocalObjectStore, digests: Sequence[str]) -> None:
 
 def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
     """Every put and verify row for one data set (and the b3sum-class row for one file)."""
-    n = data.nbytes
-    results: list[Result] = []
     tag = data.label
+    one = len(data.files) == 1
+    out = work / "out"
 
-    peer_put = {}
-    for tool in ("md5sum", "sha256sum"):
-        log.log(f"{tag}: {tool} ({'xargs ' if len(data.files) > 1 else ''}hashing)")
-        peer_put[tool] = mbps(n, median_seconds(lambda t=tool: run_tool(t, data.files), repeat))
+    log.log(f"{tag}: put")
+    runners: dict[str, Runner] = {
+        "keel put, fsync=True": lambda o: keel_put(data.files, o, fsync=True),
+        "keel put, fsync=False": lambda o: keel_put(data.files, o, fsync=False),
+        "md5sum": lambda o: run_tool("md5sum", data.files),
+        "sha256sum": lambda o: run_tool("sha256sum", data.files),
+        "cp + sync FILE": lambda o: copy_files(data.files, o, fsync=True),
+        "cp": lambda o: copy_files(data.files, o, fsync=False),
+    }
+    if not one:
+        runners["keel put_many, fsync=True"] = lambda o: keel_put_many(data.files, o, fsync=True)
+        runners["keel put_many, fsync=False"] = lambda o: keel_put_many(data.files, o, fsync=False)
+    put = contest(runners, out, repeat)
+    via = "" if one else "xargs -0 "
+    results: list[Result] = []
+    for verb in ("put",) if one else ("put", "put_many"):
+        for fsync in (True, False):
+            keel_put_fig = Figure(data.nbytes, put[f"keel {verb}, fsync={fsync}"])
+            peers = [
+                ("md5sum", f"{via}md5sum", GOAL_VS_MD5),
+                ("sha256sum", f"{via}sha256sum", None),
+                ("cp + sync FILE" if fsync else "cp", "", None),
+            ]
+            for key, name, goal in peers:
+                peer = Figure(data.nbytes, put[key])
+                label = name or f"{key} (no hash)"
+                measure = f"{verb} {tag}, fsync={fsync}"
+                results.append(Result(measure, keel_put_fig, peer, label, goal))
 
-    # The store that verify reads, filled once (not timed).
+    # The store that verify reads, filled once, untimed; the peers check the same files.
     store_root = work / "store"
     digests = keel_put(data.files, store_root, fsync=True)
     store = LocalObjectStore(store_root)
     stored = [store.path(d) for d in digests]
-
-    for fsync in (True, False):
-        counter = iter(range(repeat + 1))
-
-        def put_fresh(fsync: bool = fsync, counter=counter) -> None:
-            root = work / f"put-{fsync}-{next(counter)}"
-            keel_put(data.files, root, fsync=fsync)
-
-        log.log(f"{tag}: keel put, fsync={fsync}")
-        keel_mbps = mbps(n, median_seconds(put_fresh, repeat))
-        for d in work.glob(f"put-{fsync}-*"):
-            shutil.rmtree(d)
-        for tool in ("md5sum", "sha256sum"):
-            results.append(
-                row(
-                    f"put {tag}, fsync={fsync}",
-                    keel_mbps,
-                    peer_put[tool],
-                    f"{tool}{' via xargs' if len(data.files) > 1 else ''}",
-                    GOAL_VS_MD5 if tool == "md5sum" else None,
-                )
-            )
-
-        counter_cp = iter(range(repeat + 1))
-
-        def copy_fresh(fsync: bool = fsync, counter=counter_cp) -> None:
-            copy_files(data.files, work / f"cp-{fsync}-{next(counter)}", fsync=fsync)
-
-        log.log(f"{tag}: cp, fsync={fsync}")
-        cp_mbps = mbps(n, median_seconds(copy_fresh, repeat))
-        for d in work.glob(f"cp-{fsync}-*"):
-            shutil.rmtree(d)
-        results.append(
-            row(
-                f"put {tag}, fsync={fsync}",
-                keel_mbps,
-                cp_mbps,
-                "cp + sync FILE (no hash)" if fsync else "cp (no hash)",
-                None,
-            )
-        )
-
-    log.log(f"{tag}: keel verify")
-    keel_verify_mbps = mbps(n, median_seconds(lambda: keel_verify(store, digests), repeat))
+    listings = {}
     for tool in ("md5sum", "sha256sum"):
-        listing = work / f"{tool}.txt"
-        listing.write_bytes(run_tool(tool, stored, capture=True))
-        log.log(f"{tag}: {tool} -c")
-        peer = mbps(n, median_seconds(lambda t=tool, f=listing: check_tool(t, f), repeat))
+        listings[tool] = work / f"{tool}.txt"
+        listings[tool].write_bytes(run_tool(tool, stored, capture=True))
+    runners = {
+        "keel verify": lambda o: keel_verify(store, digests),
+        "md5sum -c": lambda o: check_tool("md5sum", listings["md5sum"]),
+        "sha256sum -c": lambda o: check_tool("sha256sum", listings["sha256sum"]),
+    }
+    if one:
+        buffer = data.files[0].read_bytes()
+        if blake3_in_memory(buffer) != digests[0]:
+            raise RuntimeError("keel's digest differs from blake3's over the same bytes")
+        runners["blake3 in memory"] = lambda o: blake3_in_memory(buffer)
+
+    log.log(f"{tag}: verify")
+    verify = contest(runners, out, repeat)
+    keel_verify_fig = Figure(data.nbytes, verify["keel verify"])
+    for tool, goal in (("md5sum", GOAL_VS_MD5), ("sha256sum", None)):
+        peer = Figure(data.nbytes, verify[f"{tool} -c"])
+        results.append(Result(f"verify {tag}", keel_verify_fig, peer, f"{tool} -c", goal))
+    if one:
+        del buffer
+        b3sum = "installed, not used" if shutil.which("b3sum") else "not installed"
         results.append(
-            row(
-                f"verify {tag}",
-                keel_verify_mbps,
-                peer,
-                f"{tool} -c",
-                GOAL_VS_MD5 if tool == "md5sum" else None,
-            )
-        )
-    if len(data.files) == 1:
-        installed = "installed, not used" if shutil.which("b3sum") else "not installed"
-        results.append(
-            row(
+            Result(
                 f"verify {tag} vs b3sum-class",
-                keel_verify_mbps,
-                b3_class_mbps(data, digests[0], repeat),
-                f"blake3 in memory, max_threads=AUTO (b3sum binary {installed})",
+                keel_verify_fig,
+                Figure(data.nbytes, verify["blake3 in memory"]),
+                f"blake3 in memory, AUTO threads (b3sum {b3sum})",
                 GOAL_VS_B3,
             )
         )
     shutil.rmtree(store_root)
     return results
-
-
-def b3_class_mbps(data: DataSet, digest: str, repeat: int) -> float:
-    """blake3 over the large file's bytes in memory, as ``b3sum`` hashes a large file."""
-    buffer = data.files[0].read_bytes()
-
-    def hash_in_memory() -> str:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        hasher.update(buffer)
-        return hasher.hexdigest()
-
-    if hash_in_memory() != digest:
-        raise RuntimeError("keel's digest differs from blake3's over the same bytes")
-    log.log(f"{data.label}: blake3 in memory, max_threads=AUTO")
-    return mbps(data.nbytes, median_seconds(hash_in_memory, repeat))
-
-
-def row(measure: str, keel_mbps: float, peer_mbps: float, peer: str, goal: float | None) -> Result:
-    return Result(
-        measure=measure,
-        keel=round(keel_mbps, 1),
-        peer=round(peer_mbps, 1),
-        peer_name=peer,
-        unit="MB/s",
-        ratio=round(keel_mbps / peer_mbps, 3),
-        goal=goal,
-    )
 
 
 # Report
@@ -340,43 +356,103 @@ def machine() -> str:
     )
 
 
-def report(results: list[Result], data: Sequence[DataSet], repeat: int) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 150, highlight=False)
-    table = Table(title="keel object store vs peers (MB/s, 1 MB = 10^6 bytes)")
-    table.add_column("measure")
-    table.add_column("keel MB/s", justify="right")
-    table.add_column("peer")
-    table.add_column("peer MB/s", justify="right")
-    table.add_column("ratio keel/peer", justify="right")
-    table.add_column("goal", justify="right")
-    table.add_column("verdict")
-    for r in results:
-        goal = "-" if r.goal is None else f">= {r.goal:g}"
-        table.add_row(
-            r.measure,
-            f"{r.keel:,.1f}",
-            r.peer_name,
-            f"{r.peer:,.1f}",
-            f"{r.ratio:.2f}",
-            goal,
-            r.verdict,
+@dataclass
+class Load:
+    """Counters read at the start and end of a run, to tell how busy the machine was."""
+
+    wall: float
+    busy: float  # CPU seconds of every process, from /proc/stat
+    steal: float  # CPU seconds the hypervisor gave to other guests
+    own: float  # CPU seconds of this process and the tools it ran
+
+    @classmethod
+    def now(cls) -> Load:
+        hz = os.sysconf("SC_CLK_TCK")
+        try:
+            with open("/proc/stat") as fh:
+                ticks = [int(t) for t in fh.readline().split()[1:9]]
+        except (OSError, ValueError):
+            ticks = [0] * 8
+        # user nice system idle iowait irq softirq steal
+        busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return cls(time.monotonic(), busy, ticks[7] / hz, own)
+
+    def since(self, start: Load) -> str:
+        wall = self.wall - start.wall
+        others = max(0.0, (self.busy - start.busy) - (self.own - start.own)) / wall
+        steal = (self.steal - start.steal) / wall
+        return (
+            f"load: other processes used {others:.2f} of {os.cpu_count()} CPUs on average "
+            f"during the run, and the hypervisor took {steal:.2f} CPUs (steal)."
         )
-    out.print(f"machine: {machine()}")
+
+
+COLUMNS = ("measure", "keel MB/s", "spread", "peer", "peer MB/s", "spread", "ratio", "goal")
+COLUMNS += ("verdict",)
+RIGHT = {"keel MB/s", "spread", "peer MB/s", "ratio", "goal"}
+
+
+def cells(r: Result) -> tuple[str, ...]:
+    return (
+        r.measure,
+        f"{r.keel.mbps:,.0f}",
+        f"{r.keel.spread:.0%}",
+        r.peer_name,
+        f"{r.peer.mbps:,.0f}",
+        f"{r.peer.spread:.0%}",
+        f"{r.ratio:.2f}",
+        "-" if r.goal is None else f">= {r.goal:g}",
+        r.verdict,
+    )
+
+
+def notes(data: Sequence[DataSet], repeat: int, load: str) -> list[str]:
+    """What a reader needs beside the table: when, machine, data, method, load."""
+    when = datetime.now().astimezone().isoformat(sep=" ", timespec="minutes")
+    command = shlex.join(["python", "benchmarks/objects.py", *sys.argv[1:]])
+    lines = [f"run finished: {when}, `{command}`", f"machine: {machine()}"]
     for d in data:
         sizes = [f.stat().st_size for f in d.files]
-        out.print(
-            f"data: {d.label}: {len(sizes)} file(s), sizes {min(sizes):,} to {max(sizes):,} "
-            f"bytes (median {int(statistics.median(sizes)):,})"
+        lines.append(
+            f"data: {d.label}: {len(sizes):,} file(s), sizes {min(sizes):,} to "
+            f"{max(sizes):,} bytes (median {int(statistics.median(sizes)):,})"
         )
-    out.print(
-        f"method: median of {repeat} timed runs after 1 untimed warm-up run per measure; "
-        "os.sync() before each run; page cache not dropped, so every tool reads warm files."
+    lines.append(
+        f"method: median of {repeat} timed rounds after 1 untimed warm-up round; keel and "
+        "its peers take turns within each round; os.sync() before each run; the page cache "
+        "cannot be dropped, so every tool reads warm files. spread = (slowest - fastest) / "
+        "median run time."
     )
+    lines.append(load)
+    lines.append(
+        "ratio = keel MB/s / peer MB/s: above 1, keel is faster. put writes a copy (durable "
+        "with fsync=True) while md5sum/sha256sum only read, as the issue specifies; the cp "
+        "rows show the cost of writing alone."
+    )
+    return lines
+
+
+def report(results: list[Result], lines: list[str]) -> None:
+    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    table = Table(title="keel object store vs peers (MB/s, 1 MB = 10^6 bytes)")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in RIGHT else "left")
+    for r in results:
+        table.add_row(*cells(r))
+    for line in lines[:-1]:
+        out.print(line)
     out.print(table)
-    out.print(
-        "ratio > 1: keel is faster. put writes a durable copy and md5sum/sha256sum only "
-        "read, as the issue specifies; the cp rows show the cost of writing alone."
-    )
+    out.print(lines[-1])
+
+
+def markdown(results: list[Result], lines: list[str]) -> str:
+    """The same report as Markdown, to paste into RESULTS.md."""
+    rule = ["---:" if column in RIGHT else "---" for column in COLUMNS]
+    rows = [COLUMNS, rule, *(cells(r) for r in results)]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    return "\n".join(f"- {line}" for line in lines) + "\n\n" + table + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -390,25 +466,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="total size of each data set")
     parser.add_argument("--files", type=int, default=2000, help="number of small files")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measure")
+    parser.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     args = parser.parse_args(argv)
     if args.size_mib < 1 or args.files < 1 or args.repeat < 1:
         parser.error("--size-mib, --files and --repeat must be at least 1")
     if args.files > args.size_mib * MIB:
         parser.error("--files cannot exceed the number of bytes in --size-mib")
 
+    busy = os.getloadavg()[0]
+    if busy > 0.5 * (os.cpu_count() or 1):
+        log.print(
+            f"[yellow]warning: the load average is {busy:.1f} on {os.cpu_count()} CPUs; other "
+            "work will slow keel and its peers unevenly. Rerun on a quiet machine.[/]"
+        )
     work = Path(tempfile.mkdtemp(prefix="keel-bench-objects-", dir=args.dir))
     try:
         log.log(f"writing data to {work}")
         data_dir = work / "data"
         data_dir.mkdir()
         large, small = make_data(data_dir, args.size_mib * MIB, args.files)
+        start = Load.now()
         results = bench_data_set(large, work, args.repeat)
         results += bench_data_set(small, work, args.repeat)
-        report(results, [large, small], args.repeat)
+        lines = notes([large, small], args.repeat, Load.now().since(start))
+        report(results, lines)
+        if args.markdown:
+            args.markdown.write_text(markdown(results, lines))
     finally:
         shutil.rmtree(work)
         log.log(f"removed {work}")
-    print(json.dumps({"benchmark": "objects", "results": [asdict(r) for r in results]}))
+    print(json.dumps({"benchmark": "objects", "results": [r.to_json() for r in results]}))
     return 0
 
 
