@@ -189,7 +189,7 @@ def test_lightgbm_classifier_round_trips(objects, mixed) -> None:
     np.testing.assert_array_equal(loaded.predict(strings), model.predict(frame))
 
 
-def test_lightgbm_string_labels_and_booster_round_trip(objects, data) -> None:
+def test_lightgbm_string_labels_booster_and_regressor_round_trip(objects, data) -> None:
     lightgbm = pytest.importorskip("lightgbm")
     frame, label = data
     named = label.map({0: "stay", 1: "leave"})
@@ -198,6 +198,9 @@ def test_lightgbm_string_labels_and_booster_round_trip(objects, data) -> None:
     assert loaded.predict(frame).tolist() == model.predict(frame).tolist()
     loaded_booster = round_trip(model.booster_, objects, frame.head(5))
     np.testing.assert_allclose(loaded_booster.predict(frame), model.booster_.predict(frame))
+    regressor = lightgbm.LGBMRegressor(n_estimators=5, verbose=-1).fit(frame, frame["income"])
+    loaded_regressor = round_trip(regressor, objects, frame.head(5))
+    np.testing.assert_allclose(loaded_regressor.predict(frame), regressor.predict(frame))
 
 
 def test_onnx_model_from_skl2onnx_round_trips(objects, data) -> None:
@@ -212,6 +215,22 @@ def test_onnx_model_from_skl2onnx_round_trips(objects, data) -> None:
     np.testing.assert_array_equal(loaded.predict(frame), sk.predict(frame.to_numpy()))
     as_bytes = round_trip(onnx_model.SerializeToString(), objects, frame.head(5), flavor="onnx")
     np.testing.assert_array_equal(as_bytes.predict(frame), sk.predict(frame.to_numpy()))
+
+
+def test_onnx_graph_with_one_input_per_column_round_trips(objects, mixed) -> None:
+    pytest.importorskip("onnxruntime")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    frame, label = mixed
+    frame = frame.assign(income=frame["income"].astype(np.float32))
+    sk = make_pipeline(
+        make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), ["city"]), remainder=StandardScaler()
+        ),
+        LogisticRegression(max_iter=500),
+    ).fit(frame, label)
+    onnx_model = skl2onnx.to_onnx(sk, frame.head(1), target_opset=17)  # inputs by column
+    loaded = round_trip(onnx_model, objects, frame.head(5))
+    np.testing.assert_array_equal(loaded.predict(frame), sk.predict(frame))
 
 
 # -- pyfunc ---------------------------------------------------------------------------------

@@ -1,36 +1,4 @@
-"""Model flavors: how each kind of model is saved, loaded and asked for predictions.
-
-A flavor is one small interface (:class:`Flavor`); the built-in ones are ``sklearn``
-(skops, loaded without running arbitrary code), ``xgboost`` and ``lightgbm`` (their native
-formats), ``onnx`` (onnxruntime) and ``pyfunc`` (any object with ``predict``, cloudpickled;
-loading needs ``trust=True``). Register your own with :func:`register_flavor`; the most
-recently registered flavor that handles a model wins, so a plugin can take over from a
-built-in one.
-
-Example, a flavor for models that are plain JSON-serialisable coefficient lists::
-
-    >>> import json
-    >>> class Coefficients:
-    ...     def __init__(self, coef):
-    ...         self.coef = coef
-    >>> class CoefficientsFlavor:
-    ...     name = "coefficients"
-    ...     def handles(self, model):
-    ...         return isinstance(model, Coefficients)
-    ...     def save(self, model, folder):
-    ...         (folder / "coef.json").write_text(json.dumps(model.coef))
-    ...         return ["coef.json"]
-    ...     def load(self, folder, *, trust):
-    ...         return Coefficients(json.loads((folder / "coef.json").read_text()))
-    ...     def predict(self, model, frame):
-    ...         return frame.to_numpy() @ model.coef
-    ...     def requirements(self):
-    ...         return []
-    >>> register_flavor(CoefficientsFlavor())
-    >>> flavor_for(Coefficients([1.0, 2.0])).name
-    'coefficients'
-    >>> del FLAVORS["coefficients"]
-"""
+"""Model flavors: how each kind of model is saved, loaded and asked for predictions."""
 
 from __future__ import annotations
 
@@ -68,8 +36,38 @@ __all__ = [
 class Flavor(Protocol):
     """How one kind of model is saved, loaded and asked for predictions.
 
+    The built-in flavors are ``sklearn`` (skops, loaded without running arbitrary code),
+    ``xgboost`` and ``lightgbm`` (their native formats), ``onnx`` (onnxruntime) and
+    ``pyfunc`` (any object with ``predict``, cloudpickled). Add one with
+    :func:`register_flavor`: the most recently registered flavor that handles a model
+    wins, so a plugin can take over from a built-in one.
+
     ``load`` must not run code from the files unless ``trust`` is true; a flavor whose
     format cannot be read safely raises :class:`~keel.errors.PermissionDenied` without it.
+
+    Example, a flavor for models that are plain JSON-serialisable coefficient lists::
+
+        >>> import json
+        >>> class Coefficients:
+        ...     def __init__(self, coef):
+        ...         self.coef = coef
+        >>> class CoefficientsFlavor:
+        ...     name = "coefficients"
+        ...     def handles(self, model):
+        ...         return isinstance(model, Coefficients)
+        ...     def save(self, model, folder):
+        ...         (folder / "coef.json").write_text(json.dumps(model.coef))
+        ...         return ["coef.json"]
+        ...     def load(self, folder, *, trust):
+        ...         return Coefficients(json.loads((folder / "coef.json").read_text()))
+        ...     def predict(self, model, frame):
+        ...         return frame.to_numpy() @ model.coef
+        ...     def requirements(self):
+        ...         return []
+        >>> register_flavor(CoefficientsFlavor())
+        >>> flavor_for(Coefficients([1.0, 2.0])).name
+        'coefficients'
+        >>> del FLAVORS["coefficients"]
     """
 
     name: str
