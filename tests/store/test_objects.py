@@ -217,3 +217,21 @@ def test_unknown_scheme_lists_a_suggestion() -> None:
 
     with pytest.raises(ConfigError, match="Unknown object store scheme 's33'.*Did you mean 's3'"):
         open_object_store("s33://bucket/x")
+
+
+def test_put_many_stores_everything_in_order_and_leaves_no_temporaries(
+    objects: ObjectStore, tmp_path: Path
+) -> None:
+    files = []
+    for i in range(20):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(os.urandom(1000 + i * 3000))
+        files.append(path)
+    sources = [*files, b"inline bytes", files[0]]  # a duplicate is stored once
+    digests = objects.put_many(sources, workers=4)
+    assert digests == [objects.put(s) for s in sources]
+    assert len(set(objects.digests())) == 21
+    for path, digest in zip(files, digests, strict=False):
+        assert objects.read_bytes(digest) == path.read_bytes()
+    if isinstance(objects, LocalObjectStore):
+        assert objects.stale_temporaries() == []

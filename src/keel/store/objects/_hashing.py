@@ -30,13 +30,15 @@ def hash_bytes(data: bytes | bytearray | memoryview) -> str:
     return hasher.hexdigest()
 
 
-def chunks(stream: BinaryIO) -> Iterator[memoryview | bytes]:
-    """Read ``stream`` to its end in chunks of :data:`CHUNK_SIZE` (one reused buffer)."""
+def chunks(stream: BinaryIO, size_hint: int = CHUNK_SIZE) -> Iterator[memoryview | bytes]:
+    """Read ``stream`` to its end in chunks of up to :data:`CHUNK_SIZE` (one reused buffer,
+    no larger than ``size_hint`` so that small files do not allocate 8 MiB each)."""
+    size = max(4096, min(CHUNK_SIZE, size_hint))
     readinto = getattr(stream, "readinto", None)
     if readinto is None:
-        yield from iter(lambda: stream.read(CHUNK_SIZE), b"")
+        yield from iter(lambda: stream.read(size), b"")
         return
-    view = memoryview(bytearray(CHUNK_SIZE))
+    view = memoryview(bytearray(size))
     while n := readinto(view):
         yield view[:n]
 
