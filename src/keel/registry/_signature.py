@@ -306,20 +306,13 @@ class _Plan:
         self.kinds = tuple(_kind(c.dtype) for c in inputs)
         self.targets = tuple(_target(c.dtype, k) for c, k in zip(inputs, self.kinds, strict=True))
         # Columns whose dtype may differ from the target without a cast.
-        self.loose = tuple(
-            (i, k) for i, k in enumerate(self.kinds) if k in ("category", "string", "object")
-        )
+        self.loose = any(k in ("category", "string", "object") for k in self.kinds)
         # When every column has one numeric dtype, a row of numbers becomes one 2-D block.
         numeric = {
             t for t, k in zip(self.targets, self.kinds, strict=True) if k in ("int", "float")
         }
-        self.block = (
-            numeric.pop()
-            if len(numeric) == 1
-            and self.loose == ()
-            and all(k in ("int", "float") for k in self.kinds)
-            else None
-        )
+        all_numeric = all(k in ("int", "float") for k in self.kinds)
+        self.block = numeric.pop() if all_numeric and len(numeric) == 1 else None
         # The last columns Index seen equal to the signature's names. An Index is immutable,
         # so the same object needs no second comparison (callers often reuse one).
         self._seen: pd.Index | None = None
