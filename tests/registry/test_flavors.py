@@ -85,6 +85,14 @@ def test_sklearn_logistic_regression_round_trips(objects, data) -> None:
     np.testing.assert_array_equal(loaded.predict(row), model.predict(frame.iloc[:1]))
 
 
+def test_sklearn_scaled_pipeline_predicts_through_numpy_without_warnings(objects, data) -> None:
+    frame, label = data
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(frame, label)
+    loaded = round_trip(model, objects, frame.head(5))
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    np.testing.assert_array_equal(loaded.predict(frame.iloc[[3]]), model.predict(frame.iloc[[3]]))
+
+
 def test_sklearn_pipeline_with_column_transformer_round_trips(objects, mixed) -> None:
     frame, label = mixed
     model = make_pipeline(
