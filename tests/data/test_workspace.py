@@ -298,9 +298,11 @@ def test_bad_inputs_exit_1_with_clear_messages_and_change_nothing(
     make_files(project / "data", 3)
     assert keel("data", "add", "data").returncode == 0
     nested = keel("data", "add", "data/sub")
-    assert nested.returncode == 1 and "data.keel already versions" in nested.stderr
+    assert nested.returncode == 1
+    assert "data.keel already versions" in nested.stderr
     pointer_itself = keel("data", "add", "data.keel")
-    assert pointer_itself.returncode == 1 and "is a keel pointer" in pointer_itself.stderr
+    assert pointer_itself.returncode == 1
+    assert "is a keel pointer" in pointer_itself.stderr
 
     good = (project / "data.keel").read_text()
     (project / "data.keel").write_text("name: [unclosed\n")
@@ -317,7 +319,8 @@ def test_bad_inputs_exit_1_with_clear_messages_and_change_nothing(
     assert "is not in the object store" in unknown.stderr
 
     elsewhere = keel("data", "status", cwd=outside)
-    assert elsewhere.returncode == 1 and "No keel project" in elsewhere.stderr
+    assert elsewhere.returncode == 1
+    assert "No keel project" in elsewhere.stderr
 
 
 def test_pointer_errors_name_the_problem(project: Path) -> None:
