@@ -199,6 +199,12 @@ def test_temporal_dictionary_and_other_columns() -> None:
         "2024-03-01 12:00:00.000000",
     )
     assert (day.min, day.max, day.distinct_approx) == ("2020-05-06", "2024-01-02", 2)
+    paris = pa.array(
+        [dt.datetime(2020, 10, 25, 0, 45), dt.datetime(2020, 10, 25, 1, 15)],  # UTC
+        pa.timestamp("s", tz="Europe/Paris"),
+    )  # 02:45+02:00 and 02:15+01:00 in Paris: local text would sort them the wrong way
+    zoned = profile_table(pa.table({"t": paris})).columns["t"]
+    assert (zoned.min, zoned.max) == ("2020-10-25 00:45:00Z", "2020-10-25 01:15:00Z")
     assert (cat.kind, cat.top, cat.distinct_approx) == ("categorical", [("b", 2), ("a", 1)], 2)
     assert cat.type.startswith("dictionary<values=string")
     assert (tags.kind, tags.count, tags.null_count, tags.distinct_approx) == ("other", 2, 1, None)

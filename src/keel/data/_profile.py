@@ -365,16 +365,14 @@ def _kind(dtype: pa.DataType) -> Kind:
     return "other"
 
 
-def _batches(column: pa.ChunkedArray) -> Iterator[pa.Array]:
-    """Slices of at most BATCH_ROWS rows; an empty column yields one empty array."""
-    if len(column) == 0:
-        yield pa.array([], type=column.type)
-        return
-    for start in range(0, len(column), BATCH_ROWS):
-        array = column.slice(start, BATCH_ROWS).combine_chunks()
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        yield array
+def _batches(column: pa.ChunkedArray) -> Iterator[pa.ChunkedArray]:
+    """Zero-copy slices of at most BATCH_ROWS rows (dictionaries decoded slice by slice);
+    an empty column yields one empty slice."""
+    for start in range(0, max(len(column), 1), BATCH_ROWS):
+        part = column.slice(start, BATCH_ROWS)
+        if pa.types.is_dictionary(part.type):
+            part = part.cast(part.type.value_type)
+        yield part
 
 
 def _default_edges(column: pa.ChunkedArray) -> np.ndarray | None:
@@ -405,7 +403,7 @@ def _default_edges(column: pa.ChunkedArray) -> np.ndarray | None:
 
 
 def _profile_batch(
-    name: str, type_name: str, array: pa.Array, kind: Kind, edges: np.ndarray | None
+    name: str, type_name: str, array: pa.ChunkedArray, kind: Kind, edges: np.ndarray | None
 ) -> ColumnProfile:
     column = ColumnProfile(name=name, type=type_name, kind=kind)
     column.null_count = array.null_count
@@ -421,7 +419,7 @@ def _profile_batch(
     return _finish(column)
 
 
-def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -> None:
+def _numeric(column: ColumnProfile, array: pa.ChunkedArray, edges: np.ndarray | None) -> None:
     values, distinct = _sorted_finite(column, array)
     column.sketch.quantiles = QuantileSketch()
     column.sketch.quantiles.update(values, presorted=True)
@@ -442,7 +440,7 @@ def _numeric(column: ColumnProfile, array: pa.Array, edges: np.ndarray | None) -
             column.sketch.m2 = float(values @ values)
 
 
-def _sorted_finite(column: ColumnProfile, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def _sorted_finite(column: ColumnProfile, array: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """The finite values, sorted, as float64 in an array of our own, and their distinct values.
 
     Integers keep their own type for the distinct values, so that large ones that share a
@@ -507,7 +505,7 @@ def _histogram(ordered: np.ndarray, edges: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _boolean(column: ColumnProfile, array: pa.Array) -> None:
+def _boolean(column: ColumnProfile, array: pa.ChunkedArray) -> None:
     true = int(pc.sum(array).as_py() or 0)
     false = column.count - true
     column.sketch.frequent = FrequentItems()
@@ -518,7 +516,7 @@ def _boolean(column: ColumnProfile, array: pa.Array) -> None:
         column.sketch.m2 = column.count * column.mean * (1 - column.mean)
 
 
-def _categorical(column: ColumnProfile, array: pa.Array) -> None:
+def _categorical(column: ColumnProfile, array: pa.ChunkedArray) -> None:
     counted = pc.value_counts(array)
     values, counts = counted.field("values"), counted.field("counts")
     if values.null_count:
@@ -532,13 +530,16 @@ def _categorical(column: ColumnProfile, array: pa.Array) -> None:
         column.min, column.max = (v.as_py() for v in pc.min_max(values).values())
 
 
-def _temporal(column: ColumnProfile, array: pa.Array) -> None:
+def _temporal(column: ColumnProfile, array: pa.ChunkedArray) -> None:
     column.sketch.distinct = DistinctSketch()
     if column.count == 0:
         return
+    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+        # In UTC, so that the text of every value has the same offset and sorts like time.
+        array = array.cast(pa.timestamp(array.type.unit, tz="UTC"))
     low, high = pc.min_max(array).values()
     column.min, column.max = low.cast(pa.string()).as_py(), high.cast(pa.string()).as_py()
-    physical = array.view(pa.int64() if array.type.bit_width == 64 else pa.int32())
+    physical = array.cast(pa.int64() if array.type.bit_width == 64 else pa.int32())
     ticks = physical.drop_null().to_numpy().astype(np.int64)
     column.sketch.distinct.update(hash_uint64(np.unique(ticks)))
 
