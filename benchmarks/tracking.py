@@ -2,7 +2,7 @@
 
 Run it from the repository root::
 
-    .venv/bin/python benchmarks/tracking.py                 # full size, about 30 minutes
+    .venv/bin/python benchmarks/tracking.py                 # full size, 45-65 min on 2 CPUs
     .venv/bin/python benchmarks/tracking.py --quick         # a tenth of every size, 1 round
     .venv/bin/python benchmarks/tracking.py --skip-mlflow   # keel alone (no peer, no ratio)
 
