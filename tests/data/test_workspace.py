@@ -284,16 +284,17 @@ def test_bad_inputs_exit_1_with_clear_messages_and_change_nothing(
     keel, project: Path, tmp_path: Path
 ) -> None:
     missing = keel("data", "add", "nope")
-    assert (missing.returncode, "Cannot add nope: no such file or folder." in missing.stderr) == (
-        1,
-        True,
-    )
+    assert missing.returncode == 1
+    assert "Cannot add nope: no such file or folder." in missing.stderr
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     out = keel("data", "add", str(outside))
     assert out.returncode == 1
     assert "outside the keel project" in out.stderr
     assert not (tmp_path / "elsewhere.keel").exists()
+    foreign = keel("data", "status", str(outside))
+    assert foreign.returncode == 1
+    assert "outside the keel project" in foreign.stderr
 
     make_files(project / "data", 3)
     assert keel("data", "add", "data").returncode == 0

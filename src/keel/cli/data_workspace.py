@@ -142,7 +142,7 @@ def pull(
         return
     from rich.table import Table
 
-    table = Table(title=f"pulled {len(results)} paths", title_justify="left")
+    table = Table(title_justify="left")
     for column in ("path", "version", "restored", "unchanged", "kept", "size restored"):
         table.add_column(column, justify="left" if column in ("path", "version") else "right")
     for r in results:

@@ -1,4 +1,5 @@
-"""What is on disk, and which files are unchanged since keel last hashed them.
+"""Files in the workspace: scanning, hashing, storing and restoring them, and the stat
+cache that tells which are unchanged since keel last hashed them.
 
 ``keel data add`` and ``keel data status`` must not re-read a folder of 100,000 files to
 learn that nothing changed. The stat cache remembers, per file, the ``(size, mtime_ns,
@@ -16,6 +17,11 @@ Two rules keep that safe:
   so ``add`` can reuse a cached digest without storing the file again. The cache remembers
   which object store it speaks for and forgets everything when that changes.
 
+Besides one entry per file, the cache keeps one *snapshot* per pointed-to path: a digest
+of every file's path and stat at a moment the whole tree was known to match a version.
+``status`` on a tree whose stats all still match answers from the snapshot alone, without
+reading the version's manifest or the per-file entries.
+
 The cache is a SQLite file in ``.keel/cache/``; losing it only costs re-hashing.
 """
 
@@ -23,20 +29,41 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from keel.errors import InvalidInput, NotFound
+from keel.errors import IntegrityError, InvalidInput, KeelError, NotFound, ObjectNotFound
 
-__all__ = ["RACY_NS", "FileStat", "StatCache", "hash_file", "scan"]
+if TYPE_CHECKING:
+    from keel.store.objects import ObjectStore
+
+__all__ = [
+    "RACY_NS",
+    "FileStat",
+    "Progress",
+    "StatCache",
+    "fingerprint",
+    "hash_file",
+    "hash_files",
+    "restore_files",
+    "scan",
+    "store_files",
+]
 
 RACY_NS = 100_000_000
 """An entry whose file changed less than this long before it was hashed is re-hashed."""
 
 _COARSE_RACY_NS = 2_000_000_000  # filesystems that keep whole seconds (ext3, FAT, some NFS)
+_WORKERS = 8  # storing many small files waits on the filesystem more than on the CPU
+_BUFFER = 8 << 20
 
 FileStat = tuple[str, int, int, int]
 """A file on disk: (absolute path, size, mtime_ns, inode)."""
+
+Progress = Callable[[int, int], None]
+"""Called as ``(done, total)`` while a long step runs: bytes for add, files otherwise."""
 
 Entry = tuple[int, int, int, str, int]
 """A cache entry: (size, mtime_ns, inode, digest, checked_ns)."""
@@ -48,6 +75,12 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     digest TEXT NOT NULL,
+    checked_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    path TEXT PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
     checked_ns INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -70,9 +103,7 @@ def scan(target: Path) -> dict[str, FileStat]:
             prefix, folder = stack.pop()
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append((f"{prefix}{entry.name}/", entry.path))
-                    elif entry.is_file(follow_symlinks=False):
+                    if entry.is_file(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                         found[prefix + entry.name] = (
                             entry.path,
@@ -80,6 +111,8 @@ def scan(target: Path) -> dict[str, FileStat]:
                             st.st_mtime_ns,
                             st.st_ino,
                         )
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((f"{prefix}{entry.name}/", entry.path))
         return found
     except FileNotFoundError as exc:
         raise NotFound(f"Cannot read {exc.filename or target}: no such file or folder.") from exc
@@ -87,6 +120,17 @@ def scan(target: Path) -> dict[str, FileStat]:
         raise InvalidInput(
             f"Cannot read {exc.filename or target}: {exc.strerror}. Check its permissions."
         ) from exc
+
+
+def fingerprint(files: dict[str, FileStat]) -> tuple[str, int]:
+    """A digest of every file's path and stat, and the newest mtime among them."""
+    from keel.store.objects import hash_bytes
+
+    rows = sorted(
+        f"{rel}\0{size}\0{mtime}\0{inode}" for rel, (_, size, mtime, inode) in files.items()
+    )
+    newest = max((f[2] for f in files.values()), default=0)
+    return hash_bytes("\n".join(rows).encode("utf-8", "surrogateescape")), newest
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
@@ -173,6 +217,28 @@ class StatCache:
         if rows:
             self._write("DELETE FROM files WHERE path = ?", rows)
 
+    def matches_snapshot(self, key: str, manifest: str, files: dict[str, FileStat]) -> bool:
+        """Whether every file under ``key`` has the stat it had when the tree was known to
+        hold version ``manifest`` (and none changed within the racy window of that moment).
+        """
+        rows = self._query(
+            "SELECT manifest, fingerprint, checked_ns FROM snapshots WHERE path = ?", (key,)
+        )
+        if not rows or rows[0][0] != manifest:
+            return False
+        digest, newest = fingerprint(files)
+        return digest == rows[0][1] and rows[0][2] - newest > _racy_window(newest)
+
+    def save_snapshot(
+        self, key: str, manifest: str, files: dict[str, FileStat], checked_ns: int
+    ) -> None:
+        """Remember that ``files`` (as scanned at ``checked_ns``) hold version ``manifest``."""
+        digest, _ = fingerprint(files)
+        self._write(
+            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+            [(key, manifest, digest, checked_ns)],
+        )
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -214,6 +280,7 @@ class StatCache:
             if row is None or row[0] != self.objects_url:
                 with conn:
                     conn.execute("DELETE FROM files")
+                    conn.execute("DELETE FROM snapshots")
                     conn.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('objects', ?)", (self.objects_url,)
                     )
@@ -231,3 +298,137 @@ class StatCache:
 
 def _racy_window(mtime_ns: int) -> int:
     return _COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
+
+
+# -- moving bytes between the workspace and the object store ----------------------------
+
+
+def store_files(
+    objects: ObjectStore, files: list[FileStat], on_progress: Progress | None
+) -> list[tuple[str, int]]:
+    """Store files (hashing them on the way); ``(digest, size)`` of each, in order.
+
+    One ``put_many`` for them all (it flushes the whole batch to disk at once), or, when
+    someone watches a progress bar, a few, so that the bar moves.
+    """
+    if not files:
+        return []
+    total = sum(f[1] for f in files)
+    step = total if on_progress is None else max(total // 8, 1)
+    digests: list[str] = []
+    start, batch, done = 0, 0, 0
+    if on_progress is not None:
+        on_progress(0, total)
+    for end, (_, size, _, _) in enumerate(files, 1):
+        batch += size
+        if batch < step and end < len(files):
+            continue
+        digests += objects.put_many([f[0] for f in files[start:end]], workers=_WORKERS)
+        done += batch
+        start, batch = end, 0
+        if on_progress is not None:
+            on_progress(done, total)
+    return [(d, objects.size(d)) for d in digests]
+
+
+def hash_files(paths: list[str], on_progress: Progress | None) -> list[str]:
+    """Digests of many files, read in parallel (blake3 and file reads release the GIL)."""
+    if len(paths) < 16:
+        return [hash_file(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    digests = []
+    with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+        for i, digest in enumerate(pool.map(hash_file, paths, chunksize=64), 1):
+            digests.append(digest)
+            if on_progress is not None and i % 256 == 0:
+                on_progress(i, len(paths))
+    return digests
+
+
+def restore_files(
+    objects: ObjectStore, jobs: list[tuple[str, Path]], on_progress: Progress | None
+) -> list[tuple[tuple[int, int, int], int]]:
+    """Write each object to its path: ``((size, mtime_ns, inode), checked_ns)`` of each.
+
+    Every file is restored or tried; if any failed, the first failure is raised after
+    the others are done, with how many failed.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keel.store.objects import LocalObjectStore
+
+    restore = _restore_local if isinstance(objects, LocalObjectStore) else _restore_any
+
+    def one(job: tuple[str, Path]) -> tuple[tuple[int, int, int], int] | KeelError:
+        digest, dest = job
+        try:
+            restore(objects, digest, dest)
+            st = os.stat(dest)
+        except KeelError as exc:
+            return exc
+        except OSError as exc:
+            return InvalidInput(f"Cannot write {dest}: {exc.strerror}. Check its permissions.")
+        return (st.st_size, st.st_mtime_ns, st.st_ino), time.time_ns()
+
+    results: list = []
+    workers = 1 if len(jobs) < 8 else min(16, 4 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, outcome in enumerate(pool.map(one, jobs, chunksize=32), 1):
+            results.append(outcome)
+            if on_progress is not None and (i % 256 == 0 or i == len(jobs)):
+                on_progress(i, len(jobs))
+    failed = [r for r in results if isinstance(r, KeelError)]
+    if failed:
+        first = failed[0]
+        more = f" ({len(failed) - 1} more files failed too.)" if len(failed) > 1 else ""
+        raise type(first)(first.message + more)
+    return results
+
+
+def _restore_local(objects: Any, digest: str, dest: Path) -> None:
+    """Copy an object from a local store to ``dest``, hashing it on the way (one read).
+
+    Small objects are checked before anything is written; large ones are written to a
+    temporary file that is dropped if the digest does not match.
+    """
+    from keel.store.objects import hash_bytes
+    from keel.store.objects._hashing import new_hasher  # TODO(lead): public API
+
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    try:
+        src = open(objects.path(digest), "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError as exc:
+        raise ObjectNotFound(
+            f"Object {digest} is not in the object store {objects.url}, so {dest} cannot be "
+            "restored. Run 'keel fsck' to check the store."
+        ) from exc
+    with src:
+        size = os.fstat(src.fileno()).st_size
+        try:
+            with open(tmp, "wb") as out:
+                if size <= _BUFFER:
+                    data = src.read()
+                    actual = hash_bytes(data)
+                    if actual == digest:
+                        out.write(data)
+                else:
+                    hasher = new_hasher(size)
+                    buffer = memoryview(bytearray(_BUFFER))
+                    while n := src.readinto(buffer):
+                        hasher.update(buffer[:n])
+                        out.write(buffer[:n])
+                    actual = hasher.hexdigest()
+            if actual != digest:
+                raise IntegrityError(
+                    f"Object {digest} in {objects.url} is corrupt: its bytes hash to {actual}. "
+                    f"{dest} was not restored. Restore the object from a copy, or run 'keel "
+                    "fsck' to list everything affected."
+                )
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _restore_any(objects: ObjectStore, digest: str, dest: Path) -> None:
+    objects.get(digest, dest)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +29,12 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import (
     IntegrityError,
     InvalidInput,
-    KeelError,
     NotFound,
     ObjectNotFound,
     ProjectNotFound,
 )
 
-from ._statcache import FileStat, StatCache, hash_file, scan
+from ._statcache import FileStat, Progress, StatCache, hash_files, restore_files, scan, store_files
 from ._versions import check_name
 
 if TYPE_CHECKING:
@@ -50,9 +49,6 @@ __all__ = ["AddResult", "PathStatus", "Pointer", "PullResult", "Workspace"]
 
 SUFFIX = ".keel"
 CACHE_FILE = Path("cache") / "stat.db"  # inside .keel/
-
-Progress = Callable[[int, int], None]
-"""Called as ``(done, total)`` while a long step runs: bytes for add, files otherwise."""
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.\-]+")
 _YAML_SPECIAL = re.compile(
@@ -380,7 +376,7 @@ class Workspace:
                     todo.append(rel)
                 else:
                     digests[rel] = digest
-            new = _store(store.objects, [files[rel] for rel in todo], on_progress)
+            new = store_files(store.objects, [files[rel] for rel in todo], on_progress)
             sizes = {rel: files[rel][1] for rel in digests}
             for rel, (digest, size) in zip(todo, new, strict=True):
                 digests[rel], sizes[rel] = digest, size
@@ -393,6 +389,7 @@ class Workspace:
             (_cache_key(key, rel, folder), *files[rel][1:], digests[rel], checked) for rel in todo
         )
         self.cache.forget(k for k in cached if _rel(k, key, folder) not in files)
+        self.cache.save_snapshot(key, manifest_digest, files, checked)
         Pointer(
             name=version.dataset,
             version=version.version,
@@ -505,7 +502,8 @@ class Workspace:
         return [self._status(file, pointer, on_progress) for file, pointer in self.pointers(paths)]
 
     def _status(self, file: Path, pointer: Pointer, on_progress: Progress | None) -> PathStatus:
-        manifest = self._manifest(file, pointer)
+        if not self.objects.exists(pointer.digest):
+            self._manifest(file, pointer)  # raises, naming the pointer and the store
         target = file.parent / pointer.path
         result = PathStatus(self._key(target), self._key(file), pointer.ref, pointer.kind, "clean")
         if not target.exists():
@@ -514,12 +512,15 @@ class Workspace:
         folder = pointer.kind == "folder"
         if target.is_dir() != folder:  # a file where a folder was, or the reverse
             result.added = sorted(scan(target))
-            result.removed = sorted(manifest)
+            result.removed = sorted(self._manifest(file, pointer))
             result.state = "modified"
             return result
         key = self._key(target)
         checked = time.time_ns()
         files = scan(target)
+        if self.cache.matches_snapshot(key, pointer.digest, files):
+            return result
+        manifest = self._manifest(file, pointer)
         _, result.modified, result.hashed = self._compare(
             key, folder, files, manifest, checked, on_progress
         )
@@ -528,6 +529,8 @@ class Workspace:
         result.modified.sort()
         if result.added or result.removed or result.modified:
             result.state = "modified"
+        else:
+            self.cache.save_snapshot(key, pointer.digest, files, checked)
         return result
 
     def _compare(
@@ -557,7 +560,7 @@ class Workspace:
                 different.append(rel)
             else:
                 to_hash.append(rel)
-        digests = _hash_many([files[rel][0] for rel in to_hash], on_progress)
+        digests = hash_files([files[rel][0] for rel in to_hash], on_progress)
         rows = []
         for rel, digest in zip(to_hash, digests, strict=True):
             if digest == manifest[rel][0]:
@@ -630,7 +633,7 @@ class Workspace:
                     f"Cannot restore {result.path}: cannot make the folder {parent} "
                     f"({exc.strerror}). Move aside whatever is in the way and pull again."
                 ) from exc
-        stats = _restore_many(
+        stats = restore_files(
             self.objects, [(manifest[rel][0], dest(rel)) for rel in todo], on_progress
         )
         self.cache.record(
@@ -651,6 +654,11 @@ class Workspace:
         for path in paths:
             absolute = Path(os.path.abspath(path))
             file = absolute if absolute.name.endswith(SUFFIX) else _pointer_file(absolute)
+            if absolute.exists() and not file.resolve().is_relative_to(self.root):
+                raise InvalidInput(
+                    f"{path} is outside the keel project at {self.root}. Run the command "
+                    "from the project that holds it."
+                )
             if not file.is_file():
                 raise NotFound(
                     f"{path} has no keel pointer ({file.name} does not exist). Version it "
@@ -769,29 +777,6 @@ def _check_rel(rel: str, file: Path) -> None:
         )
 
 
-def _store(
-    objects: ObjectStore, files: list[FileStat], on_progress: Progress | None
-) -> list[tuple[str, int]]:
-    """Store files (hashing them on the way); ``(digest, size)`` of each, in order."""
-    if not files:
-        return []
-    total = sum(f[1] for f in files)
-    if on_progress is None:
-        digests = objects.put_many([f[0] for f in files])
-    else:  # a few batches, so the bar moves; each batch is one flush to disk
-        digests, start, batch_size, done = [], 0, 0, 0
-        step = max(total // 20, 64 << 20)
-        on_progress(0, total)
-        for end, f in enumerate(files, 1):
-            batch_size += f[1]
-            if batch_size >= step or end == len(files):
-                digests += objects.put_many([f[0] for f in files[start:end]])
-                done += batch_size
-                on_progress(done, total)
-                start, batch_size = end, 0
-    return [(d, objects.size(d)) for d in digests]
-
-
 def _record_objects(store: Store, sizes: dict[str, int]) -> None:
     """Record stored objects in the metadata, many per statement (idempotent)."""
     # TODO(lead): public API, e.g. Store.record_objects({digest: size}).
@@ -867,109 +852,3 @@ def _walk_for_pointers(root: Path) -> list[Path]:
             ):
                 stack.append(Path(entry.path))
     return found
-
-
-def _hash_many(paths: list[str], on_progress: Progress | None) -> list[str]:
-    """Digests of many files, read in parallel (blake3 and file reads release the GIL)."""
-    if len(paths) < 16:
-        return [hash_file(p) for p in paths]
-    from concurrent.futures import ThreadPoolExecutor
-
-    digests = []
-    with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-        for i, digest in enumerate(pool.map(hash_file, paths, chunksize=64), 1):
-            digests.append(digest)
-            if on_progress is not None and i % 256 == 0:
-                on_progress(i, len(paths))
-    return digests
-
-
-def _restore_many(
-    objects: ObjectStore, jobs: list[tuple[str, Path]], on_progress: Progress | None
-) -> list[tuple[tuple[int, int, int], int]]:
-    """Write each object to its path: ``((size, mtime_ns, inode), checked_ns)`` of each.
-
-    Every file is restored or tried; if any failed, the first failure is raised after
-    the others are done, with how many failed.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from keel.store.objects import LocalObjectStore
-
-    restore = _restore_local if isinstance(objects, LocalObjectStore) else _restore_any
-
-    def one(job: tuple[str, Path]) -> tuple[tuple[int, int, int], int] | KeelError:
-        digest, dest = job
-        try:
-            restore(objects, digest, dest)
-            st = os.stat(dest)
-        except KeelError as exc:
-            return exc
-        except OSError as exc:
-            return InvalidInput(f"Cannot write {dest}: {exc.strerror}. Check its permissions.")
-        return (st.st_size, st.st_mtime_ns, st.st_ino), time.time_ns()
-
-    results: list = []
-    workers = 1 if len(jobs) < 8 else min(16, 4 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, outcome in enumerate(pool.map(one, jobs, chunksize=32), 1):
-            results.append(outcome)
-            if on_progress is not None and (i % 256 == 0 or i == len(jobs)):
-                on_progress(i, len(jobs))
-    failed = [r for r in results if isinstance(r, KeelError)]
-    if failed:
-        first = failed[0]
-        more = f" ({len(failed) - 1} more files failed too.)" if len(failed) > 1 else ""
-        raise type(first)(first.message + more)
-    return results
-
-
-_BUFFER = 8 << 20
-
-
-def _restore_local(objects: Any, digest: str, dest: Path) -> None:
-    """Copy an object from a local store to ``dest``, hashing it on the way (one read).
-
-    Small objects are checked before anything is written; large ones are written to a
-    temporary file that is dropped if the digest does not match.
-    """
-    from keel.store.objects import hash_bytes
-    from keel.store.objects._hashing import new_hasher  # TODO(lead): public API
-
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
-        src = open(objects.path(digest), "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError as exc:
-        raise ObjectNotFound(
-            f"Object {digest} is not in the object store {objects.url}, so {dest} cannot be "
-            "restored. Run 'keel fsck' to check the store."
-        ) from exc
-    with src:
-        size = os.fstat(src.fileno()).st_size
-        try:
-            with open(tmp, "wb") as out:
-                if size <= _BUFFER:
-                    data = src.read()
-                    actual = hash_bytes(data)
-                    if actual == digest:
-                        out.write(data)
-                else:
-                    hasher = new_hasher(size)
-                    buffer = memoryview(bytearray(_BUFFER))
-                    while n := src.readinto(buffer):
-                        hasher.update(buffer[:n])
-                        out.write(buffer[:n])
-                    actual = hasher.hexdigest()
-            if actual != digest:
-                raise IntegrityError(
-                    f"Object {digest} in {objects.url} is corrupt: its bytes hash to {actual}. "
-                    f"{dest} was not restored. Restore the object from a copy, or run 'keel "
-                    "fsck' to list everything affected."
-                )
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-
-def _restore_any(objects: ObjectStore, digest: str, dest: Path) -> None:
-    objects.get(digest, dest)
