@@ -9,7 +9,7 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import data, fsck, lake, lineage, models, project, quickstart, runs, server, tokens
+from . import data, fsck, lake, lineage, models, pii, project, quickstart, runs, server, tokens
 from ._output import err_console
 
 __all__ = ["app", "main"]
@@ -64,6 +64,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 lineage.register(app)
+pii.register(app)
 
 
 def main() -> None:
