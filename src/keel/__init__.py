@@ -42,15 +42,20 @@ _LAZY = {
     "lineage": "keel._lineage_sdk",
     "register_model": "keel.registry",
     "load_model": "keel.registry",
+    "validate": "keel.validation",
+    "infer_schema": "keel.validation",
+    "Schema": "keel.validation",
 }
 
 __all__ = [
     "KeelError",
     "Run",
+    "Schema",
     "__version__",
     "active_run",
     "autolog",
     "end_run",
+    "infer_schema",
     "ingest",
     "lake",
     "lineage",
@@ -67,6 +72,7 @@ __all__ = [
     "seed_everything",
     "set_tag",
     "start_run",
+    "validate",
 ]
 
 if TYPE_CHECKING:
@@ -88,6 +94,7 @@ if TYPE_CHECKING:
         set_tag,
         start_run,
     )
+    from keel.validation import Schema, infer_schema, validate
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "ProjectNotFound",
+    "SchemaError",
     "StoreError",
     "StoreUnavailable",
     "StoreVersionError",
@@ -81,6 +82,10 @@ class InvalidInput(KeelError):
 
 class ConfigError(InvalidInput):
     """A setting (environment variable, keel.toml entry or argument) is wrong."""
+
+
+class SchemaError(InvalidInput):
+    """A validation schema (YAML or Python) names an unknown check or wrong parameters."""
 
 
 class IntegrityError(KeelError):

@@ -1,0 +1,142 @@
+"""Schemas and validation reports on record, linked to what they describe.
+
+A report's summary (verdict and counts) is a row in ``validation_reports``; the full report
+(every check, its examples) is a JSON object in the object store. An edge
+``<subject> --validated_by--> validation_report`` puts it in the lineage graph.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+
+from keel.errors import NotFound
+
+from ._report import ValidationReport
+
+if TYPE_CHECKING:
+    from keel.store import Store
+
+    from ._data import Subject
+    from ._schema import Schema
+
+__all__ = ["get_report", "list_reports", "record_report", "record_schema"]
+
+
+def _store() -> Store:
+    from keel.data._sdk import dataset_service
+
+    return dataset_service().store
+
+
+def record_schema(
+    schema: Schema, *, inferred_from: str | None = None, store: Store | None = None
+) -> str:
+    """Keep ``schema`` on record (once per name and content); its id."""
+    from keel.config import current
+    from keel.store import schema as t
+    from keel.store._ids import new_id, now_ms
+
+    store = store or _store()
+    project_id = store.project_id(current().project)
+    spec = schema.to_dict()
+    name = schema.name or "unnamed"
+    s = t.schemas
+    with store.write() as conn:
+        rows = conn.execute(
+            sa.select(s.c.id, s.c.spec, s.c.inferred_from).where(
+                s.c.project_id == project_id, s.c.name == name
+            )
+        ).all()
+        for id_, stored, source in rows:
+            if stored == spec and source == inferred_from:
+                return id_
+        id_ = new_id()
+        conn.execute(
+            s.insert().values(
+                id=id_,
+                project_id=project_id,
+                name=name,
+                spec=spec,
+                inferred_from=inferred_from,
+                created_at=now_ms(),
+            )
+        )
+    return id_
+
+
+def record_report(report: ValidationReport, schema: Schema, subject: Subject) -> str:
+    """Keep ``report`` on record, linked to its subject (dataset version or active run)."""
+    from keel.store import schema as t
+    from keel.store._ids import new_id, now_ms
+    from keel.store.lineage import record_edges
+
+    store = _store()
+    owner_kind, owner_id = subject.kind, subject.id
+    if owner_kind != "dataset_version":
+        from keel.tracking import active_run
+
+        run = active_run()
+        if run is None:
+            from keel.errors import InvalidInput
+
+            raise InvalidInput(
+                f"A report on {subject.label} has nothing to be recorded against: validate a "
+                "dataset version (e.g. 'credit:v3'), or validate inside a run "
+                "(keel.start_run()), or pass record=False."
+            )
+        owner_kind, owner_id = "run", run.id
+    schema_id = record_schema(schema, store=store)
+    report.id = new_id()
+    digest = store.put_object(report.to_json(), media_type="application/json")
+    with store.write() as conn:
+        conn.execute(
+            t.validation_reports.insert().values(
+                id=report.id,
+                schema_id=schema_id,
+                subject_kind=owner_kind,
+                subject_id=owner_id,
+                passed=report.passed,
+                summary=report.summary(),
+                report_digest=digest,
+                created_at=now_ms(),
+            )
+        )
+        record_edges(
+            store,
+            [(owner_kind, owner_id, "validated_by", "validation_report", report.id)],
+            conn=conn,
+        )
+    return report.id
+
+
+def list_reports(subject_kind: str, subject_id: str) -> list[dict[str, Any]]:
+    """Reports on one subject, newest first: id, verdict, summary, when."""
+    from keel.store import schema as t
+
+    r = t.validation_reports
+    with _store().read() as conn:
+        rows = conn.execute(
+            sa.select(r.c.id, r.c.passed, r.c.summary, r.c.created_at)
+            .where(r.c.subject_kind == subject_kind, r.c.subject_id == subject_id)
+            .order_by(r.c.created_at.desc())
+        ).all()
+    return [{"id": i, "passed": bool(p), "summary": s, "created_at": c} for i, p, s, c in rows]
+
+
+def get_report(report_id: str) -> ValidationReport:
+    """The full report recorded under ``report_id`` (verified on read)."""
+    from keel.store import schema as t
+
+    store = _store()
+    r = t.validation_reports
+    with store.read() as conn:
+        digest = conn.execute(sa.select(r.c.report_digest).where(r.c.id == report_id)).scalar()
+    if digest is None:
+        raise NotFound(f"No validation report {report_id!r}. List them with 'keel data show NAME'.")
+    with store.objects.open(digest) as fh:
+        report = ValidationReport.from_dict(orjson.loads(fh.read()))
+    report.id = report_id
+    return report

@@ -1,0 +1,161 @@
+"""``validate(data, schema)``: run every check, build the report, and keep it on record."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from keel.errors import InvalidInput
+
+from ._checks import Check, Context, Outcome, RowCount
+from ._data import Subject, load_table
+from ._report import CheckResult, ValidationReport
+from ._schema import Schema
+
+__all__ = ["as_schema", "validate"]
+
+EXAMPLES = 3
+
+
+def as_schema(schema: Schema | str | Path | dict[str, Any]) -> Schema:
+    """A :class:`Schema` from a schema, a YAML file path, or the YAML structure as a dict."""
+    if isinstance(schema, Schema):
+        return schema
+    if isinstance(schema, str | Path):
+        return Schema.load(schema)
+    if isinstance(schema, dict):
+        return Schema.from_dict(schema)
+    raise InvalidInput(
+        f"schema must be a Schema, the path of a schema YAML file or a dict; got "
+        f"{type(schema).__name__}. Propose one with keel.infer_schema(data)."
+    )
+
+
+def validate(
+    data: Any,
+    schema: Schema | str | Path | dict[str, Any],
+    *,
+    record: bool | None = None,
+    now: datetime | None = None,
+) -> ValidationReport:
+    """Check ``data`` against ``schema`` and return a :class:`ValidationReport`.
+
+    ``data`` is a pandas or polars DataFrame, an Arrow table, a dataset reference such as
+    ``credit:v3``, or a Parquet/CSV/JSON-lines path. ``schema`` is a :class:`Schema`, a YAML
+    path or a dict. Checks of severity ``error`` decide ``report.passed``.
+
+    ``record``: keep the report in the store, linked to what was validated. By default a
+    report is recorded when ``data`` is a dataset version (linked to it) or when a run is
+    active (linked to the run); a DataFrame outside a run is only checked.
+
+    Example::
+
+        report = keel.validate("credit:v3", "schemas/credit.yaml")
+        if not report.passed:
+            print(report)
+    """
+    started = time.perf_counter()
+    schema = as_schema(schema)
+    subject = load_table(data, purpose="validate")
+    table = subject.table
+    ctx = Context(now)
+    checks = schema.all_checks()
+    if table.num_rows == 0 and not any(isinstance(c, RowCount) for c in checks):
+        checks.insert(0, RowCount(min=1))  # an empty table is a failure unless allowed
+    results = [_result(check, check.run(table, ctx), table) for check in checks]
+    _mask_examples(results, schema)
+    report = ValidationReport(
+        subject=subject.label,
+        rows=table.num_rows,
+        columns=table.num_columns,
+        results=results,
+        schema=schema.name,
+        subject_kind=subject.kind,
+        subject_id=subject.id,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    if record or (record is None and _has_owner(subject)):
+        from ._records import record_report
+
+        record_report(report, schema, subject)
+    return report
+
+
+def _has_owner(subject: Subject) -> bool:
+    if subject.kind == "dataset_version":
+        return True
+    from keel.tracking import active_run
+
+    return active_run() is not None
+
+
+def _result(check: Check, outcome: Outcome, table: pa.Table) -> CheckResult:
+    rows = table.num_rows
+    share = None
+    if outcome.failing is not None:
+        share = outcome.failing / rows if rows else 0.0
+    return CheckResult(
+        name=check.name,
+        kind=check.kind,
+        column=check.column,
+        severity=check.severity,
+        passed=outcome.passed,
+        description=check.describe(),
+        failing_rows=outcome.failing,
+        failing_share=share,
+        observed=outcome.observed,
+        message=outcome.message,
+        examples=_examples(outcome.mask, table),
+    )
+
+
+def _examples(mask: Any, table: pa.Table) -> list[dict[str, Any]]:
+    if mask is None:
+        return []
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks() if mask.num_chunks != 1 else mask.chunk(0)
+    indices = pc.indices_nonzero(mask)[:EXAMPLES] if len(mask) else pa.array([], pa.uint64())
+    rows = table.take(indices).to_pylist()
+    return [{k: _plain(v) for k, v in row.items()} for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _mask_examples(results: list[CheckResult], schema: Schema) -> None:
+    """Mask personal data in example rows and unexpected values before anyone sees them."""
+    rows = [row for r in results for row in r.examples]
+    if not rows:
+        return
+    from ._pii import mask, scan_pii
+
+    examples = pa.Table.from_pylist([{k: _text(v) for k, v in row.items()} for row in rows])
+    kinds = {f.column: f.kind for f in scan_pii(examples, min_share=0.0)}
+    for name in schema.policy.require_hashed:
+        kinds.setdefault(name, "hashed")
+    for row in rows:
+        for column, kind in kinds.items():
+            if row.get(column) is not None:
+                row[column] = mask(str(row[column]), kind)
+    for r in results:
+        unexpected = r.observed.get("unexpected")
+        if r.column in kinds and unexpected:
+            r.observed["unexpected"] = [mask(str(v), kinds[r.column]) for v in unexpected]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
