@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 
 from keel.data import DatasetService
@@ -48,6 +49,44 @@ def test_versions_refs_and_load(registry: RegistryService, xy) -> None:
         registry.get("credt")
     with pytest.raises(InvalidInput, match="Cannot read the model reference"):
         registry.get("credit::2")
+
+
+def test_load_resolves_a_version_once(registry: RegistryService) -> None:
+    registry.load("credit:2")
+    statements: list[str] = []
+    sa.event.listen(
+        registry.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    loaded = registry.load("credit:2")
+    assert (loaded.ref, statements) == ("credit:2", [])
+    assert loaded.digest == registry.get("credit:2").package_digest
+
+
+def test_load_sees_alias_moves_and_new_versions_at_once(registry: RegistryService, xy) -> None:
+    X, y = xy
+    registry.set_alias("credit:1", "champion")
+    assert registry.load("credit@champion").ref == "credit:1"
+    assert registry.load("credit").ref == "credit:3"
+    registry.set_alias("credit:3", "champion")
+    moved = registry.load("credit@champion")
+    assert moved.ref == "credit:3"
+    assert moved.digest == registry.get("credit:3").package_digest
+    registry.register(LogisticRegression(C=5.0).fit(X, y), "credit", input_example=X.head())
+    assert registry.load("credit").ref == "credit:4"
+    assert registry.load("credit@latest").ref == "credit:4"
+    registry.rollback("credit")
+    assert registry.load("credit@champion").ref == "credit:1"
+
+
+def test_load_names_what_is_missing(registry: RegistryService) -> None:
+    with pytest.raises(NotFound, match="has no alias 'challenger'"):
+        registry.load("credit@challenger")
+    with pytest.raises(NotFound, match="has no version 9"):
+        registry.load("credit:9")
+    with pytest.raises(NotFound, match="No model named 'credt'"):
+        registry.load("credt:1")
+    with pytest.raises(NotFound, match="No model named 'credt'"):
+        registry.load("credt")
 
 
 def test_aliases_move_and_roll_back(registry: RegistryService) -> None:

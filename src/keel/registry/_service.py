@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,34 @@ from ._records import (
 __all__ = ["Actor", "RegistryService"]
 
 ROLES = ("reader", "writer", "admin")
+
+_version_packages: weakref.WeakKeyDictionary[Store, dict[tuple[str, str, int], str]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per store: (project, model, version number) -> package digest. Versions never change."""
+
+# Built once: a statement built per call costs more than running it (SQLAlchemy caches
+# the compiled form by the statement's structure).
+_LATEST = (
+    sa.select(t.model_versions.c.version, t.model_versions.c.package_digest)
+    .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+    .where(
+        t.models.c.project_id == sa.bindparam("project_id"),
+        t.models.c.name == sa.bindparam("name"),
+    )
+    .order_by(t.model_versions.c.version.desc())
+    .limit(1)
+)
+_BY_ALIAS = (
+    sa.select(t.model_versions.c.version, t.model_versions.c.package_digest)
+    .join(t.model_aliases, t.model_aliases.c.version_id == t.model_versions.c.id)
+    .join(t.models, t.models.c.id == t.model_aliases.c.model_id)
+    .where(
+        t.models.c.project_id == sa.bindparam("project_id"),
+        t.models.c.name == sa.bindparam("name"),
+        t.model_aliases.c.alias == sa.bindparam("alias"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -208,13 +237,45 @@ class RegistryService:
         return out
 
     def load(self, ref: str | ModelVersion, *, trust: bool = False):
-        """The version's model, ready to ``predict`` with its signature enforced."""
+        """The version's model, ready to ``predict`` with its signature enforced.
+
+        ``credit:4`` is resolved to its package once per store and process (a version's
+        package never changes); ``credit@champion`` and ``credit`` (the latest version)
+        are resolved by one query on every call, so a moved alias or a new version is
+        seen at once. The package itself is verified and loaded once, then served from
+        memory by its digest.
+        """
         from ._loaded import load_package
 
-        version = self.get(ref)
-        return load_package(
-            self.store.objects, version.package_digest, trust=trust, ref=version.ref
-        )
+        digest, name = self._package(ref)
+        return load_package(self.store.objects, digest, trust=trust, ref=name)
+
+    def _package(self, ref: str | ModelVersion) -> tuple[str, str]:
+        """The package digest and ``name:N`` of a reference, with as little work as possible."""
+        if isinstance(ref, ModelVersion):
+            return ref.package_digest, ref.ref
+        parsed = parse_model_ref(ref)
+        if parsed.version is not None:
+            known = _version_packages.setdefault(self.store, {})
+            key = (self.project, parsed.name, parsed.version)
+            digest = known.get(key)
+            if digest is None:
+                digest = known[key] = self.get(ref).package_digest
+            return digest, f"{parsed.name}:{parsed.version}"
+        query = _LATEST if parsed.alias is None else _BY_ALIAS
+        with self.store.read() as conn:
+            found = conn.execute(
+                query,
+                {
+                    "project_id": self.store.project_id(self.project),
+                    "name": parsed.name,
+                    "alias": parsed.alias,
+                },
+            ).first()
+        if found is None:
+            return self._package(self.get(ref))  # raises NotFound, naming what is missing
+        number, digest = found
+        return digest, f"{parsed.name}:{number}"
 
     # -- aliases, policy, approvals -------------------------------------------------------
 
