@@ -12,16 +12,19 @@ __all__ = ["register"]
 def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Check every object against its digest and every metadata reference to an object.
 
-    Exits 1 if anything is missing or corrupt. Changes nothing.
+    Also checks every recorded erasure: its predicate matches no row of the dataset and no
+    object it took out of use is still stored. Exits 1 if anything is wrong. Changes nothing.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from keel.data import check_erasures
     from keel.store import Store
     from keel.store.fsck import fsck as run_fsck
 
+    checks = [check_erasures]
     with Store.open() as store:
         if json:
-            report = run_fsck(store)
+            report = run_fsck(store, checks=checks)
         else:
             with Progress(
                 TextColumn("verifying objects"),
@@ -32,7 +35,9 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
             ) as bar:
                 task = bar.add_task("verify", total=None)
                 report = run_fsck(
-                    store, lambda done, total: bar.update(task, completed=done, total=total)
+                    store,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                    checks=checks,
                 )
     if json:
         print_json(report.to_dict())
@@ -51,7 +56,7 @@ def _print_report(report) -> None:
     )
     if report.ok:
         console.print("[green]ok[/]: every object is intact and every reference resolves")
-    if report.missing or report.corrupt:
+    if report.missing or report.corrupt or report.problems:
         table = Table(title="Problems", title_justify="left")
         table.add_column("problem", style="red")
         table.add_column("object")
@@ -60,6 +65,8 @@ def _print_report(report) -> None:
             table.add_row("missing", digest, ", ".join(places))
         for digest in report.corrupt:
             table.add_row("corrupt", digest, "")
+        for problem in report.problems:
+            table.add_row(problem["problem"], problem["object"], problem["detail"])
         console.print(table)
     if report.unreferenced:
         console.print(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from . import schema
 from ._store import Store
 
-__all__ = ["FsckReport", "Reference", "fsck", "object_references"]
+__all__ = ["Check", "FsckReport", "Reference", "fsck", "object_references"]
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,12 @@ class FsckReport:
     unreferenced: list[str] = field(default_factory=list)
     """Objects stored but not recorded in the metadata (harmless; left by interrupted writes)."""
     stale_temporaries: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    """What the extra checks found: dicts with ``check``, ``problem``, ``object``, ``detail``."""
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.corrupt
+        return not self.missing and not self.corrupt and not self.problems
 
     def to_dict(self) -> dict:
         return {
@@ -47,6 +50,7 @@ class FsckReport:
             "corrupt": self.corrupt,
             "unreferenced": self.unreferenced,
             "stale_temporaries": self.stale_temporaries,
+            "problems": self.problems,
         }
 
 
@@ -60,12 +64,23 @@ def object_references() -> list[Reference]:
     return refs
 
 
-def fsck(store: Store, progress: Callable[[int, int], None] | None = None) -> FsckReport:
+Check = Callable[[Store], list[dict[str, Any]]]
+"""An extra check run by :func:`fsck`: the store in, a list of problems out (empty if fine)."""
+
+
+def fsck(
+    store: Store,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    checks: Iterable[Check] = (),
+) -> FsckReport:
     """Verify every stored object and every reference to one; change nothing.
 
     Args:
         store: the store to check.
         progress: called with (done, total) as objects are verified.
+        checks: concept-level checks that run after the object checks (``keel fsck``
+            passes the erasure check of :mod:`keel.data`; the store does not know them).
     """
     report = FsckReport()
     referenced: dict[str, list[str]] = {}
@@ -89,4 +104,6 @@ def fsck(store: Store, progress: Callable[[int, int], None] | None = None) -> Fs
     report.unreferenced = sorted(stored - referenced.keys())
     stale = getattr(store.objects, "stale_temporaries", None)
     report.stale_temporaries = len(stale()) if stale else 0
+    for check in checks:
+        report.problems.extend(check(store))
     return report
