@@ -138,9 +138,15 @@ def test_each_kind_is_found_with_its_share() -> None:
 
 
 def test_card_numbers_stored_as_integers_are_found() -> None:
-    t = table(pan=pa.array([int(c) for c in cards(N)], pa.int64()))
-    (finding,) = scan_pii(t)
-    assert (finding.column, finding.kind, finding.share) == ("pan", "payment_card", 1.0)
+    import decimal
+
+    numbers = cards(N)
+    t = table(
+        pan=pa.array([int(c) for c in numbers], pa.int64()),
+        pan_decimal=pa.array([decimal.Decimal(c) for c in numbers], pa.decimal128(19, 0)),
+    )
+    found = [(f.column, f.kind, f.share) for f in scan_pii(t)]
+    assert found == [("pan", "payment_card", 1.0), ("pan_decimal", "payment_card", 1.0)]
 
 
 def test_string_types_chunks_and_slices() -> None:

@@ -278,7 +278,7 @@ def _as_strings(column: pa.ChunkedArray) -> pa.Array | None:
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
         kind = kind.value_type
-    if pa.types.is_integer(kind):
+    if pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.scale == 0):
         column = pc.cast(column, pa.string())
     elif pa.types.is_string_view(kind):
         column = column.cast(pa.large_string())
@@ -307,9 +307,10 @@ def _match(values: pa.Array, pattern: str) -> np.ndarray:
 def _phone(values: pa.Array) -> np.ndarray:
     hits = _match(values, _PHONE)
     if hits.any():
-        digits = pc.utf8_length(pc.replace_substring_regex(values, r"\D", ""))
-        count = digits.to_numpy(zero_copy_only=False)
-        hits &= (count >= 7) & (count <= 15)
+        index = np.flatnonzero(hits)
+        digits = pc.replace_substring_regex(values.take(index), r"\D", "")
+        count = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+        hits[index[(count < 7) | (count > 15)]] = False
     return hits
 
 
