@@ -195,7 +195,7 @@ def _plug_in() -> None:
     """Command modules built separately add themselves to this group when present."""
     import importlib
 
-    for module in ("data_workspace", "data_ingest"):
+    for module in ("data_workspace", "data_ingest", "data_erase"):
         try:
             importlib.import_module(f"keel.cli.{module}").register(app)
         except ModuleNotFoundError:

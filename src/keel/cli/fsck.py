@@ -60,7 +60,7 @@ def _print_report(report) -> None:
         table = Table(title="Problems", title_justify="left")
         table.add_column("problem", style="red")
         table.add_column("object")
-        table.add_column("referenced by")
+        table.add_column("referenced by / detail")
         for digest, places in report.missing.items():
             table.add_row("missing", digest, ", ".join(places))
         for digest in report.corrupt:

@@ -122,7 +122,7 @@ class Matcher:
                 f'SELECT "{_ROW}" FROM part WHERE (\n{self.predicate}\n)'
             ).fetchnumpy()[_ROW]
         except duckdb.Error as exc:
-            message = str(exc).split("\n")[0]
+            message = str(exc).split("\n")[0].rstrip("!. ")
             columns = ", ".join(table.column_names)
             raise InvalidInput(
                 f"The predicate {self.predicate!r} cannot be evaluated on {where}: {message}. "

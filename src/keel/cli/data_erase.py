@@ -1,0 +1,88 @@
+"""``keel data erase``: remove rows from every version of a dataset (right to erasure)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ._output import console, err_console, print_json
+
+__all__ = ["register"]
+
+
+def erase(
+    dataset: str = typer.Argument(..., help="The dataset's name; every version is erased."),
+    where: str = typer.Option(
+        ..., "--where", "-w", help="SQL condition on the columns, e.g. \"customer_id = 'c-123'\"."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Erase without asking."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only show the rows each version would lose."
+    ),
+    json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Remove the rows matching --where from every version of DATASET, for good.
+
+    Version numbers, tags and lineage stay; the rewritten versions get new manifests, the old
+    objects are deleted once nothing else refers to them, and the erasure (who, when, the
+    predicate, rows per version) is recorded for 'keel fsck' to check. Without --yes, shows
+    what would be removed and asks first.
+    """
+    from keel.data import dataset_service
+    from keel.data import erase as run_erase
+
+    service = dataset_service()
+    plan = run_erase(service, dataset, where, dry_run=True)
+    if dry_run:
+        _show(plan, json=json)
+        return
+    if not yes:
+        if json or not sys.stdin.isatty():
+            err_console.print(
+                "[bold red]error:[/] erasing cannot be undone: pass --yes to erase, "
+                "or --dry-run to only see what would be removed."
+            )
+            raise typer.Exit(2)
+        _show(plan, json=False)
+        if not typer.confirm(
+            f"Erase {plan.rows_removed:,} rows from {plan.dataset!r} for good?", default=False
+        ):
+            err_console.print("nothing was erased")
+            raise typer.Exit(1)
+    _show(run_erase(service, dataset, where), json=json)
+
+
+def _show(result, *, json: bool) -> None:
+    from rich.table import Table
+
+    if json:
+        print_json(result.to_dict())
+        return
+    title = (
+        f"{result.dataset}: {result.rows_removed:,} rows "
+        + ("would be removed" if result.dry_run else "removed")
+        + f" where {result.predicate}"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("version", "rows", "removed", "manifest"):
+        table.add_column(column, justify="right" if column in ("rows", "removed") else "left")
+    for v in result.versions:
+        manifest = v.old_manifest[:12]
+        if v.new_manifest:
+            manifest += f" -> {v.new_manifest[:12]}"
+        style = "red" if v.rows_removed else "dim"
+        table.add_row(v.ref, f"{v.rows_before:,}", f"[{style}]{v.rows_removed:,}[/]", manifest)
+    console.print(table)
+    if result.dry_run:
+        return
+    console.print(f"recorded by {result.actor}; {len(result.objects_deleted)} old objects deleted")
+    for digest, places in result.objects_kept.items():
+        console.print(
+            f"[yellow]kept[/] {digest[:12]}: still used by {', '.join(places)}; "
+            "erase the rows there too"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("erase")(erase)
