@@ -448,8 +448,16 @@ class InRange(Check):
     max: Any = None
 
     def validate(self) -> None:
-        numbers = not isinstance(self.min, str) and not isinstance(self.max, str)
-        _bounds(self.kind, self.min, self.max, numbers=numbers)
+        times = [b for b in (self.min, self.max) if isinstance(b, str)]
+        for bound in times:
+            try:
+                datetime.fromisoformat(bound)
+            except ValueError as exc:
+                raise SchemaError(
+                    f"in_range: min and max must be numbers, or ISO dates/times for a time "
+                    f"column; {bound!r} is neither."
+                ) from exc
+        _bounds(self.kind, self.min, self.max, numbers=not times)
 
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
         low = None if self.min is None else _scalar_for(self.min, column.type)

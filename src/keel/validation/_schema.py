@@ -87,6 +87,8 @@ class Schema:
     extra_columns: str = "allow"
     policy: Policy = field(default_factory=Policy)
     inferred_from: str | None = None
+    declared: list[str] = field(default_factory=list)
+    """Columns named without checks (allowed by ``extra_columns``, checked for nothing)."""
 
     def __post_init__(self) -> None:
         if self.extra_columns not in _EXTRA:
@@ -104,6 +106,7 @@ class Schema:
     def columns(self) -> list[str]:
         """The columns the schema names, in order of first mention."""
         named = [c.column for c in self.checks if c.column] + list(self.policy.require_hashed)
+        named += self.declared
         return list(dict.fromkeys(named))
 
     def all_checks(self) -> list[Check]:
@@ -134,6 +137,8 @@ class Schema:
                 ) + [_as_mapping(value, check)]
             else:
                 place[check.kind] = value
+        for name in self.declared:
+            columns.setdefault(name, {})
         out: dict[str, Any] = {"schema": self.name, "version": FORMAT}
         if self.inferred_from:
             out["inferred_from"] = self.inferred_from
@@ -213,10 +218,12 @@ class Schema:
                 f"keel reads ({FORMAT}). Upgrade keel."
             )
         checks: list[Check] = []
+        declared: list[str] = []
         columns = data.get("columns") or {}
         if not isinstance(columns, dict):
             raise SchemaError(f"{at(data, 'columns')}: 'columns' must map column names to checks.")
         for column, spec in columns.items():
+            declared.append(str(column))
             if spec is None:
                 continue
             if not isinstance(spec, dict):
@@ -249,6 +256,7 @@ class Schema:
                     list(policy.get("forbid", [])), list(policy.get("require_hashed", []))
                 ),
                 inferred_from=data.get("inferred_from"),
+                declared=declared,
             )
             built.policy.checks()  # validates the PII kinds
         except SchemaError as exc:

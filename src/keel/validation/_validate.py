@@ -146,7 +146,7 @@ def _mask_examples(results: list[CheckResult], schema: Schema) -> None:
     examples = pa.Table.from_pylist([{k: _text(v) for k, v in row.items()} for row in rows])
     kinds = {f.column: f.kind for f in scan_pii(examples, min_share=0.0)}
     for name in schema.policy.require_hashed:
-        kinds.setdefault(name, "hashed")
+        kinds.setdefault(name, "name_suggests_personal")
     for row in rows:
         for column, kind in kinds.items():
             if row.get(column) is not None:
