@@ -10,6 +10,7 @@ from keel._version import __version__
 from keel.errors import KeelError
 
 from . import data, fsck, lake, lineage, models, pii, project, quickstart, runs, server, tokens
+from . import validate as validate_cli
 from ._output import err_console
 
 __all__ = ["app", "main"]
@@ -65,6 +66,7 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 lineage.register(app)
 pii.register(app)
+validate_cli.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,237 @@
+"""``keel validate DATA --schema S`` and ``keel infer-schema DATA``: data checks for CI.
+
+``validate`` prints one row per check and exits 2 when a check of severity ``error``
+fails, so it can gate a CI job or a pipeline step; ``--html`` writes a self-contained
+report and ``--json`` prints the report for scripts. ``infer-schema`` proposes the schema
+to start from. Both import the validation engine inside the command, so that ``keel``
+itself starts quickly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ._output import console, err_console, print_json
+
+__all__ = ["register"]
+
+FAILED_EXIT = 2
+"""The exit code when validation finds failing ``error`` checks."""
+
+_EXAMPLE_COLUMNS = 6
+"""Columns shown per example row in the terminal (the checked column first)."""
+
+
+def validate(
+    data: str = typer.Argument(
+        ..., help="A dataset reference (credit:v3) or a Parquet, CSV or JSON-lines file."
+    ),
+    schema: Path = typer.Option(
+        ...,
+        "--schema",
+        "-s",
+        help="The schema YAML file (propose one with 'keel infer-schema DATA --out FILE').",
+    ),
+    html: Path = typer.Option(
+        None, "--html", help="Also write a self-contained HTML report (charts, no scripts)."
+    ),
+    json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+    no_record: bool = typer.Option(
+        False,
+        "--no-record",
+        help="Do not keep the report on record (by default a dataset version's is kept).",
+    ),
+) -> None:
+    """Check DATA against a schema; exit 2 if any check of severity 'error' fails.
+
+    Exit codes: 0 when the data passes (failed 'warn' checks are shown but allowed),
+    1 when validation cannot run (a missing file, a malformed schema, an unknown dataset),
+    2 when it ran and found failing 'error' checks. --json keeps the same exit codes.
+    """
+    from keel.validation import Schema
+    from keel.validation import validate as run
+
+    loaded = Schema.load(schema)  # a bad schema fails before the data is read
+    report = run(data, loaded, record=False if no_record else None)
+    if html is not None:
+        written = _write_html(report, loaded, data, html)
+        (err_console if json else console).print(
+            f"wrote the HTML report to {written}", highlight=False
+        )
+    if json:
+        print_json(report.to_dict())
+    else:
+        _print(report, loaded)
+    if not report.passed:
+        raise typer.Exit(FAILED_EXIT)
+
+
+def infer_schema(
+    data: str = typer.Argument(
+        ..., help="A dataset reference (credit:v1) or a Parquet, CSV or JSON-lines file."
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Write the schema here (default: print the YAML)."
+    ),
+    name: str = typer.Option(
+        None, "--name", "-n", help="The schema's name (default: the dataset's name)."
+    ),
+    margin: float = typer.Option(
+        0.1,
+        "--margin",
+        min=0.0,
+        help="Widen each numeric range by this share of its width on both sides.",
+    ),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --out file."),
+) -> None:
+    """Propose a schema from DATA: types, missing values, ranges, allowed values, formats.
+
+    The proposal describes the data as it is: read it, tighten or loosen it, keep it in
+    git, and check new data with 'keel validate DATA --schema FILE'.
+    """
+    import sys
+
+    from keel.errors import AlreadyExists
+    from keel.validation import infer_schema as infer
+
+    if out is not None and out.exists() and not force:
+        raise AlreadyExists(
+            f"{out} already exists; infer-schema does not overwrite a schema you may have "
+            "edited. Pass --force to replace it, or choose another --out."
+        )
+    proposed = infer(data, name=name, margin=margin)
+    if out is None:
+        sys.stdout.write(proposed.to_yaml())
+        sys.stdout.flush()
+        return
+    written = proposed.save(out)
+    checks = len(proposed.all_checks())
+    console.print(
+        f"[green]wrote[/] a schema of {checks} checks for {_escape(data)} to {_escape(written)}",
+        highlight=False,
+    )
+    console.print(
+        f"Review and edit it, commit it, then check data with:\n"
+        f"  keel validate {_escape(data)} --schema {_escape(written)}",
+        highlight=False,
+    )
+
+
+# -- the terminal report ---------------------------------------------------------------------
+
+
+def _print(report: Any, schema: Any) -> None:
+    from rich.table import Table
+
+    from keel.validation._html import personal_columns, shown_example, shown_observed
+
+    personal = personal_columns(report, schema=schema)
+    verdict = "[bold green]passed[/]" if report.passed else "[bold red]FAILED[/]"
+    console.print(
+        f"[bold]{_escape(report.subject)}[/] against schema "
+        f"[bold]{_escape(report.schema or 'unnamed')}[/]: {report.rows:,} rows, "
+        f"{report.columns} columns, {len(report.results)} checks: {verdict} "
+        f"({len(report.errors)} errors, {len(report.warnings)} warnings)",
+        highlight=False,
+    )
+    out = Table()
+    out.add_column("", no_wrap=True)
+    out.add_column("check")
+    out.add_column("failing rows", justify="right")
+    out.add_column("observed")
+    out.add_column("message")
+    for r in report.results:
+        if r.passed:
+            status = "[green]✓[/]"
+        elif r.severity == "error":
+            status = "[bold red]✗ error[/]"
+        else:
+            status = "[yellow]! warn[/]"
+        out.add_row(
+            status,
+            _escape(r.name),
+            _failing(r),
+            _escape(shown_observed(r, personal)),
+            _escape(r.message),
+        )
+    console.print(out)
+    for r in report.errors + report.warnings:
+        if r.examples:
+            _print_examples(r, personal, shown_example)
+    if report.id:
+        console.print(f"[dim]recorded as validation report {report.id}[/]", highlight=False)
+
+
+def _print_examples(result: Any, personal: dict[str, str], shown_example: Any) -> None:
+    from rich.table import Table
+
+    rows = [shown_example(row, personal) for row in result.examples]
+    names = list(rows[0])
+    if result.column in names:
+        names.remove(result.column)
+        names.insert(0, result.column)
+    hidden = len(names) - _EXAMPLE_COLUMNS
+    names = names[:_EXAMPLE_COLUMNS]
+    title = f"examples failing {result.name}"
+    if hidden > 0:
+        title += f" ({hidden} more columns not shown)"
+    table = Table(title=_escape(title), title_justify="left", title_style="bold")
+    for name in names:
+        table.add_column(_escape(name))
+    for row in rows:
+        table.add_row(*(_escape(_cell(row.get(name))) for name in names))
+    console.print(table)
+
+
+def _failing(result: Any) -> str:
+    if result.failing_rows is None:
+        return ""
+    if result.failing_share is None:
+        return f"{result.failing_rows:,}"
+    return f"{result.failing_rows:,} ({result.failing_share:.1%})"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "null"
+    text = f"{value:.6g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _escape(text: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
+def _write_html(report: Any, schema: Any, data: str, path: Path) -> Path:
+    """Render the report with histograms of the validated data, written atomically."""
+    from keel.errors import InvalidInput
+    from keel.validation import load_table
+    from keel.validation._html import render_html
+
+    # The table is read again for the charts: validate() does not hand it back. A dataset
+    # reference such as credit@latest is pinned to the version that was validated.
+    source = report.subject if report.subject_kind == "dataset_version" else data
+    page = render_html(report, load_table(source, purpose="validate").table, schema)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput(
+            f"Cannot write the HTML report to {path}: {exc.strerror or exc}. "
+            "Choose a --html path in a folder you can write to."
+        ) from exc
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+    app.command("infer-schema")(infer_schema)
