@@ -278,12 +278,13 @@ def _as_strings(column: pa.ChunkedArray) -> pa.Array | None:
     if pa.types.is_dictionary(kind):
         column = column.cast(kind.value_type)
         kind = kind.value_type
-    if pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.scale == 0):
-        column = pc.cast(column, pa.string())
-    elif pa.types.is_string_view(kind):
-        column = column.cast(pa.large_string())
-    elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+    scannable = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    scannable |= pa.types.is_string_view(kind) or pa.types.is_integer(kind)
+    scannable |= pa.types.is_decimal(kind) and kind.scale == 0
+    if not scannable:
         return None
+    # 64-bit offsets: an unsampled column may hold more than 2 GiB of text in one array
+    column = column.cast(pa.large_string())
     values = pc.utf8_trim_whitespace(column.combine_chunks()).drop_null()
     return values.filter(pc.not_equal(pc.utf8_length(values), 0))
 
