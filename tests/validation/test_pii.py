@@ -291,6 +291,7 @@ def test_name_only_findings_and_no_duplicate_for_value_findings() -> None:
         email=["ann@example.com", "bob@example.com"],
         dob=pa.array([1, 2], pa.int32()).cast(pa.date32()),
         amount=[1.0, 2.0],
+        email_verified=[True, False],
     )
     found = [(f.column, f.kind, f.share, f.evidence) for f in scan_pii(t)]
     assert found == [

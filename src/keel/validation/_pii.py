@@ -258,7 +258,9 @@ def scan_pii(
                 share = matched / checked
                 if matched and share >= min_share:
                     found.append(PiiFinding(name, kind, share, matched, checked, rows, "values"))
-        if not found and _name_suggests_personal(name):
+        # a flag (email_verified, has_phone) says something about personal data, not it
+        flag = pa.types.is_boolean(table.schema.field(name).type)
+        if not found and not flag and _name_suggests_personal(name):
             found.append(PiiFinding(name, "name_suggests_personal", None, 0, 0, rows, "name"))
         findings.extend(found)
     return findings
