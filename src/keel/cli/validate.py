@@ -48,9 +48,13 @@ def validate(
 ) -> None:
     """Check DATA against a schema; exit 2 if any check of severity 'error' fails.
 
-    Exit codes: 0 when the data passes (failed 'warn' checks are shown but allowed),
-    1 when validation cannot run (a missing file, a malformed schema, an unknown dataset),
-    2 when it ran and found failing 'error' checks. --json keeps the same exit codes.
+    Exit codes (the same with --json):
+
+    0  passed (failed 'warn' checks are shown, and allowed)
+
+    1  could not validate: missing data, malformed schema, unknown dataset
+
+    2  validated, and checks of severity 'error' failed
     """
     from keel.validation import Schema
     from keel.validation import validate as run
