@@ -84,8 +84,9 @@ class Outcome:
 class Context:
     """What checks need beyond the table: the time, and reference data loaded once."""
 
-    def __init__(self, now: datetime | None = None) -> None:
+    def __init__(self, now: datetime | None = None, store: Any = None) -> None:
         self.now = now or datetime.now(UTC)
+        self.store = store
         self._values: dict[tuple[str, str], pa.Array] = {}
         self._profiles: dict[str, Any] = {}
 
@@ -95,7 +96,7 @@ class Context:
         if key not in self._values:
             from ._data import load_table
 
-            table = load_table(dataset, purpose="references").table
+            table = load_table(dataset, purpose="references", store=self.store).table
             if column not in table.column_names:
                 raise SchemaError(
                     f"references: {dataset} has no column {column!r}."
@@ -115,12 +116,12 @@ class Context:
         if key not in self._profiles:
             from ._data import load_table
 
-            subject = load_table(reference, purpose="distribution")
+            subject = load_table(reference, purpose="distribution", store=self.store)
             stored = None
             if subject.version is not None:
-                from keel.data._sdk import dataset_service
+                from ._data import dataset_service
 
-                stored = dataset_service().profile(subject.version)
+                stored = dataset_service(self.store).profile(subject.version)
             self._profiles[key] = (
                 Profile.from_dict(stored) if stored else profile_table(subject.table)
             )
@@ -287,6 +288,12 @@ def _decoded(array: Any) -> Any:
 
 def _missing_mask(column: pa.ChunkedArray) -> Any:
     return pc.is_null(column, nan_is_null=True)
+
+
+def _not_in(column: pa.ChunkedArray, values: pa.Array) -> Any:
+    """True where a value is present and not among ``values``; missing values are
+    ``not_null``'s business (``is_in`` alone says False for them)."""
+    return pc.invert(pc.or_(pc.is_in(column, value_set=values), _missing_mask(column)))
 
 
 def _values(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -500,9 +507,7 @@ class InSet(Check):
         unexpected = distinct.filter(pc.invert(pc.is_in(distinct, value_set=allowed)))
         if len(unexpected) == 0:
             return Outcome(True, 0)
-        outcome = _fail_rows(
-            pc.invert(pc.is_in(column, value_set=allowed)), "Values not allowed", len(column)
-        )
+        outcome = _fail_rows(_not_in(column, allowed), "Values not allowed", len(column))
         outcome.observed = {"unexpected": [_plain(v) for v in unexpected[:10].to_pylist()]}
         return outcome
 
@@ -673,7 +678,7 @@ class References(Check):
         if pc.all(pc.is_in(distinct, value_set=known)).as_py() in (True, None):
             return Outcome(True, 0)
         return _fail_rows(
-            pc.invert(pc.is_in(column, value_set=known)),
+            _not_in(column, known),
             f"Values not in {self.dataset}.{target}",
             len(column),
         )
