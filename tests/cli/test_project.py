@@ -101,7 +101,15 @@ def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
     lineage = json.loads(
         keel("lineage", "credit:v1", "--down", "--json", cwd=tmp_path / "demo").stdout
     )
-    assert {n["kind"] for n in lineage["nodes"]} == {"dataset_version", "run", "model_version"}
+    assert {n["kind"] for n in lineage["nodes"]} == {
+        "dataset_version",
+        "run",
+        "model_version",
+        "validation_report",
+    }
+    assert info["counts"]["validation_reports"] == 1  # credit:v1 passed; the bad batch
+    assert "reject a bad batch" in result.stdout  # was checked, not recorded or trained on
+    assert (tmp_path / "demo" / "schemas" / "credit.yaml").is_file()
 
 
 def test_init_on_postgres_and_s3_through_the_environment(

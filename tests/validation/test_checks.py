@@ -278,3 +278,27 @@ def test_failures_are_counted_exactly_on_a_larger_table() -> None:
     assert report.result("in_set(s)").failing_rows == len(range(0, n, 999))
     assert report.result("not_null(x)").passed
     assert report.result("unique(s)").failing_rows == n
+
+
+def test_training_serving_skew_flags_the_drifted_column_only() -> None:
+    from keel.validation import check_skew
+
+    training = table(5000, seed=1)
+    schema = Schema([checks.in_set("state", ["CA", "NY", "TX"]), checks.row_count(min=5000)])
+    calm = check_skew(table(500, seed=2), profile_table(training), schema=schema)
+    assert calm.passed, str(calm)
+    served = table(500, seed=3)
+    served["income"] = served["income"] * 1.4
+    served.loc[0, "state"] = "ZZ"
+    report = check_skew(served, profile_table(training), schema=schema, threshold=0.2)
+    assert {r.name for r in report.errors} == {"distribution(income)", "in_set(state)"}
+    assert report.result("distribution(age)").passed
+    assert "row_count" not in {r.name for r in report.results}  # windows differ in size
+
+
+def test_categorical_columns_are_checked_like_text() -> None:
+    df = table().astype({"state": "category", "code": "category"})
+    assert run(df, checks.unique("code"), checks.matches("code", r"AB-\d{4}")).passed
+    df = table().astype({"state": "category"})
+    result = run(df, checks.unique("state")).result("unique(state)")
+    assert (result.passed, result.failing_rows) == (False, len(df))

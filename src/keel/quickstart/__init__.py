@@ -1,7 +1,8 @@
 """The closed-loop example project that ``keel quickstart`` runs.
 
 It grows with keel: each capability adds its step. Today: create a project, version a
-synthetic credit dataset and verify it, train candidate models as tracked runs that
+synthetic credit dataset and verify it, infer its schema and validate it (turning away a
+planted bad batch), train candidate models as tracked runs that
 consume it, pick the best by holdout AUC, register it and promote it to ``champion``
 through an evaluation gate, and show the lineage that ties them together.
 """
@@ -90,6 +91,25 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         raise IntegrityError(f"The quickstart dataset {version.ref} did not read back intact.")
     say("verify dataset", "every blake3 digest matches and the table reads back identical")
 
+    from ._validate import validate_data
+
+    with working("validating the data..."):
+        checked = validate_data(store, version, directory)
+    if not checked.passed:
+        from keel.errors import IntegrityError
+
+        raise IntegrityError(f"The quickstart dataset {version.ref} failed its own schema.")
+    say(
+        "validate data",
+        f"schema inferred from {version.ref} -> {checked.schema_path.relative_to(directory)}; "
+        f"{version.ref} passes {checked.checks} checks (report {checked.report_id[:12]})",
+    )
+    say(
+        "reject a bad batch",
+        f"{len(checked.rejected_errors)} failed checks: {', '.join(checked.rejected_errors)}; "
+        "not used for training",
+    )
+
     from keel.tracking import SqlTracking, Tracker
 
     from ._train import train_candidates
@@ -130,6 +150,9 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         digest=version.manifest_digest,
         rows=len(frame),
         verified=same,
+        schema=str(checked.schema_path),
+        validation_passed=checked.passed,
+        rejected_batch_errors=checked.rejected_errors,
         runs=trained.runs,
         best_run=trained.best_run,
         best_holdout_auc=trained.best_auc,

@@ -18,6 +18,7 @@ from ._infer import infer_schema
 from ._records import get_report, list_reports
 from ._report import CheckResult, ValidationReport
 from ._schema import Policy, Schema
+from ._skew import check_skew
 from ._validate import as_schema, validate
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "ValidationReport",
     "as_schema",
     "binned_counts",
+    "check_skew",
     "checks",
     "distance",
     "get_report",

@@ -520,13 +520,14 @@ class Unique(Check):
     kind: ClassVar[str] = "unique"
 
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
+        column = _decoded(column)
         present = len(column) - column.null_count
         if pc.count_distinct(column, mode="only_valid").as_py() == present:
             return Outcome(True, 0)
-        counts = pc.value_counts(_decoded(column).drop_null())
+        counts = pc.value_counts(column.drop_null())
         repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
         outcome = _fail_rows(
-            pc.is_in(_decoded(column), value_set=repeated),
+            pc.is_in(column, value_set=repeated),
             "Repeated values",
             len(column),
         )

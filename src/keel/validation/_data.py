@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from keel.errors import InvalidInput, NotFound
 
-__all__ = ["Subject", "load_table"]
+__all__ = ["Subject", "dataset_service", "load_table"]
 
 _FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 
@@ -35,11 +35,12 @@ class Subject:
     version: Any = None  # the DatasetVersion, when there is one
 
 
-def load_table(data: Any, *, purpose: str = "validate") -> Subject:
+def load_table(data: Any, *, purpose: str = "validate", store: Any = None) -> Subject:
     """Turn ``data`` into an Arrow table with its origin; raise ``InvalidInput`` if it
     is none of the accepted kinds.
 
-    ``purpose`` names the calling function in error messages.
+    ``purpose`` names the calling function in error messages; ``store`` is where dataset
+    references are looked up (the configured project's store by default).
     """
     if isinstance(data, pa.Table):
         return Subject(_unique_names(data, purpose), "table", None, "table")
@@ -57,11 +58,11 @@ def load_table(data: Any, *, purpose: str = "validate") -> Subject:
     from keel.data import DatasetVersion
 
     if isinstance(data, DatasetVersion):
-        return _from_dataset(data, purpose)
+        return _from_dataset(data, purpose, store)
     if isinstance(data, Path) or (isinstance(data, str) and _looks_like_path(data)):
         return _from_file(Path(data), purpose)
     if isinstance(data, str):
-        return _from_dataset(data, purpose)
+        return _from_dataset(data, purpose, store)
     raise InvalidInput(
         f"{purpose}() cannot read a {type(data).__name__}. Give it a pandas or polars "
         "DataFrame, a pyarrow Table, a dataset reference such as 'credit:v3', or the path "
@@ -83,10 +84,19 @@ def _from_pandas(df: Any, purpose: str) -> pa.Table:
         ) from exc
 
 
-def _from_dataset(ref: Any, purpose: str) -> Subject:
-    from keel.data._sdk import dataset_service
+def dataset_service(store: Any = None) -> Any:
+    """The dataset service on ``store``, or on the configured project's store."""
+    from keel.data._sdk import dataset_service as configured
 
-    service = dataset_service()
+    if store is None:
+        return configured()
+    from keel.data import DatasetService
+
+    return DatasetService(store, project=store.config.project)
+
+
+def _from_dataset(ref: Any, purpose: str, store: Any) -> Subject:
+    service = dataset_service(store)
     version = service.resolve(ref)
     if version.kind != "table":
         raise InvalidInput(

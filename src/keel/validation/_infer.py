@@ -54,6 +54,7 @@ def infer_schema(
     row_margin: float = 0.5,
     max_categories: int = 50,
     record: bool | None = None,
+    store: Any = None,
 ) -> Schema:
     """Propose a :class:`Schema` from ``data`` (a DataFrame, Arrow table, dataset reference
     or table file) or from a :class:`~keel.data.Profile`.
@@ -79,7 +80,7 @@ def infer_schema(
     if isinstance(data, Profile):
         profile = data
     else:
-        subject = load_table(data, purpose="infer_schema")
+        subject = load_table(data, purpose="infer_schema", store=store)
         table, version = subject.table, subject.version
         if table.num_rows == 0:
             raise InvalidInput(
@@ -88,9 +89,9 @@ def infer_schema(
             )
         stored = None
         if version is not None:
-            from keel.data._sdk import dataset_service
+            from ._data import dataset_service
 
-            stored = dataset_service().profile(version)
+            stored = dataset_service(store).profile(version)
             reference = version.ref
         profile = Profile.from_dict(stored) if stored else profile_table(table)
     found: list[Check] = []
@@ -118,7 +119,7 @@ def infer_schema(
     if version is not None and record is not False:
         from ._records import record_schema
 
-        record_schema(schema, inferred_from=str(version.id))
+        record_schema(schema, inferred_from=str(version.id), store=store)
     return schema
 
 
@@ -133,6 +134,8 @@ def _column_checks(
         low, high = _widened(column.min, column.max, margin, column.type)
         found.append(checks.in_range(name, low, high))
     values = table.column(name) if table is not None else None
+    if values is not None and pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
     if column.kind == "categorical":
         exact = sum(count for _, count in column.top) == column.count
         if exact and 0 < len(column.top) <= max_categories and column.count > len(column.top):
@@ -149,9 +152,7 @@ def _column_checks(
 
 
 def _dtype(type_text: str, kind: str) -> str:
-    if kind == "categorical" and type_text.startswith("dictionary"):
-        return "categorical"
-    if kind == "categorical":
+    if kind == "categorical":  # plain or dictionary-encoded text alike
         return "string"
     if type_text.startswith("timestamp"):
         return "timestamp"
@@ -182,8 +183,9 @@ def _round(value: float, direction: Any) -> float:
     """Round outward to 3 significant digits, so the YAML reads well."""
     if value == 0:
         return 0.0
-    scale = 10 ** (math.floor(math.log10(abs(value))) - 2)
-    return float(direction(value / scale) * scale)
+    exponent = math.floor(math.log10(abs(value))) - 2
+    rounded = direction(value / 10**exponent) * 10**exponent
+    return float(round(rounded, max(0, -exponent)))
 
 
 def _format(values: pa.ChunkedArray) -> str | None:

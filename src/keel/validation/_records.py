@@ -25,22 +25,21 @@ if TYPE_CHECKING:
 __all__ = ["get_report", "list_reports", "record_report", "record_schema"]
 
 
-def _store() -> Store:
-    from keel.data._sdk import dataset_service
+def _store(store: Store | None = None) -> Store:
+    from ._data import dataset_service
 
-    return dataset_service().store
+    return store if store is not None else dataset_service().store
 
 
 def record_schema(
     schema: Schema, *, inferred_from: str | None = None, store: Store | None = None
 ) -> str:
     """Keep ``schema`` on record (once per name and content); its id."""
-    from keel.config import current
     from keel.store import schema as t
     from keel.store._ids import new_id, now_ms
 
-    store = store or _store()
-    project_id = store.project_id(current().project)
+    store = _store(store)
+    project_id = store.project_id()
     spec = schema.to_dict()
     name = schema.name or "unnamed"
     s = t.schemas
@@ -67,13 +66,15 @@ def record_schema(
     return id_
 
 
-def record_report(report: ValidationReport, schema: Schema, subject: Subject) -> str:
+def record_report(
+    report: ValidationReport, schema: Schema, subject: Subject, *, store: Store | None = None
+) -> str:
     """Keep ``report`` on record, linked to its subject (dataset version or active run)."""
     from keel.store import schema as t
     from keel.store._ids import new_id, now_ms
     from keel.store.lineage import record_edges
 
-    store = _store()
+    store = _store(store)
     owner_kind, owner_id = subject.kind, subject.id
     if owner_kind != "dataset_version":
         from keel.tracking import active_run
@@ -112,12 +113,14 @@ def record_report(report: ValidationReport, schema: Schema, subject: Subject) ->
     return report.id
 
 
-def list_reports(subject_kind: str, subject_id: str) -> list[dict[str, Any]]:
+def list_reports(
+    subject_kind: str, subject_id: str, *, store: Store | None = None
+) -> list[dict[str, Any]]:
     """Reports on one subject, newest first: id, verdict, summary, when."""
     from keel.store import schema as t
 
     r = t.validation_reports
-    with _store().read() as conn:
+    with _store(store).read() as conn:
         rows = conn.execute(
             sa.select(r.c.id, r.c.passed, r.c.summary, r.c.created_at)
             .where(r.c.subject_kind == subject_kind, r.c.subject_id == subject_id)
@@ -126,11 +129,11 @@ def list_reports(subject_kind: str, subject_id: str) -> list[dict[str, Any]]:
     return [{"id": i, "passed": bool(p), "summary": s, "created_at": c} for i, p, s, c in rows]
 
 
-def get_report(report_id: str) -> ValidationReport:
+def get_report(report_id: str, *, store: Store | None = None) -> ValidationReport:
     """The full report recorded under ``report_id`` (verified on read)."""
     from keel.store import schema as t
 
-    store = _store()
+    store = _store(store)
     r = t.validation_reports
     with store.read() as conn:
         digest = conn.execute(sa.select(r.c.report_digest).where(r.c.id == report_id)).scalar()

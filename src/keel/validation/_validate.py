@@ -43,6 +43,7 @@ def validate(
     *,
     record: bool | None = None,
     now: datetime | None = None,
+    store: Any = None,
 ) -> ValidationReport:
     """Check ``data`` against ``schema`` and return a :class:`ValidationReport`.
 
@@ -52,7 +53,8 @@ def validate(
 
     ``record``: keep the report in the store, linked to what was validated. By default a
     report is recorded when ``data`` is a dataset version (linked to it) or when a run is
-    active (linked to the run); a DataFrame outside a run is only checked.
+    active (linked to the run); a DataFrame outside a run is only checked. ``store``: the
+    store that holds referenced datasets and records (the configured project's by default).
 
     Example::
 
@@ -62,9 +64,9 @@ def validate(
     """
     started = time.perf_counter()
     schema = as_schema(schema)
-    subject = load_table(data, purpose="validate")
+    subject = load_table(data, purpose="validate", store=store)
     table = subject.table
-    ctx = Context(now)
+    ctx = Context(now, store)
     checks = schema.all_checks()
     if table.num_rows == 0 and not any(isinstance(c, RowCount) for c in checks):
         checks.insert(0, RowCount(min=1))  # an empty table is a failure unless allowed
@@ -84,7 +86,7 @@ def validate(
     if record or (record is None and _has_owner(subject)):
         from ._records import record_report
 
-        record_report(report, schema, subject)
+        record_report(report, schema, subject, store=store)
     return report
 
 
