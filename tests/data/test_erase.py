@@ -18,7 +18,7 @@ import keel.data._erase as erase_module
 from keel.data import DatasetService, check_erasures, erase
 from keel.errors import IntegrityError, InvalidInput, NotFound, PermissionDenied
 from keel.registry import Actor
-from keel.store import Store
+from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.fsck import fsck
 from keel.store.lineage import lineage_graph
@@ -385,3 +385,51 @@ def test_the_command_line(tmp_path: Path) -> None:
     checked = keel("fsck", "--json")
     assert checked.returncode == 0, checked.stdout
     assert json.loads(checked.stdout)["problems"] == []
+
+
+def test_objects_a_model_package_holds_are_kept(data: DatasetService) -> None:
+    version = data.log(customers(), "customers")
+    part = data.manifest(version).entries[0].digest
+    store = data.store
+    package = store.put_object(json.dumps({"format": 1, "files": {"x.parquet": part}}).encode())
+    with store.write() as conn:
+        model_id = new_id()
+        conn.execute(
+            t.models.insert().values(
+                id=model_id, project_id=store.project_id(), name="churn", created_at=now_ms()
+            )
+        )
+        conn.execute(
+            t.model_versions.insert().values(
+                id=new_id(),
+                model_id=model_id,
+                version=1,
+                flavor="sklearn",
+                package_digest=package,
+                created_at=now_ms(),
+            )
+        )
+    result = data.erase("customers", WHERE)  # the method form
+    assert result.objects_kept == {part: ["model default/churn:1"]}
+    assert store.objects.exists(part)
+    assert fsck(store).ok  # nothing the package refers to went missing
+
+
+def test_erasure_with_objects_on_s3(tmp_path: Path, s3_bucket: str) -> None:
+    from keel.config import resolve
+    from keel.store import init_project
+
+    config = resolve(uri=f"sqlite:///{tmp_path / 'keel.db'}", objects=f"s3://{s3_bucket}/keel")
+    store = init_project(tmp_path, config)
+    try:
+        data = DatasetService(store)
+        frame = customers()
+        version = data.log(frame, "customers")
+        part = data.manifest(version).entries[0].digest
+        result = erase(data, "customers", WHERE)
+        assert part in result.objects_deleted
+        assert not store.objects.exists(part)
+        pd.testing.assert_frame_equal(data.load("customers"), without(frame))
+        assert fsck(store, checks=[check_erasures]).ok
+    finally:
+        store.close()

@@ -12,7 +12,7 @@ from keel.store import Store
 from keel.store import schema as t
 
 from ._erase import erasure_events, object_references_to
-from ._predicate import Matcher
+from ._predicate import Matcher, check_predicate
 from ._service import DatasetService
 
 __all__ = ["check_erasures"]
@@ -28,35 +28,20 @@ def check_erasures(store: Store) -> list[dict[str, Any]]:
     """
     problems: list[dict[str, Any]] = []
     leftovers: dict[str, str] = {}
+    by_dataset: dict[tuple[str, str], dict[str, str]] = {}
     for event in erasure_events(store):
         details = event["details"] or {}
-        name, predicate = details.get("dataset"), details.get("predicate")
-        where = f"erasure {event['id']} of {name!r}"
-        service = DatasetService(store, _project_name(store, event["project_id"]))
-        try:
-            versions = service.versions(name)
-            with Matcher(predicate) as matcher:
-                for version in versions:
-                    if version.kind != "table":
-                        continue
-                    rows = 0
-                    for entry in service.manifest(version).entries:
-                        with store.objects.open(entry.digest) as fh:
-                            rows += len(matcher.rows(pq.read_table(fh), where=version.ref))
-                    if rows:
-                        problems.append(
-                            _problem(
-                                "rows still match",
-                                version.ref,
-                                f"{rows:,} rows match the predicate of {where} "
-                                f"(logged or restored since?); erase them again",
-                            )
-                        )
-        except KeelError as exc:
-            problems.append(_problem("cannot check", str(name), f"{where}: {exc.message}"))
+        where = f"erasure {event['id']} of {details.get('dataset')!r}"
+        key = (event["project_id"], details.get("dataset"))
+        by_dataset.setdefault(key, {}).setdefault(details.get("predicate"), where)
         for digest in details.get("erased_objects", []):
             if store.objects.exists(digest):
                 leftovers.setdefault(digest, where)
+    for (project_id, name), erasures in by_dataset.items():
+        try:
+            problems += _matching_rows(store, project_id, name, erasures)
+        except KeelError as exc:
+            problems.append(_problem("cannot check", str(name), exc.message))
     if leftovers:
         referenced = object_references_to(store, leftovers)
         for digest, where in sorted(leftovers.items()):
@@ -66,11 +51,40 @@ def check_erasures(store: Store) -> list[dict[str, Any]]:
                 if by
                 else "referenced by nothing; run the same erasure again to delete it"
             )
-            problems.append(
-                _problem(
-                    "erased object still stored", digest, f"taken out of use by {where}, {how}"
-                )
-            )
+            detail = f"taken out of use by {where}, {how}"
+            problems.append(_problem("erased object still stored", digest, detail))
+    return problems
+
+
+def _matching_rows(
+    store: Store, project_id: str, name: str, erasures: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Rows of the dataset's current versions that the erasures' predicates still match;
+    every part is read once, whatever the number of erasures."""
+    service = DatasetService(store, _project_name(store, project_id))
+    checked = {check_predicate(predicate): where for predicate, where in erasures.items()}
+    matchers = [(Matcher(predicate), where) for predicate, where in checked.items()]
+    problems = []
+    try:
+        for version in service.versions(name):
+            if version.kind != "table":
+                continue
+            rows = [0] * len(matchers)
+            for entry in service.manifest(version).entries:
+                with store.objects.open(entry.digest) as fh:
+                    table = pq.read_table(fh)
+                for i, (matcher, _) in enumerate(matchers):
+                    rows[i] += len(matcher.rows(table, where=version.ref))
+            for count, (_, where) in zip(rows, matchers, strict=True):
+                if count:
+                    detail = (
+                        f"{count:,} rows match the predicate of {where} "
+                        "(logged or restored since?); erase them again"
+                    )
+                    problems.append(_problem("rows still match", version.ref, detail))
+    finally:
+        for matcher, _ in matchers:
+            matcher.close()
     return problems
 
 

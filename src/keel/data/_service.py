@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -23,6 +23,9 @@ from ._versions import (
     check_name,
     parse_ref,
 )
+
+if TYPE_CHECKING:
+    from ._erase import ErasureResult
 
 __all__ = ["DatasetService"]
 
@@ -179,6 +182,14 @@ class DatasetService:
         version = self.resolve(ref)
         self._set_tags(version, [_check_tag(tag)])
         return self._get(version.id)
+
+    def erase(
+        self, dataset: str | DatasetVersion, where: str, *, actor: Any = None, dry_run: bool = False
+    ) -> ErasureResult:
+        """Remove the rows matching ``where`` from every version: see :func:`keel.data.erase`."""
+        from ._erase import erase
+
+        return erase(self, dataset, where, actor=actor, dry_run=dry_run)
 
     def _set_tags(self, version: DatasetVersion, tags: list[str]) -> None:
         with self.store.write() as conn:
