@@ -173,3 +173,11 @@ def test_the_pytest_fixture_finds_schemas_beside_the_test(tmp_path: Path) -> Non
     )
     assert "1 failed, 1 passed" in result.stdout, result.stdout + result.stderr
     assert "in_range(x): Outside 0..10 in 1 of 2 rows" in result.stdout
+
+
+def test_a_report_can_be_recorded_against_a_named_owner(project: Path) -> None:
+    schema = infer_schema(applications())
+    report = validate(applications(), schema, owner=("step_run", "step-42"))
+    assert [r["id"] for r in list_reports("step_run", "step-42")] == [report.id]
+    graph = lineage_graph(keel.data.dataset_service().store, "step_run", "step-42")
+    assert ("validation_report", report.id) in graph.nodes

@@ -67,16 +67,22 @@ def record_schema(
 
 
 def record_report(
-    report: ValidationReport, schema: Schema, subject: Subject, *, store: Store | None = None
+    report: ValidationReport,
+    schema: Schema,
+    subject: Subject,
+    *,
+    store: Store | None = None,
+    owner: tuple[str, str] | None = None,
 ) -> str:
-    """Keep ``report`` on record, linked to its subject (dataset version or active run)."""
+    """Keep ``report`` on record, linked to ``owner`` if given, else to its subject (a
+    dataset version) or the active run."""
     from keel.store import schema as t
     from keel.store._ids import new_id, now_ms
     from keel.store.lineage import record_edges
 
     store = _store(store)
-    owner_kind, owner_id = subject.kind, subject.id
-    if owner_kind != "dataset_version":
+    owner_kind, owner_id = owner if owner is not None else (subject.kind, subject.id)
+    if owner is None and owner_kind != "dataset_version":
         from keel.tracking import active_run
 
         run = active_run()

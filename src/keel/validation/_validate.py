@@ -44,6 +44,7 @@ def validate(
     record: bool | None = None,
     now: datetime | None = None,
     store: Any = None,
+    owner: tuple[str, str] | None = None,
 ) -> ValidationReport:
     """Check ``data`` against ``schema`` and return a :class:`ValidationReport`.
 
@@ -55,6 +56,8 @@ def validate(
     report is recorded when ``data`` is a dataset version (linked to it) or when a run is
     active (linked to the run); a DataFrame outside a run is only checked. ``store``: the
     store that holds referenced datasets and records (the configured project's by default).
+    ``owner``: record the report against this ``(kind, id)`` instead, e.g. the pipeline
+    step run or deployment that validated the data.
 
     Example::
 
@@ -83,10 +86,10 @@ def validate(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
-    if record or (record is None and _has_owner(subject)):
+    if record or (record is None and (owner is not None or _has_owner(subject))):
         from ._records import record_report
 
-        record_report(report, schema, subject, store=store)
+        record_report(report, schema, subject, store=store, owner=owner)
     return report
 
 
