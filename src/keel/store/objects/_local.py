@@ -49,15 +49,18 @@ class LocalObjectStore(ObjectStore):
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             staged = list(pool.map(self._stage, sources))
+        published = 0
         try:
             if self.fsync:
                 os.sync()
             for tmp, digest in staged:
-                self._publish(tmp, digest, sync=False)
+                if not self._publish(tmp, digest, sync=False):
+                    tmp.unlink()  # the same bytes were already stored
+                published += 1
             if self.fsync:
                 os.sync()
         finally:
-            for tmp, _ in staged:
+            for tmp, _ in staged[published:]:  # what is left after a failure
                 tmp.unlink(missing_ok=True)
         return [digest for _, digest in staged]
 
@@ -70,9 +73,10 @@ class LocalObjectStore(ObjectStore):
                 return tmp, hash_bytes(source)
             stream, owned = as_stream(source)
             try:
-                hasher = new_hasher(_size_hint(stream))
+                hint = _size_hint(stream)
+                hasher = new_hasher(hint)
                 with open(tmp, "wb") as out:
-                    for chunk in chunks(stream, _size_hint(stream)):
+                    for chunk in chunks(stream, hint):
                         hasher.update(chunk)
                         out.write(chunk)
                 return tmp, hasher.hexdigest()
@@ -145,19 +149,24 @@ class LocalObjectStore(ObjectStore):
             fh.flush()
             os.fsync(fh.fileno())
 
-    def _publish(self, tmp: Path, digest: str, *, sync: bool = True) -> None:
+    def _publish(self, tmp: Path, digest: str, *, sync: bool = True) -> bool:
+        """Rename ``tmp`` to the object's name; False if the object was already there."""
         final = self.path(digest)
         if final.exists():
-            return  # same bytes already stored: content addressing makes this a no-op
-        final.parent.mkdir(exist_ok=True)
+            return False  # same bytes already stored: content addressing makes this a no-op
         os.chmod(tmp, 0o444)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # the first object of its fan-out folder (a rare case)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
         if self.fsync and sync:
             fd = os.open(final.parent, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        return True
 
     def open(self, digest: str) -> BinaryIO:
         fh = self._open_raw(digest)
