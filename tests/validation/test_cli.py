@@ -182,6 +182,13 @@ def test_user_errors_exit_1_with_a_clear_message(files: Path) -> None:
     assert no_schema.returncode == 1
     assert "keel infer-schema DATA --out nope.yaml" in no_schema.stderr
 
+    unwritable = keel(
+        "validate", "clean.parquet", "-s", "schema.yaml", "--html", "schema.yaml/r.html", cwd=files
+    )
+    assert unwritable.returncode == 1
+    assert "Cannot write the HTML report to schema.yaml/r.html" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
+
 
 def test_inferred_schema_passes_its_own_data(files: Path) -> None:
     printed = keel("infer-schema", "clean.parquet", "--name", "customers", cwd=files)

@@ -9,6 +9,7 @@ itself starts quickly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -165,15 +166,15 @@ def _print(report: Any, schema: Any) -> None:
     console.print(out)
     for r in report.errors + report.warnings:
         if r.examples:
-            _print_examples(r, personal, shown_example)
+            _print_examples([shown_example(row, personal) for row in r.examples], r)
     if report.id:
         console.print(f"[dim]recorded as validation report {report.id}[/]", highlight=False)
 
 
-def _print_examples(result: Any, personal: dict[str, str], shown_example: Any) -> None:
+def _print_examples(rows: list[dict[str, Any]], result: Any) -> None:
+    """A few failing rows of ``result``, already masked, the checked column first."""
     from rich.table import Table
 
-    rows = [shown_example(row, personal) for row in result.examples]
     names = list(rows[0])
     if result.column in names:
         names.remove(result.column)
@@ -228,7 +229,8 @@ def _write_html(report: Any, schema: Any, data: str, path: Path) -> Path:
         tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise InvalidInput(
             f"Cannot write the HTML report to {path}: {exc.strerror or exc}. "
             "Choose a --html path in a folder you can write to."
