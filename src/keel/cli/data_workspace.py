@@ -94,7 +94,8 @@ def add(
     workspace = Workspace.find()
     try:
         with _Bar("storing", "bytes", enabled=not json) as bar:
-            result = workspace.add(path, name=name, on_progress=bar)
+            # no bar, no callback: store_files then flushes all files in one batch, not eight
+            result = workspace.add(path, name=name, on_progress=bar if bar.enabled else None)
     finally:
         workspace.close()
     if json:
