@@ -160,3 +160,27 @@ def test_personal_columns_from_the_report_alone() -> None:
     assert shown == {"score": 99, "contact": "a***@b***.com", "last_name": "S***"}
     assert shown_observed(result, kinds) == "min=1, max=99"
     assert shown_observed(result, {"score": "name_suggests_personal"}) == "min=***, max=***"
+
+
+def test_top_values_rank_by_count_then_value() -> None:
+    from keel.validation._html import TOP_VALUES, _most_frequent
+
+    words = pa.chunked_array([pa.array(["b", "a", "c", None, "b"]), pa.array(["a", "d"])])
+    assert _most_frequent(words) == [("a", 2), ("b", 2), ("c", 1), ("d", 1)]
+    coded = pa.chunked_array([pa.array(["y", "x", "y"]).dictionary_encode()])
+    assert _most_frequent(coded) == [("y", 2), ("x", 1)]
+    flags = pa.chunked_array([pa.array([True, False, True, None])])
+    assert _most_frequent(flags) == [(True, 2), (False, 1)]
+    many = pa.chunked_array([pa.array([f"v{i % 40}" for i in range(1000)] + ["v7"] * 5)])
+    top = _most_frequent(many)
+    assert len(top) == TOP_VALUES
+    assert top[0] == ("v7", 30)
+    assert [v for v, _ in top[1:4]] == ["v0", "v1", "v10"]  # ties in value order
+
+
+def test_distinct_values_get_a_note_not_a_chart() -> None:
+    data = pa.table({"code": [f"K{i:05d}" for i in range(500)]})
+    schema = Schema.from_yaml("columns:\n  code: {unique: true}\n")
+    page = render_html(validate(data, schema, record=False), data, schema)
+    assert "Every value is distinct (500 values)." in page
+    assert "most frequent values of code" not in page

@@ -235,6 +235,11 @@ def _column_charts(
     schema: Schema | None,
     personal: dict[str, str],
 ) -> list[dict[str, Any]]:
+    """Per checked column: a histogram (numbers), top values (text, flags) or a note.
+
+    Only the numeric columns are profiled (for their histograms); top values come from
+    one ``value_counts`` each, so a column of ids costs no distinct-count sketch.
+    """
     if table is None:
         return []
     names = [
@@ -244,34 +249,69 @@ def _column_charts(
     ]
     if not names:
         return []
-    from keel.data._profile import profile_table
+    from keel.data._profile import _kind, profile_table
 
-    profile = profile_table(table.select(names))
+    kinds = {name: _kind(table.schema.field(name).type) for name in names}
+    numeric = [n for n in names if kinds[n] == "numeric" and n not in personal]
+    histograms = profile_table(table.select(numeric)).columns if numeric else {}
     bounds, allowed = _schema_bounds(schema)
     out = []
     for name in names:
-        column = profile.columns[name]
+        column = table.column(name)
         entry: dict[str, Any] = {
             "name": name,
-            "type": column.type,
+            "type": str(column.type),
             "failed": any(not r.passed for r in report.results if r.column == name),
             "histogram": None,
             "top": None,
             "note": "",
         }
+        present = len(column) - column.null_count
         if name in personal:
             kind = personal[name].replace("_", " ")
             entry["note"] = f"Values not charted: the column may hold personal data ({kind})."
-        elif column.kind == "numeric" and column.histogram and column.count:
-            entry["histogram"] = _histogram(column.histogram, bounds.get(name, (None, None)))
-        elif column.kind in ("categorical", "boolean") and column.top:
-            entry["top"] = _top_values(column.top, column.count, allowed.get(name))
-        elif column.count == 0:
+        elif kinds[name] == "numeric" and histograms[name].histogram and histograms[name].count:
+            entry["histogram"] = _histogram(
+                histograms[name].histogram, bounds.get(name, (None, None))
+            )
+        elif present == 0:
             entry["note"] = "No values."
+        elif kinds[name] in ("categorical", "boolean"):
+            top = _most_frequent(column)
+            if len(top) > 1 and top[0][1] == 1:
+                entry["note"] = f"Every value is distinct ({present:,} values)."
+            else:
+                entry["top"] = _top_values(top, present, allowed.get(name))
         else:
-            entry["note"] = f"No chart for {column.kind} columns."
+            what = "time" if kinds[name] == "temporal" else str(column.type)
+            entry["note"] = f"No chart for {what} columns."
         out.append(entry)
     return out
+
+
+def _most_frequent(column: pa.ChunkedArray) -> list[tuple[Any, int]]:
+    """The ``TOP_VALUES`` most frequent values with their counts, ties in value order;
+    two values with a count of 1 when every value is distinct (nothing to chart)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    counted = pc.value_counts(column)
+    valid = counted.field("values").is_valid()
+    values = counted.field("values").filter(valid)
+    counts = counted.field("counts").filter(valid).to_numpy()
+    if len(counts) > TOP_VALUES:
+        if counts.max() == 1:
+            return [(values[0].as_py(), 1), (values[1].as_py(), 1)]
+        # Sort only the values that can make the top: a column of ids has millions.
+        kth = np.partition(counts, len(counts) - TOP_VALUES)[len(counts) - TOP_VALUES]
+        keep = pa.array(counts >= kth)
+        values, counts = values.filter(keep), counts[counts >= kth]
+    ranked = pa.table({"value": values, "count": pa.array(counts)})
+    ranked = ranked.sort_by([("count", "descending"), ("value", "ascending")])
+    return [(r["value"], r["count"]) for r in ranked.slice(0, TOP_VALUES).to_pylist()]
 
 
 def _schema_bounds(
