@@ -263,15 +263,13 @@ class RegistryService:
                 digest = known[key] = self.get(ref).package_digest
             return digest, f"{parsed.name}:{parsed.version}"
         query = _LATEST if parsed.alias is None else _BY_ALIAS
+        params = {
+            "project_id": self.store.project_id(self.project),
+            "name": parsed.name,
+            "alias": parsed.alias,
+        }
         with self.store.read() as conn:
-            found = conn.execute(
-                query,
-                {
-                    "project_id": self.store.project_id(self.project),
-                    "name": parsed.name,
-                    "alias": parsed.alias,
-                },
-            ).first()
+            found = conn.execute(query, params).first()
         if found is None:
             return self._package(self.get(ref))  # raises NotFound, naming what is missing
         number, digest = found
