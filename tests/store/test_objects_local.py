@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from keel.errors import NotFound
 from keel.store.objects import LocalObjectStore
 
 
@@ -42,3 +43,19 @@ def test_a_removed_fan_out_folder_is_made_again(tmp_path: Path) -> None:
     assert objects.put(b"first") == digest
     assert objects.read_bytes(digest) == b"first"
     assert objects.stale_temporaries() == []
+
+
+def test_put_many_with_a_missing_file_raises_and_leaves_no_temporaries(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    files = []
+    for i in range(200):  # several batches, one of them failing in its middle
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(os.urandom(100 + i))
+        files.append(path)
+    files[150].unlink()
+    with pytest.raises(NotFound, match="f150.bin"):
+        objects.put_many(files, workers=4)
+    assert objects.stale_temporaries() == []
+    assert list(objects.digests()) == []  # a failed batch: nothing is published
+    digests = objects.put_many(files[:150] + files[151:], workers=4)
+    assert len(set(objects.digests())) == len(digests) == 199
