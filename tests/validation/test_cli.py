@@ -216,6 +216,10 @@ def test_inferred_schema_passes_its_own_data(files: Path) -> None:
     forced = keel("infer-schema", "clean.parquet", "--out", "s.yaml", "--force", cwd=files)
     assert forced.returncode == 0, forced.stderr
     assert not (files / "s.yaml").read_text().startswith("# edited by hand")
+    unwritable = keel("infer-schema", "clean.parquet", "--out", "s.yaml/x.yaml", cwd=files)
+    assert unwritable.returncode == 1
+    assert "Cannot write the schema to s.yaml/x.yaml" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def validate(
     if html is not None:
         written = _write_html(report, loaded, data, html)
         (err_console if json else console).print(
-            f"wrote the HTML report to {written}", highlight=False
+            f"wrote the HTML report to {_escape(written)}", highlight=False
         )
     if json:
         print_json(report.to_dict())
@@ -100,7 +100,7 @@ def infer_schema(
     """
     import sys
 
-    from keel.errors import AlreadyExists
+    from keel.errors import AlreadyExists, InvalidInput
     from keel.validation import infer_schema as infer
 
     if out is not None and out.exists() and not force:
@@ -113,7 +113,13 @@ def infer_schema(
         sys.stdout.write(proposed.to_yaml())
         sys.stdout.flush()
         return
-    written = proposed.save(out)
+    try:
+        written = proposed.save(out)
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot write the schema to {out}: {exc.strerror or exc}. "
+            "Choose an --out path in a folder you can write to."
+        ) from exc
     checks = len(proposed.all_checks())
     console.print(
         f"[green]wrote[/] a schema of {checks} checks for {_escape(data)} to {_escape(written)}",
