@@ -7,10 +7,10 @@ Run it from the repository root (full size takes 5 to 10 minutes on 2 CPUs)::
     .venv/bin/python benchmarks/registry.py --markdown out.md  # also write the table
 
 MLflow (the latest release) is installed once into its own virtual environment,
-``.bench-venvs/mlflow`` (git-ignored), with ``python3 -m venv`` and ``pip install mlflow``;
-the install is skipped when ``mlflow`` already imports there (the tracking benchmark uses
-the same environment). Both environments should hold the same scikit-learn, pandas and
-NumPy versions: the benchmark warns when they differ.
+``.bench-venvs/mlflow`` (git-ignored), with ``python3 -m venv`` and ``pip install mlflow``
+plus scikit-learn, pandas and NumPy pinned to this environment's versions; the install is
+skipped when ``mlflow`` already imports there (the tracking benchmark uses the same
+environment). The benchmark warns when the two environments' versions differ.
 
 Model and data: 20 float features (``f0``..``f19``, seeded normal draws), a binary label
 from a fixed linear combination plus noise, 10,000 training rows and 10,000 rows to
@@ -98,6 +98,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -418,9 +419,12 @@ def ensure_mlflow(venv: Path) -> Path:
         probe = subprocess.run([python, "-c", "import mlflow"], capture_output=True)
         if probe.returncode == 0:
             return python
-    log.log(f"installing MLflow into {venv} (once; a few minutes)")
+    # The model's libraries pinned to this environment's versions, so both tools run
+    # the same scikit-learn, pandas and NumPy code.
+    pins = [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "pandas", "numpy")]
+    log.log(f"installing MLflow into {venv} with {', '.join(pins)} (once; a few minutes)")
     subprocess.run(["python3", "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "mlflow"], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "mlflow", *pins], check=True)
     return python
 
 
@@ -537,7 +541,7 @@ def keel_commit() -> str:
     return f"commit {head}{' + uncommitted changes in src/' if dirty else ''}"
 
 
-def machine(keel_v: dict[str, str], mlflow_v: dict[str, str]) -> str:
+def machine(keel_v: dict[str, str], mlflow_v: dict[str, str], commit: str) -> str:
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as fh:
         for line in fh:
@@ -547,7 +551,7 @@ def machine(keel_v: dict[str, str], mlflow_v: dict[str, str]) -> str:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return (
         f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM; keel {keel_v['keel']} "
-        f"({keel_commit()}; Python {keel_v['python']}, skops {keel_v['skops']}, "
+        f"({commit}; Python {keel_v['python']}, skops {keel_v['skops']}, "
         f"SQLite {sqlite3.sqlite_version}); MLflow {mlflow_v['mlflow']} (Python "
         f"{mlflow_v['python']}); both: scikit-learn {keel_v['scikit-learn']}, pandas "
         f"{keel_v['pandas']}, numpy {keel_v['numpy']}"
@@ -658,6 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "work will slow keel and MLflow unevenly. Rerun on a quiet machine.[/]"
         )
     pythons = {"keel": Path(sys.executable), "mlflow": ensure_mlflow(args.mlflow_venv)}
+    commit = keel_commit()  # now: others may commit while this runs
     work = Path(tempfile.mkdtemp(prefix="keel-bench-registry-", dir=args.dir))
     workers: list[Worker] = []
     loadavg: list[str] = []
@@ -762,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/registry.py", *sys.argv[1:]])
     lines = [
         f"run finished: {when}, `{command}`",
-        f"machine: {machine(keel_v, mlflow_v)}",
+        f"machine: {machine(keel_v, mlflow_v, commit)}",
         f"model: make_pipeline(StandardScaler(), LogisticRegression()) fitted on {ROWS:,} rows "
         f"x {FEATURES} float features and pickled once; both tools register the unpickled "
         f"model; predictions on {ROWS:,} other rows checked equal to the pickled model's for "
