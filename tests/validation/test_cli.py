@@ -89,7 +89,7 @@ def test_clean_data_passes_and_broken_data_exits_2(files: Path) -> None:
     assert "✗" not in clean.stdout
 
     broken = keel("validate", "broken.parquet", "--schema", "schema.yaml", cwd=files)
-    assert broken.returncode == 2, broken.stderr
+    assert broken.returncode == 3, broken.stderr
     assert "FAILED (2 errors, 0 warnings)" in broken.stdout
     failing = [line for line in broken.stdout.splitlines() if "✗ error" in line]
     assert len(failing) == 2
@@ -114,7 +114,7 @@ def test_warnings_alone_exit_0(files: Path) -> None:
 
 def test_json_keeps_the_exit_codes(files: Path) -> None:
     out = keel("validate", "broken.parquet", "-s", "schema.yaml", "--json", cwd=files)
-    assert out.returncode == 2, out.stderr
+    assert out.returncode == 3, out.stderr
     report = json.loads(out.stdout)
     assert report["format"] == "keel.validation/1"
     assert report["passed"] is False
@@ -132,7 +132,7 @@ def test_html_report_is_self_contained_and_masked(files: Path) -> None:
     out = keel(
         "validate", "broken.parquet", "-s", "schema.yaml", "--html", "out/report.html", cwd=files
     )
-    assert out.returncode == 2, out.stderr
+    assert out.returncode == 3, out.stderr
     assert "wrote the HTML report to out/report.html" in out.stdout
     page = (files / "out" / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
@@ -205,7 +205,7 @@ def test_inferred_schema_passes_its_own_data(files: Path) -> None:
     assert inferred["columns"]["age"]["in_range"] == {"min": 18, "max": 89}  # margin 0
 
     assert keel("validate", "clean.parquet", "-s", "s.yaml", cwd=files).returncode == 0
-    assert keel("validate", "broken.parquet", "-s", "s.yaml", cwd=files).returncode == 2
+    assert keel("validate", "broken.parquet", "-s", "s.yaml", cwd=files).returncode == 3
 
     (files / "s.yaml").write_text("# edited by hand\n" + (files / "s.yaml").read_text())
     refused = keel("infer-schema", "clean.parquet", "--out", "s.yaml", cwd=files)

@@ -502,7 +502,7 @@ def test_cli_on_a_parquet_file(tmp_path: Path) -> None:
     assert all(f["checked"] in (0, 50) for f in report["findings"])
 
     found = run_keel("scan-pii", "customers.parquet", "--fail-on-find", cwd=tmp_path)
-    assert found.returncode == 2
+    assert found.returncode == 3
     pq.write_table(table(spend=[1.0, 2.0]), tmp_path / "clean.parquet")
     clean = run_keel("scan-pii", "clean.parquet", "--fail-on-find", cwd=tmp_path)
     assert clean.returncode == 0

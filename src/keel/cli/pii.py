@@ -28,7 +28,7 @@ def scan_pii(
         help="Report a kind only when at least this fraction of a column's values have it.",
     ),
     fail_on_find: bool = typer.Option(
-        False, "--fail-on-find", help="Exit with code 2 when anything is found (for CI)."
+        False, "--fail-on-find", help="Exit with code 3 when anything is found (for CI)."
     ),
 ) -> None:
     """Find columns holding e-mails, phones, card numbers, IBANs, IPs or national ids.
@@ -56,7 +56,7 @@ def scan_pii(
     else:
         _print(subject.label, table.num_rows, table.num_columns, checked_rows, findings)
     if findings and fail_on_find:
-        raise typer.Exit(2)
+        raise typer.Exit(3)
 
 
 def _print(label: str, rows: int, columns: int, checked_rows: int, findings: list) -> None:

@@ -1,6 +1,6 @@
 """``keel validate DATA --schema S`` and ``keel infer-schema DATA``: data checks for CI.
 
-``validate`` prints one row per check and exits 2 when a check of severity ``error``
+``validate`` prints one row per check and exits 3 when a check of severity ``error``
 fails, so it can gate a CI job or a pipeline step; ``--html`` writes a self-contained
 report and ``--json`` prints the report for scripts. ``infer-schema`` proposes the schema
 to start from. Both import the validation engine inside the command, so that ``keel``
@@ -20,8 +20,9 @@ from ._output import console, err_console, print_json
 
 __all__ = ["register"]
 
-FAILED_EXIT = 2
-"""The exit code when validation finds failing ``error`` checks."""
+FAILED_EXIT = 3
+"""The exit code when validation finds failing ``error`` checks (1 is a user error such as
+a missing file, 2 a usage error such as a mistyped option)."""
 
 _EXAMPLE_COLUMNS = 6
 """Columns shown per example row in the terminal (the checked column first)."""
@@ -47,7 +48,7 @@ def validate(
         help="Do not keep the report on record (by default a dataset version's is kept).",
     ),
 ) -> None:
-    """Check DATA against a schema; exit 2 if any check of severity 'error' fails.
+    """Check DATA against a schema; exit 3 if any check of severity 'error' fails.
 
     Exit codes (the same with --json):
 
@@ -55,7 +56,9 @@ def validate(
 
     1  could not validate: missing data, malformed schema, unknown dataset
 
-    2  validated, and checks of severity 'error' failed
+    2  a usage error (an unknown option)
+
+    3  validated, and checks of severity 'error' failed
     """
     from keel.validation import Schema
     from keel.validation import validate as run
