@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 
 from keel.errors import NotFound
 
@@ -35,6 +34,8 @@ def record_schema(
     schema: Schema, *, inferred_from: str | None = None, store: Store | None = None
 ) -> str:
     """Keep ``schema`` on record (once per name and content); its id."""
+    import sqlalchemy as sa
+
     from keel.store import schema as t
     from keel.store._ids import new_id, now_ms
 
@@ -123,6 +124,8 @@ def list_reports(
     subject_kind: str, subject_id: str, *, store: Store | None = None
 ) -> list[dict[str, Any]]:
     """Reports on one subject, newest first: id, verdict, summary, when."""
+    import sqlalchemy as sa
+
     from keel.store import schema as t
 
     r = t.validation_reports
@@ -137,6 +140,8 @@ def list_reports(
 
 def get_report(report_id: str, *, store: Store | None = None) -> ValidationReport:
     """The full report recorded under ``report_id`` (verified on read)."""
+    import sqlalchemy as sa
+
     from keel.store import schema as t
 
     store = _store(store)
