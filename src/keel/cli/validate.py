@@ -158,7 +158,8 @@ def _print(report: Any, schema: Any) -> None:
     out.add_column("failing rows", justify="right")
     out.add_column("observed")
     out.add_column("message")
-    for r in report.results:
+    # failures first (errors, then warnings), then what passed, each in schema order
+    for r in sorted(report.results, key=lambda r: (r.passed, r.severity != "error")):
         if r.passed:
             status = "[green]✓[/]"
         elif r.severity == "error":
