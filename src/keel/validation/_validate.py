@@ -126,8 +126,9 @@ def _examples(mask: Any, table: pa.Table) -> list[dict[str, Any]]:
         return []
     if isinstance(mask, pa.ChunkedArray):
         mask = mask.combine_chunks() if mask.num_chunks != 1 else mask.chunk(0)
-    indices = pc.indices_nonzero(mask)[:EXAMPLES] if len(mask) else pa.array([], pa.uint64())
-    rows = table.take(indices).to_pylist()
+    indices = pc.indices_nonzero(mask)[:EXAMPLES].to_pylist() if len(mask) else []
+    # one-row slices, not Table.take: take concatenates the chunks of every string column
+    rows = [row for i in indices for row in table.slice(i, 1).to_pylist()]
     return [{k: _plain(v) for k, v in row.items()} for row in rows]
 
 
