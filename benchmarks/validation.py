@@ -603,14 +603,24 @@ def keel_commit() -> str:
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src", "benchmarks/validation.py"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "src/keel/validation",
+                "benchmarks/validation.py",
+            ],
             cwd=REPO,
             capture_output=True,
             text=True,
         ).stdout.strip()
     except OSError:
         return "unknown"
-    return head + (" + uncommitted changes" if dirty else "")
+    if not dirty:
+        return head
+    paths = sorted(line[3:] for line in dirty.splitlines())
+    return f"{head} + uncommitted changes in {', '.join(paths)}"
 
 
 def notes(outcomes: Sequence[Outcome], args, loads: tuple, data_mb: float) -> list[str]:
