@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from keel.config import Config, resolve
 from keel.store import Store, init_project
+
+# Property tests explore the same examples on every run (CI must not flake on a case
+# found once in a thousand runs) and have no deadline (this machine is shared and busy).
+# Vary them locally with --hypothesis-seed=N.
+settings.register_profile("keel", derandomize=True, deadline=None)
+settings.load_profile("keel")
 
 PG_URL = os.environ.get(
     "KEEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -302,3 +302,22 @@ def test_categorical_columns_are_checked_like_text() -> None:
     df = table().astype({"state": "category"})
     result = run(df, checks.unique("state")).result("unique(state)")
     assert (result.passed, result.failing_rows) == (False, len(df))
+
+
+def test_observed_values_of_personal_columns_are_masked_even_when_passing() -> None:
+    df = pd.DataFrame(
+        {
+            "date_of_birth": pd.to_datetime(["1950-01-02", "1990-05-06", "2015-03-04"]),
+            "age": [75, 35, 11],
+        }
+    )
+    report = run(
+        df,
+        checks.in_range("date_of_birth", "1900-01-01", "2030-01-01"),
+        checks.in_range("age", 0, 120),
+    )
+    assert report.passed
+    observed = report.result("in_range(date_of_birth)").observed
+    assert "1950-01-02" not in str(observed)
+    assert "2015-03-04" not in str(observed)
+    assert report.result("in_range(age)").observed == {"min": 11, "max": 75}  # not personal

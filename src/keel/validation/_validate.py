@@ -74,7 +74,7 @@ def validate(
     if table.num_rows == 0 and not any(isinstance(c, RowCount) for c in checks):
         checks.insert(0, RowCount(min=1))  # an empty table is a failure unless allowed
     results = [_result(check, check.run(table, ctx), table) for check in checks]
-    _mask_examples(results, schema)
+    _mask_personal(results, schema, table)
     report = ValidationReport(
         subject=subject.label,
         rows=table.num_rows,
@@ -142,25 +142,39 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _mask_examples(results: list[CheckResult], schema: Schema) -> None:
-    """Mask personal data in example rows and unexpected values before anyone sees them."""
-    rows = [row for r in results for row in r.examples]
-    if not rows:
-        return
+def _mask_personal(results: list[CheckResult], schema: Schema, table: pa.Table) -> None:
+    """Mask personal data in example rows and observed values before anyone sees them.
+
+    A column is personal when its name suggests it (``email``, ``date_of_birth``), when the
+    schema requires it hashed, or when one of its example values looks like personal data.
+    Its values in examples and its observed ``min``, ``max``, ``latest`` and ``unexpected``
+    are masked; statistics such as a mean or a count are not values and stay.
+    """
     from ._pii import mask, scan_pii
 
-    examples = pa.Table.from_pylist([{k: _text(v) for k, v in row.items()} for row in rows])
-    kinds = {f.column: f.kind for f in scan_pii(examples, min_share=0.0)}
+    names = pa.table({name: pa.array([], pa.string()) for name in table.column_names})
+    kinds = {f.column: f.kind for f in scan_pii(names, min_share=0.0)}
+    rows = [row for r in results for row in r.examples]
+    if rows:
+        examples = pa.Table.from_pylist([{k: _text(v) for k, v in row.items()} for row in rows])
+        kinds.update({f.column: f.kind for f in scan_pii(examples, min_share=0.0)})
     for name in schema.policy.require_hashed:
         kinds.setdefault(name, "name_suggests_personal")
+    if not kinds:
+        return
     for row in rows:
         for column, kind in kinds.items():
             if row.get(column) is not None:
                 row[column] = mask(str(row[column]), kind)
     for r in results:
-        unexpected = r.observed.get("unexpected")
-        if r.column in kinds and unexpected:
-            r.observed["unexpected"] = [mask(str(v), kinds[r.column]) for v in unexpected]
+        kind = kinds.get(r.column or "")
+        if kind is None:
+            continue
+        for key in ("min", "max", "latest"):
+            if r.observed.get(key) is not None:
+                r.observed[key] = mask(str(r.observed[key]), kind)
+        if r.observed.get("unexpected"):
+            r.observed["unexpected"] = [mask(str(v), kind) for v in r.observed["unexpected"]]
 
 
 def _text(value: Any) -> str | None:
