@@ -1,10 +1,23 @@
-"""Model registry: versions, flavors, signatures, aliases, approvals, evaluation."""
+"""Model registry: versions, flavors, signatures, aliases, approvals, evaluation.
 
-from ._card import model_card
-from ._evaluate import Evaluation, evaluate
+Evaluation and model cards (metrics, SciPy, Jinja2) load on first use, so that
+``keel.load_model`` in a serving process does not pay for them.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._records import HistoryEvent, ModelVersion, Policy, parse_model_ref
 from ._sdk import load_model, register_model, registry
 from ._service import Actor, RegistryService
+
+if TYPE_CHECKING:
+    from ._card import model_card
+    from ._evaluate import Evaluation, evaluate
+
+_LAZY = {"model_card": "._card", "Evaluation": "._evaluate", "evaluate": "._evaluate"}
 
 __all__ = [
     "Actor",
@@ -20,3 +33,12 @@ __all__ = [
     "register_model",
     "registry",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.registry' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
