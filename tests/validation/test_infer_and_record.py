@@ -181,3 +181,17 @@ def test_a_report_can_be_recorded_against_a_named_owner(project: Path) -> None:
     assert [r["id"] for r in list_reports("step_run", "step-42")] == [report.id]
     graph = lineage_graph(keel.data.dataset_service().store, "step_run", "step-42")
     assert ("validation_report", report.id) in graph.nodes
+
+
+def test_references_to_a_dataset_version(project: Path) -> None:
+    from keel.validation import checks
+
+    keel.log_dataset(pd.DataFrame({"code": ["CA", "NY", "TX", "WA"]}), "states")
+    schema = Schema([checks.references("state", "states:v1", key="code")])
+    assert validate(applications(), schema, record=False).passed
+    bad = applications()
+    bad.loc[[0, 1], "state"] = "ZZ"
+    result = validate(bad, schema, record=False).result("references(state)")
+    assert (result.passed, result.failing_rows) == (False, 2)
+    missing = validate(bad, Schema([checks.references("state", "nope:v1")]), record=False)
+    assert "nope" in missing.results[0].message
