@@ -75,12 +75,16 @@ def show(
     version = service.resolve(ref)
     profile = service.profile(version)
     manifest = service.manifest(version)
+    from keel.validation import list_reports
+
+    validations = list_reports("dataset_version", version.id, store=service.store)
     if json:
         print_json(
             {
                 **version.to_dict(),
                 "profile": profile,
                 "files": [e.__dict__ for e in manifest.entries],
+                "validations": validations,
             }
         )
         return
@@ -99,8 +103,13 @@ def show(
     columns = (profile or {}).get("columns", {})
     table = Table(title="schema and profile", title_justify="left")
     for column in ("column", "type", "nulls", "min", "mean", "max", "distinct"):
-        table.add_column(column, overflow="ellipsis", no_wrap=column in ("column", "type"))
-    table.add_column("histogram / top", no_wrap=True, min_width=20)
+        table.add_column(
+            column,
+            overflow="ellipsis",
+            no_wrap=column in ("column", "type"),
+            min_width=None if column in ("column", "type") else 6,
+        )
+    table.add_column("histogram / top", no_wrap=True, min_width=12, overflow="crop")
     for field in version.schema or []:
         p = columns.get(field["name"], {})
         hist = p.get("histogram") or {}
@@ -110,7 +119,7 @@ def show(
             shape = " ".join(f"{v}:{c}" for v, c in (p.get("top") or [])[:3])
         table.add_row(
             field["name"],
-            field["type"].replace("large_", ""),
+            _type_text(field["type"]),
             _fmt(p.get("null_count")),
             _fmt(p.get("min")),
             _fmt(p.get("mean")),
@@ -119,6 +128,33 @@ def show(
             shape,
         )
     console.print(table)
+    _print_validations(validations)
+
+
+def _type_text(arrow_type: str) -> str:
+    """Arrow's type text, short: ``category(string)`` for a dictionary of strings."""
+    import re
+
+    text = arrow_type.replace("large_", "")
+    found = re.match(r"dictionary<values=([^,]+),", text)
+    return f"category({found[1]})" if found else text
+
+
+def _print_validations(validations: list[dict]) -> None:
+    """The latest validation reports of a version, one line each."""
+    import datetime as dt
+
+    for report in validations[:5]:
+        summary = report["summary"] or {}
+        when = dt.datetime.fromtimestamp(report["created_at"] / 1000, dt.UTC)
+        verdict = "[green]passed[/]" if report["passed"] else "[red]FAILED[/]"
+        console.print(
+            f"validated {when:%Y-%m-%d %H:%M} UTC against {summary.get('schema') or 'a schema'}: "
+            f"{verdict} ({summary.get('checks', '?')} checks, {summary.get('errors', 0)} errors, "
+            f"{summary.get('warnings', 0)} warnings) report {report['id']}"
+        )
+    if len(validations) > 5:
+        console.print(f"[dim]... and {len(validations) - 5} earlier validations (--json)[/]")
 
 
 def _fmt(value) -> str:
