@@ -2,7 +2,7 @@
 
 Run it from the repository root::
 
-    flock /tmp/keel-bench.lock .venv/bin/python benchmarks/data.py   # full size, 45-60 min
+    flock /tmp/keel-bench.lock .venv/bin/python benchmarks/data.py   # full size, 8-15 min
     .venv/bin/python benchmarks/data.py --quick            # 64 MiB, 10,000 small files, 1 round
     .venv/bin/python benchmarks/data.py --markdown out.md  # also write the report as Markdown
 
