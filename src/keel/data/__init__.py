@@ -1,11 +1,38 @@
-"""Datasets: versions, profiles, diff, checkout."""
+"""Datasets: versions, profiles, diff, checkout, erasure.
 
-from ._erase import ErasureResult, VersionErasure, erase
-from ._erase_check import check_erasures
-from ._ingest import IngestResult, ingest
-from ._sdk import dataset_service, load_dataset, log_dataset
-from ._service import DatasetService
-from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
+Names load on first use: ``keel data status`` must start in a blink, and importing the
+dataset service pulls in SQLAlchemy, NumPy and pyarrow.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._erase import ErasureResult, VersionErasure, erase
+    from ._erase_check import check_erasures
+    from ._ingest import IngestResult, ingest
+    from ._sdk import dataset_service, load_dataset, log_dataset
+    from ._service import DatasetService
+    from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
+
+_LAZY = {
+    "DatasetService": "._service",
+    "DatasetVersion": "._versions",
+    "ErasureResult": "._erase",
+    "IngestResult": "._ingest",
+    "Manifest": "._versions",
+    "ManifestEntry": "._versions",
+    "VersionErasure": "._erase",
+    "check_erasures": "._erase_check",
+    "dataset_service": "._sdk",
+    "erase": "._erase",
+    "ingest": "._ingest",
+    "load_dataset": "._sdk",
+    "log_dataset": "._sdk",
+    "parse_ref": "._versions",
+}
 
 __all__ = [
     "DatasetService",
@@ -23,3 +50,16 @@ __all__ = [
     "log_dataset",
     "parse_ref",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.data' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
