@@ -15,7 +15,6 @@ from keel.store import schema as t
 from keel.store.lineage import record_edges
 from keel.store.rows import named_id
 
-from ._tables import as_source, parquet_parts, schema_of
 from ._versions import (
     DatasetVersion,
     Manifest,
@@ -80,6 +79,8 @@ class DatasetService:
         tags = [_check_tag(tag) for tag in tags]
         parent_ids = [self.resolve(p).id for p in parents]
         self._check_name_free(name)
+        from ._tables import as_source  # pyarrow: not for workspace commands that skip it
+
         kind, payload = as_source(obj)
         manifest, profile_json = (
             self._store_table(payload) if kind == "table" else self._store_files(payload)
@@ -105,6 +106,8 @@ class DatasetService:
         )
 
     def _store_table(self, table) -> tuple[Manifest, bytes | None]:
+        from ._tables import parquet_parts, schema_of
+
         parts = parquet_parts(table)
         digests = self.store.objects.put_many([data for data, _ in parts])
         entries = [
