@@ -321,3 +321,27 @@ def test_observed_values_of_personal_columns_are_masked_even_when_passing() -> N
     assert "1950-01-02" not in str(observed)
     assert "2015-03-04" not in str(observed)
     assert report.result("in_range(age)").observed == {"min": 11, "max": 75}  # not personal
+
+
+def test_in_set_leaves_missing_values_to_not_null() -> None:
+    df = table()
+    df.loc[[1, 2], "state"] = None
+    df.loc[3, "state"] = "ZZ"
+    for data in (df, df.astype({"state": "category"})):
+        result = run(data, checks.in_set("state", ["CA", "NY", "TX"])).result("in_set(state)")
+        assert (result.passed, result.failing_rows) == (False, 1)
+        assert result.observed == {"unexpected": ["ZZ"]}
+        assert [row["id"] for row in result.examples] == [3]
+
+
+def test_dataframes_with_and_without_nan_convert_alike() -> None:
+    from keel.validation import load_table
+
+    df = table()
+    clean = load_table(df).table
+    assert clean.column("income").type == pa.float64()
+    assert clean.column("income").to_pylist() == df["income"].tolist()
+    df.loc[4, "income"] = np.nan
+    holed = load_table(df).table
+    assert holed.column("income").null_count == 1  # NaN from pandas is a missing value
+    assert holed.column_names == list(df.columns)

@@ -296,6 +296,22 @@ def _not_in(column: pa.ChunkedArray, values: pa.Array) -> Any:
     return pc.invert(pc.or_(pc.is_in(column, value_set=values), _missing_mask(column)))
 
 
+def _dictionary_not_in(column: pa.ChunkedArray, values: list[Any]) -> Any:
+    """For a dictionary column: True where a row's value is not among ``values``, found by
+    checking each chunk's dictionary (a handful of entries) and mapping back through the
+    indices; ``None`` when no dictionary holds a value outside ``values``."""
+    allowed = pa.array(values).cast(column.type.value_type)
+    masks, outside = [], False
+    for chunk in column.chunks:
+        bad = pc.fill_null(pc.invert(pc.is_in(chunk.dictionary, value_set=allowed)), False)
+        if len(bad) and pc.any(bad).as_py():
+            outside = True
+            masks.append(pc.fill_null(pc.take(bad, chunk.indices), False))
+        else:
+            masks.append(pa.array(np.zeros(len(chunk), dtype=bool)))
+    return pa.chunked_array(masks, pa.bool_()) if outside else None
+
+
 def _has_nan(column: pa.ChunkedArray) -> bool:
     """Whether a float column without nulls holds NaN (NumPy on each chunk, no copy)."""
     if not pa.types.is_floating(column.type):
@@ -508,10 +524,16 @@ class InSet(Check):
         self.values = list(self.values)
 
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
-        column = _decoded(column)
-        allowed = pa.array(self.values).cast(column.type)
-        # one hash lookup per row; a pass of pc.unique first would cost as much again
-        outcome = _fail_rows(_not_in(column, allowed), "Values not allowed", len(column))
+        if pa.types.is_dictionary(column.type):  # categories: look at each chunk's dictionary
+            mask = _dictionary_not_in(column, self.values)
+            if mask is None:
+                return Outcome(True, 0)
+            outcome = _fail_rows(mask, "Values not allowed", len(column))
+            column = _decoded(column)
+        else:
+            allowed = pa.array(self.values).cast(column.type)
+            # one hash lookup per row; a pass of pc.unique first would cost as much again
+            outcome = _fail_rows(_not_in(column, allowed), "Values not allowed", len(column))
         if outcome.passed:
             return outcome
         unexpected = pc.unique(column.filter(outcome.mask))
