@@ -433,3 +433,24 @@ def test_erasure_with_objects_on_s3(tmp_path: Path, s3_bucket: str) -> None:
         assert fsck(store, checks=[check_erasures]).ok
     finally:
         store.close()
+
+
+def test_fsck_reports_model_input_examples_that_hold_erased_rows(data: DatasetService) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from keel.registry import RegistryService
+
+    frame = customers()
+    data.log(frame, "customers")
+    features = frame[["amount"]]
+    model = LinearRegression().fit(features, frame["amount"] * 2)
+    registry = RegistryService(data.store)
+    registry.register(model, "spend", input_example=features)  # keeps the first 5 rows
+    largest = float(features["amount"].head(5).max())
+    erase(data, "customers", f"amount = {largest}")
+    problems = check_erasures(data.store)
+    assert [(p["problem"], p["object"]) for p in problems] == [
+        ("model input example holds erased rows", "spend:1")
+    ]
+    assert "register the model again" in problems[0]["detail"]
+    assert not fsck(data.store, checks=[check_erasures]).ok

@@ -22,9 +22,10 @@ def check_erasures(store: Store) -> list[dict[str, Any]]:
     """Problems with recorded erasures, for ``keel fsck``; an empty list means all is well.
 
     For every ``erase`` audit event: the predicate must match no row of any current version
-    of the dataset (including versions logged since), and none of the objects the erasure
-    took out of use may still be stored. Each problem is a dict with ``check``,
-    ``problem``, ``object`` and ``detail``. Changes nothing.
+    of the dataset (including versions logged since), nor of the input example stored in
+    any model package of the project (an example holds a few training rows), and none of
+    the objects the erasure took out of use may still be stored. Each problem is a dict with
+    ``check``, ``problem``, ``object`` and ``detail``. Changes nothing.
     """
     problems: list[dict[str, Any]] = []
     leftovers: dict[str, str] = {}
@@ -42,6 +43,7 @@ def check_erasures(store: Store) -> list[dict[str, Any]]:
             problems += _matching_rows(store, project_id, name, erasures)
         except KeelError as exc:
             problems.append(_problem("cannot check", str(name), exc.message))
+        problems += _matching_model_examples(store, project_id, erasures)
     if leftovers:
         referenced = object_references_to(store, leftovers)
         for digest, where in sorted(leftovers.items()):
@@ -85,6 +87,49 @@ def _matching_rows(
     finally:
         for matcher, _ in matchers:
             matcher.close()
+    return problems
+
+
+def _matching_model_examples(
+    store: Store, project_id: str, erasures: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Model packages of the project whose stored input example holds rows an erasure's
+    predicate matches. An example without the predicate's columns cannot hold them."""
+    from keel.registry._package import EXAMPLE_FILE, read_package
+
+    mv, m = t.model_versions, t.models
+    with store.read() as conn:
+        packages = conn.execute(
+            sa.select(m.c.name, mv.c.version, mv.c.package_digest)
+            .join(m, m.c.id == mv.c.model_id)
+            .where(m.c.project_id == project_id)
+            .order_by(m.c.name, mv.c.version)
+        ).all()
+    problems = []
+    for name, version, digest in packages:
+        try:
+            example = read_package(store.objects, digest).files.get(EXAMPLE_FILE)
+            if example is None:
+                continue
+            with store.objects.open(example) as fh:
+                table = pq.read_table(fh)
+        except KeelError:
+            continue  # a corrupt package is reported by fsck's object checks
+        for predicate, where in erasures.items():
+            with Matcher(check_predicate(predicate)) as matcher:
+                try:
+                    count = len(matcher.rows(table, where=f"{name}:{version}"))
+                except KeelError:
+                    continue  # the example lacks the predicate's columns
+            if count:
+                detail = (
+                    f"the input example stored with the package holds {count} rows the "
+                    f"predicate of {where} matches; register the model again with an "
+                    "example without them"
+                )
+                problems.append(
+                    _problem("model input example holds erased rows", f"{name}:{version}", detail)
+                )
     return problems
 
 
