@@ -53,10 +53,7 @@ issue asks for, or null for context rows.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -65,23 +62,31 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import blake3
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
 import keel
+from _common import (
+    Load,
+    cpus_and_ram,
+    log,
+    markdown,
+    print_json,
+    python_version,
+    rich_table,
+    run_line,
+    spread,
+    stdout_console,
+    warn_if_busy,
+)
 from keel.store.objects import LocalObjectStore, open_object_store
 
 MB = 1_000_000
 MIB = 1024 * 1024
 GOAL_VS_MD5 = 1.0
 GOAL_VS_B3 = 0.67  # 1 / 1.5, rounded up: "within 1.5x of b3sum-class speed"
-
-log = Console(stderr=True)
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Figure:
     @property
     def spread(self) -> float:
         """(slowest - fastest) / median run time."""
-        return (max(self.seconds) - min(self.seconds)) / statistics.median(self.seconds)
+        return spread(self.seconds)
 
 
 @dataclass
@@ -343,50 +348,19 @@ def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, Python {platform.python_version()}, "
+        f"{cpus_and_ram()}, Python {python_version()}, "
         f"blake3 {blake3.__version__}, numpy {np.__version__}, keel {keel.__version__}"
     )
 
 
-@dataclass
-class Load:
-    """Counters read at the start and end of a run, to tell how busy the machine was."""
-
-    wall: float
-    busy: float  # CPU seconds of every process, from /proc/stat
-    steal: float  # CPU seconds the hypervisor gave to other guests
-    own: float  # CPU seconds of this process and the tools it ran
-
-    @classmethod
-    def now(cls) -> Load:
-        hz = os.sysconf("SC_CLK_TCK")
-        try:
-            with open("/proc/stat") as fh:
-                ticks = [int(t) for t in fh.readline().split()[1:9]]
-        except (OSError, ValueError):
-            ticks = [0] * 8
-        # user nice system idle iowait irq softirq steal
-        busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
-        t = os.times()
-        own = t.user + t.system + t.children_user + t.children_system
-        return cls(time.monotonic(), busy, ticks[7] / hz, own)
-
-    def since(self, start: Load) -> str:
-        wall = self.wall - start.wall
-        others = max(0.0, (self.busy - start.busy) - (self.own - start.own)) / wall
-        steal = (self.steal - start.steal) / wall
-        return (
-            f"load: other processes used {others:.2f} of {os.cpu_count()} CPUs on average "
-            f"during the run, and the hypervisor took {steal:.2f} CPUs (steal)."
-        )
+def load_line(start: Load, end: Load) -> str:
+    """How much CPU other processes and the hypervisor took during the run."""
+    return (
+        f"load: other processes used {end.others(start):.2f} of {os.cpu_count()} CPUs on "
+        f"average during the run, and the hypervisor took {end.steal_since(start):.2f} CPUs "
+        "(steal)."
+    )
 
 
 COLUMNS = ("measure", "keel MB/s", "spread", "peer", "peer MB/s", "spread", "ratio", "goal")
@@ -410,9 +384,7 @@ def cells(r: Result) -> tuple[str, ...]:
 
 def notes(data: Sequence[DataSet], repeat: int, load: str) -> list[str]:
     """What a reader needs beside the table: when, machine, data, method, load."""
-    when = datetime.now().astimezone().isoformat(sep=" ", timespec="minutes")
-    command = shlex.join(["python", "benchmarks/objects.py", *sys.argv[1:]])
-    lines = [f"run finished: {when}, `{command}`", f"machine: {machine()}"]
+    lines = [run_line("objects"), f"machine: {machine()}"]
     for d in data:
         sizes = [f.stat().st_size for f in d.files]
         lines.append(
@@ -434,25 +406,17 @@ def notes(data: Sequence[DataSet], repeat: int, load: str) -> list[str]:
     return lines
 
 
+LEFT = [column for column in COLUMNS if column not in RIGHT]
+
+
 def report(results: list[Result], lines: list[str]) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-    table = Table(title="keel object store vs peers (MB/s, 1 MB = 10^6 bytes)")
-    for column in COLUMNS:
-        table.add_column(column, justify="right" if column in RIGHT else "left")
-    for r in results:
-        table.add_row(*cells(r))
+    out = stdout_console(160)
+    title = "keel object store vs peers (MB/s, 1 MB = 10^6 bytes)"
+    table = rich_table(title, COLUMNS, (cells(r) for r in results), LEFT)
     for line in lines[:-1]:
         out.print(line)
     out.print(table)
     out.print(lines[-1])
-
-
-def markdown(results: list[Result], lines: list[str]) -> str:
-    """The same report as Markdown, to paste into RESULTS.md."""
-    rule = ["---:" if column in RIGHT else "---" for column in COLUMNS]
-    rows = [COLUMNS, rule, *(cells(r) for r in results)]
-    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
-    return "\n".join(f"- {line}" for line in lines) + "\n\n" + table + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -473,12 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.files > args.size_mib * MIB:
         parser.error("--files cannot exceed the number of bytes in --size-mib")
 
-    busy = os.getloadavg()[0]
-    if busy > 0.5 * (os.cpu_count() or 1):
-        log.print(
-            f"[yellow]warning: the load average is {busy:.1f} on {os.cpu_count()} CPUs; other "
-            "work will slow keel and its peers unevenly. Rerun on a quiet machine.[/]"
-        )
+    warn_if_busy("other work will slow keel and its peers unevenly")
     work = Path(tempfile.mkdtemp(prefix="keel-bench-objects-", dir=args.dir))
     try:
         log.log(f"writing data to {work}")
@@ -488,14 +447,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = Load.now()
         results = bench_data_set(large, work, args.repeat)
         results += bench_data_set(small, work, args.repeat)
-        lines = notes([large, small], args.repeat, Load.now().since(start))
+        lines = notes([large, small], args.repeat, load_line(start, Load.now()))
         report(results, lines)
         if args.markdown:
-            args.markdown.write_text(markdown(results, lines))
+            args.markdown.write_text(markdown(COLUMNS, [cells(r) for r in results], LEFT, lines))
     finally:
         shutil.rmtree(work)
         log.log(f"removed {work}")
-    print(json.dumps({"benchmark": "objects", "results": [r.to_json() for r in results]}))
+    print_json("objects", [r.to_json() for r in results])
     return 0
 
 

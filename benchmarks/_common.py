@@ -1,0 +1,231 @@
+"""Helpers the benchmark scripts share: machine, load, git commit, tables, JSON line, venvs.
+
+The scripts are run as files (``python benchmarks/<name>.py``), so Python puts this folder
+first on ``sys.path`` and they import this module as ``_common``. It holds no measuring
+code: each script still decides what it times and how it reports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+"""The repository root (the folder holding ``benchmarks/``)."""
+
+VENVS = REPO / ".bench-venvs"
+"""Where the peers' virtual environments live, one folder per peer (git-ignored)."""
+
+log = Console(stderr=True)
+"""Progress goes to stderr, so stdout holds only the report and the JSON line."""
+
+
+# The machine
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, or ``unknown CPU``."""
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def cpus_and_ram() -> str:
+    """``N CPUs (model), R GiB RAM``: the start of every script's machine line."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return f"{os.cpu_count()} CPUs ({cpu_model()}), {ram:.0f} GiB RAM"
+
+
+def python_version() -> str:
+    """This interpreter's version, e.g. ``3.11.9``."""
+    return platform.python_version()
+
+
+# Load
+
+
+def warn_if_busy(effect: str) -> None:
+    """Warn on stderr when the 1-minute load average is above half the CPUs.
+
+    ``effect`` says what the load does to this benchmark, e.g. "other work will slow keel
+    and DVC unevenly".
+    """
+    busy = os.getloadavg()[0]
+    if busy > 0.5 * (os.cpu_count() or 1):
+        log.print(
+            f"[yellow]warning: the load average is {busy:.1f} on {os.cpu_count()} CPUs; "
+            f"{effect}. Rerun on a quiet machine.[/]"
+        )
+
+
+def load_averages() -> tuple[float, float, float]:
+    """The 1, 5 and 15-minute load averages."""
+    return os.getloadavg()
+
+
+def _stat_ticks() -> list[int]:
+    """user nice system idle iowait irq softirq steal, from the first line of /proc/stat."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(t) for t in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return [0] * 8
+
+
+def busy_seconds() -> float:
+    """CPU seconds every process on the machine has used since boot (all but idle, iowait)."""
+    ticks = _stat_ticks()
+    return sum(ticks[i] for i in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Load:
+    """Counters read at the start and end of a run, to tell how busy the machine was."""
+
+    wall: float
+    busy: float  # CPU seconds of every process, from /proc/stat
+    steal: float  # CPU seconds the hypervisor gave to other guests
+    own: float  # CPU seconds of this process and the children it has reaped
+    average: tuple[float, float, float]  # load averages (1, 5, 15 min)
+
+    @classmethod
+    def now(cls) -> Load:
+        ticks = _stat_ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system
+        return cls(time.monotonic(), busy, ticks[7] / hz, own, os.getloadavg())
+
+    def others(self, start: Load) -> float:
+        """CPUs other processes used on average between ``start`` and this reading."""
+        wall = self.wall - start.wall
+        return max(0.0, (self.busy - start.busy) - (self.own - start.own)) / wall
+
+    def steal_since(self, start: Load) -> float:
+        """CPUs the hypervisor took on average between ``start`` and this reading."""
+        return (self.steal - start.steal) / (self.wall - start.wall)
+
+
+# Timing
+
+
+def median(seconds: Iterable[float]) -> float:
+    """The median of timed rounds: every script's figure."""
+    return statistics.median(seconds)
+
+
+def spread(seconds: Sequence[float]) -> float:
+    """(slowest - fastest) / median of timed rounds."""
+    return (max(seconds) - min(seconds)) / statistics.median(seconds)
+
+
+# The commit measured
+
+
+def git(*args: str) -> str | None:
+    """``git -C REPO args...``'s stripped output, or None if git fails or is missing."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def git_head() -> str | None:
+    """The short hash of HEAD, or None."""
+    return git("rev-parse", "--short", "HEAD")
+
+
+def git_changes(*paths: str, untracked: bool = True) -> list[str] | None:
+    """``git status --porcelain`` lines for ``paths`` (changes not committed), or None."""
+    flags = [] if untracked else ["--untracked-files=no"]
+    out = git("status", "--porcelain", *flags, "--", *paths)
+    return None if out is None else out.splitlines()
+
+
+def keel_commit() -> str:
+    """``commit abc1234``, plus `` + uncommitted changes in src/`` when src/ differs."""
+    head, dirty = git_head(), git_changes("src")
+    if head is None or dirty is None:
+        return "commit unknown"
+    return f"commit {head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+# Report
+
+
+def run_line(name: str) -> str:
+    """``run finished: <local time>, `python benchmarks/<name>.py <args>```."""
+    when = datetime.now().astimezone().isoformat(sep=" ", timespec="minutes")
+    command = shlex.join(["python", f"benchmarks/{name}.py", *sys.argv[1:]])
+    return f"run finished: {when}, `{command}`"
+
+
+def stdout_console(width: int) -> Console:
+    """The console the report is printed on: ``width`` columns unless stdout is a terminal."""
+    return Console(width=None if sys.stdout.isatty() else width, highlight=False)
+
+
+def rich_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], left: Iterable[str]
+) -> Table:
+    """A table for people; the ``left`` columns are left-aligned, the others right."""
+    left = set(left)
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def markdown(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], left: Iterable[str], lines: Sequence[str]
+) -> str:
+    """The report as Markdown, to paste into RESULTS.md: the notes as a list, then the table."""
+    left = set(left)
+    rule = ["---" if column in left else "---:" for column in columns]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in [columns, rule, *rows])
+    return "\n".join(f"- {line}" for line in lines) + "\n\n" + table + "\n"
+
+
+def print_json(benchmark: str, results: Sequence[dict[str, object]]) -> None:
+    """Print the last stdout line: ``{"benchmark": NAME, "results": [...]}``."""
+    print(json.dumps({"benchmark": benchmark, "results": list(results)}))
+
+
+# Peers
+
+
+def ensure_venv(venv: Path, module: str, packages: Sequence[str]) -> Path:
+    """The Python of ``venv``, which can import ``module``; created with pip if needed.
+
+    The install is skipped when ``module`` already imports there.
+    """
+    python = venv / "bin" / "python"
+    if python.exists():
+        probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
+        if probe.returncode == 0:
+            return python
+    log.log(f"installing {', '.join(packages)} into {venv} (once; a few minutes)")
+    subprocess.run(["python3", "-m", "venv", venv], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", *packages], check=True)
+    return python
