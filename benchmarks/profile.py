@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -50,15 +49,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
-from rich.table import Table
+
+from _common import (
+    busy_seconds,
+    cpus_and_ram,
+    log,
+    print_json,
+    python_version,
+    rich_table,
+    stdout_console,
+    warn_if_busy,
+)
 
 MB = 1_000_000
 GROUP_ROWS = 1_000_000
 BUDGET_SECONDS = 15.0
 BUDGET_MEMORY_FACTOR = 2.0
-
-log = Console(stderr=True)
 
 
 # Data
@@ -159,14 +165,6 @@ def child(tool: str, path: Path) -> None:
     print(json.dumps(figures | {"peak_read": peak_read}))
 
 
-def busy_seconds() -> float:
-    """CPU seconds every process on the machine has used since boot (from /proc/stat)."""
-    with open("/proc/stat") as fh:
-        ticks = [int(t) for t in fh.readline().split()[1:8]]
-    # user nice system idle iowait irq softirq: all but idle and iowait
-    return sum(ticks[i] for i in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
-
-
 def run_child(tool: str, path: Path) -> dict[str, float]:
     """One measured run in a fresh process, with the CPUs other processes used meanwhile."""
     busy, own, wall = busy_seconds(), os.times(), time.monotonic()
@@ -192,15 +190,8 @@ def machine() -> str:
 
     import keel
 
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, Python {platform.python_version()}, "
+        f"{cpus_and_ram()}, Python {python_version()}, "
         f"numpy {np.__version__}, pyarrow {pa.__version__}, pandas {pandas.__version__}, "
         f"duckdb {duckdb.__version__}, keel {keel.__version__}"
     )
@@ -221,23 +212,27 @@ def result(
     }
 
 
+COLUMNS = ("measure", "keel", "peer", "unit", "ratio", "goal", "verdict")
+
+
+def cells(r: dict[str, object]) -> tuple[str, ...]:
+    goal = r["goal"]
+    verdict = "-" if goal is None else ("met" if r["ratio"] >= goal else "NOT met")
+    return (
+        str(r["measure"]),
+        f"{r['keel']:,}",
+        f"{r['peer_name']}: {r['peer']:,}",
+        str(r["unit"]),
+        f"{r['ratio']:.2f}",
+        "-" if goal is None else f">= {goal:g}",
+        verdict,
+    )
+
+
 def report(results: list[dict[str, object]], notes: list[str]) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-    table = Table(title="keel dataset profile")
-    for name in ("measure", "keel", "peer", "unit", "ratio", "goal", "verdict"):
-        table.add_column(name, justify="left" if name in ("measure", "peer") else "right")
-    for r in results:
-        goal = r["goal"]
-        verdict = "-" if goal is None else ("met" if r["ratio"] >= goal else "NOT met")
-        table.add_row(
-            str(r["measure"]),
-            f"{r['keel']:,}",
-            f"{r['peer_name']}: {r['peer']:,}",
-            str(r["unit"]),
-            f"{r['ratio']:.2f}",
-            "-" if goal is None else f">= {goal:g}",
-            verdict,
-        )
+    out = stdout_console(160)
+    rows = (cells(r) for r in results)
+    table = rich_table("keel dataset profile", COLUMNS, rows, left=("measure", "peer"))
     for note in notes:
         out.print(note)
     out.print(table)
@@ -263,12 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < 1 or args.repeat < 1:
         parser.error("--rows and --repeat must be at least 1")
 
-    busy = os.getloadavg()[0]
-    if busy > 0.5 * (os.cpu_count() or 1):
-        log.print(
-            f"[yellow]warning: the load average is {busy:.1f} on {os.cpu_count()} CPUs; "
-            "other work slows the profile. Rerun on a quiet machine.[/]"
-        )
+    warn_if_busy("other work slows the profile")
     path = args.dir / f"table-{args.rows}-rows-seed-0.parquet"
     try:
         ensure_data(path, args.rows)
@@ -342,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             f"peak {pandas_run['peak'] / MB:,.0f} MB (reference, no goal)"
         )
     report(results, notes)
-    print(json.dumps({"benchmark": "profile", "results": results}))
+    print_json("profile", results)
     return 0
 
 
