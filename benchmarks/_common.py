@@ -139,19 +139,20 @@ def spread(seconds: Sequence[float]) -> float:
 
 
 def git(*args: str) -> str | None:
-    """``git -C REPO args...``'s stripped output, or None if git fails or is missing."""
+    """``git -C REPO args...``'s output, or None if git fails or is missing."""
     try:
         done = subprocess.run(
             ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
         return None
-    return done.stdout.strip()
+    return done.stdout
 
 
 def git_head() -> str | None:
     """The short hash of HEAD, or None."""
-    return git("rev-parse", "--short", "HEAD")
+    head = git("rev-parse", "--short", "HEAD")
+    return None if head is None else head.strip()
 
 
 def git_changes(*paths: str, untracked: bool = True) -> list[str] | None:

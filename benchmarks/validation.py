@@ -73,13 +73,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,11 +86,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
-from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-VENVS = REPO / ".bench-venvs"
+from _common import (
+    VENVS,
+    Load,
+    cpus_and_ram,
+    ensure_venv,
+    git_changes,
+    git_head,
+    log,
+    markdown,
+    print_json,
+    python_version,
+    rich_table,
+    stdout_console,
+)
+
 PEERS = {
     "pandera": (VENVS / "pandera", ["pandera[pandas]", "pyarrow"], "pandera.pandas"),
     "gx": (VENVS / "gx", ["great_expectations", "pyarrow"], "great_expectations"),
@@ -100,8 +109,6 @@ PEERS = {
 PEER_NAMES = {"pandera": "pandera", "gx": "Great Expectations"}
 GOALS = {"gx": 10.0, "pandera": 3.0}
 MEMORY_GOAL = 1.0
-
-log = Console(stderr=True)
 
 
 # Data
@@ -413,38 +420,7 @@ main()
 
 def ensure_peer(tool: str) -> Path:
     venv, packages, module = PEERS[tool]
-    python = venv / "bin" / "python"
-    if python.exists():
-        probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
-        if probe.returncode == 0:
-            return python
-    log.log(f"installing {', '.join(packages)} into {venv} (once; a few minutes)")
-    subprocess.run(["python3", "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", *packages], check=True)
-    return python
-
-
-@dataclass
-class Load:
-    """CPU counters at the start and end of a worker, to tell how busy the machine was."""
-
-    wall: float
-    busy: float  # CPU seconds of every process, from /proc/stat
-    own: float  # CPU seconds of this process and its children
-
-    @classmethod
-    def now(cls) -> Load:
-        hz = os.sysconf("SC_CLK_TCK")
-        with open("/proc/stat") as fh:
-            ticks = [int(t) for t in fh.readline().split()[1:9]]
-        t = os.times()
-        busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
-        return cls(time.monotonic(), busy, t.user + t.system + t.children_user + t.children_system)
-
-    def others(self, start: Load) -> float:
-        """CPUs other processes used on average between ``start`` and now."""
-        wall = self.wall - start.wall
-        return max(0.0, (self.busy - start.busy) - (self.own - start.own)) / wall
+    return ensure_venv(venv, module, packages)
 
 
 @dataclass
@@ -611,47 +587,25 @@ def cells(r: Result) -> tuple[str, ...]:
 
 
 def keel_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--",
-                "src/keel/validation",
-                "benchmarks/validation.py",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
+    head = git_head()
+    dirty = git_changes("src/keel/validation", "benchmarks/validation.py")
+    if head is None or dirty is None:
         return "unknown"
     if not dirty:
         return head
-    paths = sorted(line[3:] for line in dirty.splitlines())
+    paths = sorted(line[3:] for line in dirty)
     return f"{head} + uncommitted changes in {', '.join(paths)}"
 
 
 def notes(outcomes: Sequence[Outcome], args, loads: tuple, data_mb: float) -> list[str]:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     versions: dict[str, str] = {}
     for o in outcomes:
         versions.update(o.versions)
     when = datetime.now(UTC).isoformat(sep=" ", timespec="minutes")
     lines = [
         f"run finished {when}; keel commit {keel_commit()}",
-        f"machine: {os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, Python "
-        f"{platform.python_version()}, pyarrow {pa.__version__}, numpy {np.__version__}",
+        f"machine: {cpus_and_ram()}, Python "
+        f"{python_version()}, pyarrow {pa.__version__}, numpy {np.__version__}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
         f"data: {args.rows:,} rows x 25 columns (15 float64, 5 int64, 5 string), seed "
         f"{args.seed}; Parquet {data_mb:,.0f} MB; 75 checks",
@@ -721,24 +675,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results = build_results(outcomes, args.rows) if not args.skip_peers else []
     lines = notes(outcomes, args, (loads_start, loads_end), data_mb)
-    out = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    out = stdout_console(200)
     for line in lines:
         out.print(line, markup=False)
     if results:
-        table = Table(title="keel validation vs pandera and Great Expectations")
-        for column in COLUMNS:
-            table.add_column(
-                column, justify="left" if column in COLUMNS[:2] + COLUMNS[3:4] else "right"
-            )
-        for r in results:
-            table.add_row(*cells(r))
-        out.print(table)
+        title = "keel validation vs pandera and Great Expectations"
+        rows = (cells(r) for r in results)
+        out.print(rich_table(title, COLUMNS, rows, left=("measure", "unit", "peer")))
     if args.markdown:
-        rule = ["---" if c in ("measure", "unit", "peer", "verdict") else "---:" for c in COLUMNS]
-        rows = [COLUMNS, rule, *(cells(r) for r in results)]
-        body = "\n".join("| " + " | ".join(row) + " |" for row in rows)
-        args.markdown.write_text("\n".join(f"- {x}" for x in lines) + "\n\n" + body + "\n")
-    print(json.dumps({"benchmark": "validation", "results": [r.to_json() for r in results]}))
+        rows = [cells(r) for r in results]
+        left = ("measure", "unit", "peer", "verdict")
+        args.markdown.write_text(markdown(COLUMNS, rows, left, lines))
+    print_json("validation", [r.to_json() for r in results])
     return 0
 
 
