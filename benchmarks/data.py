@@ -64,32 +64,43 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import (
+    REPO,
+    VENVS,
+    Load,
+    cpus_and_ram,
+    ensure_venv,
+    git_changes,
+    git_head,
+    log,
+    markdown,
+    median,
+    print_json,
+    python_version,
+    rich_table,
+    run_line,
+    spread,
+    stdout_console,
+    warn_if_busy,
+)
+
 KEEL = REPO / ".venv" / "bin" / "keel"
-DVC_VENV = REPO / ".bench-venvs" / "dvc"
+DVC_VENV = VENVS / "dvc"
 DVC = DVC_VENV / "bin" / "dvc"
 MIB = 1024 * 1024
 GOAL = 5.0
 CHANGED = 10
-
-log = Console(stderr=True)
 
 
 @dataclass
@@ -100,11 +111,11 @@ class Figure:
 
     @property
     def median(self) -> float:
-        return statistics.median(self.seconds)
+        return median(self.seconds)
 
     @property
     def spread(self) -> float:
-        return (max(self.seconds) - min(self.seconds)) / self.median
+        return spread(self.seconds)
 
 
 @dataclass
@@ -181,13 +192,7 @@ def modify(files: list[Path], seed: int) -> None:
 
 def ensure_dvc() -> str:
     """Install DVC into its own venv unless it already runs there; its name and version."""
-    if not DVC.exists():
-        log.log(f"installing DVC into {DVC_VENV}")
-        subprocess.run([sys.executable, "-m", "venv", str(DVC_VENV)], check=True)
-        pip = [str(DVC_VENV / "bin" / "pip"), "install", "-q", "dvc"]
-        done = subprocess.run(pip, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(pip)} failed:\n{done.stdout}{done.stderr}")
+    ensure_venv(DVC_VENV, "dvc", ["dvc"])
     return "DVC " + run([str(DVC), "--version"], Path.cwd()).stdout.strip()
 
 
@@ -336,26 +341,12 @@ def startup(work: Path, repeat: int, dvc_name: str) -> Result:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, Python {platform.python_version()}"
+    return f"{cpus_and_ram()}, Python {python_version()}"
 
 
 def commit() -> str:
-    done = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "src"],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() + (" (src/ has uncommitted changes)" if dirty.stdout else "")
+    dirty = git_changes("src", untracked=False)
+    return (git_head() or "") + (" (src/ has uncommitted changes)" if dirty else "")
 
 
 COLUMNS = ("measure", "keel s", "spread", "DVC s", "spread", "ratio", "goal", "verdict")
@@ -377,10 +368,8 @@ def cells(r: Result) -> list[str]:
 
 def notes(dvc_name: str, repeat: str, load: str) -> list[str]:
     """What a reader needs beside the table: when, machine, versions, method, load."""
-    when = datetime.now().astimezone().isoformat(sep=" ", timespec="minutes")
-    command = shlex.join(["python", "benchmarks/data.py", *sys.argv[1:]])
     return [
-        f"run finished: {when}, `{command}`",
+        run_line("data"),
         f"machine: {machine()}",
         f"keel: commit {commit()}; peer: {dvc_name}",
         f"method: median of {repeat} timed rounds after 1 untimed warm-up round (large data "
@@ -394,53 +383,22 @@ def notes(dvc_name: str, repeat: str, load: str) -> list[str]:
 
 
 def report(results: list[Result], lines: list[str]) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-    table = Table(title="keel data vs DVC (seconds, command line, start-up included)")
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in LEFT else "right")
-    for r in results:
-        table.add_row(*cells(r))
+    out = stdout_console(160)
+    title = "keel data vs DVC (seconds, command line, start-up included)"
+    table = rich_table(title, COLUMNS, (cells(r) for r in results), LEFT)
     for line in lines[:-1]:
         out.print(line)
     out.print(table)
     out.print(lines[-1])
 
 
-def markdown(results: list[Result], lines: list[str]) -> str:
-    """The same report as Markdown, to paste into RESULTS.md."""
-    rule = ["---" if column in LEFT else "---:" for column in COLUMNS]
-    rows = [COLUMNS, rule, *(cells(r) for r in results)]
-    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
-    return "\n".join(f"- {line}" for line in lines) + "\n\n" + table + "\n"
-
-
-@dataclass
-class Load:
-    """CPU time used by every process, read at the start and end: how busy the machine was."""
-
-    wall: float
-    busy: float
-    own: float
-    average: tuple[float, float, float]
-
-    @classmethod
-    def now(cls) -> Load:
-        hz = os.sysconf("SC_CLK_TCK")
-        with open("/proc/stat") as fh:
-            ticks = [int(t) for t in fh.readline().split()[1:9]]
-        t = os.times()
-        busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
-        own = t.user + t.system + t.children_user + t.children_system
-        return cls(time.monotonic(), busy, own, os.getloadavg())
-
-    def since(self, start: Load) -> str:
-        wall = self.wall - start.wall
-        others = max(0.0, (self.busy - start.busy) - (self.own - start.own)) / wall
-        return (
-            f"load: other processes used {others:.2f} of {os.cpu_count()} CPUs on average "
-            f"during the run; load averages (1, 5, 15 min) {_avg(start.average)} at the "
-            f"start, {_avg(self.average)} at the end."
-        )
+def load_line(start: Load, end: Load) -> str:
+    """How much CPU other processes used during the run, and the load averages."""
+    return (
+        f"load: other processes used {end.others(start):.2f} of {os.cpu_count()} CPUs on "
+        f"average during the run; load averages (1, 5, 15 min) {_avg(start.average)} at the "
+        f"start, {_avg(end.average)} at the end."
+    )
 
 
 def _avg(values: tuple[float, float, float]) -> str:
@@ -470,12 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not KEEL.exists():
         parser.error(f"{KEEL} is missing: run 'make install' first")
 
-    busy = os.getloadavg()[0]
-    if busy > 0.5 * (os.cpu_count() or 1):
-        log.print(
-            f"[yellow]warning: the load average is {busy:.1f} on {os.cpu_count()} CPUs; other "
-            "work will slow keel and DVC unevenly. Rerun on a quiet machine.[/]"
-        )
+    warn_if_busy("other work will slow keel and DVC unevenly")
     dvc_name = ensure_dvc()
     work = Path(tempfile.mkdtemp(prefix="keel-bench-data-", dir=args.dir))
     results: list[Result] = []
@@ -495,14 +448,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         small_label = f"{args.small_files:,} files of 1-4 KiB"
         results += bench(small_label, small, work, args.small_repeat, dvc_name, warm_up=False)
         repeat = f"{args.repeat} (large) / {args.small_repeat} (small)"
-        lines = notes(dvc_name, repeat, Load.now().since(start))
+        lines = notes(dvc_name, repeat, load_line(start, Load.now()))
         report(results, lines)
         if args.markdown:
-            args.markdown.write_text(markdown(results, lines))
+            args.markdown.write_text(markdown(COLUMNS, [cells(r) for r in results], LEFT, lines))
     finally:
         shutil.rmtree(work, ignore_errors=True)
         log.log(f"removed {work}")
-    print(json.dumps({"benchmark": "data", "results": [r.to_json() for r in results]}))
+    print_json("data", [r.to_json() for r in results])
     return 0
 
 
