@@ -7,6 +7,7 @@ code: each script still decides what it times and how it reports it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -122,6 +124,20 @@ class Load:
         return (self.steal - start.steal) / (self.wall - start.wall)
 
 
+def load_summary(start: Load, end: Load, *, steal: bool = False) -> str:
+    """``load: other processes used X of N CPUs on average during the run`` (no full stop).
+
+    With ``steal``, also how many CPUs the hypervisor took meanwhile.
+    """
+    text = (
+        f"load: other processes used {end.others(start):.2f} of {os.cpu_count()} CPUs on "
+        "average during the run"
+    )
+    if steal:
+        text += f", and the hypervisor took {end.steal_since(start):.2f} CPUs (steal)"
+    return text
+
+
 # Timing
 
 
@@ -168,6 +184,52 @@ def keel_commit() -> str:
     if head is None or dirty is None:
         return "commit unknown"
     return f"commit {head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+# Options
+
+
+def add_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--dir``: where a fresh work folder is made and removed (default: the temp folder)."""
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="folder in which a fresh work folder is made and removed (default: %(default)s)",
+    )
+
+
+# Results
+
+
+def verdict(ratio: float | None, goal: float | None) -> str:
+    """``met`` when ``ratio`` reaches ``goal``, else ``NOT met``; ``no goal`` / ``no peer``."""
+    if goal is None:
+        return "no goal"
+    if ratio is None:
+        return "no peer"
+    return "met" if ratio >= goal else "NOT met"
+
+
+def result_json(
+    measure: str,
+    keel: float | None,
+    peer: float | None,
+    peer_name: str | None,
+    unit: str,
+    ratio: float | None,
+    goal: float | None,
+) -> dict[str, object]:
+    """One entry of the JSON line's ``results``, keys in the documented order."""
+    return {
+        "measure": measure,
+        "keel": keel,
+        "peer": peer,
+        "peer_name": peer_name,
+        "unit": unit,
+        "ratio": ratio,
+        "goal": goal,
+    }
 
 
 # Report

@@ -87,28 +87,42 @@ import hashlib
 import json
 import os
 import pickle
-import shlex
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
-REPO = Path(__file__).resolve().parent.parent
-MLFLOW_VENV = REPO / ".bench-venvs" / "mlflow"
+from _common import (
+    VENVS,
+    Load,
+    add_dir_option,
+    cpus_and_ram,
+    ensure_venv,
+    keel_commit,
+    load_summary,
+    log,
+    markdown,
+    median,
+    print_json,
+    result_json,
+    rich_table,
+    run_line,
+    spread,
+    stdout_console,
+    verdict,
+    warn_if_busy,
+)
+
+MLFLOW_VENV = VENVS / "mlflow"
 FEATURES = 20
 ROWS = 10_000
 SAMPLE_S = 0.02  # target length of one timed sample
@@ -118,8 +132,6 @@ BUDGET_WARM_S = 1e-3
 GOAL_ONE_ROW = 4.0
 BUDGET_ONE_ROW_S = 50e-6
 BUDGET_BULK = 0.10
-
-log = Console(stderr=True)
 
 
 # The worker: the same script for both tools, run in each tool's environment.
@@ -353,13 +365,13 @@ class Figure:
 
     @property
     def value(self) -> float:
-        return statistics.median(self.seconds)
+        return median(self.seconds)
 
     @property
     def spread(self) -> float | None:
         if len(self.seconds) < 2:
             return None
-        return (max(self.seconds) - min(self.seconds)) / self.value
+        return spread(self.seconds)
 
 
 UNITS = {"s": 1.0, "ms": 1e3, "µs": 1e6}
@@ -383,21 +395,13 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.goal is None:
-            return "no goal"
-        return "met" if self.ratio >= self.goal else "NOT met"
+        return verdict(self.ratio, self.goal)
 
     def to_json(self) -> dict[str, object]:
         scale = UNITS[self.unit]
-        return {
-            "measure": self.measure,
-            "keel": _round(self.keel.value * scale),
-            "peer": _round(self.peer.value * scale),
-            "peer_name": self.peer_name,
-            "unit": self.unit,
-            "ratio": round(self.ratio, 3),
-            "goal": self.goal,
-        }
+        keel, peer = _round(self.keel.value * scale), _round(self.peer.value * scale)
+        ratio = round(self.ratio, 3)
+        return result_json(self.measure, keel, peer, self.peer_name, self.unit, ratio, self.goal)
 
 
 def _round(value: float) -> float:
@@ -414,18 +418,10 @@ def fmt(seconds: float, unit: str) -> str:
 
 def ensure_mlflow(venv: Path) -> Path:
     """The Python of a virtual environment with MLflow, created and installed if needed."""
-    python = venv / "bin" / "python"
-    if python.exists():
-        probe = subprocess.run([python, "-c", "import mlflow"], capture_output=True)
-        if probe.returncode == 0:
-            return python
     # The model's libraries pinned to this environment's versions, so both tools run
     # the same scikit-learn, pandas and NumPy code.
     pins = [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "pandas", "numpy")]
-    log.log(f"installing MLflow into {venv} with {', '.join(pins)} (once; a few minutes)")
-    subprocess.run(["python3", "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "mlflow", *pins], check=True)
-    return python
+    return ensure_venv(venv, "mlflow", ["mlflow", *pins])
 
 
 def make_data(work: Path, models: int, seed: int = 0) -> list:
@@ -521,36 +517,9 @@ def cold_load(python: Path, script: Path, tool: str, work: Path, env, preimport:
 # Report
 
 
-def keel_commit() -> str:
-    """The commit keel was measured at, and whether src/ had other changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "commit unknown"
-    return f"commit {head}{' + uncommitted changes in src/' if dirty else ''}"
-
-
 def machine(keel_v: dict[str, str], mlflow_v: dict[str, str], commit: str) -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM; keel {keel_v['keel']} "
+        f"{cpus_and_ram()}; keel {keel_v['keel']} "
         f"({commit}; Python {keel_v['python']}, skops {keel_v['skops']}, "
         f"SQLite {sqlite3.sqlite_version}); MLflow {mlflow_v['mlflow']} (Python "
         f"{mlflow_v['python']}); both: scikit-learn {keel_v['scikit-learn']}, pandas "
@@ -558,37 +527,9 @@ def machine(keel_v: dict[str, str], mlflow_v: dict[str, str], commit: str) -> st
     )
 
 
-@dataclass
-class Load:
-    """Counters read at the start and end of a run, to tell how busy the machine was."""
-
-    wall: float
-    busy: float  # CPU seconds of every process, from /proc/stat
-    steal: float
-    own: float  # CPU seconds of this process and the workers it ran (once reaped)
-
-    @classmethod
-    def now(cls) -> Load:
-        hz = os.sysconf("SC_CLK_TCK")
-        try:
-            with open("/proc/stat") as fh:
-                ticks = [int(t) for t in fh.readline().split()[1:9]]
-        except (OSError, ValueError):
-            ticks = [0] * 8
-        busy = sum(ticks[i] for i in (0, 1, 2, 5, 6)) / hz
-        t = os.times()
-        own = t.user + t.system + t.children_user + t.children_system
-        return cls(time.monotonic(), busy, ticks[7] / hz, own)
-
-    def since(self, start: Load) -> str:
-        wall = self.wall - start.wall
-        others = max(0.0, (self.busy - start.busy) - (self.own - start.own)) / wall
-        steal = (self.steal - start.steal) / wall
-        return (
-            f"load: other processes used {others:.2f} of {os.cpu_count()} CPUs on average "
-            f"during the run, and the hypervisor took {steal:.2f} CPUs (steal); 1-minute "
-            "load average at each stage: "
-        )
+def load_text(start: Load, end: Load) -> str:
+    """How much CPU other processes and the hypervisor took; the stages' load follows."""
+    return load_summary(start, end, steal=True) + "; 1-minute load average at each stage: "
 
 
 COLUMNS = ("measure", "unit", "keel", "spread", "peer", "peer figure", "spread", "ratio")
@@ -613,35 +554,22 @@ def cells(r: Result) -> tuple[str, ...]:
     )
 
 
+LEFT = [column for column in COLUMNS if column not in RIGHT]
+
+
 def report(results: list[Result], lines: list[str]) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 230, highlight=False)
-    table = Table(title="keel model registry vs MLflow (same scikit-learn model)")
-    for column in COLUMNS:
-        table.add_column(column, justify="right" if column in RIGHT else "left")
-    for r in results:
-        table.add_row(*cells(r))
+    out = stdout_console(230)
+    title = "keel model registry vs MLflow (same scikit-learn model)"
+    table = rich_table(title, COLUMNS, (cells(r) for r in results), LEFT)
     for line in lines:
         out.print(line)
     out.print(table)
     out.print("ratio = peer / keel (every figure is a time): above 1, keel is faster.")
 
 
-def markdown(results: list[Result], lines: list[str]) -> str:
-    """The same report as Markdown, to paste into RESULTS.md."""
-    rule = ["---:" if column in RIGHT else "---" for column in COLUMNS]
-    rows = [COLUMNS, rule, *(cells(r) for r in results)]
-    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
-    return "\n".join(f"- {line}" for line in lines) + "\n\n" + table + "\n"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()),
-        help="folder in which a fresh work folder is made and removed (default: %(default)s)",
-    )
+    add_dir_option(parser)
     parser.add_argument("--quick", action="store_true", help="--repeat 1 --samples 5")
     parser.add_argument(
         "--repeat", type=int, help="timed registrations and cold loads per tool (default 5)"
@@ -655,12 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if repeat < 1 or samples < 2:
         parser.error("--repeat must be at least 1 and --samples at least 2")
 
-    busy = os.getloadavg()[0]
-    if busy > 0.5 * (os.cpu_count() or 1):
-        log.print(
-            f"[yellow]warning: the load average is {busy:.1f} on {os.cpu_count()} CPUs; other "
-            "work will slow keel and MLflow unevenly. Rerun on a quiet machine.[/]"
-        )
+    warn_if_busy("other work will slow keel and MLflow unevenly")
     pythons = {"keel": Path(sys.executable), "mlflow": ensure_mlflow(args.mlflow_venv)}
     commit = keel_commit()  # now: others may commit while this runs
     work = Path(tempfile.mkdtemp(prefix="keel-bench-registry-", dir=args.dir))
@@ -754,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         cold.setdefault((tool, "import"), []).append(out["import"])
                         cold.setdefault((tool, "both"), []).append(out["import"] + out["load"])
         stage("end")
-        load_line = Load.now().since(start) + ", ".join(loadavg) + "."
+        load_line = load_text(start, Load.now()) + ", ".join(loadavg) + "."
     finally:
         for w in workers:
             w.close()
@@ -763,10 +686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results = build_results(register, cold, warm, one, bulk)
     native = {key: Figure(times).value for key, times in {**one, **bulk}.items()}
-    when = datetime.now().astimezone().isoformat(sep=" ", timespec="minutes")
-    command = shlex.join(["python", "benchmarks/registry.py", *sys.argv[1:]])
     lines = [
-        f"run finished: {when}, `{command}`",
+        run_line("registry"),
         f"machine: {machine(keel_v, mlflow_v, commit)}",
         f"model: make_pipeline(StandardScaler(), LogisticRegression()) fitted on {ROWS:,} rows "
         f"x {FEATURES} float features and pickled once; both tools register the unpickled "
@@ -791,8 +712,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     report(results, lines)
     if args.markdown:
-        args.markdown.write_text(markdown(results, lines))
-    print(json.dumps({"benchmark": "registry", "results": [r.to_json() for r in results]}))
+        args.markdown.write_text(markdown(COLUMNS, [cells(r) for r in results], LEFT, lines))
+    print_json("registry", [r.to_json() for r in results])
     return 0
 
 
