@@ -213,3 +213,21 @@ def test_log_input_records_the_dataset_reference(
         with pytest.raises(InvalidInput, match="dataset version or a reference"):
             run.log_input(42)
     assert backend.get_run(run.id).tags["keel.input.training"] == "credit:v3"
+
+
+def test_a_new_run_is_answered_as_it_reads_back(backend: TrackingBackend) -> None:
+    parent = backend.create_run("answers", name="parent")
+    created = backend.create_run(
+        "answers",
+        name="child",
+        parent_id=parent.id,
+        params={"lr": "0.1", "depth": "3"},
+        tags={"team": "risk"},
+        code={"commit": "abc", "argv": ["train.py", "--fast"]},
+        environment={"python": "3.11", "packages": {"numpy": "2.4"}},
+    )
+    assert created == backend.get_run(created.id)
+    unnamed = backend.create_run("answers")
+    assert unnamed == backend.get_run(unnamed.id)
+    with pytest.raises(NotFound, match="No run with id 'nope'"):
+        backend.set_status("nope", RunStatus.FINISHED)

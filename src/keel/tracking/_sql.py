@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import sqlalchemy as sa
 
@@ -76,16 +76,30 @@ class SqlTracking:
         code, environment = _json_field("code", code), _json_field("environment", environment)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
+        record = RunRecord(
+            id=run_id,
+            experiment=experiment,
+            experiment_id="",
+            name=name or random_run_name(),
+            status=RunStatus.RUNNING,
+            created_at=now,
+            started_at=now,
+            parent_id=parent_id,
+            params=dict(params),
+            tags=dict(tags),
+            code=code,
+            environment=environment,
+        )
         with self.store.write() as conn:
-            experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
+            record.experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
             if parent_id is not None:
                 self._require_run(conn, parent_id)
             conn.execute(
                 t.runs.insert().values(
                     id=run_id,
-                    experiment_id=experiment_id,
+                    experiment_id=record.experiment_id,
                     parent_id=parent_id,
-                    name=name or random_run_name(),
+                    name=record.name,
                     status=RunStatus.RUNNING,
                     created_at=now,
                     started_at=now,
@@ -95,7 +109,7 @@ class SqlTracking:
             )
             _insert_pairs(conn, t.run_params, run_id, params)
             _insert_pairs(conn, t.run_tags, run_id, tags)
-        return self.get_run(run_id)
+        return record  # what was written, as get_run would read it back
 
     def get_run(self, run_id: str) -> RunRecord:
         with self.store.read() as conn:
@@ -126,8 +140,11 @@ class SqlTracking:
         else:
             values.update(ended_at=now, error=error)
         with self.store.write() as conn:
-            self._require_run(conn, run_id)
-            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+            updated = conn.execute(
+                t.runs.update().where(t.runs.c.id == str(run_id)).values(**values)
+            ).rowcount
+        if not updated:
+            self._missing_run(run_id)
         return self.get_run(run_id)
 
     # -- logging ------------------------------------------------------------------------
@@ -312,10 +329,14 @@ class SqlTracking:
             .first()
         )
         if row is None:
-            raise NotFound(
-                f"No run with id {run_id!r}. List runs with 'keel runs ls' or keel.search_runs()."
-            )
+            self._missing_run(run_id)
         return row
+
+    @staticmethod
+    def _missing_run(run_id: str) -> NoReturn:
+        raise NotFound(
+            f"No run with id {run_id!r}. List runs with 'keel runs ls' or keel.search_runs()."
+        )
 
 
 def _json_field(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
