@@ -70,15 +70,19 @@ import numpy as np
 import keel
 from _common import (
     Load,
+    add_dir_option,
     cpus_and_ram,
+    load_summary,
     log,
     markdown,
     print_json,
     python_version,
+    result_json,
     rich_table,
     run_line,
     spread,
     stdout_console,
+    verdict,
     warn_if_busy,
 )
 from keel.store.objects import LocalObjectStore, open_object_store
@@ -122,20 +126,11 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.goal is None:
-            return "no goal"
-        return "met" if self.ratio >= self.goal else "NOT met"
+        return verdict(self.ratio, self.goal)
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "measure": self.measure,
-            "keel": round(self.keel.mbps, 1),
-            "peer": round(self.peer.mbps, 1),
-            "peer_name": self.peer_name,
-            "unit": "MB/s",
-            "ratio": round(self.ratio, 3),
-            "goal": self.goal,
-        }
+        keel, peer, ratio = round(self.keel.mbps, 1), round(self.peer.mbps, 1), round(self.ratio, 3)
+        return result_json(self.measure, keel, peer, self.peer_name, "MB/s", ratio, self.goal)
 
 
 @dataclass
@@ -354,15 +349,6 @@ def machine() -> str:
     )
 
 
-def load_line(start: Load, end: Load) -> str:
-    """How much CPU other processes and the hypervisor took during the run."""
-    return (
-        f"load: other processes used {end.others(start):.2f} of {os.cpu_count()} CPUs on "
-        f"average during the run, and the hypervisor took {end.steal_since(start):.2f} CPUs "
-        "(steal)."
-    )
-
-
 COLUMNS = ("measure", "keel MB/s", "spread", "peer", "peer MB/s", "spread", "ratio", "goal")
 COLUMNS += ("verdict",)
 RIGHT = {"keel MB/s", "spread", "peer MB/s", "ratio", "goal"}
@@ -421,12 +407,7 @@ def report(results: list[Result], lines: list[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()),
-        help="folder in which a fresh work folder is made and removed (default: %(default)s)",
-    )
+    add_dir_option(parser)
     parser.add_argument("--size-mib", type=int, default=1024, help="total size of each data set")
     parser.add_argument("--files", type=int, default=2000, help="number of small files")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measure")
@@ -447,7 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = Load.now()
         results = bench_data_set(large, work, args.repeat)
         results += bench_data_set(small, work, args.repeat)
-        lines = notes([large, small], args.repeat, load_line(start, Load.now()))
+        lines = notes(
+            [large, small], args.repeat, load_summary(start, Load.now(), steal=True) + "."
+        )
         report(results, lines)
         if args.markdown:
             args.markdown.write_text(markdown(COLUMNS, [cells(r) for r in results], LEFT, lines))
