@@ -71,12 +71,10 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,15 +84,28 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 import keel
 import keel.config
 import keel.tracking
+from _common import (
+    VENVS,
+    add_dir_option,
+    cpus_and_ram,
+    ensure_venv,
+    keel_commit,
+    log,
+    median,
+    print_json,
+    python_version,
+    result_json,
+    spread,
+    stdout_console,
+    verdict,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-MLFLOW_VENV = REPO / ".bench-venvs" / "mlflow"
+MLFLOW_VENV = VENVS / "mlflow"
 FILTER = "metrics.m0 > 0.5 and params.p1 = 'x'"
 ORDER_BY = "metrics.m0 DESC"
 MAX_RESULTS = 100
@@ -107,8 +118,6 @@ GOAL_BULK = 50.0
 GOAL_RUNS = 50.0
 GOAL_SEARCH = 5.0
 BUDGET_SCALE_S = 1.0
-
-log = Console(stderr=True)
 
 
 @dataclass(frozen=True)
@@ -143,13 +152,13 @@ class Figure:
 
     @property
     def value(self) -> float:
-        median = statistics.median(self.seconds)
-        return median if self.amount is None else self.amount / median
+        seconds = median(self.seconds)
+        return seconds if self.amount is None else self.amount / seconds
 
     @property
     def spread(self) -> float:
         """(slowest - fastest) / median run time."""
-        return (max(self.seconds) - min(self.seconds)) / statistics.median(self.seconds)
+        return spread(self.seconds)
 
 
 @dataclass
@@ -173,23 +182,13 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.goal is None:
-            return "no goal"
-        if self.ratio is None:
-            return "no peer"
-        return "met" if self.ratio >= self.goal else "NOT met"
+        return verdict(self.ratio, self.goal)
 
     def to_json(self) -> dict[str, object]:
-        ratio = self.ratio
-        return {
-            "measure": self.measure,
-            "keel": _round(self.keel.value),
-            "peer": None if self.peer is None else _round(self.peer.value),
-            "peer_name": self.peer_name,
-            "unit": self.unit,
-            "ratio": None if ratio is None else round(ratio, 3),
-            "goal": self.goal,
-        }
+        ratio = None if self.ratio is None else round(self.ratio, 3)
+        peer = None if self.peer is None else _round(self.peer.value)
+        keel = _round(self.keel.value)
+        return result_json(self.measure, keel, peer, self.peer_name, self.unit, ratio, self.goal)
 
 
 def _round(value: float) -> float:
@@ -449,15 +448,7 @@ print(json.dumps(out))
 
 def ensure_mlflow(venv: Path) -> Path:
     """The Python of a virtual environment with MLflow, created and installed if needed."""
-    python = venv / "bin" / "python"
-    if python.exists():
-        probe = subprocess.run([python, "-c", "import mlflow"], capture_output=True)
-        if probe.returncode == 0:
-            return python
-    log.log(f"installing MLflow into {venv} (once; a few minutes)")
-    subprocess.run(["python3", "-m", "venv", venv], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "mlflow"], check=True)
-    return python
+    return ensure_venv(venv, "mlflow", ["mlflow"])
 
 
 def run_mlflow(python: Path, work: Path, config: dict[str, object]) -> dict[str, object]:
@@ -684,38 +675,11 @@ def build_results(
     return results
 
 
-def keel_commit() -> str:
-    """The commit keel was measured at, and whether the work tree had other changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "commit unknown"
-    return f"commit {head}{' + uncommitted changes in src/' if dirty else ''}"
-
-
 def machine(peer: str | None) -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram:.0f} GiB RAM, keel {keel.__version__} "
+        f"{cpus_and_ram()}, keel {keel.__version__} "
         f"({keel_commit()}, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}), "
+        f"Python {python_version()}, SQLite {sqlite3.sqlite_version}), "
         f"{peer or 'MLflow not run'}"
     )
 
@@ -723,7 +687,7 @@ def machine(peer: str | None) -> str:
 def report(
     results: list[Result], sizes: Sizes, repeat: int, peer: str | None, load: list[float]
 ) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 170, highlight=False)
+    out = stdout_console(170)
     table = Table(title="keel tracking vs MLflow (both on SQLite)")
     table.add_column("measure")
     table.add_column("unit")
@@ -776,12 +740,7 @@ def report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()),
-        help="folder in which a fresh work folder is made and removed (default: %(default)s)",
-    )
+    add_dir_option(parser)
     parser.add_argument("--quick", action="store_true", help="a tenth of every size, 1 round")
     parser.add_argument("--skip-mlflow", action="store_true", help="keel alone: no peer")
     parser.add_argument("--skip-http", action="store_true", help="leave out (d)")
@@ -934,7 +893,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keel.config.reset()
         shutil.rmtree(work)
         log.log(f"removed {work}")
-    print(json.dumps({"benchmark": "tracking", "results": [r.to_json() for r in results]}))
+    print_json("tracking", [r.to_json() for r in results])
     return 0
 
 
