@@ -98,8 +98,10 @@ from _common import (
     markdown,
     print_json,
     python_version,
+    result_json,
     rich_table,
     stdout_console,
+    verdict,
 )
 
 PEERS = {
@@ -519,20 +521,11 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.goal is None:
-            return "no goal"
-        return "met" if self.ratio >= self.goal else "NOT met"
+        return verdict(self.ratio, self.goal)
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "measure": self.measure,
-            "keel": round(self.keel, 4),
-            "peer": round(self.peer, 4),
-            "peer_name": self.peer_name,
-            "unit": self.unit,
-            "ratio": round(self.ratio, 3),
-            "goal": self.goal,
-        }
+        keel, peer, ratio = round(self.keel, 4), round(self.peer, 4), round(self.ratio, 3)
+        return result_json(self.measure, keel, peer, self.peer_name, self.unit, ratio, self.goal)
 
 
 def build_results(outcomes: Sequence[Outcome], rows: int) -> list[Result]:
