@@ -56,6 +56,7 @@ from _common import (
     log,
     print_json,
     python_version,
+    result_json,
     rich_table,
     stdout_console,
     warn_if_busy,
@@ -200,16 +201,8 @@ def machine() -> str:
 def result(
     measure: str, keel: float, peer: float, peer_name: str, unit: str, goal: float | None
 ) -> dict[str, object]:
-    ratio = peer / keel
-    return {
-        "measure": measure,
-        "keel": round(keel, 3),
-        "peer": round(peer, 3),
-        "peer_name": peer_name,
-        "unit": unit,
-        "ratio": round(ratio, 3),
-        "goal": goal,
-    }
+    ratio = round(peer / keel, 3)
+    return result_json(measure, round(keel, 3), round(peer, 3), peer_name, unit, ratio, goal)
 
 
 COLUMNS = ("measure", "keel", "peer", "unit", "ratio", "goal", "verdict")
