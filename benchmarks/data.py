@@ -8,7 +8,7 @@ Run it from the repository root::
 
 DVC (the latest release) is installed once into its own virtual environment,
 ``.bench-venvs/dvc`` (git-ignored), with ``python3 -m venv`` and ``pip install dvc``; the
-install is skipped when ``dvc`` already runs there. keel is this checkout's ``keel``
+install is skipped when ``dvc`` already imports there. keel is this checkout's ``keel``
 command (``.venv/bin/keel``). Both run as a user runs them: one process per command,
 start-up included, output captured.
 
@@ -79,19 +79,23 @@ from _common import (
     REPO,
     VENVS,
     Load,
+    add_dir_option,
     cpus_and_ram,
     ensure_venv,
     git_changes,
     git_head,
+    load_summary,
     log,
     markdown,
     median,
     print_json,
     python_version,
+    result_json,
     rich_table,
     run_line,
     spread,
     stdout_console,
+    verdict,
     warn_if_busy,
 )
 
@@ -132,20 +136,12 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.goal is None:
-            return "no goal"
-        return "met" if self.ratio >= self.goal else "NOT met"
+        return verdict(self.ratio, self.goal)
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "measure": self.measure,
-            "keel": round(self.keel.median, 3),
-            "peer": round(self.peer.median, 3),
-            "peer_name": self.peer_name,
-            "unit": "s",
-            "ratio": round(self.ratio, 2),
-            "goal": self.goal,
-        }
+        keel, peer = round(self.keel.median, 3), round(self.peer.median, 3)
+        ratio = round(self.ratio, 2)
+        return result_json(self.measure, keel, peer, self.peer_name, "s", ratio, self.goal)
 
 
 # Data
@@ -191,7 +187,7 @@ def modify(files: list[Path], seed: int) -> None:
 
 
 def ensure_dvc() -> str:
-    """Install DVC into its own venv unless it already runs there; its name and version."""
+    """Install DVC into its own venv unless it already imports there; its name and version."""
     ensure_venv(DVC_VENV, "dvc", ["dvc"])
     return "DVC " + run([str(DVC), "--version"], Path.cwd()).stdout.strip()
 
@@ -395,9 +391,8 @@ def report(results: list[Result], lines: list[str]) -> None:
 def load_line(start: Load, end: Load) -> str:
     """How much CPU other processes used during the run, and the load averages."""
     return (
-        f"load: other processes used {end.others(start):.2f} of {os.cpu_count()} CPUs on "
-        f"average during the run; load averages (1, 5, 15 min) {_avg(start.average)} at the "
-        f"start, {_avg(end.average)} at the end."
+        f"{load_summary(start, end)}; load averages (1, 5, 15 min) {_avg(start.average)} at "
+        f"the start, {_avg(end.average)} at the end."
     )
 
 
@@ -407,12 +402,7 @@ def _avg(values: tuple[float, float, float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()),
-        help="folder in which a fresh work folder is made and removed (default: %(default)s)",
-    )
+    add_dir_option(parser)
     parser.add_argument("--files", type=int, default=2000, help="files in the large data set")
     parser.add_argument("--size-mib", type=int, default=1024, help="total size of those files")
     parser.add_argument("--small-files", type=int, default=100_000, help="1-4 KiB files")
