@@ -75,11 +75,6 @@ def warn_if_busy(effect: str) -> None:
         )
 
 
-def load_averages() -> tuple[float, float, float]:
-    """The 1, 5 and 15-minute load averages."""
-    return os.getloadavg()
-
-
 def _stat_ticks() -> list[int]:
     """user nice system idle iowait irq softirq steal, from the first line of /proc/stat."""
     try:
