@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             log.log(f"keel run {i + 1} of {args.repeat}")
             runs.append(run_child("keel", path))
         pandas_run = None if args.no_pandas else run_child("pandas", path)
+        parquet_mb = path.stat().st_size / MB
     finally:
         if args.clean:
             shutil.rmtree(args.dir, ignore_errors=True)
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     notes = [
         f"machine: {machine()}",
-        f"data: {path} ({path.stat().st_size / MB:,.0f} MB Parquet), Arrow in memory "
+        f"data: {path} ({parquet_mb:,.0f} MB Parquet), Arrow in memory "
         f"{data_mb:,.0f} MB; peak memory is the whole process (interpreter, table, profile)",
         f"keel runs (s): {each}; median taken. CPU time of the median run: "
         f"{statistics.median(r['cpu'] for r in runs):.2f} s (both threads). Reading the "
