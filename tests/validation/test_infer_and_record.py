@@ -120,6 +120,8 @@ def test_reports_on_dataset_versions_are_recorded_and_linked(project: Path) -> N
     assert "user1@example.org" not in stored.to_json().decode()
     graph = lineage_graph(keel.data.dataset_service().store, "dataset_version", v2.id)
     assert ("validation_report", bad.id) in graph.nodes
+    label = graph.nodes[("validation_report", bad.id)].label
+    assert label == "validation against applications: FAILED"
 
     store = keel.data.dataset_service().store
     with store.read() as conn:

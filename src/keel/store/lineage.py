@@ -146,7 +146,8 @@ def lineage_graph(
 
 
 def _labels(conn: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Human names: 'credit:v3' for dataset versions, run names, 'model:4' for models."""
+    """Human names: 'credit:v3' for dataset versions, run names, 'model:4' for models,
+    verdicts for validation reports."""
     out: dict[tuple[str, str], str] = {}
     by_kind: dict[str, list[str]] = {}
     for kind, id_ in keys:
@@ -170,4 +171,11 @@ def _labels(conn: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, 
             .where(mv.c.id.in_(ids))
         )
         out.update({("model_version", i): f"{n}:{v}" for i, n, v in rows})
+    if ids := by_kind.get("validation_report"):
+        r = t.validation_reports
+        rows = conn.execute(sa.select(r.c.id, r.c.passed, r.c.summary).where(r.c.id.in_(ids)))
+        for i, passed, summary in rows:
+            schema = (summary or {}).get("schema") or "a schema"
+            verdict = "passed" if passed else "FAILED"
+            out[("validation_report", i)] = f"validation against {schema}: {verdict}"
     return out
