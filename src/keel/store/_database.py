@@ -43,7 +43,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
         if path is not None:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -54,6 +54,28 @@ def _sqlite_engine(url: str) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _set_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch a database file to write-ahead logging (a no-op once it is).
+
+    The switch needs the database to itself: while another process holds a lock on a new
+    store (creating its tables, say), SQLite answers "database is locked" at once instead of
+    waiting on busy_timeout, so wait here, as long as a writer would.
+    """
+    import time
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _postgres_engine(url: str) -> sa.Engine:
