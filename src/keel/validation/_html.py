@@ -58,7 +58,7 @@ def render_html(
         summary=summary,
         passed_checks=summary["checks"] - summary["failed"],
         chart=_failure_chart(report),
-        rows=[_row(r, personal) for r in report.results],
+        rows=[_row(r, personal) for r in _failures_first(report.results)],
         examples=_examples(report, personal),
         columns=_column_charts(report, table, schema, personal),
     )
@@ -200,30 +200,39 @@ def _examples(report: ValidationReport, personal: dict[str, str]) -> list[dict[s
 # -- charts (geometry for inline SVG) ----------------------------------------------------------
 
 
+def _failures_first(results: list[Any]) -> list[Any]:
+    """Failed checks first (errors, then warnings), then the rest, each in schema order."""
+    return sorted(results, key=lambda r: (r.passed, r.severity != "error"))
+
+
 def _failure_chart(report: ValidationReport) -> dict[str, Any] | None:
-    """One horizontal bar per failed row check: its failing share, 0 to 100 %."""
+    """One horizontal bar per failed row check, its length the failing share relative to
+    the largest one (a share of 0.04 % next to 0.06 % must still be seen), labelled with
+    the rows and the share."""
     failed = [r for r in report.results if not r.passed and r.failing_share is not None]
     if not failed:
         return None
     label, width, bar, gap = 230, 320, 18, 6
+    largest = max(min(max(float(r.failing_share or 0.0), 0.0), 1.0) for r in failed)
     bars = []
     for i, r in enumerate(failed):
         share = min(max(float(r.failing_share or 0.0), 0.0), 1.0)
+        scaled = share / largest if largest > 0 else 0.0
         bars.append(
             {
                 "y": 10 + i * (bar + gap),
-                "w": round(max(width * share, 1.0 if share > 0 else 0.0), 1),
+                "w": round(max(width * scaled, 1.0 if share > 0 else 0.0), 1),
                 "h": bar,
                 "css": _status(r)[1],
                 "label": r.name if len(r.name) <= 34 else r.name[:33] + "…",
-                "value": f"{share:.1%}",
+                "value": f"{r.failing_rows:,} ({share:.2%})",
                 "title": f"{r.name}: {r.failing_rows:,} rows ({share:.2%})",
             }
         )
     return {
         "label": label,
         "width": width,
-        "total_width": label + width + 70,
+        "total_width": label + width + 130,
         "height": 20 + len(failed) * (bar + gap),
         "bars": bars,
     }
