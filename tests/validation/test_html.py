@@ -184,3 +184,25 @@ def test_distinct_values_get_a_note_not_a_chart() -> None:
     page = render_html(validate(data, schema, record=False), data, schema)
     assert "Every value is distinct (500 values)." in page
     assert "most frequent values of code" not in page
+
+
+def test_nearly_unique_text_columns_are_not_charted_as_top_values() -> None:
+    import pandas as pd
+
+    from keel.validation import Schema, checks, validate
+    from keel.validation._html import render_html
+
+    ids = [f"a-{i:06d}" for i in range(500)]
+    ids[1] = ids[0]  # one repeat: not every value is distinct, but nearly
+    frame = pd.DataFrame({"applicant_id": ids})
+    schema = Schema([checks.unique("applicant_id")])
+    report = validate(frame, schema, record=False)
+    page = render_html(report, pa_table(frame), schema)
+    assert "Nearly every value is distinct (499 of 500)" in page
+    assert "a-000007" not in page
+
+
+def pa_table(frame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)

@@ -287,8 +287,14 @@ def _column_charts(
             entry["note"] = "No values."
         elif kinds[name] in ("categorical", "boolean"):
             top = _most_frequent(column)
+            distinct = _distinct(column)
             if len(top) > 1 and top[0][1] == 1:
                 entry["note"] = f"Every value is distinct ({present:,} values)."
+            elif present > 2 * TOP_VALUES and distinct >= 0.95 * present:
+                entry["note"] = (
+                    f"Nearly every value is distinct ({distinct:,} of {present:,}): an "
+                    "identifier, not charted."
+                )
             else:
                 entry["top"] = _top_values(top, present, allowed.get(name))
         else:
@@ -296,6 +302,15 @@ def _column_charts(
             entry["note"] = f"No chart for {what} columns."
         out.append(entry)
     return out
+
+
+def _distinct(column: pa.ChunkedArray) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return int(pc.count_distinct(column, mode="only_valid").as_py())
 
 
 def _most_frequent(column: pa.ChunkedArray) -> list[tuple[Any, int]]:
