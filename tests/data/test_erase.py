@@ -22,6 +22,7 @@ from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.fsck import fsck
 from keel.store.lineage import lineage_graph
+from tests._cli import run_keel
 
 WHERE = "customer_id = 'c-123'"
 
@@ -352,15 +353,7 @@ def test_the_command_line(tmp_path: Path) -> None:
     env["COLUMNS"] = "200"
 
     def keel(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "keel", *args],
-            cwd=tmp_path,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_keel(*args, cwd=tmp_path, stdin=stdin)
 
     assert keel("init").returncode == 0
     subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, check=True)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from keel.data._ingest_sources import redact
 from keel.errors import InvalidInput, NotFound, PermissionDenied, StoreUnavailable
 from keel.store import Store, init_project
 from keel.store.lineage import lineage_graph
+from tests._cli import run_keel
 
 SECRET = "s3cret-pw"
 
@@ -511,16 +510,7 @@ def test_http_errors_name_the_source_and_create_nothing(
 
 
 def keel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "keel", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_keel(*args, cwd=cwd)
 
 
 def test_cli_ingests_and_reports(tmp_path: Path) -> None:

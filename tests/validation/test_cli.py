@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests._cli import run_keel
+
 N = 400
 EMAILS = [f"person{i}@example.com" for i in range(N)]
 
@@ -38,16 +40,7 @@ table:
 
 
 def keel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "keel", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_keel(*args, cwd=cwd)
 
 
 def customers(*, bad_age: int = 0, bad_state: int = 0, income: float = 5000.0) -> pa.Table:

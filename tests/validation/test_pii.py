@@ -27,6 +27,7 @@ from keel.validation._pii import (
     mask,
     scan_pii,
 )
+from tests._cli import run_keel
 
 N = 200
 RNG = np.random.default_rng(7)
@@ -457,19 +458,6 @@ def test_mask_unknown_kind() -> None:
 
 
 # --- the command -----------------------------------------------------------------------
-
-
-def run_keel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "keel", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def customers() -> pa.Table:
