@@ -6,8 +6,9 @@ Evaluation and model cards (metrics, SciPy, Jinja2) load on first use, so that
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from keel._lazy import lazy_names
 
 from ._records import HistoryEvent, ModelVersion, Policy, parse_model_ref
 from ._sdk import load_model, register_model, registry
@@ -35,10 +36,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keel.registry' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
