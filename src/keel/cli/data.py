@@ -101,15 +101,20 @@ def show(
         console.print(table)
         return
     columns = (profile or {}).get("columns", {})
+    wide = console.width >= 110  # else the histograms get a table of their own
     table = Table(title="schema and profile", title_justify="left")
     for column in ("column", "type", "nulls", "min", "mean", "max", "distinct"):
         table.add_column(
             column,
-            overflow="ellipsis",
-            no_wrap=column in ("column", "type"),
+            overflow="fold" if column == "type" else "ellipsis",
+            no_wrap=column == "column",
             min_width=None if column in ("column", "type") else 6,
         )
-    table.add_column("histogram / top", no_wrap=True, min_width=12, overflow="crop")
+    shapes = Table(title="histograms and top values", title_justify="left")
+    shapes.add_column("column", no_wrap=True)
+    shapes.add_column("histogram / top", no_wrap=True, overflow="crop")
+    if wide:
+        table.add_column("histogram / top", no_wrap=True, min_width=12, overflow="crop")
     for field in version.schema or []:
         p = columns.get(field["name"], {})
         hist = p.get("histogram") or {}
@@ -117,7 +122,7 @@ def show(
             shape = _spark(hist["counts"])
         else:
             shape = " ".join(f"{v}:{c}" for v, c in (p.get("top") or [])[:3])
-        table.add_row(
+        cells = [
             field["name"],
             _type_text(field["type"]),
             _fmt(p.get("null_count")),
@@ -125,9 +130,12 @@ def show(
             _fmt(p.get("mean")),
             _fmt(p.get("max")),
             _fmt(p.get("distinct_approx")),
-            shape,
-        )
+        ]
+        table.add_row(*cells, shape) if wide else table.add_row(*cells)
+        shapes.add_row(field["name"], shape)
     console.print(table)
+    if not wide:
+        console.print(shapes)
     _print_validations(validations)
 
 
@@ -161,6 +169,8 @@ def _fmt(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
+        if 1e4 <= abs(value) < 1e9:
+            return f"{value:,.0f}"  # 43,950 reads better than 4.395e+04
         return f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}"
