@@ -139,6 +139,7 @@ class Check:
     kind: ClassVar[str] = ""
     scope: ClassVar[str] = "column"  # column | table | either
     shorthand: ClassVar[str | None] = None  # the parameter a bare YAML value sets
+    in_table: ClassVar[bool] = False  # YAML lists it under 'table:', naming its column
 
     column: str | None = None
     severity: str = "error"
@@ -237,6 +238,9 @@ def make_check(kind: str, value: Any, *, column: str | None = None) -> Check | N
         if cls.shorthand is None:
             raise SchemaError(f"{kind} takes a mapping of parameters, not {value!r}.")
         value = {cls.shorthand: value}
+    if cls.scope == "either" and column is None and "column" in value:
+        value = dict(value)  # under 'table:', a check that can look at a column names it
+        column = value.pop("column")
     names = {f.name for f in dataclasses.fields(cls)} - {"column", "fn"}
     unknown = sorted(set(value) - names)
     if unknown:
@@ -296,11 +300,27 @@ def _not_in(column: pa.ChunkedArray, values: pa.Array) -> Any:
     return pc.invert(pc.or_(pc.is_in(column, value_set=values), _missing_mask(column)))
 
 
-def _dictionary_not_in(column: pa.ChunkedArray, values: list[Any]) -> Any:
-    """For a dictionary column: True where a row's value is not among ``values``, found by
+def _not_among(column: pa.ChunkedArray, allowed: pa.Array, what: str) -> Outcome:
+    """Rows whose value is present and not in ``allowed`` (one hash look-up per row, or per
+    dictionary entry for a category column), with up to 10 of the values not allowed."""
+    if pa.types.is_dictionary(column.type):
+        mask = _dictionary_not_in(column, allowed.cast(column.type.value_type))
+        if mask is None:
+            return Outcome(True, 0)
+        column = _decoded(column)
+    else:
+        mask = _not_in(column, allowed.cast(column.type))
+    outcome = _fail_rows(mask, what, len(column))
+    if not outcome.passed:
+        unexpected = pc.unique(column.filter(outcome.mask))
+        outcome.observed = {"unexpected": [_plain(v) for v in unexpected[:10].to_pylist()]}
+    return outcome
+
+
+def _dictionary_not_in(column: pa.ChunkedArray, allowed: pa.Array) -> Any:
+    """For a dictionary column: True where a row's value is not in ``allowed``, found by
     checking each chunk's dictionary (a handful of entries) and mapping back through the
-    indices; ``None`` when no dictionary holds a value outside ``values``."""
-    allowed = pa.array(values).cast(column.type.value_type)
+    indices; ``None`` when no dictionary holds a value outside ``allowed``."""
     masks, outside = [], False
     for chunk in column.chunks:
         bad = pc.fill_null(pc.invert(pc.is_in(chunk.dictionary, value_set=allowed)), False)
@@ -524,21 +544,7 @@ class InSet(Check):
         self.values = list(self.values)
 
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
-        if pa.types.is_dictionary(column.type):  # categories: look at each chunk's dictionary
-            mask = _dictionary_not_in(column, self.values)
-            if mask is None:
-                return Outcome(True, 0)
-            outcome = _fail_rows(mask, "Values not allowed", len(column))
-            column = _decoded(column)
-        else:
-            allowed = pa.array(self.values).cast(column.type)
-            # one hash lookup per row; a pass of pc.unique first would cost as much again
-            outcome = _fail_rows(_not_in(column, allowed), "Values not allowed", len(column))
-        if outcome.passed:
-            return outcome
-        unexpected = pc.unique(column.filter(outcome.mask))
-        outcome.observed = {"unexpected": [_plain(v) for v in unexpected[:10].to_pylist()]}
-        return outcome
+        return _not_among(column, pa.array(self.values), "Values not allowed")
 
 
 @_register
@@ -661,6 +667,8 @@ class Freshness(Check):
 
     kind: ClassVar[str] = "freshness"
     scope: ClassVar[str] = "either"
+    shorthand: ClassVar[str | None] = "max_age"
+    in_table: ClassVar[bool] = True
     max_age: Any = None
 
     def validate(self) -> None:
@@ -702,16 +710,7 @@ class References(Check):
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
         target = self.key or self.column or ""
         known = ctx.reference_values(self.dataset, target)
-        column = _decoded(column)
-        known = known.cast(column.type)
-        distinct = _decoded(pc.unique(column)).drop_null()
-        if pc.all(pc.is_in(distinct, value_set=known)).as_py() in (True, None):
-            return Outcome(True, 0)
-        return _fail_rows(
-            _not_in(column, known),
-            f"Values not in {self.dataset}.{target}",
-            len(column),
-        )
+        return _not_among(column, known, f"Values not in {self.dataset}.{target}")
 
 
 @dataclass(kw_only=True)

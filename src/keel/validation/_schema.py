@@ -36,7 +36,7 @@ import yaml
 
 from keel.errors import InvalidInput, NotFound, SchemaError, did_you_mean
 
-from ._checks import CHECKS, Check, Hashed, NoExtraColumns, Pii, make_check
+from ._checks import Check, Hashed, NoExtraColumns, Pii, make_check
 
 __all__ = ["Policy", "Schema"]
 
@@ -126,7 +126,7 @@ class Schema:
             if check.kind == "custom" and check.function is None:  # type: ignore[attr-defined]
                 continue  # a Python function has no YAML form
             value = _yaml_value(check)
-            if check.column and check.kind != "freshness":
+            if check.column and not check.in_table:
                 place = columns.setdefault(check.column, {})
             else:
                 place = table
@@ -275,23 +275,11 @@ def _checks(spec: dict[str, Any], column: str | None, at: _Locator) -> list[Chec
             else [value]
         )
         for one in values:
-            if kind == "freshness" and isinstance(one, dict):
-                one = dict(one)
-                target = one.pop("column", column)
-            else:
-                target = column
             try:
-                if kind == "freshness":
-                    check = CHECKS["freshness"](
-                        column=target, **(one if isinstance(one, dict) else {"max_age": one})
-                    )
-                else:
-                    check = make_check(str(kind), one, column=target)
+                check = make_check(str(kind), one, column=column)
             except SchemaError as exc:
                 where = f" (column {column!r})" if column else ""
                 raise SchemaError(f"{at(spec, kind)}{where}: {exc.message}") from exc
-            except TypeError as exc:
-                raise SchemaError(f"{at(spec, kind)}: {kind}: {exc}.") from exc
             if check is not None:
                 out.append(check)
     return out
@@ -299,7 +287,7 @@ def _checks(spec: dict[str, Any], column: str | None, at: _Locator) -> list[Chec
 
 def _yaml_value(check: Check) -> Any:
     params = check.params()
-    if check.kind == "freshness":
+    if check.in_table and check.column:
         return {"column": check.column, **params}
     if not params:
         return True
