@@ -114,17 +114,14 @@ class Context:
             return reference
         key = str(reference)
         if key not in self._profiles:
-            from ._data import load_table
+            from ._data import load_table, stored_profile
 
-            subject = load_table(reference, purpose="distribution", store=self.store)
-            stored = None
-            if subject.version is not None:
-                from ._data import dataset_service
-
-                stored = dataset_service(self.store).profile(subject.version)
-            self._profiles[key] = (
-                Profile.from_dict(stored) if stored else profile_table(subject.table)
-            )
+            stored = stored_profile(reference, store=self.store)  # without reading the data
+            if stored is not None:
+                self._profiles[key] = Profile.from_dict(stored)
+            else:
+                table = load_table(reference, purpose="distribution", store=self.store).table
+                self._profiles[key] = profile_table(table)
         return self._profiles[key]
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from keel.errors import InvalidInput, NotFound
 
-__all__ = ["Subject", "dataset_service", "load_table"]
+__all__ = ["Subject", "dataset_service", "load_table", "stored_profile"]
 
 _FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 
@@ -68,6 +68,20 @@ def load_table(data: Any, *, purpose: str = "validate", store: Any = None) -> Su
         "DataFrame, a pyarrow Table, a dataset reference such as 'credit:v3', or the path "
         "of a Parquet, CSV or JSON-lines file."
     )
+
+
+def stored_profile(data: Any, *, store: Any = None) -> dict[str, Any] | None:
+    """The profile stored with a dataset version named by ``data`` (a reference or a
+    DatasetVersion), read without loading the data; ``None`` for anything else, or for a
+    version stored without one."""
+    from keel.data import DatasetVersion
+
+    if not isinstance(data, DatasetVersion) and not (
+        isinstance(data, str) and not _looks_like_path(data)
+    ):
+        return None
+    service = dataset_service(store)
+    return service.profile(service.resolve(data))
 
 
 def _looks_like_path(text: str) -> bool:
