@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +19,6 @@ from keel.registry._package import build_package
 from keel.registry.flavors import FLAVORS, flavor_for, register_flavor
 from keel.registry.flavors._sklearn import _numpy_twin, is_safe_type
 from keel.store.objects import LocalObjectStore
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    clear_cache()
-    yield
-    clear_cache()
-
-
-@pytest.fixture
-def objects(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "objects", fsync=False)
 
 
 @pytest.fixture(scope="module")

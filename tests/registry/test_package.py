@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,18 +16,6 @@ from keel.registry import _loaded
 from keel.registry._loaded import clear_cache, load_package
 from keel.registry._package import EXAMPLE_FILE, build_package, read_package
 from keel.store.objects import LocalObjectStore
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    clear_cache()
-    yield
-    clear_cache()
-
-
-@pytest.fixture
-def objects(tmp_path: Path) -> LocalObjectStore:
-    return LocalObjectStore(tmp_path / "objects", fsync=False)
 
 
 @pytest.fixture(scope="module")
