@@ -30,3 +30,12 @@ def run_keel(
         text=True,
         timeout=120,
     )
+
+
+def run_python(code: str, *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter in ``cwd`` (as a user's script would, without
+    the caller's KEEL_* settings); raise if it fails."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )

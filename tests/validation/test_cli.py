@@ -4,7 +4,6 @@ a real project: exit codes for CI, the table, --json, --html, and reports on rec
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests._cli import run_keel
+from tests._cli import run_keel, run_python
 
 N = 400
 EMAILS = [f"person{i}@example.com" for i in range(N)]
@@ -222,13 +221,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
 
     assert keel("init", cwd=tmp_path).returncode == 0
     pq.write_table(customers(), tmp_path / "credit.parquet")
-    subprocess.run(
-        [sys.executable, "-c", "import keel; keel.log_dataset('credit.parquet', 'credit')"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
-    )
+    run_python("import keel; keel.log_dataset('credit.parquet', 'credit')", cwd=tmp_path)
     reset_default_store()
     yield tmp_path
     reset_default_store()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +24,7 @@ from keel.validation._pii import (
     mask,
     scan_pii,
 )
-from tests._cli import run_keel
+from tests._cli import run_keel, run_python
 
 N = 200
 RNG = np.random.default_rng(7)
@@ -501,13 +498,7 @@ def test_cli_on_a_parquet_file(tmp_path: Path) -> None:
 def test_cli_on_a_dataset_ref(tmp_path: Path) -> None:
     assert run_keel("init", cwd=tmp_path).returncode == 0
     pq.write_table(customers(), tmp_path / "c.parquet")
-    subprocess.run(
-        [sys.executable, "-c", "import keel; keel.log_dataset('c.parquet', 'customers')"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
-    )
+    run_python("import keel; keel.log_dataset('c.parquet', 'customers')", cwd=tmp_path)
     out = run_keel("scan-pii", "customers:v1", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
