@@ -342,12 +342,7 @@ def _chart(metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
-body{font-family:system-ui,-apple-system,sans-serif;max-width:60rem;margin:2rem auto;
-padding:0 1rem;color:#1f2328;line-height:1.5}
-h1{border-bottom:1px solid #d0d7de;padding-bottom:.3rem}h2{margin-top:2rem;
-border-bottom:1px solid #d0d7de}table{border-collapse:collapse;margin:.5rem 0 1rem}
-td,th{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;font-size:.92rem}
-th{background:#f6f8fa}code{background:#f6f8fa;padding:.1rem .3rem}
+{{ base_css }}
 .s0{fill:#2f6fde}.s1{fill:#e3823b}.s2{fill:#9aa4ad}.legend span{margin-right:1rem}
 </style></head><body>
 <h1>{{ title }}</h1>
@@ -381,9 +376,6 @@ font-size="11">{{ l.text }}</text>{% endfor %}
 
 
 def _html(title: str, version: ModelVersion, sections: list[_Section]) -> str:
-    import jinja2
+    from keel._html_page import render_page
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_PAGE).render(
-        title=title, description=version.description, sections=sections
-    )
+    return render_page(_PAGE, title=title, description=version.description, sections=sections)

@@ -47,12 +47,12 @@ def render_html(
     Returns:
         The page: inline CSS and SVG, no scripts, no external URL.
     """
-    import jinja2
+    from keel._html_page import render_page
 
     personal = personal_columns(report, table, schema)
     summary = report.summary()
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(_PAGE).render(
+    return render_page(
+        _PAGE,
         title=f"Validation of {report.subject}",
         report=report,
         summary=summary,
@@ -451,12 +451,8 @@ def _top_values(top: list[tuple[Any, int]], count: int, allowed: list[Any] | Non
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
-body{font-family:system-ui,-apple-system,sans-serif;max-width:64rem;margin:2rem auto;
-padding:0 1rem;color:#1f2328;line-height:1.5}
-h1{border-bottom:1px solid #d0d7de;padding-bottom:.3rem}h2{margin-top:2rem;
-border-bottom:1px solid #d0d7de}table{border-collapse:collapse;margin:.5rem 0 1rem}
-td,th{border:1px solid #d0d7de;padding:.25rem .6rem;text-align:left;font-size:.9rem;
-vertical-align:top}th{background:#f6f8fa}td.num{text-align:right}
+{{ base_css }}
+td.num{text-align:right}
 .banner{padding:.8rem 1rem;border-radius:6px;font-size:1.2rem;font-weight:600}
 .banner.passed{background:#dafbe1;color:#116329}.banner.failed{background:#ffebe9;color:#a40e26}
 .counts span{display:inline-block;margin-right:1.5rem}.counts b{font-size:1.3rem}
