@@ -345,3 +345,14 @@ def test_dataframes_with_and_without_nan_convert_alike() -> None:
     holed = load_table(df).table
     assert holed.column("income").null_count == 1  # NaN from pandas is a missing value
     assert holed.column_names == list(df.columns)
+
+
+def test_hashed_check_and_pii_scan_agree_on_what_looks_hashed() -> None:
+    from keel.validation._pii import looks_hashed
+
+    values = ["$2b$12$" + "a" * 53, "sha256:" + "b" * 64, f"{7:064x}", None]
+    df = pd.DataFrame({"customer_id": values})
+    assert looks_hashed(pa.array(values))
+    assert run(df, checks.hashed("customer_id")).passed
+    df.loc[3, "customer_id"] = "c-123"
+    assert run(df, checks.hashed("customer_id")).results[0].failing_rows == 1

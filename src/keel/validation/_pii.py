@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from keel.errors import InvalidInput
 
-__all__ = ["KINDS", "PiiFinding", "looks_hashed", "mask", "scan_pii"]
+__all__ = ["KINDS", "PiiFinding", "looks_hashed", "mask", "scan_pii", "unhashed"]
 
 KINDS = (
     "email",
@@ -454,31 +454,44 @@ def looks_hashed(values: pa.Array | pa.ChunkedArray, *, min_share: float = 1.0) 
     default: one clear value is a leak). A column with no values has nothing in clear and
     counts as hashed. Integers and other types never look hashed.
     """
+    present, clear = _present_and_clear(values)
+    return _enough(~clear[present], min_share)
+
+
+def unhashed(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """One bool per row: ``True`` where a value is present (not null, not blank) and does
+    not look hashed (see :func:`looks_hashed`); the ``hashed`` check's row mask."""
+    return _present_and_clear(values)[1]
+
+
+def _present_and_clear(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether a value is there (not null, not blank), and whether it is present
+    and in clear (not shaped like a digest)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     kind = values.type
     if pa.types.is_dictionary(kind):
         values = values.cast(kind.value_type)
         kind = kind.value_type
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    values = values.drop_null()
+    present = values.is_valid().to_numpy(zero_copy_only=False)
     if pa.types.is_fixed_size_binary(kind):
-        return len(values) == 0 or kind.byte_width in _DIGEST_BYTES
+        return present, present & (kind.byte_width not in _DIGEST_BYTES)
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
-        return _enough(np.isin(lengths, _DIGEST_BYTES), min_share)
+        lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+        return present, present & ~np.isin(lengths, _DIGEST_BYTES)
     if pa.types.is_string_view(kind):
         values = values.cast(pa.large_string())
     elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-        return len(values) == 0
-    values = pc.utf8_trim_whitespace(values)
-    values = values.filter(pc.not_equal(pc.utf8_length(values), 0))
+        return present, present  # numbers and the rest are never digests
+    values = pc.fill_null(pc.utf8_trim_whitespace(values), "")
+    present &= pc.utf8_length(values).to_numpy(zero_copy_only=False) > 0
     hits = _match(values, _HEX_DIGEST) | _match(values, _TAGGED_HASH)
-    b64 = _match(values, _B64_DIGEST) & ~hits
+    b64 = _match(values, _B64_DIGEST) & ~hits & present
     if b64.any():
         rich = _match(values, r"\d") & _match(values, "[A-Z]") & _match(values, "[a-z]")
         if np.count_nonzero(rich & b64) >= _B64_RICH * np.count_nonzero(b64):
             hits |= b64
-    return _enough(hits, min_share)
+    return present, present & ~hits
 
 
 def _enough(hits: np.ndarray, min_share: float) -> bool:
