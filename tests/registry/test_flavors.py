@@ -138,7 +138,7 @@ def test_sklearn_types_outside_the_allow_list_need_trust(objects, data) -> None:
     model = make_pipeline(Doubler(), LogisticRegression(max_iter=500)).fit(frame, label)
     digest, _ = build_package(model, objects, input_example=frame.head(3))
     clear_cache()
-    with pytest.raises(PermissionDenied, match=r"names types outside scikit-learn.*Doubler"):
+    with pytest.raises(PermissionDenied, match=r"outside scikit-learn's estimators and keel's allow-list: .*Doubler"):
         load_package(objects, digest)
     loaded = load_package(objects, digest, trust=True)
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
@@ -146,8 +146,10 @@ def test_sklearn_types_outside_the_allow_list_need_trust(objects, data) -> None:
 
 def test_safe_type_allow_list() -> None:
     assert is_safe_type("sklearn.tree._tree.Tree")
-    assert is_safe_type("numpy.log1p")
+    assert is_safe_type("sklearn.feature_selection._univariate_selection.f_classif")
     assert not is_safe_type("numpy.load")
+    assert not is_safe_type("sklearn.utils._testing.assert_run_python_script_without_output")
+    assert not is_safe_type("sklearn.tree._tree")  # a module, not a name on the list
     assert not is_safe_type("builtins.eval")
     assert not is_safe_type("tests.registry.test_flavors.Doubler")
 

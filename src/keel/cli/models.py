@@ -94,8 +94,6 @@ def register(
     json: bool = JSON,
 ) -> None:
     """Register a scikit-learn model logged by a run (skops artifact) as the next version."""
-    import skops.io
-
     from keel.data import dataset_service
     from keel.tracking import default_tracker
 
@@ -103,18 +101,9 @@ def register(
     record = backend.get_run(run)
     with backend.open_artifact(record.id, artifact) as fh:
         raw = fh.read()
-    from keel.errors import PermissionDenied
-    from keel.registry.flavors._sklearn import is_safe_type
+    from keel.registry.flavors._sklearn import loads_checked
 
-    untrusted = skops.io.get_untrusted_types(data=raw)
-    unsafe = [name for name in untrusted if not is_safe_type(name)]
-    if unsafe:
-        raise PermissionDenied(
-            f"Artifact {artifact!r} of run {record.id} names types outside scikit-learn, NumPy "
-            f"and SciPy ({', '.join(unsafe)}); loading it could run arbitrary code. Register it "
-            "from Python with keel.register_model if you trust it."
-        )
-    model = skops.io.loads(raw, trusted=untrusted)
+    model = loads_checked(raw, trust=False, source=f"Artifact {artifact!r} of run {record.id}")
     input_example = None
     if example:
         frame = dataset_service().load(example)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import sys
 from collections.abc import Callable
 from importlib.metadata import version
@@ -15,17 +14,14 @@ import pandas as pd
 
 from keel.errors import InvalidInput, PermissionDenied
 
-__all__ = ["SklearnFlavor", "is_safe_type"]
+from ._sklearn_structure import check_structure
+from ._sklearn_trust import is_trusted_name, untrusted_names
+
+__all__ = ["SklearnFlavor", "check_types", "is_safe_type", "loads_checked"]
 
 MODEL_FILE = "model.skops"
 TYPES_FILE = "skops-types.json"
 """The types skops does not trust by default, listed at save time so a load parses once."""
-
-SAFE_ROOTS = ("sklearn", "numpy", "scipy")
-"""Modules whose types (estimators, arrays, sparse matrices, ufuncs) a package may name."""
-
-UNSAFE_NAME = re.compile(r"load|save|file|memmap|DataSource|ctypes|f2py|distutils|testing")
-"""Names under the safe roots that read or write files or reach native code."""
 
 # Estimator families that use feature names only to check them (never to select columns),
 # so keel, which enforces the columns itself, can hand them a NumPy array.
@@ -49,16 +45,21 @@ NUMPY_SAFE = (
 
 
 def is_safe_type(name: str) -> bool:
-    """Whether a type or function skops names may be loaded without ``trust=True``."""
-    root = name.split(".", 1)[0]
-    return root in SAFE_ROOTS and not UNSAFE_NAME.search(name.rsplit(".", 1)[-1])
+    """Whether a type or function skops lists as untrusted may load without ``trust=True``.
+
+    Only exact names on keel's allow-list pass (see ``_sklearn_trust``), never a prefix.
+    """
+    return is_trusted_name(name)
 
 
 class SklearnFlavor:
     """scikit-learn estimators and pipelines, persisted with skops.
 
-    Loading trusts only scikit-learn, NumPy and SciPy types; a file naming anything else
-    (a custom transformer, say) needs ``trust=True``, since importing its module runs code.
+    Loading accepts only scikit-learn's estimators and the exact helper types and functions
+    fitted estimators hold (an allow-list); a file naming anything else (a custom
+    transformer, a ``functools.partial``, a function outside the list) needs
+    ``trust=True``, since constructing or calling it can run code. Trees inside the model
+    are checked for indices scikit-learn would follow out of bounds, trusted or not.
     """
 
     name = "sklearn"
@@ -91,14 +92,16 @@ class SklearnFlavor:
 
         path = folder / MODEL_FILE
         listed = _listed_types(folder / TYPES_FILE)
-        _check_types(listed, trust)
+        check_types(listed, trust=trust)
         try:
-            return sio.load(path, trusted=listed)
+            model = sio.load(path, trusted=listed)
         except UntrustedTypesFoundException:
             # The list was incomplete (an edited package): ask skops for the real one.
             actual = sio.get_untrusted_types(file=path)
-            _check_types(actual, trust)
-            return sio.load(path, trusted=actual)
+            check_types(actual, trust=trust)
+            model = sio.load(path, trusted=actual)
+        check_structure(model, source=f"The model file {MODEL_FILE}")
+        return model
 
     def predict(self, model: Any, frame: pd.DataFrame) -> Any:
         names = getattr(model, "feature_names_in_", None)
@@ -132,6 +135,18 @@ class SklearnFlavor:
         return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
 
 
+def loads_checked(raw: bytes, *, trust: bool, source: str) -> object:
+    """A model from skops bytes, with the same type allow-list and structure checks as a
+    package load. ``source`` names the bytes in messages (an artifact, a file)."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=raw)
+    check_types(untrusted, trust=trust)
+    model = sio.loads(raw, trusted=untrusted)
+    check_structure(model, source=source)
+    return model
+
+
 def _listed_types(path: Path) -> list[str]:
     try:
         listed = json.loads(path.read_text())
@@ -140,13 +155,21 @@ def _listed_types(path: Path) -> list[str]:
     return [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
 
 
-def _check_types(types: list[str], trust: bool) -> None:
-    unsafe = [t for t in types if not is_safe_type(t)]
+def check_types(types: list[str], *, trust: bool) -> None:
+    """Refuse ``types`` (what skops lists as untrusted) unless keel accepts each or ``trust``.
+
+    Raises:
+        PermissionDenied: a name is outside keel's allow-list and ``trust`` is false.
+    """
+    unsafe = untrusted_names(types)
     if unsafe and not trust:
+        more = f" and {len(unsafe) - 10} more" if len(unsafe) > 10 else ""
+        shown = ", ".join(unsafe[:10]) + more
         raise PermissionDenied(
-            f"The scikit-learn model names types outside scikit-learn, NumPy and SciPy: "
-            f"{', '.join(unsafe)}. Loading them imports their modules, which can run "
-            "arbitrary code; pass trust=True only for packages you or your team built."
+            f"The scikit-learn model names {len(unsafe)} type(s) or function(s) outside "
+            f"scikit-learn's estimators and keel's allow-list: {shown}. Loading them "
+            "constructs or calls them, which can run arbitrary code. Pass trust=True "
+            "(keel.load_model(ref, trust=True)) only for packages you or your team built."
         )
 
 
