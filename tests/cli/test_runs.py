@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._cli import run_keel, run_python
+
 TRAIN = """\
 import sys
 import keel
@@ -92,7 +94,13 @@ def test_reproduce_reruns_the_recorded_commit_and_diff(keel, repo: Path) -> None
     original = _train(repo, "0.2")
     (repo / "train.py").write_text("BASE = 9.0\n" + TRAIN)  # the tree moves on
     _git(repo, "commit", "-qam", "later work")
-    result = keel("runs", "reproduce", original, "--json", cwd=repo)
+    declined = run_keel("runs", "reproduce", original, cwd=repo, stdin="n\n")
+    assert declined.returncode == 1
+    assert "command  python train.py 0.2" in declined.stderr  # what would run, shown first
+    assert "train.py +1 -1" in declined.stderr
+    assert "Nothing was run." in declined.stderr
+    assert _run_count(keel, repo) == 1
+    result = keel("runs", "reproduce", original, "--json", "--yes", cwd=repo)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["original"] == original
@@ -104,6 +112,44 @@ def test_reproduce_reruns_the_recorded_commit_and_diff(keel, repo: Path) -> None
     shown = json.loads(keel("runs", "show", report["reproductions"][0], "--json", cwd=repo).stdout)
     assert shown["tags"]["keel.reproduces"] == original
     assert shown["params"] == {"lr": "0.2"}
+
+
+def _run_count(keel, repo: Path) -> int:
+    return len(json.loads(keel("runs", "ls", "--json", cwd=repo).stdout))
+
+
+def _forge_run(repo: Path, code: dict) -> str:
+    """A run whose code record a writer made by hand (as any writer can over HTTP)."""
+    script = (
+        "from keel.tracking import default_tracker\n"
+        "backend = default_tracker().backend\n"
+        f"print(backend.create_run('credit', code={code!r}).id)\n"
+    )
+    return run_python(script, cwd=repo).stdout.strip()
+
+
+def test_reproduce_refuses_code_records_keel_did_not_capture(keel, repo: Path) -> None:
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    git = {"commit": head, "root": str(repo)}
+    outside = _forge_run(
+        repo,
+        {"git": git, "entry_point": "http.server", "argv": ["x", "8765"], "captured_by": "keel"},
+    )
+    refused = keel("runs", "reproduce", outside, "--yes", cwd=repo)
+    assert refused.returncode == 1
+    assert "the module http.server is not in commit" in refused.stderr
+    assert "python -m http.server 8765" in refused.stderr
+    unmarked = _forge_run(repo, {"git": git, "entry_point": "train.py", "argv": ["t", "0.1"]})
+    before = _run_count(keel, repo)
+    refused = keel("runs", "reproduce", unmarked, "--yes", cwd=repo)
+    assert refused.returncode == 1
+    assert "no mark of keel's own capture" in refused.stderr
+    assert _run_count(keel, repo) == before  # nothing ran
+    allowed = keel("runs", "reproduce", unmarked, "--yes", "--allow-foreign-code", cwd=repo)
+    assert allowed.returncode == 0, allowed.stderr
+    assert _run_count(keel, repo) == before + 1
 
 
 def test_token_create_ls_revoke(keel, repo: Path) -> None:

@@ -138,7 +138,7 @@ def test_sklearn_types_outside_the_allow_list_need_trust(objects, data) -> None:
     model = make_pipeline(Doubler(), LogisticRegression(max_iter=500)).fit(frame, label)
     digest, _ = build_package(model, objects, input_example=frame.head(3))
     clear_cache()
-    with pytest.raises(PermissionDenied, match=r"outside scikit-learn's estimators and keel's allow-list: .*Doubler"):
+    with pytest.raises(PermissionDenied, match=r"outside .* keel's allow-list: .*Doubler"):
         load_package(objects, digest)
     loaded = load_package(objects, digest, trust=True)
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))

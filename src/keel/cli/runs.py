@@ -194,16 +194,39 @@ def compare(
 def reproduce(
     run_id: str = typer.Argument(..., help="Run id or id prefix."),
     keep: bool = typer.Option(False, "--keep", help="Keep the git worktree afterwards."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Run without asking for confirmation."),
+    allow_foreign_code: bool = typer.Option(
+        False,
+        "--allow-foreign-code",
+        help="Run a record that does not look like keel's own capture (read the plan first).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Re-run a run from its recorded commit, diff and arguments; compare the metrics."""
+    """Re-run a run from its recorded commit, diff and arguments; compare the metrics.
+
+    Shows exactly what will run (command, commit, diff, who logged the run) and asks first.
+    """
     from rich.table import Table
 
     from keel.config import current
+    from keel.tracking._reproduce import plan_reproduction
     from keel.tracking._reproduce import reproduce as run_reproduce
 
     original = _resolve(run_id)
-    result = run_reproduce(original.id, _backend(), current(), keep=keep)
+    plan = plan_reproduction(original.id, _backend())
+    _show_plan(plan)
+    if plan.problems and not allow_foreign_code:
+        from keel.errors import PermissionDenied
+
+        raise PermissionDenied(
+            f"Run {original.id}'s code record did not come from keel's own capture: "
+            f"{'; '.join(plan.problems)}. Reproducing it could run anything; pass "
+            "--allow-foreign-code only if you trust who logged it."
+        )
+    if not yes and not typer.confirm("Run this command?", default=False, err=True):
+        typer.echo("Nothing was run.", err=True)
+        raise typer.Exit(1)
+    result = run_reproduce(plan, _backend(), current(), keep=keep, allow_foreign_code=True)
     changes = result.metric_changes()
     if json:
         print_json(
@@ -230,3 +253,25 @@ def reproduce(
             console.print(table)
     if result.returncode != 0 or not result.new_runs:
         raise typer.Exit(1)
+
+
+def _show_plan(plan) -> None:
+    """The reproduction plan on stderr, so that stdout stays clean for --json."""
+    import shlex
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, highlight=False)
+    err.print(f"[bold]Reproducing run {plan.run.id}[/] ({escape(plan.run.experiment)})")
+    err.print(f"  commit   {plan.commit} in {escape(str(plan.repo))}")
+    err.print(f"  command  python {escape(shlex.join(plan.command))}")
+    err.print(f"  in       {escape(plan.cwd)}")
+    who = ", ".join(f"{k} {v!r}" for k, v in plan.logged_by.items()) or "unknown"
+    err.print(f"  logged   by {escape(who)}")
+    if plan.diff_files:
+        err.print(f"  diff     {len(plan.diff_files)} file(s) changed since the commit:")
+        for name, added, removed in plan.diff_files[:20]:
+            err.print(f"           {escape(name)} [green]+{added}[/] [red]-{removed}[/]")
+    for problem in plan.problems:
+        err.print(f"  [red]warning[/] {escape(problem)}")

@@ -15,6 +15,7 @@ from ._fluent import (
     start_run,
 )
 from ._records import ArtifactRecord, ExperimentRecord, RunQuery, RunRecord, RunStatus
+from ._reproduce import Reproduction, ReproductionPlan, plan_reproduction, reproduce
 from ._run import Run
 from ._seed import seed_everything
 from ._tracker import Tracker, default_tracker, make_backend, reset_default_tracker
@@ -31,6 +32,8 @@ def __getattr__(name: str):
 __all__ = [
     "ArtifactRecord",
     "ExperimentRecord",
+    "Reproduction",
+    "ReproductionPlan",
     "Run",
     "RunQuery",
     "RunRecord",
@@ -48,6 +51,8 @@ __all__ = [
     "log_param",
     "log_params",
     "make_backend",
+    "plan_reproduction",
+    "reproduce",
     "reset_default_tracker",
     "search_runs",
     "seed_everything",

@@ -32,7 +32,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
-__all__ = ["capture_code", "capture_environment", "clear_cache", "code_diff"]
+__all__ = ["CAPTURED_BY", "capture_code", "capture_environment", "clear_cache", "code_diff"]
+
+CAPTURED_BY = "keel"
+"""The ``captured_by`` mark of a code record keel's own capture wrote (``keel runs
+reproduce`` refuses records without it unless told otherwise)."""
 
 _logger = logging.getLogger("keel.tracking")
 
@@ -65,8 +69,8 @@ def capture_code(cwd: Path | None = None) -> dict[str, Any]:
 
     Returns:
         ``{"git": {"commit", "branch", "remote", "dirty", "root"} or None, "entry_point",
-        "argv", "cwd", "executable"}``. ``git`` is None outside a repository or without
-        git; ``commit`` is None in a repository with no commits, ``branch`` is None on a
+        "argv", "cwd", "executable", "captured_by"}``. ``git`` is None outside a repository
+        or without git; ``commit`` is None in a repository with no commits, ``branch`` is None on a
         detached HEAD, ``remote`` (the URL of ``origin``, else of the first remote) has any
         credentials removed. ``entry_point`` is the script path relative to the repository
         root when inside it (absolute otherwise), the module name for ``python -m``, or
@@ -132,6 +136,7 @@ def _capture_code(cwd: str) -> dict[str, Any]:
         "argv": list(sys.argv),
         "cwd": cwd,
         "executable": sys.executable,
+        "captured_by": CAPTURED_BY,
     }
 
 
