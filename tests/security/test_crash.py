@@ -235,3 +235,29 @@ def test_killed_model_registration_leaves_a_loadable_version_or_none(
             assert model.predict([[0.0] * 20]) is not None
         gc(store, older_than=0)
         assert fsck(store).stale_temporaries == 0
+
+
+def test_runs_reached_through_a_server_send_heartbeats(project: Path) -> None:
+    from keel.tracking import Tracker
+    from keel.tracking._http import HttpTracking
+    from tests.conftest import live_server
+
+    config = resolve(cwd=project, fsync=False)
+    with live_server(config) as url:
+        http = HttpTracking(url)
+        tracker = Tracker(http, heartbeat=0.1)
+        run = tracker.start_run("e", capture=False)  # logs nothing: only heartbeats
+        with _open(project) as store:
+            beat = sa.select(t.runs.c.heartbeat_at, t.runs.c.created_at)
+            beat = beat.where(t.runs.c.id == run.id)
+            deadline = time.monotonic() + 20
+            while True:
+                with store.read() as conn:
+                    seen, created = conn.execute(beat).one()
+                if seen > created or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        assert seen > created
+        run.end()
+        tracker.close()
+        http.client.close()
