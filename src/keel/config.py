@@ -139,6 +139,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest artifact the server accepts in one upload, in MiB.",
         _parse_int,
     ),
+    Setting(
+        "run_heartbeat_timeout",
+        "KEEL_RUN_HEARTBEAT_TIMEOUT",
+        300,
+        "Seconds after which a RUNNING run whose process stopped reporting (killed, "
+        "crashed, power cut) counts as KILLED; a live run reports every fifth of this.",
+        _parse_int,
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -156,6 +164,7 @@ class Config:
     token: str | None = field(default=None, repr=False)
     system_metrics: bool | None = None
     max_upload_mb: int = 1024
+    run_heartbeat_timeout: int = 300
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""

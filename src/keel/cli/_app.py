@@ -9,7 +9,7 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import data, fsck, lake, lineage, models, pii, project, quickstart, runs, server, tokens
+from . import data, fsck, gc, lake, lineage, models, pii, project, quickstart, runs, server, tokens
 from . import validate as validate_cli
 from ._output import err_console
 
@@ -57,6 +57,7 @@ def _root(
 
 project.register(app)
 fsck.register(app)
+gc.register(app)
 quickstart.register(app)
 server.register(app)
 app.add_typer(runs.app, name="runs")

@@ -74,8 +74,8 @@ def _print_report(report) -> None:
         )
     if report.stale_temporaries:
         console.print(
-            f"[dim]{report.stale_temporaries} partial writes left by interrupted "
-            "processes (harmless)[/]"
+            f"{report.stale_temporaries} partial writes left by interrupted processes "
+            f"({report.stale_temporary_bytes:,} bytes): reclaimable by 'keel gc'"
         )
 
 

@@ -385,10 +385,40 @@ class DatasetService:
         return table.to_pandas() if format == "pandas" else table
 
     def get(self, ref: str | DatasetVersion, to: str | Path) -> list[Path]:
-        """Write a version's files under folder ``to`` (verified, atomic per file)."""
-        to = Path(to)
+        """Write a version's files under folder ``to``: all of them, verified, or none.
+
+        The files are written to a hidden staging folder first and moved into place only
+        when every one matched its digest, so a corrupt or missing object leaves ``to``
+        as it was (and no folder at all if it did not exist).
+        """
+        import contextlib
+        import shutil
+        import tempfile
+
+        to = Path(to).expanduser().absolute()
         manifest = self.manifest(ref)
-        return [self.store.objects.get(e.digest, to / e.path) for e in manifest.entries]
+        created = not to.exists()
+        home = to.parent if created else to
+        new_parents = [p for p in (home, *home.parents) if not p.exists()]
+        home.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=home, prefix=".keel-get-", suffix=".part"))
+        try:
+            for entry in manifest.entries:
+                self.store.objects.get(entry.digest, staging / entry.path)
+            if created:
+                staging.rename(to)
+            else:
+                for entry in manifest.entries:
+                    (to / entry.path).parent.mkdir(parents=True, exist_ok=True)
+                    (staging / entry.path).replace(to / entry.path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            for parent in new_parents:  # deepest first; only the (empty) folders made here
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        return [to / entry.path for entry in manifest.entries]
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from keel.errors import InvalidInput, KeelError, PermissionDenied
+from keel.errors import IntegrityError, InvalidInput, KeelError, PermissionDenied
 from keel.store.objects import ObjectStore, check_digest, hash_bytes
 
 from ._package import EXAMPLE_FILE, PackageManifest, read_package
@@ -163,6 +163,7 @@ def load_package(
             f"{', '.join(manifest.requirements)}."
         )
     folder = _materialise(objects, digest, manifest, cache_dir)
+    _verify_example(objects, manifest, name)
     try:
         native = flavor.load(folder, trust=trust)
     except PermissionDenied as exc:
@@ -203,6 +204,19 @@ def _materialise(
         if not (path.is_file() and _hash_file(path) == file_digest):
             objects.get(file_digest, path)
     return folder
+
+
+def _verify_example(objects: ObjectStore, manifest: PackageManifest, name: str) -> None:
+    """Check the stored input example too: every file a package declares is verified on
+    load, not only those the flavor reads (the example is read later, on demand)."""
+    example = manifest.files.get(EXAMPLE_FILE)
+    if example is not None and not objects.verify(example):
+        raise IntegrityError(
+            f"Cannot load {name}: its input example {EXAMPLE_FILE} (object {example}) is "
+            "corrupt or was tampered with: its bytes do not match the digest the package "
+            "records. Restore the object from a copy, or run 'keel fsck' to list everything "
+            "affected."
+        )
 
 
 _root: list[Path] = []

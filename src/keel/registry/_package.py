@@ -39,7 +39,8 @@ __all__ = [
 
 MANIFEST_FILE = "keel-model.json"
 EXAMPLE_FILE = "keel-input-example.parquet"
-"""The first rows of the input example, kept for documentation and export; not loaded."""
+"""The first rows of the input example, kept for documentation and export; verified when
+the package loads, read only on demand (:attr:`LoadedModel.input_example`)."""
 FORMAT = 1
 """Version of the manifest layout; a package from a newer keel is refused, not misread."""
 EXAMPLE_ROWS = 5

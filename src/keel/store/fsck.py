@@ -34,6 +34,8 @@ class FsckReport:
     unreferenced: list[str] = field(default_factory=list)
     """Objects stored but not recorded in the metadata (harmless; left by interrupted writes)."""
     stale_temporaries: int = 0
+    """Partial writes left by interrupted processes: never objects, reclaimed by ``keel gc``."""
+    stale_temporary_bytes: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     """What the extra checks found: dicts with ``check``, ``problem``, ``object``, ``detail``."""
 
@@ -50,6 +52,7 @@ class FsckReport:
             "corrupt": self.corrupt,
             "unreferenced": self.unreferenced,
             "stale_temporaries": self.stale_temporaries,
+            "stale_temporary_bytes": self.stale_temporary_bytes,
             "problems": self.problems,
         }
 
@@ -102,8 +105,11 @@ def fsck(
     report.objects_checked = total
     report.missing = {d: places for d, places in sorted(referenced.items()) if d not in stored}
     report.unreferenced = sorted(stored - referenced.keys())
-    stale = getattr(store.objects, "stale_temporaries", None)
-    report.stale_temporaries = len(stale()) if stale else 0
+    from .gc import temporaries
+
+    partial = temporaries(store)
+    report.stale_temporaries = len(partial)
+    report.stale_temporary_bytes = sum(size for _, size, _ in partial)
     for check in checks:
         report.problems.extend(check(store))
     return report

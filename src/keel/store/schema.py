@@ -129,7 +129,11 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("code", sa.JSON),
     sa.Column("environment", sa.JSON),
+    # when the run's process last reported: a RUNNING run silent for longer than
+    # run_heartbeat_timeout is dead (killed with -9, power cut) and is reported KILLED
+    _time("heartbeat_at", nullable=True),
     sa.Index(None, "experiment_id", "created_at"),
+    sa.Index(None, "status", "heartbeat_at"),
 )
 
 run_params = sa.Table(

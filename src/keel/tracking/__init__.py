@@ -22,6 +22,10 @@ from ._tracker import Tracker, default_tracker, make_backend, reset_default_trac
 
 
 def __getattr__(name: str):
+    if name == "expire_runs":
+        from ._expire import expire_runs
+
+        return expire_runs
     if name == "SqlTracking":  # loads SQLAlchemy; HTTP clients never need it
         from ._sql import SqlTracking
 
@@ -45,6 +49,7 @@ __all__ = [
     "autolog",
     "default_tracker",
     "end_run",
+    "expire_runs",
     "log_artifact",
     "log_metric",
     "log_metrics",

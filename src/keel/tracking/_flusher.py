@@ -1,9 +1,21 @@
-"""Asynchronous, batched metric logging.
+"""Asynchronous, batched metric logging, with a bounded buffer and a heartbeat.
 
 ``log_metric`` appends to an in-memory buffer and returns at once; a background thread
-writes the buffer in bulk when it holds ``max_points`` points or every ``interval``
-seconds, whichever comes first. Ending a run, an exception in a ``with`` block and
-interpreter exit all flush. After ``kill -9`` at most the last interval's points are lost.
+writes the buffer in bulk every half ``interval`` seconds, or sooner when it holds
+``max_points`` points. Ending a run, an exception in a ``with`` block and interpreter exit
+all flush.
+
+After ``kill -9`` at most about the last ``interval`` seconds of points are lost, at any
+logging rate: every ``check_every`` points the caller checks (one length comparison per
+point, a clock read per ``check_every``) whether the oldest buffered point is older than
+``interval`` or the buffer holds ``max_buffer`` points. If so, the background thread is
+behind (a tight logging loop starves it of the GIL, or the store is slow) and the caller
+writes the buffer itself: backpressure slows the loop to the speed of the store instead of
+letting the buffer grow without bound.
+
+The same thread writes a heartbeat for every live run of this process (an empty batch,
+which the store records as the run's ``heartbeat_at``), so a run whose process was killed
+is recognised as KILLED once its heartbeat is older than ``run_heartbeat_timeout``.
 """
 
 from __future__ import annotations
@@ -11,10 +23,11 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections import defaultdict
 
-from keel.errors import KeelError, StoreUnavailable
+from keel.errors import KeelError, NotFound, StoreUnavailable
 
 from ._backend import TrackingBackend
 from ._records import MetricPoint
@@ -40,10 +53,17 @@ class MetricFlusher:
 
     Args:
         backend: where points go.
-        max_points: buffer size that triggers a write.
-        interval: longest time, in seconds, a point waits in the buffer.
+        max_points: buffer size that wakes the background writer.
+        interval: longest time, in seconds, a point waits in the buffer; also about the
+            most a ``kill -9`` loses.
         batch_size: most points per ``log_batch`` call.
+        max_buffer: most points ever buffered; the caller writes inline at this size,
+            and if the store cannot take them, the oldest points are dropped (logged).
+        heartbeat: seconds between heartbeats of the live runs; None for none.
     """
+
+    check_every = 1024
+    """Points between two of the caller's checks of the buffer's age (a clock read)."""
 
     def __init__(
         self,
@@ -52,37 +72,55 @@ class MetricFlusher:
         max_points: int = 20_000,
         interval: float = 1.0,
         batch_size: int = 50_000,
+        max_buffer: int = 500_000,
+        heartbeat: float | None = 60.0,
     ) -> None:
         self.backend = backend
         self.max_points = max_points
         self.interval = interval
         self.batch_size = batch_size
+        self.max_buffer = max(max_buffer, 2 * max_points)
+        self.heartbeat = heartbeat
         self._points: list[tuple[str, str, float, int, int]] = []
+        self._check_at = min(self.check_every, max_points)
+        self._taken_at = time.monotonic()  # every buffered point is younger than this
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._write_lock = threading.Lock()  # one writer at a time keeps flush() complete
         self._errors: dict[str, KeelError] = {}
+        self._live_runs: dict[str, float] = {}  # run id -> when it last reached the store
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def add(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
-        """Buffer one point; never blocks on I/O."""
+        """Buffer one point; blocks only when the background writer is behind."""
         with self._lock:
             self._points.append((run_id, key, value, step, timestamp))
-            full = len(self._points) >= self.max_points
+            due = len(self._points) >= self._check_at
         if self._thread is None:
             self._start()
-        if full:
-            self._wake.set()
+        if due:
+            self._pressure()
 
     def add_many(self, run_id: str, points: list[MetricPoint]) -> None:
         with self._lock:
             self._points.extend((run_id, k, v, s, ts) for k, v, s, ts in points)
-            full = len(self._points) >= self.max_points
+            due = len(self._points) >= self._check_at
         if self._thread is None:
             self._start()
-        if full:
-            self._wake.set()
+        if due:
+            self._pressure()
+
+    def watch(self, run_id: str) -> None:
+        """Send heartbeats for ``run_id`` until :meth:`unwatch` (its process is alive)."""
+        with self._lock:
+            self._live_runs[run_id] = time.monotonic()
+        if self._thread is None and self.heartbeat:
+            self._start()
+
+    def unwatch(self, run_id: str) -> None:
+        with self._lock:
+            self._live_runs.pop(run_id, None)
 
     def flush(self, run_id: str | None = None) -> None:
         """Write every buffered point now; raise the first write error for ``run_id``."""
@@ -102,6 +140,33 @@ class MetricFlusher:
         with self._lock:
             return len(self._points)
 
+    def _pressure(self) -> None:
+        """The caller's check every ``check_every`` points: wake the writer, or be it."""
+        with self._lock:
+            size = len(self._points)
+            self._check_at = size + self.check_every
+            late = time.monotonic() - self._taken_at >= self.interval
+        if size >= self.max_points or late:
+            self._wake.set()
+        if not (late or size >= self.max_buffer):
+            return
+        try:
+            self._write_pending()
+        except Exception:  # the store is down: keep logging, but within the bound
+            log.exception("metric write failed; retrying in %.1f s", self.interval)
+            with self._lock:
+                self._taken_at = time.monotonic()  # the next attempt in an interval
+                excess = len(self._points) - (self.max_buffer - self.max_points)
+                if excess > 0:
+                    del self._points[:excess]
+            if excess > 0:
+                log.error(
+                    "dropped the %d oldest buffered metric points: the store cannot take "
+                    "them and the buffer is at its bound of %d points",
+                    excess,
+                    self.max_buffer,
+                )
+
     def _start(self) -> None:
         with self._lock:
             if self._thread is not None:
@@ -113,18 +178,47 @@ class MetricFlusher:
             _live.add(self)
 
     def _loop(self) -> None:
+        # half an interval, so a healthy thread takes the buffer before the callers'
+        # check finds it late and writes inline
+        wait = self.interval / 2
+        if self.heartbeat:
+            wait = min(wait, self.heartbeat)
         while not self._closed:
-            self._wake.wait(self.interval)
+            self._wake.wait(wait)
             self._wake.clear()
             try:
                 self._write_pending()
             except Exception:  # keep the thread alive; points stay buffered for a retry
                 log.exception("metric flush failed; retrying in %.1f s", self.interval)
+            if self.heartbeat:
+                self._beat()
+
+    def _beat(self) -> None:
+        """An empty batch for each live run not written to for ``heartbeat`` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            due = [r for r, at in self._live_runs.items() if now - at >= self.heartbeat]
+        for run_id in due:
+            try:
+                self.backend.log_batch(run_id)
+            except NotFound:  # the run was deleted: nothing left to keep alive
+                self.unwatch(run_id)
+            except Exception:
+                log.warning("could not send the heartbeat of run %s", run_id, exc_info=True)
+            else:
+                self._reached(run_id, now)
+
+    def _reached(self, run_id: str, when: float) -> None:
+        with self._lock:
+            if run_id in self._live_runs:
+                self._live_runs[run_id] = when
 
     def _write_pending(self) -> None:
         with self._write_lock:
             with self._lock:
                 points, self._points = self._points, []
+                self._check_at = min(self.check_every, self.max_points)
+                self._taken_at = taken = time.monotonic()
             if not points:
                 return
             by_run: dict[str, list[MetricPoint]] = defaultdict(list)
@@ -146,6 +240,7 @@ class MetricFlusher:
                             "dropping %d metric points of run %s: %s", len(batch), run_id, exc
                         )
                         self._errors[run_id] = exc
+                self._reached(run_id, taken)  # a written batch is a heartbeat too
 
     def _requeue(self, runs: list[tuple[str, list[MetricPoint]]]) -> None:
         with self._lock:

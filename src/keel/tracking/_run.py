@@ -242,6 +242,7 @@ class Run:
         if self.ended:
             return
         self.ended = True
+        self._flusher.unwatch(self.id)
         if self._sampler is not None:
             self._sampler.stop()
         try:

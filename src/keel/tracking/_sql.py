@@ -13,6 +13,7 @@ from keel.store import schema as t
 from keel.store.objects import Source
 from keel.store.rows import dialect_insert, named_id
 
+from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
 from ._records import (
     ArtifactRecord,
@@ -103,6 +104,7 @@ class SqlTracking:
                     status=RunStatus.RUNNING,
                     created_at=now,
                     started_at=now,
+                    heartbeat_at=now,
                     code=code,
                     environment=environment,
                 )
@@ -114,7 +116,7 @@ class SqlTracking:
     def get_run(self, run_id: str) -> RunRecord:
         with self.store.read() as conn:
             row = self._require_run(conn, run_id)
-            record = _run_from_row(row)
+            record = _run_from_row(row, self._stale())
             _attach_details(conn, {run_id: record})
             artifacts = conn.execute(
                 sa.select(t.run_artifacts)
@@ -136,7 +138,7 @@ class SqlTracking:
         now = now_ms()
         values: dict[str, Any] = {"status": status}
         if status == RunStatus.RUNNING:
-            values.update(ended_at=None, error=None)
+            values.update(ended_at=None, error=None, heartbeat_at=now)
         else:
             values.update(ended_at=now, error=error)
         with self.store.write() as conn:
@@ -161,6 +163,13 @@ class SqlTracking:
         rows = _metric_rows(run_id, metrics)
         with self.store.write() as conn:
             self._require_run(conn, run_id)
+            # any batch, even an empty one, is the heartbeat of a live run's process
+            r = t.runs
+            conn.execute(
+                r.update()
+                .where(r.c.id == run_id, r.c.status == RunStatus.RUNNING)
+                .values(heartbeat_at=now_ms())
+            )
             if params:
                 self._log_params(conn, run_id, params)
             if tags:
@@ -273,6 +282,7 @@ class SqlTracking:
         where = compile_filter(parse_filter(query.filter))
         order = parse_order_by(list(query.order_by))
         project_id = self.store.project_id(self.project)
+        expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
         e = t.experiments
         select = (
             sa.select(t.runs, e.c.name.label("experiment"))
@@ -285,7 +295,8 @@ class SqlTracking:
                     self._experiment_id(conn, project_id, name, create=False)
                 select = select.where(e.c.name.in_(query.experiments))
             rows = conn.execute(apply_order(select, order).limit(query.max_results)).mappings()
-            records = {row["id"]: _run_from_row(row) for row in rows}
+            stale = self._stale()
+            records = {row["id"]: _run_from_row(row, stale) for row in rows}
             if query.include_details and records:
                 _attach_details(conn, records)
         return list(records.values())
@@ -303,6 +314,10 @@ class SqlTracking:
         return [ExperimentRecord(*row) for row in rows]
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _stale(self) -> tuple[int, int]:
+        """(cutoff in ms, timeout in s): a RUNNING run last seen before the cutoff is dead."""
+        return stale_before(self.store), self.store.config.run_heartbeat_timeout
 
     def _experiment_id(
         self, conn: sa.Connection, project_id: str, name: str, *, create: bool
@@ -351,7 +366,11 @@ def _json_field(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | 
         raise InvalidInput(f"The run's {name} must be a JSON object: {exc}.") from exc
 
 
-def _run_from_row(row: Mapping[str, Any]) -> RunRecord:
+def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) -> RunRecord:
+    """A run as read; a RUNNING run whose process stopped reporting reads as KILLED."""
+    dead = as_reported(row, *stale) if stale is not None else None
+    if dead is not None:
+        row = {**row, **dead}
     return RunRecord(
         id=row["id"],
         experiment=row["experiment"],

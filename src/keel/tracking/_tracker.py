@@ -6,7 +6,8 @@ import getpass
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from keel.config import Config
@@ -30,11 +31,19 @@ class Tracker:
     Args:
         backend: where runs are recorded.
         system_metrics: sample CPU, memory, disk, network and GPU into every run.
+        heartbeat: seconds between two heartbeats of each live run (None for none); a
+            fifth of the ``run_heartbeat_timeout`` setting for the default tracker.
     """
 
-    def __init__(self, backend: TrackingBackend, *, system_metrics: bool = False) -> None:
+    def __init__(
+        self,
+        backend: TrackingBackend,
+        *,
+        system_metrics: bool = False,
+        heartbeat: float | None = 60.0,
+    ) -> None:
         self.backend = backend
-        self.flusher = MetricFlusher(backend)
+        self.flusher = MetricFlusher(backend, heartbeat=heartbeat)
         self.system_metrics = system_metrics
 
     def start_run(
@@ -57,11 +66,12 @@ class Tracker:
         if run_id is not None:
             record = self.backend.set_status(run_id, RunStatus.RUNNING)
             run = Run(record, self.backend, self.flusher)
-            if params:
-                run.log_params(params)
-            if tags:
-                run.set_tags(tags)
-            self._start_sampler(run)
+            with _failed_start(run):
+                if params:
+                    run.log_params(params)
+                if tags:
+                    run.set_tags(tags)
+                self._start_sampler(run)
             return run
         code = environment = None
         auto_tags: dict[str, str] = {"keel.user": _user()}
@@ -97,9 +107,10 @@ class Tracker:
             environment=environment,
         )
         run = Run(record, self.backend, self.flusher)
-        if diff:
-            run.log_artifact(diff.encode(), "keel/code.diff", kind="code")
-        self._start_sampler(run)
+        with _failed_start(run):
+            if diff:
+                run.log_artifact(diff.encode(), "keel/code.diff", kind="code")
+            self._start_sampler(run)
         return run
 
     def _start_sampler(self, run: Run) -> None:
@@ -113,6 +124,20 @@ class Tracker:
 
     def close(self) -> None:
         self.flusher.close()
+
+
+@contextmanager
+def _failed_start(run: Run) -> Iterator[None]:
+    """Start heartbeats for ``run``; if starting it fails, end it FAILED, never RUNNING."""
+    run._flusher.watch(run.id)
+    try:
+        yield
+    except BaseException as exc:
+        try:
+            run.end(RunStatus.FAILED, error=f"The run could not start: {type(exc).__name__}: {exc}")
+        except Exception:  # the store is down: the heartbeat timeout will end it KILLED
+            log.warning("could not mark run %s FAILED after a failed start", run.id, exc_info=True)
+        raise
 
 
 def _user() -> str:
@@ -155,7 +180,11 @@ def default_tracker() -> Tracker:
                 from ._sql import SqlTracking
 
                 backend = SqlTracking(default_store(), project=cfg.project)
-            _default = Tracker(backend, system_metrics=cfg.sample_system_metrics)
+            _default = Tracker(
+                backend,
+                system_metrics=cfg.sample_system_metrics,
+                heartbeat=cfg.run_heartbeat_timeout / 5,
+            )
         return _default
 
 

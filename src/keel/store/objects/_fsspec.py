@@ -53,7 +53,7 @@ class FsspecObjectStore(ObjectStore):
     def put(self, source: Source) -> str:
         if isinstance(source, bytes | bytearray | memoryview):
             digest = hash_bytes(source)
-            if not self.exists(digest):
+            if not self._intact(digest, memoryview(source).nbytes):
                 self._upload(digest, lambda path: self.fs.pipe_file(path, bytes(source)))
             return digest
         stream, owned = as_stream(source)
@@ -64,13 +64,29 @@ class FsspecObjectStore(ObjectStore):
                     hasher.update(chunk)
                     staged.write(chunk)
                 digest = hasher.hexdigest()
-                if not self.exists(digest):
+                if not self._intact(digest, staged.tell()):
                     staged.seek(0)
                     self._upload(digest, lambda path: self._copy_to(staged, path))
                 return digest
         finally:
             if owned:
                 stream.close()
+
+    def _intact(self, digest: str, size: int) -> bool:
+        """Whether the object is stored with the right bytes (size first, then its hash).
+
+        A corrupt copy must not survive storing the good bytes again, so an existing
+        object of the right size is downloaded and re-hashed (a cost paid only when the
+        same bytes are stored twice).
+        """
+        try:
+            if int(self.fs.size(self.path(digest))) != size:
+                return False
+            return self.verify(digest)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot read object {digest} in {self.url}: {exc}.") from exc
 
     def _copy_to(self, staged: BinaryIO, path: str) -> None:
         with self.fs.open(path, "wb", block_size=CHUNK_SIZE) as out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import mmap
 import os
 import uuid
@@ -19,6 +20,8 @@ from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
 __all__ = ["LocalObjectStore"]
 
 TMP_DIR = "tmp"
+
+log = logging.getLogger("keel.store")
 
 
 class LocalObjectStore(ObjectStore):
@@ -46,6 +49,10 @@ class LocalObjectStore(ObjectStore):
         """
         if len(sources) < 2:
             return [self.put(source) for source in sources]
+        with self._writing():
+            return self._put_many(sources, workers)
+
+    def _put_many(self, sources: list[Source], workers: int) -> list[str]:
         from concurrent.futures import ThreadPoolExecutor
 
         workers = max(1, workers)
@@ -125,15 +132,50 @@ class LocalObjectStore(ObjectStore):
     def put(self, source: Source) -> str:
         if isinstance(source, bytes | bytearray | memoryview):
             digest = hash_bytes(source)
-            if not self.exists(digest):
-                self._write(digest, lambda fh: fh.write(source))
+            with self._writing():
+                if not self._intact(digest, memoryview(source).nbytes):
+                    self._write(digest, lambda fh: fh.write(source))
             return digest
         stream, owned = as_stream(source)
         try:
-            return self._put_stream(stream)
+            with self._writing():
+                return self._put_stream(stream)
         finally:
             if owned:
                 stream.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn the filesystem's refusals (read-only, full, not a folder) into StoreUnavailable.
+
+        Errors naming a file outside the store (an unreadable source file) pass through.
+        """
+        try:
+            yield
+        except OSError as exc:
+            name = exc.filename
+            if name is not None and not str(name).startswith(self.url):
+                raise
+            raise StoreUnavailable(
+                f"Cannot write to the object store {self.root}: {exc.strerror or exc}"
+                f"{f' ({name})' if name else ''}. Check that the folder exists, is writable "
+                "and has free space (KEEL_OBJECTS says where it is)."
+            ) from exc
+
+    def _intact(self, digest: str, size: int) -> bool:
+        """Whether the object is stored with the right bytes (size first, then its hash).
+
+        A corrupt copy is not kept because its name is right: storing the good bytes
+        again must repair it, so an existing object is re-hashed before it is trusted.
+        """
+        final = self._file(digest)
+        try:
+            if os.stat(final).st_size != size:
+                return False
+            with open(final, "rb") as fh:
+                return _hash_open_file(fh) == digest
+        except FileNotFoundError:
+            return False
 
     def _put_stream(self, stream: BinaryIO) -> str:
         tmp = self._tmp_path()
@@ -183,7 +225,9 @@ class LocalObjectStore(ObjectStore):
         """Rename ``tmp`` to the object's name; False if the object was already there."""
         final = self._file(digest)
         if os.path.isfile(final):
-            return False  # same bytes already stored: content addressing makes this a no-op
+            if self._intact(digest, os.stat(tmp).st_size):
+                return False  # same bytes already stored: content addressing makes this a no-op
+            log.warning("object %s in %s is corrupt; replaced by good bytes", digest, self.url)
         os.chmod(tmp, 0o444)
         try:
             os.replace(tmp, final)
