@@ -2,7 +2,7 @@
 
 Each writer runs in its own interpreter against a SQLite project, prints what it has done
 (with wall-clock times) on stdout, and is killed with ``kill -9``. Afterwards ``fsck``
-passes, metrics cover everything logged up to two flush intervals before the kill, a
+passes, metrics cover everything logged up to three flush intervals before the kill, a
 dataset or model is there whole or not at all, ``gc`` reclaims the partial writes, and no
 run stays RUNNING once its heartbeat timeout has passed.
 """
@@ -122,11 +122,14 @@ def test_killed_metric_writer_loses_at_most_the_last_intervals(
 ) -> None:
     proc = _spawn(METRICS_WRITER, project, str(rate))
     run_id = _first_line(proc)[1]
-    time.sleep(random.Random(seed).uniform(2.5, 4.0))
+    time.sleep(random.Random(seed).uniform(3.5, 5.0))
     killed_at, lines = _kill(proc)
     logged = [(int(n), float(at)) for tag, n, at in lines if tag == "LOGGED"]
-    # everything logged two intervals before the kill must have reached the store
-    must_keep = max((n for n, at in logged if at <= killed_at - 2 * INTERVAL_S), default=0)
+    # Everything logged three intervals before the kill must have reached the store: the
+    # promise is about one interval, plus a write's time, which a loaded CI machine can
+    # stretch (two intervals failed once in five suite runs on 2 busy cores). Before the
+    # fix a tight loop kept 0 of millions of points, so this still tells the two apart.
+    must_keep = max((n for n, at in logged if at <= killed_at - 3 * INTERVAL_S), default=0)
     assert must_keep > 0, "the writer logged nothing early enough to check"
     with _open(project) as store:
         _assert_sound(store)
