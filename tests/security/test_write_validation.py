@@ -233,7 +233,15 @@ def test_token_create_with_project_in_the_cli(tmp_path: Path) -> None:
 
     assert run_keel("init", cwd=tmp_path).returncode == 0
     made = run_keel(
-        "token", "create", "--role", "reader", "--project", "a", "--project", "b", "--json",
+        "token",
+        "create",
+        "--role",
+        "reader",
+        "--project",
+        "a",
+        "--project",
+        "b",
+        "--json",
         cwd=tmp_path,
     )
     assert made.returncode == 0, made.stderr

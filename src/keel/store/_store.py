@@ -207,6 +207,14 @@ def _translate_errors(uri: str) -> Iterator[None]:
             f"Cannot use the metadata store {where}: {exc.orig}. "
             "Check that the database is reachable and readable, and that KEEL_URI is right."
         ) from exc
+    except sa.exc.DataError as exc:
+        # A value the database cannot hold that no check caught first: the caller's
+        # mistake (422), not the server's, and the transaction is rolled back.
+        reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "invalid value"
+        raise InvalidInput(
+            f"The database refused a value: {reason}. Nothing was written; "
+            "shorten or correct the value and try again."
+        ) from exc
     except sa.exc.DatabaseError as exc:
         if "not a database" in str(exc.orig):
             where = sqlite_path(uri) or uri

@@ -48,6 +48,7 @@ _UPSERT_LATEST = sa.text(
     "AND excluded.timestamp >= run_latest_metrics.timestamp)"
 )
 _METRIC_COLUMNS = "run_id, key, step, timestamp, value"
+MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
 
 
 class SqlTracking:
@@ -81,9 +82,9 @@ class SqlTracking:
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
     ) -> RunRecord:
-        check_key("experiment", experiment)
+        check_key("experiment", experiment, MAX_NAME)
         if name is not None:
-            check_key("run", name)
+            check_key("run", name, MAX_NAME)
         if parent_id is not None:
             check_text("parent run id", parent_id)
         params, tags = text_values("param", params), text_values("tag", tags)
@@ -239,7 +240,7 @@ class SqlTracking:
 
     def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
         check_artifact_name(name)
-        check_key("artifact kind", kind)
+        check_key("artifact kind", kind, MAX_KIND)
         project_id = self._read_project_id()
         with self.store.read() as conn:
             self._require_run(conn, run_id, project_id)
@@ -304,7 +305,7 @@ class SqlTracking:
         where = compile_filter(parse_filter(query.filter))
         order = parse_order_by(list(query.order_by))
         for name in query.experiments:
-            check_key("experiment", name)
+            check_key("experiment", name, MAX_NAME)
         project_id = self._read_project_id()
         if project_id is None:  # an unknown project reads as an empty one
             if query.experiments:

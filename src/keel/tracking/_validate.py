@@ -67,13 +67,14 @@ def check_text(what: str, text: str) -> str:
     return text
 
 
-def check_key(kind: str, key: object) -> str:
-    """A metric, param or tag name: a non-empty string of at most 250 characters."""
+def check_key(kind: str, key: object, max_length: int = MAX_KEY) -> str:
+    """A metric, param or tag name: a non-empty string of at most 250 characters (or
+    ``max_length``: the width of the column it goes into)."""
     if not isinstance(key, str) or not key.strip():
         raise InvalidInput(f"A {kind} name must be a non-empty string. Got {key!r:.80}.")
-    if len(key) > MAX_KEY or key != key.strip():
+    if len(key) > max_length or key != key.strip():
         raise InvalidInput(
-            f"The {kind} name {key[:60]!r} ({len(key)} characters) must be at most {MAX_KEY} "
+            f"The {kind} name {key[:60]!r} ({len(key)} characters) must be at most {max_length} "
             "characters, without leading or trailing spaces. Use a shorter name."
         )
     return check_text(f"{kind} name", key)
