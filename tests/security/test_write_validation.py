@@ -448,6 +448,15 @@ def test_sdk_reads_of_an_unknown_project_create_nothing(store: Store) -> None:
     assert other.search_runs(RunQuery()) == []
     with pytest.raises(NotFound, match="in project 'nosuch'"):
         other.get_run("0" * 32)
+    from keel.data import DatasetService
+    from keel.registry import RegistryService
+
+    datasets, models = DatasetService(store, "nosuch"), RegistryService(store, project="nosuch")
+    assert datasets.list() == []
+    assert models.list() == []
+    for read in (lambda: datasets.resolve("credit:v1"), lambda: models.get("credit:1")):
+        with pytest.raises(NotFound, match="in project 'nosuch'"):
+            read()
     assert store.find_project_id("nosuch") is None
     assert store.counts() == before
 
