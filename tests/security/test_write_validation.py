@@ -470,38 +470,54 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _first_answer(cmd: list[str], cwd: Path, port: int) -> tuple[int, bytes]:
+    """Start a server process, send it one unauthenticated request, stop it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    log = cwd / "server.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", f"{API}/default/experiments")
+                response = conn.getresponse()
+                return response.status, response.read()
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(log.read_text()) from None
+                time.sleep(0.1)
+            finally:
+                conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("setting", [None, "true"], ids=["default", "required"])
 def test_factory_started_directly_by_uvicorn_requires_tokens(
     tmp_path: Path, setting: str | None
 ) -> None:
     init_project(tmp_path).close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     if setting is not None:
         (tmp_path / "keel.toml").write_text(f"server_auth = {setting}\n")
     port = _free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "keel.server.app:factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    log = tmp_path / "uvicorn.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=sink, stderr=sink)
-    try:
-        conn = None
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", f"{API}/default/experiments")
-                response = conn.getresponse()
-                break
-            except OSError:
-                if conn is not None:
-                    conn.close()
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()) from None
-                time.sleep(0.1)
-        assert response.status == 401
-        assert b"requires a token" in response.read()
-        conn.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    status, body = _first_answer(cmd, tmp_path, port)
+    assert status == 401
+    assert b"requires a token" in body
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, 200), ("true", 401)])
+def test_keel_server_on_loopback_follows_the_setting(
+    tmp_path: Path, setting: str | None, expected: int
+) -> None:
+    init_project(tmp_path).close()
+    if setting is not None:
+        (tmp_path / "keel.toml").write_text(f"server_auth = {setting}\n")
+    port = _free_port()
+    cmd = [sys.executable, "-m", "keel", "server", "--host", "127.0.0.1", "--port", str(port)]
+    status, _ = _first_answer(cmd, tmp_path, port)
+    assert status == expected
