@@ -46,9 +46,10 @@ class RemoteClient:
         json: Any = None,
         content: Any = None,
         params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send a request; a 4xx/5xx answer raises the KeelError the server named."""
-        headers = {}
+        headers = dict(headers or {})
         if json is not None:
             content = orjson.dumps(json, option=orjson.OPT_SERIALIZE_NUMPY)
             headers["Content-Type"] = "application/json"

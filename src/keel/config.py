@@ -147,6 +147,22 @@ SETTINGS: tuple[Setting, ...] = (
         "crashed, power cut) counts as KILLED; a live run reports every fifth of this.",
         _parse_int,
     ),
+    Setting(
+        "max_field_kb",
+        "KEEL_MAX_FIELD_KB",
+        256,
+        "Largest free-form field of a run the store accepts, in KiB: its code and environment "
+        "(each, as JSON) and its error text.",
+        _parse_int,
+    ),
+    Setting(
+        "server_auth",
+        "KEEL_SERVER_AUTH",
+        True,
+        "Whether the platform server requires a bearer token on every request. On unless set "
+        "to false; 'keel server' turns it off on a loopback address when it is not set.",
+        _parse_bool,
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -165,6 +181,8 @@ class Config:
     system_metrics: bool | None = None
     max_upload_mb: int = 1024
     run_heartbeat_timeout: int = 300
+    max_field_kb: int = 256
+    server_auth: bool = True
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""

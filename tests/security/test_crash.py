@@ -53,6 +53,7 @@ import time, keel
 print("START", time.time(), flush=True)
 version = keel.log_dataset("files", "crashy")
 print("DONE", version.ref, flush=True)
+time.sleep(120)  # stay alive: the kill always lands, before or after the write ended
 """
 
 MODEL_WRITER = """
@@ -63,6 +64,7 @@ model = RandomForestClassifier(n_estimators=150, random_state=0).fit(X, X[:, 0] 
 print("START", time.time(), flush=True)
 version = keel.register_model(model, "crashy", input_example=X[:5])
 print("DONE", version.ref, flush=True)
+time.sleep(120)  # stay alive: the kill always lands, before or after the write ended
 """
 
 

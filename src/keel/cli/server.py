@@ -23,7 +23,13 @@ def _is_loopback(host: str) -> bool:
 def server(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Port to listen on."),
-    auth: bool = typer.Option(False, "--auth", help="Require a bearer token on every request."),
+    auth: bool = typer.Option(
+        None,
+        "--auth/--no-auth",
+        help="Require a bearer token on every request. Default: the server_auth setting if "
+        "set, else off on a loopback address.",
+        show_default=False,
+    ),
     insecure: bool = typer.Option(
         False, "--insecure", help="Allow listening beyond loopback without authentication."
     ),
@@ -34,20 +40,25 @@ def server(
 
     import uvicorn
 
-    from keel.config import current
+    from keel import config as config_module
     from keel.errors import InvalidInput
-    from keel.server.app import AUTH_ENV
     from keel.store import Store
 
+    config = config_module.current()
+    if auth is None:
+        # An explicit server_auth (environment or keel.toml) wins; unset, a loopback
+        # server stays open for the local user, and any other address must choose.
+        auth = config.server_auth if config.sources.get("server_auth") != "default" else False
     if not auth and not insecure and not _is_loopback(host):
         raise InvalidInput(
             f"Refusing to listen on {host} without authentication: anyone who can reach it "
             "could read and change your runs. Add --auth (and create tokens with 'keel token "
             "create'), or --insecure if this network is trusted."
         )
-    config = current()
     Store.open(config).close()  # fail here, clearly, if the store cannot be opened
-    os.environ[AUTH_ENV] = "1" if auth else "0"
+    # The decision reaches every worker through the server_auth setting itself.
+    os.environ["KEEL_SERVER_AUTH"] = "true" if auth else "false"
+    config_module.reset()
     mode = "token required" if auth else "no authentication"
     console.print(f"keel server on http://{host}:{port} ({mode}); API docs at /docs")
     uvicorn.run(

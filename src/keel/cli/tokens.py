@@ -24,16 +24,30 @@ def _service():
 def create(
     role: str = typer.Option(..., "--role", help="reader, writer or admin."),
     name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
+    project: list[str] = typer.Option(
+        [],
+        "--project",
+        help="Limit the token to this project (repeat for several); default: every project.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Create a token. It is printed once; only its hash is stored."""
-    info, secret = _service().create(name or role, role)
+    info, secret = _service().create(name or role, role, projects=project)
     if json:
-        print_json({"id": info.id, "name": info.name, "role": info.role, "token": secret})
+        print_json(
+            {
+                "id": info.id,
+                "name": info.name,
+                "role": info.role,
+                "projects": list(info.projects),
+                "token": secret,
+            }
+        )
         return
     console.print(f"[bold]{secret}[/]")
+    scope = ", ".join(info.projects) or "every project"
     console.print(
-        f"[dim]token {info.id} ({info.role}). Shown once: store it now, e.g. "
+        f"[dim]token {info.id} ({info.role}, {scope}). Shown once: store it now, e.g. "
         "export KEEL_TOKEN=...[/]"
     )
 
@@ -48,10 +62,17 @@ def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> Non
         print_json([t.__dict__ for t in tokens])
         return
     table = Table(title="tokens", title_justify="left")
-    for column in ("id", "name", "role", "created", "revoked"):
+    for column in ("id", "name", "role", "projects", "created", "revoked"):
         table.add_column(column)
     for t in tokens:
-        table.add_row(t.id, t.name, t.role, _when(t.created_at), _when(t.revoked_at))
+        table.add_row(
+            t.id,
+            t.name,
+            t.role,
+            ", ".join(t.projects) or "all",
+            _when(t.created_at),
+            _when(t.revoked_at),
+        )
     console.print(table)
 
 

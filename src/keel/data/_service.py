@@ -223,7 +223,7 @@ class DatasetService:
             return ref
         parsed = parse_ref(ref)
         dv, d = t.dataset_versions, t.datasets
-        project_id = self.store.project_id(self.project)
+        project_id = self.store.find_project_id(self.project)  # a read: never creates it
         select = (
             sa.select(dv.c.id)
             .join(d, d.c.id == dv.c.dataset_id)
@@ -298,7 +298,7 @@ class DatasetService:
     def list(self) -> list[dict[str, Any]]:
         """Every dataset with its latest version and number of versions."""
         dv, d = t.dataset_versions, t.datasets
-        project_id = self.store.project_id(self.project)
+        project_id = self.store.find_project_id(self.project)  # a read: never creates it
         with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(
@@ -325,7 +325,7 @@ class DatasetService:
     def versions(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset, oldest first."""
         dv = t.dataset_versions
-        project_id = self.store.project_id(self.project)
+        project_id = self.store.find_project_id(self.project)  # a read: never creates it
         with self.store.read() as conn:
             dataset_id = self._dataset_id(conn, project_id, check_name(name), create=False)
             ids = (

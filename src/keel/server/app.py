@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,22 +15,22 @@ from ._json import JSONResponse
 from .routes import tracking
 from .tokens import TokenService
 
-__all__ = ["AUTH_ENV", "create_app", "factory"]
-
-AUTH_ENV = "KEEL_SERVER_AUTH"
-"""Set to 1 by ``keel server --auth`` so that every worker process requires tokens."""
+__all__ = ["create_app", "factory"]
 
 
-def create_app(config: Config | None = None, *, auth: bool = False) -> FastAPI:
+def create_app(config: Config | None = None, *, auth: bool | None = None) -> FastAPI:
     """The keel server app over the store a configuration points at.
 
     Args:
         config: where the store is (the current configuration by default).
-        auth: require a bearer token on every request.
+        auth: require a bearer token on every request; by default the configuration's
+            ``server_auth`` setting (on unless set to false).
     """
     from keel import config as config_module
 
     config = config or config_module.current()
+    if auth is None:
+        auth = config.server_auth
     store = Store.open(config)
 
     @asynccontextmanager
@@ -64,5 +63,9 @@ def create_app(config: Config | None = None, *, auth: bool = False) -> FastAPI:
 
 
 def factory() -> FastAPI:
-    """Entry point for uvicorn workers: configuration from the environment."""
-    return create_app(auth=os.environ.get(AUTH_ENV) == "1")
+    """Entry point for uvicorn (``uvicorn --factory keel.server.app:factory``).
+
+    Everything comes from the configuration, authentication included: a server started
+    this way requires tokens unless ``server_auth`` (KEEL_SERVER_AUTH) is set to false.
+    """
+    return create_app()

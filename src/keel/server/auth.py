@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import Depends, Request
 
 from keel.errors import PermissionDenied, Unauthenticated
+from keel.store import check_project_name
 
 from .tokens import TokenInfo, TokenService
 
@@ -31,14 +32,24 @@ def _caller(request: Request) -> TokenInfo:
 
 
 def require(role: str) -> Callable[..., TokenInfo]:
-    """A dependency that admits callers whose role includes ``role``."""
+    """A dependency that admits callers whose role includes ``role``, and, on a route under
+    ``/projects/{project}``, whose token is not scoped to other projects."""
 
-    def check(caller: TokenInfo = Depends(_caller)) -> TokenInfo:  # noqa: B008
+    def check(request: Request, caller: TokenInfo = Depends(_caller)) -> TokenInfo:  # noqa: B008
         if not caller.allows(role):
             raise PermissionDenied(
                 f"Token {caller.name!r} has role {caller.role!r}; this needs {role!r}. "
                 f"Ask an admin for a {role} token."
             )
+        project = request.path_params.get("project")
+        if project is not None:
+            check_project_name(project)
+            if not caller.allows_project(project):
+                raise PermissionDenied(
+                    f"Token {caller.name!r} is limited to the project(s) "
+                    f"{', '.join(caller.projects)}; this request is for project "
+                    f"{project!r}. Use a token created with --project {project}."
+                )
         return caller
 
     return check

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from keel.errors import InvalidInput, NotFound, Unauthenticated
-from keel.store import Store, new_id, now_ms
+from keel.store import Store, check_project_name, new_id, now_ms
 from keel.store import schema as t
 
 __all__ = ["ROLES", "TokenInfo", "TokenService"]
@@ -27,10 +28,16 @@ class TokenInfo:
     role: str
     created_at: int
     revoked_at: int | None = None
+    projects: tuple[str, ...] = ()
+    """The projects this token may be used on; empty means every project."""
 
     def allows(self, role: str) -> bool:
         """Whether this token's role includes ``role``."""
         return ROLES.index(self.role) >= ROLES.index(role)
+
+    def allows_project(self, project: str) -> bool:
+        """Whether this token may be used on ``project``."""
+        return not self.projects or project in self.projects
 
 
 def _hash(token: str) -> str:
@@ -44,14 +51,21 @@ class TokenService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, name: str, role: str) -> tuple[TokenInfo, str]:
-        """A new token; the secret is returned here and never again."""
+    def create(self, name: str, role: str, projects: Iterable[str] = ()) -> tuple[TokenInfo, str]:
+        """A new token; the secret is returned here and never again.
+
+        Args:
+            name: what the token is for.
+            role: reader, writer or admin.
+            projects: the projects the token may be used on (every project if empty).
+        """
         if role not in ROLES:
             raise InvalidInput(f"Role {role!r} is not one of {', '.join(ROLES)}.")
-        if not name or len(name) > 200:
+        if not name or len(name) > 200 or "\x00" in name:
             raise InvalidInput("A token needs a name of 1 to 200 characters, e.g. 'ci-pipeline'.")
+        scope = tuple(sorted({check_project_name(p) for p in projects}))
         secret = PREFIX + secrets.token_urlsafe(32)
-        info = TokenInfo(new_id(), name, role, now_ms())
+        info = TokenInfo(new_id(), name, role, now_ms(), projects=scope)
         with self.store.write() as conn:
             conn.execute(
                 t.tokens.insert().values(
@@ -62,6 +76,10 @@ class TokenService:
                     created_at=info.created_at,
                 )
             )
+            if scope:
+                conn.execute(
+                    t.token_projects.insert(), [{"token_id": info.id, "project": p} for p in scope]
+                )
         return info, secret
 
     def list(self) -> list[TokenInfo]:
@@ -74,7 +92,8 @@ class TokenService:
         )
         with self.store.read() as conn:
             rows = conn.execute(sa.select(*cols).order_by(t.tokens.c.created_at)).all()
-        return [TokenInfo(*row) for row in rows]
+            scopes = _scopes(conn)
+        return [TokenInfo(*row, projects=scopes.get(row.id, ())) for row in rows]
 
     def revoke(self, token_id: str) -> TokenInfo:
         with self.store.write() as conn:
@@ -96,9 +115,22 @@ class TokenService:
                     tk.c.token_hash == _hash(secret)
                 )
             ).first()
+            scope = _scopes(conn, row.id).get(row.id, ()) if row is not None else ()
         if row is None or row.revoked_at is not None:
             raise Unauthenticated(
                 "The bearer token is not valid or was revoked. Create one with "
                 "'keel token create --role reader|writer|admin' and set KEEL_TOKEN."
             )
-        return TokenInfo(*row)
+        return TokenInfo(*row, projects=scope)
+
+
+def _scopes(conn: sa.Connection, token_id: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The projects of each scoped token (of one token if ``token_id`` is given)."""
+    tp = t.token_projects
+    query = sa.select(tp.c.token_id, tp.c.project).order_by(tp.c.project)
+    if token_id is not None:
+        query = query.where(tp.c.token_id == token_id)
+    out: dict[str, tuple[str, ...]] = {}
+    for tid, project in conn.execute(query):
+        out[tid] = (*out.get(tid, ()), project)
+    return out

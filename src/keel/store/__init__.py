@@ -14,6 +14,7 @@ from ._ids import new_id, now_ms
 __all__ = [
     "ObjectStore",
     "Store",
+    "check_project_name",
     "default_store",
     "init_project",
     "new_id",
@@ -27,12 +28,19 @@ _LAZY = {
     "init_project": "keel.store._store",
     "default_store": "keel.store._store",
     "reset_default_store": "keel.store._store",
+    "check_project_name": "keel.store._store",
     "ObjectStore": "keel.store.objects",
     "open_object_store": "keel.store.objects",
 }
 
 if TYPE_CHECKING:
-    from ._store import Store, default_store, init_project, reset_default_store
+    from ._store import (
+        Store,
+        check_project_name,
+        default_store,
+        init_project,
+        reset_default_store,
+    )
     from .objects import ObjectStore, open_object_store
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from keel.config import DATABASE_FILE, OBJECTS_DIR, PROJECT_DIR, Config, sqlite_path
-from keel.errors import AlreadyExists, ConfigError, StoreUnavailable
+from keel.errors import AlreadyExists, ConfigError, InvalidInput, StoreUnavailable
 
 from . import schema
 from ._database import create_engine, create_sqlite_file
@@ -19,9 +20,30 @@ from ._migrate import ensure_schema
 from .objects import ObjectStore, Source, open_object_store
 from .rows import insert_ignore
 
-__all__ = ["Store", "default_store", "init_project", "reset_default_store"]
+__all__ = [
+    "PROJECT_NAME_RULE",
+    "Store",
+    "check_project_name",
+    "default_store",
+    "init_project",
+    "reset_default_store",
+]
 
 log = logging.getLogger("keel.store")
+
+PROJECT_NAME_RULE = "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_MAX_CACHED_PROJECTS = 1024
+
+
+def check_project_name(name: object) -> str:
+    """A project name: 1 to 100 of ``[A-Za-z0-9._-]``, starting with a letter or digit."""
+    if not isinstance(name, str) or not _PROJECT_NAME.fullmatch(name):
+        shown = f"{name[:60]!r} ({len(name)} characters)" if isinstance(name, str) else repr(name)
+        raise InvalidInput(
+            f"The project name {shown} is not valid: use {PROJECT_NAME_RULE}, e.g. 'credit-risk'."
+        )
+    return name
 
 
 class Store:
@@ -134,19 +156,37 @@ class Store:
             insert_ignore(conn, schema.objects, row)
 
     def project_id(self, name: str | None = None) -> str:
-        """The id of a project by name (the configured one by default), created on first use."""
-        name = name or self.config.project
+        """The id of a project by name (the configured one by default), created on first use.
+
+        For writes only: a read uses :meth:`find_project_id`, which never creates one.
+        """
+        name = check_project_name(name or self.config.project)
+        found = self.find_project_id(name)
+        if found is None:
+            table = schema.projects
+            with self.write() as conn:
+                insert_ignore(conn, table, {"id": new_id(), "name": name, "created_at": now_ms()})
+                found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()
+            self._remember(name, found)
+        return found
+
+    def find_project_id(self, name: str | None = None) -> str | None:
+        """The id of an existing project by name, or None; never writes."""
+        name = check_project_name(name or self.config.project)
         if name in self._project_ids:
             return self._project_ids[name]
         table = schema.projects
         with self.read() as conn:
             found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar()
-        if found is None:
-            with self.write() as conn:
-                insert_ignore(conn, table, {"id": new_id(), "name": name, "created_at": now_ms()})
-                found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()
-        self._project_ids[name] = found
+        if found is not None:
+            self._remember(name, found)
         return found
+
+    def _remember(self, name: str, project_id: str) -> None:
+        # Only existing projects are cached, and at most a bounded number of them.
+        if len(self._project_ids) >= _MAX_CACHED_PROJECTS:
+            self._project_ids.clear()
+        self._project_ids[name] = project_id
 
     def counts(self) -> dict[str, int]:
         """Number of rows in each metadata table, by table name."""
@@ -166,6 +206,14 @@ def _translate_errors(uri: str) -> Iterator[None]:
         raise StoreUnavailable(
             f"Cannot use the metadata store {where}: {exc.orig}. "
             "Check that the database is reachable and readable, and that KEEL_URI is right."
+        ) from exc
+    except sa.exc.DataError as exc:
+        # A value the database cannot hold that no check caught first: the caller's
+        # mistake (422), not the server's, and the transaction is rolled back.
+        reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "invalid value"
+        raise InvalidInput(
+            f"The database refused a value: {reason}. Nothing was written; "
+            "shorten or correct the value and try again."
         ) from exc
     except sa.exc.DatabaseError as exc:
         if "not a database" in str(exc.orig):

@@ -18,14 +18,21 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, NotFound
 
 from . import schema as t
 from ._ids import now_ms
 from ._store import Store
 from .rows import insert_ignore
 
-__all__ = ["Edge", "LineageGraph", "Node", "lineage_graph", "record_edges"]
+__all__ = [
+    "Edge",
+    "LineageGraph",
+    "Node",
+    "lineage_graph",
+    "record_edges",
+    "require_record",
+]
 
 DIRECTIONS = ("up", "down", "both")
 
@@ -97,6 +104,43 @@ def record_edges(
             insert_ignore(own, t.lineage_edges, rows)
     else:
         insert_ignore(conn, t.lineage_edges, rows)
+
+
+# The records an edge may name as a run's input, each with its project: (table, parent
+# table, parent key) - the parent holds project_id.
+_PROJECT_SCOPED = {
+    "dataset_version": (t.dataset_versions, t.datasets, "dataset_id"),
+    "model_version": (t.model_versions, t.models, "model_id"),
+}
+
+
+def require_record(
+    conn: sa.Connection, kind: str, id: str, *, project_id: str | None, project: str
+) -> None:
+    """Refuse an edge to a record that does not exist in the project.
+
+    Raises:
+        InvalidInput: ``kind`` is not a kind of record edges can name.
+        NotFound: no ``kind`` with ``id`` in the project.
+    """
+    scoped = _PROJECT_SCOPED.get(kind)
+    if scoped is None:
+        raise InvalidInput(
+            f"A lineage input must be one of {', '.join(_PROJECT_SCOPED)}. Got {kind[:60]!r}."
+        )
+    table, parent, key = scoped
+    found = None
+    if project_id is not None:
+        found = conn.execute(
+            sa.select(table.c.id)
+            .join(parent, parent.c.id == table.c[key])
+            .where(table.c.id == id, parent.c.project_id == project_id)
+        ).scalar()
+    if found is None:
+        raise NotFound(
+            f"No {kind} with id {id[:60]!r} in project {project!r}, so it cannot be recorded "
+            "as an input. Log the dataset (or model) first and pass the version it returns."
+        )
 
 
 def lineage_graph(

@@ -76,6 +76,15 @@ tokens = sa.Table(
     _time("revoked_at", nullable=True),
 )
 
+token_projects = sa.Table(
+    "token_projects",
+    metadata,
+    _ref("token_id", "tokens.id", ondelete="CASCADE"),
+    # a name, not a projects.id: a token may be scoped to a project nobody has written to yet
+    sa.Column("project", sa.String(100), nullable=False),
+    sa.PrimaryKeyConstraint("token_id", "project"),
+)
+
 audit_events = sa.Table(
     "audit_events",
     metadata,

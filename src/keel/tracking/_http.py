@@ -11,6 +11,7 @@ from keel._remote import RemoteClient
 from keel.store.objects import Source
 from keel.store.objects._base import as_stream
 
+from ._digest import content_digest
 from ._records import (
     ArtifactRecord,
     ExperimentRecord,
@@ -95,7 +96,11 @@ class HttpTracking:
         stream, owned = as_stream(source)
         try:
             path = self._path(f"/runs/{_q(run_id)}/artifacts/{quote(name)}")
-            data = self.client.json("PUT", path, content=_iter(stream), params={"kind": kind})
+            digest = content_digest(stream)  # the server refuses bytes that do not match
+            headers = {"Content-Digest": digest} if digest else None
+            data = self.client.json(
+                "PUT", path, content=_iter(stream), params={"kind": kind}, headers=headers
+            )
         finally:
             if owned:
                 stream.close()

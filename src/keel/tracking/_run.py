@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import InvalidInput
 
 from ._records import ArtifactRecord, RunRecord, RunStatus
-from ._validate import check_key, check_step, metric_value, text_values
+from ._validate import check_key, check_step, check_timestamp, limit_text, metric_value, text_values
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 log = logging.getLogger("keel.tracking")
+
+_MAX_TRACEBACK = 32_000
+"""Characters of a failed run's traceback kept (its end), well below max_field_kb."""
 
 
 class Run:
@@ -116,7 +119,7 @@ class Run:
         check_key("metric", key)
         value = metric_value(key, value)
         step = self._next_step(key) if step is None else check_step(key, step)
-        ts = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+        ts = time.time_ns() // 1_000_000 if timestamp is None else check_timestamp(key, timestamp)
         self._flusher.add(self.id, key, value, step, ts)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -261,7 +264,8 @@ class Run:
         elif issubclass(exc_type, KeyboardInterrupt):
             self.end(RunStatus.KILLED, error="KeyboardInterrupt")
         else:
-            self.end(RunStatus.FAILED, error="".join(traceback.format_exception(exc_type, exc, tb)))
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.end(RunStatus.FAILED, error=limit_text(text, _MAX_TRACEBACK))
 
 
 def _with_suffix(name: str, suffix: str) -> str:

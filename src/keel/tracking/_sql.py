@@ -24,7 +24,19 @@ from ._records import (
     RunStatus,
     decode_value,
 )
-from ._validate import check_artifact_name, check_key, check_step, metric_value, text_values
+from ._validate import (
+    INT64_MAX,
+    INT64_MIN,
+    check_artifact_name,
+    check_key,
+    check_step,
+    check_text,
+    check_text_limit,
+    check_timestamp,
+    json_field,
+    metric_value,
+    text_values,
+)
 
 __all__ = ["SqlTracking"]
 
@@ -37,6 +49,7 @@ _UPSERT_LATEST = sa.text(
     "AND excluded.timestamp >= run_latest_metrics.timestamp)"
 )
 _METRIC_COLUMNS = "run_id, key, step, timestamp, value"
+MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
 
 
 class SqlTracking:
@@ -70,11 +83,15 @@ class SqlTracking:
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
     ) -> RunRecord:
-        check_key("experiment", experiment)
+        check_key("experiment", experiment, MAX_NAME)
         if name is not None:
-            check_key("run", name)
+            check_key("run", name, MAX_NAME)
+        if parent_id is not None:
+            check_text("parent run id", parent_id)
         params, tags = text_values("param", params), text_values("tag", tags)
-        code, environment = _json_field("code", code), _json_field("environment", environment)
+        limit = self._max_field_bytes
+        code = json_field("code", code, limit)
+        environment = json_field("environment", environment, limit)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
         record = RunRecord(
@@ -94,7 +111,7 @@ class SqlTracking:
         with self.store.write() as conn:
             record.experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
             if parent_id is not None:
-                self._require_run(conn, parent_id)
+                self._require_run(conn, parent_id, project_id)
             conn.execute(
                 t.runs.insert().values(
                     id=run_id,
@@ -114,8 +131,9 @@ class SqlTracking:
         return record  # what was written, as get_run would read it back
 
     def get_run(self, run_id: str) -> RunRecord:
+        project_id = self._read_project_id()
         with self.store.read() as conn:
-            row = self._require_run(conn, run_id)
+            row = self._require_run(conn, run_id, project_id)
             record = _run_from_row(row, self._stale())
             _attach_details(conn, {run_id: record})
             artifacts = conn.execute(
@@ -135,18 +153,20 @@ class SqlTracking:
                 f"Run status {status!r} is not one of {', '.join(RunStatus.ALL)}."
                 f"{did_you_mean(str(status).upper(), RunStatus.ALL)}"
             )
+        if error is not None:
+            if not isinstance(error, str):
+                raise InvalidInput(f"A run's error must be text. Got {type(error).__name__}.")
+            check_text_limit("run's error text", error, self._max_field_bytes)
         now = now_ms()
         values: dict[str, Any] = {"status": status}
         if status == RunStatus.RUNNING:
             values.update(ended_at=None, error=None, heartbeat_at=now)
         else:
             values.update(ended_at=now, error=error)
+        project_id = self._read_project_id()
         with self.store.write() as conn:
-            updated = conn.execute(
-                t.runs.update().where(t.runs.c.id == str(run_id)).values(**values)
-            ).rowcount
-        if not updated:
-            self._missing_run(run_id)
+            self._require_run(conn, run_id, project_id)
+            conn.execute(t.runs.update().where(t.runs.c.id == str(run_id)).values(**values))
         return self.get_run(run_id)
 
     # -- logging ------------------------------------------------------------------------
@@ -161,8 +181,9 @@ class SqlTracking:
     ) -> None:
         params, tags = text_values("param", params), text_values("tag", tags)
         rows = _metric_rows(run_id, metrics)
+        project_id = self._read_project_id()
         with self.store.write() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, project_id)
             # any batch, even an empty one, is the heartbeat of a live run's process
             r = t.runs
             conn.execute(
@@ -200,18 +221,23 @@ class SqlTracking:
         )
 
     def log_input(self, run_id: str, kind: str, object_id: str) -> None:
-        from keel.store.lineage import record_edges
+        from keel.store.lineage import record_edges, require_record
 
         check_key("input kind", kind)
         check_key("input id", object_id)
+        project_id = self._read_project_id()
         with self.store.write() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, project_id)
+            require_record(conn, kind, object_id, project_id=project_id, project=self.project)
             record_edges(self.store, [(kind, object_id, "input_to", "run", run_id)], conn=conn)
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         m = t.run_metrics
+        project_id = self._read_project_id()
         with self.store.read() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, project_id)
+            if _problem_text(key):
+                return []
             rows = conn.execute(
                 sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp)
                 .where(m.c.run_id == run_id, m.c.key == key)
@@ -223,9 +249,10 @@ class SqlTracking:
 
     def put_artifact(self, run_id: str, name: str, kind: str, source: Source) -> ArtifactRecord:
         check_artifact_name(name)
-        check_key("artifact kind", kind)
+        check_key("artifact kind", kind, MAX_KIND)
+        project_id = self._read_project_id()
         with self.store.read() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, project_id)
         digest = self.store.objects.put(source)  # bytes first, outside the write lock
         size = self.store.objects.size(digest)
         a = t.run_artifacts
@@ -255,11 +282,16 @@ class SqlTracking:
 
     def open_artifact(self, run_id: str, name: str) -> BinaryIO:
         a = t.run_artifacts
+        project_id = self._read_project_id()
         with self.store.read() as conn:
-            self._require_run(conn, run_id)
-            digest = conn.execute(
-                sa.select(a.c.digest).where(a.c.run_id == run_id, a.c.name == name)
-            ).scalar()
+            self._require_run(conn, run_id, project_id)
+            digest = (
+                None
+                if _problem_text(name)
+                else conn.execute(
+                    sa.select(a.c.digest).where(a.c.run_id == run_id, a.c.name == name)
+                ).scalar()
+            )
             if digest is None:
                 names = list(
                     conn.execute(sa.select(a.c.name).where(a.c.run_id == run_id)).scalars()
@@ -281,7 +313,16 @@ class SqlTracking:
             )
         where = compile_filter(parse_filter(query.filter))
         order = parse_order_by(list(query.order_by))
-        project_id = self.store.project_id(self.project)
+        for name in query.experiments:
+            check_key("experiment", name, MAX_NAME)
+        project_id = self._read_project_id()
+        if project_id is None:  # an unknown project reads as an empty one
+            if query.experiments:
+                raise NotFound(
+                    f"No experiment named {query.experiments[0]!r} in project "
+                    f"{self.project!r}: the project has nothing recorded yet."
+                )
+            return []
         expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
         e = t.experiments
         select = (
@@ -303,8 +344,10 @@ class SqlTracking:
 
     def list_experiments(self) -> list[ExperimentRecord]:
         e, r = t.experiments, t.runs
-        project_id = self.store.project_id(self.project)
         count = sa.select(sa.func.count()).where(r.c.experiment_id == e.c.id).scalar_subquery()
+        project_id = self._read_project_id()
+        if project_id is None:
+            return []
         with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(e.c.id, e.c.name, e.c.created_at, count)
@@ -332,13 +375,27 @@ class SqlTracking:
             create=create,
         )
 
-    def _require_run(self, conn: sa.Connection, run_id: str) -> sa.RowMapping:
+    @property
+    def _max_field_bytes(self) -> int:
+        return self.store.config.max_field_kb * 1024
+
+    def _read_project_id(self) -> str | None:
+        """This service's project id, or None if it does not exist; never creates it."""
+        return self.store.find_project_id(self.project)
+
+    def _require_run(
+        self, conn: sa.Connection, run_id: str, project_id: str | None
+    ) -> sa.RowMapping:
+        """The run, if it is in this service's project; a run elsewhere is not found."""
+        run_id = str(run_id)
+        if project_id is None or _problem_text(run_id):
+            self._missing_run(run_id)
         e = t.experiments
         row = (
             conn.execute(
                 sa.select(t.runs, e.c.name.label("experiment"))
                 .join(e, e.c.id == t.runs.c.experiment_id)
-                .where(t.runs.c.id == str(run_id))
+                .where(t.runs.c.id == run_id, e.c.project_id == project_id)
             )
             .mappings()
             .first()
@@ -347,23 +404,20 @@ class SqlTracking:
             self._missing_run(run_id)
         return row
 
-    @staticmethod
-    def _missing_run(run_id: str) -> NoReturn:
+    def _missing_run(self, run_id: str) -> NoReturn:
         raise NotFound(
-            f"No run with id {run_id!r}. List runs with 'keel runs ls' or keel.search_runs()."
+            f"No run with id {run_id[:60]!r} in project {self.project!r}. "
+            "List runs with 'keel runs ls' or keel.search_runs()."
         )
 
 
-def _json_field(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A JSON object that any client can read back (orjson: 64-bit integers, no NaN keys)."""
-    if not value:
-        return None
-    import orjson
-
+def _problem_text(text: str) -> bool:
+    """Whether ``text`` could not have been stored (so a lookup by it finds nothing)."""
     try:
-        return orjson.loads(orjson.dumps(dict(value)))
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise InvalidInput(f"The run's {name} must be a JSON object: {exc}.") from exc
+        check_text("name", text)
+    except InvalidInput:
+        return True
+    return False
 
 
 def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) -> RunRecord:
@@ -431,14 +485,19 @@ def _insert_metric_rows(conn: sa.Connection, rows: list[tuple]) -> None:
 
 
 def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
-    """Rows for run_metrics; NaN becomes NULL. Malformed points raise InvalidInput."""
+    """Rows for run_metrics; NaN becomes NULL. Malformed points raise InvalidInput.
+
+    The same checks as one point at a time (:func:`check_key`, :func:`check_step`,
+    :func:`check_timestamp`), done per batch: each distinct key once, steps and
+    timestamps by their range.
+    """
     try:
         rows = [
             (run_id, key, int(step), int(ts), None if value != value else float(value))
             for key, value, step, ts in metrics
             if type(key) is str and type(value) in _NUMBER and type(step) is int
         ]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInput(f"Metric points must be (key, value, step, timestamp): {exc}.") from exc
     if len(rows) != len(metrics):
         for point in metrics:  # find and name the first bad point
@@ -446,6 +505,18 @@ def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
             check_key("metric", key)
             metric_value(key, value)
             check_step(key, step)
+    if not rows:
+        return rows
+    for key in {row[1] for row in rows}:
+        check_key("metric", key)
+    steps = [row[2] for row in rows]
+    if min(steps) < 0 or max(steps) > INT64_MAX:
+        bad = next(row for row in rows if not 0 <= row[2] <= INT64_MAX)
+        check_step(bad[1], bad[2])
+    stamps = [row[3] for row in rows]
+    if min(stamps) < INT64_MIN or max(stamps) > INT64_MAX:
+        bad = next(row for row in rows if not INT64_MIN <= row[3] <= INT64_MAX)
+        check_timestamp(bad[1], bad[3])
     return rows
 
 

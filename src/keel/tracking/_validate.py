@@ -1,4 +1,11 @@
-"""Checks on names and values that users log, with messages that say what to do."""
+"""Checks on names and values that users log, with messages that say what to do.
+
+Every value is checked here, once, before anything is written, so SQLite and PostgreSQL
+accept exactly the same things and the direct and HTTP transports refuse the same things:
+no NUL characters or lone surrogates in any stored text (PostgreSQL cannot store either),
+integers within 64 bits, and free-form JSON of bounded depth and size (a document nested
+deeper than a JSON encoder's recursion limit can be written but never read back).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +16,97 @@ from typing import Any
 
 from keel.errors import InvalidInput
 
-__all__ = ["check_artifact_name", "check_key", "check_step", "metric_value", "text_values"]
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_JSON_DEPTH",
+    "check_artifact_name",
+    "check_key",
+    "check_step",
+    "check_text",
+    "check_text_limit",
+    "check_timestamp",
+    "json_field",
+    "limit_text",
+    "metric_value",
+    "text_values",
+]
 
 MAX_KEY = 250
 MAX_VALUE = 8000
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of a run's ``code`` or ``environment`` (captured ones are 3 deep)."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def check_key(kind: str, key: object) -> str:
-    """A metric, param or tag name: a non-empty string of at most 250 characters."""
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidInput(f"A {kind} name must be a non-empty string. Got {key!r}.")
-    if len(key) > MAX_KEY or key != key.strip():
+def _text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored unchanged in every database, or None if it can."""
+    if "\x00" in text:
+        return "contains a NUL character (\\x00)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate ({text[exc.start]!r}) that is not valid Unicode"
+    return None
+
+
+def _show(value: object) -> str:
+    """A short repr, also of integers too long for repr() (over 4300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    return f"{value!r:.60}"
+
+
+def check_text(what: str, text: str) -> str:
+    """Refuse text that a database cannot store unchanged (NUL, lone surrogates)."""
+    problem = _text_problem(text)
+    if problem:
         raise InvalidInput(
-            f"The {kind} name {key[:60]!r} must be at most {MAX_KEY} characters, "
-            "without leading or trailing spaces."
+            f"The {what} {text[:60]!r} {problem}. Remove it, or log binary data as an artifact."
         )
-    return key
+    return text
+
+
+def check_key(kind: str, key: object, max_length: int = MAX_KEY) -> str:
+    """A metric, param or tag name: a non-empty string of at most 250 characters (or
+    ``max_length``: the width of the column it goes into)."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"A {kind} name must be a non-empty string. Got {key!r:.80}.")
+    if len(key) > max_length or key != key.strip():
+        raise InvalidInput(
+            f"The {kind} name {key[:60]!r} ({len(key)} characters) must be at most {max_length} "
+            "characters, without leading or trailing spaces. Use a shorter name."
+        )
+    return check_text(f"{kind} name", key)
+
+
+def check_text_limit(what: str, text: str, limit: int) -> str:
+    """Text of at most ``limit`` characters that every database can store."""
+    if len(text) > limit:
+        raise InvalidInput(
+            f"The {what} is {len(text)} characters long; the limit is {limit} "
+            "(setting max_field_kb). Shorten it, or log it as an artifact."
+        )
+    return check_text(what, text)
+
+
+def limit_text(text: str, limit: int) -> str:
+    """The last ``limit`` characters of ``text`` (a traceback's end says the most)."""
+    if len(text) <= limit:
+        return text
+    marker = "[... truncated by keel ...]\n"
+    return marker + text[len(text) - limit + len(marker) :]
 
 
 def metric_value(key: str, value: object) -> float:
     """A metric value as a float; NaN and infinities are kept, non-numbers refused."""
     if isinstance(value, numbers.Real):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError as exc:
+            raise InvalidInput(
+                f"The value of metric {key!r} is too large for a 64-bit float: {_show(value)}."
+            ) from exc
     if (
         hasattr(value, "item")
         and isinstance(getattr(value, "shape", None), tuple)
@@ -44,9 +120,30 @@ def metric_value(key: str, value: object) -> float:
 
 
 def check_step(key: str, step: object) -> int:
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise InvalidInput(f"The step of metric {key!r} must be an integer >= 0. Got {step!r}.")
+    """A metric step: an integer from 0 to 2**63-1."""
+    if (
+        isinstance(step, bool)
+        or not isinstance(step, numbers.Integral)
+        or not 0 <= step <= INT64_MAX
+    ):
+        raise InvalidInput(
+            f"The step of metric {key!r} must be an integer from 0 to 2**63-1. Got {_show(step)}."
+        )
     return int(step)
+
+
+def check_timestamp(key: str, timestamp: object) -> int:
+    """A metric timestamp in milliseconds: an integer within 64 bits."""
+    if (
+        isinstance(timestamp, bool)
+        or not isinstance(timestamp, numbers.Integral)
+        or not INT64_MIN <= timestamp <= INT64_MAX
+    ):
+        raise InvalidInput(
+            f"The timestamp of metric {key!r} must be an integer number of milliseconds "
+            f"within 64 bits (-2**63 to 2**63-1). Got {_show(timestamp)}."
+        )
+    return int(timestamp)
 
 
 def text_values(kind: str, values: Mapping[str, Any] | None) -> dict[str, str]:
@@ -70,20 +167,98 @@ def text_values(kind: str, values: Mapping[str, Any] | None) -> dict[str, str]:
                 f"The {kind} {key!r} is {len(text)} characters long; the limit is {MAX_VALUE}. "
                 "Log large values as an artifact."
             )
-        out[key] = text
+        out[key] = check_text(f"value of {kind} {key!r}", text)
     return out
 
 
+def json_field(what: str, value: Mapping[str, Any] | None, max_bytes: int) -> dict[str, Any] | None:
+    """A JSON object every database stores and every client reads back unchanged.
+
+    At most :data:`MAX_JSON_DEPTH` levels deep and ``max_bytes`` long once serialised;
+    string keys; text without NUL or lone surrogates; integers within 64 bits.
+    """
+    if not value:
+        return None
+    import orjson
+
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"The run's {what} must be a JSON object. Got {value!r:.80}.")
+    _check_json_tree(what, value)
+    try:
+        data = orjson.dumps(dict(value))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidInput(f"The run's {what} must be a JSON object: {exc}.") from exc
+    if len(data) > max_bytes:
+        raise InvalidInput(
+            f"The run's {what} is {len(data)} bytes as JSON; the limit is {max_bytes} "
+            "(setting max_field_kb). Record less, or log the rest as an artifact."
+        )
+    return orjson.loads(data)
+
+
+def _check_json_tree(what: str, root: Mapping[str, Any]) -> None:
+    # Iterative, so a hostile document cannot exhaust the interpreter's stack either.
+    stack: list[tuple[Any, int, str]] = [(root, 1, what)]
+    while stack:
+        node, depth, where = stack.pop()
+        if isinstance(node, Mapping | list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidInput(
+                    f"The run's {what} is nested more than {MAX_JSON_DEPTH} levels deep "
+                    f"(at {where[:80]}). Flatten it, or log it as an artifact."
+                )
+            if isinstance(node, Mapping):
+                for key, child in node.items():
+                    if not isinstance(key, str):
+                        raise InvalidInput(
+                            f"The run's {what} has a key that is not a string at {where[:80]}: "
+                            f"{key!r:.60}. JSON objects have string keys."
+                        )
+                    _check_json_text(what, key, where)
+                    stack.append((child, depth + 1, f"{where}.{key[:40]}"))
+            else:
+                stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(node))
+        elif isinstance(node, str):
+            _check_json_text(what, node, where)
+        elif isinstance(node, int) and not INT64_MIN <= node <= INT64_MAX:
+            raise InvalidInput(
+                f"The run's {what} holds an integer outside 64 bits at {where[:80]}: "
+                f"{_show(node)}. Store it as a string."
+            )
+
+
+def _check_json_text(what: str, text: str, where: str) -> None:
+    problem = _text_problem(text)
+    if problem:
+        raise InvalidInput(
+            f"The run's {what} has text at {where[:80]} that {problem}: {text[:60]!r}. "
+            "Remove it, or log the data as an artifact."
+        )
+
+
 def check_artifact_name(name: object) -> str:
-    """A relative POSIX path such as 'model.skops' or 'plots/roc.html'."""
+    """A relative POSIX path such as 'model.skops' or 'plots/roc.html'.
+
+    Refused: absolute paths, '.', '..' and empty parts, a part starting with '~' (a home
+    folder to a shell), backslashes and control characters, so that downloading the
+    artifacts of a run into a folder can only ever write inside that folder.
+    """
     if not isinstance(name, str) or not name or len(name) > 500:
         raise InvalidInput(
-            f"An artifact name must be a non-empty string of at most 500 characters. Got {name!r}."
+            "An artifact name must be a non-empty string of at most 500 characters. "
+            f"Got {name!r:.80}."
         )
     path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or "\\" in name or name != str(path):
+    if (
+        path.is_absolute()
+        or name != str(path)
+        or "\\" in name
+        or any(part in (".", "..") or part.startswith("~") for part in name.split("/"))
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
         raise InvalidInput(
-            f"The artifact name {name!r} must be a relative path like 'model.skops' or "
-            "'plots/roc.html', without '..', backslashes or a leading '/'."
+            f"The artifact name {name[:80]!r} must be a relative path like 'model.skops' or "
+            "'plots/roc.html': no '.' or '..' parts, no leading '/' or '~', no backslashes or "
+            "control characters."
         )
-    return name
+    return check_text("artifact name", name)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 
-from keel.errors import PayloadTooLarge
+from keel.errors import InvalidInput, PayloadTooLarge
 from keel.tracking import RunQuery, RunStatus, SqlTracking
+from keel.tracking._digest import parse_content_digest
+from keel.tracking._validate import check_artifact_name
 
 from .._json import JSONResponse
 from ..auth import require
@@ -118,22 +122,55 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
 async def put_artifact(
     project: str, run_id: str, name: str, request: Request, kind: str = Query("file")
 ) -> JSONResponse:
-    """Upload an artifact as the raw request body (at most KEEL_MAX_UPLOAD_MB)."""
+    """Upload an artifact as the raw request body (at most KEEL_MAX_UPLOAD_MB).
+
+    Send ``Content-Digest: sha-256=:<base64>:`` (RFC 9530) to have the server check that
+    it received exactly those bytes; a body that does not match it, or is shorter than its
+    ``Content-Length``, is refused with nothing stored.
+    """
+    check_artifact_name(name)
     limit = request.app.state.max_upload
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = _content_length(request)
+    if declared is not None and declared > limit:
         raise PayloadTooLarge(_too_large(name, limit))
+    expected = parse_content_digest(request.headers.get("content-digest"))
+    hasher = hashlib.new(expected[0]) if expected else None
     with tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as body:
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(_too_large(name, limit))
-            body.write(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(_too_large(name, limit))
+                if hasher is not None:
+                    hasher.update(chunk)
+                body.write(chunk)
+        except ClientDisconnect as exc:
+            raise InvalidInput(_incomplete(name, size, declared)) from exc
+        if declared is not None and size != declared:
+            raise InvalidInput(_incomplete(name, size, declared))
+        if expected is not None and hasher is not None and hasher.digest() != expected[1]:
+            raise InvalidInput(
+                f"Artifact {name!r}: the {size} bytes received do not match the "
+                f"Content-Digest {expected[0]} the client sent, so the upload was damaged or "
+                "cut short. Nothing was stored; send it again."
+            )
         body.seek(0)
         tracking = _tracking(request, project)
         record = await run_in_threadpool(tracking.put_artifact, run_id, name, kind, body)
     return JSONResponse(record.__dict__, status_code=201)
+
+
+def _content_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None
+
+
+def _incomplete(name: str, size: int, declared: int | None) -> str:
+    return (
+        f"Artifact {name!r}: received {size} bytes of the {declared} announced by "
+        "Content-Length. Nothing was stored; send it again."
+    )
 
 
 def _too_large(name: str, limit: int) -> str:
