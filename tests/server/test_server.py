@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from keel.config import Config, resolve
-from keel.errors import PermissionDenied, Unauthenticated
+from keel.errors import InvalidInput, PermissionDenied, Unauthenticated
 from keel.server import TokenService
 from keel.store import Store, init_project
 from keel.tracking import RunQuery
@@ -88,6 +88,12 @@ def test_readers_read_writers_write(secured, client) -> None:
     reader = client(url, token=secrets["reader"])
     run = writer.create_run("credit", params={"C": "1"})
     assert reader.get_run(run.id).params == {"C": "1"}
+    assert reader.get_run(run.id).tags["keel.logged_by"] == "writer-token"  # who, for reproduce
+    with pytest.raises(InvalidInput, match="set by the server from the token"):
+        writer.create_run("credit", tags={"keel.logged_by": "someone-else"})
+    with pytest.raises(InvalidInput, match="set by the server from the token"):
+        writer.log_batch(run.id, tags={"keel.logged_by": "someone-else"})
+    assert reader.get_run(run.id).tags["keel.logged_by"] == "writer-token"
     with pytest.raises(PermissionDenied, match="role 'reader'; this needs 'writer'"):
         reader.create_run("credit")
     with pytest.raises(PermissionDenied):

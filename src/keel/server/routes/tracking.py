@@ -15,10 +15,12 @@ from starlette.responses import StreamingResponse
 from keel.errors import InvalidInput, PayloadTooLarge
 from keel.tracking import RunQuery, RunStatus, SqlTracking
 from keel.tracking._digest import parse_content_digest
+from keel.tracking._reproduce import LOGGED_BY_TAG
 from keel.tracking._validate import check_artifact_name
 
 from .._json import JSONResponse
 from ..auth import require
+from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
@@ -67,15 +69,27 @@ class Search(BaseModel):
     max_results: int = Field(1000, ge=1, le=100_000)
 
 
-@router.post("/runs", status_code=201, dependencies=[WRITE])
-def create_run(project: str, body: RunCreate, request: Request) -> JSONResponse:
-    """Create a RUNNING run (and its experiment, if new)."""
+def _client_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
+    """Tags as a client may set them: the server's own provenance tag is not among them."""
+    if tags and LOGGED_BY_TAG in tags:
+        raise InvalidInput(
+            f"The tag {LOGGED_BY_TAG!r} is set by the server from the token that created the "
+            "run; remove it from the request."
+        )
+    return tags
+
+
+@router.post("/runs", status_code=201)
+def create_run(
+    project: str, body: RunCreate, request: Request, caller: TokenInfo = WRITE
+) -> JSONResponse:
+    """Create a RUNNING run (and its experiment, if new), tagged with the token's name."""
     record = _tracking(request, project).create_run(
         body.experiment,
         name=body.name,
         parent_id=body.parent_id,
         params=body.params,
-        tags=body.tags,
+        tags={**(_client_tags(body.tags) or {}), LOGGED_BY_TAG: caller.name},
         code=body.code,
         environment=body.environment,
     )
@@ -99,7 +113,7 @@ def set_status(project: str, run_id: str, body: StatusUpdate, request: Request) 
 def log_batch(project: str, run_id: str, body: Batch, request: Request) -> None:
     """Record metric points, params (immutable) and tags in one request."""
     _tracking(request, project).log_batch(
-        run_id, metrics=body.metrics, params=body.params, tags=body.tags
+        run_id, metrics=body.metrics, params=body.params, tags=_client_tags(body.tags)
     )
 
 
