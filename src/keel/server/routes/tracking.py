@@ -79,7 +79,34 @@ def _client_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
     return tags
 
 
-@router.post("/runs", status_code=201)
+def _run_link(suffix: str, method: str, description: str) -> dict[str, Any]:
+    path = "/api/v1/projects/{project}/runs/{run_id}" + suffix
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "parameters": {"project": "$request.path.project", "run_id": "$response.body#/id"},
+        "description": description,
+    }
+
+
+RUN_LINKS = {
+    "GetRun": _run_link("", "get", "Read the run just created."),
+    "EndRun": _run_link("", "patch", "End or resume the run."),
+    "LogBatch": _run_link("/batch", "post", "Log metrics, params and tags to the run."),
+    "LogInput": _run_link("/inputs", "post", "Record what the run consumed."),
+    "GetMetric": _run_link("/metrics/{key}", "get", "Read one metric's history."),
+    "PutArtifact": _run_link("/artifacts/{name}", "put", "Upload an artifact to the run."),
+    "GetArtifact": _run_link("/artifacts/{name}", "get", "Download an artifact of the run."),
+}
+"""OpenAPI links: the id a run creation answers is the run_id of every route under it
+(clients and schemathesis' stateful tests follow them)."""
+
+
+@router.post(
+    "/runs",
+    status_code=201,
+    responses={201: {"description": "The run as created.", "links": RUN_LINKS}},
+)
 def create_run(
     project: str, body: RunCreate, request: Request, caller: TokenInfo = WRITE
 ) -> JSONResponse:
