@@ -13,6 +13,7 @@ from starlette.responses import StreamingResponse
 from keel.errors import PayloadTooLarge
 from keel.tracking import RunQuery, RunStatus, SqlTracking
 
+from .._body_limit import streams_body
 from .._json import JSONResponse
 from ..auth import require
 
@@ -60,7 +61,7 @@ class Search(BaseModel):
     experiments: list[str] = Field(default_factory=list)
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
-    max_results: int = Field(1000, ge=1, le=100_000)
+    max_results: int = Field(1000, ge=1, description="At most KEEL_MAX_SEARCH_RESULTS.")
 
 
 @router.post("/runs", status_code=201, dependencies=[WRITE])
@@ -115,6 +116,7 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
 
 
 @router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, dependencies=[WRITE])
+@streams_body  # bounded by KEEL_MAX_UPLOAD_MB below, not by KEEL_MAX_REQUEST_MB
 async def put_artifact(
     project: str, run_id: str, name: str, request: Request, kind: str = Query("file")
 ) -> JSONResponse:
