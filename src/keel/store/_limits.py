@@ -21,8 +21,9 @@ __all__ = ["read_deadline", "translate_limit_error"]
 _PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between deadline checks: a few microseconds of work each."""
 
-# SQLite's answers to a statement beyond its compile-time limits (sqlite.org/limits.html).
-_SQLITE_TOO_COMPLEX = (
+# SQLite's answers to a statement beyond its compile-time limits (sqlite.org/limits.html),
+# and psycopg's to more bind parameters than PostgreSQL's protocol carries.
+_TOO_COMPLEX = (
     "expression tree is too large",
     "too many terms in compound select",
     "too many sql variables",
@@ -33,6 +34,7 @@ _SQLITE_TOO_COMPLEX = (
     "too many columns",
     "too many arguments on function",
     "string or blob too big",
+    "number of parameters must be between",
 )
 _PG_QUERY_CANCELED = "57014"
 _PG_PROGRAM_LIMIT = "54"  # class 54: stack depth, too many arguments or columns
@@ -83,7 +85,7 @@ def translate_limit_error(exc: sa.exc.DBAPIError, timeout_ms: int | None) -> Kee
             "conditions (a LIKE '%...' pattern reads every value) or a smaller max_results."
         )
     lowered = text.lower()
-    if sqlstate.startswith(_PG_PROGRAM_LIMIT) or any(m in lowered for m in _SQLITE_TOO_COMPLEX):
+    if sqlstate.startswith(_PG_PROGRAM_LIMIT) or any(m in lowered for m in _TOO_COMPLEX):
         return QueryTooComplex(
             f"The database refused the query as too complex: {text.splitlines()[0][:200]}. "
             "Simplify it: fewer conditions or values, less nesting, or shorter values."
