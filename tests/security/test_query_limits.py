@@ -219,6 +219,13 @@ LIMIT_CASES = {
     ),
     "max_results too large": ({"max_results": 10_001}, "KEEL_MAX_SEARCH_RESULTS"),
 }
+LONG_ITEMS = {  # one long item is tokenized whole: 1 MB of "a " is half a million tokens
+    "order_by item too long": (
+        {"order_by": ["a " * 400_000]},
+        "800000 characters long; an item is one key",
+    ),
+    "experiment name too long": ({"experiments": ["e" * 800_000]}, "names have at most 250"),
+}
 
 
 @pytest.mark.parametrize("case", list(LIMIT_CASES))
@@ -227,6 +234,13 @@ def test_searches_beyond_the_limits_are_422(server: Server, case: str) -> None:
     before = server.store.counts()
     message = check_refused(server, server.search(**body), 422, "QueryTooComplex", before)
     assert expected in message
+
+
+@pytest.mark.parametrize("case", list(LONG_ITEMS))
+def test_overlong_order_by_items_and_experiment_names_are_422(server: Server, case: str) -> None:
+    body, expected = LONG_ITEMS[case]
+    before = server.store.counts()
+    assert expected in check_refused(server, server.search(**body), 422, "InvalidInput", before)
 
 
 def test_a_megabyte_of_or_terms_is_413(server: Server) -> None:

@@ -497,7 +497,7 @@ def _like_pattern(pattern: str, *, glob: bool) -> str:
 
 
 def apply_order(select: sa.Select[Any], keys: list[OrderKey]) -> sa.Select[Any]:
-    """Order a select over ``runs`` by the keys, joining the metric/param/tag tables needed.
+    """Order a select over ``runs`` by the keys, looking up the metrics, params and tags needed.
 
     Runs without a value sort last either way; ``runs.id`` (descending) breaks ties. With no
     keys, the newest runs come first.

@@ -16,6 +16,10 @@ from keel.errors import InvalidInput, QueryTooComplex
 
 from ._filter import BoolOp, Node, OrderKey, parse_filter, parse_order_by
 from ._records import RunQuery
+from ._validate import MAX_KEY
+
+_MAX_ORDER_ITEM = 2 * MAX_KEY + 20
+"""Longest ``order_by`` item: a key of up to MAX_KEY characters, quoted, and a direction."""
 
 __all__ = ["SearchLimits", "check_search"]
 
@@ -71,6 +75,12 @@ def check_search(query: RunQuery, limits: SearchLimits) -> tuple[Node | None, li
             "max_search_experiments",
             "Search fewer experiments at a time, or all of them by naming none.",
         )
+    for name in query.experiments:
+        if isinstance(name, str) and len(name) > MAX_KEY:
+            raise InvalidInput(
+                f"The experiment name {name[:60]!r}... is {len(name)} characters long; names "
+                f"have at most {MAX_KEY}. List experiments with keel.list_experiments()."
+            )
     order_by = [query.order_by] if isinstance(query.order_by, str) else list(query.order_by)
     if len(order_by) > limits.order_by:
         raise _too_much(
@@ -79,6 +89,13 @@ def check_search(query: RunQuery, limits: SearchLimits) -> tuple[Node | None, li
             "max_order_by",
             "Order by fewer keys and sort further in Python.",
         )
+    for index, item in enumerate(order_by):
+        if isinstance(item, str) and len(item) > _MAX_ORDER_ITEM:
+            raise InvalidInput(
+                f"order_by item {index} ({item[:60]!r}...) is {len(item)} characters long; an "
+                f"item is one key and a direction, at most {_MAX_ORDER_ITEM} characters, "
+                "such as 'metrics.auc desc'."
+            )
     text = query.filter
     if isinstance(text, str) and len(text) > limits.filter_chars:
         raise _too_much(
