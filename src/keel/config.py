@@ -163,6 +163,63 @@ SETTINGS: tuple[Setting, ...] = (
         "to false; 'keel server' turns it off on a loopback address when it is not set.",
         _parse_bool,
     ),
+    Setting(
+        "max_request_mb",
+        "KEEL_MAX_REQUEST_MB",
+        4,
+        "Largest request body (other than an artifact upload) the server reads, in MiB. "
+        "The SDK splits metric batches into bodies of at most 1 MiB.",
+        _parse_int,
+    ),
+    Setting(
+        "query_timeout_ms",
+        "KEEL_QUERY_TIMEOUT_MS",
+        10_000,
+        "How long one database read of a server request may run before it is stopped (503).",
+        _parse_int,
+    ),
+    Setting(
+        "max_filter_chars",
+        "KEEL_MAX_FILTER_CHARS",
+        20_000,
+        "Longest run search filter, in characters.",
+        _parse_int,
+    ),
+    Setting(
+        "max_filter_terms",
+        "KEEL_MAX_FILTER_TERMS",
+        50,
+        "Most comparisons in one run search filter (PostgreSQL plans 100 in seconds).",
+        _parse_int,
+    ),
+    Setting(
+        "max_in_values",
+        "KEEL_MAX_IN_VALUES",
+        1000,
+        "Most values in one IN or NOT IN list of a run search filter.",
+        _parse_int,
+    ),
+    Setting(
+        "max_order_by",
+        "KEEL_MAX_ORDER_BY",
+        5,
+        "Most order_by keys in one run search.",
+        _parse_int,
+    ),
+    Setting(
+        "max_search_experiments",
+        "KEEL_MAX_SEARCH_EXPERIMENTS",
+        100,
+        "Most experiments named in one run search.",
+        _parse_int,
+    ),
+    Setting(
+        "max_search_results",
+        "KEEL_MAX_SEARCH_RESULTS",
+        10_000,
+        "Largest max_results of one run search.",
+        _parse_int,
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -183,6 +240,14 @@ class Config:
     run_heartbeat_timeout: int = 300
     max_field_kb: int = 256
     server_auth: bool = True
+    max_request_mb: int = 4
+    query_timeout_ms: int = 10_000
+    max_filter_chars: int = 20_000
+    max_filter_terms: int = 50
+    max_in_values: int = 1000
+    max_order_by: int = 5
+    max_search_experiments: int = 100
+    max_search_results: int = 10_000
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""

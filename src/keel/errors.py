@@ -12,14 +12,16 @@ Hierarchy::
     │   └── ObjectNotFound              an object digest is missing from the object store
     ├── AlreadyExists             409  creating something that is already there
     ├── InvalidInput              422  a value, argument or file is malformed
-    │   └── ConfigError                 a setting (KEEL_URI, keel.toml, ...) is wrong
+    │   ├── ConfigError                 a setting (KEEL_URI, keel.toml, ...) is wrong
+    │   ├── QueryTooComplex             a search is beyond a configured or database limit
+    │   └── PayloadTooLarge       413  a request body or upload is above the configured limit
     ├── IntegrityError            500  stored bytes or records are corrupt or inconsistent
     ├── PermissionDenied          403  the caller may not do this
     ├── Unauthenticated           401  the caller did not say who they are
-    ├── PayloadTooLarge           413  an upload is above the configured limit
     └── StoreError                503  the store cannot be used as it is
         ├── StoreUnavailable            the database or filesystem cannot be reached
-        └── StoreVersionError           the store was written by a newer keel
+        ├── StoreVersionError           the store was written by a newer keel
+        └── QueryTimeout                a read ran past the server's query deadline
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "ProjectNotFound",
+    "QueryTimeout",
+    "QueryTooComplex",
     "SchemaError",
     "StoreError",
     "StoreUnavailable",
@@ -84,6 +88,10 @@ class ConfigError(InvalidInput):
     """A setting (environment variable, keel.toml entry or argument) is wrong."""
 
 
+class QueryTooComplex(InvalidInput):
+    """A search is larger or more complex than a configured limit or the database allows."""
+
+
 class SchemaError(InvalidInput):
     """A validation schema (YAML or Python) names an unknown check or wrong parameters."""
 
@@ -107,7 +115,7 @@ class Unauthenticated(KeelError):
 
 
 class PayloadTooLarge(InvalidInput):
-    """An upload is larger than the configured limit."""
+    """A request body or an upload is larger than the configured limit."""
 
     status_code = 413
 
@@ -124,6 +132,10 @@ class StoreUnavailable(StoreError):
 
 class StoreVersionError(StoreError):
     """The store was created or migrated by a newer version of keel."""
+
+
+class QueryTimeout(StoreError):
+    """A read ran past the deadline the server sets (``query_timeout_ms``) and was stopped."""
 
 
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -10,6 +10,7 @@ from keel._version import __version__
 from keel.config import Config
 from keel.store import Store
 
+from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
 from .routes import tracking
@@ -31,7 +32,9 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     config = config or config_module.current()
     if auth is None:
         auth = config.server_auth
-    store = Store.open(config)
+    # Every read a request makes stops at the deadline, so no request holds a thread,
+    # a connection and its memory for longer, even after its client has gone.
+    store = Store.open(config, read_timeout_ms=config.query_timeout_ms)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -50,6 +53,11 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.state.auth = auth
     app.state.max_upload = config.max_upload_mb * 1024 * 1024
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        limit=config.max_request_mb * 1024 * 1024,
+        streams=streaming_routes(tracking.router, prefix="/api/v1"),
+    )
 
     @app.get("/api/v1/health", tags=["server"])
     def health() -> dict[str, str]:

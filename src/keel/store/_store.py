@@ -16,6 +16,7 @@ from keel.errors import AlreadyExists, ConfigError, InvalidInput, StoreUnavailab
 from . import schema
 from ._database import create_engine, create_sqlite_file
 from ._ids import new_id, now_ms
+from ._limits import read_deadline, translate_limit_error
 from ._migrate import ensure_schema
 from .objects import ObjectStore, Source, open_object_store
 from .rows import insert_ignore
@@ -62,15 +63,29 @@ class Store:
         b'some bytes'
     """
 
-    def __init__(self, engine: sa.Engine, objects: ObjectStore, config: Config) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        objects: ObjectStore,
+        config: Config,
+        *,
+        read_timeout_ms: int | None = None,
+    ) -> None:
         self.engine = engine
         self.objects = objects
         self.config = config
+        self.read_timeout_ms = read_timeout_ms
         self._project_ids: dict[str, str] = {}
 
     @classmethod
-    def open(cls, config: Config | None = None) -> Store:
-        """Open the store a configuration points at (the current one by default)."""
+    def open(cls, config: Config | None = None, *, read_timeout_ms: int | None = None) -> Store:
+        """Open the store a configuration points at (the current one by default).
+
+        Args:
+            config: the configuration; the current one by default.
+            read_timeout_ms: stop each read transaction's queries after this long with
+                :class:`~keel.errors.QueryTimeout` (the server sets it; none by default).
+        """
         from keel import config as config_module
 
         config = config or config_module.current()
@@ -87,7 +102,7 @@ class Store:
             engine.dispose()
             raise
         objects = open_object_store(config.objects, fsync=config.fsync)
-        return cls(engine, objects, config)
+        return cls(engine, objects, config, read_timeout_ms=read_timeout_ms)
 
     def close(self) -> None:
         """Release database connections."""
@@ -105,8 +120,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        """A read transaction."""
-        with _translate_errors(self.config.uri), self.engine.connect() as conn, conn.begin():
+        """A read transaction, stopped after ``read_timeout_ms`` if the store has one."""
+        timeout = self.read_timeout_ms
+        with (
+            _translate_errors(self.config.uri, timeout),
+            self.engine.connect() as conn,
+            conn.begin(),
+            read_deadline(conn, timeout),
+        ):
             yield conn
 
     @contextmanager
@@ -198,25 +219,34 @@ class Store:
 
 
 @contextmanager
-def _translate_errors(uri: str) -> Iterator[None]:
+def _translate_errors(uri: str, timeout_ms: int | None = None) -> Iterator[None]:
     try:
         yield
-    except sa.exc.OperationalError as exc:
-        where = sa.engine.make_url(uri).render_as_string(hide_password=True)
-        raise StoreUnavailable(
-            f"Cannot use the metadata store {where}: {exc.orig}. "
-            "Check that the database is reachable and readable, and that KEEL_URI is right."
-        ) from exc
     except sa.exc.DataError as exc:
         # A value the database cannot hold that no check caught first: the caller's
         # mistake (422), not the server's, and the transaction is rolled back.
+        # (A DataError past a limit, such as too many parameters, is refused below.)
+        refused = translate_limit_error(exc, timeout_ms)
+        if refused is not None:
+            raise refused from exc
         reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else "invalid value"
         raise InvalidInput(
             f"The database refused a value: {reason}. Nothing was written; "
             "shorten or correct the value and try again."
         ) from exc
-    except sa.exc.DatabaseError as exc:
-        if "not a database" in str(exc.orig):
+    except sa.exc.DBAPIError as exc:
+        # A query past its deadline or beyond the database's limits is the request's doing,
+        # not an unreachable database.
+        refused = translate_limit_error(exc, timeout_ms)
+        if refused is not None:
+            raise refused from exc
+        if isinstance(exc, sa.exc.OperationalError):
+            where = sa.engine.make_url(uri).render_as_string(hide_password=True)
+            raise StoreUnavailable(
+                f"Cannot use the metadata store {where}: {exc.orig}. "
+                "Check that the database is reachable and readable, and that KEEL_URI is right."
+            ) from exc
+        if isinstance(exc, sa.exc.DatabaseError) and "not a database" in str(exc.orig):
             where = sqlite_path(uri) or uri
             raise StoreUnavailable(
                 f"{where} is not a keel store: the file is not a SQLite database. "

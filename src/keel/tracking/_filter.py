@@ -497,7 +497,7 @@ def _like_pattern(pattern: str, *, glob: bool) -> str:
 
 
 def apply_order(select: sa.Select[Any], keys: list[OrderKey]) -> sa.Select[Any]:
-    """Order a select over ``runs`` by the keys, joining the metric/param/tag tables needed.
+    """Order a select over ``runs`` by the keys, looking up the metrics, params and tags needed.
 
     Runs without a value sort last either way; ``runs.id`` (descending) breaks ties. With no
     keys, the newest runs come first.
@@ -512,10 +512,15 @@ def apply_order(select: sa.Select[Any], keys: list[OrderKey]) -> sa.Select[Any]:
         if key.entity == "attributes":
             value = _ATTRIBUTES[key.key]
         else:
-            table = _TABLES[key.entity].alias()
-            on = sa.and_(table.c.run_id == runs.c.id, table.c.key == key.key)
-            select = select.outerjoin_from(runs, table, on)
-            value = table.c.value
+            # One correlated lookup per key (by primary key), not one outer join per key:
+            # SQLite 3.40 crashes on a dozen or more outer joins in one ORDER BY.
+            table = _TABLES[key.entity]
+            value = (
+                sa.select(table.c.value)
+                .where(table.c.run_id == runs.c.id, table.c.key == key.key)
+                .correlate(runs)
+                .scalar_subquery()
+            )
         clauses.append(value.is_(None))
         sorts = [value]
         if key.entity == "metrics":

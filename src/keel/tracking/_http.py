@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import quote
+
+import orjson
 
 from keel._remote import RemoteClient
 from keel.store.objects import Source
@@ -26,6 +28,9 @@ from ._validate import check_artifact_name, text_values
 __all__ = ["HttpTracking"]
 
 API = "/api/v1"
+MAX_BODY = 1024 * 1024
+"""Largest batch body sent in one request: the smallest limit a server can set
+(KEEL_MAX_REQUEST_MB=1), so that no server refuses a flusher's batch as too large."""
 
 
 class HttpTracking:
@@ -80,12 +85,13 @@ class HttpTracking:
         params: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
-        body = {
-            "metrics": [(k, encode_value(v), s, ts) for k, v, s, ts in metrics],
-            "params": text_values("param", params),
-            "tags": text_values("tag", tags),
-        }
-        self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
+        items: list[tuple[str, Any]] = [
+            *(("params", pair) for pair in text_values("param", params).items()),
+            *(("tags", pair) for pair in text_values("tag", tags).items()),
+            *(("metrics", (k, encode_value(v), s, ts)) for k, v, s, ts in metrics),
+        ]
+        for body in _bodies(items):
+            self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
 
     def log_input(self, run_id: str, kind: str, object_id: str) -> None:
         body = {"kind": kind, "id": object_id}
@@ -130,6 +136,23 @@ class HttpTracking:
 
     def list_experiments(self) -> list[ExperimentRecord]:
         return [ExperimentRecord(**e) for e in self.client.json("GET", self._path("/experiments"))]
+
+
+def _bodies(items: list[tuple[str, Any]], limit: int = MAX_BODY) -> Iterator[dict[str, Any]]:
+    """Batch bodies of at most ``limit`` bytes holding the items in order (params first, so
+    that a changed param is refused before any metric of the batch is written)."""
+    body: dict[str, Any] = {"metrics": [], "params": {}, "tags": {}}
+    for field, item in items:
+        if field == "metrics":
+            body["metrics"].append(item)
+        else:
+            body[field][item[0]] = item[1]
+    if len(items) <= 1 or len(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)) <= limit:
+        yield body  # one item too large on its own: the server says so
+        return
+    half = len(items) // 2
+    yield from _bodies(items[:half], limit)
+    yield from _bodies(items[half:], limit)
 
 
 def _q(part: str) -> str:

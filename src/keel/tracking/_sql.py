@@ -305,14 +305,11 @@ class SqlTracking:
     # -- queries ------------------------------------------------------------------------
 
     def search_runs(self, query: RunQuery) -> list[RunRecord]:
-        from ._filter import apply_order, compile_filter, parse_filter, parse_order_by
+        from ._filter import apply_order, compile_filter
+        from ._search_limits import SearchLimits, check_search
 
-        if not isinstance(query.max_results, int) or not 0 < query.max_results <= 100_000:
-            raise InvalidInput(
-                f"max_results must be an integer from 1 to 100000. Got {query.max_results!r}."
-            )
-        where = compile_filter(parse_filter(query.filter))
-        order = parse_order_by(list(query.order_by))
+        node, order = check_search(query, SearchLimits.from_config(self.store.config))
+        where = compile_filter(node)
         for name in query.experiments:
             check_key("experiment", name, MAX_NAME)
         project_id = self._read_project_id()

@@ -18,6 +18,7 @@ from keel.tracking._digest import parse_content_digest
 from keel.tracking._reproduce import LOGGED_BY_TAG
 from keel.tracking._validate import check_artifact_name
 
+from .._body_limit import streams_body
 from .._json import JSONResponse
 from ..auth import require
 from ..tokens import TokenInfo
@@ -66,7 +67,7 @@ class Search(BaseModel):
     experiments: list[str] = Field(default_factory=list)
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
-    max_results: int = Field(1000, ge=1, le=100_000)
+    max_results: int = Field(1000, ge=1, description="At most KEEL_MAX_SEARCH_RESULTS.")
 
 
 def _client_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
@@ -160,6 +161,7 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
 
 
 @router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, dependencies=[WRITE])
+@streams_body  # bounded by KEEL_MAX_UPLOAD_MB below, not by KEEL_MAX_REQUEST_MB
 async def put_artifact(
     project: str, run_id: str, name: str, request: Request, kind: str = Query("file")
 ) -> JSONResponse:
