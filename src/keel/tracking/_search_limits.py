@@ -21,7 +21,11 @@ from ._validate import MAX_KEY
 _MAX_ORDER_ITEM = 2 * MAX_KEY + 20
 """Longest ``order_by`` item: a key of up to MAX_KEY characters, quoted, and a direction."""
 
-__all__ = ["SearchLimits", "check_search"]
+__all__ = ["ORDER_BY_CEILING", "SearchLimits", "check_search"]
+
+ORDER_BY_CEILING = 10
+"""Most ``order_by`` keys whatever ``max_order_by`` says: each is one outer join, and
+SQLite 3.40 crashes the process on 16 or more joins in one query."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class SearchLimits:
             filter_chars=config.max_filter_chars,
             filter_terms=config.max_filter_terms,
             in_values=config.max_in_values,
-            order_by=config.max_order_by,
+            order_by=min(config.max_order_by, ORDER_BY_CEILING),
             experiments=config.max_search_experiments,
             results=config.max_search_results,
         )
