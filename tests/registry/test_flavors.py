@@ -144,6 +144,23 @@ def test_sklearn_types_outside_the_allow_list_need_trust(objects, data) -> None:
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
 
 
+class FrameDoubler(Doubler):
+    """Hands the frame on, names and all, without recording them itself."""
+
+    def transform(self, X):
+        return X * 2
+
+
+def test_a_pipeline_whose_later_step_knows_the_names_gets_the_frame(objects, data) -> None:
+    frame, label = data
+    model = make_pipeline(FrameDoubler(), LogisticRegression(max_iter=500)).fit(frame, label)
+    digest, _ = build_package(model, objects, input_example=frame.head(3))
+    clear_cache()
+    loaded = load_package(objects, digest, trust=True)
+    # an array would warn "X does not have valid feature names" (an error under pytest)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
 def test_safe_type_allow_list() -> None:
     assert is_safe_type("sklearn.tree._tree.Tree")
     assert is_safe_type("sklearn.feature_selection._univariate_selection.f_classif")

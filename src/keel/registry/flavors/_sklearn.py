@@ -106,7 +106,7 @@ class SklearnFlavor:
     def predict(self, model: Any, frame: pd.DataFrame) -> Any:
         names = getattr(model, "feature_names_in_", None)
         if names is None:
-            return model.predict(frame.to_numpy())
+            return model.predict(frame if _names_inside(model) else frame.to_numpy())
         names = list(names)
         if list(frame.columns) != names:
             frame = frame[names]
@@ -116,8 +116,10 @@ class SklearnFlavor:
         """A predict for frames with ``columns``, in order: NumPy where the model allows it."""
         names = getattr(model, "feature_names_in_", None)
         if names is None:
-            # Fitted on an array: an array in, the signature's order is the fitted order.
             predict = model.predict
+            if _names_inside(model):  # a first step without names passed a frame on
+                return predict
+            # Fitted on an array: an array in, the signature's order is the fitted order.
             return lambda frame: predict(frame.to_numpy())
         names = tuple(str(n) for n in names)
         twin = _numpy_twin(model) if set(names) == set(columns) else None
@@ -171,6 +173,13 @@ def check_types(types: list[str], *, trust: bool) -> None:
             "constructs or calls them, which can run arbitrary code. Pass trust=True "
             "(keel.load_model(ref, trust=True)) only for packages you or your team built."
         )
+
+
+def _names_inside(model: Any) -> bool:
+    """Whether a later step of a pipeline was fitted on a frame (its first step, a custom
+    transformer say, recorded no column names but handed the frame on)."""
+    steps = getattr(model, "steps", None) or []
+    return any(hasattr(step, "feature_names_in_") for _, step in steps[1:])
 
 
 def _numpy_twin(model: Any) -> Any | None:
