@@ -431,7 +431,7 @@ def test_erasure_with_objects_on_s3(tmp_path: Path, s3_bucket: str) -> None:
 def test_fsck_reports_model_input_examples_that_hold_erased_rows(data: DatasetService) -> None:
     from sklearn.linear_model import LinearRegression
 
-    from keel.registry import RegistryService
+    from keel.registry import RegistryService, stored_examples
 
     frame = customers()
     data.log(frame, "customers")
@@ -441,9 +441,33 @@ def test_fsck_reports_model_input_examples_that_hold_erased_rows(data: DatasetSe
     registry.register(model, "spend", input_example=features)  # keeps the first 5 rows
     largest = float(features["amount"].head(5).max())
     erase(data, "customers", f"amount = {largest}")
-    problems = check_erasures(data.store)
+    assert check_erasures(data.store) == []  # data alone knows no model packages
+    problems = check_erasures(data.store, copies=[stored_examples])  # as keel fsck checks
     assert [(p["problem"], p["object"]) for p in problems] == [
         ("model input example holds erased rows", "spend:1")
     ]
     assert "register the model again" in problems[0]["detail"]
-    assert not fsck(data.store, checks=[check_erasures]).ok
+
+
+def test_keel_fsck_finds_erased_rows_in_a_model_input_example(tmp_path: Path) -> None:
+    """The command composes data's erasure check with the registry's stored examples."""
+    assert run_keel("init", cwd=tmp_path).returncode == 0
+    script = (
+        "import pandas as pd, keel\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "frame = pd.DataFrame({'amount': [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})\n"
+        "keel.log_dataset(frame, 'customers')\n"
+        "model = LinearRegression().fit(frame, frame['amount'] * 2)\n"
+        "keel.register_model(model, 'spend', input_example=frame)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, capture_output=True)
+    erased = run_keel(
+        "data", "erase", "customers", "--where", "amount = 2.0", "--yes", cwd=tmp_path
+    )
+    assert erased.returncode == 0, erased.stderr
+    report = run_keel("fsck", "--json", cwd=tmp_path)
+    assert report.returncode == 1
+    problems = json.loads(report.stdout)["problems"]
+    assert ("model input example holds erased rows", "spend:1") in {
+        (p["problem"], p["object"]) for p in problems
+    }

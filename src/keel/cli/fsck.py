@@ -15,13 +15,16 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
     Also checks every recorded erasure: its predicate matches no row of the dataset and no
     object it took out of use is still stored. Exits 1 if anything is wrong. Changes nothing.
     """
+    from functools import partial
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from keel.data import check_erasures
+    from keel.registry import stored_examples
     from keel.store import Store
     from keel.store.fsck import fsck as run_fsck
 
-    checks = [check_erasures]
+    checks = [partial(check_erasures, copies=[stored_examples])]
     with Store.open() as store:
         if json:
             report = run_fsck(store, checks=checks)

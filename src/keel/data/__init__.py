@@ -12,19 +12,21 @@ from keel._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._erase import ErasureResult, VersionErasure, erase
-    from ._erase_check import check_erasures
+    from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
     from ._sdk import dataset_service, load_dataset, log_dataset
     from ._service import DatasetService
     from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
 
 _LAZY = {
+    "CopySource": "._erase_check",
     "DatasetService": "._service",
     "DatasetVersion": "._versions",
     "ErasureResult": "._erase",
     "IngestResult": "._ingest",
     "Manifest": "._versions",
     "ManifestEntry": "._versions",
+    "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
     "dataset_service": "._sdk",
@@ -36,12 +38,14 @@ _LAZY = {
 }
 
 __all__ = [
+    "CopySource",
     "DatasetService",
     "DatasetVersion",
     "ErasureResult",
     "IngestResult",
     "Manifest",
     "ManifestEntry",
+    "StoredCopy",
     "VersionErasure",
     "check_erasures",
     "dataset_service",

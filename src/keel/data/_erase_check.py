@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -15,17 +18,40 @@ from ._erase import erasure_events, object_references_to
 from ._predicate import Matcher, check_predicate
 from ._service import DatasetService
 
-__all__ = ["check_erasures"]
+__all__ = ["CopySource", "StoredCopy", "check_erasures"]
 
 
-def check_erasures(store: Store) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StoredCopy:
+    """A few rows kept outside a dataset's versions by another concept (the input example a
+    model package stores, say), which an erasure must not have missed.
+
+    Attributes:
+        ref: what holds the copy, as users name it (``"credit:3"``).
+        table: the rows.
+        what: what the copy is, for messages (``"model input example"``).
+        remedy: how to remove the rows (``"register the model again without them"``).
+    """
+
+    ref: str
+    table: pa.Table
+    what: str
+    remedy: str
+
+
+CopySource = Callable[[Store, str], Iterable[StoredCopy]]
+"""The stored copies of one project (store, project id); concepts above data supply them."""
+
+
+def check_erasures(store: Store, *, copies: Sequence[CopySource] = ()) -> list[dict[str, Any]]:
     """Problems with recorded erasures, for ``keel fsck``; an empty list means all is well.
 
     For every ``erase`` audit event: the predicate must match no row of any current version
-    of the dataset (including versions logged since), nor of the input example stored in
-    any model package of the project (an example holds a few training rows), and none of
-    the objects the erasure took out of use may still be stored. Each problem is a dict with
-    ``check``, ``problem``, ``object`` and ``detail``. Changes nothing.
+    of the dataset (including versions logged since), nor of any copy the ``copies``
+    sources yield for the project (``keel fsck`` passes the registry's stored input
+    examples), and none of the objects the erasure took out of use may still be stored.
+    Each problem is a dict with ``check``, ``problem``, ``object`` and ``detail``. Changes
+    nothing.
     """
     problems: list[dict[str, Any]] = []
     leftovers: dict[str, str] = {}
@@ -43,7 +69,7 @@ def check_erasures(store: Store) -> list[dict[str, Any]]:
             problems += _matching_rows(store, project_id, name, erasures)
         except KeelError as exc:
             problems.append(_problem("cannot check", str(name), exc.message))
-        problems += _matching_model_examples(store, project_id, erasures)
+        problems += _matching_copies(store, project_id, erasures, copies)
     if leftovers:
         referenced = object_references_to(store, leftovers)
         for digest, where in sorted(leftovers.items()):
@@ -90,46 +116,26 @@ def _matching_rows(
     return problems
 
 
-def _matching_model_examples(
-    store: Store, project_id: str, erasures: dict[str, str]
+def _matching_copies(
+    store: Store, project_id: str, erasures: dict[str, str], copies: Sequence[CopySource]
 ) -> list[dict[str, Any]]:
-    """Model packages of the project whose stored input example holds rows an erasure's
-    predicate matches. An example without the predicate's columns cannot hold them."""
-    from keel.registry._package import EXAMPLE_FILE, read_package
-
-    mv, m = t.model_versions, t.models
-    with store.read() as conn:
-        packages = conn.execute(
-            sa.select(m.c.name, mv.c.version, mv.c.package_digest)
-            .join(m, m.c.id == mv.c.model_id)
-            .where(m.c.project_id == project_id)
-            .order_by(m.c.name, mv.c.version)
-        ).all()
+    """Copies of rows kept outside the dataset (a model's input example, say) that hold rows
+    an erasure's predicate matches. A copy without the predicate's columns cannot hold them."""
     problems = []
-    for name, version, digest in packages:
-        try:
-            example = read_package(store.objects, digest).files.get(EXAMPLE_FILE)
-            if example is None:
-                continue
-            with store.objects.open(example) as fh:
-                table = pq.read_table(fh)
-        except KeelError:
-            continue  # a corrupt package is reported by fsck's object checks
-        for predicate, where in erasures.items():
-            with Matcher(check_predicate(predicate)) as matcher:
-                try:
-                    count = len(matcher.rows(table, where=f"{name}:{version}"))
-                except KeelError:
-                    continue  # the example lacks the predicate's columns
-            if count:
-                detail = (
-                    f"the input example stored with the package holds {count} rows the "
-                    f"predicate of {where} matches; register the model again with an "
-                    "example without them"
-                )
-                problems.append(
-                    _problem("model input example holds erased rows", f"{name}:{version}", detail)
-                )
+    for source in copies:
+        for copy in source(store, project_id):
+            for predicate, where in erasures.items():
+                with Matcher(check_predicate(predicate)) as matcher:
+                    try:
+                        count = len(matcher.rows(copy.table, where=copy.ref))
+                    except KeelError:
+                        continue  # the copy lacks the predicate's columns
+                if count:
+                    detail = (
+                        f"the {copy.what} holds {count} rows the predicate of {where} "
+                        f"matches; {copy.remedy}"
+                    )
+                    problems.append(_problem(f"{copy.what} holds erased rows", copy.ref, detail))
     return problems
 
 

@@ -17,8 +17,14 @@ from ._service import Actor, RegistryService
 if TYPE_CHECKING:
     from ._card import model_card
     from ._evaluate import Evaluation, evaluate
+    from ._examples import stored_examples
 
-_LAZY = {"model_card": "._card", "Evaluation": "._evaluate", "evaluate": "._evaluate"}
+_LAZY = {
+    "model_card": "._card",
+    "Evaluation": "._evaluate",
+    "evaluate": "._evaluate",
+    "stored_examples": "._examples",
+}
 
 __all__ = [
     "Actor",
@@ -33,6 +39,7 @@ __all__ = [
     "parse_model_ref",
     "register_model",
     "registry",
+    "stored_examples",
 ]
 
 
