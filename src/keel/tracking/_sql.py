@@ -69,6 +69,9 @@ class SqlTracking:
     def __init__(self, store: Store, project: str | None = None) -> None:
         self.store = store
         self.project = project or store.config.project
+        # Runs this service created or found in its project: a run never changes project,
+        # so later updates skip the project check (one lookup less per batch and status).
+        self._own_runs: dict[str, None] = {}
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class SqlTracking:
             )
             _insert_pairs(conn, t.run_params, run_id, params)
             _insert_pairs(conn, t.run_tags, run_id, tags)
+        self._remember(run_id)
         return record  # what was written, as get_run would read it back
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -165,8 +169,7 @@ class SqlTracking:
             values.update(ended_at=now, error=error)
         project_id = self._read_project_id()
         with self.store.write() as conn:
-            self._require_run(conn, run_id, project_id)
-            conn.execute(t.runs.update().where(t.runs.c.id == str(run_id)).values(**values))
+            self._update_run(conn, run_id, project_id, values)
         return self.get_run(run_id)
 
     # -- logging ------------------------------------------------------------------------
@@ -182,15 +185,11 @@ class SqlTracking:
         params, tags = text_values("param", params), text_values("tag", tags)
         rows = _metric_rows(run_id, metrics)
         project_id = self._read_project_id()
+        r = t.runs
+        # any batch, even an empty one, is the heartbeat of a live run's process
+        beat = sa.case((r.c.status == RunStatus.RUNNING, now_ms()), else_=r.c.heartbeat_at)
         with self.store.write() as conn:
-            self._require_run(conn, run_id, project_id)
-            # any batch, even an empty one, is the heartbeat of a live run's process
-            r = t.runs
-            conn.execute(
-                r.update()
-                .where(r.c.id == run_id, r.c.status == RunStatus.RUNNING)
-                .values(heartbeat_at=now_ms())
-            )
+            self._update_run(conn, run_id, project_id, {"heartbeat_at": beat})
             if params:
                 self._log_params(conn, run_id, params)
             if tags:
@@ -400,6 +399,29 @@ class SqlTracking:
         if row is None:
             self._missing_run(run_id)
         return row
+
+    def _update_run(
+        self, conn: sa.Connection, run_id: str, project_id: str | None, values: dict[str, Any]
+    ) -> None:
+        """Update the run if it is in this service's project (one statement, which is also
+        the existence check); a run elsewhere is not found."""
+        run_id = str(run_id)
+        where = [t.runs.c.id == run_id]
+        if run_id not in self._own_runs:
+            if project_id is None or _problem_text(run_id):
+                self._missing_run(run_id)
+            in_project = sa.select(t.experiments.c.id).where(
+                t.experiments.c.project_id == project_id
+            )
+            where.append(t.runs.c.experiment_id.in_(in_project))
+        if not conn.execute(t.runs.update().where(*where).values(**values)).rowcount:
+            self._missing_run(run_id)
+        self._remember(run_id)
+
+    def _remember(self, run_id: str) -> None:
+        if len(self._own_runs) >= 4096:  # bounded: a long-lived SDK process makes many runs
+            self._own_runs.clear()
+        self._own_runs[run_id] = None
 
     def _missing_run(self, run_id: str) -> NoReturn:
         raise NotFound(

@@ -10,6 +10,7 @@ deeper than a JSON encoder's recursion limit can be written but never read back)
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -183,17 +184,49 @@ def json_field(what: str, value: Mapping[str, Any] | None, max_bytes: int) -> di
 
     if not isinstance(value, Mapping):
         raise InvalidInput(f"The run's {what} must be a JSON object. Got {value!r:.80}.")
-    _check_json_tree(what, value)
+    # orjson (in C) refuses non-string keys, lone surrogates and integers past 64 bits;
+    # the Python walk that names where a problem is runs only when something looks wrong.
     try:
         data = orjson.dumps(dict(value))
     except (TypeError, orjson.JSONEncodeError) as exc:
+        _check_json_tree(what, value)
         raise InvalidInput(f"The run's {what} must be a JSON object: {exc}.") from exc
+    if b"\\u0000" in data or (_may_need_walk(data) and _needs_walk(value)):
+        _check_json_tree(what, value)
     if len(data) > max_bytes:
         raise InvalidInput(
             f"The run's {what} is {len(data)} bytes as JSON; the limit is {max_bytes} "
             "(setting max_field_kb). Record less, or log the rest as an artifact."
         )
     return orjson.loads(data)
+
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def _may_need_walk(data: bytes) -> bool:
+    """Cheap, in C: too few brackets to nest too deep and no 19-digit number means the
+    document cannot break a depth or int64 rule (text may trigger a needless walk)."""
+    return (
+        data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH
+        or _LONG_NUMBER.search(data) is not None
+    )
+
+
+def _needs_walk(root: Mapping[str, Any]) -> bool:
+    """Whether containers nest deeper than allowed or an integer passes int64 (orjson takes
+    unsigned 64-bit ones): a walk over containers and integers only, not text."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        for child in node.values() if isinstance(node, Mapping) else node:
+            if isinstance(child, Mapping | list | tuple):
+                stack.append((child, depth + 1))
+            elif type(child) is int and child > INT64_MAX:
+                return True
+    return False
 
 
 def _check_json_tree(what: str, root: Mapping[str, Any]) -> None:
