@@ -23,6 +23,7 @@ from keel._version import __version__
 from keel.errors import KeelError
 
 _LAZY = {
+    "Client": "keel.client",
     "start_run": "keel.tracking",
     "end_run": "keel.tracking",
     "active_run": "keel.tracking",
@@ -48,6 +49,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Client",
     "KeelError",
     "Run",
     "Schema",
@@ -77,6 +79,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from keel._lineage_sdk import lineage
+    from keel.client import Client
     from keel.data import ingest, load_dataset, log_dataset
     from keel.registry import load_model, register_model
     from keel.tracking import (

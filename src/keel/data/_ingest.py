@@ -264,7 +264,7 @@ def _latest(service: DatasetService, name: str) -> DatasetVersion | None:
 
 
 def _active_run() -> Any:
-    from keel.tracking import active_run
+    from keel._context import active_run
 
     return active_run()
 

@@ -12,18 +12,10 @@ __all__ = ["dataset_service", "load_dataset", "log_dataset"]
 
 
 def dataset_service() -> DatasetService:
-    """The dataset service on the current configuration's store."""
-    from keel.config import current
-    from keel.errors import ConfigError
-    from keel.store import default_store
+    """The default client's dataset service (:func:`keel.client.default_client`)."""
+    from keel.client import default_client
 
-    config = current()
-    if config.is_remote:
-        raise ConfigError(
-            "Datasets are read and written against a store, not yet through a keel server: "
-            "point KEEL_URI at the database (and KEEL_OBJECTS at the object store)."
-        )
-    return DatasetService(default_store(), project=config.project)
+    return default_client().datasets
 
 
 def log_dataset(
@@ -42,7 +34,7 @@ def log_dataset(
         version = keel.log_dataset(df, "credit", description="applications 2024-Q1")
         version.ref   # 'credit:v3'
     """
-    from keel.tracking import active_run
+    from keel._context import active_run
 
     run = active_run()
     return dataset_service().log(
@@ -60,7 +52,7 @@ def load_dataset(ref: str | DatasetVersion, format: str = "pandas") -> Any:
 
     Inside an active run, the version is recorded as the run's input (lineage).
     """
-    from keel.tracking import active_run
+    from keel._context import active_run
 
     service = dataset_service()
     version = service.resolve(ref)

@@ -12,18 +12,10 @@ __all__ = ["load_model", "register_model", "registry"]
 
 
 def registry() -> RegistryService:
-    """The registry of the current configuration's store."""
-    from keel.config import current
-    from keel.errors import ConfigError
-    from keel.store import default_store
+    """The default client's model registry (:func:`keel.client.default_client`)."""
+    from keel.client import default_client
 
-    config = current()
-    if config.is_remote:
-        raise ConfigError(
-            "The model registry is used against a store, not yet through a keel server: point "
-            "KEEL_URI at the database (and KEEL_OBJECTS at the object store)."
-        )
-    return RegistryService(default_store(), project=config.project)
+    return default_client().models
 
 
 def register_model(
@@ -40,7 +32,7 @@ def register_model(
     The signature is inferred from ``input_example``. Inside an active run, the run is the
     version's source (lineage) unless ``run`` is given.
     """
-    from keel.tracking import active_run
+    from keel._context import active_run
 
     if run is None and (active := active_run()) is not None:
         run = active.id

@@ -292,20 +292,15 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
     return store
 
 
-_default: Store | None = None
-
-
 def default_store() -> Store:
-    """The store of the current configuration, opened once per process."""
-    global _default
-    if _default is None:
-        _default = Store.open()
-    return _default
+    """The default client's store (:func:`keel.client.default_client`)."""
+    from keel.client import default_client
+
+    return default_client().store
 
 
 def reset_default_store() -> None:
-    """Close and forget the default store (after the configuration changed)."""
-    global _default
-    if _default is not None:
-        _default.close()
-    _default = None
+    """Close and forget the default client (after the configuration changed)."""
+    from keel.client import reset_default_client
+
+    reset_default_client()

@@ -18,7 +18,7 @@ from ._records import ArtifactRecord, ExperimentRecord, RunQuery, RunRecord, Run
 from ._reproduce import Reproduction, ReproductionPlan, plan_reproduction, reproduce
 from ._run import Run
 from ._seed import seed_everything
-from ._tracker import Tracker, default_tracker, make_backend, reset_default_tracker
+from ._tracker import Tracker, default_tracker, reset_default_tracker
 
 
 def __getattr__(name: str):
@@ -55,7 +55,6 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
-    "make_backend",
     "plan_reproduction",
     "reproduce",
     "reset_default_tracker",

@@ -3,10 +3,11 @@ and asyncio: the active run is a context variable, not a global."""
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Mapping
 from typing import Any
 
+from keel import _context
+from keel._context import pop_run, push_run
 from keel.errors import InvalidInput
 
 from ._records import RunQuery, RunStatus
@@ -25,10 +26,6 @@ __all__ = [
     "set_tag",
     "start_run",
 ]
-
-_active: contextvars.ContextVar[tuple[Run, ...]] = contextvars.ContextVar(
-    "keel_active_runs", default=()
-)
 
 
 def start_run(
@@ -50,8 +47,7 @@ def start_run(
         with keel.start_run(experiment="credit", params={"C": 1.0}) as run:
             run.log_metric("auc", 0.91)
     """
-    stack = _active.get()
-    parent = stack[-1] if stack else None
+    parent = active_run()
     run = default_tracker().start_run(
         experiment or (parent.experiment if parent else "default"),
         name=name,
@@ -61,19 +57,14 @@ def start_run(
         parent_id=parent.id if parent and run_id is None else None,
         capture=capture,
     )
-    _active.set((*stack, run))
-    run._on_end.append(_pop)
+    push_run(run)
+    run._on_end.append(pop_run)
     return run
-
-
-def _pop(run: Run) -> None:
-    _active.set(tuple(r for r in _active.get() if r is not run))
 
 
 def active_run() -> Run | None:
     """The innermost active run of this context, or None."""
-    stack = _active.get()
-    return stack[-1] if stack else None
+    return _context.active_run()
 
 
 def _require_active() -> Run:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-
-from keel.config import Config
 
 from ._backend import TrackingBackend
 from ._flusher import MetricFlusher
@@ -147,54 +144,15 @@ def _user() -> str:
         return "unknown"
 
 
-_default: Tracker | None = None
-_default_lock = threading.Lock()
-
-
-def make_backend(config: Config) -> TrackingBackend:
-    """The tracking backend a configuration points at: a store, or a server over HTTP."""
-    if config.is_remote:
-        from ._http import HttpTracking
-
-        return HttpTracking(config.uri, token=config.token, project=config.project)
-    from keel.store import Store
-
-    from ._sql import SqlTracking
-
-    return SqlTracking(Store.open(config), project=config.project)
-
-
 def default_tracker() -> Tracker:
-    """The tracker for the current configuration, created on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            from keel import config
+    """The default client's tracker (:func:`keel.client.default_client`)."""
+    from keel.client import default_client
 
-            cfg = config.current()
-            if cfg.is_remote:
-                backend = make_backend(cfg)
-            else:
-                from keel.store import default_store
-
-                from ._sql import SqlTracking
-
-                backend = SqlTracking(default_store(), project=cfg.project)
-            _default = Tracker(
-                backend,
-                system_metrics=cfg.sample_system_metrics,
-                heartbeat=cfg.run_heartbeat_timeout / 5,
-            )
-        return _default
+    return default_client().tracker
 
 
 def reset_default_tracker() -> None:
-    """Flush and forget the default tracker (after the configuration changed)."""
-    global _default
-    from keel.store import reset_default_store
+    """Flush and forget the default client (after the configuration changed)."""
+    from keel.client import reset_default_client
 
-    with _default_lock:
-        if _default is not None:
-            _default.close()
-        _default = None
-    reset_default_store()
+    reset_default_client()

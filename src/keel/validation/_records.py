@@ -84,7 +84,7 @@ def record_report(
     store = _store(store)
     owner_kind, owner_id = owner if owner is not None else (subject.kind, subject.id)
     if owner is None and owner_kind != "dataset_version":
-        from keel.tracking import active_run
+        from keel._context import active_run
 
         run = active_run()
         if run is None:

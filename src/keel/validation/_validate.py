@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -123,8 +122,9 @@ def _run_checks(checks: list[Check], table: pa.Table, ctx: Context) -> list[Outc
 def _has_owner(subject: Subject) -> bool:
     if subject.kind == "dataset_version":
         return True
-    tracking = sys.modules.get("keel.tracking")  # never imported: no run can be active
-    return tracking is not None and tracking.active_run() is not None
+    from keel._context import active_run
+
+    return active_run() is not None
 
 
 def _result(check: Check, outcome: Outcome, table: pa.Table) -> CheckResult:

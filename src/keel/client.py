@@ -1,0 +1,256 @@
+"""``keel.Client``: the one seam between keel's faces (SDK, CLI, server) and its concepts.
+
+A client resolves the configuration once and picks each concept's transport by the URI's
+scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
+directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
+concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
+``client.lineage(ref)``) instead of building services of its own; the SDK's top-level
+functions work on :func:`default_client`.
+
+Example::
+
+    import keel
+
+    client = keel.Client("sqlite:///team.db", objects="/srv/keel/objects", project="credit")
+    with client.tracker.start_run("baseline") as run:
+        run.log_metric("auc", 0.91)
+    client.datasets.versions("applications")
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from keel.config import Config
+from keel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from keel.data import DatasetService
+    from keel.registry import RegistryService
+    from keel.store import Store
+    from keel.store.lineage import LineageGraph
+    from keel.tracking import Tracker, TrackingBackend
+
+__all__ = ["TRANSPORTS", "Client", "default_client", "reset_default_client"]
+
+
+class _StoreTransport:
+    """Concepts over a metadata store and an object store this process opens itself."""
+
+    remote = False
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @cached_property
+    def store(self) -> Store:
+        from keel.store import Store
+
+        return Store.open(self.config)
+
+    def runs(self) -> TrackingBackend:
+        from keel.tracking import SqlTracking
+
+        return SqlTracking(self.store, project=self.config.project)
+
+    def datasets(self) -> DatasetService:
+        from keel.data import DatasetService
+
+        return DatasetService(self.store, project=self.config.project)
+
+    def models(self) -> RegistryService:
+        from keel.registry import RegistryService
+
+        return RegistryService(self.store, project=self.config.project)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+class _ServerTransport:
+    """Concepts through a keel server's REST API (``http(s)://host:port`` and a token)."""
+
+    remote = True
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._opened: list[Any] = []
+
+    @property
+    def store(self) -> Store:
+        raise _not_through_a_server("The store itself", self.config)
+
+    def runs(self) -> TrackingBackend:
+        from keel.tracking._http import HttpTracking
+
+        backend = HttpTracking(
+            self.config.uri, token=self.config.token, project=self.config.project
+        )
+        self._opened.append(backend)
+        return backend
+
+    def datasets(self) -> DatasetService:
+        raise _not_through_a_server("Datasets", self.config)
+
+    def models(self) -> RegistryService:
+        raise _not_through_a_server("The model registry", self.config)
+
+    def close(self) -> None:
+        for opened in self._opened:
+            opened.close()
+        self._opened.clear()
+
+
+TRANSPORTS: dict[str, type[_StoreTransport] | type[_ServerTransport]] = {
+    "sqlite": _StoreTransport,
+    "postgresql": _StoreTransport,
+    "http": _ServerTransport,
+    "https": _ServerTransport,
+}
+"""Transport by the metadata URI's scheme (the part before ``:`` and any ``+driver``)."""
+
+
+def _not_through_a_server(what: str, config: Config) -> ConfigError:
+    return ConfigError(
+        f"{what} cannot be reached through a keel server yet ({config.uri}): point KEEL_URI "
+        "at the database (and KEEL_OBJECTS at the object store) to use it."
+    )
+
+
+def _transport(config: Config) -> _StoreTransport | _ServerTransport:
+    scheme = config.uri.split(":", 1)[0].split("+", 1)[0].lower()
+    try:
+        return TRANSPORTS[scheme](config)
+    except KeyError:
+        raise ConfigError(
+            f"No transport for {config.uri!r}: the URI scheme {scheme!r} is not one of "
+            f"{', '.join(sorted(TRANSPORTS))}. Set KEEL_URI to a SQLite file, a PostgreSQL "
+            "URL or a keel server's http(s) address."
+        ) from None
+
+
+class Client:
+    """keel, configured once: every concept over one store or one server.
+
+    Args:
+        uri: metadata store (``sqlite:///...``, ``postgresql+psycopg://...``) or keel server
+            (``https://keel.internal``); the nearest ``.keel/`` or ``KEEL_URI`` by default.
+        objects: object store folder or fsspec URL (local stores only).
+        project: project to work in.
+        token: bearer token for a keel server.
+        config: an already resolved configuration (then the other arguments must be None).
+    """
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        *,
+        objects: str | None = None,
+        project: str | None = None,
+        token: str | None = None,
+        config: Config | None = None,
+    ) -> None:
+        if config is None:
+            from keel.config import resolve
+
+            given = {"uri": uri, "objects": objects, "project": project, "token": token}
+            config = resolve(**{k: v for k, v in given.items() if v is not None})
+        elif any(v is not None for v in (uri, objects, project, token)):
+            raise ConfigError("Give either config= or uri/objects/project/token, not both.")
+        self.config = config
+        self._transport = _transport(config)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Client({self.config.uri!r}, project={self.config.project!r})"
+
+    @property
+    def remote(self) -> bool:
+        """Whether concepts go through a keel server rather than straight to a store."""
+        return self._transport.remote
+
+    @property
+    def store(self) -> Store:
+        """The store (local transports only): for tools such as fsck and gc."""
+        return self._transport.store
+
+    @cached_property
+    def runs(self) -> TrackingBackend:
+        """Experiment tracking: runs, metrics, params, tags, artifacts."""
+        return self._transport.runs()
+
+    @cached_property
+    def tracker(self) -> Tracker:
+        """Starts runs on :attr:`runs`, with this client's system metrics and heartbeat."""
+        from keel.tracking import Tracker
+
+        return Tracker(
+            self.runs,
+            system_metrics=self.config.sample_system_metrics,
+            heartbeat=self.config.run_heartbeat_timeout / 5,
+        )
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        """Dataset versions, profiles, diffs, erasure."""
+        return self._transport.datasets()
+
+    @cached_property
+    def models(self) -> RegistryService:
+        """The model registry: versions, aliases, approvals, evaluations."""
+        return self._transport.models()
+
+    def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
+        """The records upstream (``up``), downstream (``down``) or both of ``ref``
+        (``credit:v3``, ``run:<id>`` or a run id)."""
+        from keel._lineage_sdk import resolve_node
+        from keel.store.lineage import lineage_graph
+
+        kind, id_ = resolve_node(ref, runs=self.runs, datasets=self.datasets)
+        return lineage_graph(self.store, kind, id_, direction=direction, depth=depth)
+
+    def close(self) -> None:
+        """Flush buffered metrics and close connections."""
+        if "tracker" in self.__dict__:
+            self.tracker.close()
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The client of the current configuration (:func:`keel.config.current`), made on
+    first use and made again when the configuration is reset."""
+    global _default
+    from keel import config as config_module
+
+    config = config_module.current()
+    with _default_lock:
+        if _default is None or _default.config is not config:
+            if _default is not None:
+                _default.close()
+            _default = Client(config=config)
+        return _default
+
+
+def reset_default_client() -> None:
+    """Flush and close the default client, and forget the configuration it was made from."""
+    global _default
+    from keel import config as config_module
+
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+        _default = None
+    config_module.reset()
