@@ -1,7 +1,7 @@
 """Model registry: versions, flavors, signatures, aliases, approvals, evaluation.
 
-Evaluation and model cards (metrics, SciPy, Jinja2) load on first use, so that
-``keel.load_model`` in a serving process does not pay for them.
+Evaluation, model cards and ONNX export (metrics, SciPy, Jinja2, skl2onnx) load on first
+use, so that ``keel.load_model`` in a serving process does not pay for them.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from ._card import model_card
     from ._evaluate import Evaluation, evaluate
     from ._examples import stored_examples
+    from ._export import export_onnx
 
 _LAZY = {
     "model_card": "._card",
     "Evaluation": "._evaluate",
     "evaluate": "._evaluate",
     "stored_examples": "._examples",
+    "export_onnx": "._export",
 }
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "Policy",
     "RegistryService",
     "evaluate",
+    "export_onnx",
     "load_model",
     "model_card",
     "parse_model_ref",

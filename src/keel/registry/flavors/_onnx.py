@@ -84,10 +84,16 @@ class OnnxFlavor:
     def predict(self, model: Any, frame: pd.DataFrame) -> Any:
         return self.bind_predict(model, tuple(str(c) for c in frame.columns))(frame)
 
-    def bind_predict(self, model: Any, columns: tuple[str, ...]) -> Callable[[pd.DataFrame], Any]:
-        """A predict that feeds the graph's inputs the way they were declared."""
+    def bind_predict(
+        self, model: Any, columns: tuple[str, ...], *, output: int = 0
+    ) -> Callable[[pd.DataFrame], Any]:
+        """A predict that feeds the graph's inputs the way they were declared.
+
+        It returns the graph's first output; ``output`` picks another (a classifier's
+        probabilities are its second), fed the same way.
+        """
         inputs = model.get_inputs()
-        outputs = [model.get_outputs()[0].name]
+        outputs = [model.get_outputs()[output].name]
         run = model.run
         by_name = {i.name for i in inputs} == set(columns) and len(inputs) == len(columns)
         if by_name:

@@ -112,11 +112,17 @@ class SklearnFlavor:
             frame = frame[names]
         return model.predict(frame)
 
-    def bind_predict(self, model: Any, columns: tuple[str, ...]) -> Callable[[pd.DataFrame], Any]:
-        """A predict for frames with ``columns``, in order: NumPy where the model allows it."""
+    def bind_predict(
+        self, model: Any, columns: tuple[str, ...], *, method: str = "predict"
+    ) -> Callable[[pd.DataFrame], Any]:
+        """A predict for frames with ``columns``, in order: NumPy where the model allows it.
+
+        ``method`` binds another method the same way (``predict_proba``), so a check of
+        the probabilities feeds the model exactly what serving feeds it.
+        """
         names = getattr(model, "feature_names_in_", None)
         if names is None:
-            predict = model.predict
+            predict = getattr(model, method)
             if _names_inside(model):  # a first step without names passed a frame on
                 return predict
             # Fitted on an array: an array in, the signature's order is the fitted order.
@@ -124,14 +130,15 @@ class SklearnFlavor:
         names = tuple(str(n) for n in names)
         twin = _numpy_twin(model) if set(names) == set(columns) else None
         if twin is not None:
-            predict = twin.predict
+            predict = getattr(twin, method)
             if names == columns:
                 return lambda frame: predict(frame.to_numpy())
             order = [columns.index(n) for n in names]
             return lambda frame: predict(frame.to_numpy()[:, order])
+        predict = getattr(model, method)
         if names == columns:
-            return model.predict
-        return lambda frame: model.predict(frame[list(names)])
+            return predict
+        return lambda frame: predict(frame[list(names)])
 
     def requirements(self) -> list[str]:
         return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
