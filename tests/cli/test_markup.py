@@ -20,7 +20,7 @@ from tests._cli import run_keel, run_python
 
 VALUES = ["[fast]", "a:x:b", "[red]alert[/red]", "[bold]", "\\[x]"]
 
-SETUP = """\
+SETUP = f"""\
 import os
 os.environ["USER"] = os.environ["LOGNAME"] = "[bold]"  # the local actor of the approval
 import pandas as pd
@@ -30,7 +30,7 @@ from keel.registry._sdk import registry
 from keel.server.tokens import TokenService
 from keel.store import Store
 
-V = {values!r}
+V = {VALUES!r}
 frame = pd.DataFrame({{"[bold]": V, "a:x:b": [0.1, 0.9, 0.2, 0.8, 0.3], "y": [0, 1, 0, 1, 0]}})
 params = {{v: v for v in V}}
 with keel.start_run("[fast]", "[red]alert[/red]", params, params, capture=False) as run:
@@ -48,7 +48,7 @@ keel.validate("texts:v1", {{"schema": "a:x:b", "columns": {{"[bold]": {{"in_set"
 registry().approve(version.ref, "[red]alert[/red]")
 TokenService(Store.open()).create("[red]alert[/red]", "reader", projects=[])
 print(run.id, other.id)
-""".format(values=VALUES)
+"""
 
 SCHEMA = """\
 schema: "a:x:b"
@@ -105,9 +105,7 @@ def test_data_show_and_lake_query(project) -> None:
 
 def test_validate_shows_failing_examples_as_stored(project) -> None:
     folder, _ = project
-    out = keel_out(
-        folder, "validate", "texts:v1", "--schema", "schema.yaml", "--no-record", code=3
-    )
+    out = keel_out(folder, "validate", "texts:v1", "--schema", "schema.yaml", "--no-record", code=3)
     assert "against schema a:x:b" in out
     assert "in_set([bold])" in out
     assert "examples failing in_set([bold])" in out
@@ -142,16 +140,18 @@ def test_errors_keep_user_values_and_install_hints(project) -> None:
     assert "'[red]alert[/red]:x:'" in missing.stderr
     # A KeelError with an install hint, as raised when an optional extra is missing,
     # through the CLI's own error printer.
-    script = (
-        "import sys\n"
-        "from keel.cli._app import app, main\n"
-        "from keel.errors import ConfigError\n"
-        "@app.command('needs-postgres')\n"
-        "def needs_postgres() -> None:\n"
-        "    raise ConfigError(\"psycopg is not installed. Run: pip install 'keelml[postgres]'.\")\n"
-        "sys.argv = ['keel', 'needs-postgres']\n"
-        "main()\n"
-    )
+    script = """\
+import sys
+from keel.cli._app import app, main
+from keel.errors import ConfigError
+
+@app.command("needs-postgres")
+def needs_postgres() -> None:
+    raise ConfigError("psycopg is not installed. Run: pip install 'keelml[postgres]'.")
+
+sys.argv = ["keel", "needs-postgres"]
+main()
+"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     done = subprocess.run(
         [sys.executable, "-c", script],
