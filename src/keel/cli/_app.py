@@ -11,7 +11,7 @@ from keel.errors import KeelError
 
 from . import data, fsck, gc, lake, lineage, models, pii, project, quickstart, runs, server, tokens
 from . import validate as validate_cli
-from ._output import err_console
+from ._output import err_console, esc
 
 __all__ = ["app", "main"]
 
@@ -77,7 +77,8 @@ def main() -> None:
     except KeelError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # the message holds user values and hints such as pip install 'keelml[postgres]'
+        err_console.print(f"[bold red]error:[/] {esc(exc.message)}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

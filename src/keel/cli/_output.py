@@ -1,4 +1,14 @@
-"""How commands talk to people (rich) and to scripts (--json)."""
+"""How commands talk to people (rich) and to scripts (--json).
+
+keel prints stored values exactly as they were stored. Rich reads ``[...]`` in a string as
+markup and ``:name:`` as an emoji code, so a param ``[fast]`` would vanish and ``a:x:b``
+would print as ``a❌b``. Two rules keep that from happening, by construction:
+
+- The consoles never replace emoji codes (``emoji=False``).
+- Markup is keel's own: a value enters a markup string only through :func:`esc`, and
+  tables come from ``_table.Table``, which takes every plain ``str`` (cell, header, title)
+  as text, never as markup.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +16,18 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-__all__ = ["console", "err_console", "print_json"]
+__all__ = ["console", "err_console", "esc", "print_json"]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
+
+
+def esc(value: Any) -> str:
+    """``value`` as markup that prints it as is: for stored or user text inside a markup
+    string, e.g. ``console.print(f"[bold]{esc(run.name)}[/]")``."""
+    return escape(str(value))
 
 
 def print_json(data: Any) -> None:

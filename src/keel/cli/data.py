@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["app"]
 
@@ -37,7 +37,7 @@ def _spark(counts: list[int]) -> str:
 @app.command("ls")
 def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List datasets with their latest version."""
-    from rich.table import Table
+    from ._table import Table
 
     entries = _service().list()
     if json:
@@ -69,7 +69,7 @@ def show(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show a version: schema, profile (with histograms) or files."""
-    from rich.table import Table
+    from ._table import Table
 
     service = _service()
     version = service.resolve(ref)
@@ -90,8 +90,8 @@ def show(
         return
     rows = f"{version.row_count:,} rows, " if version.row_count is not None else ""
     files = f"{len(manifest.entries)} files, {_size(version.size)}"
-    console.print(f"[bold]{version.ref}[/] {version.kind}: {rows}{files}")
-    console.print(f"[dim]manifest {version.manifest_digest}[/]")
+    console.print(f"[bold]{esc(version.ref)}[/] {esc(version.kind)}: {rows}{files}")
+    console.print(f"[dim]manifest {esc(version.manifest_digest)}[/]")
     if version.kind == "files":
         table = Table(title="files", title_justify="left")
         for column in ("path", "size", "digest"):
@@ -156,8 +156,9 @@ def _print_validations(validations: list[dict]) -> None:
         summary = report["summary"] or {}
         when = dt.datetime.fromtimestamp(report["created_at"] / 1000, dt.UTC)
         verdict = "[green]passed[/]" if report["passed"] else "[red]FAILED[/]"
+        schema = esc(summary.get("schema") or "a schema")
         console.print(
-            f"validated {when:%Y-%m-%d %H:%M} UTC against {summary.get('schema') or 'a schema'}: "
+            f"validated {when:%Y-%m-%d %H:%M} UTC against {schema}: "
             f"{verdict} ({summary.get('checks', '?')} checks, {summary.get('errors', 0)} errors, "
             f"{summary.get('warnings', 0)} warnings) report {report['id']}"
         )
@@ -184,7 +185,7 @@ def get(
 ) -> None:
     """Materialise a version's files (Parquet parts for tables) into a folder."""
     paths = _service().get(ref, to)
-    console.print(f"wrote {len(paths)} files to {to}")
+    console.print(f"wrote {len(paths)} files to {esc(to)}")
 
 
 @app.command("diff")
@@ -195,16 +196,17 @@ def diff(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """What changed between two versions: files; or schema, rows, statistics and keys."""
-    from rich.table import Table
-
     from keel.data._diff import diff_versions
+
+    from ._table import Table
 
     result = diff_versions(_service(), a, b, key=key)
     if json:
         print_json(result.to_dict())
         return
     console.print(
-        f"[bold]{result.a} -> {result.b}[/]" + ("  [green]no differences[/]" if result.same else "")
+        f"[bold]{esc(result.a)} -> {esc(result.b)}[/]"
+        + ("  [green]no differences[/]" if result.same else "")
     )
     for label, items, style in (
         ("added", result.files_added, "green"),
@@ -212,15 +214,15 @@ def diff(
         ("changed", result.files_changed, "yellow"),
     ):
         for path in items:
-            console.print(f"[{style}]{label:8}[/] {path}")
+            console.print(f"[{style}]{label:8}[/] {esc(path)}")
     if result.rows != (None, None):
         console.print(f"rows: {_fmt(result.rows[0])} -> {_fmt(result.rows[1])}")
     for column in result.columns_added:
-        console.print(f"[green]+ column[/] {column}")
+        console.print(f"[green]+ column[/] {esc(column)}")
     for column in result.columns_removed:
-        console.print(f"[red]- column[/] {column}")
+        console.print(f"[red]- column[/] {esc(column)}")
     for column, (old, new) in result.types_changed.items():
-        console.print(f"[yellow]~ type[/] {column}: {old} -> {new}")
+        console.print(f"[yellow]~ type[/] {esc(column)}: {esc(old)} -> {esc(new)}")
     if result.stats:
         table = Table(title="statistics that moved", title_justify="left")
         for column in ("column", "statistic", result.a, result.b):
@@ -232,7 +234,7 @@ def diff(
     if result.keys:
         k = result.keys
         console.print(
-            f"rows by {k['key']}: [green]{k['added']:,} added[/], "
+            f"rows by {esc(k['key'])}: [green]{k['added']:,} added[/], "
             f"[red]{k['removed']:,} removed[/], [yellow]{k['changed']:,} changed[/]"
         )
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ._output import console, err_console, print_json
+from ._output import console, err_console, esc, print_json
 
 __all__ = ["register"]
 
@@ -54,7 +54,9 @@ def erase(
 
 
 def _show(result, *, json: bool) -> None:
-    from rich.table import Table
+    from rich.text import Text
+
+    from ._table import Table
 
     if json:
         print_json(result.to_dict())
@@ -72,14 +74,18 @@ def _show(result, *, json: bool) -> None:
         if v.new_manifest:
             manifest += f" -> {v.new_manifest[:12]}"
         style = "red" if v.rows_removed else "dim"
-        table.add_row(v.ref, f"{v.rows_before:,}", f"[{style}]{v.rows_removed:,}[/]", manifest)
+        table.add_row(
+            v.ref, f"{v.rows_before:,}", Text(f"{v.rows_removed:,}", style=style), manifest
+        )
     console.print(table)
     if result.dry_run:
         return
-    console.print(f"recorded by {result.actor}; {len(result.objects_deleted)} old objects deleted")
+    console.print(
+        f"recorded by {esc(result.actor)}; {len(result.objects_deleted)} old objects deleted"
+    )
     for digest, places in result.objects_kept.items():
         console.print(
-            f"[yellow]kept[/] {digest[:12]}: still used by {', '.join(places)}; "
+            f"[yellow]kept[/] {esc(digest[:12])}: still used by {esc(', '.join(places))}; "
             "erase the rows there too"
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["register"]
 
@@ -54,18 +54,19 @@ def ingest(
         return
     src, version = result.source, result.version
     mark = src.get("watermark") or {}
-    since = f"  watermark {mark['column']} = {mark['value']}" if mark else ""
+    since = esc(f"  watermark {mark['column']} = {mark['value']}") if mark else ""
     console.print(
-        f"read [bold]{src['rows']:,}[/] rows from {src['uri']} ({src['type']})", highlight=False
+        f"read [bold]{src['rows']:,}[/] rows from {esc(src['uri'])} ({esc(src['type'])})",
+        highlight=False,
     )
     total = f"{version.row_count:,} rows" if version.row_count is not None else version.kind
     if result.new_rows:
         console.print(
-            f"[green]{version.ref}[/]: {result.new_rows:,} new rows, {total}{since}",
+            f"[green]{esc(version.ref)}[/]: {result.new_rows:,} new rows, {total}{since}",
             highlight=False,
         )
     else:
-        console.print(f"[dim]nothing new: {version.ref} is unchanged ({total}){since}[/]")
+        console.print(f"[dim]nothing new: {esc(version.ref)} is unchanged ({total}){since}[/]")
 
 
 def _pairs(items: list[str] | None, sep: str, option: str, form: str) -> dict[str, str] | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from ._output import console, err_console, print_json
+from ._output import console, err_console, esc, print_json
 
 __all__ = ["register"]
 
@@ -104,13 +104,13 @@ def add(
     what = f"{result.files:,} files" if result.files != 1 else "1 file"
     if result.new_version:
         console.print(
-            f"[green]added[/] {result.path} as [bold]{result.ref}[/] ({what}, "
+            f"[green]added[/] {esc(result.path)} as [bold]{esc(result.ref)}[/] ({what}, "
             f"{_size(result.size)}): {result.hashed:,} read, {result.unchanged:,} unchanged"
         )
     else:
-        console.print(f"{result.path} is unchanged: [bold]{result.ref}[/] ({what})")
+        console.print(f"{esc(result.path)} is unchanged: [bold]{esc(result.ref)}[/] ({what})")
     tracked = " ".join(p for p in (result.pointer, result.gitignore) if p)
-    console.print(f"[dim]to record it with the code: git add {tracked}[/]")
+    console.print(f"[dim]to record it with the code: git add {esc(tracked)}[/]")
 
 
 def pull(
@@ -141,13 +141,15 @@ def pull(
     if not results:
         console.print(_NO_POINTERS)
         return
-    from rich.table import Table
+    from rich.text import Text
+
+    from ._table import Table
 
     table = Table(title_justify="left")
     for column in ("path", "version", "restored", "unchanged", "kept", "size restored"):
         table.add_column(column, justify="left" if column in ("path", "version") else "right")
     for r in results:
-        kept = f"[yellow]{len(r.kept):,}[/]" if r.kept else "0"
+        kept = Text(f"{len(r.kept):,}", style="yellow") if r.kept else "0"
         table.add_row(
             r.path, r.ref, f"{r.restored:,}", f"{r.unchanged:,}", kept, _size(r.bytes_restored)
         )
@@ -184,7 +186,9 @@ def status(
     if not results:
         console.print(_NO_POINTERS)
         return
-    from rich.table import Table
+    from rich.text import Text
+
+    from ._table import Table
 
     table = Table(title_justify="left")
     for column in ("path", "version", "state", "added", "modified", "removed"):
@@ -196,7 +200,7 @@ def status(
         table.add_row(
             r.path,
             r.ref,
-            f"[{styles[r.state]}]{r.state}[/]",
+            Text(r.state, style=styles[r.state]),
             f"{len(r.added):,}",
             f"{len(r.modified):,}",
             f"{len(r.removed):,}",
@@ -210,7 +214,7 @@ def status(
         ]
         for what, p in changes[:_SHOW_FILES]:
             where = f"{r.path}/{p}" if r.kind == "folder" else r.path
-            console.print(f"  [{'yellow' if what == 'modified' else 'dim'}]{what}:[/] {where}")
+            console.print(f"  [{'yellow' if what == 'modified' else 'dim'}]{what}:[/] {esc(where)}")
         if len(changes) > _SHOW_FILES:
             console.print(
                 f"  [dim]... and {len(changes) - _SHOW_FILES:,} more (--json lists all)[/]"

@@ -51,7 +51,7 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
 
 
 def _print_report(report) -> None:
-    from rich.table import Table
+    from ._table import Table
 
     console.print(
         f"checked {report.objects_checked:,} objects and "

@@ -59,7 +59,7 @@ def gc(
 
 
 def _print_report(report) -> None:
-    from rich.table import Table
+    from ._table import Table
 
     verb = "would remove" if report.dry_run else "removed"
     if report.removed:

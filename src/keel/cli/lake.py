@@ -20,9 +20,9 @@ def query(
     json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
     """Run SQL; datasets are views by name (latest) or "name:vN"."""
-    from rich.table import Table
-
     from keel.lake import query as run_query
+
+    from ._table import Table
 
     frame = run_query(sql)
     if json:
@@ -47,4 +47,4 @@ def tables(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
         print_json(names)
     else:
         for name in names:
-            console.print(name)
+            console.print(name, markup=False, highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["register"]
 
@@ -26,7 +26,7 @@ def lineage(
         print_json(graph.to_dict())
         return
     root = graph.nodes[graph.root]
-    tree = Tree(f"[bold]{root.label}[/] [dim]{root.kind}[/]")
+    tree = Tree(f"[bold]{esc(root.label)}[/] [dim]{esc(root.kind)}[/]")
     if direction in ("up", "both"):
         _grow(tree, graph, graph.root, upstream=True, seen={graph.root})
     if direction in ("down", "both"):
@@ -40,7 +40,9 @@ def _grow(branch, graph, key, *, upstream: bool, seen: set) -> None:
         other = edge.src if upstream else edge.dst
         node = graph.nodes[other]
         arrow = "⬑" if upstream else "→"
-        child = branch.add(f"{arrow} [italic]{edge.relation}[/] {node.label} [dim]{node.kind}[/]")
+        child = branch.add(
+            f"{arrow} [italic]{esc(edge.relation)}[/] {esc(node.label)} [dim]{esc(node.kind)}[/]"
+        )
         if other not in seen:
             seen.add(other)
             _grow(child, graph, other, upstream=upstream, seen=seen)

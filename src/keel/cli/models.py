@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["app"]
 
@@ -31,7 +31,7 @@ def _when(ms: int | None) -> str:
 @app.command("ls")
 def ls(json: bool = JSON) -> None:
     """List models with their latest version and aliases."""
-    from rich.table import Table
+    from ._table import Table
 
     models = _registry().list()
     if json:
@@ -54,7 +54,7 @@ def show(
     ref: str = typer.Argument(..., help="credit, credit:4 or credit@champion."), json: bool = JSON
 ) -> None:
     """Show a version: flavor, signature, metrics, aliases, approvals."""
-    from rich.table import Table
+    from ._table import Table
 
     registry = _registry()
     version = registry.get(ref)
@@ -62,12 +62,13 @@ def show(
     if json:
         print_json({**version.to_dict(), "approvals": approvals})
         return
-    aliases = f"  [green]@{', @'.join(version.aliases)}[/]" if version.aliases else ""
+    aliases = f"  [green]@{esc(', @'.join(version.aliases))}[/]" if version.aliases else ""
     console.print(
-        f"[bold]{version.ref}[/] {version.flavor}{aliases}  [dim]{version.package_digest[:16]}[/]"
+        f"[bold]{esc(version.ref)}[/] {esc(version.flavor)}{aliases}  "
+        f"[dim]{esc(version.package_digest[:16])}[/]"
     )
     if version.run_id:
-        console.print(f"source run: {version.run_id}")
+        console.print(f"source run: {esc(version.run_id)}")
     inputs = (version.signature or {}).get("inputs", [])
     if inputs:
         table = Table(title="signature", title_justify="left")
@@ -77,9 +78,9 @@ def show(
             table.add_row(column["name"], column["dtype"])
         console.print(table)
     for key, value in sorted(version.metrics.items()):
-        console.print(f"{key}: {value:.4g}")
+        console.print(f"{esc(key)}: {value:.4g}")
     for actor, decision in approvals.items():
-        console.print(f"{decision} by {actor}")
+        console.print(f"{esc(decision)} by {esc(actor)}")
 
 
 @app.command("register")
@@ -116,7 +117,8 @@ def register(
         print_json(version.to_dict())
     else:
         console.print(
-            f"registered [bold]{version.ref}[/] ({version.flavor}) from run {record.id[:12]}"
+            f"registered [bold]{esc(version.ref)}[/] ({esc(version.flavor)}) "
+            f"from run {record.id[:12]}"
         )
 
 
@@ -128,7 +130,7 @@ def alias(
 ) -> None:
     """Point an alias at a version (if the model's policy allows)."""
     version = _registry().set_alias(ref, name, reason=reason)
-    console.print(f"{version.model}@{name} -> {version.ref}")
+    console.print(f"{esc(version.model)}@{esc(name)} -> {esc(version.ref)}")
 
 
 @app.command("rollback")
@@ -138,21 +140,21 @@ def rollback(
 ) -> None:
     """Move an alias back to the version it pointed to before its last move."""
     version = _registry().rollback(model, alias_name)
-    console.print(f"{model}@{alias_name} rolled back to {version.ref}")
+    console.print(f"{esc(model)}@{esc(alias_name)} rolled back to {esc(version.ref)}")
 
 
 @app.command("approve")
 def approve(ref: str = typer.Argument(...), comment: str = typer.Option(None, "--comment")) -> None:
     """Approve a version (recorded with who, when and why)."""
     _registry().approve(ref, comment)
-    console.print(f"approved {ref}")
+    console.print(f"approved {esc(ref)}")
 
 
 @app.command("reject")
 def reject(ref: str = typer.Argument(...), comment: str = typer.Option(None, "--comment")) -> None:
     """Reject a version; it cannot be promoted under a policy until approved again."""
     _registry().reject(ref, comment)
-    console.print(f"rejected {ref}")
+    console.print(f"rejected {esc(ref)}")
 
 
 @app.command("policy")
@@ -168,7 +170,7 @@ def policy(
     rules[alias_name] = {"approvals": approvals, "gate": gate}
     registry.set_policy(model, {"aliases": rules})
     console.print(
-        f"{model}@{alias_name} now needs {approvals} approvals"
+        f"{esc(model)}@{esc(alias_name)} now needs {approvals} approvals"
         + (" and a passing gate" if gate else "")
     )
 
@@ -176,7 +178,7 @@ def policy(
 @app.command("history")
 def history(model: str = typer.Argument(..., help="Model name."), json: bool = JSON) -> None:
     """Every registration, alias move, approval, rejection, evaluation and policy change."""
-    from rich.table import Table
+    from ._table import Table
 
     events = _registry().history(model)
     if json:
@@ -210,9 +212,9 @@ def evaluate(
     json: bool = JSON,
 ) -> None:
     """Evaluate a version on a dataset (against another), with a baseline and a gate."""
-    from rich.table import Table
-
     from keel.registry._evaluate import evaluate as run_evaluate
+
+    from ._table import Table
 
     result = run_evaluate(
         _registry(),
@@ -238,12 +240,12 @@ def evaluate(
             table.add_row(key, *(_num(result.metrics[s].get(key)) for s in sides))
         console.print(table)
         for warning in result.warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console.print(f"[yellow]warning:[/] {esc(warning)}")
         for line in result.gate_detail:
-            console.print(f"  {line}")
+            console.print(f"  {esc(line)}")
         if result.gate:
             verdict = "[green]passed[/]" if result.passed else "[red]failed[/]"
-            console.print(f"gate {verdict}: {result.gate}")
+            console.print(f"gate {verdict}: {esc(result.gate)}")
     if result.gate and not result.passed:
         raise typer.Exit(1)
 
@@ -267,7 +269,7 @@ def card(
     stem = f"{version.model}-{version.version}"
     (out / f"{stem}.md").write_text(markdown)
     (out / f"{stem}.html").write_text(html)
-    console.print(f"wrote {out / stem}.md and .html")
+    console.print(f"wrote {esc(out / stem)}.md and .html")
 
 
 @app.command("export")

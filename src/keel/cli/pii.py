@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["register"]
 
@@ -60,14 +60,14 @@ def scan_pii(
 
 
 def _print(label: str, rows: int, columns: int, checked_rows: int, findings: list) -> None:
-    from rich.table import Table
+    from ._table import Table
 
     looked = (
         f"{rows:,} rows"
         if checked_rows == rows
         else (f"an evenly spaced sample of {checked_rows:,} of {rows:,} rows")
     )
-    console.print(f"[bold]{label}[/]: {columns} columns, checked {looked}", highlight=False)
+    console.print(f"[bold]{esc(label)}[/]: {columns} columns, checked {looked}", highlight=False)
     if not findings:
         console.print("[green]No personal data found.[/]")
         return

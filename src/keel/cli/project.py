@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["register"]
 
@@ -30,17 +30,19 @@ def init(
     if json:
         print_json(info)
         return
-    console.print(f"[green]Initialised keel project[/] in {Path(path).resolve()}")
-    console.print(f"  metadata: {info['uri']}\n  objects:  {info['objects']}")
+    console.print(f"[green]Initialised keel project[/] in {esc(Path(path).resolve())}")
+    console.print(esc(f"  metadata: {info['uri']}\n  objects:  {info['objects']}"))
 
 
 def info(json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Show where the store is, the settings in force and how many things it holds."""
-    from rich.table import Table
+    from rich.text import Text
 
     from keel._version import __version__
     from keel.config import current
     from keel.store import Store
+
+    from ._table import Table
 
     config = current()
     with Store.open(config) as store:
@@ -62,8 +64,11 @@ def info(json: bool = typer.Option(False, "--json", help="Print the result as JS
     table = Table(title=f"keel {__version__}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("metadata", f"{data['uri']}  [dim]({config.sources.get('uri')})[/]")
-    table.add_row("objects", f"{data['objects']}  [dim]({config.sources.get('objects')})[/]")
+    for name in ("uri", "objects"):
+        source = Text(f"({config.sources.get(name)})", style="dim")
+        table.add_row(
+            "metadata" if name == "uri" else name, Text.assemble(data[name], "  ", source)
+        )
     table.add_row("project", config.project)
     table.add_row("stored objects", str(len(objects)))
     console.print(table)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, err_console, esc, print_json
 
 __all__ = ["app"]
 
@@ -66,9 +66,11 @@ def ls(
     json: bool = typer.Option(False, "--json", help="Print runs as JSON."),
 ) -> None:
     """List runs, newest first, with their status and latest metrics."""
-    from rich.table import Table
+    from rich.text import Text
 
     from keel.tracking import RunQuery
+
+    from ._table import Table
 
     runs = _backend().search_runs(
         RunQuery(tuple(experiment or ()), filter, tuple(order_by or ()), limit)
@@ -86,7 +88,7 @@ def ls(
         table.add_column(key, justify="right", min_width=8, overflow="fold")
     styles = {"FINISHED": "green", "FAILED": "red", "RUNNING": "yellow", "KILLED": "magenta"}
     for r in runs:
-        status = f"[{styles.get(r.status, 'white')}]{r.status}[/]"
+        status = Text(r.status, style=styles.get(r.status, "white"))
         table.add_row(
             r.id[:12],
             r.experiment,
@@ -104,7 +106,7 @@ def show(
     json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
     """Show one run: params, metrics, tags, artifacts, code and environment."""
-    from rich.table import Table
+    from ._table import Table
 
     run = _resolve(run_id)
     if json:
@@ -112,14 +114,14 @@ def show(
         return
     duration = f"{run.duration_s:.1f} s" if run.duration_s is not None else "running"
     console.print(
-        f"[bold]{run.name}[/]  {run.id}  [dim]{run.experiment}[/]  {run.status}  {duration}"
+        f"[bold]{esc(run.name)}[/]  {run.id}  [dim]{esc(run.experiment)}[/]  "
+        f"{esc(run.status)}  {duration}"
     )
     git = (run.code or {}).get("git") or {}
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
-        console.print(
-            f"code: {git.get('commit')} on {git.get('branch')}{dirty}  {git.get('remote') or ''}"
-        )
+        where = f"{git.get('commit')} on {git.get('branch')}{dirty}  {git.get('remote') or ''}"
+        console.print(f"code: {esc(where)}")
     for title, items in (
         ("params", run.params),
         ("metrics", {k: _num(v) for k, v in run.metrics.items()}),
@@ -140,7 +142,7 @@ def show(
             table.add_row(a.name, a.kind, f"{a.size:,}", a.digest[:16])
         console.print(table)
     if run.error:
-        console.print("[red]error:[/]\n" + run.error)
+        console.print("[red]error:[/]\n" + esc(run.error))
 
 
 @app.command("compare")
@@ -149,9 +151,11 @@ def compare(
     json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Params that differ and metrics side by side."""
-    from rich.table import Table
+    from rich.text import Text
 
     from keel.errors import InvalidInput
+
+    from ._table import Table
 
     if len(run_ids) < 2:
         raise InvalidInput("Give at least two runs to compare.")
@@ -184,7 +188,8 @@ def compare(
         finite = [v for v in values if v is not None and math.isfinite(v)]
         best = max(finite) if finite else None
         cells = [
-            f"[green]{_num(v)}[/]" if v == best and len(finite) > 1 else _num(v) for v in values
+            Text(_num(v), style="green") if v == best and len(finite) > 1 else _num(v)
+            for v in values
         ]
         table.add_row(key, *cells)
     console.print(table)
@@ -206,11 +211,11 @@ def reproduce(
 
     Shows exactly what will run (command, commit, diff, who logged the run) and asks first.
     """
-    from rich.table import Table
-
     from keel.config import current
     from keel.tracking._reproduce import plan_reproduction
     from keel.tracking._reproduce import reproduce as run_reproduce
+
+    from ._table import Table
 
     original = _resolve(run_id)
     plan = plan_reproduction(original.id, _backend())
@@ -240,7 +245,7 @@ def reproduce(
         )
     else:
         for note in result.notes:
-            console.print(f"[dim]{note}[/]")
+            console.print(f"[dim]{esc(note)}[/]")
         if not result.new_runs:
             console.print("[red]the re-run recorded no run[/]")
         else:
@@ -258,20 +263,18 @@ def reproduce(
 def _show_plan(plan) -> None:
     """The reproduction plan on stderr, so that stdout stays clean for --json."""
     import shlex
+    from functools import partial
 
-    from rich.console import Console
-    from rich.markup import escape
-
-    err = Console(stderr=True, highlight=False)
-    err.print(f"[bold]Reproducing run {plan.run.id}[/] ({escape(plan.run.experiment)})")
-    err.print(f"  commit   {plan.commit} in {escape(str(plan.repo))}")
-    err.print(f"  command  python {escape(shlex.join(plan.command))}")
-    err.print(f"  in       {escape(plan.cwd)}")
+    err = partial(err_console.print, highlight=False)
+    err(f"[bold]Reproducing run {plan.run.id}[/] ({esc(plan.run.experiment)})")
+    err(f"  commit   {esc(plan.commit)} in {esc(str(plan.repo))}")
+    err(f"  command  python {esc(shlex.join(plan.command))}")
+    err(f"  in       {esc(plan.cwd)}")
     who = ", ".join(f"{k} {v!r}" for k, v in plan.logged_by.items()) or "unknown"
-    err.print(f"  logged   by {escape(who)}")
+    err(f"  logged   by {esc(who)}")
     if plan.diff_files:
-        err.print(f"  diff     {len(plan.diff_files)} file(s) changed since the commit:")
+        err(f"  diff     {len(plan.diff_files)} file(s) changed since the commit:")
         for name, added, removed in plan.diff_files[:20]:
-            err.print(f"           {escape(name)} [green]+{added}[/] [red]-{removed}[/]")
+            err(f"           {esc(name)} [green]+{added}[/] [red]-{removed}[/]")
     for problem in plan.problems:
-        err.print(f"  [red]warning[/] {escape(problem)}")
+        err(f"  [red]warning[/] {esc(problem)}")

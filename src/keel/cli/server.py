@@ -6,7 +6,7 @@ import ipaddress
 
 import typer
 
-from ._output import console
+from ._output import console, esc
 
 __all__ = ["register"]
 
@@ -60,7 +60,7 @@ def server(
     os.environ["KEEL_SERVER_AUTH"] = "true" if auth else "false"
     config_module.reset()
     mode = "token required" if auth else "no authentication"
-    console.print(f"keel server on http://{host}:{port} ({mode}); API docs at /docs")
+    console.print(f"keel server on http://{esc(host)}:{port} ({mode}); API docs at /docs")
     uvicorn.run(
         "keel.server.app:factory",
         factory=True,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, esc, print_json
 
 __all__ = ["app"]
 
@@ -44,10 +44,10 @@ def create(
             }
         )
         return
-    console.print(f"[bold]{secret}[/]")
+    console.print(f"[bold]{esc(secret)}[/]")
     scope = ", ".join(info.projects) or "every project"
     console.print(
-        f"[dim]token {info.id} ({info.role}, {scope}). Shown once: store it now, e.g. "
+        f"[dim]token {info.id} ({esc(info.role)}, {esc(scope)}). Shown once: store it now, e.g. "
         "export KEEL_TOKEN=...[/]"
     )
 
@@ -55,7 +55,7 @@ def create(
 @app.command("ls")
 def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List tokens (never their secrets)."""
-    from rich.table import Table
+    from ._table import Table
 
     tokens = _service().list()
     if json:
@@ -80,7 +80,7 @@ def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> Non
 def revoke(token_id: str = typer.Argument(..., help="Token id from 'keel token ls'.")) -> None:
     """Revoke a token: requests carrying it are refused from now on."""
     info = _service().revoke(token_id)
-    console.print(f"revoked token {info.id} ({info.name})")
+    console.print(f"revoked token {esc(info.id)} ({esc(info.name)})")
 
 
 def _when(ms: int | None) -> str:

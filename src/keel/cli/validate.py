@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from ._output import console, err_console, print_json
+from ._output import console, err_console, esc, print_json
 
 __all__ = ["register"]
 
@@ -68,7 +68,7 @@ def validate(
     if html is not None:
         written = _write_html(report, loaded, data, html)
         (err_console if json else console).print(
-            f"wrote the HTML report to {_escape(written)}", highlight=False
+            f"wrote the HTML report to {esc(written)}", highlight=False
         )
     if json:
         print_json(report.to_dict())
@@ -125,12 +125,12 @@ def infer_schema(
         ) from exc
     checks = len(proposed.all_checks())
     console.print(
-        f"[green]wrote[/] a schema of {checks} checks for {_escape(data)} to {_escape(written)}",
+        f"[green]wrote[/] a schema of {checks} checks for {esc(data)} to {esc(written)}",
         highlight=False,
     )
     console.print(
         f"Review and edit it, commit it, then check data with:\n"
-        f"  keel validate {_escape(data)} --schema {_escape(written)}",
+        f"  keel validate {esc(data)} --schema {esc(written)}",
         highlight=False,
     )
 
@@ -139,15 +139,17 @@ def infer_schema(
 
 
 def _print(report: Any, schema: Any) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
     from keel.validation._html import personal_columns, shown_example, shown_observed
+
+    from ._table import Table
 
     personal = personal_columns(report, schema=schema)
     verdict = "[bold green]passed[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(
-        f"[bold]{_escape(report.subject)}[/] against schema "
-        f"[bold]{_escape(report.schema or 'unnamed')}[/]: {report.rows:,} rows, "
+        f"[bold]{esc(report.subject)}[/] against schema "
+        f"[bold]{esc(report.schema or 'unnamed')}[/]: {report.rows:,} rows, "
         f"{report.columns} columns, {len(report.results)} checks: {verdict} "
         f"({len(report.errors)} errors, {len(report.warnings)} warnings)",
         highlight=False,
@@ -161,18 +163,12 @@ def _print(report: Any, schema: Any) -> None:
     # failures first (errors, then warnings), then what passed, each in schema order
     for r in sorted(report.results, key=lambda r: (r.passed, r.severity != "error")):
         if r.passed:
-            status = "[green]✓[/]"
+            status = Text("✓", style="green")
         elif r.severity == "error":
-            status = "[bold red]✗ error[/]"
+            status = Text("✗ error", style="bold red")
         else:
-            status = "[yellow]! warn[/]"
-        out.add_row(
-            status,
-            _escape(r.name),
-            _failing(r),
-            _escape(shown_observed(r, personal)),
-            _escape(r.message),
-        )
+            status = Text("! warn", style="yellow")
+        out.add_row(status, r.name, _failing(r), str(shown_observed(r, personal)), r.message)
     console.print(out)
     for r in report.errors + report.warnings:
         if r.examples:
@@ -183,7 +179,7 @@ def _print(report: Any, schema: Any) -> None:
 
 def _print_examples(rows: list[dict[str, Any]], result: Any) -> None:
     """A few failing rows of ``result``, already masked, the checked column first."""
-    from rich.table import Table
+    from ._table import Table
 
     names = list(rows[0])
     if result.column in names:
@@ -194,11 +190,11 @@ def _print_examples(rows: list[dict[str, Any]], result: Any) -> None:
     title = f"examples failing {result.name}"
     if hidden > 0:
         title += f" ({hidden} more columns not shown)"
-    table = Table(title=_escape(title), title_justify="left", title_style="bold")
+    table = Table(title=title, title_justify="left", title_style="bold")
     for name in names:
-        table.add_column(_escape(name))
+        table.add_column(str(name))
     for row in rows:
-        table.add_row(*(_escape(_cell(row.get(name))) for name in names))
+        table.add_row(*(_cell(row.get(name)) for name in names))
     console.print(table)
 
 
@@ -215,12 +211,6 @@ def _cell(value: Any) -> str:
         return "null"
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 40 else text[:39] + "…"
-
-
-def _escape(text: Any) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
 
 
 def _write_html(report: Any, schema: Any, data: str, path: Path) -> Path:

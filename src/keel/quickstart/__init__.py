@@ -36,17 +36,21 @@ class Summary:
         }
 
     def print(self, console: Console) -> None:
+        from rich.markup import escape
         from rich.panel import Panel
         from rich.table import Table
+        from rich.text import Text
 
+        # Text, not markup: a folder or a dataset value may hold '[...]' or ':x:'
         table = Table(show_header=True, header_style="bold", expand=False)
         table.add_column("step")
         table.add_column("result")
         for step, result in self.steps:
-            table.add_row(f"[green]✓[/] {step}", result)
-        console.print(Panel(table, title="keel quickstart", subtitle=str(self.directory)))
+            table.add_row(Text.assemble(("✓", "green"), " ", step), Text(result))
+        where = escape(str(self.directory))
+        console.print(Panel(table, title="keel quickstart", subtitle=where))
         console.print(
-            f"Explore it:  cd {self.directory} && keel runs ls && keel runs compare <id> <id>"
+            Text(f"Explore it:  cd {self.directory} && keel runs ls && keel runs compare <id> <id>")
         )
 
 
