@@ -27,8 +27,7 @@ def query(
 ) -> None:
     """Run one read-only SQL query; datasets are views by name (latest) or "name:vN".
 
-    At most max_lake_rows rows come back (KEEL_MAX_LAKE_ROWS) and the query may run for
-    lake_query_timeout_ms (KEEL_LAKE_QUERY_TIMEOUT_MS).
+    Limits: KEEL_MAX_LAKE_ROWS rows, KEEL_LAKE_QUERY_TIMEOUT_MS milliseconds.
     """
     import warnings
 

@@ -89,6 +89,7 @@ def query(
         raise InvalidInput(f"The lake query failed: {exc}") from exc
     finally:
         timer.cancel()
+        timer.join()  # an interrupt already under way ends before the connection closes
         con.close()
     return _mark(rows, max_rows, sql)
 
