@@ -220,6 +220,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest max_results of one run search.",
         _parse_int,
     ),
+    Setting(
+        "max_lake_rows",
+        "KEEL_MAX_LAKE_ROWS",
+        10_000,
+        "Most rows one lake query returns; past it the first rows come back, marked truncated.",
+        _parse_int,
+    ),
+    Setting(
+        "lake_query_timeout_ms",
+        "KEEL_LAKE_QUERY_TIMEOUT_MS",
+        30_000,
+        "How long one lake query may run before it is interrupted (QueryTimeout).",
+        _parse_int,
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -248,6 +262,8 @@ class Config:
     max_order_by: int = 5
     max_search_experiments: int = 100
     max_search_results: int = 10_000
+    max_lake_rows: int = 10_000
+    lake_query_timeout_ms: int = 30_000
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""

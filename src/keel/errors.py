@@ -21,7 +21,7 @@ Hierarchy::
     └── StoreError                503  the store cannot be used as it is
         ├── StoreUnavailable            the database or filesystem cannot be reached
         ├── StoreVersionError           the store was written by a newer keel
-        └── QueryTimeout                a read ran past the server's query deadline
+        └── QueryTimeout                a read or lake query ran past its deadline
 """
 
 from __future__ import annotations
@@ -135,7 +135,11 @@ class StoreVersionError(StoreError):
 
 
 class QueryTimeout(StoreError):
-    """A read ran past the deadline the server sets (``query_timeout_ms``) and was stopped."""
+    """A read ran past its deadline and was stopped.
+
+    The deadlines: the server's for each database read (``query_timeout_ms``) and the one of
+    each lake query (``lake_query_timeout_ms``).
+    """
 
 
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:

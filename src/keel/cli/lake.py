@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, err_console, print_json
 
 __all__ = ["app"]
 
@@ -18,13 +18,33 @@ def query(
     sql: str = typer.Argument(..., help='e.g. "SELECT region, count(*) FROM credit GROUP BY 1"'),
     limit: int = typer.Option(50, "--limit", "-n", help="Most rows to print."),
     json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+    unsafe: bool = typer.Option(
+        False,
+        "--unsafe",
+        help="Run any SQL, not just one read-only SELECT over the lake: it may write and read "
+        "files, ATTACH databases and load extensions. Only for SQL you wrote yourself.",
+    ),
 ) -> None:
-    """Run SQL; datasets are views by name (latest) or "name:vN"."""
+    """Run one read-only SQL query; datasets are views by name (latest) or "name:vN".
+
+    Limits: KEEL_MAX_LAKE_ROWS rows, KEEL_LAKE_QUERY_TIMEOUT_MS milliseconds.
+    """
+    import warnings
+
     from keel.lake import query as run_query
 
     from ._table import Table
 
-    frame = run_query(sql)
+    with warnings.catch_warnings():
+        # the note below says it instead, on stderr, so --json output stays one document
+        warnings.filterwarnings("ignore", "The lake query", UserWarning)
+        frame = run_query(sql, unsafe=unsafe)
+    if frame.attrs.get("truncated"):
+        err_console.print(
+            f"[yellow]note:[/] the result was truncated to its first "
+            f"{frame.attrs['max_rows']:,} rows (setting max_lake_rows, KEEL_MAX_LAKE_ROWS).",
+            highlight=False,
+        )
     if json:
         print_json(frame.to_dict(orient="records"))
         return

@@ -1,12 +1,16 @@
 """The data lake: every tabular dataset version and platform table, queryable with SQL.
 
-``keel.lake.query("SELECT ...")`` runs DuckDB over Parquet views named after what they
-hold:
+``keel.lake.query("SELECT ...")`` runs DuckDB over Parquet views of the current project,
+named after what they hold:
 
 - ``credit`` (the latest version of dataset ``credit``) and ``"credit:v3"`` (any version);
-- ``run_predictions``: every run's holdout predictions, with ``run_id`` and ``artifact``
-  columns;
+- ``run_predictions``: the holdout predictions of the project's runs, with ``run_id`` and
+  ``artifact`` columns;
 - later: prediction logs and monitoring windows, partitioned by date.
+
+A query is read-only: one SELECT over these views, which reads no other file, attaches
+no database and loads no extension, within a row limit (``max_lake_rows``) and a time
+limit (``lake_query_timeout_ms``). ``unsafe=True`` lifts the first rule for SQL you wrote.
 
 Example::
 
@@ -15,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
-from ._views import connect, query, view_names
+from ._query import query
+from ._views import connect, view_names
 
 __all__ = ["connect", "query", "view_names"]

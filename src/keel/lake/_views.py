@@ -1,8 +1,8 @@
-"""DuckDB views over the Parquet objects of the store, created for what a query names."""
+"""DuckDB views over one project's Parquet objects, created for what a query names."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -10,7 +10,9 @@ from keel.data import DatasetService
 from keel.errors import InvalidInput, NotFound
 from keel.store import schema as t
 
-__all__ = ["connect", "query", "view_names"]
+from ._guard import lock_down, read_only_tables
+
+__all__ = ["PREDICTIONS_VIEW", "connect", "view_names"]
 
 PREDICTIONS_VIEW = "run_predictions"
 
@@ -26,71 +28,103 @@ def view_names(service: DatasetService) -> list[str]:
     return names
 
 
-def connect(sql: str, service: DatasetService | None = None):
+def connect(sql: str, service: DatasetService | None = None, *, unsafe: bool = False):
     """A DuckDB connection with a view for every lake table ``sql`` mentions.
 
-    The Parquet parts behind each view are verified against their digests first.
-    """
-    import duckdb
+    The views hold the service's project only. The Parquet parts behind each view are
+    verified against their digests first. The connection reads those parts and nothing
+    else: no other file or URL, no database to attach, no extension, and its settings are
+    locked (see :func:`~keel.lake._guard.lock_down`); ``unsafe=True`` leaves it open.
 
-    service = service or _default_service()
-    try:
-        names = duckdb.get_table_names(sql)
-    except duckdb.Error as exc:
-        raise InvalidInput(f"Cannot parse the lake query: {exc}") from exc
-    con = duckdb.connect()
-    for name in sorted(names):
-        if name == PREDICTIONS_VIEW:
-            _predictions_view(con, service)
-            continue
+    Raises:
+        InvalidInput: ``sql`` is not one read-only SELECT (unless ``unsafe``), or does not
+            parse, or names a dataset of files rather than a table.
+    """
+    names = _any_tables(sql) if unsafe else read_only_tables(sql)
+    con, files = _open(names, service or _default_service())
+    if not unsafe:
         try:
-            version = service.resolve(name)
-        except (NotFound, InvalidInput):
-            continue  # DuckDB itself will say the table does not exist, with suggestions
-        if version.kind != "table":
-            raise InvalidInput(f"{name} is a set of files, not a table; it cannot be queried.")
-        _register(con, service, name, version)
+            lock_down(con, files)
+        except BaseException:
+            con.close()
+            raise
     return con
 
 
-def query(sql: str, *, format: str = "pandas", service: DatasetService | None = None) -> Any:
-    """Run SQL over the lake; a pandas DataFrame (or ``format="arrow"``)."""
+def _any_tables(sql: str) -> set[str]:
+    """The table names any SQL mentions (unsafe mode), found by DuckDB statement by statement."""
     import duckdb
 
-    if format not in ("pandas", "arrow"):
-        raise InvalidInput(f"format must be 'pandas' or 'arrow'. Got {format!r}.")
-    con = connect(sql, service)
     try:
-        result = con.execute(sql)
-        return result.df() if format == "pandas" else result.arrow()
-    except duckdb.Error as exc:
-        raise InvalidInput(f"The lake query failed: {exc}") from exc
+        statements = duckdb.extract_statements(sql)
+    except (duckdb.Error, ValueError) as exc:
+        raise InvalidInput(f"Cannot parse the lake query: {exc}") from exc
+    names: set[str] = set()
+    con = duckdb.connect()
+    try:
+        for statement in statements:
+            try:
+                names |= con.get_table_names(statement.query)
+            except duckdb.Error:
+                continue  # e.g. a table an earlier statement creates: DuckDB reports at run time
     finally:
         con.close()
+    return names
 
 
-def _register(con, service: DatasetService, name: str, version) -> None:
+def _open(names: set[str], service: DatasetService):
+    """An open DuckDB connection with the views ``names`` asks for, and the files they read."""
+    import duckdb
+
+    con = duckdb.connect()
+    files: list[Path] = []
+    try:
+        for name in sorted(names):
+            if name == PREDICTIONS_VIEW:
+                _predictions_view(con, service)
+                continue
+            try:
+                version = service.resolve(name)
+            except (NotFound, InvalidInput):
+                continue  # DuckDB itself will say the table does not exist, with suggestions
+            if version.kind != "table":
+                raise InvalidInput(f"{name} is a set of files, not a table; it cannot be queried.")
+            files += _register(con, service, name, version)
+    except BaseException:
+        con.close()
+        raise
+    return con, files
+
+
+def _register(con, service: DatasetService, name: str, version) -> list[Path]:
+    """Make ``name`` a view of ``version``; the local files it reads (none when in memory)."""
     paths = service.local_paths(version)
     quoted = '"' + name.replace('"', '""') + '"'
-    if paths is not None:
-        files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-        con.execute(f"CREATE VIEW {quoted} AS SELECT * FROM read_parquet([{files}])")
-    else:
+    if paths is None:  # objects in S3 or another fsspec store: read here, verified
         con.register(name, service.load(version, format="arrow"))
+        return []
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    con.execute(f"CREATE VIEW {quoted} AS SELECT * FROM read_parquet([{files}])")
+    return paths
 
 
 def _predictions_view(con, service: DatasetService) -> None:
-    """Every run's holdout predictions in one view, with run_id and artifact columns."""
+    """The holdout predictions of every run of the project, with run_id and artifact columns."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    a = t.run_artifacts
-    with service.store.read() as conn:
-        rows = conn.execute(
-            sa.select(a.c.run_id, a.c.name, a.c.digest)
-            .where(a.c.kind == "predictions")
-            .order_by(a.c.run_id)
-        ).all()
+    a, r, e = t.run_artifacts, t.runs, t.experiments
+    project_id = service.store.find_project_id(service.project)  # a read: never creates it
+    rows = []
+    if project_id is not None:  # an unknown project has no runs
+        with service.store.read() as conn:
+            rows = conn.execute(
+                sa.select(a.c.run_id, a.c.name, a.c.digest)
+                .join(r, r.c.id == a.c.run_id)
+                .join(e, e.c.id == r.c.experiment_id)
+                .where(a.c.kind == "predictions", e.c.project_id == project_id)
+                .order_by(a.c.run_id, a.c.name)
+            ).all()
     tables = []
     for run_id, artifact, digest in rows:
         with service.store.objects.open(digest) as fh:
