@@ -87,6 +87,7 @@ from pathlib import Path
 from rich.table import Table
 
 import keel
+import keel.client
 import keel.config
 import keel.tracking
 from _common import (
@@ -226,7 +227,7 @@ def expected_search(data: Sequence[tuple[dict[str, str], dict[str, float]]]) -> 
 
 def use_keel(uri: str, objects: str | None = None) -> None:
     """Point the SDK at a store (or a server), as a fresh process would see it."""
-    keel.tracking.reset_default_tracker()
+    keel.client.reset_default_client()
     os.environ["KEEL_URI"] = uri
     if objects:
         os.environ["KEEL_OBJECTS"] = objects
@@ -300,7 +301,7 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
     from keel.store import schema as t
 
     rng = random.Random(seed)
-    backend = keel.tracking.default_tracker().backend
+    backend = keel.client.default_client().runs
     first = backend.create_run("scale", params={"p0": "0", "p1": "y"}, tags={"keel.user": "b"})
     backend.log_batch(first.id, metrics=[("m0", 0.0, 0, now_ms())])
     backend.set_status(first.id, "FINISHED")
@@ -869,7 +870,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         times=mlflow_t["http"],
                         timed=timed,
                     )
-            keel.tracking.reset_default_tracker()
+            keel.client.reset_default_client()
 
         if sizes.scale_runs:
             log.log(f"(c') writing {sizes.scale_runs:,} runs in bulk")
@@ -878,12 +879,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             scale = keel_search(experiment, expected)
             for _ in range(repeat - 1):
                 scale += keel_search(experiment, expected)
-            keel.tracking.reset_default_tracker()
+            keel.client.reset_default_client()
         results = build_results(sizes, keel_t, None if python is None else mlflow_t, scale)
         load.append(os.getloadavg()[0])
         report(results, sizes, repeat, peer, load)
     finally:
-        keel.tracking.reset_default_tracker()
+        keel.client.reset_default_client()
         os.chdir(home)
         for key, value in saved_env.items():
             if value is None:

@@ -88,8 +88,6 @@ def test_the_sdk_works_on_the_default_client_and_follows_the_configuration(
     assert client.config.uri.endswith(str(first / ".keel" / "keel.db"))
     assert client.datasets.resolve("d").id == version.id
     assert keel.registry.registry() is client.models  # the old shortcuts are the client's
-    assert keel.tracking.default_tracker() is client.tracker
-    assert keel.store.default_store() is client.store
     os.chdir(second)
     keel.config.reset()  # a new configuration: a new default client, the old one flushed
     other = default_client()

@@ -24,22 +24,22 @@ from keel.errors import KeelError
 
 _LAZY = {
     "Client": "keel.client",
-    "start_run": "keel.tracking",
-    "end_run": "keel.tracking",
-    "active_run": "keel.tracking",
-    "log_param": "keel.tracking",
-    "log_params": "keel.tracking",
-    "log_metric": "keel.tracking",
-    "log_metrics": "keel.tracking",
-    "set_tag": "keel.tracking",
-    "log_artifact": "keel.tracking",
-    "search_runs": "keel.tracking",
+    "start_run": "keel._fluent",
+    "end_run": "keel._fluent",
+    "active_run": "keel._fluent",
+    "log_param": "keel._fluent",
+    "log_params": "keel._fluent",
+    "log_metric": "keel._fluent",
+    "log_metrics": "keel._fluent",
+    "set_tag": "keel._fluent",
+    "log_artifact": "keel._fluent",
+    "search_runs": "keel._fluent",
     "seed_everything": "keel.tracking",
-    "autolog": "keel.tracking",
+    "autolog": "keel._autolog",
     "Run": "keel.tracking",
-    "log_dataset": "keel.data",
-    "load_dataset": "keel.data",
-    "ingest": "keel.data",
+    "log_dataset": "keel._data_sdk",
+    "load_dataset": "keel._data_sdk",
+    "ingest": "keel._data_sdk",
     "lineage": "keel._lineage_sdk",
     "register_model": "keel.registry",
     "load_model": "keel.registry",
@@ -78,14 +78,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from keel._lineage_sdk import lineage
-    from keel.client import Client
-    from keel.data import ingest, load_dataset, log_dataset
-    from keel.registry import load_model, register_model
-    from keel.tracking import (
-        Run,
+    from keel._autolog import autolog
+    from keel._data_sdk import ingest, load_dataset, log_dataset
+    from keel._fluent import (
         active_run,
-        autolog,
         end_run,
         log_artifact,
         log_metric,
@@ -93,10 +89,13 @@ if TYPE_CHECKING:
         log_param,
         log_params,
         search_runs,
-        seed_everything,
         set_tag,
         start_run,
     )
+    from keel._lineage_sdk import lineage
+    from keel.client import Client
+    from keel.registry import load_model, register_model
+    from keel.tracking import Run, seed_everything
     from keel.validation import Schema, infer_schema, validate
 
 

@@ -121,8 +121,8 @@ def _run_count(keel, repo: Path) -> int:
 def _forge_run(repo: Path, code: dict) -> str:
     """A run whose code record a writer made by hand (as any writer can over HTTP)."""
     script = (
-        "from keel.tracking import default_tracker\n"
-        "backend = default_tracker().backend\n"
+        "from keel.client import default_client\n"
+        "backend = default_client().runs\n"
         f"print(backend.create_run('credit', code={code!r}).id)\n"
     )
     return run_python(script, cwd=repo).stdout.strip()

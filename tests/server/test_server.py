@@ -177,12 +177,12 @@ def _log_through_server(url: str, worker: int, barrier, queue) -> None:
 
         import keel
         from keel import config
-        from keel.tracking import reset_default_tracker
+        from keel.client import reset_default_client
 
         os.environ["KEEL_URI"] = url
         os.environ["KEEL_SYSTEM_METRICS"] = "0"
         config.reset()
-        reset_default_tracker()
+        reset_default_client()
         barrier.wait()
         with keel.start_run(experiment="load", name=f"w{worker}", capture=False) as run:
             for step in range(500):

@@ -14,17 +14,18 @@ import pandas as pd
 import pytest
 
 import keel
+from keel.client import default_client, reset_default_client
 from keel.errors import InvalidInput
 from keel.store import init_project
-from keel.tracking import RunStatus, default_tracker, reset_default_tracker
+from keel.tracking import RunStatus
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
     init_project(tmp_path).close()
-    reset_default_tracker()
+    reset_default_client()
     yield tmp_path
-    reset_default_tracker()
+    reset_default_client()
 
 
 def test_fluent_runs_nest_and_shortcuts_use_the_active_run(project: Path) -> None:
@@ -92,7 +93,7 @@ def test_metrics_are_flushed_at_interpreter_exit(project: Path) -> None:
         [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True
     )
     run_id = out.stdout.strip()
-    history = default_tracker().backend.metric_history(run_id, "loss")
+    history = default_client().runs.metric_history(run_id, "loss")
     assert [p[2] for p in history] == list(range(3000))
 
 
@@ -117,7 +118,7 @@ def test_autolog_records_params_metrics_and_model(project: Path) -> None:
     assert info.params["C"] == "0.3"
     assert 0.8 < info.metrics["training_accuracy"] <= 1.0
     assert 0.8 < info.metrics["training_roc_auc"] <= 1.0
-    with default_tracker().backend.open_artifact(run.id, "model.skops") as fh:
+    with default_client().runs.open_artifact(run.id, "model.skops") as fh:
         model = skops.io.loads(fh.read())
     assert (model.predict(X) == LogisticRegression(C=0.3).fit(X, y).predict(X)).all()
     frame = keel.search_runs("default")
@@ -133,7 +134,7 @@ def test_system_metrics_are_off_under_pytest_and_on_when_asked(
     assert config.current().sample_system_metrics is False
     monkeypatch.setenv("KEEL_SYSTEM_METRICS", "1")
     config.reset()
-    reset_default_tracker()
+    reset_default_client()
     with keel.start_run(experiment="sys", capture=False) as run:
         pass  # stop() takes a final sample
     assert "system/cpu_percent" in run.info.metrics

@@ -217,18 +217,18 @@ def test_inferred_schema_passes_its_own_data(files: Path) -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
     """A real project made by 'keel init', with credit:v1 logged by a separate process."""
-    from keel.store import reset_default_store
+    from keel.client import reset_default_client
 
     assert keel("init", cwd=tmp_path).returncode == 0
     pq.write_table(customers(), tmp_path / "credit.parquet")
     run_python("import keel; keel.log_dataset('credit.parquet', 'credit')", cwd=tmp_path)
-    reset_default_store()
+    reset_default_client()
     yield tmp_path
-    reset_default_store()
+    reset_default_client()
 
 
 def test_dataset_refs_are_inferred_validated_and_recorded(project: Path) -> None:
-    from keel.data import dataset_service
+    from keel.client import default_client
     from keel.validation import get_report, list_reports
 
     wrote = keel("infer-schema", "credit:v1", "--out", "schemas/credit.yaml", cwd=project)
@@ -247,7 +247,7 @@ def test_dataset_refs_are_inferred_validated_and_recorded(project: Path) -> None
     assert skipped.returncode == 0, skipped.stderr
     assert "recorded" not in skipped.stdout
 
-    version = dataset_service().resolve("credit:v1")
+    version = default_client().datasets.resolve("credit:v1")
     reports = list_reports("dataset_version", version.id)
     assert [r["passed"] for r in reports] == [True]
     assert reports[0]["id"] in checked.stdout

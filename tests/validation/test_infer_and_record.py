@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 import keel
+from keel.client import default_client, reset_default_client
 from keel.config import resolve
 from keel.errors import InvalidInput, NotFound
 from keel.store import init_project
 from keel.store import schema as t
 from keel.store.lineage import lineage_graph
 from keel.testing import DataValidationError, assert_valid
-from keel.tracking import reset_default_tracker
 from keel.validation import Schema, get_report, infer_schema, list_reports, validate
 
 
@@ -55,9 +55,9 @@ def project(store_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("KEEL_OBJECTS", str(tmp_path / "objects"))
     monkeypatch.setenv("KEEL_FSYNC", "false")
     init_project(tmp_path, resolve()).close()
-    reset_default_tracker()
+    reset_default_client()
     yield tmp_path
-    reset_default_tracker()
+    reset_default_client()
 
 
 def test_inferred_schema_passes_its_data_and_catches_planted_faults() -> None:
@@ -118,12 +118,12 @@ def test_reports_on_dataset_versions_are_recorded_and_linked(project: Path) -> N
     stored = get_report(bad.id)
     assert stored.to_dict() == bad.to_dict()
     assert "user1@example.org" not in stored.to_json().decode()
-    graph = lineage_graph(keel.data.dataset_service().store, "dataset_version", v2.id)
+    graph = lineage_graph(default_client().store, "dataset_version", v2.id)
     assert ("validation_report", bad.id) in graph.nodes
     label = graph.nodes[("validation_report", bad.id)].label
     assert label == "validation against applications: FAILED"
 
-    store = keel.data.dataset_service().store
+    store = default_client().store
     with store.read() as conn:
         schemas = conn.execute(sa.select(t.schemas.c.name, t.schemas.c.inferred_from)).all()
     assert ("applications", v1.id) in schemas  # inferred from v1, stored with it
@@ -181,7 +181,7 @@ def test_a_report_can_be_recorded_against_a_named_owner(project: Path) -> None:
     schema = infer_schema(applications())
     report = validate(applications(), schema, owner=("step_run", "step-42"))
     assert [r["id"] for r in list_reports("step_run", "step-42")] == [report.id]
-    graph = lineage_graph(keel.data.dataset_service().store, "step_run", "step-42")
+    graph = lineage_graph(default_client().store, "step_run", "step-42")
     assert ("validation_report", report.id) in graph.nodes
 
 

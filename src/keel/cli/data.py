@@ -16,9 +16,9 @@ _BARS = " ▁▂▃▄▅▆▇█"
 
 
 def _service():
-    from keel.data import dataset_service
+    from keel.client import default_client
 
-    return dataset_service()
+    return default_client().datasets
 
 
 def _size(n: int) -> str:

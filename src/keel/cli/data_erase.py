@@ -29,10 +29,10 @@ def erase(
     predicate, rows per version) is recorded for 'keel fsck' to check. Without --yes, shows
     what would be removed and asks first.
     """
-    from keel.data import dataset_service
+    from keel.client import default_client
     from keel.data import erase as run_erase
 
-    service = dataset_service()
+    service = default_client().datasets
     plan = run_erase(service, dataset, where, dry_run=True)
     if dry_run:
         _show(plan, json=json)

@@ -34,7 +34,7 @@ def ingest(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Read data where it lives and register it as the next version of a dataset."""
-    from keel.data._ingest import ingest as run_ingest
+    from keel._data_sdk import ingest as run_ingest
 
     result = run_ingest(
         source,

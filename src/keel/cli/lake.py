@@ -59,10 +59,10 @@ def query(
 @app.command("tables")
 def tables(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List the names a query can use."""
-    from keel.data import dataset_service
+    from keel.client import default_client
     from keel.lake import view_names
 
-    names = view_names(dataset_service())
+    names = view_names(default_client().datasets)
     if json:
         print_json(names)
     else:

@@ -19,9 +19,9 @@ JSON = typer.Option(False, "--json", help="Print as JSON.")
 
 
 def _registry():
-    from keel.registry._sdk import registry
+    from keel.client import default_client
 
-    return registry()
+    return default_client().models
 
 
 def _when(ms: int | None) -> str:
@@ -95,10 +95,9 @@ def register(
     json: bool = JSON,
 ) -> None:
     """Register a scikit-learn model logged by a run (skops artifact) as the next version."""
-    from keel.data import dataset_service
-    from keel.tracking import default_tracker
+    from keel.client import default_client
 
-    backend = default_tracker().backend
+    backend = default_client().runs
     record = backend.get_run(run)
     with backend.open_artifact(record.id, artifact) as fh:
         raw = fh.read()
@@ -107,7 +106,7 @@ def register(
     model = loads_checked(raw, trust=False, source=f"Artifact {artifact!r} of run {record.id}")
     input_example = None
     if example:
-        frame = dataset_service().load(example)
+        frame = default_client().datasets.load(example)
         input_example = frame.drop(columns=list(drop or []), errors="ignore").head(5)
     metrics = {k: v for k, v in record.metrics.items() if not k.startswith("system/")}
     version = _registry().register(

@@ -15,9 +15,9 @@ app = typer.Typer(help="List, show, compare and reproduce tracked runs.", no_arg
 
 
 def _backend():
-    from keel.tracking import default_tracker
+    from keel.client import default_client
 
-    return default_tracker().backend
+    return default_client().runs
 
 
 def _when(ms: int | None) -> str:

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from ._erase import ErasureResult, VersionErasure, erase
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
-    from ._sdk import dataset_service, load_dataset, log_dataset
     from ._service import DatasetService
     from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
 
@@ -29,11 +28,8 @@ _LAZY = {
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
-    "dataset_service": "._sdk",
     "erase": "._erase",
     "ingest": "._ingest",
-    "load_dataset": "._sdk",
-    "log_dataset": "._sdk",
     "parse_ref": "._versions",
 }
 
@@ -48,11 +44,8 @@ __all__ = [
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
-    "dataset_service",
     "erase",
     "ingest",
-    "load_dataset",
-    "log_dataset",
     "parse_ref",
 ]
 

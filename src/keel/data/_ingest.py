@@ -9,6 +9,7 @@ from it (a lineage edge). Unchanged leading Parquet parts are stored once, by di
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -68,7 +69,7 @@ def ingest(
     headers: dict[str, str] | None = None,
     max_pages: int = 1000,
     description: str | None = None,
-    service: DatasetService | None = None,
+    service: DatasetService | Callable[[], DatasetService] | None = None,
 ) -> IngestResult:
     """Read ``source`` and register what it holds as the next version of dataset ``name``.
 
@@ -107,7 +108,8 @@ def ingest(
         headers: HTTP request headers (authorization); never recorded.
         max_pages: the most HTTP pages to read.
         description: what this version is.
-        service: the dataset service; by default the current project's.
+        service: the dataset service to version into, or a function returning it (called
+            once the request is checked, so a bad request never opens a store).
 
     Raises:
         InvalidInput: a bad argument, an unknown scheme, unreadable content, a failed query,
@@ -134,9 +136,12 @@ def ingest(
     if kind == "sql" and watermark is not None:
         check_identifier(watermark)
     if service is None:
-        from ._sdk import dataset_service
-
-        service = dataset_service()
+        raise InvalidInput(
+            "ingest() needs the dataset service to version into: call keel.ingest(...) for "
+            "the configured project, or pass service=keel.Client(...).datasets."
+        )
+    if callable(service):
+        service = service()  # opened only once the request is known to be sound
     previous = _latest(service, name)
     after = _previous_mark(service, previous, watermark) if watermark else None
     request = Request(

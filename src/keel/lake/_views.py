@@ -142,6 +142,6 @@ def _predictions_view(con, service: DatasetService) -> None:
 
 
 def _default_service() -> DatasetService:
-    from keel.data import dataset_service
+    from keel.client import default_client
 
-    return dataset_service()
+    return default_client().datasets

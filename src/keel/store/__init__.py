@@ -15,19 +15,15 @@ __all__ = [
     "ObjectStore",
     "Store",
     "check_project_name",
-    "default_store",
     "init_project",
     "new_id",
     "now_ms",
     "open_object_store",
-    "reset_default_store",
 ]
 
 _LAZY = {
     "Store": "keel.store._store",
     "init_project": "keel.store._store",
-    "default_store": "keel.store._store",
-    "reset_default_store": "keel.store._store",
     "check_project_name": "keel.store._store",
     "ObjectStore": "keel.store.objects",
     "open_object_store": "keel.store.objects",
@@ -37,9 +33,7 @@ if TYPE_CHECKING:
     from ._store import (
         Store,
         check_project_name,
-        default_store,
         init_project,
-        reset_default_store,
     )
     from .objects import ObjectStore, open_object_store
 

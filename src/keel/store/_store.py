@@ -25,9 +25,7 @@ __all__ = [
     "PROJECT_NAME_RULE",
     "Store",
     "check_project_name",
-    "default_store",
     "init_project",
-    "reset_default_store",
 ]
 
 log = logging.getLogger("keel.store")
@@ -290,17 +288,3 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
     store = Store.open(config)
     store.project_id()
     return store
-
-
-def default_store() -> Store:
-    """The default client's store (:func:`keel.client.default_client`)."""
-    from keel.client import default_client
-
-    return default_client().store
-
-
-def reset_default_store() -> None:
-    """Close and forget the default client (after the configuration changed)."""
-    from keel.client import reset_default_client
-
-    reset_default_client()

@@ -1,24 +1,11 @@
 """Experiment tracking: runs, params, metrics, artifacts, reproducibility capture."""
 
-from ._autolog import autolog
 from ._backend import TrackingBackend
-from ._fluent import (
-    active_run,
-    end_run,
-    log_artifact,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    search_runs,
-    set_tag,
-    start_run,
-)
 from ._records import ArtifactRecord, ExperimentRecord, RunQuery, RunRecord, RunStatus
 from ._reproduce import Reproduction, ReproductionPlan, plan_reproduction, reproduce
 from ._run import Run
 from ._seed import seed_everything
-from ._tracker import Tracker, default_tracker, reset_default_tracker
+from ._tracker import Tracker
 
 
 def __getattr__(name: str):
@@ -45,21 +32,8 @@ __all__ = [
     "SqlTracking",
     "Tracker",
     "TrackingBackend",
-    "active_run",
-    "autolog",
-    "default_tracker",
-    "end_run",
     "expire_runs",
-    "log_artifact",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
     "plan_reproduction",
     "reproduce",
-    "reset_default_tracker",
-    "search_runs",
     "seed_everything",
-    "set_tag",
-    "start_run",
 ]

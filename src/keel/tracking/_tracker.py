@@ -14,7 +14,7 @@ from ._flusher import MetricFlusher
 from ._records import RunStatus
 from ._run import Run
 
-__all__ = ["REPRODUCES_ENV", "Tracker", "default_tracker", "reset_default_tracker"]
+__all__ = ["REPRODUCES_ENV", "Tracker"]
 
 log = logging.getLogger("keel.tracking")
 
@@ -23,7 +23,7 @@ REPRODUCES_ENV = "KEEL_REPRODUCES"
 
 
 class Tracker:
-    """Creates and resumes runs. One per backend; :func:`default_tracker` is the SDK's.
+    """Creates and resumes runs. One per backend; a :class:`keel.Client` holds the SDK's.
 
     Args:
         backend: where runs are recorded.
@@ -142,17 +142,3 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def default_tracker() -> Tracker:
-    """The default client's tracker (:func:`keel.client.default_client`)."""
-    from keel.client import default_client
-
-    return default_client().tracker
-
-
-def reset_default_tracker() -> None:
-    """Flush and forget the default client (after the configuration changed)."""
-    from keel.client import reset_default_client
-
-    reset_default_client()

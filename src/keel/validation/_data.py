@@ -117,10 +117,10 @@ def _from_pandas(df: Any, purpose: str) -> pa.Table:
 
 def dataset_service(store: Any = None) -> Any:
     """The dataset service on ``store``, or on the configured project's store."""
-    from keel.data._sdk import dataset_service as configured
-
     if store is None:
-        return configured()
+        from keel.client import default_client
+
+        return default_client().datasets
     from keel.data import DatasetService
 
     return DatasetService(store, project=store.config.project)

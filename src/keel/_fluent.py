@@ -8,11 +8,9 @@ from typing import Any
 
 from keel import _context
 from keel._context import pop_run, push_run
+from keel.client import default_client
 from keel.errors import InvalidInput
-
-from ._records import RunQuery, RunStatus
-from ._run import Run
-from ._tracker import default_tracker
+from keel.tracking import Run, RunQuery, RunStatus
 
 __all__ = [
     "active_run",
@@ -48,7 +46,7 @@ def start_run(
             run.log_metric("auc", 0.91)
     """
     parent = active_run()
-    run = default_tracker().start_run(
+    run = default_client().tracker.start_run(
         experiment or (parent.experiment if parent else "default"),
         name=name,
         params=params,
@@ -121,7 +119,7 @@ def search_runs(
     import pandas as pd
 
     experiments = (experiment,) if isinstance(experiment, str) else tuple(experiment or ())
-    records = default_tracker().backend.search_runs(
+    records = default_client().tracker.backend.search_runs(
         RunQuery(experiments, filter, tuple(order_by or ()), max_results)
     )
     rows = []

@@ -61,8 +61,8 @@ def _wrap(fit):
 
 
 def _fit_and_log(fit, estimator, args, kwargs):
-    from ._fluent import active_run, start_run
-    from ._records import RunStatus
+    from keel._fluent import active_run, start_run
+    from keel.tracking import RunStatus
 
     run = active_run()
     own = run is None

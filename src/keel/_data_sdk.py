@@ -1,20 +1,19 @@
-"""The data SDK: ``keel.log_dataset``, ``keel.load_dataset`` and friends on the default store."""
+"""The data SDK: ``keel.log_dataset``, ``keel.load_dataset`` and ``keel.ingest`` on the
+default client (:func:`keel.client.default_client`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from ._service import DatasetService
-from ._versions import DatasetVersion
+from keel.client import default_client
+from keel.data import DatasetService, DatasetVersion, IngestResult
 
-__all__ = ["dataset_service", "load_dataset", "log_dataset"]
+__all__ = ["dataset_service", "ingest", "load_dataset", "log_dataset"]
 
 
 def dataset_service() -> DatasetService:
     """The default client's dataset service (:func:`keel.client.default_client`)."""
-    from keel.client import default_client
-
     return default_client().datasets
 
 
@@ -60,3 +59,11 @@ def load_dataset(ref: str | DatasetVersion, format: str = "pandas") -> Any:
     if run is not None:
         run.log_input(version)
     return service.load(version, format=format)
+
+
+def ingest(source: str, name: str, **options: Any) -> IngestResult:
+    """Read ``source`` where it lives and version it as the next version of ``name``
+    (see :func:`keel.data.ingest` for the sources and options)."""
+    from keel.data import ingest as ingest_into
+
+    return ingest_into(source, name, service=dataset_service, **options)
