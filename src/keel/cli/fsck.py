@@ -19,13 +19,15 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from keel.client import Client
+    from keel.config import current
     from keel.data import check_erasures
     from keel.registry import stored_examples
-    from keel.store import Store
     from keel.store.fsck import fsck as run_fsck
 
     checks = [partial(check_erasures, copies=[stored_examples])]
-    with Store.open() as store:
+    with Client(config=current()) as client:
+        store = client.store
         if json:
             report = run_fsck(store, checks=checks)
         else:

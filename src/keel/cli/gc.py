@@ -40,12 +40,14 @@ def gc(
     objects) and records KILLED on RUNNING runs whose process stopped sending heartbeats
     for longer than run_heartbeat_timeout. Objects and records are never removed.
     """
-    from keel.store import Store
+    from keel.client import Client
+    from keel.config import current
     from keel.store.gc import gc as run_gc
     from keel.tracking import expire_runs
 
     grace = parse_duration(older_than)
-    with Store.open() as store:
+    with Client(config=current()) as client:
+        store = client.store
         report = run_gc(
             store,
             older_than=grace,

@@ -14,10 +14,10 @@ app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=Tr
 
 
 def _service():
+    from keel.client import default_client
     from keel.server.tokens import TokenService
-    from keel.store import Store
 
-    return TokenService(Store.open())
+    return TokenService(default_client().store)
 
 
 @app.command("create")

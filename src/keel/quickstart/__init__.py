@@ -56,10 +56,8 @@ class Summary:
 
 def run(directory: Path | None = None, console: Console | None = None) -> Summary:
     """Run the quickstart in ``directory`` (a new temporary folder by default)."""
-    from keel.data import DatasetService
-    from keel.registry import RegistryService
+    from keel.client import Client
     from keel.store import init_project
-    from keel.store.lineage import lineage_graph
 
     from ._data import make_credit_data
     from ._promote import register_and_promote
@@ -74,10 +72,13 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
     def working(message: str):
         return console.status(message) if console is not None else contextlib.nullcontext()
 
-    store = init_project(directory)
+    created = init_project(directory)
+    created.close()
     say("create project", f"{directory / '.keel'}")
+    client = Client(config=created.config)  # every step goes through the one client
+    store = client.store
 
-    data = DatasetService(store)
+    data = client.datasets
     frame = make_credit_data()
     version = data.log(frame, "credit", description="synthetic loan applications")
     say(
@@ -114,23 +115,19 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         "not used for training",
     )
 
-    from keel.tracking import SqlTracking, Tracker
-
     from ._train import train_candidates
 
-    tracker = Tracker(SqlTracking(store))
     with working("training candidate models as tracked runs..."):
-        trained = train_candidates(tracker, frame, version)
-    tracker.close()
+        trained = train_candidates(client.tracker, frame, version)
+    client.tracker.flusher.flush()
     say(
         "train and track models",
         f"{trained.runs} runs in experiment credit-default; best {trained.best_name} "
         f"(holdout AUC {trained.best_auc:.3f}), run {trained.best_run[:12]}",
     )
 
-    registry = RegistryService(store)
     with working("registering and evaluating the best model..."):
-        promotion = register_and_promote(registry, data, trained)
+        promotion = register_and_promote(client.models, data, trained)
     outcome = (
         f"{promotion.champion.split(':')[0]}@champion -> {promotion.version}"
         if promotion.champion
@@ -141,7 +138,7 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         f"{promotion.version} (ROC AUC {promotion.roc_auc:.3f} on {promotion.holdout}); {outcome}",
     )
 
-    graph = lineage_graph(store, "dataset_version", version.id, direction="down")
+    graph = client.lineage(version.ref, direction="down")
     say(
         "record lineage",
         f"{version.ref} -> {sum(1 for key in graph.nodes if key[0] == 'run')} runs -> "
@@ -164,5 +161,5 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         champion=promotion.champion,
         gate_passed=promotion.passed,
     )
-    store.close()
+    client.close()
     return summary
