@@ -18,7 +18,6 @@ erasure record, and that running the same erasure again deletes.
 
 from __future__ import annotations
 
-import getpass
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -31,8 +30,10 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from keel.errors import IntegrityError, InvalidInput, ObjectNotFound
-from keel.store import Store, new_id, now_ms
+from keel.store import Store, now_ms
 from keel.store import schema as t
+from keel.store.actors import Actor
+from keel.store.audit import audit_events, record_event
 
 from ._predicate import Matcher, check_predicate
 from ._service import DatasetService
@@ -186,10 +187,7 @@ def erase(
 
 def _actor_name(actor: Any) -> str:
     if actor is None:
-        try:
-            return getpass.getuser()
-        except (KeyError, OSError):
-            return "unknown"
+        return Actor.local().name
     if isinstance(actor, str) and actor.strip():
         return actor.strip()
     require = getattr(actor, "require", None)
@@ -342,23 +340,21 @@ def _record_audit(
                 "new_profile": new_profile,
             }
         )
-    conn.execute(
-        t.audit_events.insert().values(
-            id=new_id(),
-            project_id=project_id,
-            actor=result.actor,
-            action=ACTION,
-            object_kind="dataset",
-            object_id=dataset_id,
-            details={
-                "dataset": result.dataset,
-                "predicate": result.predicate,
-                "rows_removed": result.rows_removed,
-                "versions": versions,
-                "erased_objects": erased,
-            },
-            created_at=at,
-        )
+    record_event(
+        conn,
+        project_id=project_id,
+        actor=result.actor,
+        action=ACTION,
+        object_kind="dataset",
+        object_id=dataset_id,
+        details={
+            "dataset": result.dataset,
+            "predicate": result.predicate,
+            "rows_removed": result.rows_removed,
+            "versions": versions,
+            "erased_objects": erased,
+        },
+        at=at,
     )
 
 
@@ -367,13 +363,8 @@ def _record_audit(
 
 def erasure_events(store: Store, dataset_id: str | None = None) -> list[dict[str, Any]]:
     """Every recorded erasure (oldest first), optionally of one dataset, as dicts."""
-    ev = t.audit_events
-    query = sa.select(ev).where(ev.c.action == ACTION, ev.c.object_kind == "dataset")
-    if dataset_id is not None:
-        query = query.where(ev.c.object_id == dataset_id)
     with store.read() as conn:
-        rows = conn.execute(query.order_by(ev.c.created_at, ev.c.id)).mappings().all()
-    return [dict(r) for r in rows]
+        return audit_events(conn, object_kind="dataset", object_id=dataset_id, action=ACTION)
 
 
 def _earlier_leftovers(service: DatasetService, name: str) -> list[str]:

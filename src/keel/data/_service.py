@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from keel.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, did_you_mean
+from keel.errors import IntegrityError, InvalidInput, NotFound, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.lineage import record_edges
+from keel.store.names import check_name_free
 from keel.store.rows import named_id
 
 from ._versions import (
@@ -78,7 +79,7 @@ class DatasetService:
         check_name(name)
         tags = [_check_tag(tag) for tag in tags]
         parent_ids = [self.resolve(p).id for p in parents]
-        self._check_name_free(name)
+        self.check_name_free(name)
         from ._tables import as_source  # pyarrow: not for workspace commands that skip it
 
         kind, payload = as_source(obj)
@@ -466,19 +467,13 @@ class DatasetService:
             conn, t.datasets, project_id, name, kind="dataset", project=self.project, create=create
         )
 
-    def _check_name_free(self, name: str) -> None:
-        """A dataset may not share its name with a model of the same project."""
-        m = t.models
-        project_id = self.store.project_id(self.project)
+    def check_name_free(self, name: str) -> None:
+        """Raise :class:`AlreadyExists` if a model of this project is called ``name``."""
+        project_id = self.store.find_project_id(self.project)
+        if project_id is None:
+            return
         with self.store.read() as conn:
-            clash = conn.execute(
-                sa.select(m.c.id).where(m.c.project_id == project_id, m.c.name == name)
-            ).scalar()
-        if clash is not None:
-            raise AlreadyExists(
-                f"{name!r} is already the name of a model in project {self.project!r}; "
-                f"references like '{name}:v1' would be ambiguous. Choose another dataset name."
-            )
+            check_name_free(conn, project_id, name, "dataset")
 
 
 def _check_tag(tag: object) -> str:

@@ -359,7 +359,7 @@ class Workspace:
         with Store.open(self.config) as store:
             self._objects = store.objects
             service = DatasetService(store, self.config.project)
-            service._check_name_free(name)  # TODO(lead): public API
+            service.check_name_free(name)
             checked = time.time_ns()
             files = scan(target)
             if not files:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from keel.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied, did_you_mean
+from keel.errors import InvalidInput, NotFound, PermissionDenied, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
+from keel.store.actors import Actor
+from keel.store.audit import audit_events, record_event
 from keel.store.lineage import record_edges
+from keel.store.names import check_name_free
 from keel.store.rows import named_id
 
 from ._records import (
@@ -26,8 +27,6 @@ from ._records import (
 )
 
 __all__ = ["Actor", "RegistryService"]
-
-ROLES = ("reader", "writer", "admin")
 
 _version_packages: weakref.WeakKeyDictionary[Store, dict[tuple[str, str, int], str]] = (
     weakref.WeakKeyDictionary()
@@ -56,29 +55,6 @@ _BY_ALIAS = (
         t.model_aliases.c.alias == sa.bindparam("alias"),
     )
 )
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a person or token name and a role (reader < writer < admin)."""
-
-    name: str
-    role: str = "admin"
-
-    @classmethod
-    def local(cls) -> Actor:
-        """The person at this terminal, with full rights over their own store."""
-        try:
-            return cls(getpass.getuser(), "admin")
-        except (KeyError, OSError):
-            return cls("unknown", "admin")
-
-    def require(self, role: str, action: str) -> None:
-        if ROLES.index(self.role) < ROLES.index(role):
-            raise PermissionDenied(
-                f"{self.name!r} has role {self.role!r}; to {action} needs {role!r}. "
-                f"Ask an admin for a {role} token."
-            )
 
 
 class RegistryService:
@@ -451,18 +427,13 @@ class RegistryService:
 
     def history(self, name: str) -> list[HistoryEvent]:
         """Every registration, alias move, approval, rejection and policy change, oldest first."""
-        ev = t.audit_events
         project_id = self.store.find_project_id(self.project)  # a read: never creates it
         with self.store.read() as conn:
             model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
-            rows = conn.execute(
-                sa.select(ev.c.created_at, ev.c.actor, ev.c.action, ev.c.details)
-                .where(ev.c.object_kind == "model", ev.c.object_id == model_id)
-                .order_by(ev.c.created_at, ev.c.id)
-            ).all()
+            rows = audit_events(conn, object_kind="model", object_id=model_id)
         return [
-            HistoryEvent(at, actor, action, name, details or {})
-            for at, actor, action, details in rows
+            HistoryEvent(r["created_at"], r["actor"], r["action"], name, r["details"] or {})
+            for r in rows
         ]
 
     def record_evaluation(
@@ -531,17 +502,14 @@ class RegistryService:
     def _audit(
         self, conn: sa.Connection, project_id: str, action: str, model_id: str, details: dict
     ) -> None:
-        conn.execute(
-            t.audit_events.insert().values(
-                id=new_id(),
-                project_id=project_id,
-                actor=self.actor.name,
-                action=action,
-                object_kind="model",
-                object_id=model_id,
-                details=details,
-                created_at=now_ms(),
-            )
+        record_event(
+            conn,
+            project_id=project_id,
+            actor=self.actor.name,
+            action=action,
+            object_kind="model",
+            object_id=model_id,
+            details=details,
         )
 
     def _version(self, version_id: str) -> ModelVersion:
@@ -583,14 +551,8 @@ class RegistryService:
         )
 
     def _check_name_free(self, name: str) -> None:
-        d = t.datasets
-        project_id = self.store.project_id(self.project)
+        project_id = self.store.find_project_id(self.project)
+        if project_id is None:
+            return
         with self.store.read() as conn:
-            clash = conn.execute(
-                sa.select(d.c.id).where(d.c.project_id == project_id, d.c.name == name)
-            ).scalar()
-        if clash is not None:
-            raise AlreadyExists(
-                f"{name!r} is already the name of a dataset in project {self.project!r}; "
-                "choose another model name so references stay unambiguous."
-            )
+            check_name_free(conn, project_id, name, "model")

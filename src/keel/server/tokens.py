@@ -12,11 +12,10 @@ import sqlalchemy as sa
 from keel.errors import InvalidInput, NotFound, Unauthenticated
 from keel.store import Store, check_project_name, new_id, now_ms
 from keel.store import schema as t
+from keel.store.actors import ROLES, check_role, role_allows
 
 __all__ = ["ROLES", "TokenInfo", "TokenService"]
 
-ROLES = ("reader", "writer", "admin")
-"""Each role can do what the ones before it can: read, then write, then administer."""
 
 PREFIX = "keel_"
 
@@ -33,7 +32,7 @@ class TokenInfo:
 
     def allows(self, role: str) -> bool:
         """Whether this token's role includes ``role``."""
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return role_allows(self.role, role)
 
     def allows_project(self, project: str) -> bool:
         """Whether this token may be used on ``project``."""
@@ -59,8 +58,7 @@ class TokenService:
             role: reader, writer or admin.
             projects: the projects the token may be used on (every project if empty).
         """
-        if role not in ROLES:
-            raise InvalidInput(f"Role {role!r} is not one of {', '.join(ROLES)}.")
+        check_role(role)
         if not name or len(name) > 200 or "\x00" in name:
             raise InvalidInput("A token needs a name of 1 to 200 characters, e.g. 'ci-pipeline'.")
         scope = tuple(sorted({check_project_name(p) for p in projects}))
