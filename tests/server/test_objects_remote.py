@@ -148,7 +148,8 @@ def test_body_not_matching_its_digest_is_refused_and_stores_nothing(server: Serv
     assert answer.status_code == 422
     body = answer.json()
     assert body["error"] == "InvalidInput"
-    assert claimed in body["message"] and _digest(b"something else") in body["message"]
+    assert claimed in body["message"]
+    assert _digest(b"something else") in body["message"]
     assert list(server.backing.digests()) == []
     assert server.backing.stale_temporaries() == []
 
@@ -200,7 +201,9 @@ def test_readers_cannot_push_and_anonymous_callers_get_401(server: Server) -> No
     try:
         with pytest.raises(PermissionDenied, match="needs 'writer'"):
             reader.put(data)
-        raw = httpx.put(f"{server.url}{API}/{digest}", content=data, headers=server.headers("reader"))
+        raw = httpx.put(
+            f"{server.url}{API}/{digest}", content=data, headers=server.headers("reader")
+        )
         assert raw.status_code == 403
         with pytest.raises(Unauthenticated, match="requires a token"):
             anonymous.put(data)
@@ -355,7 +358,7 @@ def test_a_large_push_and_pull_use_bounded_memory(server: Server, tmp_path: Path
     finally:
         store.close()
     assert server.backing.size(digest) == size
-    assert peak < 40 * MiB, f"peak {peak / MiB:.1f} MiB moving a {size // MiB} MiB object"
+    assert peak < 32 * MiB, f"peak {peak / MiB:.1f} MiB moving a {size // MiB} MiB object"
 
 
 def test_client_objects_picks_the_transport(server: Server, tmp_path: Path) -> None:
