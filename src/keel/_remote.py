@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -65,6 +67,24 @@ class RemoteClient:
         if response.status_code >= 400:
             raise _error_from(response)
         return response
+
+    @contextmanager
+    def stream(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """A response whose body is read as it arrives (``iter_bytes``); a 4xx/5xx answer
+        raises the KeelError the server named, a broken connection StoreUnavailable."""
+        try:
+            with self.http.stream(method, path, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(
+                f"Lost the keel server at {self.base_url} during {method} {path}: {exc}. "
+                "Check that 'keel server' is running there, then try again."
+            ) from exc
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)

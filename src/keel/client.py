@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from keel.registry import RegistryService
     from keel.store import Store
     from keel.store.lineage import LineageGraph
+    from keel.store.objects import ObjectStore
     from keel.tracking import Tracker, TrackingBackend
 
 __all__ = ["TRANSPORTS", "Client", "default_client", "reset_default_client"]
@@ -49,6 +50,9 @@ class _StoreTransport:
         from keel.store import Store
 
         return Store.open(self.config)
+
+    def objects(self) -> ObjectStore:
+        return self.store.objects
 
     def runs(self) -> TrackingBackend:
         from keel.tracking import SqlTracking
@@ -82,6 +86,13 @@ class _ServerTransport:
     @property
     def store(self) -> Store:
         raise _not_through_a_server("The store itself", self.config)
+
+    def objects(self) -> ObjectStore:
+        from keel.store.objects import HttpObjectStore
+
+        objects = HttpObjectStore(self.config.uri, token=self.config.token)
+        self._opened.append(objects)
+        return objects
 
     def runs(self) -> TrackingBackend:
         from keel.tracking._http import HttpTracking
@@ -176,6 +187,12 @@ class Client:
     def store(self) -> Store:
         """The store (local transports only): for tools such as fsck and gc."""
         return self._transport.store
+
+    @cached_property
+    def objects(self) -> ObjectStore:
+        """Content-addressed objects: the store's own, or a keel server's through its API
+        (a push sends only the objects the server lacks)."""
+        return self._transport.objects()
 
     @cached_property
     def runs(self) -> TrackingBackend:

@@ -136,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
         "max_upload_mb",
         "KEEL_MAX_UPLOAD_MB",
         1024,
-        "Largest artifact the server accepts in one upload, in MiB.",
+        "Largest artifact or object the server accepts in one upload, in MiB.",
         _parse_int,
     ),
     Setting(

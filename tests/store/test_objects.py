@@ -1,9 +1,11 @@
-"""Contract tests of the object store, run on a local folder and on S3 (moto)."""
+"""Contract tests of the object store, run on a local folder, on S3 (moto) and through a keel
+server (HTTP)."""
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
@@ -11,27 +13,52 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keel.config import resolve
 from keel.errors import IntegrityError, InvalidInput, NotFound, ObjectNotFound
+from keel.store import init_project
 from keel.store.objects import (
     FsspecObjectStore,
+    HttpObjectStore,
     LocalObjectStore,
     ObjectStore,
     open_object_store,
 )
+from tests.conftest import live_server
 
-IMPLEMENTATIONS = ["local", "s3"]
+IMPLEMENTATIONS = ["local", "s3", "http"]
+
+_SERVED: dict[int, LocalObjectStore] = {}
+"""The object store behind each HTTP store under test (the server's own folder)."""
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def objects(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+def objects(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
     if request.param == "s3":
         bucket = request.getfixturevalue("s3_bucket")
-        return open_object_store(f"s3://{bucket}/objects")
-    return open_object_store(str(tmp_path / "objects"), fsync=True)
+        yield open_object_store(f"s3://{bucket}/objects")
+    elif request.param == "http":
+        # a keel server on loopback in front of a local folder: the client's contract is
+        # the same whatever stands behind the server
+        config = resolve(
+            uri=f"sqlite:///{tmp_path / 'server' / 'keel.db'}",
+            objects=str(tmp_path / "server" / "objects"),
+            fsync=False,
+        )
+        init_project(tmp_path / "server", config).close()
+        with live_server(config) as url:
+            store = open_object_store(url)
+            assert isinstance(store, HttpObjectStore)
+            _SERVED[id(store)] = LocalObjectStore(config.objects, fsync=False)
+            yield store
+            store.close()
+            del _SERVED[id(store)]
+    else:
+        yield open_object_store(str(tmp_path / "objects"), fsync=True)
 
 
 def _tamper(objects: ObjectStore, digest: str, data: bytes) -> None:
     """Overwrite a stored object's bytes behind the store's back."""
+    objects = _SERVED.get(id(objects), objects)
     if isinstance(objects, LocalObjectStore):
         path = objects.path(digest)
         path.chmod(0o644)
@@ -133,8 +160,9 @@ def test_failed_write_leaves_nothing_visible(objects: ObjectStore) -> None:
     with pytest.raises(Boom):
         objects.put(FailingStream(good=5_000_000))
     assert list(objects.digests()) == []
-    if isinstance(objects, LocalObjectStore):
-        assert objects.stale_temporaries() == []
+    served = _SERVED.get(id(objects), objects)
+    if isinstance(served, LocalObjectStore):
+        assert served.stale_temporaries() == []
 
 
 def test_delete(objects: ObjectStore) -> None:

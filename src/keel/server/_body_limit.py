@@ -24,10 +24,11 @@ def streams_body(endpoint: F) -> F:
     return endpoint
 
 
-def streaming_routes(router: APIRouter, prefix: str = "") -> Callable[[Scope], bool]:
-    """Whether a request goes to one of the router's routes marked :func:`streams_body`."""
+def streaming_routes(*routers: APIRouter, prefix: str = "") -> Callable[[Scope], bool]:
+    """Whether a request goes to one of the routers' routes marked :func:`streams_body`."""
     marked = [
         (compile_path(prefix + route.path)[0], route.methods)
+        for router in routers
         for route in router.routes
         if isinstance(route, APIRoute) and getattr(route.endpoint, "streams_body", False)
     ]

@@ -13,7 +13,7 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
-from .routes import tracking
+from .routes import objects, tracking
 from .tokens import TokenService
 
 __all__ = ["create_app", "factory"]
@@ -56,7 +56,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.add_middleware(
         BodyLimit,
         limit=config.max_request_mb * 1024 * 1024,
-        streams=streaming_routes(tracking.router, prefix="/api/v1"),
+        streams=streaming_routes(tracking.router, objects.router, prefix="/api/v1"),
     )
 
     @app.get("/api/v1/health", tags=["server"])
@@ -67,6 +67,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
         return {"status": "ok", "version": __version__}
 
     app.include_router(tracking.router, prefix="/api/v1")
+    app.include_router(objects.router, prefix="/api/v1")
     return app
 
 

@@ -9,10 +9,13 @@ from keel.errors import ConfigError
 from ._base import ObjectStore, Source
 from ._fsspec import FsspecObjectStore
 from ._hashing import check_digest, hash_bytes
+from ._http import MISSING_BATCH, HttpObjectStore
 from ._local import LocalObjectStore
 
 __all__ = [
+    "MISSING_BATCH",
     "FsspecObjectStore",
+    "HttpObjectStore",
     "LocalObjectStore",
     "ObjectStore",
     "Source",
@@ -22,14 +25,17 @@ __all__ = [
 ]
 
 # Object stores whose uploads become visible only when complete; others stage then move.
+HTTP_SCHEMES = frozenset({"http", "https"})
 ATOMIC_PUT_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 
 
 def open_object_store(url: str, *, fsync: bool = True, **storage_options: Any) -> ObjectStore:
-    """Open the object store at ``url``: a folder path, ``file://...`` or any fsspec URL.
+    """Open the object store at ``url``: a folder path, ``file://...``, a keel server
+    (``http(s)://host:port``) or any other fsspec URL.
 
     ``storage_options`` go to fsspec (for S3: ``endpoint_url``, ``key``, ``secret``, ...);
-    for S3 they default to the usual AWS environment variables.
+    for S3 they default to the usual AWS environment variables. For a keel server the one
+    option is ``token``; ``keel.Client(server_url).objects`` passes the client's own.
     """
     if not url:
         raise ConfigError("The object store URL is empty. Set KEEL_OBJECTS or run 'keel init'.")
@@ -38,6 +44,10 @@ def open_object_store(url: str, *, fsync: bool = True, **storage_options: Any) -
         return LocalObjectStore(url, fsync=fsync)
     if scheme == "file":
         return LocalObjectStore(rest, fsync=fsync)
+    if scheme in HTTP_SCHEMES:
+        # fsspec's read-only HTTP filesystem knows neither keel's layout nor how to write:
+        # an http(s) object store is a keel server's
+        return HttpObjectStore(url, token=storage_options.pop("token", None))
     import fsspec
 
     known = fsspec.available_protocols()

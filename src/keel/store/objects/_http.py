@@ -1,0 +1,273 @@
+"""Objects in a keel server's object store, through its ``/api/v1/objects`` routes.
+
+A push hashes locally first and asks the server once which digests it lacks, so bytes
+the server already holds never cross the network. Uploads and downloads stream in
+chunks; the server checks every upload against its digest before storing it, and this
+client checks every download before handing it out.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from keel.errors import IntegrityError, NotFound, ObjectNotFound
+
+from ._base import ObjectStore, Source, as_stream
+from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
+
+__all__ = ["MISSING_BATCH", "HttpObjectStore"]
+
+API = "/api/v1/objects"
+MISSING_BATCH = 10_000
+"""Most digests one ``POST /objects/missing`` takes (about 660 KB of JSON)."""
+SPOOL = 1024 * 1024
+"""Bytes of a non-seekable stream kept in memory while it waits to be sent."""
+SEND_CHUNK = 1024 * 1024
+
+
+@dataclass
+class _Staged:
+    """A source hashed and ready to send: its digest, size and how to read it again."""
+
+    digest: str
+    size: int
+    data: bytes | None = None
+    path: Path | None = None
+    stream: BinaryIO | None = None
+    start: int = 0
+    owned: bool = False
+
+    def body(self) -> bytes | Iterator[bytes]:
+        if self.data is not None:
+            return self.data
+        if self.path is not None:
+            return _read_file(self.path, self.size)
+        assert self.stream is not None
+        self.stream.seek(self.start)
+        return _read(self.stream, self.size)
+
+    def close(self) -> None:
+        if self.owned and self.stream is not None:
+            self.stream.close()
+
+
+class HttpObjectStore(ObjectStore):
+    """The object store of a keel server at ``url`` (``http(s)://host:port``).
+
+    Args:
+        url: the server's address (what ``KEEL_URI`` would be).
+        token: bearer token; pushing needs a writer, reading a reader token.
+        timeout: seconds to wait for any one read or write on the connection.
+
+    Example::
+
+        >>> import keel                                              # doctest: +SKIP
+        >>> objects = keel.Client("http://127.0.0.1:8080").objects   # doctest: +SKIP
+        >>> digest = objects.put(b"hello")                           # doctest: +SKIP
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 300.0) -> None:
+        from keel._remote import RemoteClient
+
+        self.url = url.rstrip("/")
+        self.client = RemoteClient(self.url, token=token, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+    def missing(self, digests: Iterable[str]) -> list[str]:
+        """The digests the server does not store, in order, each once."""
+        wanted = list(dict.fromkeys(check_digest(d) for d in digests))
+        lacking: list[str] = []
+        for i in range(0, len(wanted), MISSING_BATCH):
+            batch = wanted[i : i + MISSING_BATCH]
+            lacking += self.client.json("POST", f"{API}/missing", json=batch)
+        return lacking
+
+    def put(self, source: Source) -> str:
+        return self.put_many([source], workers=1)[0]
+
+    def put_many(self, sources: list[Source], *, workers: int = 4) -> list[str]:
+        """Hash every source, ask the server once which it lacks, send only those.
+
+        Digests come back in the order of ``sources``; the same bytes are sent once.
+        """
+        staged: list[_Staged] = []
+        try:
+            for item in _map(self._stage, sources, workers):
+                staged.append(item)
+            lacking = set(self.missing(s.digest for s in staged))
+            sends = {s.digest: s for s in staged if s.digest in lacking}
+            for _ in _map(self._send, list(sends.values()), workers):
+                pass
+        finally:
+            for item in staged:
+                item.close()
+        return [s.digest for s in staged]
+
+    def _stage(self, source: Source) -> _Staged:
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            return _Staged(hash_bytes(data), len(data), data=data)
+        stream, owned = as_stream(source)  # raises the store's errors for bad paths and types
+        if owned:  # a path: hashed now, read again from the file when sent
+            with stream:
+                digest, size = _hash(stream)
+            return _Staged(digest, size, path=Path(source))  # type: ignore[arg-type]
+        if stream.seekable():
+            start = stream.tell()
+            digest, size = _hash(stream)
+            return _Staged(digest, size, stream=stream, start=start)
+        spool = tempfile.SpooledTemporaryFile(SPOOL)  # noqa: SIM115 - closed by _Staged.close
+        try:
+            hasher, size = new_hasher(), 0
+            for chunk in chunks(stream):
+                hasher.update(chunk)
+                spool.write(chunk)
+                size += len(chunk)
+        except BaseException:
+            spool.close()
+            raise
+        return _Staged(hasher.hexdigest(), size, stream=spool, owned=True)  # type: ignore[arg-type]
+
+    def _send(self, item: _Staged) -> None:
+        # Content-Length lets the server refuse an oversized object before reading it and
+        # tell a cut-off upload from a complete one
+        headers = {"Content-Length": str(item.size), "Content-Type": "application/octet-stream"}
+        self.client.request("PUT", f"{API}/{item.digest}", content=item.body(), headers=headers)
+
+    def open(self, digest: str) -> BinaryIO:
+        out = tempfile.SpooledTemporaryFile(CHUNK_SIZE)  # noqa: SIM115 - returned
+        try:
+            self._download(digest, out)
+            out.seek(0)
+        except BaseException:
+            out.close()
+            raise
+        return out  # type: ignore[return-value]
+
+    def get(self, digest: str, dest: str | os.PathLike[str]) -> Path:
+        """Download a verified object straight to ``dest`` (atomically) and return the path."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self._download(digest, out)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    def _download(self, digest: str, out: BinaryIO | None) -> str:
+        """Stream the object into ``out`` (or nowhere) and raise unless it hashes to
+        ``digest``; returns the digest the bytes have."""
+        check_digest(digest)
+        hasher = new_hasher()
+        try:
+            with self.client.stream("GET", f"{API}/{digest}") as response:
+                for chunk in response.iter_bytes(SEND_CHUNK):
+                    hasher.update(chunk)
+                    if out is not None:
+                        out.write(chunk)
+        except NotFound as exc:
+            raise self._not_found(digest) from exc
+        actual = hasher.hexdigest()
+        if out is not None and actual != digest:
+            raise self._corrupt(digest, actual)
+        return actual
+
+    def exists(self, digest: str) -> bool:
+        try:
+            self._head(digest)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def verify(self, digest: str) -> bool:
+        try:
+            return self._download(digest, None) == digest
+        except IntegrityError:  # the server found the stored bytes corrupt before sending
+            return False
+
+    def delete(self, digest: str) -> bool:
+        """Remove an object from the server (an admin token limited to no project)."""
+        return bool(self.client.json("DELETE", f"{API}/{check_digest(digest)}")["deleted"])
+
+    def digests(self) -> Iterator[str]:
+        """Every digest the server stores (an admin token limited to no project)."""
+        with self.client.stream("GET", API) as response:
+            for line in response.iter_lines():
+                if line.strip():
+                    yield line.strip()
+
+    def size(self, digest: str) -> int:
+        return int(self._head(digest).headers["content-length"])
+
+    def _head(self, digest: str) -> Any:
+        try:
+            return self.client.request("HEAD", f"{API}/{check_digest(digest)}")
+        except NotFound as exc:
+            raise self._not_found(digest) from exc
+
+    def _not_found(self, digest: str) -> ObjectNotFound:
+        return ObjectNotFound(
+            f"Object {digest} is not in the object store {self.url}. Push it first "
+            "(put or put_many), or check the digest."
+        )
+
+
+def _map(fn: Any, items: list[Any], workers: int) -> Iterator[Any]:
+    """``map`` over threads when there is more than one item and worker (hashing and
+    sockets release the GIL)."""
+    if workers < 2 or len(items) < 2:
+        return map(fn, items)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+
+    def results() -> Iterator[Any]:
+        with pool:
+            yield from pool.map(fn, items)
+
+    return results()
+
+
+def _hash(stream: BinaryIO) -> tuple[str, int]:
+    hint = _size_hint(stream)
+    hasher, size = new_hasher(hint), 0
+    for chunk in chunks(stream, hint):
+        hasher.update(chunk)
+        size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def _read(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    left = size
+    while left > 0:
+        chunk = stream.read(min(SEND_CHUNK, left))
+        if not chunk:
+            return  # shorter than hashed: the server sees a short body and stores nothing
+        left -= len(chunk)
+        yield chunk
+
+
+def _read_file(path: Path, size: int) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        yield from _read(fh, size)
+
+
+def _size_hint(stream: BinaryIO) -> int:
+    """A file's size, so that hashing a small file does not allocate a large buffer."""
+    try:
+        return max(4096, os.fstat(stream.fileno()).st_size)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return CHUNK_SIZE
