@@ -14,6 +14,7 @@ import keel
 from keel.client import TRANSPORTS, Client, default_client
 from keel.config import Config
 from keel.errors import ConfigError, NotFound
+from keel.registry import registry
 from keel.store import init_project
 from tests.conftest import live_server
 
@@ -87,7 +88,7 @@ def test_the_sdk_works_on_the_default_client_and_follows_the_configuration(
     client = default_client()
     assert client.config.uri.endswith(str(first / ".keel" / "keel.db"))
     assert client.datasets.resolve("d").id == version.id
-    assert keel.registry.registry() is client.models  # the old shortcuts are the client's
+    assert registry() is client.models  # the registry shortcut is the client's
     os.chdir(second)
     keel.config.reset()  # a new configuration: a new default client, the old one flushed
     other = default_client()
