@@ -4,8 +4,8 @@ A client resolves the configuration once and picks each concept's transport by t
 scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
 directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
 concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
-``client.lineage(ref)``) instead of building services of its own; the SDK's top-level
-functions work on :func:`default_client`.
+``client.lineage(ref)``, ``client.reports()``) instead of building services of its own;
+the SDK's top-level functions work on :func:`default_client`.
 
 Example::
 
@@ -28,6 +28,7 @@ from keel.config import Config
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
+    from keel._remote import RemoteClient
     from keel.data import DatasetService
     from keel.registry import RegistryService
     from keel.store import Store
@@ -125,7 +126,7 @@ class _ServerTransport:
         raise _not_through_a_server("The model registry", self.config)
 
     @cached_property
-    def _remote(self) -> Any:
+    def _remote(self) -> RemoteClient:
         from keel._remote import RemoteClient
 
         remote = RemoteClient(self.config.uri, token=self.config.token)
@@ -179,6 +180,7 @@ class _ServerTransport:
         for opened in self._opened:
             opened.close()
         self._opened.clear()
+        self.__dict__.pop("_remote", None)
 
 
 _REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")

@@ -216,10 +216,7 @@ class ReportRecords:
     def get(self, report_id: str) -> ValidationReport:
         """The full report (verified against its digest on read)."""
         digest, _ = self._find(report_id)
-        with self.store.objects.open(digest) as fh:
-            report = ValidationReport.from_dict(orjson.loads(fh.read()))
-        report.id = report_id
-        return report
+        return self._load(digest, report_id)
 
     def html(self, report_id: str) -> str:
         """The report as one self-contained HTML page (inline CSS and SVG, no scripts).
@@ -233,13 +230,19 @@ class ReportRecords:
         from ._html import render_html
         from ._schema import Schema
 
-        _, spec = self._find(report_id)
-        report = self.get(report_id)
+        digest, spec = self._find(report_id)
+        report = self._load(digest, report_id)
         try:
             schema = Schema.from_dict(spec) if spec else None
         except InvalidInput:  # a schema this version cannot read: mask from the report only
             schema = None
         return render_html(report, None, schema)
+
+    def _load(self, digest: str, report_id: str) -> ValidationReport:
+        with self.store.objects.open(digest) as fh:
+            report = ValidationReport.from_dict(orjson.loads(fh.read()))
+        report.id = report_id
+        return report
 
     def _find(self, report_id: str) -> tuple[str, dict[str, Any] | None]:
         import sqlalchemy as sa
