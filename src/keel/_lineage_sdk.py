@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput, NotFound
-from keel.store.lineage import LineageGraph
+from keel.store.lineage import LineageGraph, check_walk, lineage_graph
 
-__all__ = ["lineage", "resolve_node"]
+if TYPE_CHECKING:
+    from keel.store import Store
+
+__all__ = ["graph_around", "lineage", "node_in", "resolve_node"]
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -32,7 +35,37 @@ def resolve_node(ref: str, *, runs: Any = None, datasets: Any = None) -> tuple[s
             return ("run", runs.get_run(ref).id)
         except NotFound:
             pass
+        try:
+            return ("dataset_version", datasets.resolve(ref).id)
+        except NotFound:
+            raise NotFound(
+                f"No run {ref!r}, and no dataset version whose digest starts with it, in "
+                f"project {getattr(datasets, 'project', '?')!r}. List runs with 'keel runs ls' "
+                "and datasets with 'keel data ls'."
+            ) from None
     return ("dataset_version", datasets.resolve(ref).id)
+
+
+def node_in(store: Store, project: str, ref: str) -> tuple[str, str]:
+    """:func:`resolve_node` over the runs and dataset versions of ``project`` in ``store``."""
+    from keel.data import DatasetService
+    from keel.tracking import SqlTracking
+
+    return resolve_node(
+        ref,
+        runs=SqlTracking(store, project=project),
+        datasets=DatasetService(store, project=project),
+    )
+
+
+def graph_around(
+    store: Store, project: str, ref: str, *, direction: str = "both", depth: int = 20
+) -> LineageGraph:
+    """The lineage graph around ``ref`` in ``project`` of ``store``: what a local client
+    and a keel server both answer for ``lineage(ref)``."""
+    check_walk(direction, depth)  # before any look-up: a bad walk is refused as such
+    kind, id_ = node_in(store, project, ref)
+    return lineage_graph(store, kind, id_, direction=direction, depth=depth)
 
 
 def lineage(ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:

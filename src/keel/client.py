@@ -4,8 +4,8 @@ A client resolves the configuration once and picks each concept's transport by t
 scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
 directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
 concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
-``client.lineage(ref)``) instead of building services of its own; the SDK's top-level
-functions work on :func:`default_client`.
+``client.lineage(ref)``, ``client.reports()``) instead of building services of its own;
+the SDK's top-level functions work on :func:`default_client`.
 
 Example::
 
@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,14 @@ from keel.config import Config
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
+    from keel._remote import RemoteClient
     from keel.data import DatasetService
     from keel.registry import RegistryService
     from keel.store import Store
     from keel.store.lineage import LineageGraph
     from keel.store.objects import ObjectStore
     from keel.tracking import Tracker, TrackingBackend
+    from keel.validation import ValidationReport
 
 __all__ = ["TRANSPORTS", "Client", "default_client", "reset_default_client"]
 
@@ -68,6 +71,30 @@ class _StoreTransport:
         from keel.registry import RegistryService
 
         return RegistryService(self.store, project=self.config.project)
+
+    def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
+        from keel._lineage_sdk import graph_around
+
+        return graph_around(self.store, self.config.project, ref, direction=direction, depth=depth)
+
+    def reports(self, subject: str | None, *, limit: int) -> list[dict[str, Any]]:
+        from keel._lineage_sdk import node_in
+        from keel.validation import ReportRecords
+
+        records = ReportRecords(self.store, self.config.project)
+        if subject is None:
+            return records.list(limit=limit)
+        return records.list(node_in(self.store, self.config.project, subject), limit=limit)
+
+    def report(self, report_id: str) -> ValidationReport:
+        from keel.validation import ReportRecords
+
+        return ReportRecords(self.store, self.config.project).get(report_id)
+
+    def report_html(self, report_id: str) -> str:
+        from keel.validation import ReportRecords
+
+        return ReportRecords(self.store, self.config.project).html(report_id)
 
     def close(self) -> None:
         if "store" in self.__dict__:
@@ -109,11 +136,65 @@ class _ServerTransport:
     def models(self) -> RegistryService:
         raise _not_through_a_server("The model registry", self.config)
 
+    @cached_property
+    def _remote(self) -> RemoteClient:
+        from keel._remote import RemoteClient
+
+        remote = RemoteClient(self.config.uri, token=self.config.token)
+        self._opened.append(remote)
+        return remote
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        from urllib.parse import quote
+
+        project = quote(self.config.project, safe="")
+        return self._remote.json("GET", f"/api/v1/projects/{project}{path}", params=params)
+
+    def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
+        from keel.store.lineage import LineageGraph, check_walk
+
+        check_walk(direction, depth)
+        params = {"ref": ref, "direction": direction, "depth": depth}
+        return LineageGraph.from_dict(self._get("/lineage", params))
+
+    def reports(self, subject: str | None, *, limit: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if subject is not None:
+            params["subject"] = subject
+        return self._get("/validation/reports", params)
+
+    def report(self, report_id: str) -> ValidationReport:
+        from keel.validation import ValidationReport
+
+        return ValidationReport.from_dict(self._get(self._report_path(report_id)))
+
+    def report_html(self, report_id: str) -> str:
+        from urllib.parse import quote
+
+        project = quote(self.config.project, safe="")
+        path = f"/api/v1/projects/{project}{self._report_path(report_id)}/html"
+        return self._remote.request("GET", path).text
+
+    def _report_path(self, report_id: str) -> str:
+        # An id that is not one path segment would name another route: no report has one.
+        if not isinstance(report_id, str) or not _REPORT_ID.match(report_id):
+            from keel.errors import NotFound
+
+            raise NotFound(
+                f"No validation report {str(report_id)[:60]!r} in project "
+                f"{self.config.project!r}: report ids are letters, digits, '_' and '-'. "
+                "List them with client.reports()."
+            )
+        return f"/validation/reports/{report_id}"
+
     def close(self) -> None:
         for opened in self._opened:
             opened.close()
         self._opened.clear()
+        self.__dict__.pop("_remote", None)
 
+
+_REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 TRANSPORTS: dict[str, type[_StoreTransport] | type[_ServerTransport]] = {
     "sqlite": _StoreTransport,
@@ -222,12 +303,22 @@ class Client:
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``
-        (``credit:v3``, ``run:<id>`` or a run id)."""
-        from keel._lineage_sdk import resolve_node
-        from keel.store.lineage import lineage_graph
+        (``credit:v3``, ``run:<id>`` or a run id), following at most ``depth`` edges."""
+        return self._transport.lineage(ref, direction=direction, depth=depth)
 
-        kind, id_ = resolve_node(ref, runs=self.runs, datasets=self.datasets)
-        return lineage_graph(self.store, kind, id_, direction=direction, depth=depth)
+    def reports(self, subject: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Validation reports on record, newest first: id, passed, summary, created_at,
+        subject_kind, subject_id; only those on ``subject`` (``credit:v3``, ``run:<id>``)
+        if given."""
+        return self._transport.reports(subject, limit=limit)
+
+    def report(self, report_id: str) -> ValidationReport:
+        """One validation report, every check's result included."""
+        return self._transport.report(report_id)
+
+    def report_html(self, report_id: str) -> str:
+        """One validation report as a self-contained HTML page."""
+        return self._transport.report_html(report_id)
 
     def close(self) -> None:
         """Flush buffered metrics and close connections."""

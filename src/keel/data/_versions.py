@@ -14,6 +14,8 @@ __all__ = ["DatasetVersion", "Manifest", "ManifestEntry", "Reference", "parse_re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::v(?P<version>\d+)|@(?P<tag>[A-Za-z0-9_.\-]+))?$")
+MAX_VERSION = 2**31 - 1
+"""Largest version number (the store keeps versions in a 32-bit INTEGER column)."""
 _DIGEST_RE = re.compile(r"^[0-9a-f]{16,64}$")
 
 
@@ -132,5 +134,11 @@ def parse_ref(ref: object) -> Reference:
         )
     name = check_name(match["name"])
     version = int(match["version"]) if match["version"] else None
+    if version is not None and version > MAX_VERSION:
+        # a number no INTEGER column holds: refused here, not by the database driver
+        raise InvalidInput(
+            f"Dataset reference {ref[:60]!r}: version v{match['version'][:20]} is beyond "
+            f"the largest version a dataset can have (v{MAX_VERSION}). Check the number."
+        )
     tag = match["tag"]
     return Reference(name=name, version=version, tag=None if tag == "latest" else tag)

@@ -13,7 +13,7 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
-from .routes import objects, tracking
+from .routes import lineage, objects, tracking, validation
 from .tokens import TokenService
 
 __all__ = ["create_app", "factory"]
@@ -44,7 +44,10 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app = FastAPI(
         title="keel",
         version=__version__,
-        description="keel platform API: experiment tracking (more concepts as they land).",
+        description=(
+            "keel platform API: experiment tracking, lineage and validation reports "
+            "(more concepts as they land)."
+        ),
         default_response_class=JSONResponse,
         lifespan=lifespan,
     )
@@ -68,6 +71,8 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
 
     app.include_router(tracking.router, prefix="/api/v1")
     app.include_router(objects.router, prefix="/api/v1")
+    app.include_router(lineage.router, prefix="/api/v1")
+    app.include_router(validation.router, prefix="/api/v1")
     return app
 
 

@@ -26,15 +26,21 @@ from ._store import Store
 from .rows import insert_ignore
 
 __all__ = [
+    "DIRECTIONS",
+    "MAX_DEPTH",
     "Edge",
     "LineageGraph",
     "Node",
+    "check_walk",
     "lineage_graph",
     "record_edges",
     "require_record",
 ]
 
 DIRECTIONS = ("up", "down", "both")
+MAX_DEPTH = 100
+"""Most edges followed from the root in one direction: the longest chain keel writes
+(data -> run -> model -> deployment -> prediction -> monitor -> alert -> run) is a dozen."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,20 @@ class LineageGraph:
                 {"src": list(e.src), "relation": e.relation, "dst": list(e.dst)} for e in self.edges
             ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LineageGraph:
+        """Read what :meth:`to_dict` wrote (a keel server's answer, say)."""
+        try:
+            root = (data["root"]["kind"], data["root"]["id"])
+            nodes = [Node(n["kind"], n["id"], n.get("label", "")) for n in data["nodes"]]
+            edges = [
+                Edge((e["src"][0], e["src"][1]), e["relation"], (e["dst"][0], e["dst"][1]))
+                for e in data["edges"]
+            ]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise InvalidInput(f"Not a lineage graph: missing or malformed {exc}.") from exc
+        return cls(root, {node.key: node for node in nodes}, edges)
 
     def upstream(self, key: tuple[str, str]) -> list[Edge]:
         return [e for e in self.edges if e.dst == key]
@@ -143,12 +163,29 @@ def require_record(
         )
 
 
+def check_walk(direction: object, depth: object) -> None:
+    """Refuse a direction other than up, down or both, and a depth outside 0..MAX_DEPTH.
+
+    Raises:
+        InvalidInput: naming the bad value and the rule.
+    """
+    if direction not in DIRECTIONS:
+        raise InvalidInput(
+            f"direction must be one of {', '.join(DIRECTIONS)}. Got {str(direction)[:40]!r}."
+        )
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
+        raise InvalidInput(
+            f"depth must be a whole number from 0 to {MAX_DEPTH} (edges followed from the "
+            f"root). Got {str(depth)[:40]!r}; lower it, or start from a record nearer the "
+            "part of the graph you want."
+        )
+
+
 def lineage_graph(
     store: Store, kind: str, id: str, *, direction: str = "both", depth: int = 20
 ) -> LineageGraph:
     """The records reachable from ``(kind, id)`` by following edges up, down or both."""
-    if direction not in DIRECTIONS:
-        raise InvalidInput(f"direction must be one of {', '.join(DIRECTIONS)}. Got {direction!r}.")
+    check_walk(direction, depth)
     e = t.lineage_edges
     graph = LineageGraph((kind, id))
     seen_edges: set[Edge] = set()

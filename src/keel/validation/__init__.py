@@ -15,7 +15,7 @@ from ._checks import CHECKS, Check, Context, Outcome
 from ._data import Subject, load_table
 from ._distance import binned_counts, distance
 from ._infer import infer_schema
-from ._records import get_report, list_reports
+from ._records import ReportRecords, get_report, list_reports
 from ._report import CheckResult, ValidationReport
 from ._schema import Policy, Schema
 from ._skew import check_skew
@@ -28,6 +28,7 @@ __all__ = [
     "Context",
     "Outcome",
     "Policy",
+    "ReportRecords",
     "Schema",
     "Subject",
     "ValidationReport",

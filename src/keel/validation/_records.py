@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from ._data import Subject
     from ._schema import Schema
 
-__all__ = ["get_report", "list_reports", "record_report", "record_schema"]
+__all__ = ["ReportRecords", "get_report", "list_reports", "record_report", "record_schema"]
+
+MAX_LISTED = 1000
+"""Most reports one listing answers (newest first)."""
 
 
 def _store(store: Store | None = None) -> Store:
@@ -154,3 +157,124 @@ def get_report(report_id: str, *, store: Store | None = None) -> ValidationRepor
         report = ValidationReport.from_dict(orjson.loads(fh.read()))
     report.id = report_id
     return report
+
+
+class ReportRecords:
+    """The validation reports recorded in one project, read-only: what ``client.reports()``
+    and the server's ``/validation/reports`` routes answer.
+
+    A report belongs to the project of the schema it was checked against (both are
+    recorded together by :func:`record_report`); a report id from another project is not
+    found here.
+
+    Args:
+        store: the store holding the reports.
+        project: the project to read (the store's configured one by default).
+    """
+
+    def __init__(self, store: Store, project: str | None = None) -> None:
+        self.store = store
+        self.project = project or store.config.project
+
+    def list(
+        self, subject: tuple[str, str] | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Reports newest first (at most ``limit``), on one ``(kind, id)`` subject if given:
+        id, passed, summary, created_at, subject_kind, subject_id."""
+        import sqlalchemy as sa
+
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LISTED:
+            from keel.errors import InvalidInput
+
+            raise InvalidInput(
+                f"limit must be a whole number from 1 to {MAX_LISTED}. Got {str(limit)[:40]!r}."
+            )
+        r = self._table()
+        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        select = self._in_project(
+            sa.select(
+                r.c.id, r.c.passed, r.c.summary, r.c.created_at, r.c.subject_kind, r.c.subject_id
+            ),
+            project_id,
+        )
+        if subject is not None:
+            select = select.where(r.c.subject_kind == subject[0], r.c.subject_id == subject[1])
+        with self.store.read() as conn:
+            rows = conn.execute(select.order_by(r.c.created_at.desc(), r.c.id).limit(limit))
+            return [
+                {
+                    "id": i,
+                    "passed": bool(p),
+                    "summary": s,
+                    "created_at": c,
+                    "subject_kind": k,
+                    "subject_id": sid,
+                }
+                for i, p, s, c, k, sid in rows
+            ]
+
+    def get(self, report_id: str) -> ValidationReport:
+        """The full report (verified against its digest on read)."""
+        digest, _ = self._find(report_id)
+        return self._load(digest, report_id)
+
+    def html(self, report_id: str) -> str:
+        """The report as one self-contained HTML page (inline CSS and SVG, no scripts).
+
+        The page is drawn from the record alone, so it has no per-column charts of the
+        data (``keel validate --html`` draws those while it still holds the table); the
+        schema it was checked against still decides which columns are masked as personal.
+        """
+        from keel.errors import InvalidInput
+
+        from ._html import render_html
+        from ._schema import Schema
+
+        digest, spec = self._find(report_id)
+        report = self._load(digest, report_id)
+        try:
+            schema = Schema.from_dict(spec) if spec else None
+        except InvalidInput:  # a schema this version cannot read: mask from the report only
+            schema = None
+        return render_html(report, None, schema)
+
+    def _load(self, digest: str, report_id: str) -> ValidationReport:
+        with self.store.objects.open(digest) as fh:
+            report = ValidationReport.from_dict(orjson.loads(fh.read()))
+        report.id = report_id
+        return report
+
+    def _find(self, report_id: str) -> tuple[str, dict[str, Any] | None]:
+        import sqlalchemy as sa
+
+        from keel.store import schema as t
+
+        r = self._table()
+        project_id = self.store.find_project_id(self.project)
+        found = None
+        if isinstance(report_id, str) and 0 < len(report_id) <= 200 and "\x00" not in report_id:
+            with self.store.read() as conn:
+                found = conn.execute(
+                    self._in_project(
+                        sa.select(r.c.report_digest, t.schemas.c.spec), project_id
+                    ).where(r.c.id == report_id)
+                ).first()
+        if found is None or found[0] is None:
+            raise NotFound(
+                f"No validation report {str(report_id)[:60]!r} in project {self.project!r}. "
+                "List them with client.reports() or GET .../validation/reports."
+            )
+        return found[0], found[1]
+
+    @staticmethod
+    def _table() -> Any:
+        from keel.store import schema as t
+
+        return t.validation_reports
+
+    @staticmethod
+    def _in_project(select: Any, project_id: str | None) -> Any:
+        from keel.store import schema as t
+
+        r, s = t.validation_reports, t.schemas
+        return select.join(s, s.c.id == r.c.schema_id).where(s.c.project_id == project_id)
