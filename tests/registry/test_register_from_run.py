@@ -4,7 +4,6 @@ PostgreSQL, under the same allow-list as a package; a refused artifact registers
 from __future__ import annotations
 
 import operator
-import os
 
 import numpy as np
 import pandas as pd
@@ -114,7 +113,7 @@ def test_a_missing_artifact_or_an_ambiguous_run_registers_nothing(
     second = _logged(runs, sio.dumps(model))
     with pytest.raises(NotFound, match="has no artifact named 'model.skop'.*model.skops"):
         registry.register_from_run(first, "credit", runs=runs, artifact="model.skop")
-    shared = os.path.commonprefix([first, second])
+    shared = first[: next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
     assert len(shared) >= 4  # ids start with the time they were made: made together, shared
     with pytest.raises(InvalidInput, match="is ambiguous"):
         registry.register_from_run(shared, "credit", runs=runs)

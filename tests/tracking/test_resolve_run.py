@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from keel.errors import InvalidInput, NotFound
@@ -19,7 +17,9 @@ def _runs(backend: TrackingBackend, n: int) -> list[str]:
 
 def _shared(ids: list[str]) -> str:
     """The prefix the ids share: they start with the time they were made, in ms."""
-    shared = os.path.commonprefix(ids)
+    shared = ids[0]
+    while not all(i.startswith(shared) for i in ids):
+        shared = shared[:-1]
     assert len(shared) >= MIN_PREFIX, ids  # made within seconds: the top 16 bits agree
     return shared
 
