@@ -86,7 +86,7 @@ def show(
 @app.command("register")
 def register(
     name: str = typer.Argument(..., help="Model name."),
-    run: str = typer.Option(..., "--run", help="Run whose artifact holds the model."),
+    run: str = typer.Option(..., "--run", help="Run id (or prefix) holding the model."),
     artifact: str = typer.Option("model.skops", "--artifact", help="The run's model artifact."),
     example: str = typer.Option(None, "--example", help="Dataset ref for the input example."),
     drop: list[str] = typer.Option(
