@@ -32,6 +32,7 @@ __all__ = [
     "find_project_root",
     "reset",
     "resolve",
+    "setting",
 ]
 
 PROJECT_DIR = ".keel"
@@ -234,6 +235,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How long one lake query may run before it is interrupted (QueryTimeout).",
         _parse_int,
     ),
+    Setting(
+        "reproduces",
+        "KEEL_REPRODUCES",
+        None,
+        "Id of the run this process re-runs: 'keel runs reproduce' sets it for its child, "
+        "and every run the child starts is tagged keel.reproduces with it.",
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -264,6 +272,7 @@ class Config:
     max_search_results: int = 10_000
     max_lake_rows: int = 10_000
     lake_query_timeout_ms: int = 30_000
+    reproduces: str | None = None
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""
@@ -343,6 +352,56 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(rest) if rest and rest != ":memory:" else None
 
 
+def _value(
+    setting: Setting,
+    overrides: Mapping[str, Any],
+    env: Mapping[str, str],
+    toml: Mapping[str, Any],
+    toml_path: Path | None,
+) -> tuple[Any, str]:
+    """One setting's parsed value and where it came from, in the precedence order."""
+    if overrides.get(setting.name) is not None:
+        raw, source = overrides[setting.name], "argument"
+    elif env.get(setting.env):
+        raw, source = env[setting.env], setting.env
+    elif setting.name in toml:
+        raw, source = toml[setting.name], str(toml_path)
+    else:
+        return setting.default, "default"
+    try:
+        return setting.parse(raw), source
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Setting {setting.name} from {source} is invalid: {exc}.") from exc
+
+
+def setting(
+    name: str,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    toml: bool = True,
+) -> Any:
+    """One setting on its own: environment > keel.toml > default, with no store needed.
+
+    For what must be known before (or without) a project: the CLI's log format and level,
+    which hold even outside a project, and values a parent process hands its children.
+
+    Args:
+        name: the setting's name (``log_level``), as in :data:`SETTINGS`.
+        cwd: folder to search upward from for keel.toml; the working directory by default.
+        env: environment to read; ``os.environ`` by default.
+        toml: read keel.toml too; False for the environment and the default only.
+
+    Raises:
+        ConfigError: no such setting, or its value (or keel.toml) is malformed.
+    """
+    if name not in _BY_NAME:
+        raise ConfigError(f"Unknown setting {name!r}.{did_you_mean(name, list(_BY_NAME))}")
+    toml_path = _find_toml((cwd or Path.cwd()).resolve()) if toml else None
+    table = _read_toml(toml_path) if toml_path else {}
+    return _value(_BY_NAME[name], {}, os.environ if env is None else env, table, toml_path)[0]
+
+
 def resolve(
     *,
     cwd: Path | None = None,
@@ -374,21 +433,8 @@ def resolve(
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for setting in SETTINGS:
-        if overrides.get(setting.name) is not None:
-            raw, source = overrides[setting.name], "argument"
-        elif env.get(setting.env):
-            raw, source = env[setting.env], setting.env
-        elif setting.name in toml:
-            raw, source = toml[setting.name], str(toml_path)
-        else:
-            values[setting.name], sources[setting.name] = setting.default, "default"
-            continue
-        try:
-            values[setting.name] = setting.parse(raw)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"Setting {setting.name} from {source} is invalid: {exc}.") from exc
-        sources[setting.name] = source
+    for one in SETTINGS:
+        values[one.name], sources[one.name] = _value(one, overrides, env, toml, toml_path)
 
     root = find_project_root(cwd)
     base = toml_path.parent if toml_path and sources["uri"] == str(toml_path) else cwd

@@ -41,18 +41,22 @@ def _root(
 ) -> None:
     """keel: one tool for the whole ML lifecycle."""
     from keel._logging import configure_logging
-    from keel.config import SETTINGS
 
     _state["debug"] = debug
-    env = {s.name: s for s in SETTINGS}
-    import os
+    level = "DEBUG" if debug else _setting_or("log_level", "WARNING")
+    configure_logging(level, _setting_or("log_format", "text"))
 
-    fmt = os.environ.get(env["log_format"].env, "text").lower()
-    level = "DEBUG" if debug else os.environ.get(env["log_level"].env, "WARNING").upper()
-    configure_logging(
-        level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "WARNING",
-        "json" if fmt == "json" else "text",
-    )
+
+def _setting_or(name: str, fallback: str) -> str:
+    """A setting, or ``fallback`` while it is malformed: logging never stops a command
+    (the command's own configuration names the bad value)."""
+    from keel.config import setting
+    from keel.errors import ConfigError
+
+    try:
+        return setting(name)
+    except ConfigError:
+        return fallback
 
 
 project.register(app)

@@ -86,7 +86,7 @@ def show(
 @app.command("register")
 def register(
     name: str = typer.Argument(..., help="Model name."),
-    run: str = typer.Option(..., "--run", help="Run whose artifact holds the model."),
+    run: str = typer.Option(..., "--run", help="Run id (or prefix) holding the model."),
     artifact: str = typer.Option("model.skops", "--artifact", help="The run's model artifact."),
     example: str = typer.Option(None, "--example", help="Dataset ref for the input example."),
     drop: list[str] = typer.Option(
@@ -97,27 +97,22 @@ def register(
     """Register a scikit-learn model logged by a run (skops artifact) as the next version."""
     from keel.client import default_client
 
-    backend = default_client().runs
-    record = backend.get_run(run)
-    with backend.open_artifact(record.id, artifact) as fh:
-        raw = fh.read()
-    from keel.registry.flavors._sklearn import loads_checked
-
-    model = loads_checked(raw, trust=False, source=f"Artifact {artifact!r} of run {record.id}")
-    input_example = None
-    if example:
-        frame = default_client().datasets.load(example)
-        input_example = frame.drop(columns=list(drop or []), errors="ignore").head(5)
-    metrics = {k: v for k, v in record.metrics.items() if not k.startswith("system/")}
-    version = _registry().register(
-        model, name, input_example=input_example, run=record.id, metrics=metrics
+    client = default_client()
+    version = client.models.register_from_run(
+        run,
+        name,
+        runs=client.runs,
+        datasets=client.datasets,
+        artifact=artifact,
+        example=example,
+        drop=drop or (),
     )
     if json:
         print_json(version.to_dict())
     else:
         console.print(
             f"registered [bold]{esc(version.ref)}[/] ({esc(version.flavor)}) "
-            f"from run {record.id[:12]}"
+            f"from run {version.run_id[:12]}"
         )
 
 

@@ -16,13 +16,15 @@ def init(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Create a keel project (.keel/ with a database and objects) in PATH."""
-    import os
-
-    from keel.config import resolve
+    from keel.config import setting
     from keel.store import init_project
 
     config = None
-    if os.environ.get("KEEL_URI") or os.environ.get("KEEL_OBJECTS"):
+    # a store named in the environment (KEEL_URI, KEEL_OBJECTS) is initialised there,
+    # instead of a .keel/ in PATH
+    if setting("uri", toml=False) or setting("objects", toml=False):
+        from keel.config import resolve
+
         config = resolve(cwd=path, require_store=False)
     store = init_project(path, config)
     info = {"uri": store.config.uri, "objects": store.objects.url, "project": store.config.project}

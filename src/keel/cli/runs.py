@@ -36,23 +36,9 @@ def _num(value: float | None) -> str:
 
 def _resolve(run_id: str):
     """A run by id or by an unambiguous id prefix (as shown by 'keel runs ls')."""
-    from keel.errors import InvalidInput, NotFound
-    from keel.tracking import RunQuery
+    from keel.tracking import resolve_run
 
-    backend = _backend()
-    try:
-        return backend.get_run(run_id)
-    except NotFound:
-        if len(run_id) < 6 or not all(c in "0123456789abcdef" for c in run_id):
-            raise
-    matches = backend.search_runs(
-        RunQuery(filter=f"attributes.run_id LIKE '{run_id}%'", max_results=2)
-    )
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise NotFound(f"No run with id or id prefix {run_id!r}. List runs with 'keel runs ls'.")
-    raise InvalidInput(f"The id prefix {run_id!r} matches several runs; give more characters.")
+    return resolve_run(_backend(), run_id)
 
 
 @app.command("ls")

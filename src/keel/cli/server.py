@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import typer
 
 from ._output import console, esc
 
 __all__ = ["register"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def server(
@@ -41,20 +30,13 @@ def server(
     import uvicorn
 
     from keel import config as config_module
-    from keel.errors import InvalidInput
+    from keel.server._listen import check_listen, default_auth
     from keel.store import Store
 
     config = config_module.current()
     if auth is None:
-        # An explicit server_auth (environment or keel.toml) wins; unset, a loopback
-        # server stays open for the local user, and any other address must choose.
-        auth = config.server_auth if config.sources.get("server_auth") != "default" else False
-    if not auth and not insecure and not _is_loopback(host):
-        raise InvalidInput(
-            f"Refusing to listen on {host} without authentication: anyone who can reach it "
-            "could read and change your runs. Add --auth (and create tokens with 'keel token "
-            "create'), or --insecure if this network is trusted."
-        )
+        auth = default_auth(config)
+    check_listen(host, auth=auth, insecure=insecure)
     Store.open(config).close()  # fail here, clearly, if the store cannot be opened
     # The decision reaches every worker through the server_auth setting itself.
     os.environ["KEEL_SERVER_AUTH"] = "true" if auth else "false"

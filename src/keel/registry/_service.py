@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -25,6 +25,10 @@ from ._records import (
     check_model_name,
     parse_model_ref,
 )
+
+if TYPE_CHECKING:
+    from keel.data import DatasetService
+    from keel.tracking import TrackingBackend
 
 __all__ = ["Actor", "RegistryService"]
 
@@ -134,6 +138,40 @@ class RegistryService:
                 {"version": number, "flavor": manifest.flavor},
             )
         return self._version(version_id)
+
+    def register_from_run(
+        self,
+        run_id: str,
+        name: str,
+        *,
+        runs: TrackingBackend | None = None,
+        datasets: DatasetService | None = None,
+        artifact: str = "model.skops",
+        example: str | None = None,
+        drop: Iterable[str] = (),
+    ) -> ModelVersion:
+        """Register the scikit-learn model a run logged as a skops ``artifact``, with the
+        run's metrics; ``example`` is a dataset reference whose first rows (less the ``drop``
+        columns) give the signature. ``runs`` and ``datasets`` default to this store's.
+
+        See :func:`keel.registry._from_run.register_from_run` for the errors.
+        """
+        from ._from_run import register_from_run
+
+        if runs is None:
+            from keel.tracking import SqlTracking
+
+            runs = SqlTracking(self.store, project=self.project)
+        return register_from_run(
+            self,
+            run_id,
+            name,
+            runs=runs,
+            datasets=datasets,
+            artifact=artifact,
+            example=example,
+            drop=drop,
+        )
 
     # -- reading --------------------------------------------------------------------------
 

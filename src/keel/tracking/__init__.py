@@ -3,6 +3,7 @@
 from ._backend import TrackingBackend
 from ._records import ArtifactRecord, ExperimentRecord, RunQuery, RunRecord, RunStatus
 from ._reproduce import Reproduction, ReproductionPlan, plan_reproduction, reproduce
+from ._resolve import resolve_run
 from ._run import Run
 from ._seed import seed_everything
 from ._tracker import Tracker
@@ -35,5 +36,6 @@ __all__ = [
     "expire_runs",
     "plan_reproduction",
     "reproduce",
+    "resolve_run",
     "seed_everything",
 ]

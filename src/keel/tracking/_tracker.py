@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +18,15 @@ __all__ = ["REPRODUCES_ENV", "Tracker"]
 log = logging.getLogger("keel.tracking")
 
 REPRODUCES_ENV = "KEEL_REPRODUCES"
-"""Set by ``keel runs reproduce``: the id of the run being reproduced."""
+"""The variable of the ``reproduces`` setting, which ``keel runs reproduce`` sets for its
+child: the id of the run being reproduced."""
+
+
+def _reproduces() -> str | None:
+    """The run this process re-runs, if ``keel runs reproduce`` started it."""
+    from keel.config import setting
+
+    return setting("reproduces", toml=False)  # handed from parent to child, never kept
 
 
 class Tracker:
@@ -92,8 +99,9 @@ class Tracker:
                 diff = code_diff()
             if code.get("entry_point"):
                 auto_tags["keel.entry_point"] = str(code["entry_point"])
-        if os.environ.get(REPRODUCES_ENV):
-            auto_tags["keel.reproduces"] = os.environ[REPRODUCES_ENV]
+        reproduces = _reproduces()
+        if reproduces:
+            auto_tags["keel.reproduces"] = reproduces
         record = self.backend.create_run(
             experiment,
             name=name,
