@@ -21,15 +21,17 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
 
     from keel.client import Client
     from keel.config import current
-    from keel.data import check_erasures
-    from keel.registry import stored_examples
+    from keel.data import check_erasures, version_owners
+    from keel.registry import package_owners, stored_examples
     from keel.store.fsck import fsck as run_fsck
+    from keel.tracking import artifact_owners
 
     checks = [partial(check_erasures, copies=[stored_examples])]
+    owners = [artifact_owners, version_owners, package_owners]
     with Client(config=current()) as client:
         store = client.store
         if json:
-            report = run_fsck(store, checks=checks)
+            report = run_fsck(store, checks=checks, owners=owners)
         else:
             with Progress(
                 TextColumn("verifying objects"),
@@ -43,6 +45,7 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
                     store,
                     lambda done, total: bar.update(task, completed=done, total=total),
                     checks=checks,
+                    owners=owners,
                 )
     if json:
         print_json(report.to_dict())
@@ -65,11 +68,11 @@ def _print_report(report) -> None:
         table = Table(title="Problems", title_justify="left")
         table.add_column("problem", style="red")
         table.add_column("object")
-        table.add_column("referenced by / detail")
+        table.add_column("belongs to / detail")
         for digest, places in report.missing.items():
-            table.add_row("missing", digest, ", ".join(places))
+            table.add_row("missing", digest, _owner(report, digest, places))
         for digest in report.corrupt:
-            table.add_row("corrupt", digest, "")
+            table.add_row("corrupt", digest, _owner(report, digest, []))
         for problem in report.problems:
             table.add_row(problem["problem"], problem["object"], problem["detail"])
         console.print(table)
@@ -82,6 +85,16 @@ def _print_report(report) -> None:
             f"{report.stale_temporaries} partial writes left by interrupted processes "
             f"({report.stale_temporary_bytes:,} bytes): reclaimable by 'keel gc'"
         )
+
+
+def _owner(report, digest: str, places: list[str]) -> str:
+    """What holds the object, in users' words; the raw places only if no concept knows it."""
+    named = report.owners.get(digest)
+    if named:
+        return "; ".join(named)
+    if places:
+        return "recorded in " + ", ".join(places) + " (no dataset, model or run names it)"
+    return "no dataset, model or run names it"
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._erase import ErasureResult, VersionErasure, erase
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
+    from ._owners import version_owners
     from ._service import DatasetService
     from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
 
@@ -31,6 +32,7 @@ _LAZY = {
     "erase": "._erase",
     "ingest": "._ingest",
     "parse_ref": "._versions",
+    "version_owners": "._owners",
 }
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "erase",
     "ingest",
     "parse_ref",
+    "version_owners",
 ]
 
 

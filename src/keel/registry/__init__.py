@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._evaluate import Evaluation, evaluate
     from ._examples import stored_examples
     from ._export import export_onnx
+    from ._owners import package_owners
 
 _LAZY = {
     "model_card": "._card",
@@ -26,6 +27,7 @@ _LAZY = {
     "evaluate": "._evaluate",
     "stored_examples": "._examples",
     "export_onnx": "._export",
+    "package_owners": "._owners",
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "export_onnx",
     "load_model",
     "model_card",
+    "package_owners",
     "parse_model_ref",
     "register_model",
     "registry",

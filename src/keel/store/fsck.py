@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from . import schema
 from ._store import Store
 
-__all__ = ["Check", "FsckReport", "Reference", "fsck", "object_references"]
+__all__ = ["Check", "FsckReport", "OwnerSource", "Reference", "fsck", "object_references"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class FsckReport:
     stale_temporary_bytes: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     """What the extra checks found: dicts with ``check``, ``problem``, ``object``, ``detail``."""
+    owners: dict[str, list[str]] = field(default_factory=dict)
+    """Digest -> what holds it, in users' words (``dataset default/credit:v3 file
+    part-0.parquet``), for every missing or corrupt object an owner source knows."""
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,7 @@ class FsckReport:
             "stale_temporaries": self.stale_temporaries,
             "stale_temporary_bytes": self.stale_temporary_bytes,
             "problems": self.problems,
+            "owners": self.owners,
         }
 
 
@@ -70,12 +74,17 @@ def object_references() -> list[Reference]:
 Check = Callable[[Store], list[dict[str, Any]]]
 """An extra check run by :func:`fsck`: the store in, a list of problems out (empty if fine)."""
 
+OwnerSource = Callable[[Store, Collection[str]], dict[str, list[str]]]
+"""Names what holds some digests (``keel fsck`` passes each concept's); the store knows no
+concept, so it cannot say that an object is a dataset's file or a model's package."""
+
 
 def fsck(
     store: Store,
     progress: Callable[[int, int], None] | None = None,
     *,
     checks: Iterable[Check] = (),
+    owners: Iterable[OwnerSource] = (),
 ) -> FsckReport:
     """Verify every stored object and every reference to one; change nothing.
 
@@ -84,6 +93,7 @@ def fsck(
         progress: called with (done, total) as objects are verified.
         checks: concept-level checks that run after the object checks (``keel fsck``
             passes the erasure check of :mod:`keel.data`; the store does not know them).
+        owners: sources that name what holds a missing or corrupt object.
     """
     report = FsckReport()
     referenced: dict[str, list[str]] = {}
@@ -110,6 +120,10 @@ def fsck(
     partial = temporaries(store)
     report.stale_temporaries = len(partial)
     report.stale_temporary_bytes = sum(size for _, size, _ in partial)
+    bad = set(report.missing) | set(report.corrupt)
+    for source in owners if bad else ():
+        for digest, names in source(store, bad).items():
+            report.owners.setdefault(digest, []).extend(names)
     for check in checks:
         report.problems.extend(check(store))
     return report

@@ -10,6 +10,10 @@ from ._tracker import Tracker
 
 
 def __getattr__(name: str):
+    if name == "artifact_owners":
+        from ._owners import artifact_owners
+
+        return artifact_owners
     if name == "expire_runs":
         from ._expire import expire_runs
 
@@ -33,6 +37,7 @@ __all__ = [
     "SqlTracking",
     "Tracker",
     "TrackingBackend",
+    "artifact_owners",
     "expire_runs",
     "plan_reproduction",
     "reproduce",
