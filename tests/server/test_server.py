@@ -169,6 +169,14 @@ def test_openapi_documents_the_api(open_server: str) -> None:
     spec = httpx.get(f"{open_server}/openapi.json").json()
     assert f"{API.replace('default', '{project}')}/runs" in spec["paths"]
     assert httpx.get(f"{open_server}/api/v1/health").json()["status"] == "ok"
+    # the bearer scheme is declared, so Swagger's Authorize and generated clients send tokens
+    assert spec["components"]["securitySchemes"]["token"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token from 'keel token create', sent as 'Authorization: Bearer <token>'.",
+    }
+    run_path = spec["paths"][f"{API.replace('default', '{project}')}/runs/{{run_id}}"]
+    assert run_path["get"]["security"] == [{"token": []}]
 
 
 def _log_through_server(url: str, worker: int, barrier, queue) -> None:
