@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from keel.config import Config, resolve
-from keel.errors import InvalidInput, PermissionDenied, Unauthenticated
+from keel.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from keel.server import TokenService
 from keel.store import Store, init_project
 from keel.tracking import RunQuery
@@ -223,3 +223,22 @@ def test_sixteen_processes_logging_at_once_lose_nothing(open_server: str, client
         history = http.metric_history(run.id, "loss")
         assert [p[2] for p in history] == list(range(500))
         assert run.metrics["loss"] == 499 * 0.5
+
+
+def test_tokens_are_revoked_by_the_id_prefix_token_ls_shows(config: Config) -> None:
+    with Store.open(config) as store:
+        tokens = TokenService(store)
+        first, _ = tokens.create("ci", "reader")
+        second, _ = tokens.create("deploy", "writer")
+        shared = next(
+            i for i in range(len(first.id)) if first.id[i] != second.id[i]
+        )  # ids made together share a prefix
+        with pytest.raises(InvalidInput, match=r"is ambiguous: .*\(ci\).*\(deploy\)"):
+            tokens.revoke(first.id[:shared])
+        assert all(info.revoked_at is None for info in tokens.list())  # nothing revoked
+        revoked = tokens.revoke(second.id[: shared + 1])
+        assert revoked.id == second.id
+        assert revoked.revoked_at is not None
+        assert tokens.revoke(first.id[: shared + 1]).id == first.id
+        with pytest.raises(NotFound, match="No active token with id or id prefix"):
+            tokens.revoke(first.id)

@@ -94,15 +94,33 @@ class TokenService:
         return [TokenInfo(*row, projects=scopes.get(row.id, ())) for row in rows]
 
     def revoke(self, token_id: str) -> TokenInfo:
+        """Revoke the active token whose id is ``token_id`` or starts with it (as 'keel token
+        ls' shows ids shortened); an ambiguous prefix names the tokens it matches."""
+        token_id = token_id.strip() if isinstance(token_id, str) else ""
+        if not token_id:
+            raise InvalidInput("Give the id of the token to revoke (see 'keel token ls').")
+        active = [info for info in self.list() if info.revoked_at is None]
+        matches = [info for info in active if info.id == token_id] or [
+            info for info in active if info.id.startswith(token_id)
+        ]
+        if not matches:
+            raise NotFound(
+                f"No active token with id or id prefix {token_id[:60]!r}. "
+                "List them with 'keel token ls'."
+            )
+        if len(matches) > 1:
+            names = ", ".join(f"{i.id[:12]} ({i.name})" for i in matches[:5])
+            raise InvalidInput(
+                f"The id prefix {token_id!r} is ambiguous: it starts the ids of {names}. "
+                "Give more characters."
+            )
         with self.store.write() as conn:
-            updated = conn.execute(
+            conn.execute(
                 t.tokens.update()
-                .where(t.tokens.c.id == token_id, t.tokens.c.revoked_at.is_(None))
+                .where(t.tokens.c.id == matches[0].id, t.tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now_ms())
-            ).rowcount
-        if not updated:
-            raise NotFound(f"No active token with id {token_id!r}. List them with 'keel token ls'.")
-        return next(info for info in self.list() if info.id == token_id)
+            )
+        return next(info for info in self.list() if info.id == matches[0].id)
 
     def authenticate(self, secret: str) -> TokenInfo:
         """The token a secret belongs to; raises :class:`Unauthenticated` if none or revoked."""
