@@ -82,6 +82,7 @@ class SklearnFlavor:
                 f"skops cannot save {type(model).__name__}: {exc}. Register it with "
                 "flavor='pyfunc' instead (loading it will then need trust=True)."
             ) from exc
+        _fix_zip_times(path)
         types = sorted(sio.get_untrusted_types(file=path))
         (folder / TYPES_FILE).write_text(json.dumps(types))
         return [MODEL_FILE, TYPES_FILE]
@@ -228,3 +229,23 @@ def _without_names(estimator: Any) -> Any:
     twin = copy.copy(estimator)
     twin.__dict__.pop("feature_names_in_", None)
     return twin
+
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _fix_zip_times(path: Path) -> None:
+    """Rewrite the skops zip with every entry's time fixed, so that the same model saves to
+    the same bytes (skops stamps the wall clock): stored once, and pushed to a server once."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as out:
+        for info, data in entries:
+            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            out.writestr(fixed, data)
+    tmp.replace(path)
