@@ -101,7 +101,9 @@ class RegistryService:
             source_run=run,
             training_data=list(training_data),
         )
-        return self._record(name, digest, manifest, run=run, metrics=metrics, description=description)
+        return self._record(
+            name, digest, manifest, run=run, metrics=metrics, description=description
+        )
 
     def record_package(
         self,
@@ -149,7 +151,9 @@ class RegistryService:
 
                 runs = SqlTracking(self.store, project=self.project)
             runs.get_run(run)  # RunNotFound unless the run is in this project
-        return self._record(name, package, manifest, run=run, metrics=metrics, description=description)
+        return self._record(
+            name, package, manifest, run=run, metrics=metrics, description=description
+        )
 
     def _record(
         self,
