@@ -337,10 +337,12 @@ def test_keel_models_cli_works_against_a_server(served: Served, data, tmp_path: 
         assert json.loads(listed.stdout) == json.loads(json.dumps(local.models.list()))
     table = run_keel("models", "ls", cwd=tmp_path, env=env)
     assert table.returncode == 0, table.stderr
-    assert "cli-model" in table.stdout and "champion -> cli-model:1" in table.stdout
+    assert "cli-model" in table.stdout
+    assert "champion -> cli-model:1" in table.stdout
     shown = run_keel("models", "show", "cli-model@champion", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert "cli-model:1" in shown.stdout and "income" in shown.stdout
+    assert "cli-model:1" in shown.stdout
+    assert "income" in shown.stdout
     refused = run_keel("models", "approve", "cli-model:1", cwd=tmp_path, env=env)
     assert refused.returncode == 1
     assert "needs 'approver'" in refused.stdout + refused.stderr

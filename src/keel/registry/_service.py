@@ -29,9 +29,9 @@ from ._records import (
 
 if TYPE_CHECKING:
     from keel.data import DatasetService
+    from keel.tracking import TrackingBackend
 
     from ._package import PackageManifest
-    from keel.tracking import TrackingBackend
 
 __all__ = ["Actor", "RegistryService"]
 
