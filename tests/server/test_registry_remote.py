@@ -325,6 +325,33 @@ def test_bad_input_is_a_4xx_never_a_5xx(served: Served, data) -> None:
     assert served.counts() == before
 
 
+def test_evaluations_and_the_model_card_come_through_the_server(served: Served, data) -> None:
+    X, y = data
+    with served.remote("writer") as writer:
+        version = writer.models.register(LogisticRegression().fit(X, y), "carded", input_example=X)
+    with served.local() as local:
+        local.models.record_evaluation(
+            local.models.get("carded:1"),
+            baseline=None,
+            data_ref="holdout:v1",
+            metrics={"auc": 0.9},
+            gate="auc > 0.8",
+            passed=True,
+        )
+        expected = local.models.evaluations("carded:1")
+    with served.remote("reader") as reader:
+        assert reader.models.evaluations(version) == json.loads(json.dumps(expected))
+        assert reader.models.evaluations("carded:1")[0]["passed"] is True
+        page = reader.models.card_html("carded:1")
+    assert "carded:1" in page
+    assert "<script" not in page.lower()
+    response = httpx.get(
+        f"{served.url}{API}/models/carded/versions/1/card", headers=served.headers("reader")
+    )
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
 def test_keel_models_cli_works_against_a_server(served: Served, data, tmp_path: Path) -> None:
     X, y = data
     with served.remote("writer") as writer:

@@ -608,7 +608,8 @@ class RegistryService:
                 .mappings()
                 .all()
             )
-        return [dict(r) for r in rows]
+        # plain str keys: column names may be str subclasses, which JSON encoders refuse
+        return [{str(k): v for k, v in r.items()} for r in rows]
 
     # -- helpers --------------------------------------------------------------------------
 
