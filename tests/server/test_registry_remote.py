@@ -247,6 +247,18 @@ def test_a_package_the_server_lacks_or_cannot_verify_is_refused(served: Served, 
         assert 400 <= response.status_code < 500, (body, response.status_code, response.text)
         assert words in response.json()["message"], (body, response.json())
     assert served.counts() == before
+    # a file whose stored bytes no longer match its digest fails verification
+    with served.local() as local:
+        path = local.store.objects.path(manifest.files["model.skops"])
+        path.chmod(0o644)
+        path.write_bytes(b"PK\x03\x04 not the model")
+    response = httpx.post(
+        url, json={"package": good.package_digest}, headers=served.headers("writer")
+    )
+    assert response.status_code == 422, response.text
+    assert "'model.skops'" in response.json()["message"]
+    assert "is corrupt" in response.json()["message"]
+    assert served.counts() == before
     with served.local() as local:
         assert [v.version for v in local.models.versions("checked")] == [1]
 
