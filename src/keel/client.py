@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from keel._remote import RemoteClient
     from keel.data import DatasetService
     from keel.registry import RegistryService
+    from keel.registry._http import HttpRegistry
     from keel.store import Store
     from keel.store.lineage import LineageGraph
     from keel.store.objects import ObjectStore
@@ -133,8 +134,10 @@ class _ServerTransport:
     def datasets(self) -> DatasetService:
         raise _not_through_a_server("Datasets", self.config)
 
-    def models(self) -> RegistryService:
-        raise _not_through_a_server("The model registry", self.config)
+    def models(self) -> HttpRegistry:
+        from keel.registry._http import HttpRegistry
+
+        return HttpRegistry(self._remote, self.objects(), project=self.config.project)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -297,8 +300,9 @@ class Client:
         return self._transport.datasets()
 
     @cached_property
-    def models(self) -> RegistryService:
-        """The model registry: versions, aliases, approvals, evaluations."""
+    def models(self) -> RegistryService | HttpRegistry:
+        """The model registry: versions, aliases, approvals, evaluations (the same methods
+        through a keel server: the package is built here and its files pushed)."""
         return self._transport.models()
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:

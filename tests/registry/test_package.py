@@ -48,6 +48,15 @@ def tamper(objects: LocalObjectStore, digest: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def test_the_same_model_gives_the_same_package(objects, model, frame) -> None:
+    first, _ = build_package(model, objects, input_example=frame.head(10))
+    again = LogisticRegression(max_iter=500).fit(frame, (frame["income"] > 50).astype(int))
+    second, manifest = build_package(again, objects, input_example=frame.head(10))
+    assert first == second  # no clock and no id() in the bytes: stored once
+    assert manifest.created_at == 0
+    assert load_package(objects, second).predict(frame).tolist() == model.predict(frame).tolist()
+
+
 def test_manifest_records_everything_and_is_canonical_json(objects, package) -> None:
     manifest = read_package(objects, package)
     assert manifest.flavor == "sklearn"
@@ -132,7 +141,10 @@ def test_cache_keeps_the_most_recently_used(objects, model, frame, monkeypatch) 
     assert load_package(objects, digests[0]) is not loaded[0]  # evicted, loaded again
 
 
-def test_a_tampered_model_file_is_refused(objects, package) -> None:
+def test_a_tampered_model_file_is_refused(objects, model, frame) -> None:
+    # A package of its own: the same model gives the same package, and one this process
+    # already materialised (verified) is loaded from those files, not the store's copies.
+    package, _ = build_package(model, objects, input_example=frame, extra={"tampered": True})
     manifest = read_package(objects, package)
     tamper(objects, manifest.files["model.skops"], b"PK\x03\x04 not the model")
     with pytest.raises(IntegrityError, match="is corrupt"):

@@ -123,7 +123,7 @@ def test_policy_needs_approvals_and_a_gate(registry: RegistryService) -> None:
         passed=True,
     )
     assert registry.set_alias("credit:2", "champion").aliases == ("champion",)
-    bob = RegistryService(registry.store, actor=Actor("bob", "writer"))
+    bob = RegistryService(registry.store, actor=Actor("bob", "approver"))
     bob.reject("credit:2", "leaks the label")
     with pytest.raises(PermissionDenied, match="rejected by bob"):
         registry.set_alias("credit:2", "champion")
@@ -142,6 +142,29 @@ def test_roles_are_enforced(registry: RegistryService) -> None:
     with pytest.raises(PermissionDenied, match="needs 'admin'"):
         writer.set_policy("credit", {})
     assert registry.approvals("credit:1") == {}
+
+
+def test_approvals_and_protected_aliases_need_an_approver(registry: RegistryService) -> None:
+    writer = RegistryService(registry.store, actor=Actor("dave", "writer"))
+    approver = RegistryService(registry.store, actor=Actor("erin", "approver"))
+    with pytest.raises(PermissionDenied, match="'dave' has role 'writer'.*needs 'approver'"):
+        writer.approve("credit:1")
+    with pytest.raises(PermissionDenied, match="needs 'approver'"):
+        writer.reject("credit:1")
+    writer.set_alias("credit:1", "staging")  # no rule protects it: a writer moves it
+    registry.set_policy("credit", {"aliases": {"champion": {"approvals": 1}}})
+    approver.approve("credit:1", "ok")
+    with pytest.raises(PermissionDenied, match="credit@champion, which its policy protects"):
+        writer.set_alias("credit:1", "champion")
+    assert approver.set_alias("credit:1", "champion").aliases == ("champion", "staging")
+    approver.approve("credit:2")
+    approver.set_alias("credit:2", "champion")
+    with pytest.raises(PermissionDenied, match="roll back credit@champion"):
+        writer.rollback("credit")
+    assert approver.rollback("credit").version == 1
+    assert registry.approvals("credit:1") == {"erin": "approved"}
+    # the local actor is an admin, which includes approving
+    assert Actor.local().role == "admin"
 
 
 def test_history_records_every_decision(registry: RegistryService) -> None:

@@ -29,6 +29,9 @@ def test_linked_request_sequences_never_get_a_server_error(
     with init_project(tmp_path, store_config) as store:
         _, secret = TokenService(store).create("fuzzer", "writer")
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(store_config, auth=True))
+    # Only the routes the run links chain (the stateless fuzz covers every route): each new
+    # concept's routes would otherwise thin out the sequences that reach a real run.
+    schema = schema.include(tag="tracking")
     seen: Counter[tuple[str, str, int]] = Counter()
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]

@@ -102,7 +102,8 @@ def register(
         run,
         name,
         runs=client.runs,
-        datasets=client.datasets,
+        # only an example needs datasets (a client of a server may not reach them)
+        datasets=client.datasets if example else None,
         artifact=artifact,
         example=example,
         drop=drop or (),

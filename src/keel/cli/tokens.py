@@ -22,7 +22,7 @@ def _service():
 
 @app.command("create")
 def create(
-    role: str = typer.Option(..., "--role", help="reader, writer or admin."),
+    role: str = typer.Option(..., "--role", help="reader, writer, approver or admin."),
     name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
     project: list[str] = typer.Option(
         [],

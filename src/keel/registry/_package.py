@@ -12,8 +12,8 @@ from __future__ import annotations
 import io
 import json
 import platform
+import re
 import tempfile
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -35,6 +35,7 @@ __all__ = [
     "PackageManifest",
     "build_package",
     "read_package",
+    "verified_package",
 ]
 
 MANIFEST_FILE = "keel-model.json"
@@ -60,7 +61,9 @@ class PackageManifest:
     source_run: str | None = None
     training_data: list[str] = field(default_factory=list)
     created_at: int = 0
-    """Milliseconds since the Unix epoch."""
+    """Milliseconds since the Unix epoch, in packages from older keels; 0 now: the version
+    record holds the time, so that the same model gives the same package (stored once, and
+    sent to a keel server once)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,7 +150,6 @@ def build_package(
         requirements=[*requirements, _pin("keelml")],
         source_run=source_run,
         training_data=list(training_data),
-        created_at=time.time_ns() // 1_000_000,
         extra=dict(extra or {}),
     )
     return objects.put(manifest.to_json()), manifest
@@ -162,6 +164,55 @@ def read_package(objects: ObjectStore, digest: str) -> PackageManifest:
     """
     check_digest(digest)
     return PackageManifest.from_json(objects.read_bytes(digest), digest=digest)
+
+
+def verified_package(objects: ObjectStore, digest: str, name: str) -> PackageManifest:
+    """The manifest of package ``digest`` once every file it declares is in ``objects`` and
+    matches its digest: what a keel server checks before recording a client's package.
+
+    Raises:
+        InvalidInput: the package or one of its files is missing, corrupt, or the object
+            is not a package manifest (the request's fault, not the store's).
+    """
+    from keel.errors import ObjectNotFound
+
+    check_digest(digest)
+    try:
+        manifest = read_package(objects, digest)
+        if not isinstance(manifest.files, dict) or not isinstance(manifest.flavor, str):
+            raise IntegrityError(f"Object {digest} is not a keel model package manifest.")
+    except ObjectNotFound:
+        raise InvalidInput(
+            f"Cannot register {name!r}: package {digest} is not in the object store. Push "
+            "the package's files and manifest first (client.objects.put_many), then register."
+        ) from None
+    except (IntegrityError, AttributeError, TypeError) as exc:
+        raise InvalidInput(
+            f"Cannot register {name!r}: object {digest} is not a valid keel model package "
+            f"({str(exc)[:200]}). Register what build_package returned."
+        ) from None
+    if not _FLAVOR_NAME.match(manifest.flavor):
+        raise InvalidInput(
+            f"Cannot register {name!r}: package {digest} names the flavor "
+            f"{manifest.flavor[:60]!r}; a flavor name is 1 to 50 lowercase letters, digits "
+            "or '_', starting with a letter."
+        )
+    for file_name, file_digest in manifest.files.items():
+        try:
+            intact = objects.verify(file_digest)
+        except ObjectNotFound:
+            intact = None
+        if not intact:
+            problem = "is not in the object store" if intact is None else "is corrupt"
+            raise InvalidInput(
+                f"Cannot register {name!r}: file {file_name[:100]!r} (object {file_digest}) "
+                f"of package {digest} {problem}. Push every file the manifest declares, "
+                "then register again. Nothing was recorded."
+            )
+    return manifest
+
+
+_FLAVOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
 def _example_frame(model: Any, example: Any) -> pd.DataFrame:

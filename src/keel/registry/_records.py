@@ -44,6 +44,14 @@ class ModelVersion:
         data["aliases"] = list(self.aliases)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelVersion:
+        """The version :meth:`to_dict` gave (as a keel server sends it)."""
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        known["aliases"] = tuple(known.get("aliases") or ())
+        known["metrics"] = dict(known.get("metrics") or {})
+        return cls(**known)
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -59,6 +67,27 @@ def check_model_name(name: object) -> str:
             "starting with a letter or digit (e.g. 'credit-default')."
         )
     return name
+
+
+def check_metrics(metrics: object) -> dict[str, float]:
+    """``metrics`` as {name: float}; InvalidInput naming the first bad entry."""
+    if metrics is None:
+        return {}
+    if not hasattr(metrics, "items"):
+        raise InvalidInput(f"Metrics are a mapping of name to number. Got {metrics!r:.80}.")
+    out = {}
+    for key, value in metrics.items():  # type: ignore[attr-defined]
+        if not isinstance(key, str) or not 0 < len(key) <= 250:
+            raise InvalidInput(
+                f"Metric name {key!r:.80} is not valid: use a string of 1 to 250 characters."
+            )
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"Metric {key!r:.80} must be a number. Got {value!r:.80} instead."
+            ) from None
+    return out
 
 
 def check_alias(alias: object) -> str:

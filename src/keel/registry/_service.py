@@ -22,6 +22,7 @@ from ._records import (
     ModelVersion,
     Policy,
     check_alias,
+    check_metrics,
     check_model_name,
     parse_model_ref,
 )
@@ -29,6 +30,8 @@ from ._records import (
 if TYPE_CHECKING:
     from keel.data import DatasetService
     from keel.tracking import TrackingBackend
+
+    from ._package import PackageManifest
 
 __all__ = ["Actor", "RegistryService"]
 
@@ -84,12 +87,12 @@ class RegistryService:
         training_data: Iterable[str] = (),
     ) -> ModelVersion:
         """Package ``model`` (files, signature, environment) and record it as the next version."""
-        from ._package import build_package
-
         self.actor.require("writer", "register a model")
         check_model_name(name)
-        metrics = {k: float(v) for k, v in (metrics or {}).items()}
+        metrics = check_metrics(metrics)
         self._check_name_free(name)
+        from ._package import build_package
+
         digest, manifest = build_package(
             model,
             self.store.objects,
@@ -98,6 +101,71 @@ class RegistryService:
             source_run=run,
             training_data=list(training_data),
         )
+        return self._record(
+            name, digest, manifest, run=run, metrics=metrics, description=description
+        )
+
+    def record_package(
+        self,
+        name: str,
+        package: str,
+        *,
+        run: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str | None = None,
+        flavor: str | None = None,
+        signature: Mapping[str, Any] | None = None,
+        runs: TrackingBackend | None = None,
+    ) -> ModelVersion:
+        """Record a package someone else built (a client of a keel server) as the next
+        version of ``name``, once its files are all in this store and intact.
+
+        ``flavor`` and ``signature``, if given, must be what the package's manifest holds;
+        ``run`` must be a run of this project (in ``runs``, this store's by default).
+
+        Raises:
+            InvalidInput: the package is missing, is not a package, a file it declares is
+                missing or does not match its digest, or it disagrees with the request.
+            RunNotFound: no such run in the project.
+        """
+        self.actor.require("writer", "register a model")
+        check_model_name(name)
+        metrics = check_metrics(metrics)
+        self._check_name_free(name)
+        from ._package import verified_package
+
+        manifest = verified_package(self.store.objects, package, name)
+        if flavor is not None and flavor != manifest.flavor:
+            raise InvalidInput(
+                f"Registering {name!r}: the request says flavor {str(flavor)[:60]!r} but "
+                f"package {package} is {manifest.flavor!r}. Send the manifest's flavor."
+            )
+        if signature is not None and dict(signature) != manifest.signature:
+            raise InvalidInput(
+                f"Registering {name!r}: the request's signature differs from the one package "
+                f"{package} records. Send the manifest's signature (or none)."
+            )
+        if run is not None:
+            if runs is None:
+                from keel.tracking import SqlTracking
+
+                runs = SqlTracking(self.store, project=self.project)
+            runs.get_run(run)  # RunNotFound unless the run is in this project
+        return self._record(
+            name, package, manifest, run=run, metrics=metrics, description=description
+        )
+
+    def _record(
+        self,
+        name: str,
+        digest: str,
+        manifest: PackageManifest,
+        *,
+        run: str | None,
+        metrics: dict[str, float],
+        description: str | None,
+    ) -> ModelVersion:
+        """Record a stored package as the next version of ``name``, with its audit event."""
         project_id = self.store.project_id(self.project)
         version_id = new_id()
         with self.store.write() as conn:
@@ -325,7 +393,7 @@ class RegistryService:
         self._decide(ref, "rejected", comment)
 
     def _decide(self, ref: str | ModelVersion, decision: str, comment: str | None) -> None:
-        self.actor.require("writer", f"record a model decision ({decision})")
+        self.actor.require("approver", f"record a model decision ({decision})")
         version = self.get(ref)
         project_id = self.store.project_id(self.project)
         with self.store.write() as conn:
@@ -363,6 +431,7 @@ class RegistryService:
         self.actor.require("writer", "move an alias")
         check_alias(alias)
         version = self.get(ref)
+        self._require_for_alias(version.model, alias, "move")
         self._check_policy(version, alias)
         return self._move(version.model, alias, version, action="set_alias", reason=reason)
 
@@ -370,6 +439,7 @@ class RegistryService:
         """Move ``alias`` back to the version it pointed to before its last move."""
         self.actor.require("writer", "roll back an alias")
         check_alias(alias)
+        self._require_for_alias(name, alias, "roll back")
         events = [
             e
             for e in self.history(name)
@@ -426,6 +496,11 @@ class RegistryService:
                 details["undoes"] = undoes
             self._audit(conn, project_id, action, model_id, details)
         return self._version(version.id)
+
+    def _require_for_alias(self, name: str, alias: str, verb: str) -> None:
+        """An alias the model's policy protects moves only for an approver (or admin)."""
+        if alias in self.policy(name).rules:
+            self.actor.require("approver", f"{verb} {name}@{alias}, which its policy protects")
 
     def _check_policy(self, version: ModelVersion, alias: str) -> None:
         rule = self.policy(version.model).rules.get(alias)
@@ -533,7 +608,8 @@ class RegistryService:
                 .mappings()
                 .all()
             )
-        return [dict(r) for r in rows]
+        # plain str keys: column names may be str subclasses, which JSON encoders refuse
+        return [{str(k): v for k, v in r.items()} for r in rows]
 
     # -- helpers --------------------------------------------------------------------------
 

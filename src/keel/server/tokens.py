@@ -55,7 +55,7 @@ class TokenService:
 
         Args:
             name: what the token is for.
-            role: reader, writer or admin.
+            role: reader, writer, approver or admin.
             projects: the projects the token may be used on (every project if empty).
         """
         check_role(role)
@@ -135,7 +135,7 @@ class TokenService:
         if row is None or row.revoked_at is not None:
             raise Unauthenticated(
                 "The bearer token is not valid or was revoked. Create one with "
-                "'keel token create --role reader|writer|admin' and set KEEL_TOKEN."
+                "'keel token create --role reader|writer|approver|admin' and set KEEL_TOKEN."
             )
         return TokenInfo(*row, projects=scope)
 

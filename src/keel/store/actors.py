@@ -10,8 +10,9 @@ from keel.errors import InvalidInput, PermissionDenied
 
 __all__ = ["ROLES", "Actor", "check_role", "role_allows"]
 
-ROLES = ("reader", "writer", "admin")
-"""Each role can do what the ones before it can: read, then write, then administer."""
+ROLES = ("reader", "writer", "approver", "admin")
+"""Each role can do what the ones before it can: read, then write, then approve (model
+versions, and moving aliases a promotion policy protects), then administer."""
 
 
 def check_role(role: object) -> str:
@@ -28,7 +29,7 @@ def role_allows(role: str, needed: str) -> bool:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: a person or token name and a role (reader < writer < admin)."""
+    """Who acts: a person or token name and a role (reader < writer < approver < admin)."""
 
     name: str
     role: str = "admin"

@@ -70,7 +70,7 @@ tokens = sa.Table(
     metadata,
     _id(),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("role", sa.String(20), nullable=False),  # reader | writer | admin
+    sa.Column("role", sa.String(20), nullable=False),  # reader | writer | approver | admin
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     _time(),
     _time("revoked_at", nullable=True),

@@ -82,6 +82,7 @@ class SklearnFlavor:
                 f"skops cannot save {type(model).__name__}: {exc}. Register it with "
                 "flavor='pyfunc' instead (loading it will then need trust=True)."
             ) from exc
+        _canonical_skops(path)
         types = sorted(sio.get_untrusted_types(file=path))
         (folder / TYPES_FILE).write_text(json.dumps(types))
         return [MODEL_FILE, TYPES_FILE]
@@ -228,3 +229,66 @@ def _without_names(estimator: Any) -> Any:
     twin = copy.copy(estimator)
     twin.__dict__.pop("feature_names_in_", None)
     return twin
+
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+SCHEMA_FILE = "schema.json"
+
+
+def _canonical_skops(path: Path) -> None:
+    """Rewrite the skops zip so that the same model always saves to the same bytes: stored
+    once, and pushed to a keel server once.
+
+    skops names shared objects (and the ``.npy`` files of arrays) by ``id()`` and stamps
+    each entry with the wall clock; both change from one save to the next. Ids are
+    renumbered in the order the schema lists them (equal ids stay equal, so shared
+    references are kept) and every entry gets the same time.
+    """
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        entries = {info.filename: (info, src.read(info)) for info in src.infolist()}
+    if SCHEMA_FILE not in entries:
+        return  # not a file this skops writes: leave it to the loader to refuse
+    schema = json.loads(entries[SCHEMA_FILE][1])
+    ids: dict[int, int] = {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, dict):
+            old = node.get("__id__")
+            if isinstance(old, int):
+                node["__id__"] = ids.setdefault(old, len(ids) + 1)
+            for value in node.values():
+                renumber(value)
+        elif isinstance(node, list):
+            for value in node:
+                renumber(value)
+
+    renumber(schema)
+    names: dict[str, str] = {}
+    for name in entries:
+        stem, dot, suffix = name.partition(".")
+        if stem.isdigit() and int(stem) in ids:
+            names[name] = f"{ids[int(stem)]}{dot}{suffix}"
+
+    def rename(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str) and node["file"] in names:
+                node["file"] = names[node["file"]]
+            for value in node.values():
+                rename(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename(value)
+
+    rename(schema)
+    entries[SCHEMA_FILE] = (entries[SCHEMA_FILE][0], json.dumps(schema, indent=2).encode())
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as out:
+        for name in sorted(entries, key=lambda n: names.get(n, n)):
+            info, data = entries[name]
+            fixed = zipfile.ZipInfo(names.get(name, name), date_time=ZIP_TIME)
+            fixed.compress_type = info.compress_type
+            fixed.external_attr = info.external_attr
+            out.writestr(fixed, data)
+    tmp.replace(path)
