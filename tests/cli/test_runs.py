@@ -164,7 +164,7 @@ def test_token_create_ls_revoke(keel, repo: Path) -> None:
     assert "No active token" in again.stderr
     bad_role = keel("token", "create", "--role", "owner", cwd=repo)
     assert bad_role.returncode == 1
-    assert "is not one of reader, writer, admin" in bad_role.stderr
+    assert "is not one of reader, writer, approver, admin" in bad_role.stderr
 
 
 def test_server_refuses_non_loopback_without_auth(keel, repo: Path) -> None:
