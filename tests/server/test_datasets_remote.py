@@ -139,7 +139,8 @@ def test_the_same_sequence_gives_the_same_values_locally_and_through_the_server(
 ) -> None:
     folder = _folder(tmp_path / "data")
     with served.local("local-twin") as local, served.remote() as remote:
-        assert remote.remote and not local.remote
+        assert remote.remote
+        assert not local.remote
         here = _scenario(local, folder, tmp_path / "out-local")
         there = _scenario(remote, folder, tmp_path / "out-remote")
     assert there == here
@@ -225,7 +226,11 @@ def test_an_unknown_dataset_is_a_404_naming_it(served: Served) -> None:
         ):
             with pytest.raises(NotFound, match="nosuch"):
                 call()
-    for path in ("/datasets/nosuch/versions", "/dataset-versions/nosuch", "/dataset-versions/nosuch%3Av1/manifest"):
+    for path in (
+        "/datasets/nosuch/versions",
+        "/dataset-versions/nosuch",
+        "/dataset-versions/nosuch%3Av1/manifest",
+    ):
         answer = httpx.get(f"{served.url}{API}{path}", headers=served.headers("reader"))
         assert answer.status_code == 404, path
         assert "nosuch" in answer.json()["message"]
@@ -288,13 +293,15 @@ def test_unsafe_manifest_paths_in_the_store_are_refused_at_get(
         objects = local.store.objects
         data = objects.put(b"escape!")
         for i, path in enumerate(UNSAFE):
-            manifest = Manifest("files", [ManifestEntry("fine.txt", data, 7), ManifestEntry(path, data, 7)])
+            manifest = Manifest(
+                "files", [ManifestEntry("fine.txt", data, 7), ManifestEntry(path, data, 7)]
+            )
             prepared = PreparedVersion(manifest, objects.put(manifest.to_bytes()))
             DatasetService(local.store, PROJECT).record(f"crafted{i}", prepared)
     root = tmp_path / "fetch" / "deep" / "er"
     for client in (served.local(), served.remote("reader")):
         with client:
-            for i, path in enumerate(UNSAFE):
+            for i in range(len(UNSAFE)):
                 target = root / f"to{i}"
                 with pytest.raises(InvalidInput, match="outside the folder"):
                     client.datasets.get(f"crafted{i}", target)
@@ -321,10 +328,12 @@ def test_keel_data_ls_show_and_get_through_the_server(served: Served, tmp_path: 
     ]
     table = run_keel("data", "ls", cwd=tmp_path, env=env)
     assert table.returncode == 0, table.stderr
-    assert "frame:v1" in table.stdout and "files:v1" in table.stdout
+    assert "frame:v1" in table.stdout
+    assert "files:v1" in table.stdout
     shown = run_keel("data", "show", "frame:v1", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert "300 rows" in shown.stdout and "income" in shown.stdout
+    assert "300 rows" in shown.stdout
+    assert "income" in shown.stdout
     got = run_keel("data", "get", "files", "--to", str(tmp_path / "out"), cwd=tmp_path, env=env)
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "out" / "cats" / "a.bin").read_bytes() == b"\x00cat" * 100

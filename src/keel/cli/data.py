@@ -69,9 +69,9 @@ def show(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show a version: schema, profile (with histograms) or files."""
-    from ._table import Table
-
     from keel.client import default_client
+
+    from ._table import Table
 
     client = default_client()
     service = client.datasets

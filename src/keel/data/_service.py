@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from keel.errors import IntegrityError, InvalidInput, NotFound, did_you_mean
+from keel.errors import IntegrityError, NotFound, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.lineage import record_edges

@@ -41,7 +41,9 @@ class VersionRecord(BaseModel):
 
     manifest_digest: str = Field(pattern=DIGEST, description="blake3 of the manifest JSON.")
     profile_digest: str | None = Field(None, pattern=DIGEST)
-    kind: Literal["table", "files"] | None = Field(None, description="Checked against the manifest.")
+    kind: Literal["table", "files"] | None = Field(
+        None, description="Checked against the manifest."
+    )
     table_schema: list[dict[str, Any]] | None = Field(
         None, alias="schema", max_length=10_000, description="Checked against the manifest."
     )
