@@ -72,7 +72,12 @@ def check_prepared(
 
     manifest = Manifest.from_bytes(_read(objects, manifest_digest, "manifest"))
     manifest.check_paths()
-    lacking = [e for e in manifest.entries if not objects.exists(e.digest)]
+    lacking, sizes = [], {}
+    for entry in manifest.entries:
+        try:
+            sizes[entry.path] = objects.size(entry.digest)
+        except ObjectNotFound:
+            lacking.append(entry)
     if lacking:
         names = ", ".join(f"{e.path} ({e.digest[:16]})" for e in lacking[:5])
         raise InvalidInput(
@@ -81,11 +86,11 @@ def check_prepared(
             "the version again."
         )
     for entry in manifest.entries:
-        stored = objects.size(entry.digest)
-        if stored != entry.size:
+        if sizes[entry.path] != entry.size:
             raise InvalidInput(
                 f"The manifest {manifest_digest[:16]} gives {entry.path} a size of {entry.size} "
-                f"bytes, but object {entry.digest[:16]} holds {stored}. Prepare the version again."
+                f"bytes, but object {entry.digest[:16]} holds {sizes[entry.path]}. Prepare the "
+                "version again."
             )
     if profile_digest is not None:
         try:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from keel.data import DatasetService
 from keel.data._prepare import check_prepared
+from keel.errors import InvalidInput
 from keel.tracking import SqlTracking
 
 from .._json import JSONResponse
@@ -132,8 +133,6 @@ def get_profile(project: str, ref: str, request: Request) -> JSONResponse:
 
 
 def _ref(ref: str) -> str:
-    from keel.errors import InvalidInput
-
     if len(ref) > 300:
         raise InvalidInput(f"Dataset reference {ref[:60]!r}... is longer than 300 characters.")
     return ref
