@@ -24,7 +24,7 @@ from keel.config import Config
 from keel.data import DatasetService, Manifest, ManifestEntry
 from keel.data._diff import diff_versions
 from keel.data._prepare import PreparedVersion
-from keel.errors import InvalidInput, NotFound, PermissionDenied
+from keel.errors import ConfigError, InvalidInput, NotFound, PermissionDenied
 from keel.server import TokenService
 from keel.store import init_project
 from keel.store.objects import HttpObjectStore, LocalObjectStore
@@ -363,3 +363,16 @@ def test_a_dataset_logged_in_a_run_through_the_server_records_the_run(
         (e.src[0], e.relation, e.dst[0]) for e in graph.edges
     }
     assert ("run", run.id) in graph.nodes
+
+
+def test_what_is_not_remote_yet_says_so(served: Served) -> None:
+    with served.remote() as remote:
+        version = remote.datasets.log(_frame(20), "frame")
+        for call in (
+            lambda: remote.datasets.tag(version, "prod"),
+            lambda: remote.datasets.erase("frame", "income > 0"),
+            lambda: remote.datasets.store,
+        ):
+            with pytest.raises(ConfigError, match="through a keel server yet"):
+                call()
+        assert remote.datasets.resolve("frame").tags == ()

@@ -46,8 +46,19 @@ class HttpDatasets:
 
     @property
     def store(self) -> Store:
-        raise ConfigError(
-            f"The store itself cannot be reached through a keel server ({self.remote.base_url}): "
+        raise self._not_yet("The store itself")
+
+    def tag(self, ref: str | DatasetVersion, tag: str) -> DatasetVersion:
+        """Not through a server yet (tags given to :meth:`log` are)."""
+        raise self._not_yet("Moving a dataset tag")
+
+    def erase(self, dataset: str | DatasetVersion, where: str, **options: Any) -> Any:
+        """Not through a server yet: erasure rewrites objects where they are stored."""
+        raise self._not_yet("Erasing rows")
+
+    def _not_yet(self, what: str) -> ConfigError:
+        return ConfigError(
+            f"{what} cannot be reached through a keel server yet ({self.remote.base_url}): "
             "point KEEL_URI at the database (and KEEL_OBJECTS at the object store) to use it."
         )
 
