@@ -132,7 +132,10 @@ class _ServerTransport:
         return backend
 
     def datasets(self) -> DatasetService:
-        raise _not_through_a_server("Datasets", self.config)
+        from keel.data._http import HttpDatasets
+
+        # the same methods and values as DatasetService: the SDK and CLI take either
+        return HttpDatasets(self._remote, self.objects(), self.config.project)  # type: ignore[return-value]
 
     def models(self) -> HttpRegistry:
         from keel.registry._http import HttpRegistry

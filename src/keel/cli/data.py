@@ -69,15 +69,20 @@ def show(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show a version: schema, profile (with histograms) or files."""
+    from keel.client import default_client
+
     from ._table import Table
 
-    service = _service()
+    client = default_client()
+    service = client.datasets
     version = service.resolve(ref)
     profile = service.profile(version)
     manifest = service.manifest(version)
-    from keel.validation import list_reports
-
-    validations = list_reports("dataset_version", version.id, store=service.store)
+    # through the client: the store's reports, or a keel server's
+    validations = [
+        {k: r[k] for k in ("id", "passed", "summary", "created_at")}
+        for r in client.reports(version.ref)
+    ]
     if json:
         print_json(
             {

@@ -9,18 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from keel.errors import IntegrityError, InvalidInput, NotFound, did_you_mean
+from keel.errors import IntegrityError, NotFound, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.lineage import record_edges
 from keel.store.names import check_name_free
 from keel.store.rows import named_id
 
+from ._materialise import check_format, read_arrow, write_files
+from ._prepare import PreparedVersion, prepare_version
 from ._versions import (
     DatasetVersion,
     Manifest,
-    ManifestEntry,
     check_name,
+    check_tag,
     parse_ref,
 )
 
@@ -77,54 +79,60 @@ class DatasetService:
             source: where the data came from (ingestion records it).
         """
         check_name(name)
-        tags = [_check_tag(tag) for tag in tags]
+        tags = [check_tag(tag) for tag in tags]
+        parents = [self.resolve(p) for p in parents]  # an unknown parent fails before any upload
+        self.check_name_free(name)
+        prepared = prepare_version(obj, self.store.objects)
+        return self.record(
+            name,
+            prepared,
+            description=description,
+            tags=tags,
+            parents=parents,
+            producer=producer,
+            source=source,
+        )
+
+    def record(
+        self,
+        name: str,
+        prepared: PreparedVersion,
+        *,
+        description: str | None = None,
+        tags: Iterable[str] = (),
+        parents: Iterable[DatasetVersion | str] = (),
+        producer: tuple[str, str] | None = None,
+        source: dict[str, Any] | None = None,
+    ) -> DatasetVersion:
+        """Record a version whose objects are already stored (:func:`prepare_version`).
+
+        If its manifest equals the latest version's (and it names no parents), that
+        version is returned, with ``tags`` pointed at it, and nothing new is recorded.
+        """
+        check_name(name)
+        tags = [check_tag(tag) for tag in tags]
         parent_ids = [self.resolve(p).id for p in parents]
         self.check_name_free(name)
-        from ._tables import as_source  # pyarrow: not for workspace commands that skip it
-
-        kind, payload = as_source(obj)
-        manifest, profile_json = (
-            self._store_table(payload) if kind == "table" else self._store_files(payload)
-        )
-        manifest_bytes = manifest.to_bytes()
-        manifest_digest = self.store.objects.put(manifest_bytes)
-        profile_digest = self.store.objects.put(profile_json) if profile_json else None
         latest = self._latest(name)
-        if latest is not None and latest.manifest_digest == manifest_digest and not parent_ids:
+        if (
+            latest is not None
+            and latest.manifest_digest == prepared.manifest_digest
+            and not parent_ids
+        ):
             if tags:
                 self._set_tags(latest, tags)
             return self._get(latest.id)
         return self._record(
             name,
-            manifest,
-            manifest_digest,
-            profile_digest,
+            prepared.manifest,
+            prepared.manifest_digest,
+            prepared.profile_digest,
             description,
             tags,
             parent_ids,
             producer,
             source,
         )
-
-    def _store_table(self, table) -> tuple[Manifest, bytes | None]:
-        from ._tables import parquet_parts, schema_of
-
-        parts = parquet_parts(table)
-        digests = self.store.objects.put_many([data for data, _ in parts])
-        entries = [
-            ManifestEntry(f"part-{i:05d}.parquet", digest, len(data), rows)
-            for i, (digest, (data, rows)) in enumerate(zip(digests, parts, strict=True))
-        ]
-        manifest = Manifest("table", entries, schema_of(table), table.num_rows)
-        return manifest, _profile_json(table)
-
-    def _store_files(self, files: list[tuple[str, Path]]) -> tuple[Manifest, None]:
-        digests = self.store.objects.put_many([path for _, path in files])
-        entries = [
-            ManifestEntry(rel, digest, self.store.objects.size(digest))
-            for (rel, _), digest in zip(files, digests, strict=True)
-        ]
-        return Manifest("files", entries), None
 
     def _record(
         self,
@@ -184,7 +192,7 @@ class DatasetService:
     def tag(self, ref: str | DatasetVersion, tag: str) -> DatasetVersion:
         """Point ``name@tag`` at a version (moving it if it pointed elsewhere)."""
         version = self.resolve(ref)
-        self._set_tags(version, [_check_tag(tag)])
+        self._set_tags(version, [check_tag(tag)])
         return self._get(version.id)
 
     def erase(
@@ -358,18 +366,8 @@ class DatasetService:
 
     def load(self, ref: str | DatasetVersion, *, format: str = "pandas") -> Any:
         """Read a table version as ``pandas``, ``arrow`` or a ``duckdb`` relation."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        formats = ("pandas", "arrow", "duckdb")
-        if format not in formats:
-            raise InvalidInput(f"format must be one of {', '.join(formats)}. Got {format!r}.")
         version = self.resolve(ref)
-        if version.kind != "table":
-            raise InvalidInput(
-                f"{version.ref} is a set of files, not a table. Materialise it with "
-                f"'keel data get {version.ref} --to DIR' or DatasetService.get()."
-            )
+        check_format(version, format)
         if format == "duckdb":
             import duckdb
 
@@ -377,49 +375,13 @@ class DatasetService:
             if paths is not None:
                 return duckdb.read_parquet([str(p) for p in paths])
             return duckdb.from_arrow(self.load(version, format="arrow"))
-        manifest = self.manifest(version)
-        tables = []
-        for entry in manifest.entries:
-            with self.store.objects.open(entry.digest) as fh:
-                tables.append(pq.read_table(fh))
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        table = read_arrow(self.manifest(version), self.store.objects)
         return table.to_pandas() if format == "pandas" else table
 
     def get(self, ref: str | DatasetVersion, to: str | Path) -> list[Path]:
-        """Write a version's files under folder ``to``: all of them, verified, or none.
-
-        The files are written to a hidden staging folder first and moved into place only
-        when every one matched its digest, so a corrupt or missing object leaves ``to``
-        as it was (and no folder at all if it did not exist).
-        """
-        import contextlib
-        import shutil
-        import tempfile
-
-        to = Path(to).expanduser().absolute()
-        manifest = self.manifest(ref)
-        created = not to.exists()
-        home = to.parent if created else to
-        new_parents = [p for p in (home, *home.parents) if not p.exists()]
-        home.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=home, prefix=".keel-get-", suffix=".part"))
-        try:
-            for entry in manifest.entries:
-                self.store.objects.get(entry.digest, staging / entry.path)
-            if created:
-                staging.rename(to)
-            else:
-                for entry in manifest.entries:
-                    (to / entry.path).parent.mkdir(parents=True, exist_ok=True)
-                    (staging / entry.path).replace(to / entry.path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            for parent in new_parents:  # deepest first; only the (empty) folders made here
-                with contextlib.suppress(OSError):
-                    parent.rmdir()
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
-        return [to / entry.path for entry in manifest.entries]
+        """Write a version's files under folder ``to``: all of them, verified, or none
+        (see :func:`keel.data._materialise.write_files`); nothing outside ``to``."""
+        return write_files(self.manifest(ref), self.store.objects, to)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -474,32 +436,3 @@ class DatasetService:
             return
         with self.store.read() as conn:
             check_name_free(conn, project_id, name, "dataset")
-
-
-def _check_tag(tag: object) -> str:
-    if (
-        not isinstance(tag, str)
-        or not tag
-        or tag == "latest"
-        or not all(c.isalnum() or c in "_.-" for c in tag)
-    ):
-        raise InvalidInput(
-            f"Tag {tag!r} is not valid: use letters, digits, '_', '-' or '.'; 'latest' is reserved."
-        )
-    return tag
-
-
-def _profile_json(table) -> bytes | None:
-    """The table's profile as JSON, computed part by part and merged."""
-    try:
-        from ._profile import merge_profiles, profile_table
-    except ImportError:  # profiles arrive with the profiling module
-        return None
-    from ._tables import PART_ROWS
-
-    profile = None
-    for start in range(0, max(table.num_rows, 1), PART_ROWS):
-        chunk = table.slice(start, PART_ROWS)
-        part = profile_table(chunk, edges=profile.edges() if profile is not None else None)
-        profile = part if profile is None else merge_profiles(profile, part)
-    return profile.to_json() if profile is not None else None

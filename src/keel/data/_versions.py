@@ -10,13 +10,51 @@ import orjson
 
 from keel.errors import InvalidInput
 
-__all__ = ["DatasetVersion", "Manifest", "ManifestEntry", "Reference", "parse_ref"]
+__all__ = [
+    "DatasetVersion",
+    "Manifest",
+    "ManifestEntry",
+    "Reference",
+    "check_entry_path",
+    "parse_ref",
+]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::v(?P<version>\d+)|@(?P<tag>[A-Za-z0-9_.\-]+))?$")
 MAX_VERSION = 2**31 - 1
 """Largest version number (the store keeps versions in a 32-bit INTEGER column)."""
 _DIGEST_RE = re.compile(r"^[0-9a-f]{16,64}$")
+_OBJECT_RE = re.compile(r"^[0-9a-f]{64}$")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+MAX_PATH = 1024
+"""Longest path a manifest entry may have (characters)."""
+
+
+def check_entry_path(path: object) -> str:
+    """A manifest entry's path, if it stays inside the folder it is written under.
+
+    It must be relative and use ``/`` between parts: no leading ``/``, no ``\\``, no
+    drive letter (``C:``), no empty, ``.`` or ``..`` part, no NUL. Checked when a
+    version is recorded and again before its files are written anywhere.
+    """
+    if not isinstance(path, str) or not path or len(path) > MAX_PATH:
+        raise InvalidInput(
+            f"Manifest path {str(path)[:80]!r} is not valid: it must be a relative path of "
+            f"1 to {MAX_PATH} characters."
+        )
+    parts = path.split("/")
+    if (
+        path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(p in ("", ".", "..") or _DRIVE_RE.match(p) for p in parts)
+    ):
+        raise InvalidInput(
+            f"Manifest path {path[:80]!r} could write outside the folder it is fetched into: "
+            "a path must be relative, use '/' between parts, and have no empty, '.' or '..' "
+            "part, no backslash and no drive letter. Rename the file and log it again."
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -53,16 +91,56 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
-        data = orjson.loads(raw)
-        return cls(
-            kind=data["kind"],
-            entries=[ManifestEntry(**e) for e in data["entries"]],
-            schema=data.get("schema"),
-            row_count=data.get("row_count"),
-        )
+        """Parse a stored manifest; :class:`InvalidInput` if it is not one (its paths are
+        checked separately, by :meth:`check_paths`)."""
+        try:
+            data = orjson.loads(raw)
+            kind, entries = data["kind"], data["entries"]
+            schema, row_count = data.get("schema"), data.get("row_count")
+            if (
+                kind not in ("table", "files")
+                or not isinstance(entries, list)
+                or not entries
+                or not (schema is None or isinstance(schema, list))
+                or not (row_count is None or _is_count(row_count))
+            ):
+                raise ValueError("bad fields")
+            parsed = [ManifestEntry(**e) for e in entries]
+            for e in parsed:
+                if not (
+                    isinstance(e.path, str)
+                    and isinstance(e.digest, str)
+                    and _OBJECT_RE.match(e.digest)
+                    and _is_count(e.size)
+                    and (e.rows is None or _is_count(e.rows))
+                ):
+                    raise ValueError("bad entry")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidInput(
+                "This object is not a dataset manifest: expected JSON with 'kind' ('table' or "
+                "'files') and a non-empty list of 'entries' (path, 64-hex digest, size, rows). "
+                "Log the data with keel.log_dataset, which writes the manifest."
+            ) from exc
+        return cls(kind=kind, entries=parsed, schema=schema, row_count=row_count)
+
+    def check_paths(self) -> Manifest:
+        """Raise :class:`InvalidInput` unless every path is safe (see
+        :func:`check_entry_path`) and named once."""
+        seen: set[str] = set()
+        for entry in self.entries:
+            if check_entry_path(entry.path) in seen:
+                raise InvalidInput(
+                    f"Manifest path {entry.path[:80]!r} appears twice; each file is listed once."
+                )
+            seen.add(entry.path)
+        return self
 
     def by_path(self) -> dict[str, ManifestEntry]:
         return {e.path: e for e in self.entries}
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 @dataclass(frozen=True)
@@ -142,3 +220,17 @@ def parse_ref(ref: object) -> Reference:
         )
     tag = match["tag"]
     return Reference(name=name, version=version, tag=None if tag == "latest" else tag)
+
+
+def check_tag(tag: object) -> str:
+    """A tag users may set (``name@tag``): letters, digits, ``_-.``; not ``latest``."""
+    if (
+        not isinstance(tag, str)
+        or not tag
+        or tag == "latest"
+        or not all(c.isalnum() or c in "_.-" for c in tag)
+    ):
+        raise InvalidInput(
+            f"Tag {tag!r} is not valid: use letters, digits, '_', '-' or '.'; 'latest' is reserved."
+        )
+    return tag
