@@ -8,16 +8,19 @@ code: each script still decides what it times and how it reports it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shlex
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -287,3 +290,46 @@ def ensure_venv(venv: Path, module: str, packages: Sequence[str]) -> Path:
     subprocess.run(["python3", "-m", "venv", venv], check=True)
     subprocess.run([python, "-m", "pip", "install", "--quiet", *packages], check=True)
     return python
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(
+    name: str, argv: list[str], env: dict[str, str], health: str, work: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server (keel's or a peer's) in its own process group until the block ends,
+    once ``health`` answers 200; yield its process. Its output goes to ``work/<name>.log``."""
+    logfile = open(work / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        argv, env=env, cwd=work, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} did not become healthy at {health}:\n{tail}")
+            time.sleep(0.25)
+        log.log(f"{name} is up: {health} (pid {proc.pid})")
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        logfile.close()

@@ -83,13 +83,10 @@ import json
 import os
 import pickle
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -105,6 +102,7 @@ from _common import (
     add_dir_option,
     cpus_and_ram,
     ensure_venv,
+    free_port,
     keel_commit,
     load_summary,
     log,
@@ -114,6 +112,7 @@ from _common import (
     result_json,
     rich_table,
     run_line,
+    serve,
     spread,
     stdout_console,
     verdict,
@@ -370,45 +369,15 @@ class PeakRss:
         self._thread.join()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def server(name: str, argv: list[str], env: dict, health: str, work: Path) -> Iterator[PeakRss]:
-    """Run a server in its own process group until the block ends; yield its memory."""
-    logfile = open(work / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        argv, env=env, cwd=work, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    rss = PeakRss(proc.pid)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(health, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} did not become healthy at {health}:\n{tail}")
-            time.sleep(0.25)
-        log.log(f"{name} is up: {health} (pid {proc.pid})")
-        yield rss
-    finally:
-        rss.stop()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
+    """Run a server until the block ends (see _common.serve); yield its peak memory."""
+    with serve(name, argv, env, health, work) as proc:
+        rss = PeakRss(proc.pid)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        logfile.close()
+            yield rss
+        finally:
+            rss.stop()
 
 
 def loopback_bytes() -> int:

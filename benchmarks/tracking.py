@@ -73,14 +73,12 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +93,14 @@ from _common import (
     add_dir_option,
     cpus_and_ram,
     ensure_venv,
+    free_port,
     keel_commit,
     log,
     median,
     print_json,
     python_version,
     result_json,
+    serve,
     spread,
     stdout_console,
     verdict,
@@ -480,47 +480,6 @@ def _mlflow_env() -> dict[str, str]:
 # Servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def server(
-    name: str, argv: list[str], env: dict[str, str], health: str, work: Path
-) -> Iterator[None]:
-    """Run a server in its own process group until the block ends."""
-    logfile = open(work / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        argv, env=env, cwd=work, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(health, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{name} did not become healthy at {health}:\n{tail}")
-            time.sleep(0.25)
-        log.log(f"{name} is up: {health}")
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        logfile.close()
-
-
 # Rounds
 
 
@@ -796,7 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port = free_port()
                 keel_bin = str(Path(sys.executable).parent / "keel")
                 stack.enter_context(
-                    server(
+                    serve(
                         "keel-server",
                         [keel_bin, "server", "--port", str(port), "--workers", "1"],
                         remote_env,
@@ -808,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if python is not None:
                     port = free_port()
                     stack.enter_context(
-                        server(
+                        serve(
                             "mlflow-server",
                             [
                                 str(python.parent / "mlflow"),
