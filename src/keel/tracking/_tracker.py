@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+
+from keel.store.actors import Actor
 
 from ._backend import TrackingBackend
 from ._flusher import MetricFlusher
@@ -78,7 +79,7 @@ class Tracker:
                 self._start_sampler(run)
             return run
         code = environment = None
-        auto_tags: dict[str, str] = {"keel.user": _user()}
+        auto_tags: dict[str, str] = {"keel.user": Actor.local().name}
         diff = None
         if capture:
             from ._capture import capture_code, capture_environment, code_diff
@@ -143,10 +144,3 @@ def _failed_start(run: Run) -> Iterator[None]:
         except Exception:  # the store is down: the heartbeat timeout will end it KILLED
             log.warning("could not mark run %s FAILED after a failed start", run.id, exc_info=True)
         raise
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
