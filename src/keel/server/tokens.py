@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -114,13 +114,14 @@ class TokenService:
                 f"The id prefix {token_id!r} is ambiguous: it starts the ids of {names}. "
                 "Give more characters."
             )
+        revoked = replace(matches[0], revoked_at=now_ms())
         with self.store.write() as conn:
             conn.execute(
                 t.tokens.update()
-                .where(t.tokens.c.id == matches[0].id, t.tokens.c.revoked_at.is_(None))
-                .values(revoked_at=now_ms())
+                .where(t.tokens.c.id == revoked.id, t.tokens.c.revoked_at.is_(None))
+                .values(revoked_at=revoked.revoked_at)
             )
-        return next(info for info in self.list() if info.id == matches[0].id)
+        return revoked
 
     def authenticate(self, secret: str) -> TokenInfo:
         """The token a secret belongs to; raises :class:`Unauthenticated` if none or revoked."""
