@@ -223,3 +223,13 @@ def test_eight_concurrent_writer_processes_lose_nothing(store: Store, store_conf
     assert names == {f"w{w}-{i}" for w in range(WRITERS) for i in range(ROWS_PER_WRITER)}
     assert recorded == WRITERS * ROWS_PER_WRITER
     assert len(set(store.objects.digests())) == WRITERS * ROWS_PER_WRITER
+
+
+def test_ids_one_process_makes_sort_in_the_order_it_made_them() -> None:
+    """Many ids fall in one millisecond; they must still sort by creation (audit order)."""
+    from keel.store import new_id
+
+    ids = [new_id() for _ in range(20_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
