@@ -435,3 +435,33 @@ alerts = sa.Table(
     sa.Column("actions", sa.JSON),
     _time(),
 )
+
+rollout_steps = sa.Table(
+    "rollout_steps",
+    metadata,
+    _id(),
+    _ref("rollout_id", "rollouts.id", ondelete="CASCADE"),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("metrics", sa.JSON),
+    _time(),
+    sa.Index(None, "rollout_id", "step"),
+)
+
+# -- prediction logs --------------------------------------------------------------------
+
+prediction_parts = sa.Table(
+    "prediction_parts",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    sa.Column("deployment", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # predictions | feedback
+    _digest(),
+    sa.Column("rows", sa.Integer, nullable=False),
+    _time("first_at"),
+    _time("last_at"),
+    _time(),
+    sa.Index(None, "project_id", "kind", "first_at"),
+)
