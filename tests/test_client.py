@@ -22,7 +22,8 @@ from tests.conftest import live_server
 def test_every_concept_of_a_store_client_shares_one_store(
     store_config: Config, tmp_path: Path
 ) -> None:
-    init_project(tmp_path, store_config).close()
+    with init_project(tmp_path, store_config) as store:
+        store.create_project("credit")
     with Client(store_config.uri, objects=store_config.objects, project="credit") as client:
         assert client.config.project == "credit"
         assert not client.remote

@@ -97,6 +97,13 @@ class _StoreTransport:
 
         return ReportRecords(self.store, self.config.project).html(report_id)
 
+    def projects(self) -> list[dict[str, Any]]:
+        return self.store.projects()
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        project_id = self.store.create_project(name)
+        return next(p for p in self.store.projects() if p["id"] == project_id)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
@@ -192,6 +199,12 @@ class _ServerTransport:
                 "List them with client.reports()."
             )
         return f"/validation/reports/{report_id}"
+
+    def projects(self) -> list[dict[str, Any]]:
+        return self._remote.json("GET", "/api/v1/projects")
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        return self._remote.json("POST", "/api/v1/projects", json={"name": name})
 
     def close(self) -> None:
         for opened in self._opened:
@@ -326,6 +339,20 @@ class Client:
     def report_html(self, report_id: str) -> str:
         """One validation report as a self-contained HTML page."""
         return self._transport.report_html(report_id)
+
+    def projects(self) -> list[dict[str, Any]]:
+        """Every project this client may use: name, id, created_at."""
+        return self._transport.projects()
+
+    def create_project(self, name: str) -> dict[str, Any]:
+        """Create a project (an admin call on a server); other calls never create one, except
+        the first write to ``default``.
+
+        Raises:
+            AlreadyExists: a project has this name.
+            InvalidInput: the name breaks the rule (1-100 of letters, digits, '.', '_', '-').
+        """
+        return self._transport.create_project(name)
 
     def close(self) -> None:
         """Flush buffered metrics and close connections."""

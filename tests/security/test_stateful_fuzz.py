@@ -27,6 +27,7 @@ def test_linked_request_sequences_never_get_a_server_error(
     store_config: Config, tmp_path: Path
 ) -> None:
     with init_project(tmp_path, store_config) as store:
+        store.create_project(PROJECT)
         _, secret = TokenService(store).create("fuzzer", "writer")
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(store_config, auth=True))
     # Only the routes the run links chain (the stateless fuzz covers every route): each new

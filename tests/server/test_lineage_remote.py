@@ -187,7 +187,7 @@ def test_unknown_records_are_404_naming_them(recorded: Recorded) -> None:
         assert local.store.find_project_id("empty") is None
     # a report is found only in its own project
     empty = Client(config=Config(**{**recorded.config.__dict__, "project": "empty"}))
-    with empty, pytest.raises(NotFound, match="in project 'empty'"):
+    with empty, pytest.raises(NotFound, match="No project named 'empty'"):
         empty.report(recorded.report_id)
 
 

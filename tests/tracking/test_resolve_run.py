@@ -69,6 +69,8 @@ def test_missing_ids_and_prefixes_say_not_found(backend: TrackingBackend) -> Non
 
 
 def test_a_prefix_only_matches_runs_of_the_backends_project(store: Store) -> None:
+    store.create_project("credit")
+    store.create_project("fraud")
     mine = SqlTracking(store, project="credit")
     theirs = SqlTracking(store, project="fraud")
     ours = mine.create_run("credit").id

@@ -232,7 +232,7 @@ class DatasetService:
             return ref
         parsed = parse_ref(ref)
         dv, d = t.dataset_versions, t.datasets
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         select = (
             sa.select(dv.c.id)
             .join(d, d.c.id == dv.c.dataset_id)
@@ -307,7 +307,7 @@ class DatasetService:
     def list(self) -> list[dict[str, Any]]:
         """Every dataset with its latest version and number of versions."""
         dv, d = t.dataset_versions, t.datasets
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(
@@ -334,7 +334,7 @@ class DatasetService:
     def versions(self, name: str) -> list[DatasetVersion]:
         """Every version of a dataset, oldest first."""
         dv = t.dataset_versions
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             dataset_id = self._dataset_id(conn, project_id, check_name(name), create=False)
             ids = (

@@ -114,7 +114,7 @@ def _predictions_view(con, service: DatasetService) -> None:
     import pyarrow.parquet as pq
 
     a, r, e = t.run_artifacts, t.runs, t.experiments
-    project_id = service.store.find_project_id(service.project)  # a read: never creates it
+    project_id = service.store.read_project_id(service.project)
     rows = []
     if project_id is not None:  # an unknown project has no runs
         with service.store.read() as conn:

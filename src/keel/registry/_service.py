@@ -249,7 +249,7 @@ class RegistryService:
             return ref
         parsed = parse_model_ref(ref)
         mv, al = t.model_versions, t.model_aliases
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             model_id = self._model_id(conn, project_id, parsed.name, create=False)
             if parsed.alias is not None:
@@ -281,7 +281,7 @@ class RegistryService:
 
     def versions(self, name: str) -> list[ModelVersion]:
         mv = t.model_versions
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
             ids = (
@@ -296,7 +296,7 @@ class RegistryService:
     def list(self) -> list[dict[str, Any]]:
         """Every model with its latest version, aliases and policy."""
         m = t.models
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(m.c.name, m.c.policy)
@@ -346,7 +346,7 @@ class RegistryService:
             return digest, f"{parsed.name}:{parsed.version}"
         query = _LATEST if parsed.alias is None else _BY_ALIAS
         params = {
-            "project_id": self.store.find_project_id(self.project),
+            "project_id": self.store.read_project_id(self.project),
             "name": parsed.name,
             "alias": parsed.alias,
         }
@@ -376,7 +376,7 @@ class RegistryService:
         return policy
 
     def policy(self, name: str) -> Policy:
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
             raw = conn.execute(
@@ -540,7 +540,7 @@ class RegistryService:
 
     def history(self, name: str) -> list[HistoryEvent]:
         """Every registration, alias move, approval, rejection and policy change, oldest first."""
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         with self.store.read() as conn:
             model_id = self._model_id(conn, project_id, check_model_name(name), create=False)
             rows = audit_events(conn, object_kind="model", object_id=model_id)

@@ -13,7 +13,7 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
-from .routes import datasets, lineage, models, objects, tracking, validation
+from .routes import datasets, lineage, models, objects, projects, tracking, validation
 from .tokens import TokenService
 
 __all__ = ["create_app", "factory"]
@@ -69,6 +69,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 
+    app.include_router(projects.router, prefix="/api/v1")
     app.include_router(tracking.router, prefix="/api/v1")
     app.include_router(objects.router, prefix="/api/v1")
     app.include_router(lineage.router, prefix="/api/v1")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ._ids import new_id, now_ms
 
 __all__ = [
+    "DEFAULT_PROJECT",
     "ObjectStore",
     "Store",
     "check_project_name",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "DEFAULT_PROJECT": "keel.store._store",
     "Store": "keel.store._store",
     "init_project": "keel.store._store",
     "check_project_name": "keel.store._store",
@@ -31,6 +33,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from ._store import (
+        DEFAULT_PROJECT,
         Store,
         check_project_name,
         init_project,

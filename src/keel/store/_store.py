@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from keel.config import DATABASE_FILE, OBJECTS_DIR, PROJECT_DIR, Config, sqlite_path
-from keel.errors import AlreadyExists, ConfigError, InvalidInput, StoreUnavailable
+from keel.errors import AlreadyExists, ConfigError, InvalidInput, NotFound, StoreUnavailable
 
 from . import schema
 from ._database import create_engine, create_sqlite_file
@@ -22,6 +22,7 @@ from .objects import ObjectStore, Source, open_object_store
 from .rows import insert_ignore
 
 __all__ = [
+    "DEFAULT_PROJECT",
     "PROJECT_NAME_RULE",
     "Store",
     "check_project_name",
@@ -33,6 +34,11 @@ log = logging.getLogger("keel.store")
 PROJECT_NAME_RULE = "1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _MAX_CACHED_PROJECTS = 1024
+
+DEFAULT_PROJECT = "default"
+"""The one project made on first write; every other project is created explicitly
+(``keel init``, ``keel projects create``, ``Client.create_project``), so a typo in a project
+name is an error instead of a new, empty project."""
 
 
 def check_project_name(name: object) -> str:
@@ -175,18 +181,33 @@ class Store:
             insert_ignore(conn, schema.objects, row)
 
     def project_id(self, name: str | None = None) -> str:
-        """The id of a project by name (the configured one by default), created on first use.
+        """The id of a project by name (the configured one by default), for a write.
 
-        For writes only: a read uses :meth:`find_project_id`, which never creates one.
+        The project ``default`` is made on first use; any other must exist.
+
+        Raises:
+            NotFound: no project has this name (the message lists those that do, with a
+                suggestion for a likely typo, and says how to create one).
         """
         name = check_project_name(name or self.config.project)
         found = self.find_project_id(name)
         if found is None:
-            table = schema.projects
-            with self.write() as conn:
-                insert_ignore(conn, table, {"id": new_id(), "name": name, "created_at": now_ms()})
-                found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()
-            self._remember(name, found)
+            if name != DEFAULT_PROJECT:
+                raise self.unknown_project(name)
+            found = self._insert_project(name)
+        return found
+
+    def read_project_id(self, name: str | None = None) -> str | None:
+        """The id of a project by name, for a read: None for a ``default`` project no one
+        has written to yet (it reads as empty); never writes.
+
+        Raises:
+            NotFound: any other unknown project (with the names that exist).
+        """
+        name = check_project_name(name or self.config.project)
+        found = self.find_project_id(name)
+        if found is None and name != DEFAULT_PROJECT:
+            raise self.unknown_project(name)
         return found
 
     def find_project_id(self, name: str | None = None) -> str | None:
@@ -199,6 +220,63 @@ class Store:
             found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar()
         if found is not None:
             self._remember(name, found)
+        return found
+
+    def create_project(self, name: str, *, actor: str | None = None) -> str:
+        """Create a project; its id. An audit event names ``actor`` (this user by default).
+
+        Raises:
+            InvalidInput: the name breaks the naming rule.
+            AlreadyExists: a project has this name.
+        """
+        name = check_project_name(name)
+        if self.find_project_id(name) is not None:
+            raise AlreadyExists(f"A project named {name!r} exists already; use it as it is.")
+        return self._insert_project(name, actor=actor)
+
+    def projects(self) -> list[dict[str, object]]:
+        """Every project, by name: name, id, created_at."""
+        table = schema.projects
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(table.c.name, table.c.id, table.c.created_at).order_by(table.c.name)
+            ).all()
+        return [{"name": n, "id": i, "created_at": c} for n, i, c in rows]
+
+    def unknown_project(self, name: str) -> NotFound:
+        """The error for a project name no project has: the names that exist, a suggestion."""
+        import difflib
+
+        names = [str(p["name"]) for p in self.projects()]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") or "none yet"
+        return NotFound(
+            f"No project named {name!r}. Projects: {listed}.{hint} Create one with "
+            f"'keel projects create {name}' (an admin call on a server)."
+        )
+
+    def _insert_project(self, name: str, *, actor: str | None = None) -> str:
+        from .actors import Actor
+        from .audit import record_event
+
+        table = schema.projects
+        made = new_id()
+        with self.write() as conn:
+            insert_ignore(conn, table, {"id": made, "name": name, "created_at": now_ms()})
+            found = conn.execute(sa.select(table.c.id).where(table.c.name == name)).scalar_one()
+            if found == made:  # this call made it (not a concurrent one)
+                who = actor or Actor.local().name
+                record_event(
+                    conn,
+                    project_id=found,
+                    actor=who,
+                    action="project.create",
+                    object_kind="project",
+                    object_id=found,
+                    details={"name": name},
+                )
+        self._remember(name, found)
         return found
 
     def _remember(self, name: str, project_id: str) -> None:
@@ -286,5 +364,6 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
     if "://" not in config.objects:
         Path(config.objects).mkdir(parents=True, exist_ok=True)
     store = Store.open(config)
-    store.project_id()
+    if store.find_project_id() is None:  # init creates the configured project explicitly
+        store.create_project(config.project)
     return store

@@ -376,8 +376,9 @@ class SqlTracking:
         return self.store.config.max_field_kb * 1024
 
     def _read_project_id(self) -> str | None:
-        """This service's project id, or None if it does not exist; never creates it."""
-        return self.store.find_project_id(self.project)
+        """This service's project id (None for a ``default`` project not yet written to);
+        never creates it; an unknown project is NotFound."""
+        return self.store.read_project_id(self.project)
 
     def _require_run(
         self, conn: sa.Connection, run_id: str, project_id: str | None

@@ -190,7 +190,7 @@ class ReportRecords:
                 f"limit must be a whole number from 1 to {MAX_LISTED}. Got {str(limit)[:40]!r}."
             )
         r = self._table()
-        project_id = self.store.find_project_id(self.project)  # a read: never creates it
+        project_id = self.store.read_project_id(self.project)
         select = self._in_project(
             sa.select(
                 r.c.id, r.c.passed, r.c.summary, r.c.created_at, r.c.subject_kind, r.c.subject_id
@@ -250,7 +250,7 @@ class ReportRecords:
         from keel.store import schema as t
 
         r = self._table()
-        project_id = self.store.find_project_id(self.project)
+        project_id = self.store.read_project_id(self.project)
         found = None
         if isinstance(report_id, str) and 0 < len(report_id) <= 200 and "\x00" not in report_id:
             with self.store.read() as conn:
