@@ -13,6 +13,7 @@ from .spec import (
     Route,
     parse_duration,
     parse_spec,
+    parse_spec_text,
     qualify,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "Route",
     "parse_duration",
     "parse_spec",
+    "parse_spec_text",
     "qualify",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "Route",
     "parse_duration",
     "parse_spec",
+    "parse_spec_text",
     "qualify",
 ]
 
@@ -204,7 +205,6 @@ def parse_spec(source: str | Path) -> DeploymentSpec:
         InvalidInput: the YAML does not parse, or a field is missing, unknown or wrong;
             the message names the line and the reason.
     """
-    import yaml
 
     where = "the deployment"
     if isinstance(source, Path) or (
@@ -220,6 +220,21 @@ def parse_spec(source: str | Path) -> DeploymentSpec:
             raise InvalidInput(f"Cannot read {where}: {exc}.") from None
     else:
         text = source
+    return parse_spec_text(text, source=where)
+
+
+def parse_spec_text(text: str, *, source: str = "the deployment") -> DeploymentSpec:
+    """Read a deployment from YAML ``text`` (never a path), naming ``source`` and the line
+    of any mistake; what a server does with a spec a client sent.
+
+    Raises:
+        InvalidInput: as :func:`parse_spec`.
+    """
+    import yaml
+
+    where = source
+    if not isinstance(text, str):
+        raise InvalidInput(f"{where}: a deployment is YAML text, not {type(text).__name__}.")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
