@@ -179,6 +179,11 @@ class DeploymentService:
             )
         recorded = RolloutStep(step, float(weight), status, metrics, now_ms())
         with self.store.write() as conn:
+            still = conn.execute(
+                sa.select(t.rollouts.c.status).where(t.rollouts.c.id == rollout_id)
+            ).scalar()
+            if still != "canary":  # finished between the check above and this write
+                raise _concurrent(row["deployment"])
             conn.execute(
                 t.rollout_steps.insert().values(
                     id=new_id(),
