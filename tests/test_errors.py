@@ -13,6 +13,7 @@ from keel import errors
         (errors.NotFound, 404),
         (errors.ObjectNotFound, 404),
         (errors.AlreadyExists, 409),
+        (errors.Conflict, 409),
         (errors.InvalidInput, 422),
         (errors.ConfigError, 422),
         (errors.PayloadTooLarge, 413),

@@ -4,8 +4,8 @@ A client resolves the configuration once and picks each concept's transport by t
 scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
 directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
 concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
-``client.lineage(ref)``, ``client.reports()``) instead of building services of its own;
-the SDK's top-level functions work on :func:`default_client`.
+``client.deployments``, ``client.lineage(ref)``, ``client.reports()``) instead of building
+services of its own; the SDK's top-level functions work on :func:`default_client`.
 
 Example::
 
@@ -30,6 +30,8 @@ from keel.errors import ConfigError
 if TYPE_CHECKING:
     from keel._remote import RemoteClient
     from keel.data import DatasetService
+    from keel.deploy import DeploymentService
+    from keel.deploy._http import HttpDeployments
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
     from keel.store import Store
@@ -72,6 +74,11 @@ class _StoreTransport:
         from keel.registry import RegistryService
 
         return RegistryService(self.store, project=self.config.project)
+
+    def deployments(self) -> DeploymentService:
+        from keel.deploy import DeploymentService
+
+        return DeploymentService(self.store, project=self.config.project)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -148,6 +155,11 @@ class _ServerTransport:
         from keel.registry._http import HttpRegistry
 
         return HttpRegistry(self._remote, self.objects(), project=self.config.project)
+
+    def deployments(self) -> HttpDeployments:
+        from keel.deploy._http import HttpDeployments
+
+        return HttpDeployments(self._remote, project=self.config.project)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -320,6 +332,12 @@ class Client:
         """The model registry: versions, aliases, approvals, evaluations (the same methods
         through a keel server: the package is built here and its files pushed)."""
         return self._transport.models()
+
+    @cached_property
+    def deployments(self) -> DeploymentService | HttpDeployments:
+        """Deployments as config: plan and apply specs, roll back, read rollout history
+        (the same methods through a keel server)."""
+        return self._transport.deployments()
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``

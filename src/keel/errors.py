@@ -11,6 +11,7 @@ Hierarchy::
     │   ├── ProjectNotFound             no keel project or store where one was expected
     │   └── ObjectNotFound              an object digest is missing from the object store
     ├── AlreadyExists             409  creating something that is already there
+    ├── Conflict                  409  the change does not fit the current state (try later)
     ├── InvalidInput              422  a value, argument or file is malformed
     │   ├── ConfigError                 a setting (KEEL_URI, keel.toml, ...) is wrong
     │   ├── QueryTooComplex             a search is beyond a configured or database limit
@@ -29,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyExists",
     "ConfigError",
+    "Conflict",
     "IntegrityError",
     "InvalidInput",
     "KeelError",
@@ -74,6 +76,13 @@ class ObjectNotFound(NotFound):
 
 class AlreadyExists(KeelError):
     """Creating something that already exists."""
+
+    status_code = 409
+
+
+class Conflict(KeelError):
+    """The request is well formed but does not fit the current state: a deployment with a
+    canary in progress, a rollback with nothing to go back to, a concurrent change."""
 
     status_code = 409
 

@@ -11,6 +11,7 @@ from keel.errors import KeelError
 
 from . import (
     data,
+    deploy,
     fsck,
     gc,
     lake,
@@ -84,6 +85,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(data.app, name="data")
 app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
+app.add_typer(deploy.app, name="deploy")
 lineage.register(app)
 pii.register(app)
 validate_cli.register(app)

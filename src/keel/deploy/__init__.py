@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._records import Change, Plan, Rollout, RolloutStep
+from ._service import DeploymentService
 from .spec import (
     Batching,
     Canary,
@@ -11,17 +13,24 @@ from .spec import (
     Route,
     parse_duration,
     parse_spec,
+    parse_spec_text,
     qualify,
 )
 
 __all__ = [
     "Batching",
     "Canary",
+    "Change",
+    "DeploymentService",
     "DeploymentSpec",
     "Limits",
     "LoggingPolicy",
+    "Plan",
+    "Rollout",
+    "RolloutStep",
     "Route",
     "parse_duration",
     "parse_spec",
+    "parse_spec_text",
     "qualify",
 ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "Route",
     "parse_duration",
     "parse_spec",
+    "parse_spec_text",
     "qualify",
 ]
 
@@ -139,6 +140,24 @@ class DeploymentSpec:
     batching: Batching = field(default_factory=Batching)
     logging: LoggingPolicy = field(default_factory=LoggingPolicy)
     limits: Limits = field(default_factory=Limits)
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    """Where each field stood in its YAML file (``{"routes.1.version": 7}``); empty unless
+    the spec came from :func:`parse_spec`. Not part of the spec: ignored by ``==`` and
+    :meth:`to_dict`."""
+    source: str | None = field(default=None, compare=False, repr=False)
+    """The file (or ``"the deployment"`` for text) the spec was parsed from, if it was."""
+
+    def locate(self, path: str) -> str:
+        """Where a field is, for a message: ``deploy.yaml line 7 (routes.1.version)`` for a
+        parsed spec, ``deployment field routes.1.version`` otherwise."""
+        if self.source is None:
+            return f"Deployment field {path}"
+        probe = path
+        while probe and probe not in self.lines:
+            probe = probe.rpartition(".")[0]
+        line = self.lines.get(probe) if probe else None
+        at = f" line {line}" if line is not None else ""
+        return f"{self.source}{at} ({path})"
 
     @property
     def refs(self) -> tuple[str, ...]:
@@ -153,6 +172,7 @@ class DeploymentSpec:
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data (what a rollout records)."""
         data = asdict(self)
+        del data["lines"], data["source"]
         if self.canary is None:
             data["canary"] = None
         return _lists(data)
@@ -185,7 +205,6 @@ def parse_spec(source: str | Path) -> DeploymentSpec:
         InvalidInput: the YAML does not parse, or a field is missing, unknown or wrong;
             the message names the line and the reason.
     """
-    import yaml
 
     where = "the deployment"
     if isinstance(source, Path) or (
@@ -201,6 +220,21 @@ def parse_spec(source: str | Path) -> DeploymentSpec:
             raise InvalidInput(f"Cannot read {where}: {exc}.") from None
     else:
         text = source
+    return parse_spec_text(text, source=where)
+
+
+def parse_spec_text(text: str, *, source: str = "the deployment") -> DeploymentSpec:
+    """Read a deployment from YAML ``text`` (never a path), naming ``source`` and the line
+    of any mistake; what a server does with a spec a client sent.
+
+    Raises:
+        InvalidInput: as :func:`parse_spec`.
+    """
+    import yaml
+
+    where = source
+    if not isinstance(text, str):
+        raise InvalidInput(f"{where}: a deployment is YAML text, not {type(text).__name__}.")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -211,7 +245,28 @@ def parse_spec(source: str | Path) -> DeploymentSpec:
         raise InvalidInput(f"{where}{line}: not valid YAML ({problem}).") from None
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{where}: a deployment is a mapping with name, model and routes.")
-    return _build(data, _Locator(node, where))
+    spec = _build(data, _Locator(node, where))
+    return replace(spec, lines=_field_lines(node), source=where)
+
+
+def _field_lines(node: Any, prefix: str = "") -> dict[str, int]:
+    """The line of every field and list item in a composed YAML document, by dotted path."""
+    import yaml
+
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        children = [(getattr(k, "value", None), v) for k, v in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(enumerate(node.value))
+    else:
+        return lines
+    for key, child in children:
+        if not isinstance(key, str | int):
+            continue
+        path = f"{prefix}.{key}" if prefix else str(key)
+        lines[path] = child.start_mark.line + 1
+        lines.update(_field_lines(child, path))
+    return lines
 
 
 class _Locator:

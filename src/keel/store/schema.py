@@ -398,6 +398,9 @@ rollouts = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     _time(),
+    # the revision a rollback of this one returns to; the revision a rollback restored
+    sa.Column("previous_revision", sa.Integer),
+    sa.Column("restores", sa.Integer),
     sa.UniqueConstraint("deployment_id", "revision"),
 )
 
