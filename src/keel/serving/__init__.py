@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._models import ModelServer
+from .app import ServingApp, create_app, load_spec
+
+__all__ = ["ModelServer", "ServingApp", "create_app", "load_spec"]
