@@ -81,7 +81,9 @@ def serving(app: object) -> Iterator[str]:
     """Run a model server app with uvicorn (httptools) on a free loopback port in a thread."""
     import uvicorn
 
-    sock = socket.socket()
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say it, and
+    # without it a response written in two parts waits for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(

@@ -2,12 +2,12 @@
 
 A bounded queue takes enforced frames (each request's rows already match the signature,
 so one request's bad rows never fail another's). A worker takes the first request, lets
-requests whose bytes have already arrived join, and, when traffic is concurrent (the last
-batch held several requests), waits at most ``max_wait_ms`` for more, up to
-``max_batch_size`` rows. It concatenates the rows into one frame, calls ``predict`` once
-and hands each request its slice. At concurrency 1 no request ever waits for company.
-A full queue refuses at once (:class:`QueueFull`, a 503 with ``Retry-After``) instead of
-holding unbounded memory.
+requests whose bytes have already arrived join, and, when traffic is concurrent (most
+recent requests arrived while others were still in flight), waits at most
+``max_wait_ms`` for more, up to ``max_batch_size`` rows. It concatenates the rows into
+one frame, calls ``predict`` once and hands each request its slice. At concurrency 1 no
+request ever waits for company. A full queue refuses at once (:class:`QueueFull`, a 503
+with ``Retry-After``) instead of holding unbounded memory.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ class Batcher:
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task | None = None
         self._inline = True
-        self._concurrent = False
+        self._overlap = 0.0
+        """Moving share of requests that arrived while another was in flight."""
+        self._inflight = 0
         self._closing = False
         self._busy = False
 
@@ -95,7 +97,12 @@ class Batcher:
             self._queue.put_nowait(_Item(frame, future))
         except asyncio.QueueFull:
             raise QueueFull() from None
-        return await future
+        self._overlap = 0.9 * self._overlap + (0.1 if self._inflight else 0.0)
+        self._inflight += 1
+        try:
+            return await future
+        finally:
+            self._inflight -= 1
 
     def _start(self) -> None:
         if self._closing:
@@ -128,7 +135,6 @@ class Batcher:
             rows = first.rows
             if rows < self.max_batch_size and self.max_wait > 0:
                 rows = await self._gather(queue, batch, rows, loop)
-            self._concurrent = len(batch) > 1
             try:
                 await self._predict(batch, rows)
             finally:
@@ -145,7 +151,7 @@ class Batcher:
                 item = queue.get_nowait()
                 batch.append(item)
                 rows += item.rows
-            if rows >= self.max_batch_size or not (self._concurrent or len(batch) > 1):
+            if rows >= self.max_batch_size or self._overlap < 0.5:
                 break
             remaining = deadline - loop.time()
             if remaining <= 0:

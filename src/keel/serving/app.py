@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import pandas as pd
 
 from keel.deploy import DeploymentSpec, parse_spec
 from keel.errors import (
@@ -159,6 +160,8 @@ class ServingApp:
         self._tokens: dict[str, tuple[float, Any]] = {}
         self._background: set[asyncio.Task] = set()
         self._poller: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop serving requests, once started (for reconfiguring from a thread)."""
         self.api = build_api(self)
 
     # -- dispatch -------------------------------------------------------------------------
@@ -236,6 +239,7 @@ class ServingApp:
 
     def start(self) -> None:
         """Start looking for moved aliases (the lifespan's startup calls this)."""
+        self.loop = asyncio.get_running_loop()
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self.server.poll())
 
@@ -289,6 +293,8 @@ class ServingApp:
                 names = first.model.signature.names if first.model.signature else ()
                 sticky = sticky_value(data, models.spec.sticky_key, names)
             served = models.route(sticky)
+            if models.spec.sticky_key is not None:
+                data = _without(data, models.spec.sticky_key, served.model.signature)
             frame = served.model.enforce(data)
             outputs = await served.batcher.submit(frame)
         except KeelError as exc:
@@ -491,6 +497,18 @@ async def _read(receive: Any, declared: int, limit: int) -> bytes:
             raise PayloadTooLarge(_too_large(f"went past {limit} bytes", limit))
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _without(data: Any, key: str, signature: Any) -> Any:
+    """``data`` without the sticky key's column when the model does not take it (an entity
+    key such as customer_id routes the request; it is not a feature)."""
+    if signature is None or key in signature.names:
+        return data
+    if isinstance(data, dict) and key in data:
+        return {k: v for k, v in data.items() if k != key}
+    if isinstance(data, pd.DataFrame) and key in data.columns:
+        return data.drop(columns=[key])
+    return data
 
 
 def _too_large(what: str, limit: int) -> str:
