@@ -9,7 +9,21 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import data, fsck, gc, lake, lineage, models, pii, project, quickstart, runs, server, tokens
+from . import (
+    data,
+    fsck,
+    gc,
+    lake,
+    lineage,
+    models,
+    pii,
+    project,
+    quickstart,
+    runs,
+    serve,
+    server,
+    tokens,
+)
 from . import validate as validate_cli
 from ._output import err_console, esc
 
@@ -64,6 +78,7 @@ fsck.register(app)
 gc.register(app)
 quickstart.register(app)
 server.register(app)
+serve.register(app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(tokens.app, name="token")
 app.add_typer(data.app, name="data")
