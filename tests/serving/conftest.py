@@ -72,7 +72,7 @@ def project(tmp_path: Path) -> Iterator[Client]:
 def register_slow(client: Client) -> str:
     """A model slow enough (a few ms per batch) to fill a queue."""
     X, y = training_data()
-    forest = RandomForestClassifier(n_estimators=400, max_depth=2, random_state=0).fit(X, y)
+    forest = RandomForestClassifier(n_estimators=200, max_depth=2, random_state=0).fit(X, y)
     return client.models.register(forest, "slow", input_example=X.head()).ref
 
 
