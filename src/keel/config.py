@@ -64,6 +64,13 @@ def _parse_choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def _parse_seconds(raw: Any) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive number of seconds, got {raw!r}")
+    return value
+
+
 def _parse_int(raw: Any) -> int:
     value = int(raw)
     if value <= 0:
@@ -236,6 +243,13 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_int,
     ),
     Setting(
+        "serve_poll_seconds",
+        "KEEL_SERVE_POLL_SECONDS",
+        5.0,
+        "How often a model server checks whether an alias it serves has moved, in seconds.",
+        _parse_seconds,
+    ),
+    Setting(
         "reproduces",
         "KEEL_REPRODUCES",
         None,
@@ -272,6 +286,7 @@ class Config:
     max_search_results: int = 10_000
     max_lake_rows: int = 10_000
     lake_query_timeout_ms: int = 30_000
+    serve_poll_seconds: float = 5.0
     reproduces: str | None = None
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -22,6 +22,7 @@ from . import (
     projects,
     quickstart,
     runs,
+    serve,
     server,
     tokens,
 )
@@ -79,6 +80,7 @@ fsck.register(app)
 gc.register(app)
 quickstart.register(app)
 server.register(app)
+serve.register(app)
 app.add_typer(projects.app, name="projects")
 app.add_typer(runs.app, name="runs")
 app.add_typer(tokens.app, name="token")

@@ -1,0 +1,105 @@
+"""Serving fixtures: a project with real scikit-learn models, and real servers on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from keel.client import Client
+from keel.config import resolve
+from keel.registry._loaded import clear_cache
+from keel.store import init_project
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def training_data() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"income": rng.normal(50, 10, 200), "debt": rng.uniform(0, 1, 200)})
+    y = (X["debt"] + rng.normal(0, 0.2, 200) > 0.5).astype(int).to_numpy()
+    return X, y
+
+
+def make_project(folder: Path) -> Client:
+    """A project with ``credit`` versions 1-3 (champion 1, challenger 2) and ``price``."""
+    config = resolve(
+        uri=f"sqlite:///{folder / 'keel.db'}", objects=str(folder / "objects"), fsync=False
+    )
+    init_project(folder, config).close()
+    client = Client(config=config)
+    X, y = training_data()
+    for c in (0.1, 1.0, 10.0):
+        client.models.register(LogisticRegression(C=c).fit(X, y), "credit", input_example=X.head())
+    client.models.set_alias("credit:1", "champion")
+    client.models.set_alias("credit:2", "challenger")
+    client.models.register(
+        LinearRegression().fit(X, X["income"] * 2), "price", input_example=X.head()
+    )
+    return client
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    """A project many tests read and none change."""
+    client = make_project(tmp_path_factory.mktemp("serving"))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Client]:
+    """A project of the test's own, for tests that move aliases."""
+    client = make_project(tmp_path / "project")
+    yield client
+    client.close()
+
+
+def register_slow(client: Client) -> str:
+    """A model slow enough (a few ms per batch) to fill a queue."""
+    X, y = training_data()
+    forest = RandomForestClassifier(n_estimators=200, max_depth=2, random_state=0).fit(X, y)
+    return client.models.register(forest, "slow", input_example=X.head()).ref
+
+
+@contextlib.contextmanager
+def serving(app: object) -> Iterator[str]:
+    """Run a model server app with uvicorn (httptools) on a free loopback port in a thread."""
+    import uvicorn
+
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say it, and
+    # without it a response written in two parts waits for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", loop="asyncio", http="httptools"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the model server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
