@@ -4,8 +4,8 @@ A client resolves the configuration once and picks each concept's transport by t
 scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
 directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
 concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
-``client.lineage(ref)``, ``client.reports()``) instead of building services of its own;
-the SDK's top-level functions work on :func:`default_client`.
+``client.predictions``, ``client.lineage(ref)``, ``client.reports()``) instead of building
+services of its own; the SDK's top-level functions work on :func:`default_client`.
 
 Example::
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from keel.data import DatasetService
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
+    from keel.serving import PredictionStore
+    from keel.serving._predictions_http import HttpPredictions
     from keel.store import Store
     from keel.store.lineage import LineageGraph
     from keel.store.objects import ObjectStore
@@ -72,6 +74,11 @@ class _StoreTransport:
         from keel.registry import RegistryService
 
         return RegistryService(self.store, project=self.config.project)
+
+    def predictions(self) -> PredictionStore:
+        from keel.serving import PredictionStore
+
+        return PredictionStore(self.store, project=self.config.project)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -141,6 +148,11 @@ class _ServerTransport:
         from keel.registry._http import HttpRegistry
 
         return HttpRegistry(self._remote, self.objects(), project=self.config.project)
+
+    def predictions(self) -> HttpPredictions:
+        from keel.serving._predictions_http import HttpPredictions
+
+        return HttpPredictions(self._remote, self.objects(), self.config)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -307,6 +319,13 @@ class Client:
         """The model registry: versions, aliases, approvals, evaluations (the same methods
         through a keel server: the package is built here and its files pushed)."""
         return self._transport.models()
+
+    @cached_property
+    def predictions(self) -> PredictionStore | HttpPredictions:
+        """Prediction logs and feedback as Parquet parts: what a model server's
+        :class:`~keel.serving.PredictionLogger` writes to, and what lineage, the lake and
+        erasure read (the same methods through a keel server)."""
+        return self._transport.predictions()
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``
