@@ -184,7 +184,7 @@ class PredictionStore:
             query = query.where(p.c.first_at < _ms("until_ms", until_ms))
         with self.store.read() as conn:
             rows = conn.execute(query.order_by(p.c.first_at, p.c.id)).mappings().all()
-        return [{k: v for k, v in r.items() if k != "project_id"} for r in rows]
+        return [{str(k): v for k, v in r.items() if k != "project_id"} for r in rows]
 
     def read(
         self,
