@@ -13,7 +13,8 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
     """Check every object against its digest and every metadata reference to an object.
 
     Also checks every recorded erasure: its predicate matches no row of the dataset and no
-    object it took out of use is still stored (prediction log erasures too). Exits 1 if anything is wrong. Changes nothing.
+    object it took out of use is still stored (prediction log erasures too). Exits 1 if
+    anything is wrong. Changes nothing.
     """
     from functools import partial
 
