@@ -64,12 +64,19 @@ def graph_around(
     """The lineage graph around ``ref`` in ``project`` of ``store``: what a local client
     and a keel server both answer for ``lineage(ref)``."""
     check_walk(direction, depth)  # before any look-up: a bad walk is refused as such
+    if isinstance(ref, str) and ref.strip().startswith("request:"):
+        from keel._request_lineage import request_graph
+
+        return request_graph(store, project, ref.strip().removeprefix("request:"), depth=depth)
     kind, id_ = node_in(store, project, ref)
     return lineage_graph(store, kind, id_, direction=direction, depth=depth)
 
 
 def lineage(ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
     """The records upstream (``up``), downstream (``down``) or both of ``ref``.
+
+    ``request:<id>`` is one served request: the model version that answered (with its run,
+    commit, environment and training data upstream), the inputs as served and the route.
 
     Example::
 

@@ -4,8 +4,9 @@ A client resolves the configuration once and picks each concept's transport by t
 scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
 directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
 concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
-``client.deployments``, ``client.lineage(ref)``, ``client.reports()``) instead of building
-services of its own; the SDK's top-level functions work on :func:`default_client`.
+``client.deployments``, ``client.predictions``, ``client.lineage(ref)``,
+``client.reports()``) instead of building services of its own; the SDK's top-level
+functions work on :func:`default_client`.
 
 Example::
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from keel.deploy._http import HttpDeployments
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
+    from keel.serving import PredictionStore
+    from keel.serving._predictions_http import HttpPredictions
     from keel.store import Store
     from keel.store.lineage import LineageGraph
     from keel.store.objects import ObjectStore
@@ -79,6 +82,11 @@ class _StoreTransport:
         from keel.deploy import DeploymentService
 
         return DeploymentService(self.store, project=self.config.project)
+
+    def predictions(self) -> PredictionStore:
+        from keel.serving import PredictionStore
+
+        return PredictionStore(self.store, project=self.config.project)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -160,6 +168,11 @@ class _ServerTransport:
         from keel.deploy._http import HttpDeployments
 
         return HttpDeployments(self._remote, project=self.config.project)
+
+    def predictions(self) -> HttpPredictions:
+        from keel.serving._predictions_http import HttpPredictions
+
+        return HttpPredictions(self._remote, self.objects(), self.config)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -338,6 +351,13 @@ class Client:
         """Deployments as config: plan and apply specs, roll back, read rollout history
         (the same methods through a keel server)."""
         return self._transport.deployments()
+
+    @cached_property
+    def predictions(self) -> PredictionStore | HttpPredictions:
+        """Prediction logs and feedback as Parquet parts: what a model server's
+        :class:`~keel.serving.PredictionLogger` writes to, and what lineage, the lake and
+        erasure read (the same methods through a keel server)."""
+        return self._transport.predictions()
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``

@@ -78,6 +78,20 @@ def _parse_int(raw: Any) -> int:
     return value
 
 
+def _parse_positive_float(raw: Any) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def _parse_secret(raw: Any) -> str:
+    value = str(raw)
+    if len(value) < 16:
+        raise ValueError(f"expected at least 16 characters, got {len(value)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its name in keel.toml, its environment variable, type and default."""
@@ -250,6 +264,29 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_seconds,
     ),
     Setting(
+        "predictions_flush_rows",
+        "KEEL_PREDICTIONS_FLUSH_ROWS",
+        10_000,
+        "Prediction log rows a model server buffers before it writes them as one Parquet part.",
+        _parse_int,
+    ),
+    Setting(
+        "predictions_flush_seconds",
+        "KEEL_PREDICTIONS_FLUSH_SECONDS",
+        5.0,
+        "Longest a logged prediction waits in memory before it is written, in seconds.",
+        _parse_positive_float,
+    ),
+    Setting(
+        "predictions_salt",
+        "KEEL_PREDICTIONS_SALT",
+        None,
+        "Secret that keys the hash of prediction log columns a deployment's logging.hash "
+        "names (at least 16 characters). Default: a random secret kept beside a SQLite "
+        "database; required with PostgreSQL.",
+        _parse_secret,
+    ),
+    Setting(
         "reproduces",
         "KEEL_REPRODUCES",
         None,
@@ -287,6 +324,9 @@ class Config:
     max_lake_rows: int = 10_000
     lake_query_timeout_ms: int = 30_000
     serve_poll_seconds: float = 5.0
+    predictions_flush_rows: int = 10_000
+    predictions_flush_seconds: float = 5.0
+    predictions_salt: str | None = field(default=None, repr=False)
     reproduces: str | None = None
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

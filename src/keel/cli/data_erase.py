@@ -21,18 +21,40 @@ def erase(
         False, "--dry-run", help="Only show the rows each version would lose."
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    logs: bool = typer.Option(
+        True,
+        "--logs/--no-logs",
+        help="Also erase the matching rows from the project's prediction logs (by input "
+        'feature); needs --where of the form "column = \'value\'" or "column IN (...)".',
+    ),
+    key: bool = typer.Option(
+        False,
+        "--key",
+        help="The column is the deployments' sticky key: also erase logged requests and "
+        "feedback whose key is one of the values.",
+    ),
 ) -> None:
     """Remove the rows matching --where from every version of DATASET, for good.
 
     Version numbers, tags and lineage stay; the rewritten versions get new manifests, the old
     objects are deleted once nothing else refers to them, and the erasure (who, when, the
-    predicate, rows per version) is recorded for 'keel fsck' to check. Without --yes, shows
-    what would be removed and asks first.
+    predicate, rows per version) is recorded for 'keel fsck' to check. Prediction logs and
+    feedback lose the matching rows too (hashed columns match by the values' hashes).
+    Without --yes, shows what would be removed and asks first.
     """
     from keel.client import default_client
+    from keel.data import equality_values
     from keel.data import erase as run_erase
 
-    service = default_client().datasets
+    client = default_client()
+    service = client.datasets
+    in_logs = equality_values(where) if logs else None
+    if logs and in_logs is None:
+        err_console.print(
+            "[yellow]note:[/] prediction logs are erased only for --where of the form "
+            '"column = \'value\'" or "column IN (...)"; erase them with '
+            "client.predictions.erase(column=..., values=[...]), or pass --no-logs."
+        )
     plan = run_erase(service, dataset, where, dry_run=True)
     if dry_run:
         _show(plan, json=json)
@@ -50,7 +72,14 @@ def erase(
         ):
             err_console.print("nothing was erased")
             raise typer.Exit(1)
-    _show(run_erase(service, dataset, where), json=json)
+    result = run_erase(service, dataset, where)
+    if in_logs is not None:
+        column, values = in_logs
+        removed = client.predictions.erase(column=column, values=values)
+        if key:
+            removed += client.predictions.erase(column="key", values=values)
+        result.log_rows_removed = removed  # type: ignore[attr-defined]
+    _show(result, json=json)
 
 
 def _show(result, *, json: bool) -> None:
@@ -58,8 +87,9 @@ def _show(result, *, json: bool) -> None:
 
     from ._table import Table
 
+    log_rows = getattr(result, "log_rows_removed", None)
     if json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "prediction_log_rows_removed": log_rows})
         return
     title = (
         f"{result.dataset}: {result.rows_removed:,} rows "
@@ -83,6 +113,8 @@ def _show(result, *, json: bool) -> None:
     console.print(
         f"recorded by {esc(result.actor)}; {len(result.objects_deleted)} old objects deleted"
     )
+    if log_rows is not None:
+        console.print(f"prediction logs and feedback: {log_rows:,} rows removed")
     for digest, places in result.objects_kept.items():
         console.print(
             f"[yellow]kept[/] {esc(digest[:12])}: still used by {esc(', '.join(places))}; "

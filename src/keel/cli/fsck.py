@@ -13,7 +13,8 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
     """Check every object against its digest and every metadata reference to an object.
 
     Also checks every recorded erasure: its predicate matches no row of the dataset and no
-    object it took out of use is still stored. Exits 1 if anything is wrong. Changes nothing.
+    object it took out of use is still stored (prediction log erasures too). Exits 1 if
+    anything is wrong. Changes nothing.
     """
     from functools import partial
 
@@ -23,11 +24,12 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
     from keel.config import current
     from keel.data import check_erasures, version_owners
     from keel.registry import package_owners, stored_examples
+    from keel.serving import check_prediction_erasures, prediction_owners
     from keel.store.fsck import fsck as run_fsck
     from keel.tracking import artifact_owners
 
-    checks = [partial(check_erasures, copies=[stored_examples])]
-    owners = [artifact_owners, version_owners, package_owners]
+    checks = [partial(check_erasures, copies=[stored_examples]), check_prediction_erasures]
+    owners = [artifact_owners, version_owners, package_owners, prediction_owners]
     with Client(config=current()) as client:
         store = client.store
         if json:

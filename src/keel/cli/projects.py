@@ -55,5 +55,6 @@ def create(
         return
     console.print(
         f"[green]Created project[/] {esc(project['name'])}. "
-        f"Use it with [bold]KEEL_PROJECT={esc(project['name'])}[/] or keel.Client(project=...) in Python."
+        f"Use it with [bold]KEEL_PROJECT={esc(project['name'])}[/] "
+        "or keel.Client(project=...) in Python."
     )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
     from ._owners import version_owners
+    from ._predicate import equality_values
     from ._service import DatasetService
     from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
 
@@ -29,6 +30,7 @@ _LAZY = {
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
+    "equality_values": "._predicate",
     "erase": "._erase",
     "ingest": "._ingest",
     "parse_ref": "._versions",
@@ -46,6 +48,7 @@ __all__ = [
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
+    "equality_values",
     "erase",
     "ingest",
     "parse_ref",

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from keel.errors import InvalidInput
 
-__all__ = ["Matcher", "check_predicate"]
+__all__ = ["Matcher", "check_predicate", "equality_values"]
 
 _ROW = "__keel_erase_row__"
 """Row-number column appended to a part, so matches are found by position, not order."""
@@ -71,6 +71,42 @@ def check_predicate(where: object) -> str:
             "Compare columns with values, e.g. \"customer_id IN ('c-1', 'c-2')\"."
         )
     return predicate
+
+
+def equality_values(where: str) -> tuple[str, list[str]] | None:
+    """``(column, values)`` when ``where`` is ``column = value`` or ``column IN (values)``
+    (values as text), else None: the form other stores (prediction logs) can erase by.
+
+    Raises:
+        InvalidInput: ``where`` is not one SQL condition (see :func:`check_predicate`).
+    """
+    import duckdb
+
+    predicate = check_predicate(where)
+    con = duckdb.connect()
+    try:
+        raw = con.execute(
+            "SELECT json_serialize_sql(?)", [f"SELECT 1 WHERE (\n{predicate}\n)"]
+        ).fetchone()[0]
+    finally:
+        con.close()
+    tree = json.loads(raw)["statements"][0]["node"]["where_clause"]
+    if tree.get("class") == "COMPARISON" and tree.get("type") == "COMPARE_EQUAL":
+        operands = [tree.get("left"), tree.get("right")]
+    elif tree.get("class") == "OPERATOR" and tree.get("type") == "COMPARE_IN":
+        operands = tree.get("children") or []
+    else:
+        return None
+    column, *constants = operands
+    if (column or {}).get("class") != "COLUMN_REF" or len(column["column_names"]) != 1:
+        return None
+    values = []
+    for constant in constants:
+        literal = (constant or {}).get("literal") or {}
+        if constant.get("class") != "CONSTANT" or literal.get("text") is None:
+            return None
+        values.append(literal["text"])
+    return column["column_names"][0], values
 
 
 def _has_subquery(tree: Any) -> bool:

@@ -6,7 +6,10 @@ named after what they hold:
 - ``credit`` (the latest version of dataset ``credit``) and ``"credit:v3"`` (any version);
 - ``run_predictions``: the holdout predictions of the project's runs, with ``run_id`` and
   ``artifact`` columns;
-- later: prediction logs and monitoring windows, partitioned by date.
+- ``predictions`` and ``feedback``: what the project's model servers logged (one row per
+  predicted row; ``input`` is a struct of the features as served) and the ground truth
+  sent back, to join by ``request_id`` or ``key``;
+- later: monitoring windows.
 
 A query is read-only: one SELECT over these views, which reads no other file, attaches
 no database and loads no extension, within a row limit (``max_lake_rows``) and a time

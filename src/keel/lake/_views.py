@@ -12,14 +12,16 @@ from keel.store import schema as t
 
 from ._guard import lock_down, read_only_tables
 
-__all__ = ["PREDICTIONS_VIEW", "connect", "view_names"]
+__all__ = ["LOG_VIEWS", "PREDICTIONS_VIEW", "connect", "view_names"]
 
 PREDICTIONS_VIEW = "run_predictions"
+LOG_VIEWS = ("predictions", "feedback")
+"""Served predictions and their feedback (ground truth), from the project's log parts."""
 
 
 def view_names(service: DatasetService) -> list[str]:
     """Every name a query can use: datasets (latest), ``name:vN`` versions, platform tables."""
-    names = [PREDICTIONS_VIEW]
+    names = [PREDICTIONS_VIEW, *LOG_VIEWS]
     for entry in service.list():
         if entry["latest"]["kind"] != "table":
             continue
@@ -83,6 +85,9 @@ def _open(names: set[str], service: DatasetService):
             if name == PREDICTIONS_VIEW:
                 _predictions_view(con, service)
                 continue
+            if name in LOG_VIEWS:
+                files += _log_view(con, service, name)
+                continue
             try:
                 version = service.resolve(name)
             except (NotFound, InvalidInput):
@@ -139,6 +144,22 @@ def _predictions_view(con, service: DatasetService) -> None:
             {"run_id": pa.array([], pa.string()), "artifact": pa.array([], pa.string())}
         )
     con.register(PREDICTIONS_VIEW, combined)
+
+
+def _log_view(con, service: DatasetService, kind: str) -> list[Path]:
+    """``predictions`` or ``feedback``: every part of the project, read by DuckDB from the
+    verified local files (parts that differ in their input fields unified by name), or
+    read here when the objects are elsewhere."""
+    from keel.serving import PredictionStore
+
+    logs = PredictionStore(service.store, project=service.project)
+    paths = logs.paths(kind)
+    if paths is None:
+        con.register(kind, logs.read(kind))
+        return []
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    con.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet([{files}], union_by_name=true)")
+    return paths
 
 
 def _default_service() -> DatasetService:

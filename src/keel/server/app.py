@@ -13,7 +13,17 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
-from .routes import datasets, deployments, lineage, models, objects, projects, tracking, validation
+from .routes import (
+    datasets,
+    deployments,
+    lineage,
+    models,
+    objects,
+    predictions,
+    projects,
+    tracking,
+    validation,
+)
 from .tokens import TokenService
 
 __all__ = ["create_app", "factory"]
@@ -77,6 +87,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(models.router, prefix="/api/v1")
     app.include_router(datasets.router, prefix="/api/v1")
     app.include_router(deployments.router, prefix="/api/v1")
+    app.include_router(predictions.router, prefix="/api/v1")
     return app
 
 

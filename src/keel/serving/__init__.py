@@ -1,8 +1,47 @@
-"""Serving: the model server, routing, micro-batching and prediction logging."""
+"""Serving: the model server, routing, micro-batching, prediction logging, batch scoring.
+
+Names load on first use: a model server imports what it serves with, not all of keel.
+"""
 
 from __future__ import annotations
 
-from ._models import ModelServer
-from .app import ServingApp, create_app, load_spec
+from typing import TYPE_CHECKING
 
-__all__ = ["ModelServer", "ServingApp", "create_app", "load_spec"]
+from keel._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from ._erase import check_prediction_erasures, prediction_owners
+    from ._models import ModelServer
+    from .app import ServingApp, create_app, load_spec
+    from .predictions import PredictionStore
+    from .predlog import PredictionLogger, PredictionSink
+
+_LAZY = {
+    "ModelServer": "._models",
+    "PredictionLogger": ".predlog",
+    "PredictionSink": ".predlog",
+    "PredictionStore": ".predictions",
+    "ServingApp": ".app",
+    "check_prediction_erasures": "._erase",
+    "create_app": ".app",
+    "load_spec": ".app",
+    "prediction_owners": "._erase",
+}
+
+__all__ = [
+    "ModelServer",
+    "PredictionLogger",
+    "PredictionSink",
+    "PredictionStore",
+    "ServingApp",
+    "check_prediction_erasures",
+    "create_app",
+    "load_spec",
+    "prediction_owners",
+]
+
+__getattr__ = lazy_names(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

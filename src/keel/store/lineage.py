@@ -48,6 +48,8 @@ class Node:
     kind: str
     id: str
     label: str = ""
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+    """What a concept adds about the record (a served prediction's inputs, a run's commit)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -72,7 +74,10 @@ class LineageGraph:
     def to_dict(self) -> dict:
         return {
             "root": {"kind": self.root[0], "id": self.root[1]},
-            "nodes": [{"kind": n.kind, "id": n.id, "label": n.label} for n in self.nodes.values()],
+            "nodes": [
+                {"kind": n.kind, "id": n.id, "label": n.label, **_details(n)}
+                for n in self.nodes.values()
+            ],
             "edges": [
                 {"src": list(e.src), "relation": e.relation, "dst": list(e.dst)} for e in self.edges
             ],
@@ -83,7 +88,10 @@ class LineageGraph:
         """Read what :meth:`to_dict` wrote (a keel server's answer, say)."""
         try:
             root = (data["root"]["kind"], data["root"]["id"])
-            nodes = [Node(n["kind"], n["id"], n.get("label", "")) for n in data["nodes"]]
+            nodes = [
+                Node(n["kind"], n["id"], n.get("label", ""), n.get("details") or {})
+                for n in data["nodes"]
+            ]
             edges = [
                 Edge((e["src"][0], e["src"][1]), e["relation"], (e["dst"][0], e["dst"][1]))
                 for e in data["edges"]
@@ -97,6 +105,10 @@ class LineageGraph:
 
     def downstream(self, key: tuple[str, str]) -> list[Edge]:
         return [e for e in self.edges if e.src == key]
+
+
+def _details(node: Node) -> dict:
+    return {"details": node.details} if node.details else {}
 
 
 def record_edges(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -28,6 +28,9 @@ class NodeKey(BaseModel):
 
 class GraphNode(NodeKey):
     label: str = Field(description="What a person reads.", examples=["credit:v3"])
+    details: dict[str, Any] | None = Field(
+        None, description="A served request's inputs, prediction and route; a run's commit."
+    )
 
 
 class GraphEdge(BaseModel):
@@ -84,7 +87,10 @@ def get_lineage(
     ref: str = Query(
         min_length=1,
         max_length=MAX_REF,
-        description="credit:v3, credit@latest, a manifest digest, run:<id> or a run id.",
+        description=(
+            "credit:v3, credit@latest, a manifest digest, run:<id>, a run id, or "
+            "request:<id> (one served prediction)."
+        ),
         examples=["credit:v3"],
     ),
     direction: Literal["up", "down", "both"] = Query(

@@ -1,0 +1,127 @@
+"""The Arrow tables of prediction logs and feedback, built from what a logger buffered.
+
+A prediction part has one row per predicted row::
+
+    request_id     string                      the request's id (time-ordered)
+    at             timestamp[ms, UTC]          when the request arrived
+    deployment     string
+    model_version  string                      the version that answered (credit:4)
+    route          string                      what chose it (route, shadow, sticky, ...)
+    key            string, nullable            the sticky key's value (hashed when hashed)
+    latency_ms     double                      the request's latency
+    row            int32                       the row's index within its request
+    input          struct<feature: type, ...>  the inputs as served, after exclude/hash
+    prediction     the model's output           (argmax index when probabilities are given)
+    probabilities  list<double>, if given
+
+A feedback part: request_id, key, label, at, deployment. Parquet files of one table can
+differ in their input fields (a new model version takes new features); DuckDB reads them
+together with ``union_by_name``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from keel.errors import InvalidInput
+
+__all__ = ["FEEDBACK_COLUMNS", "PREDICTION_COLUMNS", "feedback_table", "predictions_table"]
+
+PREDICTION_COLUMNS = (
+    "request_id",
+    "at",
+    "deployment",
+    "model_version",
+    "route",
+    "key",
+    "latency_ms",
+    "row",
+    "input",
+    "prediction",
+)
+FEEDBACK_COLUMNS = ("request_id", "key", "label", "at", "deployment")
+TIME = pa.timestamp("ms", tz="UTC")
+
+
+def predictions_table(deployment: str, requests: Sequence[tuple]) -> pa.Table:
+    """One table of buffered requests: ``(request_id, at_ms, model_version, route, key,
+    latency_ms, inputs, outputs)`` each, inputs a DataFrame (policy applied), outputs a
+    1-D or 2-D array with one entry per input row."""
+    import pandas as pd
+
+    counts = np.fromiter((len(r[6]) for r in requests), dtype=np.int64, count=len(requests))
+
+    def repeat(index: int, kind: pa.DataType) -> pa.Array:
+        return pa.array(
+            np.repeat(np.array([r[index] for r in requests], dtype=object), counts), kind
+        )
+
+    rows = np.concatenate([np.arange(n, dtype=np.int32) for n in counts]) if len(counts) else []
+    inputs = pd.concat([r[6] for r in requests], ignore_index=True, sort=False)
+    outputs = [np.asarray(r[7]) for r in requests]
+    columns: dict[str, Any] = {
+        "request_id": repeat(0, pa.string()),
+        "at": pa.array(np.repeat(np.array([r[1] for r in requests], dtype=np.int64), counts), TIME),
+        "deployment": pa.array(np.repeat(np.array([deployment], dtype=object), counts.sum())),
+        "model_version": repeat(2, pa.string()),
+        "route": repeat(3, pa.string()),
+        "key": repeat(4, pa.string()),
+        "latency_ms": pa.array(
+            np.repeat(np.array([r[5] for r in requests], dtype=np.float64), counts)
+        ),
+        "row": pa.array(rows, pa.int32()),
+        "input": _struct(inputs),
+    }
+    two_d = [o for o in outputs if o.ndim == 2]
+    if two_d:
+        probabilities = np.concatenate(
+            [o if o.ndim == 2 else np.full((len(o), two_d[0].shape[1]), np.nan) for o in outputs]
+        ).astype(np.float64)
+        columns["prediction"] = pa.array(np.argmax(probabilities, axis=1).astype(np.int64))
+        columns["probabilities"] = pa.array(list(probabilities), pa.list_(pa.float64()))
+    else:
+        columns["prediction"] = _plain(np.concatenate(outputs) if outputs else np.array([]))
+    return pa.table(columns)
+
+
+def _struct(inputs: Any) -> pa.Array:
+    if inputs.shape[1] == 0:  # every column excluded: an empty struct cannot be written
+        return pa.array([{"_": None}] * len(inputs), pa.struct([("_", pa.null())]))
+    table = pa.Table.from_pandas(inputs, preserve_index=False).combine_chunks()
+    return pa.StructArray.from_arrays(
+        [c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in table.columns],
+        names=[str(c) for c in table.column_names],
+    )
+
+
+def _plain(values: np.ndarray) -> pa.Array:
+    if values.dtype == object:
+        try:
+            return pa.array(values.tolist())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.array([None if v is None else str(v) for v in values.tolist()], pa.string())
+    return pa.array(values)
+
+
+def feedback_table(deployment: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Checked feedback rows (request_id or key, label, at) as one table."""
+    labels = [r["label"] for r in rows]
+    try:
+        label = pa.array(labels)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds: keep them all as text
+        label = pa.array([None if v is None else str(v) for v in labels], pa.string())
+    if pa.types.is_null(label.type) or pa.types.is_struct(label.type):
+        raise InvalidInput("A feedback label must be a number, text or a boolean.")
+    return pa.table(
+        {
+            "request_id": pa.array([r.get("request_id") for r in rows], pa.string()),
+            "key": pa.array([r.get("key") for r in rows], pa.string()),
+            "label": label,
+            "at": pa.array([r["at_ms"] for r in rows], TIME),
+            "deployment": pa.array([deployment] * len(rows), pa.string()),
+        }
+    )
