@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
     from ._owners import version_owners
+    from ._prepare import PreparedVersion
+    from ._prepare_parts import prepare_parts
     from ._service import DatasetService
     from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
 
@@ -26,12 +28,14 @@ _LAZY = {
     "IngestResult": "._ingest",
     "Manifest": "._versions",
     "ManifestEntry": "._versions",
+    "PreparedVersion": "._prepare",
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
     "erase": "._erase",
     "ingest": "._ingest",
     "parse_ref": "._versions",
+    "prepare_parts": "._prepare_parts",
     "version_owners": "._owners",
 }
 
@@ -43,12 +47,14 @@ __all__ = [
     "IngestResult",
     "Manifest",
     "ManifestEntry",
+    "PreparedVersion",
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
     "erase",
     "ingest",
     "parse_ref",
+    "prepare_parts",
     "version_owners",
 ]
 

@@ -1,0 +1,1 @@
+"""Serving: the model server, routing, micro-batching, prediction logging, batch scoring."""
