@@ -9,7 +9,21 @@ import typer
 from keel._version import __version__
 from keel.errors import KeelError
 
-from . import data, fsck, gc, lake, lineage, models, pii, project, quickstart, runs, server, tokens
+from . import (
+    data,
+    fsck,
+    gc,
+    lake,
+    lineage,
+    models,
+    pii,
+    predict,
+    project,
+    quickstart,
+    runs,
+    server,
+    tokens,
+)
 from . import validate as validate_cli
 from ._output import err_console, esc
 
@@ -70,6 +84,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 lineage.register(app)
+predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 

@@ -31,8 +31,9 @@ __all__ = ["plan_slices", "score_on_ray"]
 SLICES_PER_CPU = 4
 """Slices per CPU of the cluster: enough for a slow task not to hold up the rest."""
 
-Slice = tuple[str, int, int]
-"""(part digest, first row, row after the last) of one task's share of the input."""
+Slice = tuple[str, int, int, int]
+"""One task's share of the input: (part digest, first row, row after the last, and the
+row of the whole input that the part starts at)."""
 
 
 def plan_slices(manifest: Manifest, batch_rows: int, cpus: int) -> list[Slice]:
@@ -41,10 +42,11 @@ def plan_slices(manifest: Manifest, batch_rows: int, cpus: int) -> list[Slice]:
     total = sum(e.rows or 0 for e in manifest.entries)
     share = math.ceil(total / max(1, cpus * SLICES_PER_CPU))
     size = min(max(batch_rows, math.ceil(share / batch_rows) * batch_rows), PART_ROWS)
-    slices = []
+    slices, offset = [], 0
     for entry in manifest.entries:
         rows = entry.rows if entry.rows is not None else PART_ROWS
-        slices.extend((entry.digest, start, start + size) for start in range(0, rows, size))
+        slices.extend((entry.digest, at, at + size, offset) for at in range(0, rows, size))
+        offset += rows
     return slices
 
 
@@ -65,7 +67,7 @@ def score_on_ray(
     task = ray.remote(num_cpus=1, max_retries=0)(_score_slice)
     plan_ref = ray.put(plan)
     slices = plan_slices(manifest, plan.batch_rows, cpus)
-    refs = [task.remote(config, plan_ref, digest, start, stop) for digest, start, stop in slices]
+    refs = [task.remote(config, plan_ref, *piece) for piece in slices]
     order = {ref: i for i, ref in enumerate(refs)}
     parts: list[list[str]] = [[] for _ in refs]
     pending = list(refs)
@@ -106,9 +108,10 @@ _clients: dict[tuple[str, str, str], Client] = {}
 
 
 def _score_slice(
-    config: Config, plan: ScoringPlan, digest: str, start: int, stop: int
+    config: Config, plan: ScoringPlan, digest: str, start: int, stop: int, offset: int
 ) -> tuple[list[str], int]:
-    """One task: score rows ``start`` to ``stop`` of part ``digest``; its parts and rows."""
+    """One task: score rows ``start`` to ``stop`` of part ``digest`` (which starts at row
+    ``offset`` of the input); its output parts and its rows."""
     from keel.client import Client
 
     key = (config.uri, config.objects, config.project)
@@ -119,6 +122,6 @@ def _score_slice(
     scorer, rows = Scorer(loaded, plan), 0
     with PartWriter(client.objects) as writer:
         for batch in read_batches(client.objects, digest, plan, start, stop):
-            writer.write(scorer.score(batch))
+            writer.write(scorer.score(batch, offset + start + rows))
             rows += batch.num_rows
     return writer.digests, rows

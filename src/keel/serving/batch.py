@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keel.errors import ConfigError, InvalidInput
+from keel.errors import ConfigError, InvalidInput, KeelError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -53,6 +53,7 @@ class ScoringPlan:
         features: the columns handed to the model (its signature's inputs, in order).
         keep: input columns copied beside the predictions.
         batch_rows: rows per batch.
+        input_ref: the version scored (``applications:v3``), for messages.
     """
 
     model: ModelVersion
@@ -60,6 +61,7 @@ class ScoringPlan:
     features: tuple[str, ...]
     keep: tuple[str, ...]
     batch_rows: int
+    input_ref: str = ""
 
     @property
     def inputs(self) -> list[str]:
@@ -170,11 +172,12 @@ def score_parts(
 ) -> list[str]:
     """Score every part of ``manifest`` here, one batch at a time; the digests of the
     output parts, in order."""
-    scorer = Scorer(loaded, plan)
+    scorer, at = Scorer(loaded, plan), 0
     with PartWriter(objects) as writer:
         for entry in manifest.entries:
             for batch in read_batches(objects, entry.digest, plan):
-                writer.write(scorer.score(batch))
+                writer.write(scorer.score(batch, at))
+                at += batch.num_rows
                 if progress is not None:
                     progress(batch.num_rows)
     return writer.digests  # closed: the last part is stored too
@@ -221,20 +224,39 @@ class Scorer:
         self._proba = native.predict_proba if hasattr(native, "predict_proba") else None
         self._classes = None if classes is None or self._proba is None else list(classes)
 
-    def score(self, batch: pa.RecordBatch) -> pa.Table:
-        """The output rows of one input batch."""
+    def score(self, batch: pa.RecordBatch, first_row: int = 0) -> pa.Table:
+        """The output rows of one input batch, whose first row is row ``first_row`` of the
+        input (for messages).
+
+        Raises:
+            InvalidInput: the batch does not match the signature, or the model failed on
+                it (its error is given, with the rows).
+        """
         import numpy as np
         import pyarrow as pa
 
         frame = self.loaded.enforce(batch.select(list(self.plan.features)).to_pandas())
         names = [*self.plan.keep]
         arrays = [batch.column(c) for c in self.plan.keep]
-        for name, values in _prediction_columns(self.loaded.predict(frame), batch.num_rows):
+        try:
+            output = self.loaded.predict(frame)
+            proba = None if self._classes is None else self._proba(frame)
+        except KeelError:
+            raise
+        except Exception as exc:  # the model's own error: name the rows it failed on
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            last = first_row + batch.num_rows - 1
+            raise InvalidInput(
+                f"{self.plan.model.ref} failed on rows {first_row:,} to {last:,} of "
+                f"{self.plan.input_ref or 'the input'}: {type(exc).__name__}: {detail} "
+                "Fix those rows (or the model) and score again; nothing was recorded."
+            ) from exc
+        for name, values in _prediction_columns(output, batch.num_rows):
             names.append(name)
             arrays.append(_arrow(values))
-        if self._classes is not None:
-            proba = np.asarray(self._proba(frame), dtype=float)
-            for i, label in enumerate(self._classes):
+        if proba is not None:
+            proba = np.asarray(proba, dtype=float)
+            for i, label in enumerate(self._classes or []):
                 names.append(f"proba_{label}")
                 arrays.append(pa.array(proba[:, i]))
         return pa.Table.from_arrays(arrays, names=names)
@@ -382,7 +404,7 @@ def _plan(
             )
     else:  # no signature: every column that is not kept goes to the model
         features = tuple(c for c in have if c not in keep)
-    return ScoringPlan(version, trust, features, keep, batch_rows)
+    return ScoringPlan(version, trust, features, keep, batch_rows, source.ref)
 
 
 def _prediction_columns(output: Any, rows: int) -> list[tuple[str, Any]]:
