@@ -197,3 +197,42 @@ def test_through_a_keel_server_it_says_to_use_the_store() -> None:
         pytest.raises(ConfigError, match="cannot run through a keel server yet"),
     ):
         predict_dataset("credit", "applications", client=client)
+
+
+# -- slices and row ranges (what Ray tasks are given) -------------------------------------
+
+
+def test_slices_cover_every_row_once_in_whole_batches() -> None:
+    from keel.data import Manifest, ManifestEntry
+    from keel.serving._batch_ray import plan_slices
+
+    entries = [
+        ManifestEntry("part-00000.parquet", "a" * 64, 1, 10_000),
+        ManifestEntry("part-00001.parquet", "b" * 64, 1, 2_500),
+    ]
+    slices = plan_slices(Manifest("table", entries, None, 12_500), batch_rows=1_000, cpus=2)
+    # 12,500 rows / (2 CPUs x 4) = 1,563 rows a slice, rounded up to whole batches: 2,000
+    assert slices == [
+        *(("a" * 64, at, at + 2_000, 0) for at in range(0, 10_000, 2_000)),
+        ("b" * 64, 0, 2_000, 10_000),
+        ("b" * 64, 2_000, 4_000, 10_000),
+    ]
+
+
+def test_a_row_range_reads_only_its_rows_across_row_groups(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from keel.serving.batch import ScoringPlan, read_batches
+    from keel.store.objects import LocalObjectStore
+
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": range(5_000), "x": [1.0] * 5_000}), path, row_group_size=1_000)
+    digest = objects.put(path)
+    plan = ScoringPlan(None, False, ("x",), ("id",), 300)  # type: ignore[arg-type]
+    batches = list(read_batches(objects, digest, plan, 1_500, 3_700))
+    assert max(b.num_rows for b in batches) <= 300
+    ids = [i for b in batches for i in b.column("id").to_pylist()]
+    assert ids == list(range(1_500, 3_700))
+    assert list(read_batches(objects, digest, plan, 6_000, 7_000)) == []
