@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from sklearn.linear_model import LinearRegression
 
@@ -48,6 +49,9 @@ def test_small_batches_give_what_the_model_predicts_on_the_whole_frame(scored: S
         "kept_columns": ["id"],
         "engine": "local",
     }
+    (part,) = client.datasets.manifest(out).entries
+    with client.objects.open(part.digest) as fh:  # 50 small batches, gathered: 1 row group
+        assert pq.ParquetFile(fh).metadata.num_row_groups == 1
     profile = client.datasets.profile(out)
     assert profile is not None
     assert profile["row_count"] == 50_000

@@ -31,10 +31,22 @@ if TYPE_CHECKING:
     from keel.registry import ModelVersion
     from keel.store.objects import ObjectStore
 
-__all__ = ["MAX_BATCH_ROWS", "PART_ROWS", "ScoringPlan", "predict_dataset"]
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "PART_ROWS",
+    "ROW_GROUP_ROWS",
+    "PartWriter",
+    "Scorer",
+    "ScoringPlan",
+    "predict_dataset",
+    "read_batches",
+    "score_parts",
+]
 
 PART_ROWS = 1_000_000
 """Rows per output Parquet part (as :func:`keel.log_dataset` writes tables)."""
+ROW_GROUP_ROWS = 65_536
+"""Fewest rows the output gathers before writing a row group (unless the output is shorter)."""
 MAX_BATCH_ROWS = 10_000_000
 """Largest ``batch_rows``: a batch is held in memory whole, with its predictions."""
 _RESERVED = ("prediction", "proba_")
@@ -265,6 +277,9 @@ class Scorer:
 class PartWriter:
     """Writes output tables into Parquet parts of at most :data:`PART_ROWS` rows, each put
     in the object store as soon as it is full (a temporary file holds one part at a time).
+
+    Small tables are gathered into row groups of at least :data:`ROW_GROUP_ROWS` rows
+    first, so that tiny batches do not make a file of tiny row groups.
     """
 
     def __init__(self, objects: ObjectStore) -> None:
@@ -275,6 +290,8 @@ class PartWriter:
         self._path: Path | None = None
         self._rows = 0
         self._schema: pa.Schema | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (its schema must match the first table's)."""
@@ -290,6 +307,26 @@ class PartWriter:
                     f"The model's output changed type between batches: {table.schema} after "
                     f"{self._schema} ({exc}). Make predict return one type for every batch."
                 ) from exc
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._drain()
+
+    def close(self) -> list[str]:
+        """Store the last part; the digests of every part, in order."""
+        self._drain()
+        self._flush()
+        self._folder.cleanup()
+        return self.digests
+
+    def _drain(self) -> None:
+        """Write the gathered tables into the current part, rolling over when it is full."""
+        import pyarrow as pa
+
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
         while table.num_rows:
             if self._writer is None:
                 self._open()
@@ -299,12 +336,6 @@ class PartWriter:
             table = table.slice(room)
             if self._rows >= PART_ROWS:
                 self._flush()
-
-    def close(self) -> list[str]:
-        """Store the last part; the digests of every part, in order."""
-        self._flush()
-        self._folder.cleanup()
-        return self.digests
 
     def _open(self) -> None:
         import pyarrow.parquet as pq
