@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keel-installed
-EXTRAS ?= dev,postgres,s3,xgboost,lightgbm,onnx
+EXTRAS ?= dev,postgres,s3,ray,xgboost,lightgbm,onnx
 
 .PHONY: setup demo test lint format bench clean
 

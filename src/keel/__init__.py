@@ -43,6 +43,7 @@ _LAZY = {
     "lineage": "keel._lineage_sdk",
     "register_model": "keel.registry",
     "load_model": "keel.registry",
+    "predict_dataset": "keel.serving.batch",
     "validate": "keel.validation",
     "infer_schema": "keel.validation",
     "Schema": "keel.validation",
@@ -69,6 +70,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "predict_dataset",
     "register_model",
     "search_runs",
     "seed_everything",
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
     from keel._lineage_sdk import lineage
     from keel.client import Client
     from keel.registry import load_model, register_model
+    from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything
     from keel.validation import Schema, infer_schema, validate
 

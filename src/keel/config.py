@@ -293,6 +293,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Id of the run this process re-runs: 'keel runs reproduce' sets it for its child, "
         "and every run the child starts is tagged keel.reproduces with it.",
     ),
+    Setting(
+        "ray_address",
+        "KEEL_RAY_ADDRESS",
+        None,
+        "Ray cluster that batch scoring fans out over (ray://head:10001, or auto); when set, "
+        "'keel predict' uses it without --ray. Unset: --ray starts a local Ray.",
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -328,6 +335,7 @@ class Config:
     predictions_flush_seconds: float = 5.0
     predictions_salt: str | None = field(default=None, repr=False)
     reproduces: str | None = None
+    ray_address: str | None = None
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from keel.client import Client
-from keel.config import resolve
+from keel.config import Config, resolve
 from keel.registry._loaded import clear_cache
-from keel.store import init_project
+from keel.store import Store, init_project
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +104,38 @@ def serving(app: object) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+# -- batch scoring ----------------------------------------------------------------------
+
+
+@dataclass
+class Scored:
+    """A store holding ``credit:1`` (a classifier) and ``applications:v1`` (its inputs)."""
+
+    client: Client
+    model: LogisticRegression
+    frame: pd.DataFrame  # features and an id column, as logged
+
+
+def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "id": np.arange(rows, dtype=np.int64),
+            "income": rng.normal(50, 10, rows),
+            "debt": rng.uniform(0, 1, rows),
+        }
+    )
+
+
+@pytest.fixture
+def scored(store: Store, store_config: Config) -> Iterator[Scored]:
+    frame = make_frame(50_000)
+    features = frame[["income", "debt"]]
+    labels = (frame["debt"] + frame["income"] / 100 > 1.0).astype(int)
+    model = LogisticRegression().fit(features, labels)
+    with Client(config=store_config) as client:
+        client.models.register(model, "credit", input_example=features.head())
+        client.datasets.log(frame, "applications")
+        yield Scored(client, model, frame)

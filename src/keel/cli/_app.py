@@ -18,6 +18,7 @@ from . import (
     lineage,
     models,
     pii,
+    predict,
     project,
     projects,
     quickstart,
@@ -89,6 +90,7 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 lineage.register(app)
+predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from ._ingest import IngestResult, ingest
     from ._owners import version_owners
     from ._predicate import equality_values
+    from ._prepare import PreparedVersion
+    from ._prepare_parts import prepare_parts
     from ._service import DatasetService
     from ._versions import DatasetVersion, Manifest, ManifestEntry, parse_ref
 
@@ -27,6 +29,7 @@ _LAZY = {
     "IngestResult": "._ingest",
     "Manifest": "._versions",
     "ManifestEntry": "._versions",
+    "PreparedVersion": "._prepare",
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
@@ -34,6 +37,7 @@ _LAZY = {
     "erase": "._erase",
     "ingest": "._ingest",
     "parse_ref": "._versions",
+    "prepare_parts": "._prepare_parts",
     "version_owners": "._owners",
 }
 
@@ -45,6 +49,7 @@ __all__ = [
     "IngestResult",
     "Manifest",
     "ManifestEntry",
+    "PreparedVersion",
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
@@ -52,6 +57,7 @@ __all__ = [
     "erase",
     "ingest",
     "parse_ref",
+    "prepare_parts",
     "version_owners",
 ]
 

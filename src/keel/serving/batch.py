@@ -1,0 +1,479 @@
+"""Batch scoring: a registered model over a whole dataset version, kept as a new version.
+
+``predict_dataset("credit@champion", "applications:v3")`` reads the version's Parquet
+parts in Arrow batches, enforces the model's signature on each, predicts, and writes the
+output (the kept input columns, ``prediction``, and ``proba_<class>`` for classifiers)
+into Parquet parts that go to the object store as they fill. The new version is recorded
+at the end, in one transaction, with the model version as its producer and the input
+version as its parent in the lineage graph, so nothing is recorded if any batch fails.
+
+Memory holds one batch and the input row group it comes from, never the whole table.
+With Ray (``ray=True``, or ``KEEL_RAY_ADDRESS`` set) the rows are split into slices
+scored by tasks on the cluster, each writing its own parts; the parts are then combined
+in order into one version (see :mod:`keel.serving._batch_ray`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.errors import ConfigError, InvalidInput, KeelError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from keel.client import Client
+    from keel.data import DatasetVersion, Manifest
+    from keel.registry import ModelVersion
+    from keel.store.objects import ObjectStore
+
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "PART_ROWS",
+    "ROW_GROUP_ROWS",
+    "PartWriter",
+    "Scorer",
+    "ScoringPlan",
+    "predict_dataset",
+    "read_batches",
+    "score_parts",
+]
+
+PART_ROWS = 1_000_000
+"""Rows per output Parquet part (as :func:`keel.log_dataset` writes tables)."""
+ROW_GROUP_ROWS = 65_536
+"""Fewest rows the output gathers before writing a row group (unless the output is shorter)."""
+MAX_BATCH_ROWS = 10_000_000
+"""Largest ``batch_rows``: a batch is held in memory whole, with its predictions."""
+_RESERVED = ("prediction", "proba_")
+
+Progress = Callable[[int], None]
+"""Called with the number of rows just scored, after each batch (each slice on Ray)."""
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What every scorer needs, checked once before any row is read (sent to Ray tasks).
+
+    Attributes:
+        model: the model version scored with.
+        trust: whether its package may run code when loaded.
+        features: the columns handed to the model (its signature's inputs, in order).
+        keep: input columns copied beside the predictions.
+        batch_rows: rows per batch.
+        input_ref: the version scored (``applications:v3``), for messages.
+    """
+
+    model: ModelVersion
+    trust: bool
+    features: tuple[str, ...]
+    keep: tuple[str, ...]
+    batch_rows: int
+    input_ref: str = ""
+
+    @property
+    def inputs(self) -> list[str]:
+        """The columns read from the input: features and kept columns, each once."""
+        return list(dict.fromkeys([*self.features, *self.keep]))
+
+
+def predict_dataset(
+    model_ref: str,
+    dataset_ref: str,
+    *,
+    output: str | None = None,
+    batch_rows: int = 65_536,
+    columns: Iterable[str] | None = None,
+    ray: bool | None = None,
+    trust: bool = False,
+    client: Client | None = None,
+    progress: Progress | None = None,
+) -> DatasetVersion:
+    """Score every row of a table version with a registered model; keep the predictions
+    as a new dataset version, linked to both in the lineage graph.
+
+    Args:
+        model_ref: the model version (``credit:4``, ``credit@champion``, ``credit``).
+        dataset_ref: the table version to score (``applications:v3``, ``applications``).
+        output: the dataset to write the predictions to; ``<model>-predictions`` by default.
+        batch_rows: rows scored at a time (memory holds one batch, plus the input row
+            group it is read from).
+        columns: input columns to keep beside the predictions (an id, say).
+        ray: fan out over Ray; by default only when ``KEEL_RAY_ADDRESS`` is set.
+        trust: allow a model whose files can run code when loaded (pyfunc).
+        client: the keel client; :func:`keel.client.default_client` by default.
+        progress: called with the rows just scored, for progress bars.
+
+    Returns:
+        The new version; its ``source`` records the model version, its package digest
+        and the input version.
+
+    Raises:
+        NotFound: no such model or dataset version.
+        InvalidInput: the dataset is a set of files or empty, lacks a column the model or
+            ``columns`` names, holds a value of the wrong type, or an argument is malformed.
+            Nothing is recorded.
+    """
+    from keel.data import parse_ref, prepare_parts
+
+    batch_rows = _check_batch_rows(batch_rows)
+    keep = _check_columns(columns)
+    if output is not None:
+        _check_output(output, parse_ref)
+    if client is None:
+        from keel.client import default_client
+
+        client = default_client()
+    if client.remote:
+        raise ConfigError(
+            f"Batch scoring cannot run through a keel server yet ({client.config.uri}): point "
+            "KEEL_URI at the database and KEEL_OBJECTS at the object store to score."
+        )
+    datasets, models = client.datasets, client.models
+    source = datasets.resolve(dataset_ref)
+    if source.kind != "table":
+        raise InvalidInput(
+            f"{source.ref} is a set of files, not a table: only tables can be scored. "
+            "Log the data as a table (a DataFrame, Parquet or CSV file) and score that."
+        )
+    if not source.row_count:
+        raise InvalidInput(f"{source.ref} has no rows: there is nothing to score.")
+    version = models.get(model_ref)
+    name = output if output is not None else f"{version.model[:188]}-predictions"
+    datasets.check_name_free(name)
+    loaded = models.load(version, trust=trust)
+    plan = _plan(loaded, version, source, keep, batch_rows, trust)
+    use_ray = ray if ray is not None else bool(client.config.ray_address)
+    manifest = datasets.manifest(source)
+    if use_ray:
+        from ._batch_ray import score_on_ray
+
+        digests = score_on_ray(client.config, plan, manifest, progress)
+    else:
+        digests = score_parts(client.objects, loaded, plan, manifest, progress)
+    prepared = prepare_parts(client.objects, digests)
+    return datasets.record(
+        name,
+        prepared,
+        description=f"Predictions of {version.ref} on {source.ref}",
+        parents=[source],
+        producer=("model_version", version.id),
+        source={
+            "kind": "predictions",
+            "model": version.ref,
+            "model_version_id": version.id,
+            "package_digest": version.package_digest,
+            "input": source.ref,
+            "input_manifest": source.manifest_digest,
+            "kept_columns": list(keep),
+            "engine": "ray" if use_ray else "local",
+        },
+    )
+
+
+def score_parts(
+    objects: ObjectStore,
+    loaded: Any,
+    plan: ScoringPlan,
+    manifest: Manifest,
+    progress: Progress | None = None,
+) -> list[str]:
+    """Score every part of ``manifest`` here, one batch at a time; the digests of the
+    output parts, in order."""
+    scorer, at = Scorer(loaded, plan), 0
+    with PartWriter(objects) as writer:
+        for entry in manifest.entries:
+            for batch in read_batches(objects, entry.digest, plan):
+                writer.write(scorer.score(batch, at))
+                at += batch.num_rows
+                if progress is not None:
+                    progress(batch.num_rows)
+    return writer.digests  # closed: the last part is stored too
+
+
+def read_batches(
+    objects: ObjectStore, digest: str, plan: ScoringPlan, start: int = 0, stop: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Rows ``start`` to ``stop`` of the Parquet part ``digest`` (verified), in batches of
+    at most ``plan.batch_rows``, reading only the row groups they fall in."""
+    import pyarrow.parquet as pq
+
+    with objects.open(digest) as fh:
+        parquet = pq.ParquetFile(fh)
+        meta = parquet.metadata
+        stop = meta.num_rows if stop is None else min(stop, meta.num_rows)
+        groups, first, at = [], None, 0
+        for i in range(meta.num_row_groups):
+            rows = meta.row_group(i).num_rows
+            if at < stop and at + rows > start:
+                groups.append(i)
+                first = at if first is None else first
+            at += rows
+        if not groups:
+            return
+        at = first
+        for batch in parquet.iter_batches(plan.batch_rows, groups, columns=plan.inputs):
+            lo, hi = max(start - at, 0), min(stop - at, batch.num_rows)
+            at += batch.num_rows
+            if hi > lo:
+                yield batch.slice(lo, hi - lo) if (lo, hi) != (0, batch.num_rows) else batch
+            if at >= stop:
+                return
+
+
+class Scorer:
+    """Turns input batches into output tables: kept columns, predictions, probabilities."""
+
+    def __init__(self, loaded: Any, plan: ScoringPlan) -> None:
+        self.loaded = loaded
+        self.plan = plan
+        native = loaded.native
+        classes = getattr(native, "classes_", None)
+        self._proba = native.predict_proba if hasattr(native, "predict_proba") else None
+        self._classes = None if classes is None or self._proba is None else list(classes)
+
+    def score(self, batch: pa.RecordBatch, first_row: int = 0) -> pa.Table:
+        """The output rows of one input batch, whose first row is row ``first_row`` of the
+        input (for messages).
+
+        Raises:
+            InvalidInput: the batch does not match the signature, or the model failed on
+                it (its error is given, with the rows).
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        frame = self.loaded.enforce(batch.select(list(self.plan.features)).to_pandas())
+        names = [*self.plan.keep]
+        arrays = [batch.column(c) for c in self.plan.keep]
+        try:
+            output = self.loaded.predict(frame)
+            proba = None if self._classes is None else self._proba(frame)
+        except KeelError:
+            raise
+        except Exception as exc:  # the model's own error: name the rows it failed on
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            last = first_row + batch.num_rows - 1
+            raise InvalidInput(
+                f"{self.plan.model.ref} failed on rows {first_row:,} to {last:,} of "
+                f"{self.plan.input_ref or 'the input'}: {type(exc).__name__}: {detail} "
+                "Fix those rows (or the model) and score again; nothing was recorded."
+            ) from exc
+        for name, values in _prediction_columns(output, batch.num_rows):
+            names.append(name)
+            arrays.append(_arrow(values))
+        if proba is not None:
+            proba = np.asarray(proba, dtype=float)
+            for i, label in enumerate(self._classes or []):
+                names.append(f"proba_{label}")
+                arrays.append(pa.array(proba[:, i]))
+        return pa.Table.from_arrays(arrays, names=names)
+
+
+class PartWriter:
+    """Writes output tables into Parquet parts of at most :data:`PART_ROWS` rows, each put
+    in the object store as soon as it is full (a temporary file holds one part at a time).
+
+    Small tables are gathered into row groups of at least :data:`ROW_GROUP_ROWS` rows
+    first, so that tiny batches do not make a file of tiny row groups.
+    """
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self.digests: list[str] = []
+        self._folder = tempfile.TemporaryDirectory(prefix="keel-predict-")
+        self._writer: Any = None
+        self._path: Path | None = None
+        self._rows = 0
+        self._schema: pa.Schema | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table`` (its schema must match the first table's)."""
+        import pyarrow as pa
+
+        if self._schema is None:
+            self._schema = table.schema
+        elif not table.schema.equals(self._schema):
+            try:
+                table = table.cast(self._schema)
+            except (pa.ArrowException, ValueError) as exc:
+                raise InvalidInput(
+                    f"The model's output changed type between batches: {table.schema} after "
+                    f"{self._schema} ({exc}). Make predict return one type for every batch."
+                ) from exc
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._drain()
+
+    def close(self) -> list[str]:
+        """Store the last part; the digests of every part, in order."""
+        self._drain()
+        self._flush()
+        self._folder.cleanup()
+        return self.digests
+
+    def _drain(self) -> None:
+        """Write the gathered tables into the current part, rolling over when it is full."""
+        import pyarrow as pa
+
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
+        while table.num_rows:
+            if self._writer is None:
+                self._open()
+            room = PART_ROWS - self._rows
+            self._writer.write_table(table.slice(0, room))
+            self._rows += min(room, table.num_rows)
+            table = table.slice(room)
+            if self._rows >= PART_ROWS:
+                self._flush()
+
+    def _open(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._path = Path(self._folder.name) / f"part-{len(self.digests):05d}.parquet"
+        self._writer = pq.ParquetWriter(self._path, self._schema, compression="zstd")
+        self._rows = 0
+
+    def _flush(self) -> None:
+        if self._writer is None or self._path is None:
+            return
+        self._writer.close()
+        self._writer = None
+        self.digests.append(self.objects.put(self._path))
+        self._path.unlink()
+
+    def __enter__(self) -> PartWriter:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if kind is None:
+            self.close()
+            return
+        if self._writer is not None:
+            self._writer.close()
+        self._folder.cleanup()
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+def _check_batch_rows(batch_rows: object) -> int:
+    if (
+        isinstance(batch_rows, bool)
+        or not isinstance(batch_rows, int)
+        or not 1 <= batch_rows <= MAX_BATCH_ROWS
+    ):
+        raise InvalidInput(
+            f"batch_rows must be a whole number from 1 to {MAX_BATCH_ROWS:,}. Got "
+            f"{str(batch_rows)[:40]!r}; 65536 is a good start (memory holds one batch)."
+        )
+    return batch_rows
+
+
+def _check_columns(columns: object) -> tuple[str, ...]:
+    if columns is None:
+        return ()
+    if isinstance(columns, str):
+        columns = [columns]
+    try:
+        keep = tuple(columns)  # type: ignore[call-overload]
+    except TypeError:
+        keep = None
+    if keep is None or not all(isinstance(c, str) and c for c in keep):
+        raise InvalidInput(
+            f"columns must be a list of input column names to keep (e.g. ['id']). Got "
+            f"{str(columns)[:60]!r}."
+        )
+    if clash := [c for c in keep if c.startswith(_RESERVED)]:
+        raise InvalidInput(
+            f"Cannot keep the column(s) {clash}: names starting with 'prediction' or 'proba_' "
+            "are the output's own. Rename them in the input, or keep other columns."
+        )
+    return tuple(dict.fromkeys(keep))
+
+
+def _check_output(output: object, parse_ref: Callable[[object], Any]) -> None:
+    parsed = parse_ref(output)  # refuses a malformed name with the naming rule
+    if parsed.name is None or output != parsed.name:
+        raise InvalidInput(
+            f"output must be a dataset name such as 'credit-predictions', not a version or "
+            f"digest. Got {str(output)[:60]!r}."
+        )
+
+
+def _plan(
+    loaded: Any,
+    version: ModelVersion,
+    source: DatasetVersion,
+    keep: tuple[str, ...],
+    batch_rows: int,
+    trust: bool,
+) -> ScoringPlan:
+    """Check the input's columns against the model's signature and ``keep``, up front."""
+    have = [c["name"] for c in source.schema or []]
+    if absent := [c for c in keep if c not in have]:
+        raise InvalidInput(
+            f"{source.ref} has no column(s) {absent} to keep. Its columns: {', '.join(have[:30])}."
+        )
+    if loaded.signature is not None:
+        features = tuple(loaded.signature.names)
+        if absent := [c for c in features if c not in have]:
+            raise InvalidInput(
+                f"{source.ref} lacks the column(s) {absent} that {version.ref} takes as inputs "
+                f"(its signature). Score data that has every input: "
+                f"{', '.join(features[:30])}."
+            )
+    else:  # no signature: every column that is not kept goes to the model
+        features = tuple(c for c in have if c not in keep)
+    return ScoringPlan(version, trust, features, keep, batch_rows, source.ref)
+
+
+def _prediction_columns(output: Any, rows: int) -> list[tuple[str, Any]]:
+    """A model's output as named columns: ``prediction``, or ``prediction_<k>`` for a
+    model with several outputs."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(output, pd.Series):
+        output = output.to_numpy()
+    if isinstance(output, pd.DataFrame):
+        named = [(str(c), output[c].to_numpy()) for c in output.columns]
+    else:
+        values = np.asarray(output)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        named = (
+            [(str(i), values[:, i]) for i in range(values.shape[1])]
+            if values.ndim == 2
+            else [("", values)]
+        )
+    if any(len(v) != rows for _, v in named) or (named and np.ndim(named[0][1]) != 1):
+        raise InvalidInput(
+            f"The model returned predictions of shape {np.shape(output)} for {rows} rows; "
+            "batch scoring needs one value (or one row of values) per input row."
+        )
+    if len(named) == 1:
+        return [("prediction", named[0][1])]
+    return [(f"prediction_{n}", v) for n, v in named]
+
+
+def _arrow(values: Any) -> pa.Array:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"The model's predictions cannot be stored in a table: {exc}. Make predict return "
+            "numbers or strings."
+        ) from exc

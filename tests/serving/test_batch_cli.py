@@ -1,0 +1,56 @@
+"""``keel predict`` as a user runs it: a summary for people, JSON for scripts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests._cli import run_keel, run_python
+
+SETUP = """
+import numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+import keel
+
+rng = np.random.default_rng(0)
+frame = pd.DataFrame({"id": range(1_000), "x": rng.normal(size=1_000)})
+keel.register_model(
+    LogisticRegression().fit(frame[["x"]], frame["x"] > 0), "credit", input_example=frame[["x"]]
+)
+keel.log_dataset(frame, "applications")
+"""
+
+
+def test_keel_predict_prints_a_summary_or_json_and_refuses_bad_input(tmp_path: Path) -> None:
+    assert run_keel("init", cwd=tmp_path).returncode == 0
+    run_python(SETUP, cwd=tmp_path)
+
+    done = run_keel(
+        "predict", "credit", "applications", "--keep", "id", "--batch-rows", "100", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "scored 1,000 rows of applications:v1 with credit:1" in done.stdout
+    assert "predictions: credit-predictions:v1" in done.stdout
+    assert "peak memory of this process" in done.stdout
+
+    scripted = run_keel(
+        "predict", "credit@latest", "applications:v1", "-o", "scores", "--json", cwd=tmp_path
+    )
+    assert scripted.returncode == 0, scripted.stderr
+    summary = json.loads(scripted.stdout)
+    assert summary["output"] == "scores:v1"
+    assert (summary["rows"], summary["model"], summary["engine"]) == (1_000, "credit:1", "local")
+    assert summary["peak_memory_mib"] > 0
+    assert [c["name"] for c in summary["version"]["schema"]] == [
+        "prediction",
+        "proba_False",
+        "proba_True",
+    ]
+
+    refused = run_keel("predict", "credit", "applications", "--keep", "[red]x[/red]", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "has no column(s) ['[red]x[/red]'] to keep" in refused.stderr  # printed, not markup
+    assert "Traceback" not in refused.stderr
+
+    usage = run_keel("predict", "credit", "applications", "--batch-rows", "many", cwd=tmp_path)
+    assert usage.returncode == 2
