@@ -158,8 +158,8 @@ def fit(frame: Any, labels: Any) -> Any:
 def floor_ms(model: Any, row: np.ndarray, samples: int = 50) -> float:
     """Median over ``samples`` of the mean time of one ``model.predict(row)``, in ms."""
     timer = timeit.Timer(lambda: model.predict(row))
-    number, _ = timer.autorange()
-    number = max(1, int(number * 0.02 / max(timer.timeit(number) / 1, 1e-9)))
+    number, total = timer.autorange()  # also the warm-up
+    number = max(1, round(number * 0.02 / total))
     return median(timer.repeat(samples, number)) / number * 1000
 
 
@@ -187,7 +187,7 @@ def write_rows(path: Path, frame: Any, rows: int, seed: int = 0) -> None:
 class Target:
     """One server setting to load: how to start it, where to send what, how to read it."""
 
-    key: str  # mlflow, bentoml, mlserver, keel: the part of --only it belongs to
+    name: str  # of its log file in the work folder
     label: str  # the name in the tables
     argv: list[str]
     env: dict[str, str]
@@ -410,13 +410,13 @@ class Svc:
 """
 
 
-def mlflow_target(python: Path, work: Path, model_dir: Path, columns: list, row: list) -> Target:
+def mlflow_target(python: Path, model_dir: Path, columns: list, row: list) -> Target:
     port = free_port()
     argv = [str(python.parent / "mlflow"), "models", "serve", "-m", str(model_dir)]
     argv += ["--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     return Target(
-        "mlflow",
+        "mlflow-server",
         MLFLOW,
         [*argv, "--workers", "1"],
         peer_env(),
@@ -439,7 +439,7 @@ def bentoml_target(python: Path, work: Path, row: list) -> Target:
     base = f"http://127.0.0.1:{port}"
     argv = [str(python.parent / "bentoml"), "serve", "service:Svc", "--host", "127.0.0.1"]
     return Target(
-        "bentoml",
+        "bentoml-server",
         BENTOML,
         [*argv, "--port", str(port), "--working-dir", str(folder)],
         env,
@@ -451,7 +451,6 @@ def bentoml_target(python: Path, work: Path, row: list) -> Target:
 
 
 def mlserver_target(python: Path, work: Path, row: list, workers: int, batching: bool) -> Target:
-
     name = "mlserver-batching" if batching else "mlserver"
     folder = work / name
     (folder / "cancer").mkdir(parents=True)
@@ -475,7 +474,7 @@ def mlserver_target(python: Path, work: Path, row: list, workers: int, batching:
     (folder / "settings.json").write_text(json.dumps(settings))
     base = f"http://127.0.0.1:{port}"
     return Target(
-        "mlserver",
+        f"{name}-server",
         MLSERVER_BATCHING if batching else MLSERVER,
         [str(python.parent / "mlserver"), "start", str(folder)],
         peer_env(),
@@ -484,6 +483,13 @@ def mlserver_target(python: Path, work: Path, row: list, workers: int, batching:
         oip_body(row),
         oip_answer,
     )
+
+
+def keel_predict_answer(doc: Any) -> Any:
+    """The first prediction of a ``/predict`` answer: ``predictions`` (or OIP ``outputs``)."""
+    if isinstance(doc, dict) and "predictions" in doc:
+        return doc["predictions"][0]
+    return oip_answer(doc)
 
 
 NO_LOGGING_SPEC = """\
@@ -504,10 +510,9 @@ def keel_target(env: dict, what: str, row: list, columns: list, workers: int = 1
     extra = []
     if what == "default" and workers == 1:
         records = json.dumps({"records": [dict(zip(columns, row, strict=True))]}).encode()
-        read = lambda doc: doc["predictions"][0]  # noqa: E731
-        extra.append((KEEL_PREDICT, f"{base}/predict", records, read))
+        extra.append((KEEL_PREDICT, f"{base}/predict", records, keel_predict_answer))
     return Target(
-        "keel",
+        f"keel-{what}-{workers}w",
         label,
         [
             keel_bin,
@@ -643,9 +648,10 @@ def ratio_rows(
     rows += [latency("p99", peer, 1, None) for peer, _ in peers]
     rows.append(rps(KEEL_NOLOG, 1, None, "logging on against off"))
     for c in sorted({c for _, c in loads}):
-        rows.append(rps(KEEL, c, None, "the load generator shares the CPUs", keel=KEEL_2W))
-        rows[-1].peer_name = f"{KEEL} (1 worker)"
-        rows[-1].measure = f"throughput, 2 workers against 1, c={c}"
+        k, p = get(KEEL_2W, c, "rps"), get(KEEL, c, "rps")
+        note = "the load generator shares the CPUs"
+        measure = f"throughput, 2 workers against 1, c={c}"
+        rows.append(Row(measure, "requests/s", k, p, f"{KEEL} (1 worker)", None, True, note))
     rows.append(
         Row(
             f"throughput, `/predict` records against OIP v2, c={high}",
@@ -698,8 +704,7 @@ def load_server(
 ) -> dict[tuple[str, int], Timed]:
     """Start one server, check its answer, warm it up, then time each concurrency."""
     out: dict[tuple[str, int], Timed] = {}
-    name = target.label.split(" ")[0].strip("`,").lower() + f"-{len(os.listdir(work))}"
-    with serve(name, target.argv, target.env, target.health, work):
+    with serve(target.name, target.argv, target.env, target.health, work):
         endpoints = [(target.label, target.url, target.body, target.answer), *target.extra]
         for label, url, body, read in endpoints:
             check_answer(label, url, body, read, want)
@@ -748,8 +753,8 @@ def check_keel_output(env: dict, note: str, positives: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20, help="load time per setting")
-    parser.add_argument("--warmup", type=float, default=5, help="untimed load before timing")
+    parser.add_argument("--seconds", type=int, default=20, help="load time per setting")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed load before timing")
     parser.add_argument("--concurrency", default="1,32", help="comma-separated (default 1,32)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for batch scoring")
     parser.add_argument("--batch-rows", type=int, default=65_536, help="rows per batch")
@@ -862,7 +867,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
                 check=True,
             )
         if "mlflow" in only:
-            targets.append(mlflow_target(pythons["mlflow"], work, model_dir, columns, row))
+            targets.append(mlflow_target(pythons["mlflow"], model_dir, columns, row))
         if "bentoml" in only:
             targets.append(bentoml_target(pythons["bentoml"], work, row))
         if "mlserver" in only:
@@ -935,9 +940,10 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
         f"{version('scikit-learn')}; {ver or 'no peers'}; keel {commit}",
         "model: LogisticRegression(max_iter=10_000) on scikit-learn's breast-cancer data "
         "(569 rows, 30 features); each answer checked once against the in-process predict",
-        f"load: {loadgen}; {args.warmup:g} s warm-up at c={high}, then {args.seconds:g} s at "
-        f"each of c={', '.join(map(str, concurrency))}; one run per setting; every server on "
-        "127.0.0.1, one worker (keel `--workers 2` as context), started and stopped in turn",
+        f"load generator: {loadgen}; {args.warmup:g} s warm-up at c={high}, then "
+        f"{args.seconds:g} s at each of c={', '.join(map(str, concurrency))}; one run per "
+        "setting; every server on 127.0.0.1, one worker (keel `--workers 2` as context), "
+        "started and stopped in turn",
         f"MLServer: parallel_workers {args.mlserver_workers}; keel: prediction logging on "
         "(its default) unless `logging: false`",
         load_line,
