@@ -356,8 +356,12 @@ def peer_versions(python: Path, dists: list[str]) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
-def peer_env() -> dict[str, str]:
+def peer_env(python: Path) -> dict[str, str]:
+    """The environment of a peer's processes: its venv activated (``mlflow models serve``
+    runs ``uvicorn`` from ``PATH``), no keel or MLflow settings, telemetry off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "MLFLOW_"))}
+    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(python.parent.parent)
     env |= {"PYTHONWARNINGS": "ignore", "DO_NOT_TRACK": "1", "BENTOML_DO_NOT_TRACK": "True"}
     return env | {"MLFLOW_DISABLE_TELEMETRY": "true"}
 
@@ -419,7 +423,7 @@ def mlflow_target(python: Path, model_dir: Path, columns: list, row: list) -> Ta
         "mlflow-server",
         MLFLOW,
         [*argv, "--workers", "1"],
-        peer_env(),
+        peer_env(python),
         f"{base}/ping",
         f"{base}/invocations",
         mlflow_body(columns, row),
@@ -431,7 +435,7 @@ def bentoml_target(python: Path, work: Path, row: list) -> Target:
     folder = work / "bentoml"
     folder.mkdir()
     (folder / "service.py").write_text(BENTO_SERVICE)
-    env = peer_env() | {"BENTOML_HOME": str(work / "bentoml-home")}
+    env = peer_env(python) | {"BENTOML_HOME": str(work / "bentoml-home")}
     subprocess.run(
         [str(python), "-c", BENTO_SAVE, str(work / "model.pkl")], env=env, check=True, cwd=folder
     )
@@ -477,7 +481,7 @@ def mlserver_target(python: Path, work: Path, row: list, workers: int, batching:
         f"{name}-server",
         MLSERVER_BATCHING if batching else MLSERVER,
         [str(python.parent / "mlserver"), "start", str(folder)],
-        peer_env(),
+        peer_env(python),
         f"{base}/v2/health/ready",
         f"{base}/v2/models/cancer/infer",
         oip_body(row),
@@ -862,7 +866,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
             save = [str(work / "model.pkl"), str(work / "example.parquet"), str(model_dir)]
             subprocess.run(
                 [str(pythons["mlflow"]), "-c", MLFLOW_SAVE, *save],
-                env=peer_env(),
+                env=peer_env(pythons["mlflow"]),
                 cwd=work,
                 check=True,
             )
@@ -891,7 +895,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
             batch_args = [str(model_dir), str(source), str(dest), str(args.batch_rows)]
             child = run_measured(
                 [str(pythons["mlflow"]), "-c", MLFLOW_BATCH, *batch_args],
-                peer_env(),
+                peer_env(pythons["mlflow"]),
                 work,
             )
             report = json.loads(child.stdout.strip().splitlines()[-1])
