@@ -27,9 +27,14 @@ breast-cancer data (569 rows, 30 float features; column names made SQL/JSON-safe
   ``@bentoml.api`` taking a NumPy array) served by ``bentoml serve service:Svc``.
 * MLServer (``.bench-venvs/mlserver``, with ``mlserver-sklearn``): ``model.joblib`` and
   ``model-settings.json`` for ``mlserver_sklearn.SKLearnModel``, ``settings.json`` with
-  ``parallel_workers: 0`` (the issue found its default of 1 failing to start with the current
-  uvloop; ``--mlserver-workers`` changes it), served by ``mlserver start``; then again with
-  its adaptive batching (``max_batch_size: 32``, ``max_batch_time: 0.002``).
+  ``parallel_workers: 0`` (inference in the server process), served by ``mlserver start``;
+  then again with its adaptive batching (``max_batch_size: 32``, ``max_batch_time: 0.002``).
+  Its default, ``parallel_workers: 1``, does not work with the uvloop pip installs beside it
+  (MLServer 1.7.1, uvloop 0.23.0): each inference worker dies at start in
+  ``asyncio.get_event_loop()`` ("There is no current event loop in thread 'MainThread'"),
+  the model never loads, ``/v2/health/ready`` still answers 200 and every infer answers 404
+  (``--mlserver-workers 1`` shows it; the run then stops at the answer check). Readiness is
+  therefore awaited on ``/v2/models/cancer/ready`` (keel's too).
 
 The peers' venvs are made once with ``python3 -m venv`` and pip, scikit-learn, pandas and
 NumPy pinned to this environment's versions (the model is pickled here), and skipped when
@@ -484,7 +489,7 @@ def mlserver_target(python: Path, work: Path, row: list, workers: int, batching:
         MLSERVER_BATCHING if batching else MLSERVER,
         [str(python.parent / "mlserver"), "start", str(folder)],
         peer_env(python),
-        f"{base}/v2/health/ready",
+        f"{base}/v2/models/cancer/ready",
         f"{base}/v2/models/cancer/infer",
         oip_body(row),
         oip_answer,
@@ -532,7 +537,7 @@ def keel_target(env: dict, what: str, row: list, columns: list, workers: int = 1
             str(workers),
         ],
         env,
-        f"{base}/v2/health/ready",
+        f"{base}/v2/models/cancer/ready",
         f"{base}/v2/models/cancer/infer",
         oip_body(row),
         oip_answer,
@@ -725,7 +730,11 @@ def load_server(
     with serve(target.name, target.argv, target.env, target.health, work):
         endpoints = [(target.label, target.url, target.body, target.answer), *target.extra]
         for label, url, body, read in endpoints:
-            check_answer(label, url, body, read, want)
+            try:
+                check_answer(label, url, body, read, want)
+            except RuntimeError as err:
+                tail = (work / f"{target.name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{err}\n{target.name}.log ends:\n{tail}") from None
         for label, url, body, _ in endpoints:
             if warmup > 0:
                 generate(url, body, max(concurrency), warmup)
