@@ -97,6 +97,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 
 from _common import (
     VENVS,
@@ -845,6 +846,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
     loads: dict[tuple[str, int], Timed] = {}
     batch: dict[str, Any] = {}
     floor = None
+    failed: list[str] = []
     try:
         import joblib
         import pandas as pd
@@ -905,9 +907,13 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
 
         for target in targets:
             log.log(f"{target.label}: {' '.join(target.argv)}")
-            loads |= load_server(
-                target, work, want, concurrency, args.seconds, args.warmup, generate
-            )
+            try:
+                loads |= load_server(
+                    target, work, want, concurrency, args.seconds, args.warmup, generate
+                )
+            except RuntimeError as err:  # one server failing does not lose the others' figures
+                log.print(f"[red]{escape(target.label)} failed:[/] {escape(str(err))}")
+                failed.append(f"{target.label}: {str(err).splitlines()[0]}")
 
         if "batch" in only:
             source = work / "rows.parquet"
@@ -980,6 +986,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
         "(its default) unless `logging: false`",
         load_line,
     ]
+    lines += [f"FAILED, so not measured: {failure}" for failure in failed]
     if batch:
         lines.append(
             f"batch scoring: {args.rows:,} rows x 30 from one Parquet file, batches of "
@@ -995,7 +1002,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
         text += markdown(COLUMNS, [r.cells() for r in shown], LEFT, [])
         args.markdown.write_text(text)
     print_json("serving", [r.to_json() for r in shown])
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
