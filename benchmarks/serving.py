@@ -100,6 +100,7 @@ import numpy as np
 from rich.markup import escape
 
 from _common import (
+    REPO,
     VENVS,
     Load,
     add_dir_option,
@@ -123,6 +124,7 @@ from _common import (
     warn_if_busy,
 )
 
+SRC = REPO / "src"
 SERVERS = ("mlflow", "bentoml", "mlserver", "keel")
 PARTS = (*SERVERS, "floor", "batch")
 GOAL_RPS = {"mlflow": 50.0, "bentoml": 10.0, "mlserver": 3.0}
@@ -867,6 +869,8 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
         targets: list[Target] = []
         keel_env = {}
         if "keel" in only:
+            if str(SRC) not in sys.path:
+                sys.path.insert(0, str(SRC))
             import keel
             from keel.deploy.spec import parse_spec
             from keel.store import init_project
@@ -875,6 +879,7 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
             keel_env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
             keel_env |= {"KEEL_URI": project.config.uri, "KEEL_OBJECTS": project.config.objects}
             keel_env["KEEL_SYSTEM_METRICS"] = "0"
+            keel_env["PYTHONPATH"] = str(SRC)  # the keel of this checkout, as keel_commit says
             project.close()
             with keel.Client(keel_env["KEEL_URI"], objects=keel_env["KEEL_OBJECTS"]) as client:
                 registered = client.models.register(model, "cancer", input_example=frame.head())
@@ -938,12 +943,17 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
             if "keel" in only:
                 with keel.Client(keel_env["KEEL_URI"], objects=keel_env["KEEL_OBJECTS"]) as c:
                     c.datasets.log(source, "cancer-rows")
-                batch |= keel_batch(keel_env, work, args.batch_rows)
-                batch["note"] = check_keel_output(keel_env, batch.get("keel_output"), expected)
-                log.log(
-                    f"  keel: {batch['keel_s']:.1f} s, peak {batch['keel_mb']:,.0f} MB "
-                    f"({batch['note']})"
-                )
+                try:
+                    batch |= keel_batch(keel_env, work, args.batch_rows)
+                    batch["note"] = check_keel_output(keel_env, batch.get("keel_output"), expected)
+                except RuntimeError as err:
+                    log.print(f"[red]keel predict failed:[/] {escape(str(err))}")
+                    failed.append(f"keel predict: {str(err).splitlines()[0]}")
+                else:
+                    log.log(
+                        f"  keel: {batch['keel_s']:.1f} s, peak {batch['keel_mb']:,.0f} MB "
+                        f"({batch['note']})"
+                    )
         load_line = load_summary(start_load, Load.now()) + "."
     finally:
         shutil.rmtree(work, ignore_errors=True)
