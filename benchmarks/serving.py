@@ -992,8 +992,8 @@ def run(args: argparse.Namespace, only: set[str], concurrency: list[int]) -> int
         f"{args.seconds:g} s at each of c={', '.join(map(str, concurrency))}; one run per "
         "setting; every server on 127.0.0.1, one worker (keel `--workers 2` as context), "
         "started and stopped in turn",
-        f"MLServer: parallel_workers {args.mlserver_workers}; keel: prediction logging on "
-        "(its default) unless `logging: false`",
+        "keel: prediction logging on (its default) unless `logging: false`"
+        + (f"; MLServer: parallel_workers {args.mlserver_workers}" if "mlserver" in only else ""),
         load_line,
     ]
     lines += [f"FAILED, so not measured: {failure}" for failure in failed]
