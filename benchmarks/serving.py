@@ -3,7 +3,7 @@
 Run it from the repository root, on a quiet machine, behind the benchmark lock (the script
 takes it itself when not started under ``flock``)::
 
-    .venv/bin/python benchmarks/serving.py                       # full run (25-35 minutes)
+    .venv/bin/python benchmarks/serving.py                       # full run (about 15 minutes)
     .venv/bin/python benchmarks/serving.py --seconds 1 --concurrency 1,4 --rows 20000
                                                                  # a smoke run (a few minutes)
     .venv/bin/python benchmarks/serving.py --only mlflow,mlserver,floor  # some parts only
