@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -33,6 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 VENVS = REPO / ".bench-venvs"
 """Where the peers' virtual environments live, one folder per peer (git-ignored)."""
+
+LOCK = Path("/tmp/keel-bench.lock")
+"""The shared benchmark lock: two benchmarks never run at once on one machine."""
 
 log = Console(stderr=True)
 """Progress goes to stderr, so stdout holds only the report and the JSON line."""
@@ -333,3 +337,96 @@ def serve(
             os.killpg(proc.pid, 9)
             proc.wait()
         logfile.close()
+
+
+# One benchmark at a time
+
+
+def _ancestors() -> set[int]:
+    """This process's id and those of its parents, up to init."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _held_by_ancestor(path: Path) -> bool:
+    """Whether a parent (``flock /tmp/keel-bench.lock python ...``) already holds ``path``."""
+    try:
+        inode = os.stat(path).st_ino
+        with open("/proc/locks") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return False
+    ours = _ancestors()
+    for line in lines:
+        fields = line.split()
+        if "->" in fields:  # a process waiting for the lock, not holding it
+            continue
+        holds = len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}")
+        if holds and int(fields[4]) in ours:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def bench_lock(path: Path = LOCK) -> Iterator[None]:
+    """Hold the shared benchmark lock (``flock`` on ``path``) until the block ends.
+
+    Waits, saying so, while another benchmark holds it. A script started as ``flock
+    /tmp/keel-bench.lock python benchmarks/<name>.py`` already runs under the lock: its
+    parent holds it, so it goes ahead instead of waiting for itself.
+    """
+    if _held_by_ancestor(path):
+        yield
+        return
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.log(f"waiting for another benchmark to release {path}")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# Measured children
+
+
+@dataclass
+class Child:
+    """A finished child process: wall time, its own peak RSS and what it printed."""
+
+    seconds: float
+    peak_rss_mb: float  # ru_maxrss of this child alone (os.wait4), in MB
+    stdout: str
+    stderr: str
+
+
+def run_measured(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Child:
+    """Run ``argv`` to its end; time it and read its peak RSS from ``os.wait4``.
+
+    ``resource.getrusage(RUSAGE_CHILDREN)`` keeps the largest of every child so far;
+    ``wait4`` gives this child's own. Raises RuntimeError, with the end of its stderr, when
+    it fails.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return Child(seconds, usage.ru_maxrss / 1024 * 1.048576, stdout, stderr)
