@@ -24,6 +24,7 @@ more than 20 distinct values, else by value).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,14 +160,16 @@ def ks(ref: Side, cur: Side) -> tuple[float, dict[str, Any]]:
     assert isinstance(cur, NumericSide)
     n1, n2 = ref.n, cur.n
     if ref.exact and cur.exact and max(n1, n2) <= KS_EXACT_MAX_N:
-        result = stats.ks_2samp(ref.expanded(), cur.expanded())
+        with warnings.catch_warnings():  # "exact calculation unsuccessful": scipy falls back
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = stats.ks_2samp(ref.expanded(), cur.expanded())
         statistic, p = float(result.statistic), float(result.pvalue)
     else:
         points, gap = cdf_gap(ref, cur)
         run_ends = np.append(points[1:] != points[:-1], True)
         statistic = float(np.max(np.abs(gap[run_ends])))
         m, n = sorted([float(n1), float(n2)], reverse=True)
-        p = float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
+        p = float(np.clip(stats.kstwo.sf(statistic, max(1.0, np.round(m * n / (m + n)))), 0, 1))
     return p, {"statistic": statistic, "reference_rank_error": ref.ks_error}
 
 
