@@ -22,7 +22,8 @@ worker script written to the work folder), which reads both files with
 ``pandas.read_parquet`` (untimed), imports its tool, then times with ``time.perf_counter``:
 
 - keel: ``keel.monitoring.drift(reference_df, current_df)``, all defaults (the test chosen
-  per column, every distinct reference value kept: exact); one warm-up, then the median of
+  per column; the reference summarised to 4,096 points per numeric column, its error
+  bound reported per column); one warm-up, then the median of
   ``--repeat`` runs. Context rows, in the same process: the same from pyarrow Tables, and
   ``drift(reference, current_df)`` with a ``Reference`` built beforehand (untimed; its
   build time is printed), which is what a monitor pays per evaluation.

@@ -103,8 +103,10 @@ def drift(
     """Test every column of ``current`` for drift from ``reference``.
 
     Args:
-        reference: a :class:`Reference`, or a pandas DataFrame / pyarrow Table (then
-            summarised exactly, every distinct value kept).
+        reference: a :class:`Reference`, or a pandas DataFrame / pyarrow Table, summarised
+            as ``Reference.from_data(table)`` does, so a table and its stored reference
+            give the same report. For exact tests on a large reference, pass
+            ``Reference.from_data(table, max_points=None)``.
         current: the data to test: a pandas DataFrame or pyarrow Table.
         columns: the columns to test (default: every column of the reference).
         method: ``"auto"`` (chosen per column by type and sample size, as Evidently's
@@ -138,7 +140,7 @@ def drift(
             f"columns that must drift, e.g. 0.5). Got {share_of_columns!r} instead."
         )
     if not isinstance(reference, Reference):
-        reference = Reference.from_data(reference, columns=columns, max_points=None)
+        reference = Reference.from_data(reference, columns=columns)
     table = TableColumns(current, "current")
     names = _columns_to_test(reference, columns)
     methods = {name: _method_for(name, method) for name in names}
