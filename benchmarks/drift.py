@@ -6,9 +6,10 @@ Run it from the repository root (on a shared machine, behind the benchmark lock)
     .venv/bin/python benchmarks/drift.py --rows 2000 --sketch-rows 20000  # a smoke run
     .venv/bin/python benchmarks/drift.py --skip-peer                   # keel alone
 
-Evidently (the latest release, with pyarrow to read Parquet) is installed once into its own
-virtual environment, ``.bench-venvs/evidently`` (git-ignored); the install is skipped when
-``evidently`` already imports there. It is not a keel dependency.
+Evidently (the latest release, with pyarrow to read Parquet, and pandas below 3: Evidently
+0.7.23 imports a pandas 2 internal) is installed once into its own virtual environment,
+``.bench-venvs/evidently`` (git-ignored); the install is skipped when ``evidently`` already
+imports there. It is not a keel dependency.
 
 Data, for each of ``--rows`` (default 100,000 and 1,000,000): a reference and a current
 table of that many rows, seeded. 20 float64 columns, normal with a different mean and std
@@ -100,6 +101,8 @@ from _common import (
 )
 
 EVIDENTLY_VENV = VENVS / "evidently"
+# Evidently 0.7.23 imports pandas.core.dtypes.common.infer_dtype_from_object, gone in pandas 3
+EVIDENTLY_PACKAGES = ["evidently", "pandas<3", "pyarrow"]
 NUMERIC, SHIFTED, CATEGORICAL, CATEGORIES = 20, 5, 5, 10
 GOAL_AGREEMENT, GOAL_SPEED, GOAL_MEMORY = 1.0, 50.0, 3.0
 SAMPLE_EVERY_S = 0.1
@@ -192,19 +195,27 @@ def evidently_tool(ref_path, cur_path):
     return run, None, {"evidently": evidently.__version__, "pandas": pd.__version__}
 
 def verdicts(data):
-    # One "Value drift for column X" test per column; FAIL means drift was detected.
-    drifted, methods = [], {}
-    for test in data.get("tests", []):
-        name = test.get("name", "")
-        if name.startswith("Value Drift for column "):
-            column = name[len("Value Drift for column "):]
-            text = test.get("description", "")
-            methods[column] = text.split("The drift detection method is ")[-1].split(".")[0]
-            if test.get("status") == "FAIL":
+    # One ValueDrift metric per column (its score, method and threshold) and the preset's
+    # DriftedColumnsCount, which the per-column verdicts read here must add up to.
+    drifted, methods, count = [], {}, None
+    for metric in data.get("metrics", []):
+        config, value = metric.get("config", {}), metric.get("value")
+        kind = config.get("type", "")
+        if kind.endswith(":DriftedColumnsCount"):
+            count = value["count"]
+        elif kind.endswith(":ValueDrift"):
+            column, method = config["column"], config["method"]
+            methods[column] = method
+            limit = config["threshold"]
+            if "p_value" in method:
+                hit = value <= limit if method.startswith("K-S") else value < limit
+            else:
+                hit = value >= limit
+            if hit:
                 drifted.append(column)
-    if not methods:
+    if not methods or count is None or int(count) != len(drifted):
         found = json.dumps(data)[:2000]
-        raise RuntimeError("no per-column drift tests in the Evidently snapshot: " + found)
+        raise RuntimeError(f"could not read Evidently's verdicts ({count} drifted): " + found)
     return sorted(drifted), methods
 
 def sketches(rows):
@@ -567,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     warn_if_busy("other work will slow keel and Evidently unevenly")
     peer_python = None
     if not args.skip_peer:
-        peer_python = ensure_venv(EVIDENTLY_VENV, "evidently", ["evidently", "pyarrow"])
+        peer_python = ensure_venv(EVIDENTLY_VENV, "evidently", EVIDENTLY_PACKAGES)
     commit = keel_commit()
     start_load = Load.now()
     work = Path(tempfile.mkdtemp(prefix="keel-bench-drift-", dir=args.dir))
