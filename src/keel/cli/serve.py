@@ -89,8 +89,9 @@ def _bind(host: str, port: int):
     return sock
 
 
-def _worker(target: str, sock, auth: bool) -> None:
-    """One server process: its own client, models and event loop on the shared socket."""
+def _worker(target: str, sock, auth: bool, leader: bool = True) -> None:
+    """One server process: its own client, models and event loop on the shared socket;
+    the ``leader`` (worker 0) also judges and records canary steps."""
     import signal
 
     import uvicorn
@@ -104,7 +105,7 @@ def _worker(target: str, sock, auth: bool) -> None:
         from keel.server.tokens import TokenService
 
         authenticate = TokenService(client.store).authenticate
-    app = create_app(target, client, authenticate=authenticate)
+    app = create_app(target, client, authenticate=authenticate, leader=leader)
     config = uvicorn.Config(
         app,
         loop="auto",  # uvloop and httptools (dependencies) where the platform has them
@@ -135,8 +136,8 @@ def _supervise(target: str, sock, auth: bool, workers: int) -> None:
 
     context = multiprocessing.get_context("fork")  # children inherit the bound socket
     children = [
-        context.Process(target=_worker, args=(target, sock, auth), daemon=False)
-        for _ in range(workers)
+        context.Process(target=_worker, args=(target, sock, auth, i == 0), daemon=False)
+        for i in range(workers)
     ]
     for child in children:
         child.start()

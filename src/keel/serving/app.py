@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,8 @@ def create_app(
     authenticate: Callable[[str], Any] | None = None,
     poll_seconds: float | None = None,
     seed: int | None = None,
+    follow: bool = True,
+    leader: bool = True,
 ) -> ServingApp:
     """A model server app for a deployment spec, a YAML file or a model reference.
 
@@ -85,6 +88,9 @@ def create_app(
             predict, writer to send feedback). None serves without tokens (loopback).
         poll_seconds: how often moved aliases are looked for (``serve_poll_seconds``).
         seed: seed of random routing (tests).
+        follow: follow the deployment's recorded rollouts (``keel deploy apply``,
+            ``rollback``, canary steps); a recorded deployment is served as recorded.
+        leader: judge and record canary steps (with several workers, worker 0 only).
 
     Raises:
         NotFound: a model, version or alias of the deployment does not exist.
@@ -94,39 +100,84 @@ def create_app(
         from keel.client import default_client
 
         client = default_client()
-    spec = load_spec(target)
+    spec = _recorded(target, client) if follow else None
+    spec = spec or load_spec(target)
     metrics = ServingMetrics(spec.name)
     server = ModelServer(
         client, spec, poll_seconds=poll_seconds, on_batch=metrics.batch_observer, seed=seed
     )
     metrics.watch(server)
-    return ServingApp(server, metrics, client=client, authenticate=authenticate)
+    app = ServingApp(server, metrics, client=client, authenticate=authenticate)
+    if follow:
+        from ._rollout import RolloutFollower
+
+        app.follower = RolloutFollower(app, spec.name, leader=leader)
+    return app
+
+
+def _recorded(target: str | Path | DeploymentSpec, client: Client) -> DeploymentSpec | None:
+    """The recorded current spec of the deployment ``target`` names (a name, or a spec or
+    file whose name was applied); None when it was never applied."""
+    if isinstance(target, DeploymentSpec):
+        name = target.name
+    else:
+        text = str(target)
+        is_file = isinstance(target, Path) or text.endswith((".yaml", ".yml"))
+        if is_file or Path(text).is_file():
+            name = parse_spec(Path(text)).name
+        elif ":" in text or "@" in text:
+            return None  # a model reference
+        else:
+            name = text
+    try:
+        rollout = client.deployments.current(name)
+    except KeelError:
+        return None
+    if rollout is None:
+        return None
+    log.info("serving deployment %s as recorded: revision %s", name, rollout.revision)
+    return rollout.spec
 
 
 class _Logging:
-    """Prediction logging, when keel.serving.predlog is available (a no-op until then)."""
+    """The deployment's prediction logger, following its ``logging`` policy (none if off)."""
 
     def __init__(self, client: Client, spec: DeploymentSpec) -> None:
+        self.client = client
+        self.policy: Any = None
         self._logger: Any = None
-        if not spec.logging.enabled:
+        self.reconfigure(spec)
+
+    def reconfigure(self, spec: DeploymentSpec) -> None:
+        """Log as ``spec`` says; a changed policy flushes the old logger and starts anew."""
+        policy = spec.logging if spec.logging.enabled else None
+        if policy == self.policy and self._logger is not None:
             return
-        try:
-            from keel.serving.predlog import PredictionLogger  # type: ignore[import-not-found]
-        except ImportError:
-            return
-        self._logger = PredictionLogger(
-            client.predictions,  # type: ignore[attr-defined]
-            deployment=spec.name,
-            policy=spec.logging,
-        )
+        old, self.policy, self._logger = self._logger, policy, None
+        if old is not None:
+            threading.Thread(target=old.close, name="keel-predlog-close").start()
+        if policy is not None:
+            from .predlog import PredictionLogger
+
+            self._logger = PredictionLogger(
+                self.client.predictions, deployment=spec.name, policy=policy
+            )
 
     def log(self, **row: Any) -> None:
-        if self._logger is not None:
-            self._logger.log(**row)
+        logger = self._logger
+        if logger is not None:
+            logger.log(**row)
 
     def feedback(self, rows: list[dict[str, Any]]) -> None:
-        if self._logger is not None:
-            self._logger.feedback(rows)
+        logger = self._logger
+        if logger is None:
+            from keel.errors import Conflict
+
+            raise Conflict(
+                "Prediction logging is off for this deployment (logging: false), so feedback "
+                "has nothing to join; turn logging on to collect it."
+            )
+        logger.feedback(rows)
 
     def close(self) -> None:
         if self._logger is not None:
@@ -156,6 +207,11 @@ class ServingApp:
         self.authenticate = authenticate
         self.auth = authenticate is not None
         self.logging = _Logging(client, server.spec)
+        self.follower: Any = None
+        """Follows the deployment's recorded rollouts (see :mod:`keel.serving._rollout`)."""
+        self.outcomes: Any = None
+        """While this process judges a canary: what each version answered this step."""
+        self._following: asyncio.Task | None = None
         self.ready = True
         self._tokens: dict[str, tuple[float, Any]] = {}
         self._background: set[asyncio.Task] = set()
@@ -242,12 +298,25 @@ class ServingApp:
         self.loop = asyncio.get_running_loop()
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self.server.poll())
+        if self.follower is not None and self._following is None:
+            every = self.server.poll_seconds
+            self._following = asyncio.get_running_loop().create_task(self.follower.run(every))
+
+    async def reconfigure(self, spec: DeploymentSpec) -> None:
+        """Serve ``spec`` from now on (models, routes, logging) without dropping a request.
+
+        Raises:
+            NotFound: a reference of ``spec`` does not resolve; the old spec keeps serving.
+        """
+        await self.server.reconfigure(spec)
+        self.logging.reconfigure(spec)
 
     async def shutdown(self) -> None:
         """Stop polling, predict what is queued, finish shadows and flush the logger."""
         self.ready = False
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in (self._poller, self._following):
+            if task is not None:
+                task.cancel()
         await self.server.close()
         if self._background:
             await asyncio.wait(self._background, timeout=10)
@@ -337,6 +406,8 @@ class ServingApp:
         await _send(send, 200, out, headers)
         latency = time.perf_counter() - started
         self.metrics.request(version, 200, latency, size, len(out))
+        if self.outcomes is not None:
+            self.outcomes.observe(version, 200, latency)
         self._after(models, served, frame, outputs, request_id, latency, sticky)
 
     def _after(
@@ -420,7 +491,10 @@ class ServingApp:
         await _send(send, status, out, extra)
         if started is not None:
             version = served.version if served is not None else ""
-            self.metrics.request(version, status, time.perf_counter() - started, size, len(out))
+            seconds = time.perf_counter() - started
+            self.metrics.request(version, status, seconds, size, len(out))
+            if self.outcomes is not None:
+                self.outcomes.observe(version, status, seconds)
 
     # -- auth -----------------------------------------------------------------------------
 
