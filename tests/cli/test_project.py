@@ -23,7 +23,7 @@ def test_init_then_info_counts_things(keel, tmp_path: Path) -> None:
     info = json.loads(keel("info", "--json", cwd=sub).stdout)
     assert info["uri"] == f"sqlite:///{tmp_path / '.keel' / 'keel.db'}"
     assert info["objects"] == str(tmp_path / ".keel" / "objects")
-    assert info["counts"] == {"projects": 1}
+    assert info["counts"] == {"projects": 1, "audit_events": 1}  # the project's creation
     assert info["stored_objects"] == 0
     table = keel("info", cwd=sub)
     assert "metadata" in table.stdout

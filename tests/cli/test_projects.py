@@ -61,6 +61,11 @@ def test_sdk_writes_to_an_unknown_project_fail_and_default_is_made_on_first_writ
     tmp_path: Path,
 ) -> None:
     uri = f"sqlite:///{tmp_path}/keel.db"
+    from keel.store import Store
+    from keel.store._database import create_sqlite_file
+
+    create_sqlite_file(tmp_path / "keel.db")  # a store no project was made in yet
+    Store.open(Client(uri, objects=str(tmp_path / "objects")).config).close()
     with Client(uri, objects=str(tmp_path / "objects"), project="typo") as typo:
         with pytest.raises(NotFound, match="No project named 'typo'"):
             typo.runs.create_run("baseline")

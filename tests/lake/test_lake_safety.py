@@ -14,7 +14,7 @@ import pytest
 
 from keel.config import resolve
 from keel.data import DatasetService
-from keel.errors import InvalidInput, QueryTimeout
+from keel.errors import InvalidInput, NotFound, QueryTimeout
 from keel.lake import connect, query, view_names
 from keel.store import Store, init_project
 from keel.tracking import SqlTracking, Tracker
@@ -151,6 +151,7 @@ def test_objects_outside_the_query_views_stay_unreadable(
 ) -> None:
     """Only the Parquet parts behind the views a query names are readable, not the whole
     object folder: another dataset's (or project's) parts are out of reach by path."""
+    local.create_project("other")
     other = DatasetService(local, "other")
     secret = other.log(pd.DataFrame({"pin": [1234]}), "secret")
     (path,) = other.local_paths(secret)
@@ -220,6 +221,8 @@ def test_a_query_past_its_time_limit_is_interrupted(local: Store, data: DatasetS
 def test_each_project_sees_only_its_own_rows(store: Store) -> None:
     """Two projects in one store, on SQLite and PostgreSQL: same dataset name, own runs."""
     seen = {}
+    store.create_project("alpha")
+    store.create_project("beta")
     for project, amounts in (("alpha", [1.0, 2.0]), ("beta", [100.0])):
         DatasetService(store, project).log(pd.DataFrame({"amount": amounts}), "sales")
         tracker = Tracker(SqlTracking(store, project))
@@ -240,8 +243,11 @@ def test_each_project_sees_only_its_own_rows(store: Store) -> None:
     with pytest.raises(InvalidInput, match="secret"):
         query("SELECT * FROM secret", service=alpha)
     assert "secret" not in view_names(alpha)
+    store.create_project("nil")
     empty = query("SELECT count(*) AS n FROM run_predictions", service=DatasetService(store, "nil"))
     assert empty["n"].tolist() == [0]
+    with pytest.raises(NotFound, match="No project named 'nope'"):
+        query("SELECT count(*) AS n FROM run_predictions", service=DatasetService(store, "nope"))
 
 
 @pytest.fixture

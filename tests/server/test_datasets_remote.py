@@ -138,6 +138,8 @@ def test_the_same_sequence_gives_the_same_values_locally_and_through_the_server(
     served: Served, tmp_path: Path
 ) -> None:
     folder = _folder(tmp_path / "data")
+    with served.local() as made:
+        made.create_project("local-twin")
     with served.local("local-twin") as local, served.remote() as remote:
         assert remote.remote
         assert not local.remote

@@ -47,7 +47,7 @@ def test_migrated_schema_matches_the_declared_schema(store: Store) -> None:
 
 
 def test_reopening_keeps_data(store: Store, store_config: Config) -> None:
-    project = store.project_id("credit-team")
+    project = store.create_project("credit-team")
     store.close()
     with Store.open(store_config) as again:
         assert again.project_id("credit-team") == project
