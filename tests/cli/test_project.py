@@ -112,6 +112,34 @@ def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "schemas" / "credit.yaml").is_file()
 
 
+def test_quickstart_deploys_serves_and_logs_its_champion(keel, tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    result = keel("quickstart", "--dir", str(demo), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["deployment"] == "credit-scoring"
+    assert summary["served_requests"] == 200
+    assert summary["logged_predictions"] == 200  # the server flushed its log on stopping
+    assert summary["feedback_labels"] == 100
+    assert (demo / "deploy" / "credit-scoring.yaml").is_file()
+    (rollout,) = json.loads(keel("deploy", "history", "credit-scoring", "--json", cwd=demo).stdout)
+    assert (rollout["revision"], rollout["status"]) == (1, "active")
+    trace = keel("lineage", f"request:{summary['request_id']}", "--json", cwd=demo)
+    assert trace.returncode == 0, trace.stderr
+    graph = json.loads(trace.stdout)
+    assert graph["root"] == {"kind": "prediction", "id": summary["request_id"]}
+    assert {"model_version", "run", "dataset_version"} <= {n["kind"] for n in graph["nodes"]}
+    rows = keel(
+        "lake",
+        "query",
+        "SELECT count(*) AS n FROM predictions p JOIN feedback f USING (request_id)",
+        "--json",
+        cwd=demo,
+    )
+    assert rows.returncode == 0, rows.stderr
+    assert json.loads(rows.stdout) == [{"n": 100}]
+
+
 def test_init_on_postgres_and_s3_through_the_environment(
     keel, pg_url: str, s3_bucket: str, s3_endpoint: str
 ) -> None:

@@ -4,7 +4,8 @@ It grows with keel: each capability adds its step. Today: create a project, vers
 synthetic credit dataset and verify it, infer its schema and validate it (turning away a
 planted bad batch), train candidate models as tracked runs that
 consume it, pick the best by holdout AUC, register it and promote it to ``champion``
-through an evaluation gate, and show the lineage that ties them together.
+through an evaluation gate, deploy it as config and serve it with every prediction logged
+(and ground truth fed back), and show the lineage that ties them together.
 """
 
 from __future__ import annotations
@@ -138,6 +139,24 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         f"{promotion.version} (ROC AUC {promotion.roc_auc:.3f} on {promotion.holdout}); {outcome}",
     )
 
+    served = None
+    if promotion.champion:
+        from ._serve import serve_champion
+
+        with working("deploying and serving the champion..."):
+            served = serve_champion(client, frame, directory)
+        say(
+            "deploy and serve",
+            f"deploy/credit-scoring.yaml applied (revision {served.revision}); "
+            f"{served.requests} requests answered by {served.version} "
+            f"(p50 {served.p50_ms:.1f} ms, in-process client)",
+        )
+        say(
+            "log predictions",
+            f"{served.logged} predictions and {served.feedback} labels in the lake "
+            f"(see: keel lineage request:{served.request_id})",
+        )
+
     graph = client.lineage(version.ref, direction="down")
     say(
         "record lineage",
@@ -160,6 +179,11 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         model=promotion.version,
         champion=promotion.champion,
         gate_passed=promotion.passed,
+        deployment=served.deployment if served else None,
+        served_requests=served.requests if served else 0,
+        logged_predictions=served.logged if served else 0,
+        feedback_labels=served.feedback if served else 0,
+        request_id=served.request_id if served else None,
     )
     client.close()
     return summary

@@ -12,6 +12,7 @@ from keel._lazy import lazy_names
 if TYPE_CHECKING:
     from ._erase import check_prediction_erasures, prediction_owners
     from ._models import ModelServer
+    from ._thread import serve_in_thread
     from .app import ServingApp, create_app, load_spec
     from .predictions import PredictionStore
     from .predlog import PredictionLogger, PredictionSink
@@ -26,6 +27,7 @@ _LAZY = {
     "create_app": ".app",
     "load_spec": ".app",
     "prediction_owners": "._erase",
+    "serve_in_thread": "._thread",
 }
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "create_app",
     "load_spec",
     "prediction_owners",
+    "serve_in_thread",
 ]
 
 __getattr__ = lazy_names(__name__, _LAZY)
