@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import threading
@@ -295,6 +296,12 @@ class ServingApp:
 
     def start(self) -> None:
         """Start looking for moved aliases (the lifespan's startup calls this)."""
+        # Everything loaded so far (keel, pandas, scikit-learn, the models) lives as long
+        # as the server: freezing it keeps the collector's full passes, which otherwise
+        # walk those millions of objects and stall every request for tens of milliseconds,
+        # to what requests allocate.
+        gc.collect()
+        gc.freeze()
         self.loop = asyncio.get_running_loop()
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self.server.poll())

@@ -116,9 +116,11 @@ class PredictionStore:
         """Store ``table`` as one Parquet part of ``deployment``'s ``kind``; its part id."""
         check_kind(kind)
         check_deployment(deployment)
-        check_part(kind, table)
+        rows, first, last = check_part(kind, table)
         digest = self.store.objects.put(to_parquet(table))
-        return self.record(kind, deployment, digest)
+        # checked in memory: the bytes just written need no second read (the object store
+        # hashed them on the way in)
+        return self._record(kind, deployment, digest, rows, first, last)
 
     def record(self, kind: str, deployment: str, digest: str) -> str:
         """Record a Parquet part already in the object store (read and checked first)."""
@@ -126,6 +128,11 @@ class PredictionStore:
         check_deployment(deployment)
         table = self._read_part(digest, what=f"the {kind} part {digest[:12]}")
         rows, first, last = check_part(kind, table)
+        return self._record(kind, deployment, digest, rows, first, last)
+
+    def _record(
+        self, kind: str, deployment: str, digest: str, rows: int, first: int, last: int
+    ) -> str:
         part_id = new_id()
         project_id = self.store.project_id(self.project)
         with self.store.write() as conn:

@@ -33,7 +33,7 @@ from keel.deploy.spec import LoggingPolicy
 from keel.errors import InvalidInput, KeelError
 
 from ._hashing import hash_values
-from ._logtables import feedback_table, predictions_table
+from ._logtables import Rows, column_names, feedback_table, predictions_table
 from .predictions import HASHED_META
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class PredictionLogger:
             if self.policy.sample < 1.0 and self._random.random() >= self.policy.sample:
                 self._count("sampled_out")
                 return
-            inputs = self._apply(inputs)
+            inputs = Rows(self._apply(inputs))
             outputs = np.asarray(outputs)
             n = len(inputs)
             if outputs.ndim not in (1, 2) or len(outputs) != n:
@@ -206,8 +206,11 @@ class PredictionLogger:
 
         if not isinstance(inputs, pd.DataFrame):
             inputs = pd.DataFrame(inputs)
-        drop = [c for c in inputs.columns if c in self._exclude]
-        hashed = [c for c in inputs.columns if c in self._hash]
+        if not self._exclude and not self._hash:
+            return inputs
+        names = column_names(inputs.columns)
+        drop = [c for c in names if c in self._exclude]
+        hashed = [c for c in names if c in self._hash]
         if not drop and not hashed:
             return inputs
         kept = inputs.drop(columns=drop) if drop else inputs.copy()
@@ -284,7 +287,7 @@ class PredictionLogger:
                 self._write("feedback", feedback, feedback_table)
 
     def _write(self, kind: str, items: list, build: Any) -> None:
-        rows = sum(len(i[6]) for i in items) if kind == "predictions" else len(items)
+        rows = sum(i[6].n for i in items) if kind == "predictions" else len(items)
         try:
             table = build(self.deployment, items)
             hashed = sorted(self._hash) if kind == "predictions" else []
