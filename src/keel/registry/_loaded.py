@@ -94,6 +94,22 @@ class LoadedModel:
             return self._plan.frame(data, self._name)
         return to_frame(data)
 
+    def enforce_block(self, data: Any) -> Any:
+        """``data`` as the model receives it, kept as one NumPy block when the signature is
+        all one numeric dtype and ``data`` is such an array (no DataFrame per request: a
+        model server stacks the blocks of a batch and makes one frame of them); otherwise
+        what :meth:`enforce` gives."""
+        if self._plan is not None:
+            block = self._plan.block_of(data)
+            if block is not None:
+                return block
+        return self.enforce(data)
+
+    @property
+    def columns(self) -> pd.Index | None:
+        """The signature's input columns, as one Index (None without a signature)."""
+        return self._plan.index if self._plan is not None else None
+
     @property
     def input_example(self) -> pd.DataFrame | None:
         """The first rows of the example the model was registered with, if it was stored."""

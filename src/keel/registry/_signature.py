@@ -342,6 +342,20 @@ class _Plan:
             return self.frame(pd.DataFrame(array, columns=self.index, copy=False), model)
         return self._coerce(to_frame(data), model)
 
+    def block_of(self, data: Any) -> np.ndarray | None:
+        """``data`` as one C-contiguous 2-D array of the signature's single numeric dtype,
+        when it is an array of the signature's width whose values cast exactly; else None
+        (the caller then takes :meth:`frame`, which names what is wrong)."""
+        if self.block is None or not isinstance(data, np.ndarray) or data.ndim != 2:
+            return None
+        if data.shape[1] != len(self.names) or data.dtype.kind not in "biuf":
+            return None
+        if data.dtype == self.block:
+            return np.ascontiguousarray(data)
+        if np.can_cast(data.dtype, self.block, casting="safe"):
+            return np.ascontiguousarray(data, dtype=self.block)
+        return None
+
     def _loosely_equal(self, dtypes: tuple[Any, ...]) -> bool:
         if not self.loose:
             return False

@@ -63,8 +63,11 @@ class Batcher:
         max_wait_ms: float = 2.0,
         max_queue: int = 1024,
         on_batch: Callable[[int, Any], None] | None = None,
+        columns: pd.Index | None = None,
     ) -> None:
         self.predict = predict
+        self.columns = columns
+        """The names of a NumPy block's columns (requests may queue blocks, not frames)."""
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
@@ -89,6 +92,10 @@ class Batcher:
         Raises:
             QueueFull: ``max_queue`` requests are already waiting.
         """
+        if self._closing:
+            # a request that began on a set of models swapped out since: it is answered
+            # by this retiring version on its own, never refused
+            return self.predict(self._frame([frame]))
         if self._task is None or self._task.done():
             self._start()
         assert self._queue is not None
@@ -123,6 +130,9 @@ class Batcher:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+        while self._queue is not None and not self._queue.empty():  # queued just before
+            item = self._queue.get_nowait()
+            await self._predict([item], item.rows)
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -165,8 +175,8 @@ class Batcher:
         return rows
 
     async def _predict(self, batch: list[_Item], rows: int) -> None:
-        frame = batch[0].frame if len(batch) == 1 else _concat([i.frame for i in batch])
         try:
+            frame = self._frame([i.frame for i in batch])
             if self._inline:
                 started = time.perf_counter()
                 outputs = self.predict(frame)
@@ -202,6 +212,17 @@ class Batcher:
             if not item.future.done():  # a client that left has a cancelled future
                 item.future.set_result(part)
             start = end
+
+    def _frame(self, parts: list[Any]) -> pd.DataFrame:
+        """One frame of a batch's rows: blocks stacked with NumPy and named once."""
+        if all(isinstance(p, np.ndarray) for p in parts):
+            block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return pd.DataFrame(block, columns=self.columns, copy=False)
+        frames = [
+            pd.DataFrame(p, columns=self.columns, copy=False) if isinstance(p, np.ndarray) else p
+            for p in parts
+        ]
+        return frames[0] if len(frames) == 1 else _concat(frames)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -74,6 +74,21 @@ class Rows:
             self.block = self.block.reshape(len(frame), -1)
         self.n = self.block.shape[0]
 
+    @classmethod
+    def of_block(cls, block: np.ndarray, columns: Any) -> Rows:
+        """Rows from a 2-D array and the names of its columns (no DataFrame made)."""
+        if block.ndim != 2 or columns is None or len(columns) != block.shape[1]:
+            raise InvalidInput(
+                f"inputs as an array need one name per column: shape {block.shape}, "
+                f"columns {None if columns is None else len(columns)}."
+            )
+        rows = cls.__new__(cls)
+        rows.columns = column_names(columns)
+        rows.dtypes = block.dtype
+        rows.block = block
+        rows.n = block.shape[0]
+        return rows
+
     def __len__(self) -> int:
         return self.n
 

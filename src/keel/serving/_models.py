@@ -138,6 +138,7 @@ class ModelServer:
             max_wait_ms=spec.batching.max_wait_ms,
             max_queue=spec.limits.max_queue,
             on_batch=self.on_batch(model.ref or "") if self.on_batch else None,
+            columns=getattr(model, "columns", None),
         )
 
     async def reconfigure(self, spec: DeploymentSpec) -> ModelSet:

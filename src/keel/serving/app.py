@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -371,7 +372,7 @@ class ServingApp:
             served = models.route(sticky)
             if models.spec.sticky_key is not None:
                 data = _without(data, models.spec.sticky_key, served.model.signature)
-            frame = served.model.enforce(data)
+            frame = served.model.enforce_block(data)
             outputs = await served.batcher.submit(frame)
         except KeelError as exc:
             return await self._error(send, exc, request_id, started, size, served)
@@ -436,6 +437,7 @@ class ServingApp:
                 model_version=served.version,
                 route=served.route,
                 inputs=frame,
+                columns=served.model.columns,
                 outputs=outputs,
                 latency_ms=latency * 1000.0,
                 key=key,
@@ -446,17 +448,25 @@ class ServingApp:
             if len(self._background) >= models.spec.limits.max_queue:
                 break  # shadows fall behind: drop rather than hold unbounded memory
             task = asyncio.get_running_loop().create_task(
-                self._shadow(shadow, frame, request_id, at_ms, key)
+                self._shadow(shadow, frame, request_id, at_ms, key, served.model.columns)
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
     async def _shadow(
-        self, shadow: Served, frame: Any, request_id: str, at_ms: int, key: str | None
+        self,
+        shadow: Served,
+        frame: Any,
+        request_id: str,
+        at_ms: int,
+        key: str | None,
+        columns: Any = None,
     ) -> None:
         started = time.perf_counter()
         try:
-            outputs = await shadow.batcher.submit(shadow.model.enforce(frame))
+            if isinstance(frame, np.ndarray):  # the answering model's columns, named
+                frame = pd.DataFrame(frame, columns=columns, copy=False)
+            outputs = await shadow.batcher.submit(shadow.model.enforce_block(frame))
         except Exception as exc:  # a shadow never fails anything: it is only measured
             log.debug("shadow %s on request %s: %s", shadow.version, request_id, exc)
             return
@@ -466,6 +476,7 @@ class ServingApp:
             model_version=shadow.version,
             route="shadow",
             inputs=frame,
+            columns=columns,
             outputs=outputs,
             latency_ms=(time.perf_counter() - started) * 1000.0,
             key=key,

@@ -148,20 +148,31 @@ class PredictionLogger:
         at_ms: int,
         model_version: str,
         route: str,
-        inputs: pd.DataFrame,
+        inputs: pd.DataFrame | np.ndarray,
         outputs: Any,
         latency_ms: float,
         key: str | None = None,
+        columns: Any = None,
     ) -> None:
         """Buffer one request's predictions (one output per input row). Never raises:
-        a request that cannot be logged is counted in ``stats["errors"]`` and logged."""
+        a request that cannot be logged is counted in ``stats["errors"]`` and logged.
+
+        ``inputs`` is a DataFrame, or a 2-D array whose columns ``columns`` names (the
+        model server's one block per request)."""
         try:
             if not self.policy.enabled or self._closed:
                 return
             if self.policy.sample < 1.0 and self._random.random() >= self.policy.sample:
                 self._count("sampled_out")
                 return
-            inputs = Rows(self._apply(inputs))
+            if isinstance(inputs, np.ndarray) and not (self._exclude or self._hash):
+                inputs = Rows.of_block(inputs, columns)
+            else:
+                if isinstance(inputs, np.ndarray):
+                    import pandas as pd
+
+                    inputs = pd.DataFrame(inputs, columns=columns, copy=False)
+                inputs = Rows(self._apply(inputs))
             outputs = np.asarray(outputs)
             n = len(inputs)
             if outputs.ndim not in (1, 2) or len(outputs) != n:
