@@ -68,3 +68,23 @@ def test_lineage_up_and_down(keel, project) -> None:
     tree = keel("lineage", f"run:{run_id}")
     assert "features:v1" in tree.stdout
     assert "credit:v1" in tree.stdout
+
+
+def test_get_into_a_bad_path_is_one_line_and_leaves_nothing(keel, project) -> None:
+    folder, _ = project
+    a_file = folder / "taken.txt"
+    a_file.write_text("mine")
+    blocked = folder / "blocked"
+    blocked.write_text("a file where a folder would go")
+    for target, words in [
+        (a_file, "is a file, not a folder"),
+        (blocked / "deep" / "out", "Cannot write into"),
+    ]:
+        result = keel("data", "get", "credit:v1", "--to", str(target))
+        assert result.returncode == 1
+        assert words in " ".join(result.stderr.split())
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 3
+    assert a_file.read_text() == "mine"
+    assert blocked.read_text() == "a file where a folder would go"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".keel-get")) == []

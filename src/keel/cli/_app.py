@@ -108,3 +108,13 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except OSError as exc:  # a path, a port, a permission: one line, not a traceback
+        if _state["debug"]:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        err_console.print(
+            f"[bold red]error:[/] {esc(exc.strerror or exc)}{esc(where)}. "
+            "Run again with --debug for the traceback.",
+            highlight=False,
+        )
+        sys.exit(1)

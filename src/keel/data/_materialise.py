@@ -55,11 +55,22 @@ def write_files(manifest: Manifest, objects: ObjectStore, to: str | Path) -> lis
     """
     manifest.check_paths()
     to = Path(to).expanduser().absolute()
+    if to.exists() and not to.is_dir():
+        raise InvalidInput(f"{to} is a file, not a folder: give a new or existing folder.")
     created = not to.exists()
     home = to.parent if created else to
     new_parents = [p for p in (home, *home.parents) if not p.exists()]
-    home.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=home, prefix=".keel-get-", suffix=".part"))
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=home, prefix=".keel-get-", suffix=".part"))
+    except OSError as exc:
+        for parent in new_parents:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise InvalidInput(
+            f"Cannot write into {to}: {exc.strerror or exc} ({exc.filename or home}). "
+            "Choose a folder you can create and write to."
+        ) from None
     try:
         for entry in manifest.entries:
             objects.get(entry.digest, staging / entry.path)
