@@ -155,3 +155,31 @@ def test_init_on_postgres_and_s3_through_the_environment(
     assert info["uri"].startswith("postgresql+psycopg://")
     assert info["objects"] == f"s3://{s3_bucket}/keel"
     assert info["sources"]["uri"] == "KEEL_URI"
+
+
+def test_info_on_an_empty_postgres_database_creates_nothing_and_init_twice_refuses(
+    keel, pg_url: str, pg_admin, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    schema = pg_url.rsplit("%3D", 1)[1]
+
+    def tables() -> int:
+        with pg_admin.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
+            ).scalar_one()
+
+    env = {"KEEL_URI": pg_url, "KEEL_OBJECTS": str(tmp_path / "objects")}
+    info = keel("info", env=env)
+    assert info.returncode == 1
+    assert "No keel store in" in " ".join(info.stderr.split())
+    assert "keel init" in info.stderr
+    assert tables() == 0
+    assert keel("init", env=env).returncode == 0
+    assert tables() > 0
+    again = keel("init", env=env)
+    assert again.returncode == 1
+    assert "already holds a keel store" in " ".join(again.stderr.split())
+    assert keel("info", "--json", env=env).returncode == 0

@@ -47,7 +47,7 @@ def info(json: bool = typer.Option(False, "--json", help="Print the result as JS
     from ._table import Table
 
     config = current()
-    with Store.open(config) as store:
+    with Store.open(config, create=False) as store:  # a reading command creates nothing
         counts = store.counts()
         objects = list(store.objects.digests())
     data = {

@@ -35,8 +35,11 @@ def _read_revision(engine: sa.Engine) -> str | None:
             return None
 
 
-def ensure_schema(engine: sa.Engine) -> None:
+def ensure_schema(engine: sa.Engine, *, create: bool = True) -> None:
     """Apply pending migrations; a no-op costing one query when the schema is current.
+
+    With ``create=False`` an empty database is left empty (a reading command such as
+    ``keel info`` must not turn any database it is pointed at into a keel store).
 
     Migrating runs in one transaction that holds the database's write lock (SQLite's
     ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), so processes that open a new store
@@ -61,6 +64,14 @@ def ensure_schema(engine: sa.Engine) -> None:
         revision = MigrationContext.configure(conn).get_current_revision()
         if revision == HEAD:
             return
+        if revision is None and not create:
+            from keel.errors import StoreUnavailable
+
+            raise StoreUnavailable(
+                f"No keel store in {engine.url.render_as_string(hide_password=True)}: the "
+                "database holds no keel tables. Run 'keel init' to create one there, or fix "
+                "KEEL_URI if it points at the wrong database. Nothing was changed."
+            )
         known = {rev.revision for rev in script.walk_revisions()}
         if revision is not None and revision not in known:
             raise StoreVersionError(

@@ -82,11 +82,19 @@ class Store:
         self._project_ids: dict[str, str] = {}
 
     @classmethod
-    def open(cls, config: Config | None = None, *, read_timeout_ms: int | None = None) -> Store:
+    def open(
+        cls,
+        config: Config | None = None,
+        *,
+        read_timeout_ms: int | None = None,
+        create: bool = True,
+    ) -> Store:
         """Open the store a configuration points at (the current one by default).
 
         Args:
             config: the configuration; the current one by default.
+            create: make keel's tables in an empty database (False: refuse it with
+                :class:`~keel.errors.StoreUnavailable`, changing nothing).
             read_timeout_ms: stop each read transaction's queries after this long with
                 :class:`~keel.errors.QueryTimeout` (the server sets it; none by default).
         """
@@ -101,7 +109,7 @@ class Store:
         engine = create_engine(config.uri)
         try:
             with _translate_errors(config.uri):
-                ensure_schema(engine)
+                ensure_schema(engine, create=create)
         except BaseException:
             engine.dispose()
             raise
@@ -366,4 +374,10 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
     store = Store.open(config)
     if store.find_project_id() is None:  # init creates the configured project explicitly
         store.create_project(config.project)
+    elif db_file is None:  # a database server: the same answer as a second SQLite init
+        store.close()
+        raise AlreadyExists(
+            f"{store.engine.url.render_as_string(hide_password=True)} already holds a keel "
+            f"store with project {config.project!r}. Use it as it is."
+        )
     return store
