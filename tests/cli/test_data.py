@@ -88,3 +88,14 @@ def test_get_into_a_bad_path_is_one_line_and_leaves_nothing(keel, project) -> No
     assert a_file.read_text() == "mine"
     assert blocked.read_text() == "a file where a folder would go"
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".keel-get")) == []
+
+
+def test_counts_agree_with_their_nouns(keel, project) -> None:
+    folder, _ = project
+    got = keel("data", "get", "credit:v1", "--to", str(folder / "one"))
+    assert "wrote 1 file to" in got.stdout
+    assert "1 files" not in got.stdout
+    listed = keel("data", "ls")
+    assert "2 datasets" in listed.stdout
+    models = keel("models", "ls")
+    assert "0 models" in models.stdout

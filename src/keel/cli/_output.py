@@ -18,7 +18,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["console", "err_console", "esc", "print_json"]
+__all__ = [
+    "console",
+    "count",
+    "err_console",
+    "esc",
+    "print_json",
+]
 
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
@@ -28,6 +34,11 @@ def esc(value: Any) -> str:
     """``value`` as markup that prints it as is: for stored or user text inside a markup
     string, e.g. ``console.print(f"[bold]{esc(run.name)}[/]")``."""
     return escape(str(value))
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``1,024 rows``: a number and its noun, agreeing."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def print_json(data: Any) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._output import console, esc, print_json
+from ._output import console, count, esc, print_json
 
 __all__ = ["app"]
 
@@ -43,7 +43,7 @@ def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> Non
     if json:
         print_json(entries)
         return
-    table = Table(title=f"{len(entries)} datasets", title_justify="left")
+    table = Table(title=count(len(entries), "dataset"), title_justify="left")
     for column in ("name", "latest", "versions", "kind", "rows", "size", "tags"):
         table.add_column(
             column, justify="right" if column in ("versions", "rows", "size") else "left"
@@ -94,7 +94,7 @@ def show(
         )
         return
     rows = f"{version.row_count:,} rows, " if version.row_count is not None else ""
-    files = f"{len(manifest.entries)} files, {_size(version.size)}"
+    files = f"{count(len(manifest.entries), 'file')}, {_size(version.size)}"
     console.print(f"[bold]{esc(version.ref)}[/] {esc(version.kind)}: {rows}{files}")
     console.print(f"[dim]manifest {esc(version.manifest_digest)}[/]")
     if version.kind == "files":
@@ -190,7 +190,7 @@ def get(
 ) -> None:
     """Materialise a version's files (Parquet parts for tables) into a folder."""
     paths = _service().get(ref, to)
-    console.print(f"wrote {len(paths)} files to {esc(to)}")
+    console.print(f"wrote {count(len(paths), 'file')} to {esc(to)}")
 
 
 @app.command("diff")

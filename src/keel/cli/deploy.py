@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ._output import console, esc, print_json
+from ._output import console, count, esc, print_json
 
 __all__ = ["app"]
 
@@ -188,7 +188,7 @@ def ls(json: bool = JSON) -> None:
     if json:
         print_json(listed)
         return
-    table = Table(title=f"{len(listed)} deployments", title_justify="left")
+    table = Table(title=count(len(listed), "deployment"), title_justify="left")
     for column in ("name", "revision", "status", "routes", "updated"):
         table.add_column(column)
     for d in listed:
@@ -225,7 +225,9 @@ def build(
     if json:
         print_json({"revision": rollout.revision, "files": [str(p) for p in written]})
         return
-    console.print(f"wrote {len(written)} files for {esc(name)} revision {rollout.revision}:")
+    console.print(
+        f"wrote {count(len(written), 'file')} for {esc(name)} revision {rollout.revision}:"
+    )
     for path in written:
         console.print(f"  {esc(path)}")
     secret = f"{k8s_name(rollout.spec.name)}-keel"

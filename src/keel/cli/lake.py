@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._output import console, err_console, print_json
+from ._output import console, count, err_console, print_json
 
 __all__ = ["app"]
 
@@ -48,7 +48,7 @@ def query(
     if json:
         print_json(frame.to_dict(orient="records"))
         return
-    table = Table(title=f"{len(frame):,} rows", title_justify="left")
+    table = Table(title=count(len(frame), "row"), title_justify="left")
     for column in frame.columns:
         table.add_column(str(column))
     for row in frame.head(limit).itertuples(index=False):

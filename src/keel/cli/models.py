@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ._output import console, esc, print_json
+from ._output import console, count, esc, print_json
 
 __all__ = ["app"]
 
@@ -37,7 +37,7 @@ def ls(json: bool = JSON) -> None:
     if json:
         print_json(models)
         return
-    table = Table(title=f"{len(models)} models", title_justify="left")
+    table = Table(title=count(len(models), "model"), title_justify="left")
     for column in ("name", "latest", "flavor", "versions", "aliases"):
         table.add_column(column)
     for m in models:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from ._output import console, err_console, esc, print_json
+from ._output import console, count, err_console, esc, print_json
 
 __all__ = ["app"]
 
@@ -67,7 +67,7 @@ def ls(
     room = max(0, (console.width - 75) // 10)  # metric columns that fit beside the others
     metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})
     metric_keys = metric_keys[:room]
-    table = Table(title=f"{len(runs)} runs", title_justify="left")
+    table = Table(title=count(len(runs), "run"), title_justify="left")
     for column in ("id", "experiment", "name", "status", "started"):
         table.add_column(column, no_wrap=True)
     for key in metric_keys:

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from ._output import console, err_console, esc, print_json
+from ._output import console, count, err_console, esc, print_json
 
 __all__ = ["register"]
 
@@ -125,7 +125,7 @@ def infer_schema(
         ) from exc
     checks = len(proposed.all_checks())
     console.print(
-        f"[green]wrote[/] a schema of {checks} checks for {esc(data)} to {esc(written)}",
+        f"[green]wrote[/] a schema of {count(checks, 'check')} for {esc(data)} to {esc(written)}",
         highlight=False,
     )
     console.print(
@@ -150,8 +150,9 @@ def _print(report: Any, schema: Any) -> None:
     console.print(
         f"[bold]{esc(report.subject)}[/] against schema "
         f"[bold]{esc(report.schema or 'unnamed')}[/]: {report.rows:,} rows, "
-        f"{report.columns} columns, {len(report.results)} checks: {verdict} "
-        f"({len(report.errors)} errors, {len(report.warnings)} warnings)",
+        f"{count(report.columns, 'column')}, {count(len(report.results), 'check')}: "
+        f"{verdict} "
+        f"({count(len(report.errors), 'error')}, {count(len(report.warnings), 'warning')})",
         highlight=False,
     )
     out = Table()
