@@ -99,7 +99,7 @@ def test_clean_data_passes_and_broken_data_exits_2(files: Path) -> None:
 def test_warnings_alone_exit_0(files: Path) -> None:
     warned = keel("validate", "rich.parquet", "-s", "schema.yaml", cwd=files)
     assert warned.returncode == 0, warned.stderr
-    assert "passed (0 errors, 1 warnings)" in warned.stdout
+    assert "passed (0 errors, 1 warning)" in warned.stdout
     [line] = [line for line in warned.stdout.splitlines() if "! warn" in line]
     assert "mean(income)" in line
 
