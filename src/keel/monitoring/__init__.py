@@ -5,6 +5,7 @@ from __future__ import annotations
 from keel.monitoring._drift import ColumnDrift, DriftReport, drift
 from keel.monitoring._evaluate import evaluate
 from keel.monitoring._reference import Reference
+from keel.monitoring._report import report_html
 from keel.monitoring._results import Finding, MonitorResult
 from keel.monitoring._service import MonitorService
 from keel.monitoring._stattests import METHODS, DriftScore
@@ -24,4 +25,5 @@ __all__ = [
     "evaluate",
     "parse_monitor",
     "parse_monitor_text",
+    "report_html",
 ]

@@ -64,3 +64,7 @@ class HttpMonitors:
         """The newest ``limit`` results of ``name``, newest first."""
         answer = self.remote.json("GET", self._path(name, "results"), params={"limit": limit})
         return [MonitorResult.from_dict(r) for r in answer]
+
+    def report(self, name: str, *, limit: int = 500) -> dict[str, Any]:
+        """The report data of ``name`` (render it with ``keel.monitoring.report_html``)."""
+        return self.remote.json("GET", self._path(name, "report"), params={"limit": limit})

@@ -208,6 +208,13 @@ class MonitorService:
             ).mappings()
             return [_result(name, dict(x)) for x in rows]
 
+    def report(self, name: str, *, limit: int = 500) -> dict[str, Any]:
+        """The data of ``keel monitor report``: results over time (oldest first) and the
+        newest window's distributions against the reference."""
+        from ._report import report_data
+
+        return report_data(self, name, limit=limit)
+
     # -- what evaluate calls --------------------------------------------------------------
 
     def last_reference(self, name: str) -> dict[str, Any] | None:

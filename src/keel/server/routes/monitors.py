@@ -95,6 +95,18 @@ def results(
     return JSONResponse([r.to_dict() for r in found])
 
 
+@router.get("/{name}/report", responses=NOT_FOUND)
+def report(
+    project: str,
+    request: Request,
+    name: str = NAME,
+    limit: int = Query(500, ge=1, le=10_000),
+    caller: TokenInfo = READ,
+) -> JSONResponse:
+    """Results over time and the newest window's distributions against the reference."""
+    return JSONResponse(_monitors(request, project, caller).report(name, limit=limit))
+
+
 @router.post("/{name}/run", responses=NOT_FOUND)
 def run(
     project: str,
