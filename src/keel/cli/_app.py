@@ -17,6 +17,7 @@ from . import (
     lake,
     lineage,
     models,
+    monitor,
     pii,
     predict,
     project,
@@ -89,6 +90,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(monitor.app, name="monitor")
 lineage.register(app)
 predict.register(app)
 pii.register(app)

@@ -24,11 +24,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from keel._yaml_spec import COLUMN_RE as _COLUMN_RE
+from keel._yaml_spec import Checker as _Checker
+from keel._yaml_spec import Locator as _Locator
+from keel._yaml_spec import field_lines as _field_lines
+from keel._yaml_spec import load as _load
+from keel._yaml_spec import read_text as _read_text
 from keel.errors import InvalidInput
 
 __all__ = [
@@ -44,8 +50,6 @@ __all__ = [
     "qualify",
 ]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-_COLUMN_RE = re.compile(r"^.{1,200}$", re.S)
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -206,20 +210,7 @@ def parse_spec(source: str | Path) -> DeploymentSpec:
             the message names the line and the reason.
     """
 
-    where = "the deployment"
-    if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
-    ):
-        path = Path(source)
-        where = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInput(f"No deployment file {where}: check the path.") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"Cannot read {where}: {exc}.") from None
-    else:
-        text = source
+    text, where = _read_text(source, "deployment")
     return parse_spec_text(text, source=where)
 
 
@@ -230,138 +221,10 @@ def parse_spec_text(text: str, *, source: str = "the deployment") -> DeploymentS
     Raises:
         InvalidInput: as :func:`parse_spec`.
     """
-    import yaml
-
     where = source
-    if not isinstance(text, str):
-        raise InvalidInput(f"{where}: a deployment is YAML text, not {type(text).__name__}.")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(f"{where}{line}: not valid YAML ({problem}).") from None
-    if not isinstance(data, Mapping):
-        raise InvalidInput(f"{where}: a deployment is a mapping with name, model and routes.")
+    data, node = _load(text, where, "deployment", "name, model and routes")
     spec = _build(data, _Locator(node, where))
     return replace(spec, lines=_field_lines(node), source=where)
-
-
-def _field_lines(node: Any, prefix: str = "") -> dict[str, int]:
-    """The line of every field and list item in a composed YAML document, by dotted path."""
-    import yaml
-
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        children = [(getattr(k, "value", None), v) for k, v in node.value]
-    elif isinstance(node, yaml.SequenceNode):
-        children = list(enumerate(node.value))
-    else:
-        return lines
-    for key, child in children:
-        if not isinstance(key, str | int):
-            continue
-        path = f"{prefix}.{key}" if prefix else str(key)
-        lines[path] = child.start_mark.line + 1
-        lines.update(_field_lines(child, path))
-    return lines
-
-
-class _Locator:
-    """Finds the line of a path (``("routes", 1, "weight")``) in a composed YAML document."""
-
-    def __init__(self, node: Any, where: str) -> None:
-        self.node = node
-        self.where = where
-
-    def line(self, path: Sequence[str | int]) -> int | None:
-        import yaml
-
-        node = self.node
-        found = node
-        for key in path:
-            if isinstance(node, yaml.MappingNode):
-                match = [v for k, v in node.value if getattr(k, "value", None) == key]
-                if not match:
-                    break
-                node = match[0]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-                if key >= len(node.value):
-                    break
-                node = node.value[key]
-            else:
-                break
-            found = node
-        return found.start_mark.line + 1 if found is not None else None
-
-
-class _Checker:
-    def __init__(self, locator: _Locator | None) -> None:
-        self.locator = locator
-
-    def fail(self, path: Sequence[str | int], reason: str) -> InvalidInput:
-        field_name = ".".join(str(p) for p in path) or "deployment"
-        if self.locator is None:
-            return InvalidInput(f"Deployment field {field_name}: {reason}")
-        line = self.locator.line(path)
-        at = f" line {line}" if line is not None else ""
-        return InvalidInput(f"{self.locator.where}{at} ({field_name}): {reason}")
-
-    def mapping(self, value: Any, path: Sequence[str | int], known: set[str]) -> Mapping:
-        if not isinstance(value, Mapping):
-            raise self.fail(path, f"expected a mapping of {', '.join(sorted(known))}.")
-        unknown = [k for k in value if k not in known]
-        if unknown:
-            raise self.fail(
-                [*path, str(unknown[0])],
-                f"unknown field {unknown[0]!r}; known fields: {', '.join(sorted(known))}.",
-            )
-        return value
-
-    def number(
-        self,
-        value: Any,
-        path: Sequence[str | int],
-        *,
-        low: float,
-        high: float,
-        integer: bool = False,
-        low_open: bool = False,
-    ) -> float:
-        kind = "a whole number" if integer else "a number"
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (integer and not float(value).is_integer())
-            or not math.isfinite(value)
-        ):
-            raise self.fail(path, f"expected {kind}, got {value!r}.")
-        if value < low or value > high or (low_open and value == low):
-            side = f"above {low:g}" if low_open else f"at least {low:g}"
-            raise self.fail(path, f"{value!r} is out of range: {side} and at most {high:g}.")
-        return int(value) if integer else float(value)
-
-    def text(
-        self,
-        value: Any,
-        path: Sequence[str | int],
-        pattern: re.Pattern = _NAME_RE,
-        hint: str = "letters, digits, '.', '_' and '-'",
-    ) -> str:
-        if not isinstance(value, str) or not pattern.match(value):
-            raise self.fail(path, f"expected a name of {hint}, got {value!r}.")
-        return value
-
-    def names(self, value: Any, path: Sequence[str | int]) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            raise self.fail(path, f"expected a list of column names, got {value!r}.")
-        return tuple(
-            self.text(v, [*path, i], _COLUMN_RE, "1-200 characters") for i, v in enumerate(value)
-        )
 
 
 _TOP = {

@@ -18,6 +18,7 @@ from .routes import (
     deployments,
     lineage,
     models,
+    monitors,
     objects,
     predictions,
     projects,
@@ -88,6 +89,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(datasets.router, prefix="/api/v1")
     app.include_router(deployments.router, prefix="/api/v1")
     app.include_router(predictions.router, prefix="/api/v1")
+    app.include_router(monitors.router, prefix="/api/v1")
     return app
 
 

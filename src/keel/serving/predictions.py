@@ -208,9 +208,7 @@ class PredictionStore:
 
         parts = self.parts(kind, deployment=deployment, since_ms=since_ms, until_ms=until_ms)
         tables = [self._read_part(p["digest"], what=f"part {p['id']}") for p in parts]
-        if not tables:
-            return _empty(kind).select(columns) if columns else _empty(kind)
-        table = pa.concat_tables(tables, promote_options="permissive")
+        table = pa.concat_tables(tables, promote_options="permissive") if tables else _empty(kind)
         at = table.column("at").cast(pa.int64())
         keep = None
         if since_ms is not None:
