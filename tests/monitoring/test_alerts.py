@@ -27,7 +27,8 @@ def client(store: Store, store_config: Config) -> Iterator[Client]:
 def test_a_breached_result_opens_an_alert_and_runs_its_actions_once(client: Client) -> None:
     first = result(("data_drift", "income"))
     [alert] = handle(client, spec(), first, wait=True)
-    assert alert.change == "opened" and alert.status == "open"
+    assert alert.change == "opened"
+    assert alert.status == "open"
     assert alert.severity == "warning"
     assert alert.keys == ("data_drift/income",)
     assert alert.result_id == first.id
@@ -37,7 +38,8 @@ def test_a_breached_result_opens_an_alert_and_runs_its_actions_once(client: Clie
     # the result and its monitor were recorded with it
     with client.store.read() as conn:
         stored = conn.execute(sa.select(t.monitor_results)).mappings().one()
-    assert stored["id"] == first.id and stored["passed"] is False
+    assert stored["id"] == first.id
+    assert stored["passed"] is False
     assert stored["scores"]["findings"][0]["subject"] == "income"
     assert [e["object_id"] for e in events(client, "alert.open")] == [alert.id]
     assert len(events(client, "alert.log")) == 1
@@ -48,8 +50,10 @@ def test_the_same_breach_again_is_counted_not_alerted_again(client: Client) -> N
     later = result(("data_drift", "income"), at=T0 + HOUR)
     [seen] = handle(client, spec(), later, wait=True)
     assert seen.id == opened.id
-    assert seen.change == "seen" and seen.occurrences == 2
-    assert seen.last_seen == T0 + HOUR and seen.last_result_id == later.id
+    assert seen.change == "seen"
+    assert seen.occurrences == 2
+    assert seen.last_seen == T0 + HOUR
+    assert seen.last_result_id == later.id
     assert len(events(client, "alert.log")) == 1  # the actions ran once
     # the same result handled twice counts once
     assert handle(client, spec(), later, wait=True) == []
@@ -86,13 +90,16 @@ def test_a_breach_within_the_cool_down_reopens_the_alert_without_actions(client:
     handle(client, spec(), result(at=T0 + HOUR), wait=True)  # resolved
     [again] = handle(client, spec(), result(("data_drift", "income"), at=T0 + 90 * 60_000))
     assert again.id == alert.id
-    assert again.change == "reopened" and again.status == "open"
-    assert again.reopened == 1 and again.resolved_at is None
+    assert again.change == "reopened"
+    assert again.status == "open"
+    assert again.reopened == 1
+    assert again.resolved_at is None
     assert len(events(client, "alert.log")) == 1
     # resolved again, and breached after the cool-down: a new incident with its actions
     handle(client, spec(), result(at=T0 + 2 * HOUR), wait=True)
     [fresh] = handle(client, spec(), result(("data_drift", "income"), at=T0 + 4 * HOUR), wait=True)
-    assert fresh.id != alert.id and fresh.change == "opened"
+    assert fresh.id != alert.id
+    assert fresh.change == "opened"
     assert len(events(client, "alert.log")) == 2
 
 
@@ -101,7 +108,8 @@ def test_without_a_cool_down_a_new_breach_is_a_new_alert(client: Client) -> None
     [alert] = handle(client, quick, result(("range", "prediction")), wait=True)
     handle(client, quick, result(at=T0 + 1), wait=True)
     [fresh] = handle(client, quick, result(("range", "prediction"), at=T0 + 2), wait=True)
-    assert fresh.id != alert.id and fresh.change == "opened"
+    assert fresh.id != alert.id
+    assert fresh.change == "opened"
 
 
 def test_alerts_list_by_status_and_monitor_newest_first(client: Client) -> None:
