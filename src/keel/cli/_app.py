@@ -10,6 +10,7 @@ from keel._version import __version__
 from keel.errors import KeelError
 
 from . import (
+    alerts,
     data,
     deploy,
     fsck,
@@ -89,6 +90,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(alerts.app, name="alerts")
 lineage.register(app)
 predict.register(app)
 pii.register(app)
