@@ -15,6 +15,7 @@ from . import (
     deploy,
     fsck,
     gc,
+    grafana,
     lake,
     lineage,
     models,
@@ -95,6 +96,7 @@ lineage.register(app)
 predict.register(app)
 pii.register(app)
 validate_cli.register(app)
+grafana.register(app)
 
 
 def main() -> None:
