@@ -80,7 +80,8 @@ def handle(client: Any, spec: Any, result: MonitorResult, *, wait: bool = False)
 
     Returns:
         Every alert the result changed; ``alert.change`` says how (``opened``, ``seen``,
-        ``reopened``, ``resolved``).
+        ``reopened``, ``resolved``). Without ``wait`` the actions of an opened alert may
+        still be ``pending``: read it again with ``client.alerts.get(id)`` later.
 
     Raises:
         InvalidInput: the spec or its actions are malformed, or the result is another
