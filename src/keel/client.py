@@ -4,9 +4,9 @@ A client resolves the configuration once and picks each concept's transport by t
 scheme, in one table (:data:`TRANSPORTS`): a SQLite or PostgreSQL URI reaches the store
 directly, an ``http(s)`` URI reaches a keel server. Everything else asks a client for the
 concept it needs (``client.runs``, ``client.datasets``, ``client.models``,
-``client.deployments``, ``client.predictions``, ``client.monitors``, ``client.lineage(ref)``,
-``client.reports()``) instead of building services of its own; the SDK's top-level
-functions work on :func:`default_client`.
+``client.deployments``, ``client.predictions``, ``client.monitors``, ``client.alerts``,
+``client.lineage(ref)``, ``client.reports()``) instead of building services of its own;
+the SDK's top-level functions work on :func:`default_client`.
 
 Example::
 
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from keel.deploy import DeploymentService
     from keel.deploy._http import HttpDeployments
     from keel.monitoring import MonitorService
+    from keel.monitoring._alerts_http import HttpAlerts
     from keel.monitoring._http import HttpMonitors
+    from keel.monitoring.alerts import AlertService
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
     from keel.serving import PredictionStore
@@ -94,6 +96,11 @@ class _StoreTransport:
         from keel.monitoring import MonitorService
 
         return MonitorService(self.store, project=self.config.project)
+
+    def alerts(self) -> AlertService:
+        from keel.monitoring.alerts import AlertService
+
+        return AlertService(self.store, project=self.config.project)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -185,6 +192,11 @@ class _ServerTransport:
         from keel.monitoring._http import HttpMonitors
 
         return HttpMonitors(self._remote, project=self.config.project)
+
+    def alerts(self) -> HttpAlerts:
+        from keel.monitoring._alerts_http import HttpAlerts
+
+        return HttpAlerts(self._remote, project=self.config.project)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -376,6 +388,12 @@ class Client:
         """Monitors of deployments: apply specs, evaluate now or over past windows, read
         results (the same methods through a keel server, which evaluates)."""
         return self._transport.monitors()
+
+    @cached_property
+    def alerts(self) -> AlertService | HttpAlerts:
+        """Alerts monitors opened: ``list(status="open"|"resolved"|"all", monitor=,
+        limit=)`` and ``get(id)`` (the same methods through a keel server)."""
+        return self._transport.alerts()
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``

@@ -10,10 +10,12 @@ from keel._version import __version__
 from keel.errors import KeelError
 
 from . import (
+    alerts,
     data,
     deploy,
     fsck,
     gc,
+    grafana,
     lake,
     lineage,
     models,
@@ -91,10 +93,12 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(alerts.app, name="alerts")
 lineage.register(app)
 predict.register(app)
 pii.register(app)
 validate_cli.register(app)
+grafana.register(app)
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from starlette.responses import Response
 
 from keel._version import __version__
 from keel.config import Config
@@ -13,7 +14,9 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
+from .auth import require
 from .routes import (
+    alerts,
     datasets,
     deployments,
     lineage,
@@ -25,7 +28,7 @@ from .routes import (
     tracking,
     validation,
 )
-from .tokens import TokenService
+from .tokens import TokenInfo, TokenService
 
 __all__ = ["create_app", "factory"]
 
@@ -80,6 +83,13 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 
+    @app.get("/metrics", tags=["server"], response_class=Response)
+    def metrics(caller: TokenInfo = Depends(require("reader"))) -> Response:  # noqa: B008
+        """Prometheus gauges of monitors and alerts (the projects a scoped token may read)."""
+        from keel.monitoring._prometheus import CONTENT_TYPE, render
+
+        return Response(render(store, caller.projects), media_type=CONTENT_TYPE)
+
     app.include_router(projects.router, prefix="/api/v1")
     app.include_router(tracking.router, prefix="/api/v1")
     app.include_router(objects.router, prefix="/api/v1")
@@ -90,6 +100,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(deployments.router, prefix="/api/v1")
     app.include_router(predictions.router, prefix="/api/v1")
     app.include_router(monitors.router, prefix="/api/v1")
+    app.include_router(alerts.router, prefix="/api/v1")
     return app
 
 

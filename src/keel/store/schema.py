@@ -434,9 +434,16 @@ alerts = sa.Table(
     _ref("monitor_result_id", "monitor_results.id"),
     sa.Column("severity", sa.String(10), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # open | resolved
     sa.Column("actions", sa.JSON),
     _time(),
+    # the incident: its monitor, the finding keys it covers (kind/subject), how often it
+    # was seen, when it was last seen and when it resolved (see keel.monitoring.alerts)
+    _ref("monitor_id", "monitors.id", nullable=True),
+    sa.Column("details", sa.JSON),
+    _time("last_seen", nullable=True),
+    _time("resolved_at", nullable=True),
+    sa.Index(None, "monitor_id", "status"),
 )
 
 rollout_steps = sa.Table(
