@@ -218,6 +218,7 @@ def test_grafana_files_reference_only_metrics_the_servers_export(tmp_path: Path)
 
     out = tmp_path / "grafana"
     written = run_keel(
+        "monitor",
         "grafana",
         "credit-drift",
         "--out",
@@ -258,12 +259,19 @@ def _monitor_file(folder: Path) -> Path:
 
 
 def test_grafana_refuses_a_monitor_without_a_deployment(tmp_path: Path) -> None:
-    bad = run_keel("grafana", "lonely", "--out", str(tmp_path / "g"), cwd=tmp_path)
+    bad = run_keel("monitor", "grafana", "lonely", "--out", str(tmp_path / "g"), cwd=tmp_path)
     assert bad.returncode == 1
     assert "names no deployment" in bad.stderr
     (tmp_path / "file").write_text("x")
     other = run_keel(
-        "grafana", "m", "--deployment", "d", "--out", str(tmp_path / "file"), cwd=tmp_path
+        "monitor",
+        "grafana",
+        "m",
+        "--deployment",
+        "d",
+        "--out",
+        str(tmp_path / "file"),
+        cwd=tmp_path,
     )
     assert other.returncode == 1
     assert "is a file" in other.stderr

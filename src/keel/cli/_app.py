@@ -98,7 +98,7 @@ lineage.register(app)
 predict.register(app)
 pii.register(app)
 validate_cli.register(app)
-grafana.register(app)
+grafana.register(monitor.app)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``keel grafana``: a Grafana dashboard and Prometheus alerting rules for a monitor."""
+"""``keel monitor grafana``: a Grafana dashboard and Prometheus alerting rules for a monitor."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def grafana(
     spec: Path | None = typer.Option(
         None,
         "--spec",
-        help="The monitor's YAML file (its limits become alerting rules).",
+        help="The monitor's YAML file (its limits become alerting rules); default: the "
+        "monitor as applied (keel monitor apply).",
         exists=True,
         dir_okay=False,
     ),
@@ -28,7 +29,16 @@ def grafana(
     """Write NAME-dashboard.json (Grafana) and NAME-rules.yml (Prometheus) into OUT."""
     from keel.monitoring._grafana import read_spec, write_grafana
 
-    monitor = read_spec(spec, name) if spec is not None else {"name": name}
+    if spec is not None:
+        monitor = read_spec(spec, name)
+    else:
+        from keel.client import default_client
+        from keel.errors import NotFound
+
+        try:
+            monitor = default_client().monitors.get(name).to_dict()
+        except NotFound:
+            monitor = {"name": name}  # --deployment may still say what it watches
     if deployment is not None:
         monitor["deployment"] = deployment
     dashboard, rules = write_grafana(out, name, monitor)
@@ -36,4 +46,5 @@ def grafana(
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``grafana`` to ``app`` (the ``keel monitor`` group)."""
     app.command("grafana")(grafana)

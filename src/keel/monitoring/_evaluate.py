@@ -213,16 +213,10 @@ def _not_comparable(client: Any, spec: MonitorSpec) -> set[str]:
 
 
 def _on_result(client: Any, spec: MonitorSpec, result: MonitorResult) -> None:
-    """Hand the result to the alerts (``keel.monitoring.alerts.handle``) when that module
-    exists; a failing alert action is logged and never stops monitoring."""
-    import importlib
+    """Hand the result to the alerts (``keel.monitoring.alerts.handle``): incidents and
+    their actions; a failing alert action is logged and never stops monitoring."""
+    from . import alerts
 
-    try:
-        alerts = importlib.import_module("keel.monitoring.alerts")
-    except ModuleNotFoundError as exc:
-        if exc.name == "keel.monitoring.alerts":
-            return  # built on another branch; nothing to hand the result to yet
-        raise
     try:
         alerts.handle(client, spec, result)
     except Exception:  # an alert must never stop the next evaluation

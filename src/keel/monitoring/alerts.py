@@ -99,7 +99,9 @@ def handle(client: Any, spec: Any, result: MonitorResult, *, wait: bool = False)
             "pass the spec of the monitor that was evaluated."
         )
     store = client.store
-    project_id = store.project_id(client.config.project)
+    # a keel.Client, or the services a MonitorService evaluates with (store + project)
+    project = getattr(client, "project", None) or client.config.project
+    project_id = store.project_id(project)
     at = result.created_at or now_ms()
     with store.write() as conn:
         monitor_id = _monitor_row(conn, project_id, monitor, at)
