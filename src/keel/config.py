@@ -71,6 +71,13 @@ def _parse_seconds(raw: Any) -> float:
     return value
 
 
+def _parse_seconds_or_off(raw: Any) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected 0 (off) or a positive number of seconds, got {raw!r}")
+    return value
+
+
 def _parse_int(raw: Any) -> int:
     value = int(raw)
     if value <= 0:
@@ -257,6 +264,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_int,
     ),
     Setting(
+        "agent_tick_seconds",
+        "KEEL_AGENT_TICK_SECONDS",
+        30.0,
+        "How often the agent inside 'keel server' checks which monitors are due, in seconds; "
+        "0 turns the agent off.",
+        _parse_seconds_or_off,
+    ),
+    Setting(
         "serve_poll_seconds",
         "KEEL_SERVE_POLL_SECONDS",
         5.0,
@@ -330,6 +345,7 @@ class Config:
     max_search_results: int = 10_000
     max_lake_rows: int = 10_000
     lake_query_timeout_ms: int = 30_000
+    agent_tick_seconds: float = 30.0
     serve_poll_seconds: float = 5.0
     predictions_flush_rows: int = 10_000
     predictions_flush_seconds: float = 5.0

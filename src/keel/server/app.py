@@ -52,7 +52,16 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        agent = None
+        if config.agent_tick_seconds > 0:  # monitors on their schedules (one agent leads)
+            from keel.monitoring._agent import MonitorAgent
+
+            agent = MonitorAgent(store, tick_seconds=config.agent_tick_seconds)
+            agent.start()
+        app.state.agent = agent
         yield
+        if agent is not None:
+            agent.stop()
         store.close()
 
     app = FastAPI(
