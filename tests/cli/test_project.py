@@ -183,3 +183,35 @@ def test_info_on_an_empty_postgres_database_creates_nothing_and_init_twice_refus
     assert again.returncode == 1
     assert "already holds a keel store" in " ".join(again.stderr.split())
     assert keel("info", "--json", env=env).returncode == 0
+
+
+def test_the_quickstarts_next_steps_work_as_printed(tmp_path: Path) -> None:
+    """make demo runs .venv/bin/keel without activating the venv: the printed commands must
+    work from a shell whose PATH has no keel."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["PATH"] = "/usr/bin:/bin"
+    env["COLUMNS"] = "80"  # a narrow terminal: the commands must not be wrapped
+    demo = tmp_path / "demo"
+    shown = subprocess.run(
+        [sys.executable, "-m", "keel", "quickstart", "--dir", str(demo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    steps = shown.stdout.split("Explore it:", 1)[1].splitlines()[1:]
+    commands = [line.strip() for line in steps if line.startswith("  ")]
+    assert len(commands) >= 5
+    assert all(not c.startswith("keel ") for c in commands)  # keel is not on this PATH
+    for command in commands:
+        if " serve " in command:
+            continue  # a server runs until stopped
+        ran = subprocess.run(
+            ["bash", "-c", command], cwd=demo, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert ran.returncode == 0, (command, ran.stderr)

@@ -50,9 +50,32 @@ class Summary:
             table.add_row(Text.assemble(("✓", "green"), " ", step), Text(result))
         where = escape(str(self.directory))
         console.print(Panel(table, title="keel quickstart", subtitle=where))
-        console.print(
-            Text(f"Explore it:  cd {self.directory} && keel runs ls && keel runs compare <id> <id>")
-        )
+        keel = _keel_command()
+        request = self.facts.get("request_id")
+        lines = [
+            f"Explore it: cd {self.directory}, then",
+            f"  {keel} runs ls  # the tracked training runs",
+            f"  {keel} models show credit-default@champion  # the promoted model",
+            f"  {keel} deploy history credit-scoring  # the deployment's rollouts",
+            f"  {keel} lake query 'SELECT model_version, count(*) AS n "
+            "FROM predictions GROUP BY 1'",
+        ]
+        if request:
+            lines.append(f"  {keel} lineage request:{request}  # one prediction, traced back")
+        lines.append(f"  {keel} serve credit-scoring  # serve it yourself; Ctrl-C stops it")
+        console.print(Text("\n".join(lines)), soft_wrap=True)  # copyable: never wrapped
+
+
+def _keel_command() -> str:
+    """How to type ``keel`` here: the bare name when it is on PATH, else the full path of
+    the one running (``make demo`` runs .venv/bin/keel without activating the venv)."""
+    import shutil
+    import sys
+
+    if shutil.which("keel"):
+        return "keel"
+    beside = Path(sys.executable).parent / "keel"
+    return str(beside) if beside.exists() else f"{sys.executable} -m keel"
 
 
 def run(directory: Path | None = None, console: Console | None = None) -> Summary:
