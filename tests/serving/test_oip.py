@@ -121,7 +121,7 @@ def test_a_regression_model_answers_floats(shared: Client) -> None:
 
 
 def test_openapi_describes_the_hot_routes(url: str) -> None:
-    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+    paths = httpx.get(f"{url}/openapi.json", timeout=60).json()["paths"]
     for path in ("/v2/models/{name}/infer", "/predict", "/v2/health/live", "/feedback"):
         assert path in paths
     assert httpx.get(f"{url}/docs").status_code == 200
