@@ -72,3 +72,76 @@ def test_default_auth_is_the_setting_when_set_else_off(tmp_path: Path) -> None:
     assert default_auth(resolve(cwd=tmp_path, env={"KEEL_SERVER_AUTH": "false"})) is False
     (tmp_path / "keel.toml").write_text("server_auth = true\n")
     assert default_auth(resolve(cwd=tmp_path, env={})) is True
+
+
+def test_keel_server_on_a_busy_port_is_one_line_before_any_banner(tmp_path: Path) -> None:
+    import socket
+
+    from keel.store import init_project
+    from tests._cli import run_keel
+
+    init_project(tmp_path).close()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_keel("server", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "keel server on" not in result.stdout  # no banner for a server that never ran
+    assert "Traceback" not in result.stderr
+
+
+def test_keel_server_with_auth_and_no_tokens_says_how_to_make_the_first(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from keel.store import init_project
+
+    init_project(tmp_path).close()
+    with socket_port() as port:
+        pass
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["COLUMNS"] = "200"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keel", "server", "--port", str(port), "--auth"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while time.monotonic() < deadline and not any("token create" in x for x in lines):
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line and proc.poll() is not None:
+                break
+            lines.append(line)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)  # closes the pipes too
+        lines.append(rest or "")
+    text = " ".join("".join(lines).split())
+    assert "No tokens exist yet" in text
+    assert "keel token create --role admin" in text
+
+
+def socket_port():
+    """A port free a moment ago (the server binds it next)."""
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def free():
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        yield port
+
+    return free()

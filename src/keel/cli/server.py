@@ -37,12 +37,20 @@ def server(
     if auth is None:
         auth = default_auth(config)
     check_listen(host, auth=auth, insecure=insecure)
-    Store.open(config).close()  # fail here, clearly, if the store cannot be opened
+    _check_port_free(host, port)  # before the banner: a busy port is one clear line
+    with Store.open(config) as store:  # fail here, clearly, if the store cannot be opened
+        no_tokens = auth and not _has_tokens(store)
     # The decision reaches every worker through the server_auth setting itself.
     os.environ["KEEL_SERVER_AUTH"] = "true" if auth else "false"
     config_module.reset()
     mode = "token required" if auth else "no authentication"
     console.print(f"keel server on http://{esc(host)}:{port} ({mode}); API docs at /docs")
+    if no_tokens:
+        console.print(
+            "[yellow]No tokens exist yet, so every request will be refused.[/] Create the "
+            "first one with: [bold]keel token create --role admin[/] "
+            "(and give it as KEEL_TOKEN or 'Authorization: Bearer <token>')."
+        )
     uvicorn.run(
         "keel.server.app:factory",
         factory=True,
@@ -51,6 +59,29 @@ def server(
         workers=workers,
         log_level="warning",
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    from keel.errors import InvalidInput
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InvalidInput(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Stop what uses it, "
+                "or choose another --port."
+            ) from None
+
+
+def _has_tokens(store) -> bool:
+    from keel.server.tokens import TokenService
+
+    return bool(TokenService(store).list())
 
 
 def register(app: typer.Typer) -> None:
