@@ -473,6 +473,16 @@ def _attach_details(conn: sa.Connection, records: dict[str, RunRecord]) -> None:
         sa.select(m.c.run_id, m.c.key, m.c.value).where(m.c.run_id.in_(ids))
     ):
         records[run_id].metrics[key] = decode_value(value)
+    a = t.run_artifacts
+    found: dict[str, list[ArtifactRecord]] = {}
+    for row in conn.execute(
+        sa.select(a.c.run_id, a.c.name, a.c.kind, a.c.digest, a.c.size, a.c.created_at)
+        .where(a.c.run_id.in_(ids))
+        .order_by(a.c.run_id, a.c.name)
+    ):
+        found.setdefault(row[0], []).append(ArtifactRecord(*row[1:]))
+    for run_id, artifacts in found.items():  # a listing says which artifacts a run has
+        records[run_id].artifacts = artifacts
 
 
 def _insert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict[str, str]) -> None:
