@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,33 +73,11 @@ def register_slow(client: Client) -> str:
     return client.models.register(forest, "slow", input_example=X.head()).ref
 
 
-@contextlib.contextmanager
-def serving(app: object) -> Iterator[str]:
-    """Run a model server app with uvicorn (httptools) on a free loopback port in a thread."""
-    import uvicorn
+def serving(app: object):
+    """Run a model server app on a free loopback port in a thread (keel's own helper)."""
+    from keel.serving import serve_in_thread
 
-    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say it, and
-    # without it a response written in two parts waits for the client's delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", loop="asyncio", http="httptools"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the model server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    return serve_in_thread(app)
 
 
 # -- batch scoring ----------------------------------------------------------------------

@@ -68,22 +68,9 @@ def serve(
 
 def _bind(host: str, port: int):
     """A listening socket; TCP_NODELAY is set on each connection by the event loop."""
-    import socket
+    from keel.server._listen import bind_socket
 
-    from keel.errors import InvalidInput
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        raise InvalidInput(
-            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Choose another --port "
-            "or --host."
-        ) from None
+    sock = bind_socket(host, port)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -30,14 +30,14 @@ def server(
     import uvicorn
 
     from keel import config as config_module
-    from keel.server._listen import check_listen, default_auth
+    from keel.server._listen import bind_socket, check_listen, default_auth
     from keel.store import Store
 
     config = config_module.current()
     if auth is None:
         auth = default_auth(config)
     check_listen(host, auth=auth, insecure=insecure)
-    _check_port_free(host, port)  # before the banner: a busy port is one clear line
+    bind_socket(host, port).close()  # before the banner: a busy port is one clear line
     with Store.open(config) as store:  # fail here, clearly, if the store cannot be opened
         no_tokens = auth and not _has_tokens(store)
     # The decision reaches every worker through the server_auth setting itself.
@@ -59,23 +59,6 @@ def server(
         workers=workers,
         log_level="warning",
     )
-
-
-def _check_port_free(host: str, port: int) -> None:
-    import socket
-
-    from keel.errors import InvalidInput
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise InvalidInput(
-                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Stop what uses it, "
-                "or choose another --port."
-            ) from None
 
 
 def _has_tokens(store) -> bool:

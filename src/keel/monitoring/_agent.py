@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,17 +32,17 @@ def is_due(schedule: str, last_ms: int | None, now: int) -> bool:
     """Whether a monitor with ``schedule`` whose last result ended at ``last_ms`` is due."""
     if last_ms is None:
         return True
-    text = schedule.strip()
-    if text.startswith("every "):
-        from keel.deploy import parse_duration
+    from .spec import every_ms
 
-        return now - last_ms >= parse_duration(text[len("every ") :]) * 1000
+    interval = every_ms(schedule)
+    if interval is not None:
+        return now - last_ms >= interval
     from datetime import UTC, datetime
 
     from croniter import croniter
 
     after = datetime.fromtimestamp(last_ms / 1000, UTC)
-    due = croniter(text, after).get_next(datetime)
+    due = croniter(schedule.strip(), after).get_next(datetime)
     return due.timestamp() * 1000 <= now
 
 
@@ -172,13 +171,3 @@ class MonitorAgent:
         elif held is not None:
             with contextlib.suppress(Exception):
                 held.close()
-
-
-def wait_for_runs(agent: MonitorAgent, count: int, timeout: float = 30.0) -> bool:
-    """Wait until ``agent`` has run ``count`` evaluations (tests, examples)."""
-    deadline = time.monotonic() + timeout
-    while agent.runs < count:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

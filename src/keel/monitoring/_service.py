@@ -344,12 +344,9 @@ def _check_spec(spec: object) -> MonitorSpec:
 def _step_ms(spec: MonitorSpec) -> int:
     if spec.window.size_ms is not None:
         return spec.window.size_ms
-    schedule = spec.schedule or ""
-    if schedule.startswith("every"):
-        from keel.deploy import parse_duration
+    from .spec import every_ms
 
-        return round(parse_duration(schedule.removeprefix("every").strip()) * 1000)
-    return 3_600_000
+    return (every_ms(spec.schedule) if spec.schedule else None) or 3_600_000
 
 
 def _result(name: str, row: dict[str, Any]) -> MonitorResult:

@@ -39,6 +39,7 @@ __all__ = [
     "Range",
     "Service",
     "Window",
+    "every_ms",
     "parse_monitor",
     "parse_monitor_text",
 ]
@@ -60,6 +61,14 @@ DRIFT_METHODS = {
 ACTIONS = ("log", "webhook", "trigger_pipeline", "rollback", "command", "callable")
 _CALLABLE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _EVERY_RE = re.compile(r"^\s*every\s+(.+)$")
+
+
+def every_ms(schedule: str) -> int | None:
+    """The interval of an ``every <duration>`` schedule in milliseconds; None for a cron line."""
+    from keel.deploy import parse_duration
+
+    match = _EVERY_RE.match(schedule)
+    return round(parse_duration(match[1].strip()) * 1000) if match else None
 
 
 @dataclass(frozen=True)

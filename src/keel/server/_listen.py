@@ -12,7 +12,7 @@ import ipaddress
 from keel.config import Config
 from keel.errors import InvalidInput
 
-__all__ = ["check_listen", "default_auth", "is_loopback"]
+__all__ = ["bind_socket", "check_listen", "default_auth", "is_loopback"]
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 """Names that resolve to loopback by rule (RFC 6761), not by whatever DNS answers."""
@@ -72,3 +72,30 @@ def check_listen(host: str, *, auth: bool, insecure: bool = False) -> None:
         "could read and change your runs. Add --auth (and create tokens with 'keel token "
         "create'), or --insecure if this network is trusted."
     )
+
+
+def bind_socket(host: str, port: int):
+    """A TCP socket bound to ``host:port`` (not yet listening), for ``keel serve`` and
+    ``keel server`` alike.
+
+    Raises:
+        InvalidInput: the address cannot be bound (in use, not ours, unknown host).
+    """
+    import socket
+
+    sock = None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise InvalidInput(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Stop what uses it, or "
+            "choose another --port or --host."
+        ) from None
+    return sock

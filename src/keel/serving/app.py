@@ -102,8 +102,9 @@ def create_app(
         from keel.client import default_client
 
         client = default_client()
-    spec = _recorded(target, client) if follow else None
-    spec = spec or load_spec(target)
+    spec = load_spec(target)  # a file is parsed once
+    if follow:
+        spec = _recorded(target, spec, client) or spec
     metrics = ServingMetrics(spec.name)
     server = ModelServer(
         client, spec, poll_seconds=poll_seconds, on_batch=metrics.batch_observer, seed=seed
@@ -117,27 +118,19 @@ def create_app(
     return app
 
 
-def _recorded(target: str | Path | DeploymentSpec, client: Client) -> DeploymentSpec | None:
-    """The recorded current spec of the deployment ``target`` names (a name, or a spec or
-    file whose name was applied); None when it was never applied."""
-    if isinstance(target, DeploymentSpec):
-        name = target.name
-    else:
-        text = str(target)
-        is_file = isinstance(target, Path) or text.endswith((".yaml", ".yml"))
-        if is_file or Path(text).is_file():
-            name = parse_spec(Path(text)).name
-        elif ":" in text or "@" in text:
-            return None  # a model reference
-        else:
-            name = text
+def _recorded(target: str | Path | DeploymentSpec, spec: DeploymentSpec, client: Client):
+    """The recorded current spec of the deployment ``spec`` names, when ``target`` names a
+    deployment (a spec, a file or a bare name, not a model reference such as
+    ``credit@champion``); None when it was never applied."""
+    if isinstance(target, str) and ("@" in target or ":" in target) and not Path(target).is_file():
+        return None  # a model reference
     try:
-        rollout = client.deployments.current(name)
+        rollout = client.deployments.current(spec.name)
     except KeelError:
         return None
     if rollout is None:
         return None
-    log.info("serving deployment %s as recorded: revision %s", name, rollout.revision)
+    log.info("serving deployment %s as recorded: revision %s", spec.name, rollout.revision)
     return rollout.spec
 
 
