@@ -1,4 +1,4 @@
-"""What is running now: the active run (later the active pipeline step), per context.
+"""What is running now: the active run and the active pipeline step, per context.
 
 Data, validation and the registry ask this module who produces or consumes what they
 record, instead of importing tracking. The value is a context variable, so threads and
@@ -10,7 +10,16 @@ from __future__ import annotations
 import contextvars
 from typing import Any, Protocol
 
-__all__ = ["ActiveRun", "active_run", "pop_run", "push_run"]
+__all__ = [
+    "ActiveRun",
+    "ActiveStep",
+    "active_run",
+    "active_step",
+    "pop_run",
+    "push_run",
+    "reset_step",
+    "set_step",
+]
 
 
 class ActiveRun(Protocol):
@@ -20,6 +29,15 @@ class ActiveRun(Protocol):
     experiment: str
 
     def log_input(self, record: Any) -> None: ...
+
+
+class ActiveStep(Protocol):
+    """What other concepts need of the pipeline step running now (approvals, lineage)."""
+
+    pipeline_run_id: str
+    step: str
+    project: str
+    client: Any
 
 
 _runs: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
@@ -41,3 +59,22 @@ def push_run(run: Any) -> None:
 def pop_run(run: Any) -> None:
     """Stop ``run`` being active in this context (wherever it is on the stack)."""
     _runs.set(tuple(r for r in _runs.get() if r is not run))
+
+
+_step: contextvars.ContextVar[Any | None] = contextvars.ContextVar("keel_active_step", default=None)
+
+
+def active_step() -> Any | None:
+    """The pipeline step running in this context, or None outside a pipeline."""
+    return _step.get()
+
+
+def set_step(step: Any | None) -> contextvars.Token:
+    """Make ``step`` the running step of this context; reset with ``_step.reset(token)``
+    through :func:`reset_step`."""
+    return _step.set(step)
+
+
+def reset_step(token: contextvars.Token) -> None:
+    """Undo the :func:`set_step` that returned ``token``."""
+    _step.reset(token)

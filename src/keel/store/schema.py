@@ -286,11 +286,20 @@ pipeline_runs = sa.Table(
     metadata,
     _id(),
     _ref("pipeline_id", "pipelines.id"),
+    # queued | running | waiting (for an approval) | succeeded | failed | cancelled
     sa.Column("status", sa.String(20), nullable=False),
+    # {"kind": "manual" | "schedule" | "dataset" | "files" | "alert", ...}
     sa.Column("trigger", sa.JSON, nullable=False),
     _time(),
     _time("started_at", nullable=True),
     _time("ended_at", nullable=True),
+    sa.Column("params", sa.JSON),  # the typed params the run was given, defaults filled in
+    sa.Column("options", sa.JSON),  # executor, cache and what else the run was asked to do
+    sa.Column("error", sa.Text),  # why a failed run failed, one paragraph
+    # the process running it renews its lease; a run whose lease expired is not running
+    sa.Column("lease_holder", sa.String(200)),
+    _time("lease_expires_at", nullable=True),
+    sa.Index(None, "status"),
 )
 
 step_runs = sa.Table(
@@ -306,7 +315,52 @@ step_runs = sa.Table(
     _time(),
     _time("started_at", nullable=True),
     _time("ended_at", nullable=True),
+    sa.Column("params", sa.JSON),  # the constant arguments the step was called with
+    sa.Column("inputs", sa.JSON),  # per argument: the upstream output's ref and digest
+    sa.Column("outputs", sa.JSON),  # per output: kind, ref and digest of what was materialised
+    sa.Column("code_hash", sa.String(64)),
+    sa.Column("cached_from", sa.String(32)),  # the step run whose outputs a cache hit reused
+    sa.Column("error", sa.Text),  # the failing attempt's traceback
+    _ref("run_id", "runs.id", nullable=True),  # the tracking run the step logged to, if any
     sa.Index(None, "cache_key"),
+    sa.Index(None, "pipeline_run_id", "step"),
+)
+
+pipeline_approvals = sa.Table(
+    "pipeline_approvals",
+    metadata,
+    _id(),
+    _ref("project_id", "projects.id"),
+    _ref("pipeline_run_id", "pipeline_runs.id", ondelete="CASCADE"),
+    sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # pending | approved | rejected | expired
+    _time("requested_at"),
+    _time("timeout_at", nullable=True),
+    sa.Column("decided_by", sa.String(200)),
+    _time("decided_at", nullable=True),
+    sa.Column("comment", sa.Text),
+    sa.UniqueConstraint("pipeline_run_id", "step", "title"),
+    sa.Index(None, "project_id", "status"),
+)
+
+trigger_state = sa.Table(
+    "trigger_state",
+    metadata,
+    _ref("pipeline_id", "pipelines.id"),
+    sa.Column("trigger_key", sa.String(64), nullable=False),  # digest of the trigger's spec
+    sa.Column("state", sa.JSON, nullable=False),  # last fired, last version or files seen
+    _time("updated_at"),
+    sa.PrimaryKeyConstraint("pipeline_id", "trigger_key"),
+)
+
+agent_leases = sa.Table(
+    "agent_leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),  # what is led, e.g. "agent"
+    sa.Column("holder", sa.String(200), nullable=False),
+    _time("acquired_at"),
+    _time("expires_at"),
 )
 
 # -- registry ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
 """Alembic migrations of the metadata schema, applied automatically when a store opens."""
 
-HEAD = "0008"
+HEAD = "0009"
 """The newest revision; a test checks it matches the scripts in ``versions/``."""

@@ -1,0 +1,1 @@
+"""Pipelines: steps, DAGs, caching, executors, approvals and triggers (being built)."""
