@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from keel._version import __version__
 
 
@@ -45,8 +47,11 @@ def test_outside_a_project_says_run_keel_init(keel) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_debug_shows_the_traceback(keel) -> None:
-    result = keel("--debug", "info")
+@pytest.mark.parametrize(
+    "argv", [("--debug", "info"), ("info", "--debug"), ("runs", "ls", "--debug")]
+)
+def test_debug_shows_the_traceback_wherever_it_is_typed(keel, argv) -> None:
+    result = keel(*argv)
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert "ProjectNotFound" in result.stderr

@@ -101,10 +101,20 @@ validate_cli.register(app)
 grafana.register(monitor.app)
 
 
+def _global_options_first(argv: list[str]) -> list[str]:
+    """``argv`` with ``--debug`` moved before the subcommand wherever it was typed
+    (``keel runs ls --debug`` as ``keel --debug runs ls``); after ``--`` it is an argument."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head = argv[:end]
+    if "--debug" not in head:
+        return argv
+    return ["--debug", *(a for a in head if a != "--debug"), *argv[end:]]
+
+
 def main() -> None:
     """Entry point of the ``keel`` command: user errors exit 1 without a traceback."""
     try:
-        app()
+        app(args=_global_options_first(sys.argv[1:]))
     except KeelError as exc:
         if _state["debug"]:
             raise
