@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -171,3 +172,39 @@ def test_server_refuses_non_loopback_without_auth(keel, repo: Path) -> None:
     result = keel("server", "--host", "0.0.0.0", "--port", "1", cwd=repo)
     assert result.returncode == 1
     assert "Refusing to listen on 0.0.0.0 without authentication" in result.stderr
+
+
+def test_ls_says_which_metric_columns_did_not_fit(keel, tmp_path: Path) -> None:
+    assert keel("init").returncode == 0
+    run_python(
+        "import keel\n"
+        "with keel.start_run(experiment='wide') as run:\n"
+        "    run.log_metrics({f'm{i:02d}': float(i) for i in range(20)})\n",
+        cwd=tmp_path,
+    )
+    listed = keel("runs", "ls")  # on 200 columns some fit, the rest are named as hidden
+    assert listed.returncode == 0, listed.stderr
+    keys = [f"m{i:02d}" for i in range(20)]
+    header = next(line for line in listed.stdout.splitlines() if " id " in line)
+    shown = [k for k in keys if f" {k} " in header]
+    hidden = re.search(r"(\d+) metric columns hidden for width: (m\d\d)", listed.stdout)
+    assert hidden is not None, listed.stdout
+    assert shown
+    assert shown == keys[: len(shown)]
+    assert int(hidden[1]) == 20 - len(shown)
+    assert hidden[2] == keys[len(shown)]
+    assert all(len(line) <= 200 for line in listed.stdout.splitlines())
+    every = json.loads(keel("runs", "ls", "--json").stdout)
+    assert len(every[0]["metrics"]) == 20
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [("0", "at least 1. Got 0"), ("999999", "999999 runs were asked for")],
+)
+def test_ls_limit_errors_name_the_cli_option(keel, limit: str, message: str) -> None:
+    assert keel("init").returncode == 0
+    result = keel("runs", "ls", "--limit", limit)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "--limit" in result.stderr

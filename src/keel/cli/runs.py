@@ -64,10 +64,18 @@ def ls(
     if json:
         print_json([r.to_dict() for r in runs])
         return
-    room = max(0, (console.width - 75) // 10)  # metric columns that fit beside the others
     metric_keys = sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})
-    metric_keys = metric_keys[:room]
-    table = Table(title=count(len(runs), "run"), title_justify="left")
+    hidden, metric_keys = _fit_metric_columns(runs, metric_keys, console.width)
+    caption: Text | None = None
+    if hidden:  # say what did not fit rather than drop it silently
+        names = ", ".join(hidden[:5]) + (", ..." if len(hidden) > 5 else "")
+        caption = Text(
+            f"{count(len(hidden), 'metric column')} hidden for width: {names} "
+            "(a wider terminal shows more; --json shows all)"
+        )
+    table = Table(
+        title=count(len(runs), "run"), title_justify="left", caption=caption, caption_justify="left"
+    )
     for column in ("id", "experiment", "name", "status", "started"):
         table.add_column(column, no_wrap=True)
     for key in metric_keys:
@@ -84,6 +92,21 @@ def ls(
             *(_num(r.metrics.get(k)) for k in metric_keys),
         )
     console.print(table)
+
+
+def _fit_metric_columns(runs: list, keys: list[str], width: int) -> tuple[list[str], list[str]]:
+    """``(hidden, shown)``: the metric columns that fit, in order, beside the fixed ones
+    (each column takes its widest cell plus three characters of border and padding)."""
+    fixed = [12, 10, 4, 8, 11]  # id, experiment, name, status, started: at least the header
+    for r in runs:
+        fixed[1], fixed[2] = max(fixed[1], len(r.experiment)), max(fixed[2], len(r.name))
+    used = sum(w + 3 for w in fixed) + 1
+    for i, key in enumerate(keys):
+        cells = max((len(_num(r.metrics.get(key))) for r in runs), default=0)
+        used += max(8, len(key), cells) + 3
+        if used > width:
+            return keys[i:], keys[:i]
+    return [], keys
 
 
 @app.command("show")

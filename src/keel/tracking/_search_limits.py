@@ -67,10 +67,16 @@ def check_search(query: RunQuery, limits: SearchLimits) -> tuple[Node | None, li
     """
     results = query.max_results
     if not isinstance(results, int) or isinstance(results, bool) or results < 1:
-        raise InvalidInput(f"max_results must be an integer of at least 1. Got {results!r:.40}.")
+        raise InvalidInput(
+            "The number of runs to return (max_results; --limit in the CLI) must be a whole "
+            f"number of at least 1. Got {results!r:.40}."
+        )
     if results > limits.results:
         raise _too_much(
-            f"max_results is {results}", limits.results, "max_search_results", "Ask for fewer."
+            f"{results} runs were asked for (max_results; --limit in the CLI)",
+            limits.results,
+            "max_search_results",
+            "Ask for fewer.",
         )
     if len(query.experiments) > limits.experiments:
         raise _too_much(
