@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "configured"]
 
 _HANDLER_NAME = "keel-cli"
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -34,6 +34,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
+
+
+def configured() -> bool:
+    """Whether :func:`configure_logging` already set up the ``keel`` logger here."""
+    return any(h.get_name() == _HANDLER_NAME for h in logging.getLogger("keel").handlers)
 
 
 def configure_logging(level: str = "WARNING", fmt: str = "text") -> logging.Logger:

@@ -14,6 +14,7 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
+from ._request_log import RequestLog
 from .auth import require
 from .routes import (
     alerts,
@@ -79,6 +80,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.state.auth = auth
     app.state.max_upload = config.max_upload_mb * 1024 * 1024
     install_error_handlers(app)
+    app.add_middleware(RequestLog)  # outermost: logs every answer, refusals included
     app.add_middleware(
         BodyLimit,
         limit=config.max_request_mb * 1024 * 1024,
@@ -119,4 +121,9 @@ def factory() -> FastAPI:
     Everything comes from the configuration, authentication included: a server started
     this way requires tokens unless ``server_auth`` (KEEL_SERVER_AUTH) is set to false.
     """
+    from keel._logging import configure_logging, configured
+    from keel.config import setting
+
+    if not configured():  # a worker process of its own logs as the keel command does
+        configure_logging(setting("log_level"), setting("log_format"))
     return create_app()

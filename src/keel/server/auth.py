@@ -40,7 +40,9 @@ def _caller(
             "(set KEEL_TOKEN for the SDK and CLI; create one with 'keel token create')."
         )
     tokens: TokenService = request.app.state.tokens
-    return tokens.authenticate(secret)
+    caller = tokens.authenticate(secret)
+    request.state.actor = caller.name  # for the request log line
+    return caller
 
 
 def require(role: str) -> Callable[..., TokenInfo]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +11,8 @@ from . import schema as t
 from ._ids import new_id, now_ms
 
 __all__ = ["audit_events", "record_event"]
+
+log = logging.getLogger("keel.audit")
 
 
 def record_event(
@@ -23,7 +26,21 @@ def record_event(
     details: dict[str, Any] | None = None,
     at: int | None = None,
 ) -> None:
-    """Record one event inside the caller's write transaction (so it lands with the change)."""
+    """Record one event inside the caller's write transaction (so it lands with the change),
+    and log it at INFO on ``keel.audit``."""
+    log.info(
+        "%s %s %s %s",
+        actor,
+        action,
+        object_kind,
+        object_id,
+        extra={
+            "actor": actor,
+            "action": action,
+            "object_kind": object_kind,
+            "object_id": object_id,
+        },
+    )
     conn.execute(
         t.audit_events.insert().values(
             id=new_id(),
