@@ -11,6 +11,7 @@ from keel.errors import KeelError
 
 from . import (
     alerts,
+    approvals,
     data,
     deploy,
     fsck,
@@ -94,6 +95,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(approvals.app, name="approvals")
 lineage.register(app)
 predict.register(app)
 pii.register(app)
