@@ -101,7 +101,8 @@ def test_pending_then_approved_returns_who_when_and_why(store: Store, client: Cl
     with pytest.raises(AwaitingApproval) as first:
         _in_step(step, "promote credit:2", timeout="2d")
     (row,) = _rows(store)
-    assert row["status"] == "pending" and row["id"] == first.value.approval_id
+    assert row["status"] == "pending"
+    assert row["id"] == first.value.approval_id
     assert row["timeout_at"] - row["requested_at"] == 2 * 86_400_000
     # a resumed step asks again: the same approval, still pending, no second row
     with pytest.raises(AwaitingApproval) as again:
@@ -120,7 +121,9 @@ def test_pending_then_approved_returns_who_when_and_why(store: Store, client: Cl
         "AUC up two points",
     )
     got = _in_step(step, "promote credit:2", timeout="2d")
-    assert got.approved and got.decided_by == "ann" and got.comment == "AUC up two points"
+    assert got.approved
+    assert got.decided_by == "ann"
+    assert got.comment == "AUC up two points"
     assert got.decided_at >= got.requested_at
     assert client.approvals.list() == []
     assert [a.id for a in client.approvals.list(status="approved")] == [row["id"]]
@@ -178,7 +181,8 @@ def test_no_timeout_waits_for_ever_and_titles_are_per_step(store: Store, client:
     run_id = _run(store)
     service = client.approvals
     forever = service.request(run_id, "promote", "go", timeout=None)
-    assert forever.timeout_at is None and forever.status == "pending"
+    assert forever.timeout_at is None
+    assert forever.status == "pending"
     other_step = service.request(run_id, "deploy", "go")
     other_run = service.request(_run(store), "promote", "go")
     assert len({forever.id, other_step.id, other_run.id}) == 3
@@ -230,7 +234,8 @@ def test_bad_input_is_refused_and_changes_nothing(store: Store) -> None:
         with pytest.raises(error, match=message):
             call()
     (row,) = _rows(store)
-    assert row["status"] == "pending" and row["comment"] is None
+    assert row["status"] == "pending"
+    assert row["comment"] is None
     assert [e[1] for e in _events(store, pending.id)] == ["request"]
 
 
@@ -285,7 +290,8 @@ def test_through_a_server_roles_decide_and_the_token_is_the_actor(served: Served
             _in_step(step, "promote credit:5", timeout="1h")
         approval_id = waiting.value.approval_id
         [listed] = reader.approvals.list()
-        assert listed.id == approval_id and listed.timeout_at - listed.requested_at == 3_600_000
+        assert listed.id == approval_id
+        assert listed.timeout_at - listed.requested_at == 3_600_000
         assert reader.approvals.get(approval_id[:12]).title == "promote credit:5"
         with pytest.raises(PermissionDenied, match="this needs 'approver'"):
             writer.approvals.approve(approval_id)
@@ -296,7 +302,8 @@ def test_through_a_server_roles_decide_and_the_token_is_the_actor(served: Served
         decided = approver.approvals.approve(approval_id[:12], "ship it")
         assert (decided.status, decided.decided_by) == ("approved", "approver-token")
         got = _in_step(step, "promote credit:5", timeout="1h")
-        assert got.decided_by == "approver-token" and got.comment == "ship it"
+        assert got.decided_by == "approver-token"
+        assert got.comment == "ship it"
         with pytest.raises(Conflict, match="is approved by approver-token"):
             approver.approvals.reject(approval_id, "changed my mind")
         # a rejection through the server fails the step that asked
@@ -340,9 +347,11 @@ def test_rest_answers_mistakes_with_4xx_and_documents_the_routes(served: Served)
     with Client(config=served.config) as local:
         assert local.approvals.get(pending.id).status == "pending"
     ok = httpx.post(f"{api}/{pending.id}/approve", headers=approver)  # no body: no comment
-    assert ok.status_code == 200 and ok.json()["decided_by"] == "approver-token"
+    assert ok.status_code == 200
+    assert ok.json()["decided_by"] == "approver-token"
     again = httpx.post(f"{api}/{pending.id}/approve", headers=approver)
-    assert again.status_code == 409 and again.json()["error"] == "Conflict"
+    assert again.status_code == 409
+    assert again.json()["error"] == "Conflict"
     spec = httpx.get(f"{served.url}/openapi.json").json()
     paths = spec["paths"]
     assert "/api/v1/projects/{project}/approvals/{approval_id}/approve" in paths
@@ -363,10 +372,12 @@ def test_keel_approvals_cli(tmp_path: Path) -> None:
     listed = run_keel("approvals", "ls", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "promote [credit]:6" in listed.stdout  # stored text, not markup
-    assert first.id[:12] in listed.stdout and "2 pending approvals" in listed.stdout
+    assert first.id[:12] in listed.stdout
+    assert "2 pending approvals" in listed.stdout
     shown = run_keel("approvals", "show", first.id[:12], cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert run_id in shown.stdout and "pending" in shown.stdout
+    assert run_id in shown.stdout
+    assert "pending" in shown.stdout
     approved = run_keel(
         "approvals", "approve", first.id, "--comment", "looks [good]", "--json", cwd=tmp_path
     )
@@ -375,12 +386,16 @@ def test_keel_approvals_cli(tmp_path: Path) -> None:
     assert (body["status"], body["comment"]) == ("approved", "looks [good]")
     rejected = run_keel("approvals", "reject", second.id, "-m", "no", cwd=tmp_path)
     assert rejected.returncode == 0, rejected.stderr
-    assert "rejected" in rejected.stdout and "no" in rejected.stdout
+    assert "rejected" in rejected.stdout
+    assert "no" in rejected.stdout
     every = json.loads(run_keel("approvals", "ls", "--status", "all", "--json", cwd=tmp_path).stdout)
     assert {a["id"]: a["status"] for a in every} == {first.id: "approved", second.id: "rejected"}
     twice = run_keel("approvals", "approve", first.id, cwd=tmp_path)
-    assert twice.returncode == 1 and "is approved by" in twice.stderr
+    assert twice.returncode == 1
+    assert "is approved by" in twice.stderr
     bad = run_keel("approvals", "ls", "--status", "open", cwd=tmp_path)
-    assert bad.returncode == 1 and "is not one of pending" in bad.stderr
+    assert bad.returncode == 1
+    assert "is not one of pending" in bad.stderr
     missing = run_keel("approvals", "show", "nope", cwd=tmp_path)
-    assert missing.returncode == 1 and "No approval 'nope'" in missing.stderr
+    assert missing.returncode == 1
+    assert "No approval 'nope'" in missing.stderr
