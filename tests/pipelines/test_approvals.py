@@ -355,9 +355,10 @@ def test_rest_answers_mistakes_with_4xx_and_documents_the_routes(served: Served)
     spec = httpx.get(f"{served.url}/openapi.json").json()
     paths = spec["paths"]
     assert "/api/v1/projects/{project}/approvals/{approval_id}/approve" in paths
-    assert "409" in paths["/api/v1/projects/{project}/approvals/{approval_id}/reject"]["post"][
-        "responses"
-    ]
+    assert (
+        "409"
+        in paths["/api/v1/projects/{project}/approvals/{approval_id}/reject"]["post"]["responses"]
+    )
 
 
 # -- the CLI ---------------------------------------------------------------------------
@@ -388,7 +389,8 @@ def test_keel_approvals_cli(tmp_path: Path) -> None:
     assert rejected.returncode == 0, rejected.stderr
     assert "rejected" in rejected.stdout
     assert "no" in rejected.stdout
-    every = json.loads(run_keel("approvals", "ls", "--status", "all", "--json", cwd=tmp_path).stdout)
+    every = run_keel("approvals", "ls", "--status", "all", "--json", cwd=tmp_path)
+    every = json.loads(every.stdout)
     assert {a["id"]: a["status"] for a in every} == {first.id: "approved", second.id: "rejected"}
     twice = run_keel("approvals", "approve", first.id, cwd=tmp_path)
     assert twice.returncode == 1
