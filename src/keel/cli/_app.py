@@ -12,6 +12,7 @@ from keel.errors import KeelError
 from . import (
     alerts,
     approvals,
+    ci,
     data,
     deploy,
     fsck,
@@ -96,6 +97,7 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")
+app.add_typer(ci.app, name="ci")
 lineage.register(app)
 predict.register(app)
 pii.register(app)
