@@ -117,7 +117,7 @@ def _groups(title: str, rows: list[dict[str, Any]], source: str | None, task: st
         return [*out, f"None: give {option} to compare the versions per group."]
     metrics = SUMMARY.get(task, ())
     out += [
-        f"From the {_cell(source or '')}; each cell is the candidate's value and its change.",
+        f"From {_cell(source or '')}; each cell is the candidate's value and its change.",
         "",
         "| | rows | " + " | ".join(metrics) + " |",
         "|---|---:" + "|---:" * len(metrics) + "|",

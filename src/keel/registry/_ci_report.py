@@ -258,7 +258,7 @@ def _side_by_side(metrics: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"metric": name}
         for side, values in metrics.items():
             row[side] = values.get(name)
-        row["delta"] = _delta(row.get("candidate"), row.get("against"))
+        row["delta"] = None if name == "rows" else _delta(row.get("candidate"), row.get("against"))
         row["better"] = _better(name, row["delta"])
         rows.append(row)
     return rows
@@ -283,14 +283,14 @@ def _grouped_views(
     """Segments or back-test windows as rows of summary metrics with their deltas: this
     evaluation's when asked for, else the latest recorded evaluation's that has them."""
     groups = _groups_of(result.to_dict(), kind)
-    source = f"{kind} by {asked!r} on {result.data}" if groups else None
+    source = f"this evaluation, by {asked!r} on {result.data}" if groups else None
     if not groups and asked is None:
         for row in reversed(recorded):
             groups = _groups_of(row.get("metrics") or {}, kind)
             if groups:
                 stored = row.get("metrics") or {}
                 source = (
-                    f"recorded evaluation of {stored.get('candidate')} against "
+                    f"the recorded evaluation of {stored.get('candidate')} against "
                     f"{stored.get('against') or 'nothing'} on {row.get('data_ref')}, "
                     f"{_day(row.get('created_at'))}"
                 )
@@ -338,12 +338,24 @@ def _training_data(client: Any, version: Any, notes: list[str]) -> list[dict[str
                 "dataset": ref,
                 "reports": len(reports),
                 "passed": latest.get("passed"),
-                "summary": latest.get("summary"),
+                "summary": _verdict_summary(latest.get("summary")),
                 "report": latest.get("id"),
                 "validated_at": latest.get("created_at"),
             }
         )
     return out
+
+
+def _verdict_summary(summary: Any) -> str | None:
+    """A report's summary in words: ``21 checks, 1 failed (1 error, 0 warnings), 400 rows``."""
+    if not isinstance(summary, dict):
+        return None if summary is None else str(summary)
+    words = f"{summary.get('checks', '?')} checks, {summary.get('failed', '?')} failed"
+    if "errors" in summary or "warnings" in summary:
+        words += f" ({summary.get('errors', 0)} errors, {summary.get('warnings', 0)} warnings)"
+    if isinstance(summary.get("rows"), int):
+        words += f", {summary['rows']:,} rows"
+    return words
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
