@@ -217,7 +217,10 @@ def test_bad_input_is_refused_and_changes_nothing(store: Store) -> None:
     service = ApprovalService(store)
     pending = service.request(run_id, "promote", "go")
     cases = [
-        (lambda: service.request(run_id, "promote", ""), InvalidInput, "non-empty string"),
+        (lambda: service.request(run_id, "promote", ""), InvalidInput, "non-empty text"),
+        (lambda: service.request(run_id, "promote", "a\x00b"), InvalidInput, "non-empty text"),
+        (lambda: service.request(run_id + "\x00", "promote", "go"), InvalidInput, "run id"),
+        (lambda: service.approve(pending.id, "a\x00b"), InvalidInput, "no NUL"),
         (lambda: service.request(run_id, "promote", "x" * 501), InvalidInput, "at most 500"),
         (lambda: service.request(run_id, "promote", "go", timeout="soon"), InvalidInput, "soon"),
         (lambda: service.request(run_id, "promote", "go", timeout=-5), InvalidInput, "positive"),
@@ -401,3 +404,47 @@ def test_keel_approvals_cli(tmp_path: Path) -> None:
     missing = run_keel("approvals", "show", "nope", cwd=tmp_path)
     assert missing.returncode == 1
     assert "No approval 'nope'" in missing.stderr
+
+
+def test_no_request_to_the_approval_routes_gets_a_server_error(
+    store_config: Config, tmp_path: Path
+) -> None:
+    """Generated requests, valid for the OpenAPI schema or not, on both backends: 4xx for
+    every mistake, never a 5xx (the route-level counterpart of tests/server/test_fuzz)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import GenerationMode
+
+    from keel.server import create_app
+
+    with init_project(tmp_path, store_config) as store:
+        ApprovalService(store).request(_run(store), "promote", "go")
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(store_config, auth=False))
+    probed = []
+    statuses: set[int] = set()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not operation.path.startswith("/api/v1/projects/{project}/approvals"):
+            continue
+        cases = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | (
+            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+        )
+
+        @given(case=cases)
+        @settings(
+            max_examples=20,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+        def probe(case) -> None:
+            response = case.call()
+            statuses.add(response.status_code)
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}"
+            )
+
+        probe()
+        probed.append(operation.label)
+    assert len(probed) == 5
+    assert 422 in statuses

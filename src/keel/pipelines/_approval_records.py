@@ -106,14 +106,14 @@ def timeout_ms(timeout: object) -> int | None:
 
 def check_request(run_id: object, step: object, title: object) -> None:
     """Refuse a malformed approval request before anything is touched."""
-    if not isinstance(title, str) or not title.strip() or len(title) > 500:
+    if not isinstance(title, str) or not title.strip() or len(title) > 500 or "\x00" in title:
         raise InvalidInput(
-            f"An approval's title is a non-empty string of at most 500 characters, such as "
+            f"An approval's title is a non-empty text of at most 500 characters, such as "
             f"'promote credit'. Got {str(title)[:80]!r}."
         )
-    if not isinstance(step, str) or not step or len(step) > 200:
+    if not isinstance(step, str) or not step or len(step) > 200 or "\x00" in step:
         raise InvalidInput(f"An approval's step is a step name. Got {str(step)[:80]!r}.")
-    if not isinstance(run_id, str) or not run_id or len(run_id) > 64:
+    if not isinstance(run_id, str) or not run_id or len(run_id) > 64 or "\x00" in run_id:
         raise InvalidInput(f"An approval's pipeline run is a run id. Got {str(run_id)[:80]!r}.")
 
 
@@ -131,9 +131,9 @@ def check_listing(status: object, limit: object) -> None:
 def _check_comment(comment: object) -> str | None:
     if comment is None:
         return None
-    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT or "\x00" in comment:
         raise InvalidInput(
-            f"A decision's comment is text of at most {MAX_COMMENT} characters. "
+            f"A decision's comment is text of at most {MAX_COMMENT} characters (no NUL). "
             f"Got {str(comment)[:80]!r}."
         )
     return comment
