@@ -230,9 +230,8 @@ def test_gate_data_and_views_come_from_the_recorded_evaluation(client: Client) -
     assert report.gate == GATE
     assert (report.data, report.label) == ("holdout:v1", "default")
     assert report.passed is True
-    assert any(
-        "The gate, data, label come from the evaluation of credit:2" in n for n in report.notes
-    )
+    taken = "The gate, the data and the label come from the evaluation of credit:2"
+    assert any(taken in n for n in report.notes)
     assert [s["group"] for s in report.segments] == ["north", "south", "west"]
     assert report.segments_source.startswith("the recorded evaluation of credit:2")
     assert [r["gate"] for r in report.recorded] == [GATE]

@@ -232,8 +232,12 @@ def _spec(
         gate = gate or source["gate"]
         data = data or source.get("data_ref")
         label = label or metrics.get("label")
+        words = ", ".join(f"the {n}" for n in taken[:-1])
+        words = f"{words} and the {taken[-1]}" if words else f"the {taken[-1]}"
         notes.append(
-            f"The {', '.join(taken)} come from the evaluation of {metrics.get('candidate')} "
+            f"{words[0].upper()}{words[1:]} {'come' if len(taken) > 1 else 'comes'} from the "
+            "evaluation of "
+            f"{metrics.get('candidate')} "
             f"recorded {_day(source.get('created_at'))}."
         )
     missing = [n for n, v in (("--gate", gate), ("--data", data), ("--label", label)) if not v]
