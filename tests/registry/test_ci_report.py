@@ -432,3 +432,20 @@ def test_the_docs_example_runs_as_written(tmp_path: Path) -> None:
     strict = json.loads((tmp_path / "strict.json").read_text())
     assert strict["passed"] is False
     assert strict["against"] == "credit:1"
+
+
+def test_a_gate_without_the_champion_keeps_what_decides_alone() -> None:
+    from keel.registry._gate import parse_gate
+
+    gate = parse_gate(
+        "roc_auc >= champion.roc_auc - 0.005 and (accuracy > 0.7 or f1 > against.f1) "
+        "and latency_p99_ms <= 20"
+    )
+    reduced = gate.without("against")
+    assert [name for _, name, _ in reduced.metrics()] == ["accuracy", "latency_p99_ms"]
+    metrics = {"candidate": {"accuracy": 0.8, "latency_p99_ms": 30.0}}
+    verdict = reduced.check(metrics)
+    assert verdict.passed is False
+    assert verdict.details == ["accuracy 0.8 > 0.7: true", "latency_p99_ms 30 <= 20: false"]
+    assert parse_gate("-champion.rmse < -1 or f1 >= champion.f1").without("against") is None
+    assert gate.without("baseline").tree == gate.tree  # nothing names the baseline
