@@ -56,6 +56,9 @@ def report(
         None, "--output", "-o", help="Write the Markdown or JSON to this file, not stdout."
     ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    trust: bool = typer.Option(
+        False, "--trust", help="Allow loading pyfunc packages (they unpickle code)."
+    ),
 ) -> None:
     """Compare a candidate model version with the champion and decide the gate.
 
@@ -80,6 +83,7 @@ def report(
             by=by,
             backtest=backtest,
             freq=freq,
+            trust=trust,
         )
     except KeelError as exc:
         _bad(exc.message)
