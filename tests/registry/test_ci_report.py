@@ -285,7 +285,9 @@ def served(store_config: Config, tmp_path: Path) -> Iterator[tuple[Config, str, 
         yield store_config, url, token
 
 
-def test_through_a_server_the_report_is_the_same(served: tuple[Config, str, str]) -> None:
+def test_through_a_server_the_report_is_the_same(
+    served: tuple[Config, str, str], tmp_path: Path
+) -> None:
     config, url, token = served
     options = {"gate": GATE, "data": "holdout:v1", "label": "default", "by": "region"}
     with Client(config=config) as local, Client(url, token=token) as remote:
@@ -300,6 +302,15 @@ def test_through_a_server_the_report_is_the_same(served: tuple[Config, str, str]
     assert there.segments == here.segments
     assert there.training_data == here.training_data
     assert (there.passed, there.against, there.gate_detail) == (True, "credit:1", here.gate_detail)
+    # the command, pointed at the server (as a CI job is)
+    remote = {"KEEL_URI": url, "KEEL_TOKEN": token}
+    given = ("--gate", GATE, "--data", "holdout:v1", "--label", "default")
+    cli = run_keel(
+        "ci", "report", "--candidate", "credit:2", *given, "--markdown", cwd=tmp_path, env=remote
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "## keel CI report: `credit:2` vs `credit:1`" in cli.stdout
+    assert "| `applications:v1` | ✅ passed |" in cli.stdout
 
 
 # -- the CLI, the docs and the workflow --------------------------------------------------
