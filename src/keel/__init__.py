@@ -47,6 +47,7 @@ _LAZY = {
     "validate": "keel.validation",
     "infer_schema": "keel.validation",
     "Schema": "keel.validation",
+    "approval": "keel.pipelines.approvals",
 }
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "Schema",
     "__version__",
     "active_run",
+    "approval",
     "autolog",
     "end_run",
     "infer_schema",
@@ -96,6 +98,7 @@ if TYPE_CHECKING:
     )
     from keel._lineage_sdk import lineage
     from keel.client import Client
+    from keel.pipelines.approvals import approval
     from keel.registry import load_model, register_model
     from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything

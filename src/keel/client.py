@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from keel.monitoring._alerts_http import HttpAlerts
     from keel.monitoring._http import HttpMonitors
     from keel.monitoring.alerts import AlertService
+    from keel.pipelines._approvals_http import HttpApprovals
+    from keel.pipelines.approvals import ApprovalService
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
     from keel.serving import PredictionStore
@@ -101,6 +103,11 @@ class _StoreTransport:
         from keel.monitoring.alerts import AlertService
 
         return AlertService(self.store, project=self.config.project)
+
+    def approvals(self) -> ApprovalService:
+        from keel.pipelines.approvals import ApprovalService
+
+        return ApprovalService(self.store, project=self.config.project)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -197,6 +204,11 @@ class _ServerTransport:
         from keel.monitoring._alerts_http import HttpAlerts
 
         return HttpAlerts(self._remote, project=self.config.project)
+
+    def approvals(self) -> HttpApprovals:
+        from keel.pipelines._approvals_http import HttpApprovals
+
+        return HttpApprovals(self._remote, project=self.config.project)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -394,6 +406,15 @@ class Client:
         """Alerts monitors opened: ``list(status="open"|"resolved"|"all", monitor=,
         limit=)`` and ``get(id)`` (the same methods through a keel server)."""
         return self._transport.alerts()
+
+    @cached_property
+    def approvals(self) -> ApprovalService | HttpApprovals:
+        """Approvals pipeline runs wait for (``keel.approval``): ``list(status="pending"|
+        "approved"|"rejected"|"expired"|"all", limit=)``, ``get(id)``, ``approve(id,
+        comment=)``, ``reject(id, comment=)`` (an approver decides; ids may be shortened to
+        an unambiguous prefix), and ``request(run, step, title, timeout=)`` for steps (the
+        same methods through a keel server)."""
+        return self._transport.approvals()
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``

@@ -12,6 +12,8 @@ Hierarchy::
     │   └── ObjectNotFound              an object digest is missing from the object store
     ├── AlreadyExists             409  creating something that is already there
     ├── Conflict                  409  the change does not fit the current state (try later)
+    ├── ApprovalRejected          409  a pipeline's approval was rejected (keel.approval)
+    ├── ApprovalExpired           409  a pipeline's approval timed out undecided
     ├── InvalidInput              422  a value, argument or file is malformed
     │   ├── ConfigError                 a setting (KEEL_URI, keel.toml, ...) is wrong
     │   ├── QueryTooComplex             a search is beyond a configured or database limit
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExists",
+    "ApprovalExpired",
+    "ApprovalRejected",
     "ConfigError",
     "Conflict",
     "IntegrityError",
@@ -83,6 +87,20 @@ class AlreadyExists(KeelError):
 class Conflict(KeelError):
     """The request is well formed but does not fit the current state: a deployment with a
     canary in progress, a rollback with nothing to go back to, a concurrent change."""
+
+    status_code = 409
+
+
+class ApprovalRejected(KeelError):
+    """``keel.approval(...)`` in a pipeline step: someone rejected it (the message says who
+    and why); the step fails."""
+
+    status_code = 409
+
+
+class ApprovalExpired(KeelError):
+    """``keel.approval(...)`` in a pipeline step: no one decided before its timeout; the
+    step fails."""
 
     status_code = 409
 

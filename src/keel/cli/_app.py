@@ -11,6 +11,8 @@ from keel.errors import KeelError
 
 from . import (
     alerts,
+    approvals,
+    ci,
     data,
     deploy,
     fsck,
@@ -94,6 +96,8 @@ app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(ci.app, name="ci")
 lineage.register(app)
 predict.register(app)
 pii.register(app)

@@ -16,6 +16,7 @@ from ._service import Actor, RegistryService
 
 if TYPE_CHECKING:
     from ._card import model_card
+    from ._ci_report import CiReport, ci_report
     from ._evaluate import Evaluation, evaluate
     from ._examples import stored_examples
     from ._export import export_onnx
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "model_card": "._card",
+    "CiReport": "._ci_report",
+    "ci_report": "._ci_report",
     "Evaluation": "._evaluate",
     "evaluate": "._evaluate",
     "stored_examples": "._examples",
@@ -32,11 +35,13 @@ _LAZY = {
 
 __all__ = [
     "Actor",
+    "CiReport",
     "Evaluation",
     "HistoryEvent",
     "ModelVersion",
     "Policy",
     "RegistryService",
+    "ci_report",
     "evaluate",
     "export_onnx",
     "load_model",

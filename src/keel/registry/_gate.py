@@ -334,6 +334,33 @@ class Gate:
         walk(self.tree)
         return found
 
+    def without(self, scope: str) -> Gate | None:
+        """This gate with every comparison that names a ``scope`` metric left out, so the
+        rest decides alone (an ``and`` loses a condition, an ``or`` an alternative), or
+        None when every comparison names it. Used when there is no model to compare with
+        yet (no champion): ``roc_auc >= champion.roc_auc and roc_auc >= 0.7`` becomes
+        ``roc_auc >= 0.7``."""
+
+        def names_scope(node) -> bool:
+            if isinstance(node, _Metric):
+                return node.scope == scope
+            if isinstance(node, _Negate):
+                return names_scope(node.operand)
+            if isinstance(node, _Arithmetic | _Comparison):
+                return names_scope(node.left) or names_scope(node.right)
+            return False
+
+        def prune(node):
+            if isinstance(node, _Comparison):
+                return None if names_scope(node) else node
+            kept = tuple(p for p in (prune(o) for o in node.operands) if p is not None)
+            if not kept:
+                return None
+            return kept[0] if len(kept) == 1 else _Logical(node.op, kept)
+
+        tree = prune(self.tree)
+        return None if tree is None else Gate(self.text, tree)
+
     def check_names(self, known: Iterable[str], scopes: Iterable[str]) -> None:
         """Raise InvalidInput for a metric not in ``known`` or a model not in ``scopes``."""
         known, scopes = sorted(set(known)), set(scopes)

@@ -18,6 +18,7 @@ from ._request_log import RequestLog
 from .auth import require
 from .routes import (
     alerts,
+    approvals,
     datasets,
     deployments,
     lineage,
@@ -112,6 +113,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(predictions.router, prefix="/api/v1")
     app.include_router(monitors.router, prefix="/api/v1")
     app.include_router(alerts.router, prefix="/api/v1")
+    app.include_router(approvals.router, prefix="/api/v1")
     return app
 
 
