@@ -16,6 +16,7 @@ from ._errors import install_error_handlers
 from ._json import JSONResponse
 from .auth import require
 from .routes import (
+    activity,
     alerts,
     datasets,
     deployments,
@@ -110,6 +111,10 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(predictions.router, prefix="/api/v1")
     app.include_router(monitors.router, prefix="/api/v1")
     app.include_router(alerts.router, prefix="/api/v1")
+    app.include_router(activity.router, prefix="/api/v1")
+    from keel.ui import mount as mount_dashboard
+
+    mount_dashboard(app)  # the dashboard's pages under /ui; / leads there
     return app
 
 

@@ -131,6 +131,8 @@ class HttpTracking:
             "order_by": list(query.order_by),
             "max_results": query.max_results,
         }
+        if query.offset:
+            body["offset"] = query.offset
         data = self.client.json("POST", self._path("/runs/search"), json=body)
         return [RunRecord.from_dict(item) for item in data]
 

@@ -1,0 +1,88 @@
+/* One run: params, tags, metric charts (by step or time, smoothed), system metrics,
+   artifacts with previews, code version, environment and a lineage link. */
+"use strict";
+
+Keel.page("run", async () => {
+  const { $, api, chart, fill, h, num, pairs, table, time } = Keel;
+  const runId = document.body.dataset.run;
+  const run = await api(`/runs/${encodeURIComponent(runId)}`);
+  $("run-name").textContent = run.name;
+  document.title = `Run ${run.name} · keel`;
+  fill("summary",
+    h("span", { class: `badge ${run.status === "FAILED" ? "bad" : "ok"}` }, run.status), " ",
+    `experiment ${run.experiment} · id ${run.id} · created ${time(run.created_at)}`,
+    run.duration_s !== undefined && run.ended_at ? ` · ${((run.ended_at - run.started_at) / 1000).toFixed(1)} s` : "",
+    run.parent_id ? [" · parent ", Keel.links.run(run.parent_id)] : "",
+    run.error ? h("span", { class: "error" }, ` · ${run.error}`) : "");
+  fill("params", pairs(run.params, "No params."));
+  fill("tags", pairs(run.tags, "No tags."));
+
+  const keys = Object.keys(run.metrics).sort();
+  const histories = Object.fromEntries(await Promise.all(
+    keys.map(async (key) => [key, await KeelCharts.history(run.id, key)])));
+
+  function draw() {
+    const xaxis = $("xaxis").value;
+    const weight = Number($("smoothing").value);
+    $("smoothing-value").textContent = weight.toFixed(2);
+    fill("metrics");
+    fill("system");
+    for (const key of keys) {
+      const system = key.startsWith("system/");
+      const points = histories[key];
+      const traces = [KeelCharts.trace(points, { name: key, xaxis, weight: system ? 0 : weight })];
+      if (weight && !system && points.length > 1) {
+        traces.unshift({ ...KeelCharts.trace(points, { name: `${key} (raw)`, xaxis }), opacity: 0.3 });
+      }
+      chart(system ? "system" : "metrics", traces, {
+        title: `${key}: ${num(run.metrics[key])}`, showlegend: false,
+        xaxis: { title: { text: xaxis } },
+      }, `${key} by ${xaxis}`);
+    }
+    if (!keys.some((k) => !k.startsWith("system/"))) fill("metrics", h("p", { class: "muted" }, "No metrics."));
+    if (!keys.some((k) => k.startsWith("system/"))) fill("system", h("p", { class: "muted" }, "No system metrics (log_system_metrics=True records them)."));
+  }
+  $("xaxis").addEventListener("change", draw);
+  $("smoothing").addEventListener("input", draw);
+  draw();
+
+  const artifactPath = (a) => `/runs/${encodeURIComponent(run.id)}/artifacts/${a.name.split("/").map(encodeURIComponent).join("/")}`;
+  async function download(a) {
+    const blob = await api(artifactPath(a), { blob: true });
+    const link = h("a", { href: URL.createObjectURL(blob), download: a.name.split("/").pop() });
+    link.click();
+    URL.revokeObjectURL(link.href);
+  }
+  async function preview(a) {
+    const blob = await api(artifactPath(a), { blob: true });
+    const ext = a.name.split(".").pop().toLowerCase();
+    let shown;
+    if (["png", "jpg", "jpeg", "gif", "webp"].includes(ext)) {
+      shown = h("img", { src: URL.createObjectURL(blob), alt: a.name, style: "max-width: 100%" });
+    } else if (ext === "csv" || ext === "tsv") {
+      const lines = (await blob.slice(0, 65536).text()).split("\n").filter(Boolean).slice(0, 21);
+      const sep = ext === "csv" ? "," : "\t";
+      const [head, ...rows] = lines.map((l) => l.split(sep));
+      shown = table(head.map((title, i) => [title, (row) => row[i] ?? ""]), rows);
+    } else {
+      shown = h("pre", {}, await blob.slice(0, 65536).text());
+    }
+    fill("preview", h("h3", {}, `Preview of ${a.name}`), shown);
+  }
+  fill("artifacts", table([
+    ["name", (a) => a.name],
+    ["kind", (a) => a.kind],
+    ["size", (a) => a.size, { num: true }],
+    ["logged", (a) => time(a.created_at)],
+    ["", (a) => [
+      h("button", { type: "button", onclick: () => preview(a).catch((e) => Keel.status(e.message)) }, "Preview"), " ",
+      h("button", { type: "button", onclick: () => download(a).catch((e) => Keel.status(e.message)) }, "Download"),
+    ]],
+  ], run.artifacts || [], { empty: "No artifacts." }));
+  fill("code", run.code ? pairs(Object.fromEntries(Object.entries(run.code).filter(([k]) => k !== "diff")), "None.") : h("p", { class: "muted" }, "Not recorded."),
+    run.code && run.code.diff ? h("details", {}, h("summary", {}, "Uncommitted diff"), h("pre", {}, run.code.diff)) : null);
+  fill("environment", run.environment
+    ? h("details", {}, h("summary", {}, `Python ${run.environment.python || ""} ${run.environment.platform || run.environment.os || ""}`),
+      h("pre", {}, JSON.stringify(run.environment, null, 2)))
+    : h("p", { class: "muted" }, "Not recorded."));
+});
