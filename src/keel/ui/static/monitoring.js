@@ -42,7 +42,8 @@ Keel.page("monitoring", async () => {
         type: "heatmap", z: features.map((f) => results.map((r) => (r.drift || {})[f] ?? null)),
         x: results.map((r) => time(r.window_end)), y: features, colorscale: "YlOrRd", zmin: 0,
         hovertemplate: "%{y} at %{x}: %{z:.3f}<extra></extra>",
-      }], { title: "drift score by feature and window", height: 120 + 40 * features.length, margin: { l: 110 } },
+      }], { title: "drift score by feature and window", height: Math.max(280, 140 + 50 * features.length),
+        margin: { l: 110, b: 60 }, xaxis: { type: "category", title: { text: "window end" } }, yaxis: { type: "category" } },
       `drift heat map of ${features.length} features over ${results.length} windows`);
       const perf = results.filter((r) => r.performance);
       if (perf.length) {

@@ -2,6 +2,13 @@
    artifacts with previews, code version, environment and a lineage link. */
 "use strict";
 
+function envSummary(env) {
+  const python = env.python && typeof env.python === "object" ? env.python.version : env.python;
+  const os = env.os && typeof env.os === "object" ? [env.os.system, env.os.release].filter(Boolean).join(" ") : env.os;
+  const packages = env.packages ? Object.keys(env.packages).length : 0;
+  return [python && `Python ${String(python).split(" ")[0]}`, os, packages && `${packages} packages`].filter(Boolean).join(" · ") || "Details";
+}
+
 Keel.page("run", async () => {
   const { $, api, chart, fill, h, num, pairs, table, time } = Keel;
   const runId = document.body.dataset.run;
@@ -82,7 +89,7 @@ Keel.page("run", async () => {
   fill("code", run.code ? pairs(Object.fromEntries(Object.entries(run.code).filter(([k]) => k !== "diff")), "None.") : h("p", { class: "muted" }, "Not recorded."),
     run.code && run.code.diff ? h("details", {}, h("summary", {}, "Uncommitted diff"), h("pre", {}, run.code.diff)) : null);
   fill("environment", run.environment
-    ? h("details", {}, h("summary", {}, `Python ${run.environment.python || ""} ${run.environment.platform || run.environment.os || ""}`),
+    ? h("details", {}, h("summary", {}, envSummary(run.environment)),
       h("pre", {}, JSON.stringify(run.environment, null, 2)))
     : h("p", { class: "muted" }, "Not recorded."));
 });
