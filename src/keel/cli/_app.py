@@ -29,6 +29,7 @@ from . import (
     serve,
     server,
     tokens,
+    ui,
 )
 from . import validate as validate_cli
 from ._output import err_console, esc
@@ -99,6 +100,7 @@ predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 grafana.register(monitor.app)
+ui.register(app)
 
 
 def main() -> None:
