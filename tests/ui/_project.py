@@ -42,7 +42,10 @@ def fill(folder: Path) -> tuple[Config, dict[str, Any]]:
     from keel.validation import infer_schema, validate
 
     config = resolve(
-        uri=f"sqlite:///{folder / 'keel.db'}", objects=str(folder / "objects"), fsync=False
+        uri=f"sqlite:///{folder / 'keel.db'}",
+        objects=str(folder / "objects"),
+        fsync=False,
+        agent_tick_seconds=0,  # no agent: what the pages show is what this function made
     )
     init_project(folder, config).close()
     client = Client(config=config)
