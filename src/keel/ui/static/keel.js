@@ -19,7 +19,7 @@ const Keel = (() => {
       else if (k === "dataset") Object.assign(el.dataset, v);
       else el.setAttribute(k, v === true ? "" : v);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : String(child));
     }
@@ -32,7 +32,7 @@ const Keel = (() => {
 
   function fill(id, ...children) {
     const el = typeof id === "string" ? $(id) : id;
-    el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+    el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
     return el;
   }
 
