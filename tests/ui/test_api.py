@@ -49,7 +49,8 @@ def test_a_bad_offset_or_filter_is_a_client_error_that_names_it(api: httpx.Clien
     assert response.status_code in (400, 422)
     assert "filter" in response.text.lower() or "expected" in response.text.lower()
     response = api.post(f"{API}/runs/count", json={"experiments": ["nope"]})
-    assert response.status_code == 404 and "nope" in response.text
+    assert response.status_code == 404
+    assert "nope" in response.text
 
 
 def test_offset_through_the_sdk_on_both_transports(api: httpx.Client, project) -> None:
@@ -82,29 +83,39 @@ def test_activity_is_newest_first_and_whoami_says_the_role(api: httpx.Client) ->
 def test_dataset_diff_between_versions(api: httpx.Client) -> None:
     diff = api.get(f"{API}/dataset-versions/credit-train:v1/diff", params={"to": "credit-train:v2"})
     body = diff.json()
-    assert body["a"] == "credit-train:v1" and body["b"] == "credit-train:v2"
-    assert body["same"] is False and "income" in body["stats"]
-    missing = api.get(f"{API}/dataset-versions/credit-train:v1/diff", params={"to": "credit-train:v9"})
+    assert body["a"] == "credit-train:v1"
+    assert body["b"] == "credit-train:v2"
+    assert body["same"] is False
+    assert "income" in body["stats"]
+    missing = api.get(
+        f"{API}/dataset-versions/credit-train:v1/diff", params={"to": "credit-train:v9"}
+    )
     assert missing.status_code == 404
     assert api.get(f"{API}/dataset-versions/credit-train:v1/diff").status_code == 422
 
 
 def test_pages_plotly_and_redirects(api: httpx.Client) -> None:
     root = api.get("/")
-    assert root.status_code == 307 and root.headers["location"] == "/ui/"
+    assert root.status_code == 307
+    assert root.headers["location"] == "/ui/"
     home = api.get("/ui/")
-    assert home.status_code == 307 and home.headers["location"] == "/ui/p/default/"
+    assert home.status_code == 307
+    assert home.headers["location"] == "/ui/p/default/"
     page = api.get("/ui/p/default/runs")
-    assert page.status_code == 200 and 'data-page="runs"' in page.text
+    assert page.status_code == 200
+    assert 'data-page="runs"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     plotly = api.get("/ui/static/plotly.min.js")
-    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000  # no CDN: served here
+    assert plotly.status_code == 200
+    assert len(plotly.content) > 1_000_000
     assert api.get("/ui/static/nothing.js").status_code == 404
     assert api.get("/ui/static/..%2Fpages.py").status_code == 404
     bad = api.get("/ui/p/not a project!/runs")
-    assert bad.status_code == 422 and "project" in bad.text.lower()
+    assert bad.status_code == 422
+    assert "project" in bad.text.lower()
     escaped = api.get("/ui/p/default/models/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
-    assert escaped.status_code == 200 and "<img src=x" not in escaped.text
+    assert escaped.status_code == 200
+    assert "<img src=x" not in escaped.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in escaped.text
 
 
@@ -125,7 +136,8 @@ def test_keel_ui_prints_the_url_and_serves_the_dashboard(project, tmp_path: Path
             assert "keel dashboard on http://127.0.0.1:" in line, process.stderr.read()
             url = line.split(" on ")[1].split()[0]
             page = httpx.get(url)
-            assert page.status_code == 200 and 'data-page="overview"' in page.text
+            assert page.status_code == 200
+            assert 'data-page="overview"' in page.text
             assert httpx.get(url.split("/ui/")[0] + "/api/v1/whoami").json()["auth"] is False
         finally:
             process.terminate()
@@ -142,8 +154,6 @@ def test_keel_ui_on_a_busy_port_says_so(project, tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_keel(
-            "ui", "--port", str(port), cwd=tmp_path, env={"KEEL_URI": config.uri}
-        )
+        result = run_keel("ui", "--port", str(port), cwd=tmp_path, env={"KEEL_URI": config.uri})
     assert result.returncode == 1
     assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -115,7 +115,8 @@ def test_every_page_loads_with_no_errors(page: Any, server: str, project, tmp_pa
     assert page.locator("#heatmap .main-svg").count() > 0
     visit(page, f"{server}/ui/p/default/datasets/credit-train")
     failing = page.locator("#reports tr.fail")
-    assert failing.count() == 1 and "not_null(income)" in failing.text_content()
+    assert failing.count() == 1
+    assert "not_null(income)" in failing.text_content()
     assert page.locator("#histograms .chart").count() == 4
     page.click("text=Compare versions")
     page.wait_for_selector("#diff table")
@@ -164,9 +165,7 @@ def test_approve_a_model_by_click(page: Any, server: str, project) -> None:
     assert page.watch.problems == []
 
 
-def test_roll_back_a_deployment_by_click_with_confirmation(
-    page: Any, server: str, project
-) -> None:
+def test_roll_back_a_deployment_by_click_with_confirmation(page: Any, server: str, project) -> None:
     name = project[1]["deployment"]
     before = httpx.get(f"{server}{API}/deployments/{name}").json()["revision"]
     visit(page, f"{server}/ui/p/default/deployments/{name}")
@@ -179,7 +178,8 @@ def test_roll_back_a_deployment_by_click_with_confirmation(
     page.click("#confirm-ok")
     page.wait_for_selector("#status >> text=Rolled back")
     after = httpx.get(f"{server}{API}/deployments/{name}").json()
-    assert after["revision"] == before + 1 and after["kind"] == "rollback"
+    assert after["revision"] == before + 1
+    assert after["kind"] == "rollback"
     assert page.locator("#history tbody > tr").count() == before + 1
     assert page.watch.problems == []
 
@@ -204,7 +204,8 @@ def test_keyboard_reaches_the_skip_link_and_focus_is_visible(page: Any, server: 
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert page.evaluate("document.activeElement.tagName") == "A" and outline != "none"
+    assert page.evaluate("document.activeElement.tagName") == "A"
+    assert outline != "none"
 
 
 def test_a_reader_is_asked_for_a_token_and_sees_no_approve_or_rollback(

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from . import schema as t
 from ._ids import new_id, now_ms
 
-__all__ = ["audit_events", "record_event", "recent_events"]
+__all__ = ["audit_events", "recent_events", "record_event"]
 
 
 def record_event(
@@ -56,9 +56,7 @@ def audit_events(
     return [dict(r) for r in rows]
 
 
-def recent_events(
-    conn: sa.Connection, *, project_id: str, limit: int = 50
-) -> list[dict[str, Any]]:
+def recent_events(conn: sa.Connection, *, project_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """A project's newest events first, at most ``limit``: its recent activity."""
     ev = t.audit_events
     query = (
