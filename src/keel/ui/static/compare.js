@@ -13,8 +13,14 @@ Keel.page("compare", async () => {
 
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].filter((k) => !k.startsWith("system/")).sort();
   for (const key of keys) {
-    const traces = await Promise.all(runs.filter((r) => key in r.metrics).map(async (r) =>
-      KeelCharts.trace(await KeelCharts.history(r.id, key), { name: r.name })));
+    const having = runs.filter((r) => key in r.metrics);
+    const series = await Promise.all(having.map((r) => KeelCharts.history(r.id, key)));
+    if (series.every((points) => points.length <= 1)) {  // one value each: bars, not dots
+      chart("metrics", [{ type: "bar", x: having.map((r) => r.name), y: having.map((r) => r.metrics[key]) }],
+        { title: key }, `${key} of each run`);
+      continue;
+    }
+    const traces = series.map((points, i) => KeelCharts.trace(points, { name: having[i].name }));
     chart("metrics", traces, { title: key, xaxis: { title: { text: "step" } } }, `${key} of each run by step`);
   }
   if (!keys.length) fill("metrics", h("p", { class: "muted" }, "These runs logged no metrics."));

@@ -34,7 +34,15 @@ Keel.page("run", async () => {
     $("smoothing-value").textContent = weight.toFixed(2);
     fill("metrics");
     fill("system");
+    const single = keys.filter((key) => histories[key].length <= 1);
+    if (single.length) {  // one value each: a table says it better than a chart of a dot
+      for (const [where, pick] of [["metrics", (k) => !k.startsWith("system/")], ["system", (k) => k.startsWith("system/")]]) {
+        const rows = single.filter(pick);
+        if (rows.length) $(where).append(table([["metric", (k) => k], ["value", (k) => run.metrics[k], { num: true }]], rows));
+      }
+    }
     for (const key of keys) {
+      if (single.includes(key)) continue;
       const system = key.startsWith("system/");
       const points = histories[key];
       const traces = [KeelCharts.trace(points, { name: key, xaxis, weight: system ? 0 : weight })];
