@@ -152,6 +152,23 @@ def test_filter_sort_and_compare_runs_by_clicks(page: Any, server: str) -> None:
     assert page.watch.problems == []
 
 
+def test_run_page_previews_artifacts_and_smooths(page: Any, server: str, project) -> None:
+    visit(page, f"{server}/ui/p/default/runs/{project[1]['runs'][0]}")
+    assert page.locator("#metrics .chart").count() == 1  # loss; auc has one value: a table
+    page.fill("#smoothing", "0.6")
+    page.dispatch_event("#smoothing", "input")
+    assert page.text_content("#smoothing-value") == "0.60"
+    assert page.locator("#metrics .chart .scatterlayer .trace").count() == 2  # raw and smoothed
+    page.select_option("#xaxis", "time")
+    page.wait_for_selector("#metrics .chart >> text=time")
+    page.click("button[aria-label='Preview confusion.csv']")
+    page.wait_for_selector("#preview table")
+    assert page.locator("#preview tbody tr").count() == 2
+    page.click("button[aria-label='Preview roc.plotly.json']")
+    page.wait_for_selector("#preview .main-svg")
+    assert page.watch.problems == []
+
+
 def test_approve_a_model_by_click(page: Any, server: str, project) -> None:
     version = project[1]["challenger"]
     visit(page, f"{server}/ui/p/default/models/credit")

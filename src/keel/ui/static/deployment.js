@@ -38,6 +38,21 @@ Keel.page("deployment", async () => {
     return current;
   }
 
+  async function health() {
+    const monitors = (await api("/monitors")).filter((m) => m.deployment === name);
+    if (!monitors.length) {
+      fill("health", h("p", { class: "muted" }, "No monitor watches this deployment: keel monitor apply adds one."));
+      return;
+    }
+    const report = await api(`/monitors/${encodeURIComponent(monitors[0].name)}/report`);
+    const results = [...report.results].sort((a, b) => a.window_start - b.window_start);
+    const x = results.map((r) => time(r.window_end));
+    chart("health", [{ type: "bar", x, y: results.map((r) => r.rows), name: "requests" }],
+      { title: `requests per window (${monitors[0].name})`, xaxis: { type: "category" } }, "requests per window");
+    chart("health", [{ type: "scatter", mode: "lines+markers", x, y: results.map((r) => r.p99_ms), name: "p99 ms" }],
+      { title: "p99 latency (ms)", xaxis: { type: "category" } }, "p99 latency per window");
+  }
+
   $("rollback").addEventListener("click", async () => {
     const current = await api(base);
     const ok = await confirmAction(
@@ -54,4 +69,5 @@ Keel.page("deployment", async () => {
     }
   });
   await load();
+  await health();
 });

@@ -76,9 +76,13 @@ Keel.page("model", async () => {
     type: "bar", name: `${label}`, x: names, y: names.map((k) => m[side][k]),
   })), { title: `${result.candidate || latest.ref} vs ${result.against || "no champion"} on ${latest.data_ref}`, barmode: "group" },
   "evaluation metrics of the candidate against the champion");
-  if (result.backtest && Array.isArray(result.backtest)) {
-    chart("evaluation", [{ type: "scatter", mode: "lines+markers", x: result.backtest.map((p) => p.period), y: result.backtest.map((p) => p.candidate && p.candidate.roc_auc) }],
-      { title: "back-test" }, "back-test over time");
+  if (Array.isArray(result.backtest) && result.backtest.length) {  // metrics per time window
+    const windows = result.backtest;
+    const metric = CHART_METRICS.find((k) => windows.some((w) => w.candidate && k in w.candidate));
+    chart("evaluation", sides.filter(([side]) => windows.some((w) => w[side])).map(([side, label]) => ({
+      type: "scatter", mode: "lines+markers", name: label,
+      x: windows.map((w) => String(w.window)), y: windows.map((w) => (w[side] || {})[metric] ?? null),
+    })), { title: `back-test: ${metric} by window`, xaxis: { type: "category" } }, `back-test of ${metric} over time`);
   }
   const all = Object.keys(m.candidate || {});
   fill("evaluation-table", h("p", {}, "Gate: ", latest.gate || "none",

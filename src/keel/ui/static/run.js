@@ -72,7 +72,14 @@ Keel.page("run", async () => {
     const blob = await api(artifactPath(a), { blob: true });
     const ext = a.name.split(".").pop().toLowerCase();
     let shown;
-    if (["png", "jpg", "jpeg", "gif", "webp"].includes(ext)) {
+    if (a.name.endsWith(".plotly.json")) {  // a plotly figure logged with log_figure
+      const figure = JSON.parse(await blob.text());
+      fill("preview", h("h3", {}, `Preview of ${a.name}`));
+      Keel.chart("preview", figure.data || [], { ...(figure.layout || {}), height: 360 }, a.name);
+      return;
+    } else if (ext === "parquet") {
+      shown = h("p", { class: "muted" }, "A Parquet table: download it to read it (pandas.read_parquet).");
+    } else if (["png", "jpg", "jpeg", "gif", "webp"].includes(ext)) {
       shown = h("img", { src: URL.createObjectURL(blob), alt: a.name, style: "max-width: 100%" });
     } else if (ext === "csv" || ext === "tsv") {
       const lines = (await blob.slice(0, 65536).text()).split("\n").filter(Boolean).slice(0, 21);
@@ -90,8 +97,8 @@ Keel.page("run", async () => {
     ["size", (a) => a.size, { num: true }],
     ["logged", (a) => time(a.created_at)],
     ["", (a) => [
-      h("button", { type: "button", onclick: () => preview(a).catch((e) => Keel.status(e.message)) }, "Preview"), " ",
-      h("button", { type: "button", onclick: () => download(a).catch((e) => Keel.status(e.message)) }, "Download"),
+      h("button", { type: "button", "aria-label": `Preview ${a.name}`, onclick: () => preview(a).catch((e) => Keel.status(e.message)) }, "Preview"), " ",
+      h("button", { type: "button", "aria-label": `Download ${a.name}`, onclick: () => download(a).catch((e) => Keel.status(e.message)) }, "Download"),
     ]],
   ], run.artifacts || [], { empty: "No artifacts." }));
   fill("code", run.code ? pairs(Object.fromEntries(Object.entries(run.code).filter(([k]) => k !== "diff")), "None.") : h("p", { class: "muted" }, "Not recorded."),
