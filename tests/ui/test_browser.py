@@ -214,6 +214,45 @@ def test_follow_lineage_links(page: Any, server: str, project) -> None:
     assert page.watch.problems == []
 
 
+CONTRAST = """(selectors) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const selector of selectors) {
+    const el = document.querySelector(selector);
+    if (!el) { out[selector] = null; continue; }
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    out[selector] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  return out;
+}"""
+"""WCAG contrast ratio of each selector's text against the background it sits on."""
+
+
+def test_main_pages_have_readable_contrast(page: Any, server: str) -> None:
+    checks = {
+        "": ["main h1", "header nav a", "header nav a[aria-current]", "th", "td", "td a"],
+        "runs": ["label", "#filter", "button.primary", "#count", "#runs td a"],
+        "models/credit": ["button.ok", "button.danger", "#aliases .muted"],
+        "datasets/credit-train": [".badge.ok", ".badge.bad", "tr.fail td"],
+    }
+    for path, selectors in checks.items():
+        visit(page, f"{server}/ui/p/default/{path}")
+        ratios = page.evaluate(CONTRAST, selectors)
+        low = {s: r for s, r in ratios.items() if not isinstance(r, float) or not r >= 4.5}
+        assert low == {}, (path, low)  # WCAG AA for normal text
+
+
 def test_keyboard_reaches_the_skip_link_and_focus_is_visible(page: Any, server: str) -> None:
     visit(page, f"{server}/ui/p/default/runs")
     page.keyboard.press("Tab")
