@@ -21,7 +21,8 @@ __all__ = ["fill"]
 
 
 def _runs(client: Client, train: Any, version: Any) -> list[str]:
-    """Four runs of experiment 'credit' with params, per-step loss and a final auc."""
+    """Four runs of experiment 'credit' with params, per-step loss and a final auc (their
+    ids), and 26 runs of experiment 'sweep' with a score."""
     ids = []
     for i, c in enumerate([0.01, 0.1, 1.0, 10.0]):
         with client.tracker.start_run("credit", name=f"logreg-C{c}") as run:
@@ -37,6 +38,9 @@ def _runs(client: Client, train: Any, version: Any) -> list[str]:
                 run.log_metric("loss", 1.0 / (step + 1 + i), step=step)
             run.log_metric("auc", 0.6 + 0.05 * i)
             ids.append(run.id)
+    for i in range(26):  # a sweep, so the runs table has more than one page of 25
+        with client.tracker.start_run("sweep", name=f"sweep-{i:02d}") as run:
+            run.log_metric("score", i / 26)
     client.tracker.flusher.flush()
     return ids
 

@@ -56,9 +56,11 @@ def test_a_bad_offset_or_filter_is_a_client_error_that_names_it(api: httpx.Clien
 def test_offset_through_the_sdk_on_both_transports(api: httpx.Client, project) -> None:
     config = project[0]
     local = SqlTracking(Client(config=config).store, project="default")
-    query = RunQuery(order_by=("metrics.auc asc",), max_results=2, offset=2)
+    query = RunQuery(("credit",), order_by=("metrics.auc asc",), max_results=2, offset=2)
     assert [r.metrics["auc"] for r in local.search_runs(query)] == pytest.approx([0.7, 0.75])
     assert local.count_runs(query) == 4
+    assert local.count_runs(RunQuery(filter="metrics.score >= 0.5")) == 13
+    assert local.search_runs(RunQuery(offset=30)) == []
     with pytest.raises(InvalidInput, match="offset must be an integer of at least 0"):
         local.search_runs(RunQuery(offset=-3))
     with Client(str(api.base_url)) as remote:

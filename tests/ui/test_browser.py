@@ -124,9 +124,26 @@ def test_every_page_loads_with_no_errors(page: Any, server: str, project, tmp_pa
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{n}.png" for n in paths)
 
 
+def test_runs_are_paged_by_the_server(page: Any, server: str) -> None:
+    visit(page, f"{server}/ui/p/default/runs")
+    assert page.locator("#runs tbody tr").count() == 25
+    assert page.text_content("#count") == "1–25 of 30 runs"
+    assert page.is_disabled("#prev")
+    page.click("#next")
+    expect(page.locator("#runs tbody tr")).to_have_count(5)
+    assert page.text_content("#count") == "26–30 of 30 runs"
+    assert page.is_disabled("#next")
+    assert "offset=25" in page.url
+    page.click("#prev")
+    expect(page.locator("#runs tbody tr")).to_have_count(25)
+    assert page.watch.problems == []
+
+
 def test_filter_sort_and_compare_runs_by_clicks(page: Any, server: str) -> None:
     visit(page, f"{server}/ui/p/default/runs")
-    assert page.locator("#runs tbody tr").count() == 4
+    page.select_option("#experiment", "credit")
+    page.click("#run-search button[type=submit]")
+    expect(page.locator("#runs tbody tr")).to_have_count(4)
     page.fill("#filter", "params.solver = 'lbfgs'")
     page.click("#run-search button[type=submit]")
     expect(page.locator("#runs tbody tr")).to_have_count(2)
