@@ -65,6 +65,7 @@ def test_offset_through_the_sdk_on_both_transports(api: httpx.Client, project) -
         local.search_runs(RunQuery(offset=-3))
     with Client(str(api.base_url)) as remote:
         found = remote.runs.search_runs(query)
+        assert remote.runs.count_runs(query) == 4
     assert [r.metrics["auc"] for r in found] == pytest.approx([0.7, 0.75])
 
 

@@ -350,6 +350,7 @@ class SqlTracking:
         project_id = self._read_project_id()
         if project_id is None:
             return 0
+        expire_runs(self.store, project_id=project_id)  # counted as search_runs reports them
         e = t.experiments
         select = (
             sa.select(sa.func.count())
