@@ -30,7 +30,8 @@ Keel.page("lineage", async () => {
       case "rollout": return url("deployments");
       case "monitor_result": case "alert": return url("monitoring");
       case "validation_report": return url("datasets");
-      default: return url(`lineage?ref=${enc(`${node.kind}:${node.id}`)}`);
+      case "prediction": return url(`lineage?ref=${enc(`request:${node.id}`)}`);
+      default: return url("");
     }
   }
 
@@ -88,6 +89,8 @@ Keel.page("lineage", async () => {
       ["kind", (n) => n.kind.replace("_", " ")],
       ["around it", (n) => ["run", "dataset_version"].includes(n.kind)
         ? h("a", { href: url(`lineage?ref=${encodeURIComponent(n.kind === "run" ? `run:${n.id}` : n.label)}`) }, "lineage") : ""],
+      ["details", (n) => n.details
+        ? h("details", {}, h("summary", {}, "show"), h("pre", {}, JSON.stringify(n.details, null, 2))) : ""],
     ], graph.nodes));
   }
 
