@@ -122,6 +122,10 @@ def test_every_page_loads_with_no_errors(page: Any, server: str, project, tmp_pa
     page.wait_for_selector("#diff table")
     assert "credit-train:v1 → credit-train:v2" in page.text_content("#diff")
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{n}.png" for n in paths)
+    page.goto(f"{server}/ui/p/nope/")  # a mistyped project: the API's own words, no crash
+    page.wait_for_selector("body[data-ready=error]")
+    assert "'nope'" in page.text_content("#status")
+    assert "default" in page.text_content("#status")  # the projects there are
 
 
 def test_runs_are_paged_by_the_server(page: Any, server: str) -> None:
