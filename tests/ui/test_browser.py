@@ -141,6 +141,13 @@ def test_runs_are_paged_by_the_server(page: Any, server: str) -> None:
     page.click("#prev")
     expect(page.locator("#runs tbody tr")).to_have_count(25)
     assert page.watch.problems == []
+    page.fill("#filter", "metrics.auc >")  # a mistake: the search's own message, no table
+    page.click("#run-search button[type=submit]")
+    page.wait_for_selector("#status:not(:empty)")
+    assert "metrics.auc" in page.text_content("#status")
+    assert page.locator("#runs tbody tr").count() == 0
+    assert any(p.startswith(("400:", "422:")) for p in page.watch.problems)  # refused...
+    assert not any(p.startswith(("uncaught", "5")) for p in page.watch.problems)  # ...cleanly
 
 
 def test_filter_sort_and_compare_runs_by_clicks(page: Any, server: str) -> None:
