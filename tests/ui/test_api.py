@@ -18,6 +18,7 @@ from tests.conftest import live_server
 from ._project import fill
 
 API = "/api/v1/projects/default"
+pytestmark = pytest.mark.xdist_group("ui-api")  # one project and one server for the module
 
 
 @pytest.fixture(scope="module")

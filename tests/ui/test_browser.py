@@ -20,9 +20,13 @@ from ._project import fill
 
 CHROMIUM = "/usr/bin/chromium"
 API = "/api/v1/projects/default"
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
+    ),
+    # one worker runs the whole module: one project, one server and one browser, built once
+    pytest.mark.xdist_group("ui-browser"),
+]
 
 
 class Watch:
