@@ -31,6 +31,7 @@ from . import (
     serve,
     server,
     tokens,
+    ui,
 )
 from . import validate as validate_cli
 from ._output import err_console, esc
@@ -103,6 +104,7 @@ predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 grafana.register(monitor.app)
+ui.register(app)
 
 
 def _global_options_first(argv: list[str]) -> list[str]:

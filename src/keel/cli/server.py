@@ -24,7 +24,8 @@ def server(
     ),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
 ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs) over this project's store."""
+    """Serve the REST API (OpenAPI docs at /docs) and the dashboard (/ui) over this
+    project's store."""
     import os
 
     import uvicorn
@@ -44,7 +45,9 @@ def server(
     os.environ["KEEL_SERVER_AUTH"] = "true" if auth else "false"
     config_module.reset()
     mode = "token required" if auth else "no authentication"
-    console.print(f"keel server on http://{esc(host)}:{port} ({mode}); API docs at /docs")
+    console.print(
+        f"keel server on http://{esc(host)}:{port} ({mode}); API docs at /docs, dashboard at /ui"
+    )
     if no_tokens:
         console.print(
             "[yellow]No tokens exist yet, so every request will be refused.[/] Create the "

@@ -17,6 +17,7 @@ from ._json import JSONResponse
 from ._request_log import RequestLog
 from .auth import require
 from .routes import (
+    activity,
     alerts,
     approvals,
     datasets,
@@ -114,6 +115,10 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(monitors.router, prefix="/api/v1")
     app.include_router(alerts.router, prefix="/api/v1")
     app.include_router(approvals.router, prefix="/api/v1")
+    app.include_router(activity.router, prefix="/api/v1")
+    from keel.ui import mount as mount_dashboard
+
+    mount_dashboard(app)  # the dashboard's pages under /ui; / leads there
     return app
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from . import schema as t
 from ._ids import new_id, now_ms
 
-__all__ = ["audit_events", "record_event"]
+__all__ = ["audit_events", "recent_events", "record_event"]
 
 log = logging.getLogger("keel.audit")
 
@@ -71,3 +71,15 @@ def audit_events(
         query = query.where(ev.c.action == action)
     rows = conn.execute(query.order_by(ev.c.created_at, ev.c.id)).mappings().all()
     return [dict(r) for r in rows]
+
+
+def recent_events(conn: sa.Connection, *, project_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """A project's newest events first, at most ``limit``: its recent activity."""
+    ev = t.audit_events
+    query = (
+        sa.select(ev)
+        .where(ev.c.project_id == project_id)
+        .order_by(ev.c.created_at.desc(), ev.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings().all()]

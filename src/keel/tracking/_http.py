@@ -125,14 +125,13 @@ class HttpTracking:
         return [(k, decode_value(v), s, ts) for k, v, s, ts in self.client.json("GET", path)]
 
     def search_runs(self, query: RunQuery) -> list[RunRecord]:
-        body = {
-            "experiments": list(query.experiments),
-            "filter": query.filter,
-            "order_by": list(query.order_by),
-            "max_results": query.max_results,
-        }
-        data = self.client.json("POST", self._path("/runs/search"), json=body)
+        data = self.client.json("POST", self._path("/runs/search"), json=_search_body(query))
         return [RunRecord.from_dict(item) for item in data]
+
+    def count_runs(self, query: RunQuery) -> int:
+        """How many runs match ``query`` (its order, size and offset aside)."""
+        body = _search_body(query)
+        return int(self.client.json("POST", self._path("/runs/count"), json=body)["total"])
 
     def list_experiments(self) -> list[ExperimentRecord]:
         return [ExperimentRecord(**e) for e in self.client.json("GET", self._path("/experiments"))]
@@ -161,3 +160,15 @@ def _q(part: str) -> str:
 
 def _iter(stream: BinaryIO, chunk: int = 1024 * 1024):
     yield from iter(lambda: stream.read(chunk), b"")
+
+
+def _search_body(query: RunQuery) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "experiments": list(query.experiments),
+        "filter": query.filter,
+        "order_by": list(query.order_by),
+        "max_results": query.max_results,
+    }
+    if query.offset:
+        body["offset"] = query.offset
+    return body

@@ -114,3 +114,5 @@ class RunQuery:
     order_by: tuple[str, ...] = ()
     max_results: int = 1000
     include_details: bool = True
+    offset: int = 0
+    """How many matching runs (in order) to skip: the dashboard's pages."""

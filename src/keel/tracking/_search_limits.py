@@ -78,6 +78,9 @@ def check_search(query: RunQuery, limits: SearchLimits) -> tuple[Node | None, li
             "max_search_results",
             "Ask for fewer.",
         )
+    offset = query.offset
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidInput(f"offset must be an integer of at least 0. Got {offset!r:.40}.")
     if len(query.experiments) > limits.experiments:
         raise _too_much(
             f"The search names {len(query.experiments)} experiments",

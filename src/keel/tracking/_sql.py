@@ -331,12 +331,39 @@ class SqlTracking:
                 for name in query.experiments:
                     self._experiment_id(conn, project_id, name, create=False)
                 select = select.where(e.c.name.in_(query.experiments))
-            rows = conn.execute(apply_order(select, order).limit(query.max_results)).mappings()
+            ordered = apply_order(select, order).limit(query.max_results).offset(query.offset)
+            rows = conn.execute(ordered).mappings()
             stale = self._stale()
             records = {row["id"]: _run_from_row(row, stale) for row in rows}
             if query.include_details and records:
                 _attach_details(conn, records)
         return list(records.values())
+
+    def count_runs(self, query: RunQuery) -> int:
+        """How many runs match ``query``'s experiments and filter (its order, size and
+        offset aside): the total a paged listing shows."""
+        from ._filter import compile_filter
+        from ._search_limits import SearchLimits, check_search
+
+        node, _ = check_search(query, SearchLimits.from_config(self.store.config))
+        where = compile_filter(node)
+        project_id = self._read_project_id()
+        if project_id is None:
+            return 0
+        expire_runs(self.store, project_id=project_id)  # counted as search_runs reports them
+        e = t.experiments
+        select = (
+            sa.select(sa.func.count())
+            .select_from(t.runs.join(e, e.c.id == t.runs.c.experiment_id))
+            .where(e.c.project_id == project_id, where)
+        )
+        with self.store.read() as conn:
+            for name in query.experiments:
+                check_key("experiment", name, MAX_NAME)
+                self._experiment_id(conn, project_id, name, create=False)
+            if query.experiments:
+                select = select.where(e.c.name.in_(query.experiments))
+            return int(conn.execute(select).scalar_one())
 
     def list_experiments(self) -> list[ExperimentRecord]:
         e, r = t.experiments, t.runs

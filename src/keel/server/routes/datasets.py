@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from keel.data import DatasetService
@@ -104,6 +104,19 @@ def record_version(
         source=body.source,
     )
     return JSONResponse(version.to_dict(), status_code=201)
+
+
+@router.get("/dataset-versions/{ref}/diff", dependencies=[READ])
+def diff(
+    project: str,
+    ref: str,
+    request: Request,
+    to: str = Query(min_length=1, max_length=300, description="The version to compare with."),
+) -> JSONResponse:
+    """What changed from ``ref`` to ``to``: schema, rows and per-column statistics."""
+    from keel.data._diff import diff_versions
+
+    return JSONResponse(diff_versions(_datasets(request, project), _ref(ref), _ref(to)).to_dict())
 
 
 @router.get("/dataset-versions/{ref}", dependencies=[READ])

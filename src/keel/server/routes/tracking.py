@@ -68,6 +68,7 @@ class Search(BaseModel):
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
     max_results: int = Field(1000, ge=1, description="At most KEEL_MAX_SEARCH_RESULTS.")
+    offset: int = Field(0, ge=0, le=2**31 - 1, description="Matching runs to skip (paging).")
 
 
 def _client_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
@@ -238,9 +239,24 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
 @router.post("/runs/search", dependencies=[READ])
 def search_runs(project: str, body: Search, request: Request) -> JSONResponse:
     """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
-    query = RunQuery(tuple(body.experiments), body.filter, tuple(body.order_by), body.max_results)
-    records = _tracking(request, project).search_runs(query)
+    records = _tracking(request, project).search_runs(_query(body))
     return JSONResponse([r.to_dict() for r in records])
+
+
+@router.post("/runs/count", dependencies=[READ])
+def count_runs(project: str, body: Search, request: Request) -> JSONResponse:
+    """How many runs a search matches (its order, size and offset aside): {"total": n}."""
+    return JSONResponse({"total": _tracking(request, project).count_runs(_query(body))})
+
+
+def _query(body: Search) -> RunQuery:
+    return RunQuery(
+        tuple(body.experiments),
+        body.filter,
+        tuple(body.order_by),
+        body.max_results,
+        offset=body.offset,
+    )
 
 
 @router.get("/experiments", dependencies=[READ])

@@ -1,0 +1,59 @@
+"""/api/v1/projects/{project}/activity and /api/v1/whoami: recent audit events of a
+project, and who the caller is (what the dashboard asks to show only the buttons a role
+may use)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from keel.store.audit import recent_events
+
+from .._json import JSONResponse
+from ..auth import require
+from ..tokens import TokenInfo
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["activity"])
+READ = Depends(require("reader"))
+
+
+@router.get("/projects/{project}/activity")
+def activity(
+    project: str,
+    request: Request,
+    limit: int = Query(50, ge=1, le=1000, description="At most this many, newest first."),
+    caller: TokenInfo = READ,
+) -> JSONResponse:
+    """The project's audit events, newest first: who did what to which object, and when."""
+    store = request.app.state.store
+    project_id = store.read_project_id(project)
+    if project_id is None:
+        return JSONResponse([])
+    with store.read() as conn:
+        events = recent_events(conn, project_id=project_id, limit=limit)
+    return JSONResponse([_event(e) for e in events])
+
+
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": row["created_at"],
+        "actor": row["actor"],
+        "action": row["action"],
+        "object_kind": row["object_kind"],
+        "object_id": row["object_id"],
+        "details": row["details"],
+    }
+
+
+@router.get("/whoami")
+def whoami(request: Request, caller: TokenInfo = READ) -> dict[str, Any]:
+    """The calling token's name, role and projects, and whether this server checks tokens."""
+    return {
+        "name": caller.name,
+        "role": caller.role,
+        "projects": list(caller.projects),
+        "auth": bool(request.app.state.auth),
+    }

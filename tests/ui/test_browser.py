@@ -1,0 +1,334 @@
+"""The dashboard in a real browser (Chromium through Playwright) against a real keel server
+on 127.0.0.1 over a project with runs, datasets, models, a deployment and monitor results:
+every page loads cleanly, and filtering, comparing, approving, rolling back and following
+lineage work by clicks. Screenshots of each page go to the test's output folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from keel.config import Config
+from tests.conftest import live_server
+
+from ._project import fill
+
+CHROMIUM = "/usr/bin/chromium"
+API = "/api/v1/projects/default"
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
+    ),
+    # one worker runs the whole module: one project, one server and one browser, built once
+    pytest.mark.xdist_group("ui-browser"),
+]
+
+
+class Watch:
+    """Console errors, uncaught exceptions and failed requests of a page."""
+
+    def __init__(self, page: Any) -> None:
+        self.problems: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
+        page.on("pageerror", lambda e: self.problems.append(f"uncaught: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
+        page.on(
+            "response",
+            lambda r: r.status >= 400 and self.problems.append(f"{r.status}: {r.url}"),
+        )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict[str, Any]]:
+    return fill(tmp_path_factory.mktemp("ui-browser"))
+
+
+@pytest.fixture(scope="module")
+def server(project: tuple[Config, dict[str, Any]]) -> Iterator[str]:
+    with live_server(project[0]) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(20_000)
+    opened.watch = Watch(opened)
+    yield opened
+    context.close()
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def visit(page: Any, url: str) -> None:
+    page.watch.problems.clear()
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]")
+    assert page.get_attribute("body", "data-ready") == "true", page.text_content("#status")
+
+
+def test_every_page_loads_with_no_errors(page: Any, server: str, project, tmp_path: Path) -> None:
+    facts = project[1]
+    run = facts["runs"][0]
+    paths = {
+        "overview": "",
+        "runs": "runs",
+        "run": f"runs/{run}",
+        "compare": f"compare?ids={run},{facts['runs'][1]}",
+        "models": "models",
+        "model": "models/credit",
+        "deployments": "deployments",
+        "deployment": f"deployments/{facts['deployment']}",
+        "datasets": "datasets",
+        "dataset": "datasets/credit-train",
+        "monitoring": "monitoring",
+        "lineage": "lineage?ref=credit-train:v1",
+    }
+    for name, path in paths.items():
+        visit(page, f"{server}/ui/p/default/{path}")
+        page.screenshot(path=tmp_path / f"{name}.png", full_page=True)
+        assert page.watch.problems == [], (name, page.watch.problems)
+        assert page.text_content("#status") == "", name
+    # what each page is for is on it
+    visit(page, f"{server}/ui/p/default/")
+    assert "credit-scoring" in page.text_content("#deployments")
+    assert "warning" in page.text_content("#alerts")
+    visit(page, f"{server}/ui/p/default/monitoring")
+    assert page.locator("#heatmap .main-svg").count() > 0
+    visit(page, f"{server}/ui/p/default/datasets/credit-train")
+    failing = page.locator("#reports tr.fail")
+    assert failing.count() == 1
+    assert "not_null(income)" in failing.text_content()
+    assert page.locator("#histograms .chart").count() == 4
+    page.click("text=Compare versions")
+    page.wait_for_selector("#diff table")
+    assert "credit-train:v1 → credit-train:v2" in page.text_content("#diff")
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{n}.png" for n in paths)
+    page.goto(f"{server}/ui/p/nope/")  # a mistyped project: the API's own words, no crash
+    page.wait_for_selector("body[data-ready=error]")
+    assert "'nope'" in page.text_content("#status")
+    assert "default" in page.text_content("#status")  # the projects there are
+
+
+def test_runs_are_paged_by_the_server(page: Any, server: str) -> None:
+    visit(page, f"{server}/ui/p/default/runs")
+    assert page.locator("#runs tbody tr").count() == 25
+    assert page.text_content("#count") == "1\u201325 of 30 runs"
+    assert page.is_disabled("#prev")
+    page.click("#next")
+    expect(page.locator("#runs tbody tr")).to_have_count(5)
+    assert page.text_content("#count") == "26\u201330 of 30 runs"
+    assert page.is_disabled("#next")
+    assert "offset=25" in page.url
+    page.click("#prev")
+    expect(page.locator("#runs tbody tr")).to_have_count(25)
+    assert page.watch.problems == []
+    page.fill("#filter", "metrics.auc >")  # a mistake: the search's own message, no table
+    page.click("#run-search button[type=submit]")
+    page.wait_for_selector("#status:not(:empty)")
+    assert "metrics.auc" in page.text_content("#status")
+    assert page.locator("#runs tbody tr").count() == 0
+    assert any(p.startswith(("400:", "422:")) for p in page.watch.problems)  # refused...
+    assert not any(p.startswith(("uncaught", "5")) for p in page.watch.problems)  # ...cleanly
+
+
+def test_filter_sort_and_compare_runs_by_clicks(page: Any, server: str) -> None:
+    visit(page, f"{server}/ui/p/default/runs")
+    page.select_option("#experiment", "credit")
+    page.click("#run-search button[type=submit]")
+    expect(page.locator("#runs tbody tr")).to_have_count(4)
+    page.fill("#filter", "params.solver = 'lbfgs'")
+    page.click("#run-search button[type=submit]")
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    assert "of 2 runs" in page.text_content("#count")
+    assert "filter=params.solver" in page.url  # the view is a link
+    page.click("#columns-box summary")
+    page.check("#columns input[value='metrics.auc']")
+    page.wait_for_selector("th >> text=metrics.auc")
+    page.click("button[aria-label='Sort by metrics.auc']")
+    page.wait_for_selector("th button[aria-sort=descending]")
+    names = page.locator("#runs tbody td:nth-child(2)").all_text_contents()
+    assert names == ["logreg-C10.0", "logreg-C0.1"]
+    assert page.is_disabled("#compare")
+    for box in page.locator("#runs tbody input[type=checkbox]").all():
+        box.check()
+    page.click("#compare")
+    page.wait_for_url("**/compare?ids=*")
+    page.wait_for_selector("body[data-ready=true]")
+    head = page.locator("#param-diff thead th").all_text_contents()
+    assert head == ["param", "logreg-C10.0", "logreg-C0.1"]
+    assert page.locator("#param-diff tr.differs").count() == 1  # C differs, solver does not
+    assert page.locator("#metrics .chart").count() == 2  # auc and loss, overlaid
+    assert page.watch.problems == []
+
+
+def test_run_page_previews_artifacts_and_smooths(page: Any, server: str, project) -> None:
+    visit(page, f"{server}/ui/p/default/runs/{project[1]['runs'][0]}")
+    assert page.locator("#metrics .chart").count() == 1  # loss; auc has one value: a table
+    page.fill("#smoothing", "0.6")
+    page.dispatch_event("#smoothing", "input")
+    assert page.text_content("#smoothing-value") == "0.60"
+    assert page.locator("#metrics .chart .scatterlayer .trace").count() == 2  # raw and smoothed
+    page.select_option("#xaxis", "time")
+    page.wait_for_selector("#metrics .chart >> text=time")
+    page.click("button[aria-label='Preview confusion.csv']")
+    page.wait_for_selector("#preview table")
+    assert page.locator("#preview tbody tr").count() == 2
+    page.click("button[aria-label='Preview roc.plotly.json']")
+    page.wait_for_selector("#preview .main-svg")
+    assert page.watch.problems == []
+
+
+def test_approve_a_model_by_click(page: Any, server: str, project) -> None:
+    version = project[1]["challenger"]
+    visit(page, f"{server}/ui/p/default/models/credit")
+    page.click(f"button[aria-label='Approve credit:{version}']")
+    page.wait_for_selector(f".approvals[data-version='{version}'] >> text=approved")
+    assert "approved" in page.text_content("#status")
+    recorded = httpx.get(f"{server}{API}/models/credit/versions/{version}/approvals").json()
+    assert recorded == {"anonymous": "approved"}
+    page.click("#show-card")
+    assert page.frame_locator("iframe.card").locator("body").text_content()
+    assert page.watch.problems == []
+
+
+def test_roll_back_a_deployment_by_click_with_confirmation(page: Any, server: str, project) -> None:
+    name = project[1]["deployment"]
+    before = httpx.get(f"{server}{API}/deployments/{name}").json()["revision"]
+    visit(page, f"{server}/ui/p/default/deployments/{name}")
+    assert page.locator("#split .main-svg").count() > 0  # the traffic split chart
+    page.click("#rollback")
+    page.click("#confirm-dialog button[value=cancel]")
+    assert httpx.get(f"{server}{API}/deployments/{name}").json()["revision"] == before
+    page.click("#rollback")
+    assert "Roll back" in page.text_content("#confirm-title")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#status >> text=Rolled back")
+    after = httpx.get(f"{server}{API}/deployments/{name}").json()
+    assert after["revision"] == before + 1
+    assert after["kind"] == "rollback"
+    assert page.locator("#history tbody > tr").count() == before + 1
+    assert page.watch.problems == []
+
+
+def test_follow_lineage_links(page: Any, server: str, project) -> None:
+    run = project[1]["runs"][0]
+    visit(page, f"{server}/ui/p/default/runs/{run}")
+    page.click("#lineage-link")
+    page.wait_for_url("**/lineage?ref=run*")
+    page.wait_for_selector("#graph svg a.node")
+    page.click("#graph a.node[aria-label='dataset version credit-train:v1']")
+    page.wait_for_url("**/datasets/credit-train?version=1")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.text_content("#version-ref") == "credit-train:v1"
+    assert page.watch.problems == []
+
+
+CONTRAST = """(selectors) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const selector of selectors) {
+    const el = document.querySelector(selector);
+    if (!el) { out[selector] = null; continue; }
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    out[selector] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  return out;
+}"""
+"""WCAG contrast ratio of each selector's text against the background it sits on."""
+
+
+def test_main_pages_have_readable_contrast(page: Any, server: str) -> None:
+    checks = {
+        "": ["main h1", "header nav a", "header nav a[aria-current]", "th", "td", "td a"],
+        "runs": ["label", "#filter", "button.primary", "#count", "#runs td a"],
+        "models/credit": ["button.ok", "button.danger", "#aliases .muted"],
+        "datasets/credit-train": [".badge.ok", ".badge.bad", "tr.fail td"],
+    }
+    for path, selectors in checks.items():
+        visit(page, f"{server}/ui/p/default/{path}")
+        ratios = page.evaluate(CONTRAST, selectors)
+        low = {s: r for s, r in ratios.items() if not isinstance(r, float) or not r >= 4.5}
+        assert low == {}, (path, low)  # WCAG AA for normal text
+
+
+def test_keyboard_reaches_the_skip_link_and_focus_is_visible(page: Any, server: str) -> None:
+    visit(page, f"{server}/ui/p/default/runs")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert page.evaluate("document.activeElement.tagName") == "A"
+    assert outline != "none"
+
+
+def test_a_reader_is_asked_for_a_token_and_sees_no_approve_or_rollback(
+    browser: Any, project, tmp_path: Path
+) -> None:
+    from keel.server.tokens import TokenService
+    from keel.store import Store
+
+    config, facts = project
+    with Store.open(config) as store:
+        _, secret = TokenService(store).create("viewer", "reader")
+    with live_server(config, auth=True) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(f"{url}/ui/p/default/models/credit")
+        page.wait_for_selector("#token-dialog[open]")
+        page.fill("#token-input", secret)
+        page.click("#token-form button[type=submit]")
+        page.wait_for_selector("body[data-ready=true]")
+        watch = Watch(page)
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        assert "viewer (reader)" in page.text_content("#whoami")
+        assert page.locator("#versions tbody tr").count() == 2
+        assert page.locator("button:has-text('Approve')").count() == 0
+        assert page.locator("button:has-text('Reject')").count() == 0
+        page.screenshot(path=tmp_path / "model-as-reader.png", full_page=True)
+        page.goto(f"{url}/ui/p/default/deployments/{facts['deployment']}")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.is_hidden("#rollback")
+        assert watch.problems == []
+        refused = httpx.post(
+            f"{url}{API}/deployments/{facts['deployment']}/rollback",
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        assert refused.status_code == 403
+        context.close()
