@@ -52,16 +52,21 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        agent = None
-        if config.agent_tick_seconds > 0:  # monitors on their schedules (one agent leads)
-            from keel.monitoring._agent import MonitorAgent
+        agent = agent_client = None
+        if config.agent_tick_seconds > 0:  # monitors, triggers and runs (one agent leads)
+            from keel.client import Client
 
-            agent = MonitorAgent(store, tick_seconds=config.agent_tick_seconds)
+            from .agent import Agent
+
+            agent_client = Client(config=config)
+            agent = Agent(agent_client)
             agent.start()
         app.state.agent = agent
         yield
         if agent is not None:
             agent.stop()
+        if agent_client is not None:
+            agent_client.close()
         store.close()
 
     app = FastAPI(
