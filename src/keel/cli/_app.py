@@ -10,6 +10,7 @@ from keel._version import __version__
 from keel.errors import KeelError
 
 from . import (
+    agent,
     alerts,
     data,
     deploy,
@@ -99,6 +100,7 @@ predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 grafana.register(monitor.app)
+agent.register(app)
 
 
 def main() -> None:
