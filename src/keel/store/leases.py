@@ -84,12 +84,14 @@ def acquire(store: Store, name: str, who: str, ttl_ms: int, *, now: int | None =
         ).rowcount
         if taken == 1:
             return True
+        # (the rowcount of an INSERT ... ON CONFLICT is not reliable on every driver)
         inserted = conn.execute(
             dialect_insert(conn, lease)
             .values(name=name, holder=who, acquired_at=now, expires_at=now + ttl_ms)
             .on_conflict_do_nothing()
-        ).rowcount
-    return inserted == 1
+            .returning(lease.c.holder)
+        ).first()
+    return inserted is not None
 
 
 def renew(store: Store, name: str, who: str, ttl_ms: int, *, now: int | None = None) -> bool:
