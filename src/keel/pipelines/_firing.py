@@ -79,7 +79,7 @@ def _advance(
     s = t.trigger_state
     where = [s.c.pipeline_id == pipeline_id, s.c.trigger_key == key, s.c.updated_at == seen_at]
     if lease is not None:
-        where.append(held_clause(lease[0], lease[1], now))
+        where.append(held_clause(lease[0], lease[1], now_ms()))  # leases: the real time
     with store.write() as conn:
         done = conn.execute(
             s.update().where(*where).values(state=state, updated_at=max(now, seen_at + 1))
