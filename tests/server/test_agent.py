@@ -184,8 +184,8 @@ def test_a_run_whose_process_died_is_marked_failed(client: Client) -> None:
     finally:
         agent.stop()
     assert done.expired == [dead]
-    assert {"what": "expired run", "project": "", "name": dead,
-            "detail": "failed: its lease expired"} in done.rows()  # fmt: skip
+    expected = {"what": "expired run", "project": "", "name": dead}
+    assert {**expected, "detail": "failed: its lease expired"} in done.rows()
     row = status_of(store, dead)
     assert (row["status"], row["lease_holder"]) == ("failed", None)
     assert "stopped renewing its lease" in row["error"]
@@ -196,14 +196,19 @@ def test_triggers_fire_only_while_the_agent_leads(client: Client) -> None:
     pipeline(client, "minutely", keel.cron("* * * * *"))
     clock = {"now": 1_800_000_000_000}
     agent = Agent(client, execute=Executor(), clock=lambda: clock["now"])
+    assert leases.acquire(client.store, LEASE, "someone-else", 3_600_000)
     try:
+        idle = agent.run_once()
+        assert (idle.leader, idle.fired, idle.rows()) == (False, [], [])
+        assert runs(client.store) == []
+        assert leases.release(client.store, LEASE, "someone-else")
         assert agent.run_once().fired == []  # first seen
         clock["now"] += 60_000
         [fired] = agent.run_once().fired
         assert fired.pipeline == "minutely"
         row = [r for r in agent.last.rows() if r["what"] == "trigger (schedule)"]
-        assert row == [{"what": "trigger (schedule)", "project": "default",
-                        "name": "minutely", "detail": f"queued run {fired.run}"}]  # fmt: skip
+        expected = {"what": "trigger (schedule)", "project": "default", "name": "minutely"}
+        assert row == [{**expected, "detail": f"queued run {fired.run}"}]
     finally:
         agent.stop()
     assert [r["id"] for r in runs(client.store)] == [fired.run]
@@ -219,3 +224,60 @@ def test_bad_arguments_say_what_is_wrong(client: Client, store_config: Config) -
     with pytest.raises(ConfigError, match="The agent works on the store itself"):
         Agent(remote)
     remote.close()
+
+
+def test_the_rest_api_says_which_agent_leads(tmp_path) -> None:
+    import dataclasses
+    import time
+
+    import httpx
+
+    from keel.server.tokens import TokenService
+    from keel.store import init_project
+    from tests.conftest import live_server
+
+    config = dataclasses.replace(
+        keel.config.resolve(
+            uri=f"sqlite:///{tmp_path / 'keel.db'}", objects=str(tmp_path / "o"), fsync=False
+        ),
+        agent_tick_seconds=0.1,
+    )
+    with init_project(tmp_path, config) as store:
+        reader = TokenService(store).create("reader", "reader")[1]
+    with live_server(config, auth=True) as url:
+        assert httpx.get(f"{url}/api/v1/agent").status_code == 401
+        deadline = time.monotonic() + 30
+        while not (body := httpx.get(f"{url}/api/v1/agent", headers=_bearer(reader)).json())[
+            "this_server"
+        ]["leading"]:
+            assert time.monotonic() < deadline, body
+            time.sleep(0.05)
+        assert body["leader"] == body["this_server"]["holder"]
+        assert body["expires_at"] > now_ms()
+        assert body["this_server"]["last_pass"] == []  # nothing to do in an empty store
+    # the server stopped: its agent gave the lease up
+    with Store.open(config) as store:
+        assert leases.holder(store, LEASE) is None
+
+
+def test_the_last_pass_shows_a_scoped_token_its_projects_only() -> None:
+    from keel.server.agent import AgentPass
+    from keel.server.routes.agent import _visible
+    from keel.server.tokens import TokenInfo
+
+    done = AgentPass("me", leader=True, expired=["r1"])
+    done.started = [
+        {"id": "r2", "project": "credit", "pipeline": "train", "resumed": False},
+        {"id": "r3", "project": "fraud", "pipeline": "train", "resumed": True},
+    ]
+
+    def seen(projects: tuple[str, ...]) -> list[str]:
+        caller = TokenInfo("t", "t", "reader", 0, projects=projects)
+        return [r["detail"] for r in done.rows() if _visible(r, caller)]
+
+    assert seen(()) == ["failed: its lease expired", "started r2", "resumed r3"]
+    assert seen(("credit",)) == ["started r2"]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -15,6 +15,7 @@ from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
 from .auth import require
+from .routes import agent as agent_routes
 from .routes import (
     alerts,
     datasets,
@@ -115,6 +116,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(predictions.router, prefix="/api/v1")
     app.include_router(monitors.router, prefix="/api/v1")
     app.include_router(alerts.router, prefix="/api/v1")
+    app.include_router(agent_routes.router, prefix="/api/v1")
     return app
 
 
