@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import keel
 from keel.client import Client
@@ -253,3 +255,48 @@ def test_a_firing_needs_the_lease_when_one_is_given(client: Client) -> None:
     assert leases.acquire(client.store, "agent", "me", 60_000, now=now + 60_000)
     assert len(fire_triggers(client.store, now=now + 60_000, lease=lease)) == 1
     assert len(runs(client.store)) == 1
+
+
+# -- properties -------------------------------------------------------------------------
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40)
+_params = st.none() | st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True)
+_triggers = st.one_of(
+    st.sampled_from(["0 3 * * *", "*/15 * * * *", "0 0 1 * *", "30 6 * * 1-5"]).map(keel.cron),
+    st.builds(keel.on_dataset, _names.filter(str.strip), _params),
+    st.builds(keel.on_files, _names.filter(str.strip), st.just("*.csv"), _params),
+    st.builds(keel.on_alert, _names.filter(str.strip)),
+)
+
+
+@given(_triggers)
+def test_a_trigger_round_trips_through_its_dict_and_json(trigger) -> None:
+    import json
+
+    data = json.loads(json.dumps(trigger.to_dict()))  # as the pipeline's spec stores it
+    again = parse_trigger(data)
+    assert again == trigger
+    assert again.key == trigger.key
+    assert parse_trigger(again.to_dict()).to_dict() == data
+
+
+_keys = st.sampled_from(["kind", "cron", "dataset", "path", "monitor", "param", "pattern", "x"])
+_values = (
+    st.none()
+    | st.integers()
+    | st.text(max_size=12)
+    | st.sampled_from(["schedule", "dataset", "files", "alert", "* * * * *"])
+)
+
+
+@given(st.dictionaries(_keys, _values))
+def test_any_dict_parses_or_is_refused_with_invalid_input(data: dict) -> None:
+    refused: list[str] = []
+    try:
+        trigger = parse_trigger(data)
+    except InvalidInput as exc:  # never another exception: a bad spec is a clear error
+        refused.append(exc.message)
+    if refused:
+        assert refused[0].strip()
+    else:
+        assert trigger.to_dict()["kind"] == data["kind"]

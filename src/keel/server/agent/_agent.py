@@ -114,7 +114,7 @@ class Agent:
         self._phase(done, "expire stale runs", lambda: done.expired.extend(self._expire()))
         self._phase(done, "monitors", lambda: done.monitors.extend(self._monitors(now)))
         self._phase(done, "triggers", lambda: done.fired.extend(self._triggers(now)))
-        self._phase(done, "runs", lambda: done.started.extend(self._runs(now)))
+        self._phase(done, "runs", lambda: done.started.extend(self._runs()))
         self.leader = done.leader = self.leader and self._renew()
         self.last = done
         return done
@@ -156,7 +156,7 @@ class Agent:
 
         return fire_triggers(self.store, now=now, lease=(LEASE, self.holder))
 
-    def _runs(self, now: int) -> list[dict[str, Any]]:
+    def _runs(self) -> list[dict[str, Any]]:
         from keel.pipelines._records import queued_runs
         from keel.pipelines._waiting import resumable_runs
 
@@ -164,7 +164,8 @@ class Agent:
         if free == 0:
             return []
         busy = len(self._workers.running())
-        candidates = [(r, True) for r in resumable_runs(self.store, now=now, limit=free + busy)]
+        # approvals time out in real time, whatever clock schedules are checked at
+        candidates = [(r, True) for r in resumable_runs(self.store, limit=free + busy)]
         candidates += [(r, False) for r in queued_runs(self.store, limit=free + busy)]
         return self._workers.start(candidates)
 
