@@ -218,8 +218,13 @@ def test_triggers_fire_only_while_the_agent_leads(client: Client) -> None:
 def test_bad_arguments_say_what_is_wrong(client: Client, store_config: Config) -> None:
     with pytest.raises(InvalidInput, match="max_runs must be a positive whole number, not 0"):
         Agent(client, max_runs=0)
-    with pytest.raises(InvalidInput, match="lease_seconds must be a positive number"):
+    with pytest.raises(InvalidInput, match="lease_seconds must be a positive number of seconds"):
         Agent(client, lease_seconds=-1)
+    with pytest.raises(InvalidInput, match="tick_seconds must be a positive number of seconds"):
+        Agent(client, tick_seconds=0)
+    with pytest.raises(InvalidInput, match="not 'fast'"):
+        Agent(client, tick_seconds="fast")
+    assert leases.holder(client.store, LEASE) is None  # nothing was taken
     remote = Client("http://127.0.0.1:9", project="default")
     with pytest.raises(ConfigError, match="The agent works on the store itself"):
         Agent(remote)

@@ -79,15 +79,15 @@ class Agent:
                 "at the object store), or let the server run its own agent."
             )
         config = client.config
-        tick = config.agent_tick_seconds if tick_seconds is None else tick_seconds
-        self.tick_seconds = float(tick) if tick and tick > 0 else 30.0
+        if tick_seconds is None:  # the setting; 0 (the server's agent off) means the default
+            self.tick_seconds = config.agent_tick_seconds or 30.0
+        else:
+            self.tick_seconds = _seconds("tick_seconds", tick_seconds)
         self.max_runs = _positive(
             "max_runs", config.agent_max_runs if max_runs is None else max_runs
         )
         lease = max(3 * self.tick_seconds, 1.0) if lease_seconds is None else lease_seconds
-        if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
-            raise InvalidInput(f"lease_seconds must be a positive number, not {lease!r}.")
-        self.lease_ms = max(1, int(lease * 1000))
+        self.lease_ms = max(1, int(_seconds("lease_seconds", lease) * 1000))
         self.client = client
         self.store = client.store
         self.clock = clock
@@ -228,3 +228,11 @@ def _positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput(f"{name} must be a positive whole number, not {value!r}.")
     return value
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 7 * 86_400:
+        raise InvalidInput(
+            f"{name} must be a positive number of seconds (below a week), not {value!r}."
+        )
+    return float(value)
