@@ -11,7 +11,7 @@ from keel.monitoring.alerts import wait_for_actions
 from keel.pipelines._records import claim_run, record_pipeline, release_run
 from keel.server.agent import Agent
 
-from ..pipelines.conftest import runs
+from ..pipelines.triggering import runs
 from .conftest import DEPLOYMENT, HOUR, T0, log_window, make_project
 
 

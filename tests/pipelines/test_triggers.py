@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,13 +13,23 @@ from hypothesis import strategies as st
 
 import keel
 from keel.client import Client
+from keel.config import Config
 from keel.errors import InvalidInput
 from keel.monitoring.alerts import handle
 from keel.pipelines._firing import fire_triggers
 from keel.pipelines.triggers import parse_trigger, parse_triggers, trigger_key
+from keel.store import Store
 
 from ..monitoring.alerting import result, spec
-from .conftest import pipeline, runs
+from .triggering import pipeline, runs
+
+
+@pytest.fixture
+def client(store: Store, store_config: Config) -> Iterator[Client]:
+    """A client on an initialised store (SQLite and PostgreSQL)."""
+    opened = Client(config=store_config)
+    yield opened
+    opened.close()
 
 
 def ms(text: str) -> int:

@@ -21,7 +21,7 @@ from keel.server.agent import LEASE, Agent
 from keel.store import Store, leases, new_id, now_ms
 from keel.store import schema as t
 
-from ..pipelines.conftest import pipeline, runs
+from ..pipelines.triggering import pipeline, runs
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from keel.pipelines._records import claim_run, release_run
 from keel.server.agent import LEASE, Agent
 from keel.store import Store, leases
 
-from ..pipelines.conftest import pipeline, runs
+from ..pipelines.triggering import pipeline, runs
 
 T0 = 1_800_000_000_000  # on the minute
 MINUTE = 60_000

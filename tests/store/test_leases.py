@@ -70,7 +70,9 @@ def test_of_many_stores_asking_at_once_exactly_one_gets_it(
             barrier = threading.Barrier(len(stores))
             won: list[str] = []
 
-            def ask(i: int, now: int = now, barrier: threading.Barrier = barrier) -> None:
+            def ask(
+                i: int, now: int = now, barrier: threading.Barrier = barrier, won: list = won
+            ) -> None:
                 barrier.wait()
                 if leases.acquire(stores[i], "agent", f"agent-{i}", TTL, now=now):
                     won.append(f"agent-{i}")

@@ -1,27 +1,16 @@
-"""Pipeline fixtures: a client on each metadata backend, and pipelines recorded with triggers."""
+"""Helpers for the trigger and agent tests: pipelines recorded with triggers, and their runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from keel.client import Client
-from keel.config import Config
 from keel.pipelines._records import record_pipeline
 from keel.pipelines.triggers import Trigger
 from keel.store import Store
 from keel.store import schema as t
-
-
-@pytest.fixture
-def client(store: Store, store_config: Config) -> Iterator[Client]:
-    """A client on an initialised store (SQLite and PostgreSQL)."""
-    opened = Client(config=store_config)
-    yield opened
-    opened.close()
 
 
 def pipeline(client: Client, name: str, *triggers: Trigger, project: str = "default") -> str:
