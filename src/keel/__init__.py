@@ -48,6 +48,10 @@ _LAZY = {
     "infer_schema": "keel.validation",
     "Schema": "keel.validation",
     "approval": "keel.pipelines.approvals",
+    "cron": "keel.pipelines.triggers",
+    "on_dataset": "keel.pipelines.triggers",
+    "on_files": "keel.pipelines.triggers",
+    "on_alert": "keel.pipelines.triggers",
 }
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "active_run",
     "approval",
     "autolog",
+    "cron",
     "end_run",
     "infer_schema",
     "ingest",
@@ -72,6 +77,9 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "on_alert",
+    "on_dataset",
+    "on_files",
     "predict_dataset",
     "register_model",
     "search_runs",
@@ -99,6 +107,7 @@ if TYPE_CHECKING:
     from keel._lineage_sdk import lineage
     from keel.client import Client
     from keel.pipelines.approvals import approval
+    from keel.pipelines.triggers import cron, on_alert, on_dataset, on_files
     from keel.registry import load_model, register_model
     from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything

@@ -272,6 +272,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_seconds_or_off,
     ),
     Setting(
+        "agent_max_runs",
+        "KEEL_AGENT_MAX_RUNS",
+        2,
+        "Most pipeline runs the agent executes at once (queued and resumed runs wait for a "
+        "free slot).",
+        _parse_int,
+    ),
+    Setting(
         "serve_poll_seconds",
         "KEEL_SERVE_POLL_SECONDS",
         5.0,
@@ -346,6 +354,7 @@ class Config:
     max_lake_rows: int = 10_000
     lake_query_timeout_ms: int = 30_000
     agent_tick_seconds: float = 30.0
+    agent_max_runs: int = 2
     serve_poll_seconds: float = 5.0
     predictions_flush_rows: int = 10_000
     predictions_flush_seconds: float = 5.0

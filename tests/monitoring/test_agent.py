@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from keel.monitoring import parse_monitor_text
-from keel.monitoring._agent import MonitorAgent, is_due
-from keel.store import Store
+from keel.monitoring._due import is_due
+from keel.server.agent import Agent
 from tests.conftest import live_server
 
 from .conftest import DEPLOYMENT, HOUR, T0, log_window, make_project
@@ -27,26 +27,33 @@ def test_a_pass_runs_each_due_monitor_once(tmp_path: Path) -> None:
     log_window(client, T0, 500, 1)
     spec = f"name: hourly\ndeployment: {DEPLOYMENT}\nwindow: {{size: 1h}}\nschedule: every 1h\n"
     client.monitors.apply(parse_monitor_text(spec))
-    agent = MonitorAgent(client.store)
-    ((project, name, result),) = agent.run_once(now=T0 + HOUR)
+    agent = Agent(client)
+    ((project, name, result),) = agent.run_once(now=T0 + HOUR).monitors
     assert (project, name, result.passed) == ("default", "hourly", True)
-    assert agent.run_once(now=T0 + HOUR + 60_000) == []  # not due again yet
-    assert [m for _, m, _ in agent.run_once(now=T0 + 2 * HOUR)] == ["hourly"]
+    assert agent.run_once(now=T0 + HOUR + 60_000).monitors == []  # not due again yet
+    assert [m for _, m, _ in agent.run_once(now=T0 + 2 * HOUR).monitors] == ["hourly"]
+    agent.stop()
     ends = [r.window_end for r in client.monitors.results("hourly")]
     assert ends == [T0 + 2 * HOUR, T0 + HOUR]
     client.close()
 
 
-def test_one_agent_leads_per_store(store: Store) -> None:
-    first, second = MonitorAgent(store), MonitorAgent(store)
+def test_one_agent_leads_per_store(tmp_path: Path) -> None:
+    client = make_project(tmp_path / "two")
+    log_window(client, T0, 100, 1)
+    spec = f"name: hourly\ndeployment: {DEPLOYMENT}\nwindow: {{size: 1h}}\nschedule: every 1h\n"
+    client.monitors.apply(parse_monitor_text(spec))
+    first, second = Agent(client), Agent(client)
     try:
-        assert first._acquire()
-        assert not second._acquire()
-        first._release()
-        assert second._acquire()
+        assert len(first.run_once(now=T0 + HOUR).monitors) == 1
+        idle = second.run_once(now=T0 + 2 * HOUR)
+        assert (idle.leader, idle.monitors) == (False, [])
+        first.stop()
+        assert [m for _, m, _ in second.run_once(now=T0 + 2 * HOUR).monitors] == ["hourly"]
     finally:
-        first._release()
-        second._release()
+        first.stop()
+        second.stop()
+        client.close()
 
 
 def test_keel_server_runs_monitors_on_their_schedule(tmp_path: Path) -> None:

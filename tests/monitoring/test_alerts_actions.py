@@ -12,12 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from keel.client import Client
 from keel.config import resolve
 from keel.deploy import DeploymentSpec
 from keel.monitoring.alerts import AlertService, handle
+from keel.pipelines._records import record_pipeline
 from keel.store import init_project
+from keel.store import schema as t
 
 from ..deploy.conftest import register_credit
 from .alerting import HOUR, T0, events, result, spec
@@ -210,7 +213,9 @@ def test_callable_is_imported_and_called_with_the_alert(
     assert missing["detail"].startswith("cannot import 'team_hooks:nothing'")
 
 
-def test_retraining_is_unavailable_and_held_back_past_the_daily_budget(client: Client) -> None:
+def test_retraining_queues_runs_and_is_held_back_past_the_daily_budget(client: Client) -> None:
+    for name in ("retrain", "score"):
+        record_pipeline(client.store, "default", name, {"entrypoint": f"flows:{name}"})
     statuses = []
     for i in range(4):
         monitor = f"m{i}"  # four monitors on one deployment: one model's budget
@@ -220,19 +225,22 @@ def test_retraining_is_unavailable_and_held_back_past_the_daily_budget(client: C
             result(("data_drift", "income"), monitor=monitor, at=T0 + i * HOUR),
             wait=True,
         )
-        statuses.append(alert.actions[0])
-    assert [s["status"] for s in statuses] == [
-        "unavailable",
-        "unavailable",
-        "held_back",
-        "held_back",
-    ]
-    assert statuses[0]["detail"].startswith("unavailable: pipelines are not built yet")
-    assert statuses[0]["model"] == "credit-scoring"  # no such deployment: kept per its name
-    assert statuses[2]["detail"] == (
+        statuses.append((alert, alert.actions[0]))
+    assert [s["status"] for _, s in statuses] == ["ok", "ok", "held_back", "held_back"]
+    assert statuses[0][1]["model"] == "credit-scoring"  # no such deployment: kept per its name
+    assert statuses[2][1]["detail"] == (
         "held back: model 'credit-scoring' already had 2 retraining(s) asked for in the last "
         "24 hours, the most alerting.max_retrains_per_day=2 allows"
     )
+    # each request queued one run of the pipeline, saying which alert asked for it
+    runs = _runs(client)
+    assert [r["id"] for r in runs] == [s["run"] for _, s in statuses[:2]]
+    assert [r["trigger"] for r in runs] == [
+        {"kind": "alert", "alert": alert.id, "monitor": f"m{i}"}
+        for i, (alert, _) in enumerate(statuses[:2])
+    ]
+    assert {r["status"] for r in runs} == {"queued"}
+    assert statuses[0][1]["detail"] == f"queued run {runs[0]['id']} of pipeline 'retrain'"
     # another deployment's model has a budget of its own; a budget of 0 holds every one back
     [other] = handle(
         client,
@@ -240,7 +248,7 @@ def test_retraining_is_unavailable_and_held_back_past_the_daily_budget(client: C
         result(("data_drift", "income"), monitor="x"),
         wait=True,
     )
-    assert other.actions[0]["status"] == "unavailable"
+    assert other.actions[0]["status"] == "ok"
     [none] = handle(
         client,
         spec(
@@ -254,6 +262,39 @@ def test_retraining_is_unavailable_and_held_back_past_the_daily_budget(client: C
     )
     assert none.actions[0]["status"] == "held_back"
     assert len(events(client, "alert.trigger_pipeline")) == 6
+    assert len(_runs(client)) == 3
+
+
+def test_retraining_an_unknown_pipeline_fails_naming_the_pipelines(client: Client) -> None:
+    record_pipeline(client.store, "default", "retrain", {"entrypoint": "flows:retrain"})
+    [alert] = handle(
+        client,
+        spec(on_alert=[{"trigger_pipeline": "retrian"}]),
+        result(("data_drift", "income")),
+        wait=True,
+    )
+    [entry] = alert.actions
+    assert entry["status"] == "failed"
+    assert entry["detail"] == (
+        "No pipeline named 'retrian' in project 'default'. Did you mean 'retrain'? "
+        "Pipelines: retrain."
+    )
+    assert _runs(client) == []
+    # a failed request does not count against the budget
+    [again] = handle(
+        client,
+        spec(name="other", on_alert=[{"trigger_pipeline": "retrain"}]),
+        result(("data_drift", "income"), monitor="other"),
+        wait=True,
+    )
+    assert again.actions[0]["status"] == "ok"
+
+
+def _runs(client: Client) -> list[dict]:
+    r = t.pipeline_runs
+    with client.store.read() as conn:
+        rows = conn.execute(sa.select(r).order_by(r.c.created_at, r.c.id)).mappings().all()
+    return [dict(row) for row in rows]
 
 
 def test_log_action_writes_a_warning_with_the_alert(

@@ -10,6 +10,7 @@ from keel._version import __version__
 from keel.errors import KeelError
 
 from . import (
+    agent,
     alerts,
     approvals,
     ci,
@@ -105,6 +106,7 @@ pii.register(app)
 validate_cli.register(app)
 grafana.register(monitor.app)
 ui.register(app)
+agent.register(app)
 
 
 def _global_options_first(argv: list[str]) -> list[str]:

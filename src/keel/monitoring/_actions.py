@@ -14,10 +14,11 @@ Each action is one mapping in the monitor's ``on_alert`` list:
 ``{callable: "module:func"}``    import and call ``func(alert)``: code named by the monitor
                                  file runs in the monitoring process, so only trusted
                                  monitor files belong in a project
-``{trigger_pipeline: NAME}``     start a retraining pipeline: pipelines are not built yet,
-                                 so it is recorded as unavailable; at most
-                                 ``alerting.max_retrains_per_day`` (2) per model in any 24
-                                 hours, and one held back is recorded so
+``{trigger_pipeline: NAME}``     queue a run of pipeline NAME of the monitor's project
+                                 (its trigger ``{kind: alert, alert, monitor}``; the agent
+                                 executes it); at most ``alerting.max_retrains_per_day``
+                                 (2) per model in any 24 hours, and one held back is
+                                 recorded so; an unknown pipeline fails, naming the others
 =============================== ==========================================================
 
 Every action ends as one entry in the alert's ``actions`` (type, target, status, detail,
@@ -348,12 +349,27 @@ def _trigger_pipeline(action: Action, ctx: ActionContext) -> dict[str, Any]:
             "detail": f"held back: model {model!r} already had {used} retraining(s) asked for "
             f"in the last 24 hours, the most alerting.max_retrains_per_day={budget} allows",
         }
+    from keel.errors import NotFound
+    from keel.pipelines._records import submit_run
+
+    project = _project_of(ctx)
+    trigger = {"kind": "alert", "alert": ctx.alert.id, "monitor": ctx.alert.monitor}
+    try:
+        run = submit_run(ctx.client.store, project, action.target, trigger=trigger)
+    except NotFound as exc:
+        return {**base, "status": "failed", "detail": exc.message}
     return {
         **base,
-        "status": "unavailable",
-        "detail": f"unavailable: pipelines are not built yet (pipeline {action.target!r} was "
-        "not started; this request counts against the retraining budget)",
+        "status": "ok",
+        "detail": f"queued run {run} of pipeline {action.target!r}",
+        "run": run,
     }
+
+
+def _project_of(ctx: ActionContext) -> str:
+    """The name of the project the monitor is in."""
+    projects = ctx.client.store.projects()
+    return str(next(p["name"] for p in projects if p["id"] == ctx.project_id))
 
 
 def _model_of(ctx: ActionContext) -> str:
@@ -380,7 +396,11 @@ def _retrains_since(ctx: ActionContext, model: str, since: int) -> int:
     )
     with ctx.client.store.read() as conn:
         rows = conn.execute(query).scalars().all()
-    return sum(1 for d in rows if d and d.get("model") == model and d.get("status") != "held_back")
+    # a request counts when it queued a run ("unavailable": asked before pipelines existed)
+    return sum(1 for d in rows if d and d.get("model") == model and d.get("status") in _COUNTED)
+
+
+_COUNTED = ("ok", "unavailable")
 
 
 _RUNNERS: dict[str, Callable[[Action, ActionContext], dict[str, Any]]] = {

@@ -31,6 +31,7 @@ from .routes import (
     tracking,
     validation,
 )
+from .routes import agent as agent_routes
 from .tokens import TokenInfo, TokenService
 
 __all__ = ["create_app", "factory"]
@@ -55,16 +56,21 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        agent = None
-        if config.agent_tick_seconds > 0:  # monitors on their schedules (one agent leads)
-            from keel.monitoring._agent import MonitorAgent
+        agent = agent_client = None
+        if config.agent_tick_seconds > 0:  # monitors, triggers and runs (one agent leads)
+            from keel.client import Client
 
-            agent = MonitorAgent(store, tick_seconds=config.agent_tick_seconds)
+            from .agent import Agent
+
+            agent_client = Client(config=config)
+            agent = Agent(agent_client)
             agent.start()
         app.state.agent = agent
         yield
         if agent is not None:
             agent.stop()
+        if agent_client is not None:
+            agent_client.close()
         store.close()
 
     app = FastAPI(
@@ -116,6 +122,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(alerts.router, prefix="/api/v1")
     app.include_router(approvals.router, prefix="/api/v1")
     app.include_router(activity.router, prefix="/api/v1")
+    app.include_router(agent_routes.router, prefix="/api/v1")
     from keel.ui import mount as mount_dashboard
 
     mount_dashboard(app)  # the dashboard's pages under /ui; / leads there
