@@ -47,6 +47,10 @@ _LAZY = {
     "validate": "keel.validation",
     "infer_schema": "keel.validation",
     "Schema": "keel.validation",
+    "step": "keel.pipelines",
+    "pipeline": "keel.pipelines",
+    "sweep": "keel.pipelines",
+    "random_space": "keel.pipelines",
 }
 
 __all__ = [
@@ -77,6 +81,10 @@ __all__ = [
     "set_tag",
     "start_run",
     "validate",
+    "step",
+    "pipeline",
+    "sweep",
+    "random_space",
 ]
 
 if TYPE_CHECKING:
@@ -100,6 +108,7 @@ if TYPE_CHECKING:
     from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything
     from keel.validation import Schema, infer_schema, validate
+    from keel.pipelines import pipeline, random_space, step, sweep
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from keel.monitoring._alerts_http import HttpAlerts
     from keel.monitoring._http import HttpMonitors
     from keel.monitoring.alerts import AlertService
+    from keel.pipelines import PipelineService
+    from keel.pipelines._http import HttpPipelines
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
     from keel.serving import PredictionStore
@@ -101,6 +103,11 @@ class _StoreTransport:
         from keel.monitoring.alerts import AlertService
 
         return AlertService(self.store, project=self.config.project)
+
+    def pipelines(self, client: Client) -> PipelineService:
+        from keel.pipelines import PipelineService
+
+        return PipelineService(self.store, project=self.config.project, client=client)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -197,6 +204,11 @@ class _ServerTransport:
         from keel.monitoring._alerts_http import HttpAlerts
 
         return HttpAlerts(self._remote, project=self.config.project)
+
+    def pipelines(self, client: Client) -> HttpPipelines:
+        from keel.pipelines._http import HttpPipelines
+
+        return HttpPipelines(self._remote, project=self.config.project)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -394,6 +406,14 @@ class Client:
         """Alerts monitors opened: ``list(status="open"|"resolved"|"all", monitor=,
         limit=)`` and ``get(id)`` (the same methods through a keel server)."""
         return self._transport.alerts()
+
+    @cached_property
+    def pipelines(self) -> PipelineService | HttpPipelines:
+        """Pipelines and their runs: ``list()``, ``get(name)``, ``runs(name=, status=,
+        limit=)``, ``run(id)``, ``logs(id, step=)``, ``submit(name, params)``,
+        ``resume(id)``, ``cancel(id)`` (through a keel server, ``submit`` and ``resume``
+        queue the run for the server's agent)."""
+        return self._transport.pipelines(self)
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``
