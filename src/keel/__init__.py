@@ -74,17 +74,17 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "pipeline",
     "predict_dataset",
+    "random_space",
     "register_model",
     "search_runs",
     "seed_everything",
     "set_tag",
     "start_run",
-    "validate",
     "step",
-    "pipeline",
     "sweep",
-    "random_space",
+    "validate",
 ]
 
 if TYPE_CHECKING:
@@ -104,11 +104,11 @@ if TYPE_CHECKING:
     )
     from keel._lineage_sdk import lineage
     from keel.client import Client
+    from keel.pipelines import pipeline, random_space, step, sweep
     from keel.registry import load_model, register_model
     from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything
     from keel.validation import Schema, infer_schema, validate
-    from keel.pipelines import pipeline, random_space, step, sweep
 
 
 def __getattr__(name: str) -> Any:

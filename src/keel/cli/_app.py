@@ -21,6 +21,7 @@ from . import (
     models,
     monitor,
     pii,
+    pipeline,
     predict,
     project,
     projects,
@@ -94,6 +95,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(pipeline.app, name="pipeline")
 lineage.register(app)
 predict.register(app)
 pii.register(app)

@@ -23,6 +23,8 @@ from ._params import check_params, params_of
 if TYPE_CHECKING:
     from ._result import PipelineRun
 
+FILE_MODULE_PREFIX = "keel_pipeline_"
+"""Name prefix of a module keel imported from a pipeline file (``keel pipeline run f.py:p``)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 __all__ = ["Graph", "Handle", "Node", "ParamRef", "Pipeline", "Step", "pipeline", "step"]
@@ -305,17 +307,17 @@ def step(
         materializer: an object with ``save(value, ctx) -> dict`` and
             ``load(ref, ctx) -> value`` for outputs keel cannot store itself.
     """
-    options = dict(
-        name=name,
-        cache=cache,
-        retries=retries,
-        retry_backoff=retry_backoff,
-        resources=resources,
-        outputs=outputs,
-        dataset=dataset,
-        model=model,
-        materializer=materializer,
-    )
+    options = {
+        "name": name,
+        "cache": cache,
+        "retries": retries,
+        "retry_backoff": retry_backoff,
+        "resources": resources,
+        "outputs": outputs,
+        "dataset": dataset,
+        "model": model,
+        "materializer": materializer,
+    }
     if fn is None:
         return lambda f: Step(f, **options)
     return Step(fn, **options)
@@ -429,8 +431,8 @@ def _entrypoint(fn: Callable[..., Any]) -> str:
     agent can import it."""
     import sys
 
-    if fn.__module__ == "__main__":
-        path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if fn.__module__ == "__main__" or fn.__module__.startswith(FILE_MODULE_PREFIX):
+        path = getattr(sys.modules.get(fn.__module__), "__file__", None)
         if path:
             import os
 

@@ -15,7 +15,7 @@ from typing import Any
 from keel.errors import InvalidInput, NotFound
 
 from . import _records, _step_records
-from ._dsl import Graph, Handle, Pipeline
+from ._dsl import FILE_MODULE_PREFIX, Graph, Handle, Pipeline
 from ._executors import check_executor, make_executor
 from ._hashing import cache_key
 from ._materialise import MaterialiseContext, load_output, materialiser_id
@@ -399,6 +399,8 @@ def import_pipeline(entrypoint: str) -> Pipeline:
     import importlib.util
     import sys
 
+    from blake3 import blake3
+
     if not isinstance(entrypoint, str) or ":" not in entrypoint:
         raise InvalidInput(
             f"A pipeline entrypoint is module:function or file.py:function. Got {entrypoint!r}."
@@ -409,11 +411,12 @@ def import_pipeline(entrypoint: str) -> Pipeline:
             path = os.path.abspath(module_name)
             if not os.path.isfile(path):
                 raise InvalidInput(f"No pipeline file {module_name!r}: check the path.")
-            name = f"keel_pipeline_{abs(hash(path))}"
+            name = f"{FILE_MODULE_PREFIX}{blake3(path.encode()).hexdigest()[:16]}"
             module = sys.modules.get(name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(name, path)
-                assert spec is not None and spec.loader is not None
+                assert spec is not None
+                assert spec.loader is not None
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
                 folder = os.path.dirname(path)

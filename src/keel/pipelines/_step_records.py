@@ -69,22 +69,22 @@ def start_step(
     """Record a step starting (or, with ``cached_from``, finished from the cache); its id."""
     step_run_id = new_id()
     now = now_ms()
-    values = dict(
-        id=step_run_id,
-        pipeline_run_id=pipeline_run_id,
-        step=step,
-        status=status,
-        attempt=1,
-        cache_key=cache_key,
-        code_hash=code_hash,
-        params=params,
-        inputs=inputs,
-        outputs=outputs,
-        cached_from=cached_from,
-        created_at=now,
-        started_at=now,
-        ended_at=now if status != "running" else None,
-    )
+    values = {
+        "id": step_run_id,
+        "pipeline_run_id": pipeline_run_id,
+        "step": step,
+        "status": status,
+        "attempt": 1,
+        "cache_key": cache_key,
+        "code_hash": code_hash,
+        "params": params,
+        "inputs": inputs,
+        "outputs": outputs,
+        "cached_from": cached_from,
+        "created_at": now,
+        "started_at": now,
+        "ended_at": now if status != "running" else None,
+    }
     with store.write() as conn:
         conn.execute(t.step_runs.insert().values(**values))
         if cached_from is not None:

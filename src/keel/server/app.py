@@ -23,6 +23,7 @@ from .routes import (
     models,
     monitors,
     objects,
+    pipelines,
     predictions,
     projects,
     tracking,
@@ -110,6 +111,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(predictions.router, prefix="/api/v1")
     app.include_router(monitors.router, prefix="/api/v1")
     app.include_router(alerts.router, prefix="/api/v1")
+    app.include_router(pipelines.router, prefix="/api/v1")
     return app
 
 
