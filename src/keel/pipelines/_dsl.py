@@ -129,7 +129,7 @@ class Graph:
             done.append(name)
 
         for name in self.nodes:
-            visit(name, [name])
+            visit(name, [])
         return done
 
 
