@@ -1,0 +1,88 @@
+"""Failures: retries, a failed run keeps the traceback and logs, resume re-runs from the
+failed step; a step awaiting approval leaves the run waiting, and resume goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keel.client import Client
+from keel.pipelines import execute_run
+
+from .flows import approved, unreliable
+
+
+def test_a_failed_run_keeps_the_traceback_and_logs_and_resumes(client: Client, tmp_path) -> None:
+    counter = str(tmp_path / "count")
+    run = unreliable.run({"counter": counter, "failures": 5}, client=client)
+    assert run.status == "failed"
+    flaky = run.step("flaky")
+    assert flaky["status"] == "failed"
+    assert flaky["attempt"] == 3  # the first try and two retries
+    assert "RuntimeError: planned failure 3" in flaky["error"]
+    assert "double" not in {s["step"] for s in run.steps}
+    assert "Step 'flaky' failed after 3 attempt(s): RuntimeError: planned failure 3" in run.error
+    record = client.pipelines.run(run.id)
+    assert record["status"] == "failed"
+    assert record["error"] == run.error
+    logs = client.pipelines.logs(run.id, step="flaky")
+    assert "attempt 1 failed" in logs[0]["log"]
+    assert "planned failure 2" in logs[0]["log"]
+
+    Path(counter).write_text("5")  # the next attempt succeeds
+    resumed = client.pipelines.resume(run.id)
+    assert resumed["status"] == "succeeded"
+    steps = [(s["step"], s["status"]) for s in resumed["steps"]]
+    assert steps == [("flaky", "failed"), ("flaky", "succeeded"), ("double", "succeeded")]
+
+
+def test_resume_reuses_finished_steps(client: Client, tmp_path) -> None:
+    flag = str(tmp_path / "flag")
+    run = approved.run({"flag": flag, "n": 4}, client=client)
+    assert run.status == "waiting"
+    assert {s["step"]: s["status"] for s in run.steps} == {"double": "succeeded", "gate": "waiting"}
+    assert client.pipelines.run(run.id)["status"] == "waiting"
+    double_id = run.step("double")["id"]
+
+    Path(flag).write_text("yes")  # approved
+    resumed = client.pipelines.resume(run.id)
+    assert resumed["status"] == "succeeded"
+    doubles = [s for s in resumed["steps"] if s["step"] == "double"]
+    assert [d["id"] for d in doubles] == [double_id]  # not run again
+    assert [s["status"] for s in resumed["steps"] if s["step"] == "gate"] == [
+        "waiting",
+        "succeeded",
+    ]
+
+
+def test_execute_run_claims_a_queued_run_once(client: Client, tmp_path) -> None:
+    flag = tmp_path / "flag"
+    flag.write_text("yes")
+    approved.run({"flag": str(flag)}, client=client)  # records the pipeline
+    run_id = client.pipelines.submit("approved", {"flag": str(flag), "n": "5"})
+    assert client.pipelines.run(run_id)["status"] == "queued"
+    done = execute_run(client, run_id, holder="agent-1")
+    assert done["claimed"] is True
+    assert done["status"] == "succeeded"
+    assert done["params"] == {"flag": str(flag), "n": 5}
+    again = execute_run(client, run_id, holder="agent-2")
+    assert again["claimed"] is False
+    assert again["status"] == "succeeded"
+
+
+def test_a_run_whose_entrypoint_cannot_be_imported_fails_clearly(client: Client) -> None:
+    from keel.pipelines._records import record_pipeline
+
+    spec = {"entrypoint": "nowhere.at_all:pipe", "steps": [{"name": "a"}], "params": {}}
+    record_pipeline(client.store, client.config.project, "ghost", spec)
+    run_id = client.pipelines.submit("ghost")
+    done = execute_run(client, run_id, holder="agent")
+    assert done["status"] == "failed"
+    assert "Cannot import pipeline 'nowhere.at_all:pipe'" in done["error"]
+
+
+def test_cancel_stops_a_queued_run(client: Client, tmp_path) -> None:
+    approved.run({"flag": str(tmp_path / "f")}, client=client)
+    run_id = client.pipelines.submit("approved", {"flag": str(tmp_path / "f")})
+    assert client.pipelines.cancel(run_id)["status"] == "cancelled"
+    assert execute_run(client, run_id, holder="agent")["claimed"] is False
+    assert client.pipelines.runs("approved", status="cancelled")[0]["id"] == run_id
