@@ -113,7 +113,7 @@ class PipelineService:
         Raises:
             NotFound: no such pipeline (with the names there are).
         """
-        return _records.find_pipeline(self.store, self.project, name)
+        return _plain(_records.find_pipeline(self.store, self.project, name))
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -181,7 +181,7 @@ class PipelineService:
                 if row is not None:
                     s = t.step_runs
                     steps = [
-                        dict(step)
+                        _plain(step)
                         for step in conn.execute(
                             sa.select(*[s.c[f] for f in STEP_FIELDS])
                             .where(s.c.pipeline_run_id == run_id)
@@ -313,8 +313,13 @@ class PipelineService:
         return Client(config=replace(self.store.config, project=self.project))
 
 
+def _plain(row: Any) -> dict[str, Any]:
+    """A row as a dict with plain ``str`` keys (SQLAlchemy's are a subclass JSON refuses)."""
+    return {str(k): v for k, v in dict(row).items()}
+
+
 def _run_dict(row: Any) -> dict[str, Any]:
-    out = dict(row)
+    out = _plain(row)
     out.pop("lease_holder", None)
     return out
 
