@@ -123,6 +123,11 @@ def run(
     if ":" not in target:
         entry = client.pipelines.get(target)["spec"]["entrypoint"]
     pipeline = import_pipeline(entry)
+    from keel.pipelines._executors import check_executor
+
+    check_executor(executor)
+    pipeline.check_params(params)  # bad params: one line, before the live view starts
+    pipeline.spec()
     if json:
         result = pipeline.run(params, executor=executor, cache=not no_cache, client=client)
         print_json(result.to_dict())
