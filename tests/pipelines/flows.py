@@ -15,7 +15,9 @@ from keel.pipelines import AwaitingApproval
 @keel.step
 def load(month: int) -> pd.DataFrame:
     print(f"loading month {month}")
-    return pd.DataFrame({"x": [float(i) for i in range(20 + month)], "y": [i % 2 for i in range(20 + month)]})
+    return pd.DataFrame(
+        {"x": [float(i) for i in range(20 + month)], "y": [i % 2 for i in range(20 + month)]}
+    )
 
 
 @keel.step

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests._cli import run_keel
 
-PIPELINE = '''
+PIPELINE = """
 from pathlib import Path
 
 import keel
@@ -30,7 +30,7 @@ def total(values: list, must: str) -> int:
 @keel.pipeline
 def summing(n: int = 3, must: str = "ok"):
     return total(count(n), must)
-'''
+"""
 
 
 def _keel(tmp_path: Path, *args: str):
@@ -71,7 +71,9 @@ def test_run_show_logs_and_resume(tmp_path: Path) -> None:
     logs = _keel(tmp_path, "pipeline", "logs", run_id, "--step", "total")
     assert "absent is missing" in logs.stdout
     assert "attempt 1 failed" in logs.stdout
-    out = json.loads(_keel(tmp_path, "pipeline", "logs", run_id, "--step", "count", "--json").stdout)
+    out = json.loads(
+        _keel(tmp_path, "pipeline", "logs", run_id, "--step", "count", "--json").stdout
+    )
     assert out[0]["log"] == "counting to 3\n" or out[0]["status"] == "succeeded"
 
     (tmp_path / "absent").write_text("")

@@ -46,7 +46,9 @@ def test_retries_then_success_on_each_executor(
     executor: str, sqlite_client: Client, tmp_path
 ) -> None:
     counter = str(tmp_path / f"count-{executor}")
-    run = unreliable.run({"counter": counter, "failures": 2}, client=sqlite_client, executor=executor)
+    run = unreliable.run(
+        {"counter": counter, "failures": 2}, client=sqlite_client, executor=executor
+    )
     assert run.status == "succeeded", run.error
     assert run.step("flaky")["attempt"] == 3
     assert run.output == 6  # the third attempt returned 3, doubled

@@ -50,7 +50,9 @@ def test_reads_through_the_server_match_the_store(served) -> None:
         assert [p["name"] for p in reader.pipelines.list()] == [
             p["name"] for p in local.pipelines.list()
         ]
-        assert reader.pipelines.get("unreliable")["spec"] == local.pipelines.get("unreliable")["spec"]
+        assert (
+            reader.pipelines.get("unreliable")["spec"] == local.pipelines.get("unreliable")["spec"]
+        )
         assert reader.pipelines.run(run.id) == local.pipelines.run(run.id)
         assert reader.pipelines.runs("unreliable", status="failed")[0]["id"] == run.id
         logs = reader.pipelines.logs(run.id, step="flaky")

@@ -106,7 +106,7 @@ def save_output(value: Any, ctx: MaterialiseContext, materializer: Any = None) -
         }
     data = _json_bytes(value)
     if data is not None:
-        digest = client.store.put_object(data, media_type="application/json")
+        digest = client.objects.put(data)  # recorded with the step's end, in one write
         return {"kind": "json", "ref": digest, "digest": digest}
     if _flavor(value) is not None:
         version = client.models.register(value, ctx.model or ctx.default_name)

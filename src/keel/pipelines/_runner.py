@@ -188,33 +188,36 @@ class _Scheduler:
         for step, row in _step_records.finished_steps(self.store, self.run_id).items():
             if step in self.graph.nodes:  # a resumed run keeps what finished
                 self.done[step] = _Done(row["id"], row["outputs"], None)
-        pending = [n for n in order if n not in self.done]
+        upstream = {n: self.graph.nodes[n].upstream() for n in order}
+        downstream: dict[str, list[str]] = {n: [] for n in order}
+        for n in order:
+            for u in upstream[n]:
+                downstream[u].append(n)
+        blocked = {
+            n: sum(u not in self.done for u in upstream[n]) for n in order if n not in self.done
+        }
+        ready = [n for n in order if blocked.get(n) == 0]
+        self._unblock = (blocked, downstream, ready)
         running: dict[Future, tuple[str, str, dict]] = {}
         executor = None
         try:
-            while pending or running:
-                ready = []
+            while ready or running:
+                starting: list[str] = []
                 if not (self.failed or self.waiting or self.stop.is_set()):
-                    ready = [
-                        n
-                        for n in pending
-                        if all(u in self.done for u in self.graph.nodes[n].upstream())
-                    ]
-                for n in ready:
-                    pending.remove(n)
+                    starting, ready[:] = list(ready), []
+                for n in starting:
                     started = self._start(n)
                     if started is None:
                         continue  # answered by the cache
                     step_run_id, task, inputs = started
                     step = self.graph.nodes[n].step
-                    alone = len(ready) == 1 and not running
                     if executor is None:
                         executor = make_executor(
                             self.executor_name,
                             max_workers=self.max_workers,
                             ray_address=self.client.config.ray_address,
                         )
-                    if executor.inline and alone:
+                    if executor.inline and len(starting) == 1 and not running:
                         live = self._live_inputs(n)
                         result = execute_step(task, step, self.client, live)
                         self._finish(n, step_run_id, inputs, result)
@@ -235,12 +238,21 @@ class _Scheduler:
                                 "failed", error=f"the step's worker failed: {exc!r}"
                             )
                         self._finish(n, step_run_id, inputs, result)
-                elif not ready:
+                elif not starting:
                     break  # nothing runs and nothing can start: failed, waiting or stopped
         finally:
             if executor is not None:
                 executor.close()
         return self._result()
+
+    def _mark_done(self, name: str, done: _Done) -> None:
+        self.done[name] = done
+        blocked, downstream, ready = self._unblock
+        for d in downstream[name]:
+            if d in blocked:
+                blocked[d] -= 1
+                if blocked[d] == 0:
+                    ready.append(d)
 
     # -- one step --------------------------------------------------------------------------
 
@@ -271,7 +283,7 @@ class _Scheduler:
                     outputs=hit["outputs"],
                     cached_from=hit["id"],
                 )
-                self.done[name] = _Done(step_run_id, hit["outputs"], None)
+                self._mark_done(name, _Done(step_run_id, hit["outputs"], None))
                 self._report(name, "succeeded", cached_from=hit["id"])
                 return None
         step_run_id = _step_records.start_step(
@@ -327,7 +339,7 @@ class _Scheduler:
             attempt=result.attempts,
         )
         if status == "succeeded":
-            self.done[name] = _Done(step_run_id, result.outputs, result.values)
+            self._mark_done(name, _Done(step_run_id, result.outputs, result.values))
         elif status == "waiting":
             self.waiting = (name, result)
         else:

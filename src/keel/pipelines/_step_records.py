@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.lineage import record_edges
+from keel.store.rows import dialect_insert
 
 __all__ = [
     "cache_hit",
@@ -20,6 +21,19 @@ __all__ = [
 ]
 
 _LINKED = ("dataset_version", "model_version")
+_INSERT_STEP = t.step_runs.insert()
+_FINISH_STEP = (
+    t.step_runs.update()
+    .where(t.step_runs.c.id == sa.bindparam("step_run_id"))
+    .values(
+        status=sa.bindparam("status"),
+        outputs=sa.bindparam("outputs", type_=t.step_runs.c.outputs.type),
+        error=sa.bindparam("error"),
+        log_digest=sa.bindparam("log_digest"),
+        attempt=sa.bindparam("attempt"),
+        ended_at=sa.bindparam("ended_at"),
+    )
+)
 
 
 def insert_run(
@@ -86,14 +100,8 @@ def start_step(
         "ended_at": now if status != "running" else None,
     }
     with store.write() as conn:
-        conn.execute(t.step_runs.insert().values(**values))
-        if cached_from is not None:
-            record_edges(store, [_ran(pipeline_run_id, step_run_id)], conn=conn)
+        conn.execute(_INSERT_STEP, values)  # a prebuilt statement: compiled once
     return step_run_id
-
-
-def _ran(pipeline_run_id: str, step_run_id: str) -> tuple[str, str, str, str, str]:
-    return ("pipeline_run", pipeline_run_id, "ran", "step_run", step_run_id)
 
 
 def finish_step(
@@ -109,7 +117,7 @@ def finish_step(
     attempt: int,
 ) -> None:
     """Record how a step ended, and its lineage: inputs -> step run -> outputs."""
-    edges = [_ran(pipeline_run_id, step_run_id)]
+    edges = []
     for ref in inputs.values():
         if ref.get("kind") in _LINKED and ref.get("id"):
             edges.append((ref["kind"], ref["id"], "input_to", "step_run", step_run_id))
@@ -117,33 +125,75 @@ def finish_step(
         if ref.get("kind") in _LINKED and ref.get("id"):
             edges.append(("step_run", step_run_id, "produced", ref["kind"], ref["id"]))
     with store.write() as conn:
+        objects = [
+            {"digest": d, "size": store.objects.size(d), "media_type": m, "created_at": now_ms()}
+            for d, m in _objects(outputs, log_digest)
+        ]
+        if objects:
+            conn.execute(_insert_ignore(conn, t.objects), objects)
         conn.execute(
-            t.step_runs.update()
-            .where(t.step_runs.c.id == step_run_id)
-            .values(
-                status=status,
-                outputs=outputs,
-                error=error,
-                log_digest=log_digest,
-                attempt=attempt,
-                ended_at=now_ms(),
-            )
+            _FINISH_STEP,
+            {
+                "step_run_id": step_run_id,
+                "status": status,
+                "outputs": outputs,
+                "error": error,
+                "log_digest": log_digest,
+                "attempt": attempt,
+                "ended_at": now_ms(),
+            },
         )
-        record_edges(store, edges, conn=conn)
+        if edges:
+            record_edges(store, edges, conn=conn)
+
+
+_IGNORING: dict[tuple[str, str], Any] = {}
+
+
+def _insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT ... ON CONFLICT DO NOTHING for ``table``, built once per database kind."""
+    key = (conn.dialect.name, table.name)
+    found = _IGNORING.get(key)
+    if found is None:
+        found = _IGNORING[key] = dialect_insert(conn, table).on_conflict_do_nothing()
+    return found
+
+
+def _objects(outputs: dict[str, Any] | None, log_digest: str | None) -> list[tuple[str, str]]:
+    """Objects a step wrote that the metadata must record (JSON outputs, its log)."""
+    found = [
+        (ref["digest"], "application/json")
+        for ref in (outputs or {}).values()
+        if ref.get("kind") == "json" and ref.get("digest")
+    ]
+    if log_digest:
+        found.append((log_digest, "text/plain"))
+    return found
+
+
+def _cache_query() -> sa.Select:
+    s, r, p = t.step_runs, t.pipeline_runs, t.pipelines
+    return (
+        sa.select(s.c.id, s.c.cached_from, s.c.outputs)
+        .join(r, r.c.id == s.c.pipeline_run_id)
+        .join(p, p.c.id == r.c.pipeline_id)
+        .where(
+            s.c.cache_key == sa.bindparam("key"),
+            s.c.status == "succeeded",
+            p.c.project_id == sa.bindparam("project_id"),
+        )
+        .order_by(s.c.ended_at.desc())
+        .limit(1)
+    )
+
+
+_CACHE_HIT = _cache_query()
 
 
 def cache_hit(store: Store, project_id: str, key: str) -> dict[str, Any] | None:
     """The newest succeeded step run of the project with cache key ``key``: id, outputs."""
-    s, r, p = t.step_runs, t.pipeline_runs, t.pipelines
     with store.read() as conn:
-        row = conn.execute(
-            sa.select(s.c.id, s.c.cached_from, s.c.outputs)
-            .join(r, r.c.id == s.c.pipeline_run_id)
-            .join(p, p.c.id == r.c.pipeline_id)
-            .where(s.c.cache_key == key, s.c.status == "succeeded", p.c.project_id == project_id)
-            .order_by(s.c.ended_at.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(_CACHE_HIT, {"key": key, "project_id": project_id}).first()
     if row is None or row.outputs is None:
         return None
     return {"id": row.cached_from or row.id, "outputs": row.outputs}

@@ -6,6 +6,7 @@ and its output captured, and the outputs are materialised; the orchestrator reco
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import logging
 import os
@@ -63,15 +64,35 @@ class StepResult:
     pid: int = 0
 
 
+_buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar(
+    "keel_step_log", default=None
+)
+
+
 class _Capture(logging.Handler):
-    def __init__(self, buffer: io.StringIO) -> None:
+    """Copies log records to the log of the step running in this context, if any. One is
+    added to the root logger the first time a step runs in a process (adding and removing
+    a handler per step costs more than a trivial step)."""
+
+    def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.buffer = buffer
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):
-            self.buffer.write(self.format(record) + "\n")
+        buffer = _buffer.get()
+        if buffer is not None:
+            with contextlib.suppress(Exception):
+                buffer.write(self.format(record) + "\n")
+
+
+_handler: _Capture | None = None
+
+
+def _capture_logs() -> None:
+    global _handler
+    if _handler is None:
+        _handler = _Capture()
+        logging.getLogger().addHandler(_handler)
 
 
 def execute_step(
@@ -90,15 +111,14 @@ def execute_step(
         model=step.model,
     )
     buffer = io.StringIO()
-    handler = _Capture(buffer)
-    root = logging.getLogger()
+    _capture_logs()
+    buffer_token = _buffer.set(buffer)
     token = set_step(
         ActiveStepInfo(task.pipeline_run_id, task.node, task.project, client, task.step_run_id)
     )
     attempts = 0
     result: StepResult
     try:
-        root.addHandler(handler)
         while True:
             attempts += 1
             try:
@@ -125,7 +145,7 @@ def execute_step(
                     break
                 time.sleep(step.retry_backoff * 2 ** (attempts - 1))
     finally:
-        root.removeHandler(handler)
+        _buffer.reset(buffer_token)
         reset_step(token)
     result.attempts = attempts
     result.pid = os.getpid()
@@ -133,7 +153,7 @@ def execute_step(
     if text:
         data = text.encode()[-MAX_LOG_BYTES:]
         with contextlib.suppress(Exception):  # a log that cannot be kept never fails a step
-            result.log_digest = client.store.put_object(data, media_type="text/plain")
+            result.log_digest = client.objects.put(data)  # recorded with the step's end
     return result
 
 

@@ -273,14 +273,6 @@ def _labels(conn: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, 
             .where(s.c.id.in_(ids))
         )
         out.update({("step_run", i): f"step {st} of {n}" for i, st, n in rows})
-    if ids := by_kind.get("pipeline_run"):
-        r, p = t.pipeline_runs, t.pipelines
-        rows = conn.execute(
-            sa.select(r.c.id, p.c.name)
-            .join(p, p.c.id == r.c.pipeline_id)
-            .where(r.c.id.in_(ids))
-        )
-        out.update({("pipeline_run", i): f"pipeline {n} ({i[:12]})" for i, n in rows})
     if ids := by_kind.get("validation_report"):
         r = t.validation_reports
         rows = conn.execute(sa.select(r.c.id, r.c.passed, r.c.summary).where(r.c.id.in_(ids)))
