@@ -90,7 +90,7 @@ def test_a_missing_input_is_refused_naming_the_step() -> None:
 
 
 def test_a_cycle_is_refused() -> None:
-    step = keel.step(lambda x: x, name="s")
+    step = keel.step(lambda x: x, name="s")  # a lambda with a name
     graph = Graph()
     from keel.pipelines._dsl import Handle
 
@@ -135,9 +135,11 @@ def test_bad_step_options_are_refused() -> None:
     with pytest.raises(InvalidInput, match="retries must be a whole number"):
         keel.step(retries=-1)(lambda: 1)
     with pytest.raises(InvalidInput, match="resource 'gpu'"):
-        keel.step(resources={"gpu": 1})(lambda: 1)
+        keel.step(resources={"gpu": 1}, name="x")(lambda: 1)
     with pytest.raises(InvalidInput, match="save\\(value, ctx\\)"):
         keel.step(materializer=object())(lambda: 1)
+    with pytest.raises(InvalidInput, match="Step name '<lambda>' is not valid"):
+        keel.step(lambda: 1)
     with pytest.raises(InvalidInput, match="Pipeline name"):
         keel.pipeline(name="bad name!")(lambda: None)
 

@@ -79,3 +79,18 @@ def test_an_unknown_executor_is_refused_before_anything_runs(sqlite_client: Clie
     with pytest.raises(InvalidInput, match="Unknown executor 'rey'. Did you mean 'ray'"):
         retrain.run(client=sqlite_client, executor="rey")
     assert sqlite_client.pipelines.list() == []
+
+
+@keel.step
+def square(x: int) -> dict:
+    return {"square": x * x, "pid": os.getpid()}
+
+
+def test_a_sweep_fans_out_over_the_executor(executor: str, sqlite_client: Client) -> None:
+    result = keel.sweep(
+        square, {"x": [1, 2, 3]}, executor=executor, client=sqlite_client, max_workers=2
+    )
+    assert [t.metrics["square"] for t in result.trials] == [1.0, 4.0, 9.0]
+    assert all(t.metrics["pid"] != os.getpid() for t in result.trials)
+    assert result.best("square").params == {"x": 3}
+    assert len({t.run_id for t in result.trials}) == 3

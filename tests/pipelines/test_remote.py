@@ -98,6 +98,12 @@ def test_client_mistakes_get_clear_4xx_answers(served) -> None:
             writer.pipelines.runs(status="finished")
         with pytest.raises(InvalidInput, match="needs 'entrypoint'"):
             writer.pipelines.record("bad", {"steps": []})
+        spec = {**local.pipelines.get("approved")["spec"], "entrypoint": "/tmp/evil.py:p"}
+        with pytest.raises(InvalidInput, match="must be module:function"):
+            writer.pipelines.record("evil", spec)
+        with pytest.raises(InvalidInput, match="max_workers"):
+            writer.pipelines.submit("approved", options={"max_workers": 0})
+    assert "evil" not in [p["name"] for p in local.pipelines.list()]
     headers = {"Authorization": f"Bearer {tokens['writer']}"}
     with httpx.Client(base_url=url, headers=headers) as http:
         assert http.post(f"{API}/approved/runs", content=b"{").status_code == 422

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 FILE_MODULE_PREFIX = "keel_pipeline_"
 """Name prefix of a module keel imported from a pipeline file (``keel pipeline run f.py:p``)."""
+_STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 __all__ = ["Graph", "Handle", "Node", "ParamRef", "Pipeline", "Step", "pipeline", "step"]
@@ -174,6 +175,12 @@ class Step:
             )
         self.fn = fn
         self.name = name or fn.__name__
+        if not isinstance(self.name, str) or not _STEP_NAME.match(self.name):
+            raise InvalidInput(
+                f"Step name {self.name!r} is not valid: use 1 to 100 letters, digits, '_' or "
+                "'-' (it names the step's datasets and models). Give one with "
+                "@keel.step(name=...)."
+            )
         self.cache = bool(cache)
         self.retries = retries
         self.retry_backoff = float(retry_backoff)

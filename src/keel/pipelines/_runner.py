@@ -90,9 +90,10 @@ def _drive(
     options: dict[str, Any],
     holder: str,
     progress: Any,
+    lease_ms: int = LEASE_MS,
 ) -> PipelineRun:
     store = client.store
-    keeper = _LeaseKeeper(store, run_id, holder)
+    keeper = _LeaseKeeper(store, run_id, holder, lease_ms)
     keeper.start()
     try:
         scheduler = _Scheduler(client, pipeline, run_id, values, options, keeper.lost, progress)
@@ -124,16 +125,16 @@ class _LeaseKeeper(threading.Thread):
     """Renews the run's lease while it runs; sets ``lost`` when the run was taken away
     (cancelled, or expired by someone else)."""
 
-    def __init__(self, store: Any, run_id: str, holder: str) -> None:
+    def __init__(self, store: Any, run_id: str, holder: str, lease_ms: int) -> None:
         super().__init__(name=f"keel-lease-{run_id[:8]}", daemon=True)
-        self.store, self.run_id, self.holder = store, run_id, holder
+        self.store, self.run_id, self.holder, self.lease_ms = store, run_id, holder, lease_ms
         self.lost = threading.Event()
         self._stop = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(LEASE_MS / 4000):
+        while not self._stop.wait(self.lease_ms / 4000):  # renewed 4 times a lease
             try:
-                if not _records.renew_lease(self.store, self.run_id, self.holder, LEASE_MS):
+                if not _records.renew_lease(self.store, self.run_id, self.holder, self.lease_ms):
                     self.lost.set()
                     return
             except Exception:  # a database blip: try again at the next tick
@@ -484,8 +485,8 @@ def execute_run(
     except Exception as exc:
         _records.release_run(store, run_id, holder, "failed", error=_message(exc))
         return {**service.run(run_id), "claimed": True}
-    result = _drive(client, pipeline, run_id, values, options, holder, progress)
-    return {**service.run(run_id), "claimed": True, "output_ready": result.succeeded}
+    _drive(client, pipeline, run_id, values, options, holder, progress, lease_ms)
+    return {**service.run(run_id), "claimed": True}
 
 
 def _message(exc: BaseException) -> str:

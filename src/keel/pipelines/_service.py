@@ -247,6 +247,13 @@ class PipelineService:
         if unknown:
             raise InvalidInput(f"Unknown run option {sorted(unknown)[0]!r}: executor, cache.")
         check_executor(options.setdefault("executor", "local"))
+        workers = options.get("max_workers")
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
+            raise InvalidInput(
+                f"The option max_workers must be a whole number >= 1. Got {workers!r}."
+            )
         if not isinstance(options.setdefault("cache", True), bool):
             raise InvalidInput(f"The option cache must be true or false. Got {options['cache']!r}.")
         return _records.submit_run(

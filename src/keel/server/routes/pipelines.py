@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from keel.errors import InvalidInput
 from keel.pipelines import PipelineService
 
 from .._json import JSONResponse
@@ -110,7 +111,15 @@ def get_pipeline(
 def record_pipeline(
     project: str, body: SpecBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
 ) -> JSONResponse:
-    """Record a pipeline's spec (as running it from an SDK does)."""
+    """Record a pipeline's spec (as running it from an SDK does). Its entrypoint must be a
+    module:function the server's agent can import, never a file path: a token cannot make
+    the server run a file."""
+    entry = str(body.spec.get("entrypoint", ""))
+    if entry.rpartition(":")[0].endswith(".py") or "/" in entry or "\\" in entry:
+        raise InvalidInput(
+            f"Pipeline {name!r}: through a server the entrypoint must be module:function "
+            f"(importable where the agent runs), not a file. Got {entry[:200]!r}."
+        )
     return JSONResponse(_pipelines(request, project).record(name, body.spec))
 
 
