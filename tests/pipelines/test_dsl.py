@@ -160,3 +160,16 @@ def test_several_outputs_give_several_handles() -> None:
 
     spec = halves.spec()
     assert spec["steps"][1]["inputs"] == {"a": "split.low", "b": "split.high"}
+
+
+def test_computing_with_a_param_in_the_pipeline_function_is_refused() -> None:
+    @keel.step
+    def one(x: int) -> int:
+        return x
+
+    @keel.pipeline
+    def arithmetic(n: int = 1):
+        return one(n + 1)
+
+    with pytest.raises(InvalidInput, match="failed while its DAG was built: .*inside a step"):
+        arithmetic.run()

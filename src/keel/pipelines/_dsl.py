@@ -370,6 +370,12 @@ class Pipeline:
             token = _building.set((graph, id(graph)))
             try:
                 result = self.fn(**{name: ParamRef(name) for name in self.params})
+            except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+                raise InvalidInput(
+                    f"Pipeline {self.name!r} failed while its DAG was built: {exc}. The "
+                    "pipeline function runs once with placeholders for its params: pass the "
+                    "params to steps as they are, and compute with them inside a step."
+                ) from exc
             finally:
                 _building.reset(token)
             graph.result = _check_result(self.name, result)
