@@ -230,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.quick and not installed:
             log.log("--quick: Prefect is not installed yet, so it is left out")
         else:
+            args.prefect_venv.parent.mkdir(parents=True, exist_ok=True)
             prefect = ensure_venv(args.prefect_venv, "prefect", ["prefect"])
 
     work = Path(tempfile.mkdtemp(prefix="keel-bench-pipelines-", dir=args.dir))

@@ -92,3 +92,21 @@ def gate(value: int, flag: str) -> int:
 @keel.pipeline
 def approved(flag: str = "flag", n: int = 3):
     return gate(double(n), flag)
+
+
+@keel.step
+def cancel_me(pause: float) -> int:
+    """Cancels its own run (as someone would from the CLI), then keeps working a while."""
+    import time
+
+    from keel._context import active_step
+
+    step = active_step()
+    step.client.pipelines.cancel(step.pipeline_run_id)
+    time.sleep(pause)
+    return 1
+
+
+@keel.pipeline
+def cancelled(pause: float = 0.5):
+    return double(cancel_me(pause))

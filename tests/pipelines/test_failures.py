@@ -86,3 +86,14 @@ def test_cancel_stops_a_queued_run(client: Client, tmp_path) -> None:
     assert client.pipelines.cancel(run_id)["status"] == "cancelled"
     assert execute_run(client, run_id, holder="agent")["claimed"] is False
     assert client.pipelines.runs("approved", status="cancelled")[0]["id"] == run_id
+
+
+def test_a_run_cancelled_while_running_starts_no_further_step(client: Client) -> None:
+    from .flows import cancelled
+
+    cancelled.run({"pause": 0.0}, client=client)  # records it; cancels itself too
+    run_id = client.pipelines.submit("cancelled", {"pause": 0.5})
+    done = execute_run(client, run_id, holder="agent", lease_ms=400)  # renewed every 0.1 s
+    assert done["status"] == "cancelled"
+    assert [s["step"] for s in done["steps"]] == ["cancel_me"]
+    assert done["steps"][0]["status"] == "succeeded"  # the step running then finished
