@@ -244,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "PREFECT_HOME": str(work / "prefect-home"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # its ephemeral server may take longer than the default 20 s to start on a busy machine
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     }
     rows: list[tuple[str, float | None, float | None, str | None, str, float | None]] = []
     warn_if_busy("other work slows keel and Prefect unevenly")
