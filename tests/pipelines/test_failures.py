@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from keel.client import Client
+from keel.errors import InvalidInput
 from keel.pipelines import execute_run
 
 from .flows import approved, unreliable
@@ -97,3 +100,33 @@ def test_a_run_cancelled_while_running_starts_no_further_step(client: Client) ->
     assert done["status"] == "cancelled"
     assert [s["step"] for s in done["steps"]] == ["cancel_me"]
     assert done["steps"][0]["status"] == "succeeded"  # the step running then finished
+
+
+def test_a_pipeline_defined_here_resumes_its_own_run(sqlite_client: Client, tmp_path) -> None:
+    import keel
+
+    flag = tmp_path / "go"
+
+    @keel.step
+    def base(n: int) -> int:
+        return n * 10
+
+    @keel.step
+    def needs_flag(value: int, path: str) -> int:
+        if not Path(path).exists():
+            raise RuntimeError("not yet")
+        return value + 1
+
+    @keel.pipeline(name="local_resume")
+    def local_resume(n: int = 2, path: str = "go"):
+        return needs_flag(base(n), path)
+
+    run = local_resume.run({"path": str(flag)}, client=sqlite_client)
+    assert run.status == "failed"
+    flag.write_text("")
+    resumed = local_resume.resume(run.id, client=sqlite_client)  # no import needed
+    assert resumed.status == "succeeded"
+    assert resumed.output == 21
+    assert [s["step"] for s in resumed.steps] == ["base", "needs_flag", "needs_flag"]
+    with pytest.raises(InvalidInput, match="only a failed, waiting or cancelled run"):
+        local_resume.resume(run.id, client=sqlite_client)

@@ -438,6 +438,34 @@ class Pipeline:
             progress=progress,
         )
 
+    def resume(self, run_id: str, *, client: Any = None, progress: Any = None) -> PipelineRun:
+        """Run a failed, waiting or cancelled run of this pipeline again, in this process,
+        from its unfinished steps (what ``client.pipelines.resume`` does, without importing
+        the pipeline: for pipelines defined in a notebook or ``python -c``).
+
+        Raises:
+            NotFound: no such run.
+            InvalidInput: the run is of another pipeline, or is running or succeeded.
+        """
+        from ._result import PipelineRun
+        from ._runner import output_of
+
+        if client is None:
+            from keel.client import default_client
+
+            client = default_client()
+        record = client.pipelines.resume(run_id, progress=progress, pipeline=self)
+        output = None if client.remote else output_of(client, self, record)
+        return PipelineRun(
+            record["id"],
+            self.name,
+            record["status"],
+            record.get("params") or {},
+            record.get("steps") or [],
+            output,
+            record.get("error"),
+        )
+
 
 def _entrypoint(fn: Callable[..., Any]) -> str:
     """``module:qualname``; a script's pipeline is ``/path/to/script.py:qualname`` so an

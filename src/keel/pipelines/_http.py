@@ -71,7 +71,7 @@ class HttpPipelines:
         body = {"params": params or {}, "trigger": trigger, "options": options}
         return self.remote.json("POST", self._path(name, "runs"), json=body)["id"]
 
-    def resume(self, run_id: str, *, progress: Any = None) -> dict[str, Any]:
+    def resume(self, run_id: str, *, progress: Any = None, pipeline: Any = None) -> dict[str, Any]:
         """Queue a failed, waiting or cancelled run for the server's agent to resume."""
         return self.remote.json("POST", self._path("-", "runs", run_id, "resume"))
 

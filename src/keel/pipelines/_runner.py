@@ -459,12 +459,19 @@ def import_pipeline(entrypoint: str) -> Pipeline:
 
 
 def execute_run(
-    client: Any, run_id: str, *, holder: str, lease_ms: int = LEASE_MS, progress: Any = None
+    client: Any,
+    run_id: str,
+    *,
+    holder: str,
+    lease_ms: int = LEASE_MS,
+    progress: Any = None,
+    pipeline: Pipeline | None = None,
 ) -> dict[str, Any]:
     """Claim queued (or waiting) run ``run_id``, run or resume it here, release it.
 
     The agent calls this for each queued run; ``keel pipeline resume`` too. Returns the
-    run's record (with ``claimed: False`` when someone else holds it).
+    run's record (with ``claimed: False`` when someone else holds it). ``pipeline`` is
+    the pipeline object when the caller has it (else its recorded entrypoint is imported).
 
     Raises:
         NotFound: no such run in the client's project.
@@ -477,8 +484,13 @@ def execute_run(
     if not _records.claim_run(store, run_id, holder, lease_ms):
         return {**service.run(run_id), "claimed": False}
     try:
-        spec = _records.find_pipeline(store, client.config.project, row["pipeline"])["spec"]
-        pipeline = import_pipeline(spec["entrypoint"])
+        if pipeline is None:
+            spec = _records.find_pipeline(store, client.config.project, row["pipeline"])["spec"]
+            pipeline = import_pipeline(spec["entrypoint"])
+        elif pipeline.name != row["pipeline"]:
+            raise InvalidInput(
+                f"Run {run_id} is a run of pipeline {row['pipeline']!r}, not {pipeline.name!r}."
+            )
         values = pipeline.check_params(row["params"])
         options = dict(row.get("options") or {})
         check_executor(options.get("executor", "local"))
@@ -487,6 +499,29 @@ def execute_run(
         return {**service.run(run_id), "claimed": True}
     _drive(client, pipeline, run_id, values, options, holder, progress, lease_ms)
     return {**service.run(run_id), "claimed": True}
+
+
+def output_of(client: Any, pipeline: Pipeline, record: dict[str, Any]) -> Any:
+    """The value of a finished run's output, loaded from its steps' output refs (None
+    unless the run succeeded)."""
+    if record["status"] != "succeeded" or pipeline.graph.result is None:
+        return None
+    latest = {s["step"]: s for s in record["steps"]}
+
+    def value(h: Handle) -> Any:
+        step = latest[h.node]
+        ctx = MaterialiseContext(
+            client, client.config.project, pipeline.name, h.node, h.output, step["id"]
+        )
+        materializer = pipeline.graph.nodes[h.node].step.materializer
+        return load_output(step["outputs"][h.output], ctx, materializer)
+
+    result = pipeline.graph.result
+    if isinstance(result, Handle):
+        return value(result)
+    if isinstance(result, tuple):
+        return tuple(value(h) for h in result)
+    return {k: value(h) for k, h in result.items()}
 
 
 def _message(exc: BaseException) -> str:

@@ -260,7 +260,7 @@ class PipelineService:
             self.store, self.project, name, params=values, trigger=trigger, options=options
         )
 
-    def resume(self, run_id: str, *, progress: Any = None) -> dict[str, Any]:
+    def resume(self, run_id: str, *, progress: Any = None, pipeline: Any = None) -> dict[str, Any]:
         """Run a failed, waiting or cancelled run again in this process, from its unfinished
         steps (finished ones' outputs are reused); its record.
 
@@ -271,7 +271,9 @@ class PipelineService:
         from ._runner import execute_run, new_holder
 
         self._requeue(run_id)
-        return execute_run(self._own_client(), run_id, holder=new_holder(), progress=progress)
+        return execute_run(
+            self._own_client(), run_id, holder=new_holder(), progress=progress, pipeline=pipeline
+        )
 
     def _requeue(self, run_id: str) -> None:
         run = self.run(run_id)
