@@ -54,8 +54,8 @@ def test_retries_then_success_on_each_executor(
     assert run.output == 6  # the third attempt returned 3, doubled
 
 
-def test_independent_branches_run_in_separate_processes(sqlite_client: Client) -> None:
-    run = branches.run({"n": 4}, client=sqlite_client, max_workers=2)
+def test_independent_branches_run_in_separate_processes(client: Client) -> None:
+    run = branches.run({"n": 4}, client=client, max_workers=2)
     assert run.status == "succeeded", run.error
     pids = run.output["pids"]
     assert len(set(pids)) == 2
