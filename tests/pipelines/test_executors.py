@@ -94,3 +94,34 @@ def test_a_sweep_fans_out_over_the_executor(executor: str, sqlite_client: Client
     assert all(t.metrics["pid"] != os.getpid() for t in result.trials)
     assert result.best("square").params == {"x": 3}
     assert len({t.run_id for t in result.trials}) == 3
+
+
+def test_a_step_that_cannot_reach_a_worker_fails_naming_it(sqlite_client: Client) -> None:
+    import threading
+
+    class Locked:
+        id = "locked"
+        lock = threading.Lock()  # cannot be pickled
+
+        def save(self, value, ctx) -> dict:
+            return {"value": value}
+
+        def load(self, ref, ctx):
+            return ref["value"]
+
+    @keel.step(materializer=Locked())
+    def left(n: int) -> int:
+        return n
+
+    @keel.step
+    def right(n: int) -> int:
+        return n
+
+    @keel.pipeline(name="unpicklable")
+    def unpicklable(n: int = 1):
+        return left(n), right(n)
+
+    run = unpicklable.run(client=sqlite_client, max_workers=2)
+    assert run.status == "failed"
+    assert "Step 'left' cannot be sent to a worker process" in run.step("left")["error"]
+    assert run.step("right")["status"] == "succeeded"

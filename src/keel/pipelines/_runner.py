@@ -225,7 +225,16 @@ class _Scheduler:
                     else:
                         import cloudpickle
 
-                        payload = cloudpickle.dumps((self.client.config, task, step))
+                        try:
+                            payload = cloudpickle.dumps((self.client.config, task, step))
+                        except Exception as exc:
+                            error = (
+                                f"Step {n!r} cannot be sent to a worker process: {exc!r}. Its "
+                                "function, params and materializer must be picklable "
+                                "(cloudpickle); or run it alone, in-process."
+                            )
+                            self._finish(n, step_run_id, inputs, StepResult("failed", error=error))
+                            continue
                         future = executor.submit(payload, step.resources)
                         running[future] = (n, step_run_id, inputs)
                 if running:
