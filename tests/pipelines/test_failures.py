@@ -130,3 +130,18 @@ def test_a_pipeline_defined_here_resumes_its_own_run(sqlite_client: Client, tmp_
     assert [s["step"] for s in resumed.steps] == ["base", "needs_flag", "needs_flag"]
     with pytest.raises(InvalidInput, match="only a failed, waiting or cancelled run"):
         local_resume.resume(run.id, client=sqlite_client)
+
+
+def test_execute_run_runs_a_run_of_another_project(client: Client, tmp_path) -> None:
+    from dataclasses import replace
+
+    flag = tmp_path / "flag"
+    flag.write_text("")
+    client.create_project("team-b")
+    with Client(config=replace(client.config, project="team-b")) as other:
+        approved.run({"flag": str(flag)}, client=other)
+        run_id = other.pipelines.submit("approved", {"flag": str(flag), "n": 1})
+    done = execute_run(client, run_id, holder="agent")  # the agent's client: project default
+    assert done["claimed"] is True
+    assert done["status"] == "succeeded"
+    assert client.pipelines.list() == []  # nothing landed in the agent's own project

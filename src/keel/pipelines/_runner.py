@@ -479,8 +479,10 @@ def execute_run(
     """Claim queued (or waiting) run ``run_id``, run or resume it here, release it.
 
     The agent calls this for each queued run; ``keel pipeline resume`` too. Returns the
-    run's record (with ``claimed: False`` when someone else holds it). ``pipeline`` is
-    the pipeline object when the caller has it (else its recorded entrypoint is imported).
+    run's record (with ``claimed: False`` when someone else holds it). A run of another
+    project than the client's runs with a client of its own project, on the same store.
+    ``pipeline`` is the pipeline object when the caller has it (else its recorded
+    entrypoint is imported).
 
     Raises:
         NotFound: no such run in the client's project.
@@ -488,6 +490,22 @@ def execute_run(
     from ._service import PipelineService
 
     store = client.store
+    project = _step_records.project_of_run(store, run_id)
+    if project is not None and project != client.config.project:
+        # the agent serves every project: run it with a client of the run's project
+        from dataclasses import replace
+
+        from keel.client import Client
+
+        with Client(config=replace(client.config, project=project)) as own:
+            return execute_run(
+                own,
+                run_id,
+                holder=holder,
+                lease_ms=lease_ms,
+                progress=progress,
+                pipeline=pipeline,
+            )
     service = PipelineService(store, project=client.config.project)
     row = service.run(run_id)
     if not _records.claim_run(store, run_id, holder, lease_ms):

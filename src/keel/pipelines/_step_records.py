@@ -17,6 +17,7 @@ __all__ = [
     "finish_step",
     "finished_steps",
     "insert_run",
+    "project_of_run",
     "start_step",
 ]
 
@@ -215,3 +216,15 @@ def finished_steps(store: Store, pipeline_run_id: str) -> dict[str, dict[str, An
         for step, row in latest.items()
         if row.status == "succeeded"
     }
+
+
+def project_of_run(store: Store, run_id: str) -> str | None:
+    """The name of the project pipeline run ``run_id`` belongs to, or None."""
+    r, p, pr = t.pipeline_runs, t.pipelines, t.projects
+    with store.read() as conn:
+        return conn.execute(
+            sa.select(pr.c.name)
+            .join(p, p.c.project_id == pr.c.id)
+            .join(r, r.c.pipeline_id == p.c.id)
+            .where(r.c.id == run_id)
+        ).scalar()
