@@ -52,6 +52,10 @@ _LAZY = {
     "on_dataset": "keel.pipelines.triggers",
     "on_files": "keel.pipelines.triggers",
     "on_alert": "keel.pipelines.triggers",
+    "step": "keel.pipelines",
+    "pipeline": "keel.pipelines",
+    "sweep": "keel.pipelines",
+    "random_space": "keel.pipelines",
 }
 
 __all__ = [
@@ -80,12 +84,16 @@ __all__ = [
     "on_alert",
     "on_dataset",
     "on_files",
+    "pipeline",
     "predict_dataset",
+    "random_space",
     "register_model",
     "search_runs",
     "seed_everything",
     "set_tag",
     "start_run",
+    "step",
+    "sweep",
     "validate",
 ]
 
@@ -106,6 +114,7 @@ if TYPE_CHECKING:
     )
     from keel._lineage_sdk import lineage
     from keel.client import Client
+    from keel.pipelines import pipeline, random_space, step, sweep
     from keel.pipelines.approvals import approval
     from keel.pipelines.triggers import cron, on_alert, on_dataset, on_files
     from keel.registry import load_model, register_model

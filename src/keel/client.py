@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from keel.monitoring._alerts_http import HttpAlerts
     from keel.monitoring._http import HttpMonitors
     from keel.monitoring.alerts import AlertService
+    from keel.pipelines import PipelineService
     from keel.pipelines._approvals_http import HttpApprovals
+    from keel.pipelines._http import HttpPipelines
     from keel.pipelines.approvals import ApprovalService
     from keel.registry import RegistryService
     from keel.registry._http import HttpRegistry
@@ -108,6 +110,11 @@ class _StoreTransport:
         from keel.pipelines.approvals import ApprovalService
 
         return ApprovalService(self.store, project=self.config.project)
+
+    def pipelines(self, client: Client) -> PipelineService:
+        from keel.pipelines import PipelineService
+
+        return PipelineService(self.store, project=self.config.project, client=client)
 
     def lineage(self, ref: str, *, direction: str, depth: int) -> LineageGraph:
         from keel._lineage_sdk import graph_around
@@ -209,6 +216,11 @@ class _ServerTransport:
         from keel.pipelines._approvals_http import HttpApprovals
 
         return HttpApprovals(self._remote, project=self.config.project)
+
+    def pipelines(self, client: Client) -> HttpPipelines:
+        from keel.pipelines._http import HttpPipelines
+
+        return HttpPipelines(self._remote, project=self.config.project)
 
     @cached_property
     def _remote(self) -> RemoteClient:
@@ -415,6 +427,14 @@ class Client:
         an unambiguous prefix), and ``request(run, step, title, timeout=)`` for steps (the
         same methods through a keel server)."""
         return self._transport.approvals()
+
+    @cached_property
+    def pipelines(self) -> PipelineService | HttpPipelines:
+        """Pipelines and their runs: ``list()``, ``get(name)``, ``runs(name=, status=,
+        limit=)``, ``run(id)``, ``logs(id, step=)``, ``submit(name, params)``,
+        ``resume(id)``, ``cancel(id)`` (through a keel server, ``submit`` and ``resume``
+        queue the run for the server's agent)."""
+        return self._transport.pipelines(self)
 
     def lineage(self, ref: str, *, direction: str = "both", depth: int = 20) -> LineageGraph:
         """The records upstream (``up``), downstream (``down``) or both of ``ref``

@@ -24,6 +24,7 @@ from . import (
     models,
     monitor,
     pii,
+    pipeline,
     predict,
     project,
     projects,
@@ -100,6 +101,7 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(ci.app, name="ci")
+app.add_typer(pipeline.app, name="pipeline")
 lineage.register(app)
 predict.register(app)
 pii.register(app)

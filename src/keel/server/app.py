@@ -26,6 +26,7 @@ from .routes import (
     models,
     monitors,
     objects,
+    pipelines,
     predictions,
     projects,
     tracking,
@@ -126,6 +127,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     from keel.ui import mount as mount_dashboard
 
     mount_dashboard(app)  # the dashboard's pages under /ui; / leads there
+    app.include_router(pipelines.router, prefix="/api/v1")
     return app
 
 

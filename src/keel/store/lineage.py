@@ -264,6 +264,15 @@ def _labels(conn: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, 
             .where(mv.c.id.in_(ids))
         )
         out.update({("model_version", i): f"{n}:{v}" for i, n, v in rows})
+    if ids := by_kind.get("step_run"):
+        s, r, p = t.step_runs, t.pipeline_runs, t.pipelines
+        rows = conn.execute(
+            sa.select(s.c.id, s.c.step, p.c.name)
+            .join(r, r.c.id == s.c.pipeline_run_id)
+            .join(p, p.c.id == r.c.pipeline_id)
+            .where(s.c.id.in_(ids))
+        )
+        out.update({("step_run", i): f"step {st} of {n}" for i, st, n in rows})
     if ids := by_kind.get("validation_report"):
         r = t.validation_reports
         rows = conn.execute(sa.select(r.c.id, r.c.passed, r.c.summary).where(r.c.id.in_(ids)))
