@@ -488,8 +488,15 @@ _default_lock = threading.Lock()
 
 def default_client() -> Client:
     """The client of the current configuration (:func:`keel.config.current`), made on
-    first use and made again when the configuration is reset."""
+    first use and made again when the configuration is reset. Inside a pipeline step it is
+    the step's client, so ``keel.load_dataset`` or ``keel.start_run`` in a step reach the
+    store and project the pipeline runs in, whatever process the step runs in."""
     global _default
+    from keel._context import active_step
+
+    step = active_step()
+    if step is not None and getattr(step, "client", None) is not None:
+        return step.client
     from keel import config as config_module
 
     config = config_module.current()

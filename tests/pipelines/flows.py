@@ -110,3 +110,24 @@ def cancel_me(pause: float) -> int:
 @keel.pipeline
 def cancelled(pause: float = 0.5):
     return double(cancel_me(pause))
+
+
+@keel.step
+def newest_rows(data_ref: str) -> dict:
+    return {"ref": data_ref, "rows": len(keel.load_dataset(data_ref))}
+
+
+@keel.pipeline(name="on-new-data", triggers=[keel.on_dataset("applications", param="data_ref")])
+def on_new_data(data_ref: str = ""):
+    return newest_rows(data_ref)
+
+
+@keel.step
+def promote_after_approval(value: int) -> dict:
+    decision = keel.approval("promote credit", timeout="1h")
+    return {"value": value, "approved_by": decision.decided_by}
+
+
+@keel.pipeline(name="approve-then-promote")
+def approve_then_promote(n: int = 3):
+    return promote_after_approval(double(n))

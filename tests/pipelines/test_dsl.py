@@ -173,3 +173,20 @@ def test_computing_with_a_param_in_the_pipeline_function_is_refused() -> None:
 
     with pytest.raises(InvalidInput, match="failed while its DAG was built: .*inside a step"):
         arithmetic.run()
+
+
+def test_triggers_are_checked_when_the_pipeline_is_made() -> None:
+    import keel
+    from keel.errors import InvalidInput
+
+    def body(data_ref: str = "") -> None:
+        return None
+
+    made = keel.pipeline(name="ok", triggers=[keel.on_dataset("credit", param="data_ref")])(body)
+    assert made.triggers == [{"kind": "dataset", "dataset": "credit", "param": "data_ref"}]
+    with pytest.raises(InvalidInput, match="passes param 'month'.*Params: data_ref"):
+        keel.pipeline(name="bad", triggers=[keel.on_dataset("credit", param="month")])(body)
+    with pytest.raises(InvalidInput, match="Pipeline 'odd': .*keel.cron"):
+        keel.pipeline(name="odd", triggers=["0 3 * * *"])(body)
+    with pytest.raises(InvalidInput, match="Pipeline 'odd2': "):
+        keel.pipeline(name="odd2", triggers=[{"kind": "nightly"}])(body)

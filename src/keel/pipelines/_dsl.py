@@ -346,7 +346,15 @@ class Pipeline:
                 "'-' or '.', starting with a letter or digit."
             )
         self.params = params_of(fn)
-        self.triggers = [_trigger_dict(self.name, t) for t in (triggers or [])]
+        self.triggers = _trigger_dicts(self.name, triggers)
+        for trigger in self.triggers:  # what a trigger hands over must be a param
+            if trigger.get("param") and trigger["param"] not in self.params:
+                raise InvalidInput(
+                    f"Pipeline {self.name!r}: its {trigger['kind']} trigger passes param "
+                    f"{trigger['param']!r}, which the pipeline does not take. Params: "
+                    f"{', '.join(self.params) or 'none'}; add {trigger['param']} to the "
+                    "function's arguments."
+                )
         self.entry = _entrypoint(fn)
         self._graph: Graph | None = None
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
@@ -481,16 +489,13 @@ def _entrypoint(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
-def _trigger_dict(name: str, trigger: Any) -> dict[str, Any]:
-    if isinstance(trigger, Mapping):
-        return dict(trigger)
-    to_dict = getattr(trigger, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    raise InvalidInput(
-        f"Triggers of pipeline {name!r} must be dicts or objects with to_dict(). "
-        f"Got {type(trigger).__name__}."
-    )
+def _trigger_dicts(name: str, triggers: Any) -> list[dict[str, Any]]:
+    from .triggers import parse_triggers
+
+    try:
+        return [t.to_dict() for t in parse_triggers(triggers)]
+    except InvalidInput as exc:
+        raise InvalidInput(f"Pipeline {name!r}: {exc.message}") from None
 
 
 def _check_result(name: str, result: Any) -> Any:

@@ -24,12 +24,10 @@ Execute = Callable[..., Any]
 """``execute(client, run_id, *, holder)``: claims, runs and releases one pipeline run."""
 
 
-def default_execute() -> Execute | None:
-    """``keel.pipelines.execute_run``, or None when this keel has no executor."""
-    try:
-        from keel.pipelines import execute_run  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+def default_execute() -> Execute:
+    """``keel.pipelines.execute_run`` (imported on first use: the agent's import stays light)."""
+    from keel.pipelines import execute_run
+
     return execute_run
 
 
@@ -44,7 +42,6 @@ class RunWorkers:
         self._threads: dict[str, threading.Thread] = {}
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._said_missing = False
 
     @property
     def store(self) -> Store:
@@ -63,9 +60,9 @@ class RunWorkers:
     def start(self, candidates: list[tuple[dict[str, Any], bool]]) -> list[dict[str, Any]]:
         """Start the first candidates ``(run row, resumed)`` not already running, as many
         as there are free slots; the ones started."""
-        execute = self._execute_or_none()
-        if execute is None:
-            return []
+        if self._execute is None:
+            self._execute = default_execute()
+        execute = self._execute
         started = []
         busy = set(self.running())
         for run, resumed in candidates:
@@ -104,14 +101,6 @@ class RunWorkers:
         self._clients.clear()
 
     # -- inside -------------------------------------------------------------------------
-
-    def _execute_or_none(self) -> Execute | None:
-        if self._execute is None:
-            self._execute = default_execute()
-            if self._execute is None and not self._said_missing:
-                self._said_missing = True
-                log.warning("queued pipeline runs wait: this keel has no pipeline executor")
-        return self._execute
 
     def _client_for(self, project: str) -> Any:
         """A client of the run's project over the same configuration."""
