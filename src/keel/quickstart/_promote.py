@@ -11,7 +11,7 @@ from ._train import FEATURES, TrainingResult
 
 __all__ = ["Promotion", "register_and_promote"]
 
-GATE = "roc_auc >= baseline.roc_auc + 0.05 and latency_p99_ms <= 200"
+GATE = "roc_auc >= baseline.roc_auc + 0.05 and latency_p99_ms <= 1000"
 
 
 @dataclass(frozen=True)
