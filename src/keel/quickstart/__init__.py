@@ -107,7 +107,7 @@ def _loop(client: Any, directory: Path, sizes: Sizes, stages: Any, summary: Summ
     later = source[source["month"] > max(RECENT)].reset_index(drop=True)
 
     with stages.run("data") as stage:
-        version, checked = _stage_data(client, directory, first, stage, say, facts)
+        version = _stage_data(client, directory, first, stage, say, facts)
     with stages.run("train") as stage:
         trained, promotion = _stage_train(client, first, version, stage, say, facts)
 
@@ -243,7 +243,7 @@ def _stage_data(client: Any, directory: Path, frame: Any, stage: Any, say: Any, 
         validation_passed=checked.passed,
         rejected_batch_errors=checked.rejected_errors,
     )
-    return version, checked
+    return version
 
 
 def _stage_train(client: Any, frame: Any, version: Any, stage: Any, say: Any, facts: dict) -> Any:

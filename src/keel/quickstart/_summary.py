@@ -58,14 +58,15 @@ class Summary:
         table = Table(show_header=True, header_style="bold", expand=False)
         table.add_column("stage")
         table.add_column("time", justify="right")
-        table.add_column("result")
-        table.add_column("objects")
+        table.add_column("what it did, and the objects it made")
         for i, stage in enumerate(self.stages, 1):
+            done = Text(stage["result"])
+            if stage["refs"]:
+                done.append("\n" + ", ".join(stage["refs"]), style="cyan")
             table.add_row(
                 Text.assemble(("✓", "green"), f" {i}. {stage['title']}"),
                 f"{stage['seconds']:.1f}s",
-                Text(stage["result"]),
-                Text("\n".join(stage["refs"])),
+                done,
             )
         return table
 
