@@ -68,7 +68,7 @@ def watch(client: Any, directory: Path, *, window: int) -> Watched:
         for f in result.findings
         if f.kind == "data_drift" and f.score is not None and f.subject and "[" not in f.subject
     }
-    drifted = [f.subject for f in result.breaches if f.kind == "data_drift"]
+    drifted = [f.subject for f in result.breaches if f.kind == "data_drift" and f.subject]
     performance = result.scores.get("performance", {}).get("all")
     labels = int(result.scores.get("labels", {}).get("all", 0))
     if "salary" not in drifted:
