@@ -58,7 +58,9 @@ FULL = Sizes(rows_per_month=400)
 FAST = Sizes(rows_per_month=150, canary_interval="0.5s", canary_min_requests=5)
 
 
-def run(directory: Path | None = None, console: Console | None = None, *, fast: bool = False):
+def run(
+    directory: Path | None = None, console: Console | None = None, *, fast: bool = False
+) -> Summary:
     """Run the closed loop in ``directory`` (a new temporary folder by default) and return
     its :class:`Summary`; with a ``console``, show the stages live while they run.
 
