@@ -49,12 +49,12 @@ class Sizes:
     """How big the loop runs: applications per month and how the canary is judged."""
 
     rows_per_month: int
-    stream_workers: int = 3
+    stream_workers: int = 8
     canary_interval: str = "1s"
     canary_min_requests: int = 10
 
 
-FULL = Sizes(rows_per_month=400)
+FULL = Sizes(rows_per_month=300)
 FAST = Sizes(rows_per_month=150, canary_interval="0.5s", canary_min_requests=5)
 
 

@@ -100,7 +100,7 @@ class Server:
                 f"{answer.text[:300]}"
             )
 
-    def stream(self, rows: pd.DataFrame, *, chunks: int = 6, workers: int = 3) -> Streamed:
+    def stream(self, rows: pd.DataFrame, *, chunks: int = 6, workers: int = 8) -> Streamed:
         """Send ``rows`` (applications with ``applicant_id`` and ``default``) as live
         requests in ``chunks`` in time order; a chunk's labels go back after the
         predictions of the next chunk (the last chunk's at the end)."""
@@ -149,7 +149,7 @@ class Traffic:
     """
 
     def __init__(
-        self, server: Server, rows: pd.DataFrame, *, workers: int = 2, pause: float = 0.002
+        self, server: Server, rows: pd.DataFrame, *, workers: int = 2, pause: float = 0.01
     ):
         self.server = server
         self.records = rows[FEATURES].to_dict("records")
@@ -213,7 +213,7 @@ def serve(client: Any, directory: Path) -> Iterator[Server]:
     app = create_app(rollout.spec, client, poll_seconds=POLL_SECONDS)
     with (
         serve_in_thread(app) as url,
-        httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=8)) as http,
+        httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=16)) as http,
     ):
         yield Server(url, http, path, rollout)
 
