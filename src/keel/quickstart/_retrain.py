@@ -309,6 +309,13 @@ def promote(version: str, *, timeout: float = 60.0, client: Any = None) -> dict[
             f"The canary of {version} was not promoted ({canary.status if canary else 'none'}"
             f"{': ' + str(why[-1]) if why and why[-1] else ''}). The champion stays."
         )
+    walked = [(s.weight, s.status) for s in canary.steps]
+    policy = canary.spec.canary.steps
+    if walked != [(w, "passed") for w in policy[:-1]] + [(policy[-1], "promoted")]:
+        raise KeelError(
+            f"The canary of {version} was promoted without walking its steps {list(policy)}: "
+            f"recorded {walked}. The champion stays."
+        )
     before = client.models.get(f"{MODEL}@champion").ref
     after = client.models.set_alias(
         version, "champion", reason="canary 10 -> 50 -> 100 completed; gate passed"

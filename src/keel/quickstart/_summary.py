@@ -77,9 +77,9 @@ class Summary:
         if not drift:
             return None
         drifted = set(self.facts.get("drifted_features") or ())
-        table = Table(title="drift of months 7-9 from the training data", title_justify="left")
+        table = Table(title="drift of months 7-9", title_justify="left")
         table.add_column("input")
-        table.add_column("score", justify="right")
+        table.add_column("PSI", justify="right")
         table.add_column("drifted")
         for name, score in list(drift.items())[:4]:
             table.add_row(name, f"{score:.3f}", "yes" if name in drifted else "no")

@@ -45,7 +45,7 @@ def validate_data(store: Any, version: Any, directory: Path) -> Validation:
     path = schema.save(directory / "schemas" / "credit.yaml")
     schema = Schema.load(path)  # what a team keeps in git is what runs
     report = validate(version, schema, store=store)
-    rejected = validate(bad_batch(), schema, record=False, store=store)
+    rejected = validate(bad_batch(version.row_count), schema, record=False, store=store)
     return Validation(
         schema_path=path,
         checks=len(report.results),
