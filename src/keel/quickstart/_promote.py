@@ -40,7 +40,7 @@ def register_and_promote(
         description=f"best of the quickstart candidates ({trained.best_name})",
     )
     registry.set_policy("credit-default", {"aliases": {"champion": {"approvals": 0, "gate": True}}})
-    from keel.registry._evaluate import evaluate
+    from keel.registry import evaluate
 
     result = evaluate(
         registry, version.ref, data=holdout.ref, label="default", gate=GATE, datasets=data
