@@ -19,7 +19,12 @@ The seam for keel.pipelines: wrap each function with ``@keel.step`` and
 :func:`retrain_after_alert`'s body with ``@keel.pipeline(name="retrain")`` (its params:
 ``months``, ``rows_per_month``, ``c``, ``directory``); the monitor's
 ``{trigger_pipeline: retrain}`` action then queues that run, and the quickstart waits for
-it instead of calling :func:`retrain_after_alert` (one call in ``keel.quickstart.run``).
+it instead of calling :func:`retrain_after_alert` (one call in ``keel.quickstart.run``,
+in ``_stage_retrain``, made while :class:`._serve.Traffic` keeps live requests flowing:
+the canary is walked on them, so keep the traffic running while the pipeline run does).
+Where the pipeline materialises outputs itself, two steps fold into it: ``version_data``
+(tables become dataset versions) and ``register`` (a returned model becomes a registered
+version); ``split`` and ``train`` return two values each (declare ``outputs=``).
 """
 
 from __future__ import annotations
