@@ -297,7 +297,12 @@ def promote(version: str, *, timeout: float = 60.0, client: Any = None) -> dict[
     client = _client(client)
     deadline = time.monotonic() + timeout
     current = client.deployments.current(DEPLOYMENT)
-    while current is not None and current.status == "canary":
+    if current is None:
+        raise KeelError(
+            f"Deployment {DEPLOYMENT!r} was never applied, so {version} has no canary to "
+            "wait for: run roll_out first."
+        )
+    while current.status == "canary":
         if time.monotonic() > deadline:
             raise KeelError(
                 f"The canary of {version} on {DEPLOYMENT!r} did not finish in {timeout:g} s "
@@ -305,7 +310,7 @@ def promote(version: str, *, timeout: float = 60.0, client: Any = None) -> dict[
                 "reaching a model server that follows the deployment?"
             )
         time.sleep(0.05)
-        current = client.deployments.current(DEPLOYMENT)
+        current = client.deployments.current(DEPLOYMENT) or current
     history = client.deployments.history(DEPLOYMENT)
     canary = next((r for r in history if r.spec.canary is not None), None)
     if canary is None or canary.status != "promoted":
