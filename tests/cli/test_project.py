@@ -70,8 +70,37 @@ def test_usage_error_exits_2(keel) -> None:
     assert keel("no-such-command").returncode == 2
 
 
+def _quickstart(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    """``keel quickstart --fast ...`` with a timeout the whole loop fits in on a busy machine."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    full_env.update(env or {"COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "keel", "quickstart", "--fast", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One run of the quickstart's loop (fast mode) that several tests read."""
+    folder = tmp_path_factory.mktemp("cli-quickstart") / "demo"
+    result = _quickstart("--dir", str(folder), "--json", cwd=folder.parent)
+    assert result.returncode == 0, result.stderr
+    return folder, json.loads(result.stdout)
+
+
 def test_fsck_reports_corruption_and_exits_1(keel, tmp_path: Path) -> None:
-    summary = json.loads(keel("quickstart", "--dir", str(tmp_path), "--json").stdout)
+    done = _quickstart("--dir", str(tmp_path), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
     ok = json.loads(keel("fsck", "--json").stdout)
     assert ok["ok"] is True
     assert ok["objects_checked"] >= 1 + summary["runs"]  # the dataset and each run's model
@@ -88,48 +117,51 @@ def test_fsck_reports_corruption_and_exits_1(keel, tmp_path: Path) -> None:
     assert "corrupt" in human.stdout
 
 
-def test_quickstart_stores_and_verifies_a_dataset(keel, tmp_path: Path) -> None:
-    result = keel("quickstart", "--dir", str(tmp_path / "demo"))
-    assert result.returncode == 0, result.stderr
-    assert "keel quickstart" in result.stdout
-    assert "verify dataset" in result.stdout
-    info = json.loads(keel("info", "--json", cwd=tmp_path / "demo").stdout)
-    assert info["counts"]["dataset_versions"] == 2  # credit and its holdout split
-    assert info["counts"]["runs"] == 3
-    assert "train and track models" in result.stdout
-    runs = json.loads(keel("runs", "ls", "--json", cwd=tmp_path / "demo").stdout)
+def test_quickstart_versions_validates_trains_and_retrains(keel, demo: tuple[Path, dict]) -> None:
+    folder, summary = demo
+    assert summary["dataset"] == "credit:v1"
+    info = json.loads(keel("info", "--json", cwd=folder).stdout)
+    # credit (months 1-6) and its holdout; credit-recent (months 7-9) and its holdout
+    assert info["counts"]["dataset_versions"] == 4
+    assert info["counts"]["runs"] == summary["runs"] == 4  # a sweep of three, one retraining
+    runs = json.loads(keel("runs", "ls", "--json", cwd=folder).stdout)
     assert {r["status"] for r in runs} == {"FINISHED"}
-    assert all(0.5 < r["metrics"]["holdout_auc"] <= 1 for r in runs)
-    assert all(r["tags"]["keel.input.training"] == "credit:v1" for r in runs)
-    (model,) = json.loads(keel("models", "ls", "--json", cwd=tmp_path / "demo").stdout)
-    assert model["aliases"] == {"champion": "credit-default:1"}
-    lineage = json.loads(
-        keel("lineage", "credit:v1", "--down", "--json", cwd=tmp_path / "demo").stdout
-    )
-    assert {n["kind"] for n in lineage["nodes"]} == {
-        "dataset_version",
-        "run",
-        "model_version",
-        "validation_report",
+    swept = [r for r in runs if r["name"] != "retrain"]
+    assert len(swept) == 3
+    assert all(0.5 < r["metrics"]["holdout_auc"] <= 1 for r in swept)
+    assert all(r["tags"]["keel.input.training"] == "credit:v1" for r in swept)
+    (retrain,) = [r for r in runs if r["name"] == "retrain"]
+    assert retrain["tags"]["keel.input.training"] == "credit-recent:v1"
+    (model,) = json.loads(keel("models", "ls", "--json", cwd=folder).stdout)
+    assert model["aliases"] == {"champion": "credit-default:2"}
+    lineage = json.loads(keel("lineage", "credit:v1", "--down", "--json", cwd=folder).stdout)
+    assert {"dataset_version", "run", "model_version", "validation_report"} <= {
+        n["kind"] for n in lineage["nodes"]
     }
     assert info["counts"]["validation_reports"] == 1  # credit:v1 passed; the bad batch
-    assert "reject a bad batch" in result.stdout  # was checked, not recorded or trained on
-    assert (tmp_path / "demo" / "schemas" / "credit.yaml").is_file()
+    assert summary["rejected_batch_errors"]  # was checked, not recorded or trained on
+    assert (folder / "schemas" / "credit.yaml").is_file()
 
 
-def test_quickstart_deploys_serves_and_logs_its_champion(keel, tmp_path: Path) -> None:
-    demo = tmp_path / "demo"
-    result = keel("quickstart", "--dir", str(demo), "--json")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+def test_quickstart_serves_monitors_and_rolls_out_a_canary(keel, demo: tuple[Path, dict]) -> None:
+    folder, summary = demo
     assert summary["deployment"] == "credit-scoring"
-    assert summary["served_requests"] == 200
-    assert summary["logged_predictions"] == 200  # the server flushed its log on stopping
-    assert summary["feedback_labels"] == 100
-    assert (demo / "deploy" / "credit-scoring.yaml").is_file()
-    (rollout,) = json.loads(keel("deploy", "history", "credit-scoring", "--json", cwd=demo).stdout)
-    assert (rollout["revision"], rollout["status"]) == (1, "active")
-    trace = keel("lineage", f"request:{summary['request_id']}", "--json", cwd=demo)
+    assert summary["streamed_requests"] == 450  # months 7-9, one application per request
+    assert summary["logged_predictions"] == summary["served_requests"]  # flushed on stopping
+    assert summary["served_requests"] > summary["streamed_requests"]  # and live traffic after
+    assert summary["feedback_labels"] == 450
+    assert (folder / "deploy" / "credit-scoring.yaml").is_file()
+    history = json.loads(keel("deploy", "history", "credit-scoring", "--json", cwd=folder).stdout)
+    assert [(r["revision"], r["status"]) for r in history] == [(2, "promoted"), (1, "superseded")]
+    assert [(s["weight"], s["status"]) for s in history[0]["steps"]] == [
+        (10, "passed"),
+        (50, "passed"),
+        (100, "promoted"),
+    ]
+    alerts = json.loads(keel("alerts", "ls", "--status", "all", "--json", cwd=folder).stdout)
+    assert [a["id"] for a in alerts] == [summary["alert"]]
+    assert {"data_drift/salary", "performance/roc_auc"} <= set(alerts[0]["keys"])
+    trace = keel("lineage", f"request:{summary['request_id']}", "--json", cwd=folder)
     assert trace.returncode == 0, trace.stderr
     graph = json.loads(trace.stdout)
     assert graph["root"] == {"kind": "prediction", "id": summary["request_id"]}
@@ -139,10 +171,10 @@ def test_quickstart_deploys_serves_and_logs_its_champion(keel, tmp_path: Path) -
         "query",
         "SELECT count(*) AS n FROM predictions p JOIN feedback f USING (request_id)",
         "--json",
-        cwd=demo,
+        cwd=folder,
     )
     assert rows.returncode == 0, rows.stderr
-    assert json.loads(rows.stdout) == [{"n": 100}]
+    assert json.loads(rows.stdout) == [{"n": 450}]
 
 
 def test_init_on_postgres_and_s3_through_the_environment(
@@ -195,23 +227,22 @@ def test_the_quickstarts_next_steps_work_as_printed(tmp_path: Path) -> None:
     work from a shell whose PATH has no keel."""
     import os
     import subprocess
-    import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env["PATH"] = "/usr/bin:/bin"
     env["COLUMNS"] = "80"  # a narrow terminal: the commands must not be wrapped
     demo = tmp_path / "demo"
-    shown = subprocess.run(
-        [sys.executable, "-m", "keel", "quickstart", "--dir", str(demo)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    shown = _quickstart("--dir", str(demo), cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
+    assert "keel quickstart: the closed loop" in shown.stdout
+    for stage in ("ingest, validate", "train, register", "deploy, serve", "monitor, alert"):
+        assert stage in shown.stdout
+    assert "ROC AUC before and after retraining" in shown.stdout
+    assert f"Open the dashboard: cd {demo} && " in shown.stdout
+    assert shown.stdout.split("Open the dashboard:", 1)[1].split("\n", 1)[0].endswith(" ui")
     steps = shown.stdout.split("Explore it:", 1)[1].splitlines()[1:]
     commands = [line.strip() for line in steps if line.startswith("  ")]
-    assert len(commands) >= 5
+    assert len(commands) >= 6
     assert all(not c.startswith("keel ") for c in commands)  # keel is not on this PATH
     for command in commands:
         if " serve " in command:

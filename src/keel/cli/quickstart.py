@@ -1,4 +1,4 @@
-"""``keel quickstart``: the closed-loop example, as far as keel's capabilities reach."""
+"""``keel quickstart``: the closed-loop example project, run end to end."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ def quickstart(
         None, "--dir", help="Folder to run in (default: a new temporary folder)."
     ),
     json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Fewer applications and a quicker canary (as the tests run it)."
+    ),
 ) -> None:
-    """Run the example project end to end and print what each step did."""
+    """Run the closed loop end to end and print what each stage did."""
     from keel.quickstart import run
 
-    summary = run(directory, console=None if json else console)
+    summary = run(directory, console=None if json else console, fast=fast)
     if json:
         print_json(summary.to_dict())
     else:

@@ -15,6 +15,7 @@ policy, micro-batching, prediction logging and request limits::
     batching: {max_batch_size: 64, max_wait_ms: 2}
     logging: {sample: 1.0, exclude: [ssn], hash: [customer_id]}
     limits: {max_body_bytes: 1048576, max_queue: 1024}
+    probabilities: true        # a classifier answers (and logs) its class probabilities
 
 :func:`parse_spec` reads such a file and names the line of the first mistake;
 :meth:`DeploymentSpec.for_model` makes the one-route spec ``keel serve credit@champion`` uses.
@@ -144,6 +145,10 @@ class DeploymentSpec:
     batching: Batching = field(default_factory=Batching)
     logging: LoggingPolicy = field(default_factory=LoggingPolicy)
     limits: Limits = field(default_factory=Limits)
+    probabilities: bool = False
+    """Answer with each row's class probabilities instead of its predicted class (a
+    classifier's ``predict_proba``); the prediction log keeps both, which a monitor needs
+    for ROC AUC. Left out of :meth:`to_dict` when false, as specs recorded before it were."""
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     """Where each field stood in its YAML file (``{"routes.1.version": 7}``); empty unless
     the spec came from :func:`parse_spec`. Not part of the spec: ignored by ``==`` and
@@ -179,6 +184,8 @@ class DeploymentSpec:
         del data["lines"], data["source"]
         if self.canary is None:
             data["canary"] = None
+        if not self.probabilities:
+            del data["probabilities"]
         return _lists(data)
 
     @classmethod
@@ -238,6 +245,7 @@ _TOP = {
     "logging",
     "limits",
     "description",
+    "probabilities",
 }
 
 
@@ -292,6 +300,9 @@ def _build(data: Mapping[str, Any], locator: _Locator | None) -> DeploymentSpec:
     sticky = data.get("sticky_key")
     if sticky is not None:
         sticky = c.text(sticky, ["sticky_key"], _COLUMN_RE, "1-200 characters")
+    probabilities = data.get("probabilities", False)
+    if not isinstance(probabilities, bool):
+        raise c.fail(["probabilities"], f"expected true or false, got {probabilities!r}.")
     return DeploymentSpec(
         name=name,
         model=model,
@@ -302,6 +313,7 @@ def _build(data: Mapping[str, Any], locator: _Locator | None) -> DeploymentSpec:
         batching=_batching(c, data.get("batching")),
         logging=_logging(c, data.get("logging")),
         limits=_limits(c, data.get("limits")),
+        probabilities=probabilities,
     )
 
 

@@ -1,194 +1,242 @@
 """The closed-loop example project that ``keel quickstart`` runs.
 
-It grows with keel: each capability adds its step. Today: create a project, version a
-synthetic credit dataset and verify it, infer its schema and validate it (turning away a
-planted bad batch), train candidate models as tracked runs that
-consume it, pick the best by holdout AUC, register it and promote it to ``champion``
-through an evaluation gate, deploy it as config and serve it with every prediction logged
-(and ground truth fed back), and show the lineage that ties them together.
+Twelve months of synthetic loan applications (:mod:`._data`); from month 7 salaries rise
+and their relation to default shifts. The loop, each stage real and checked:
+
+1. ingest months 1-6, infer a schema, validate (a planted bad batch is rejected), version;
+2. train three candidates as tracked runs (a small sweep), register the best, pass its
+   gate and make it ``champion``;
+3. deploy it and serve it with a real model server on a free loopback port, stream
+   months 7-9 to it as live requests, and send the labels back late;
+4. a monitor (YAML in the project) sees the salary drift and the ROC AUC decay and opens
+   an alert whose actions ask for the ``retrain`` pipeline;
+5. the retraining (:mod:`._retrain`, written as pipeline steps) trains on recent labelled
+   data; the new model beats the champion on recent data and month by month, rolls out
+   as a canary 10 -> 50 -> 100 on the running server's live traffic, and becomes
+   ``champion``;
+6. a summary: each stage's time and objects, drift scores and metrics before and after.
+
+A stage that does not do its job raises :class:`keel.errors.KeelError` saying which and
+why: the loop is keel's end-to-end test (the test suite runs it with ``fast=True``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from ._summary import Summary
+
 __all__ = ["Summary", "run"]
 
-
-@dataclass
-class Summary:
-    """What the quickstart did: the project and one line per step."""
-
-    directory: Path
-    steps: list[tuple[str, str]] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "directory": str(self.directory),
-            "steps": [{"step": s, "result": r} for s, r in self.steps],
-            **self.facts,
-        }
-
-    def print(self, console: Console) -> None:
-        from rich.markup import escape
-        from rich.panel import Panel
-        from rich.table import Table
-        from rich.text import Text
-
-        # Text, not markup: a folder or a dataset value may hold '[...]' or ':x:'
-        table = Table(show_header=True, header_style="bold", expand=False)
-        table.add_column("step")
-        table.add_column("result")
-        for step, result in self.steps:
-            table.add_row(Text.assemble(("✓", "green"), " ", step), Text(result))
-        where = escape(str(self.directory))
-        console.print(Panel(table, title="keel quickstart", subtitle=where))
-        keel = _keel_command()
-        request = self.facts.get("request_id")
-        lines = [
-            f"Explore it: cd {self.directory}, then",
-            f"  {keel} runs ls  # the tracked training runs",
-            f"  {keel} models show credit-default@champion  # the promoted model",
-            f"  {keel} deploy history credit-scoring  # the deployment's rollouts",
-            f"  {keel} lake query 'SELECT model_version, count(*) AS n "
-            "FROM predictions GROUP BY 1'",
-        ]
-        if request:
-            lines.append(f"  {keel} lineage request:{request}  # one prediction, traced back")
-        lines.append(f"  {keel} serve credit-scoring  # serve it yourself; Ctrl-C stops it")
-        console.print(Text("\n".join(lines)), soft_wrap=True)  # copyable: never wrapped
+STAGES = [
+    ("data", "ingest, validate, version"),
+    ("train", "train, register, promote"),
+    ("serve", "deploy, serve, stream"),
+    ("monitor", "monitor, alert"),
+    ("retrain", "retrain, canary, champion"),
+]
+RECENT = [7, 8, 9]
 
 
-def _keel_command() -> str:
-    """How to type ``keel`` here: the bare name when it is on PATH, else the full path of
-    the one running (``make demo`` runs .venv/bin/keel without activating the venv)."""
-    import shutil
-    import sys
+@dataclass(frozen=True)
+class Sizes:
+    """How big the loop runs: applications per month and how the canary is judged."""
 
-    if shutil.which("keel"):
-        return "keel"
-    beside = Path(sys.executable).parent / "keel"
-    return str(beside) if beside.exists() else f"{sys.executable} -m keel"
+    rows_per_month: int
+    stream_workers: int = 8
+    canary_interval: str = "1s"
+    canary_min_requests: int = 10
 
 
-def run(directory: Path | None = None, console: Console | None = None) -> Summary:
-    """Run the quickstart in ``directory`` (a new temporary folder by default)."""
-    from keel.client import Client
+FULL = Sizes(rows_per_month=300)
+FAST = Sizes(rows_per_month=150, canary_interval="0.5s", canary_min_requests=5)
+
+
+def run(
+    directory: Path | None = None, console: Console | None = None, *, fast: bool = False
+) -> Summary:
+    """Run the closed loop in ``directory`` (a new temporary folder by default) and return
+    its :class:`Summary`; with a ``console``, show the stages live while they run.
+
+    Args:
+        directory: where the project is made (and left, for ``keel ui``).
+        console: a rich console for the live view; None runs quietly.
+        fast: fewer applications and a quicker canary (the test suite's mode).
+
+    Raises:
+        KeelError: a stage did not do its job (the message says which and why).
+    """
     from keel.store import init_project
 
-    from ._data import make_credit_data
-    from ._promote import register_and_promote
+    from ._stages import Stages
 
+    sizes = FAST if fast else FULL
     directory = Path(directory or tempfile.mkdtemp(prefix="keel-quickstart-")).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     summary = Summary(directory)
-
-    def say(step: str, result: str) -> None:
-        summary.steps.append((step, result))
-
-    def working(message: str):
-        return console.status(message) if console is not None else contextlib.nullcontext()
-
+    stages = Stages(STAGES, console)
     created = init_project(directory)
     created.close()
-    say("create project", f"{directory / '.keel'}")
-    client = Client(config=created.config)  # every step goes through the one client
-    store = client.store
+    from keel.client import Client
 
-    data = client.datasets
-    frame = make_credit_data()
-    version = data.log(frame, "credit", description="synthetic loan applications")
+    # one client for every stage; the model server writes its log every quarter second
+    client = Client(config=replace(created.config, predictions_flush_seconds=0.25))
+    try:
+        with stages.live():
+            _loop(client, directory, sizes, stages, summary)
+    finally:
+        client.close()
+    summary.stages = [s.to_dict() for s in stages]
+    summary.facts["seconds"] = round(stages.seconds, 3)
+    return summary
+
+
+def _loop(client: Any, directory: Path, sizes: Sizes, stages: Any, summary: Summary) -> None:
+    from ._retrain import applications
+
+    say = summary.steps.append
+    facts = summary.facts
+    say(("create project", f"{directory / '.keel'}"))
+    source = applications(sizes.rows_per_month)
+    first = source[source["month"] <= 6].reset_index(drop=True)
+    recent = source[source["month"].isin(RECENT)].reset_index(drop=True)
+    later = source[source["month"] > max(RECENT)].reset_index(drop=True)
+
+    with stages.run("data") as stage:
+        version = _stage_data(client, directory, first, stage, say, facts)
+    with stages.run("train") as stage:
+        trained, promotion = _stage_train(client, first, version, stage, say, facts)
+
+    from ._serve import serve, wait_logged
+
+    with contextlib.ExitStack() as running:
+        with stages.run("serve") as stage:
+            stage.doing("starting a model server on a free loopback port...")
+            server = running.enter_context(serve(client, directory))
+            stage.doing(f"streaming {len(recent):,} applications of months 7-9...")
+            streamed = server.stream(recent, workers=sizes.stream_workers)
+            stage.doing("waiting for the prediction log to reach the lake...")
+            wait_logged(client, predictions=streamed.requests, feedback=streamed.labels)
+            _stage_served(server, streamed, promotion, stage, say, facts)
+        with stages.run("monitor") as stage:
+            watched = _stage_monitor(client, directory, streamed.requests, stage, say, facts)
+        with stages.run("retrain") as stage:
+            retrained = _stage_retrain(
+                client, directory, server, later, watched, sizes, stage, say, facts
+            )
+    # the server stopped: its log is flushed
+    logged = client.predictions.read("predictions", deployment="credit-scoring")
+    feedback = client.predictions.read("feedback", deployment="credit-scoring")
+    answered = sum(server.answered.values())
     say(
-        "version dataset",
-        f"{version.ref}: {version.row_count:,} rows x {len(version.schema)} columns, "
-        f"{version.size / 1024:,.0f} KiB, manifest {version.manifest_digest[:12]}",
+        (
+            "log predictions",
+            f"{logged.num_rows} predictions and {feedback.num_rows} labels in the lake "
+            f"(see: keel lineage request:{facts['request_id']})",
+        )
+    )
+    graph = client.lineage(version.ref, direction="down")
+    say(
+        (
+            "record lineage",
+            f"{version.ref} -> {sum(1 for key in graph.nodes if key[0] == 'run')} runs -> "
+            f"{sum(1 for key in graph.nodes if key[0] == 'model_version')} model version "
+            f"(see: keel lineage {version.ref})",
+        )
+    )
+    facts.update(
+        deployment="credit-scoring",
+        served_requests=answered,
+        served_by={k: int(v) for k, v in sorted(server.answered.items())},
+        streamed_requests=streamed.requests,
+        logged_predictions=logged.num_rows,
+        feedback_labels=feedback.num_rows,
+        runs=trained.runs + 1,
+        retrain_run=retrained.run,
     )
 
-    manifest = data.manifest(version)
-    intact = all(store.objects.verify(entry.digest) for entry in manifest.entries)
-    same = intact and data.load(version).equals(frame)
-    if not same:
-        from keel.errors import IntegrityError
 
-        raise IntegrityError(f"The quickstart dataset {version.ref} did not read back intact.")
-    say("verify dataset", "every blake3 digest matches and the table reads back identical")
+def _stage_served(
+    server: Any, streamed: Any, promotion: Any, stage: Any, say: Any, facts: dict
+) -> None:
+    from keel.errors import KeelError
+
+    if set(streamed.versions) != {promotion.version}:
+        raise KeelError(
+            f"Months 7-9 were answered by {dict(streamed.versions)}, not only by the champion "
+            f"{promotion.version}."
+        )
+    revision = server.rollout.revision
+    stage.result = (
+        f"{streamed.requests:,} applications of months 7-9 scored live on {server.url} "
+        f"(p50 {streamed.p50_ms:.1f} ms); {streamed.labels:,} labels sent back a chunk later"
+    )
+    stage.refs += [f"deploy/credit-scoring.yaml (revision {revision})"]
+    say(
+        (
+            "deploy and serve",
+            f"deploy/credit-scoring.yaml applied (revision {revision}); {streamed.requests} "
+            f"requests answered by {promotion.version} (p50 {streamed.p50_ms:.1f} ms, "
+            f"{server.url})",
+        )
+    )
+    facts["request_id"] = streamed.request_ids[0]
+
+
+def _stage_data(client: Any, directory: Path, frame: Any, stage: Any, say: Any, facts: dict) -> Any:
+    from keel.errors import IntegrityError
 
     from ._validate import validate_data
 
-    with working("validating the data..."):
-        checked = validate_data(store, version, directory)
+    data = client.datasets
+    stage.doing("versioning months 1-6...")
+    version = data.log(frame, "credit", description="loan applications of months 1-6")
+    say(
+        (
+            "version dataset",
+            f"{version.ref}: {version.row_count:,} rows x {len(version.schema)} columns, "
+            f"{version.size / 1024:,.0f} KiB, manifest {version.manifest_digest[:12]}",
+        )
+    )
+    manifest = data.manifest(version)
+    intact = all(client.store.objects.verify(entry.digest) for entry in manifest.entries)
+    same = intact and data.load(version).equals(frame)
+    if not same:
+        raise IntegrityError(f"The quickstart dataset {version.ref} did not read back intact.")
+    say(("verify dataset", "every blake3 digest matches and the table reads back identical"))
+    stage.doing("inferring a schema and validating...")
+    checked = validate_data(client.store, version, directory)
     if not checked.passed:
-        from keel.errors import IntegrityError
-
         raise IntegrityError(f"The quickstart dataset {version.ref} failed its own schema.")
+    if not checked.rejected_errors:
+        raise IntegrityError("The planted bad batch passed validation; it must be rejected.")
+    schema = checked.schema_path.relative_to(directory)
     say(
-        "validate data",
-        f"schema inferred from {version.ref} -> {checked.schema_path.relative_to(directory)}; "
-        f"{version.ref} passes {checked.checks} checks (report {checked.report_id[:12]})",
-    )
-    say(
-        "reject a bad batch",
-        f"{len(checked.rejected_errors)} failed checks: {', '.join(checked.rejected_errors)}; "
-        "not used for training",
-    )
-
-    from ._train import train_candidates
-
-    with working("training candidate models as tracked runs..."):
-        trained = train_candidates(client.tracker, frame, version)
-    client.tracker.flusher.flush()
-    say(
-        "train and track models",
-        f"{trained.runs} runs in experiment credit-default; best {trained.best_name} "
-        f"(holdout AUC {trained.best_auc:.3f}), run {trained.best_run[:12]}",
-    )
-
-    with working("registering and evaluating the best model..."):
-        promotion = register_and_promote(client.models, data, trained)
-    outcome = (
-        f"{promotion.champion.split(':')[0]}@champion -> {promotion.version}"
-        if promotion.champion
-        else "gate failed: champion not moved"
-    )
-    say(
-        "register and promote",
-        f"{promotion.version} (ROC AUC {promotion.roc_auc:.3f} on {promotion.holdout}); {outcome}",
-    )
-
-    served = None
-    if promotion.champion:
-        from ._serve import serve_champion
-
-        with working("deploying and serving the champion..."):
-            served = serve_champion(client, frame, directory)
-        say(
-            "deploy and serve",
-            f"deploy/credit-scoring.yaml applied (revision {served.revision}); "
-            f"{served.requests} requests answered by {served.version} "
-            f"(p50 {served.p50_ms:.1f} ms, in-process client)",
+        (
+            "validate data",
+            f"schema inferred from {version.ref} -> {schema}; "
+            f"{version.ref} passes {checked.checks} checks (report {checked.report_id[:12]})",
         )
-        say(
-            "log predictions",
-            f"{served.logged} predictions and {served.feedback} labels in the lake "
-            f"(see: keel lineage request:{served.request_id})",
-        )
-
-    graph = client.lineage(version.ref, direction="down")
-    say(
-        "record lineage",
-        f"{version.ref} -> {sum(1 for key in graph.nodes if key[0] == 'run')} runs -> "
-        f"{sum(1 for key in graph.nodes if key[0] == 'model_version')} model version "
-        f"(see: keel lineage {version.ref})",
     )
-
-    summary.facts.update(
+    say(
+        (
+            "reject a bad batch",
+            f"{len(checked.rejected_errors)} failed checks: "
+            f"{', '.join(checked.rejected_errors)}; not used for training",
+        )
+    )
+    stage.result = (
+        f"{version.row_count:,} applications of months 1-6 pass {checked.checks} checks; a bad "
+        f"batch fails {len(checked.rejected_errors)} ({', '.join(checked.rejected_errors)})"
+    )
+    stage.refs += [version.ref, str(schema), f"report {checked.report_id[:12]}"]
+    facts.update(
         dataset=version.ref,
         digest=version.manifest_digest,
         rows=len(frame),
@@ -196,17 +244,173 @@ def run(directory: Path | None = None, console: Console | None = None) -> Summar
         schema=str(checked.schema_path),
         validation_passed=checked.passed,
         rejected_batch_errors=checked.rejected_errors,
-        runs=trained.runs,
+    )
+    return version
+
+
+def _stage_train(client: Any, frame: Any, version: Any, stage: Any, say: Any, facts: dict) -> Any:
+    from keel.errors import KeelError
+
+    from ._promote import register_and_promote
+    from ._train import train_candidates
+
+    stage.doing("training three candidates as tracked runs...")
+    trained = train_candidates(client.tracker, frame, version)
+    client.tracker.flusher.flush()
+    say(
+        (
+            "train and track models",
+            f"{trained.runs} runs in experiment credit-default; best {trained.best_name} "
+            f"(holdout AUC {trained.best_auc:.3f}), run {trained.best_run[:12]}",
+        )
+    )
+    stage.doing("registering the best and passing its gate...")
+    promotion = register_and_promote(client.models, client.datasets, trained)
+    if not promotion.champion:
+        raise KeelError(
+            f"{promotion.version} failed its gate (ROC AUC {promotion.roc_auc:.3f}): no "
+            "champion to deploy."
+        )
+    say(
+        (
+            "register and promote",
+            f"{promotion.version} (ROC AUC {promotion.roc_auc:.3f} on {promotion.holdout}); "
+            f"credit-default@champion -> {promotion.version}",
+        )
+    )
+    stage.result = (
+        f"a sweep of {trained.runs} tracked runs; best {trained.best_name} (holdout AUC "
+        f"{trained.best_auc:.3f}) passes its gate and is champion"
+    )
+    stage.refs += [
+        f"{promotion.version} @champion",
+        promotion.holdout,
+        f"run {trained.best_run[:12]}",
+    ]
+    facts.update(
         best_run=trained.best_run,
         best_holdout_auc=trained.best_auc,
         model=promotion.version,
         champion=promotion.champion,
+        first_champion=promotion.version,
         gate_passed=promotion.passed,
-        deployment=served.deployment if served else None,
-        served_requests=served.requests if served else 0,
-        logged_predictions=served.logged if served else 0,
-        feedback_labels=served.feedback if served else 0,
-        request_id=served.request_id if served else None,
     )
-    client.close()
-    return summary
+    return trained, promotion
+
+
+def _stage_monitor(
+    client: Any, directory: Path, window: int, stage: Any, say: Any, facts: dict
+) -> Any:
+    from ._monitor import AUC_MIN, watch
+
+    stage.doing("evaluating the monitor on the served predictions and their labels...")
+    watched = watch(client, directory, window=window)
+    top = ", ".join(f"{k} {v:.2f}" for k, v in list(watched.drift.items())[:3])
+    actions = ", ".join(f"{kind} {status}" for kind, status in watched.actions)
+    say(
+        (
+            "monitor drift and performance",
+            f"drifted: {', '.join(watched.drifted)} (scores {top}); ROC AUC "
+            f"{watched.roc_auc:.3f} < {AUC_MIN} on {watched.labels} labels",
+        )
+    )
+    say(("open an alert", f"{watched.alert.severity} alert {watched.alert.id[:12]}: {actions}"))
+    stage.result = (
+        f"drift on {', '.join(watched.drifted)} ({top}); ROC AUC {watched.roc_auc:.3f} < "
+        f"{AUC_MIN} on {watched.labels:,} labels; {watched.alert.severity} alert opened "
+        f"({actions})"
+    )
+    stage.refs += [
+        str(watched.path.relative_to(directory)),
+        f"result {watched.result.id[:12]}",
+        f"alert {watched.alert.id[:12]}",
+    ]
+    facts.update(
+        monitor="credit-monitor",
+        drift_scores=watched.drift,
+        drifted_features=watched.drifted,
+        monitor_roc_auc=watched.roc_auc,
+        monitor_labels=watched.labels,
+        monitor_passed=watched.result.passed,
+        alert=watched.alert.id,
+        alert_keys=list(watched.alert.keys),
+        alert_actions=[{"type": k, "status": s} for k, s in watched.actions],
+    )
+    return watched
+
+
+def _stage_retrain(
+    client: Any,
+    directory: Path,
+    server: Any,
+    later: Any,
+    watched: Any,
+    sizes: Sizes,
+    stage: Any,
+    say: Any,
+    facts: dict,
+) -> Any:
+    from ._retrain import retrain_after_alert
+    from ._serve import Traffic
+
+    stage.doing("retraining on months 7-9; months 10-12 keep arriving as live traffic...")
+    # The seam for keel.pipelines: the alert's trigger_pipeline action queues the
+    # 'retrain' pipeline, and this call becomes waiting for that run.
+    with Traffic(server, later) as traffic:
+        retrained = retrain_after_alert(
+            client,
+            watched.alert,
+            months=RECENT,
+            rows_per_month=sizes.rows_per_month,
+            directory=directory,
+            canary_interval=sizes.canary_interval,
+            canary_min_requests=sizes.canary_min_requests,
+        )
+    steps = retrained.rollout["steps"]
+    walked = " -> ".join(f"{s['percent']:g}% {s['status']}" for s in steps)
+    recent = {k: v["roc_auc"] for k, v in retrained.recent.items()}
+    checked = retrained.backtest
+    say(
+        (
+            "retrain on recent data",
+            f"{retrained.version} from {retrained.rows} labelled applications of months 7-9 "
+            f"({retrained.datasets['train']}), run {retrained.run[:12]}",
+        )
+    )
+    say(
+        (
+            "back-test",
+            f"ROC AUC {checked['roc_auc']:.3f} vs champion {checked['champion_roc_auc']:.3f} "
+            f"on {retrained.datasets['holdout']}; better in "
+            + ", ".join(m["window"] for m in checked["months"]),
+        )
+    )
+    say(("canary rollout", f"revision {retrained.rollout['rollout']}: {walked}"))
+    say(("promote", f"credit-default@champion -> {retrained.rollout['champion_after']}"))
+    stage.result = (
+        f"{retrained.version} beats the champion on recent data (ROC AUC "
+        f"{checked['roc_auc']:.3f} vs {checked['champion_roc_auc']:.3f}) and in every month; "
+        f"canary {walked} under {traffic.requests:,} live requests; now champion"
+    )
+    stage.refs += [
+        retrained.datasets["train"],
+        f"run {retrained.run[:12]}",
+        f"{retrained.version} @champion",
+        f"deploy/credit-scoring.yaml (revision {retrained.rollout['rollout']})",
+    ]
+    facts.update(
+        model=retrained.version,
+        champion=retrained.rollout["champion_after"],
+        champion_before=retrained.rollout["champion_before"],
+        retrained_version=retrained.version,
+        recent_dataset=retrained.datasets["train"],
+        recent_auc=recent,
+        backtest=checked["months"],
+        retrain_gate=checked["gate"],
+        retrain_gate_passed=checked["passed"],
+        canary_steps=steps,
+        canary_revision=retrained.rollout["rollout"],
+        traffic_requests=traffic.requests,
+        traffic_errors=len(traffic.errors),
+    )
+    return retrained

@@ -9,9 +9,10 @@ import pandas as pd
 from keel.data import DatasetVersion
 from keel.tracking import RunQuery, Tracker
 
+from ._data import FEATURES
+
 __all__ = ["TrainingResult", "train_candidates"]
 
-FEATURES = ["age", "income", "debt_ratio", "credit_lines", "late_payments", "region"]
 CANDIDATES = {
     "logreg-C0.1": ("logistic_regression", {"C": 0.1}),
     "logreg-C1": ("logistic_regression", {"C": 1.0}),

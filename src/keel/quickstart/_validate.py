@@ -24,14 +24,14 @@ class Validation:
     rejected_errors: list[str]
 
 
-def bad_batch(n_rows: int = 5_000) -> pd.DataFrame:
+def bad_batch(n_rows: int = 2_000) -> pd.DataFrame:
     """A new batch of applications with the faults real feeds have: impossible ages, an
-    unknown region, missing incomes and a repeated applicant id."""
+    unknown region, missing salaries and a repeated applicant id."""
     batch = make_credit_data(n_rows, seed=99)
     batch["region"] = batch["region"].astype(str)
     batch.loc[[3, 40], "age"] = [7, 130]
     batch.loc[[5, 6, 7], "region"] = "central"
-    batch.loc[[11, 12], "income"] = np.nan
+    batch.loc[[11, 12], "salary"] = np.nan
     batch.loc[20, "applicant_id"] = batch.loc[21, "applicant_id"]
     return batch
 
@@ -45,7 +45,7 @@ def validate_data(store: Any, version: Any, directory: Path) -> Validation:
     path = schema.save(directory / "schemas" / "credit.yaml")
     schema = Schema.load(path)  # what a team keeps in git is what runs
     report = validate(version, schema, store=store)
-    rejected = validate(bad_batch(), schema, record=False, store=store)
+    rejected = validate(bad_batch(version.row_count), schema, record=False, store=store)
     return Validation(
         schema_path=path,
         checks=len(report.results),

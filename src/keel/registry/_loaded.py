@@ -76,6 +76,7 @@ class LoadedModel:
         else:
             self._predict = functools.partial(flavor.predict, native)
         self._plan = self.signature._plan if self.signature is not None else None
+        self._proba: Callable[[pd.DataFrame], Any] | None = None
 
     def predict(self, data: Any) -> Any:
         """Predictions for ``data``: a DataFrame, one row as a dict, or a list of row dicts.
@@ -87,6 +88,38 @@ class LoadedModel:
         if self._plan is not None:
             return self._predict(self._plan.frame(data, self._name))
         return self._predict(to_frame(data))
+
+    def proba_function(self) -> Callable[[Any], Any]:
+        """A predict of class probabilities (a row per input row, a column per class) for
+        the same data :meth:`predict` takes, with the signature enforced the same way.
+
+        Raises:
+            InvalidInput: the model gives no class probabilities (not a classifier with
+                ``predict_proba``, nor an ONNX graph with a probabilities output).
+        """
+        bound = self._proba
+        if bound is None:
+            bound = self._proba = self._bind_proba()
+        if self._plan is not None:
+            plan, name = self._plan, self._name
+            return lambda data: bound(plan.frame(data, name))
+        return lambda data: bound(to_frame(data))
+
+    def _bind_proba(self) -> Callable[[pd.DataFrame], Any]:
+        native, names = self.native, self.signature.names if self.signature else None
+        if hasattr(native, "predict_proba"):
+            flavor = FLAVORS.get(self.flavor)
+            if names is not None and self.flavor == "sklearn" and flavor is not None:
+                return flavor.bind_predict(native, names, method="predict_proba")  # type: ignore[attr-defined]
+            return native.predict_proba
+        outputs = getattr(native, "get_outputs", None)
+        if self.flavor == "onnx" and outputs is not None and len(outputs()) > 1 and names:
+            return FLAVORS["onnx"].bind_predict(native, names, output=1)  # type: ignore[attr-defined]
+        raise InvalidInput(
+            f"{self.ref or 'The model'} ({self.flavor}) gives no class probabilities: it is "
+            "not a classifier with predict_proba. Serve its predictions instead (leave "
+            "'probabilities' out of the deployment)."
+        )
 
     def enforce(self, data: Any) -> pd.DataFrame:
         """``data`` as the model receives it: the signature's columns, in order and types."""

@@ -133,7 +133,7 @@ class ModelServer:
 
     def _batcher(self, spec: DeploymentSpec, model: Any) -> Batcher:
         return Batcher(
-            model.predict,
+            model.proba_function() if spec.probabilities else model.predict,
             max_batch_size=spec.batching.max_batch_size,
             max_wait_ms=spec.batching.max_wait_ms,
             max_queue=spec.limits.max_queue,
@@ -215,4 +215,8 @@ class ModelServer:
 
 
 def _same_batching(old: DeploymentSpec, new: DeploymentSpec) -> bool:
-    return old.batching == new.batching and old.limits.max_queue == new.limits.max_queue
+    return (
+        old.batching == new.batching
+        and old.limits.max_queue == new.limits.max_queue
+        and old.probabilities == new.probabilities
+    )
