@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,8 @@ from keel.client import Client
 from keel.errors import InvalidInput, KeelError
 from keel.quickstart import Summary, run
 from keel.quickstart._data import FEATURES, SHIFT_MONTH, make_credit_data
-from keel.quickstart._retrain import applications, recent_data, retrain_after_alert
+from keel.quickstart._retrain import applications, recent_data
+from keel.quickstart._retrain_pipeline import retrain
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,8 @@ def test_the_monitor_sees_the_salary_drift_and_the_decay_and_opens_an_alert(
     actions = {a["type"]: a for a in alert.actions}
     assert actions["log"]["status"] == "ok"
     assert actions["trigger_pipeline"]["pipeline"] == "retrain"
+    assert actions["trigger_pipeline"]["status"] == "ok"
+    assert actions["trigger_pipeline"]["run"] == facts["retrain_pipeline_run"]
     (result,) = client.monitors.results("credit-monitor")
     assert not result.passed
 
@@ -88,6 +90,22 @@ def test_the_retrained_model_beats_the_champion_on_recent_data_and_every_month(
     assert run.tags["keel.quickstart.alert"] == facts["alert"]
     trained_on = client.datasets.load("credit-recent:v1")
     assert set(trained_on["month"].unique()) == {7, 8, 9}
+
+
+def test_the_alert_queued_the_retrain_pipeline_and_the_agent_ran_it(
+    loop: tuple[Summary, Client],
+) -> None:
+    summary, client = loop
+    facts = summary.facts
+    run = client.pipelines.run(facts["retrain_pipeline_run"])
+    assert run["pipeline"] == "retrain"
+    assert run["status"] == "succeeded"
+    assert run["trigger"] == {"kind": "alert", "alert": facts["alert"], "monitor": "credit-monitor"}
+    assert run["params"]["months"] == [7, 8, 9]
+    assert [s["step"] for s in run["steps"]] == ["gather", "fit", "check", "release"]
+    assert all(s["status"] == "succeeded" for s in run["steps"])
+    (recorded,) = [p for p in client.pipelines.list() if p["name"] == "retrain"]
+    assert recorded["entrypoint"] == "keel.quickstart._retrain_pipeline:retrain"
 
 
 def test_the_canary_walked_10_50_100_and_the_champion_moved(
@@ -123,12 +141,10 @@ def test_bad_input_is_refused_with_a_clear_error(
         make_credit_data(2, months=(1, 2, 3))
     with pytest.raises(InvalidInput, match="months must be a list of month numbers"):
         recent_data([], 150, client=client)
-    alert: Any = client.alerts.get(summary.facts["alert"])
-    with pytest.raises(InvalidInput, match="needs an open alert of deployment 'credit-scoring'"):
-        retrain_after_alert(
-            client, "not an alert", months=[7], rows_per_month=150, directory=tmp_path
-        )
-    assert alert.id == summary.facts["alert"]
+    runs = len(client.pipelines.runs("retrain"))
+    with pytest.raises(InvalidInput, match="rows_per_month"):
+        retrain.run({"rows_per_month": "many"}, client=client)
+    assert len(client.pipelines.runs("retrain")) == runs  # refused before anything ran
     assert client.models.get("credit-default@champion").ref == "credit-default:2"  # unchanged
 
 

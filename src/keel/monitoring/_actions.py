@@ -15,6 +15,7 @@ Each action is one mapping in the monitor's ``on_alert`` list:
                                  file runs in the monitoring process, so only trusted
                                  monitor files belong in a project
 ``{trigger_pipeline: NAME}``     queue a run of pipeline NAME of the monitor's project
+                                 (``params``: a mapping of the run's params)
                                  (its trigger ``{kind: alert, alert, monitor}``; the agent
                                  executes it); at most ``alerting.max_retrains_per_day``
                                  (2) per model in any 24 hours, and one held back is
@@ -56,6 +57,7 @@ ACTION_TYPES = ("log", "webhook", "rollback", "command", "callable", "trigger_pi
 _OPTIONS = {
     "webhook": {"timeout": 5.0, "tries": 3, "backoff": 0.5},
     "command": {"timeout": 60.0},
+    "trigger_pipeline": {"params": None},
 }
 _LIMITS = {"timeout": (0.1, 3600.0), "tries": (1, 10), "backoff": (0.0, 60.0)}
 DAY_MS = 86_400_000
@@ -124,6 +126,15 @@ def _parse_one(index: int, entry: object) -> Action:
 
 
 def _option(where: str, name: str, value: object) -> Any:
+    if name == "params":  # the queued run's params: names to JSON values
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise InvalidInput(
+                f"{where}: params must be a mapping of param names to values such as "
+                f"{{months: [7, 8, 9]}}, not {value!r}."[:300]
+            )
+        return dict(value)
     low, high = _LIMITS[name]
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise InvalidInput(f"{where}: {name} must be a number from {low} to {high}, not {value!r}.")
@@ -355,7 +366,8 @@ def _trigger_pipeline(action: Action, ctx: ActionContext) -> dict[str, Any]:
     project = _project_of(ctx)
     trigger = {"kind": "alert", "alert": ctx.alert.id, "monitor": ctx.alert.monitor}
     try:
-        run = submit_run(ctx.client.store, project, action.target, trigger=trigger)
+        params = action.options.get("params")
+        run = submit_run(ctx.client.store, project, action.target, params=params, trigger=trigger)
     except NotFound as exc:
         return {**base, "status": "failed", "detail": exc.message}
     return {

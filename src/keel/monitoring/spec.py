@@ -398,6 +398,19 @@ def _service(c: Checker, raw: Any) -> Service | None:
     )
 
 
+def _check_action_options(c: Checker, path: list[Any], item: Mapping[str, Any]) -> None:
+    """The options beside an action's name (a webhook's ``timeout``, a trigger's
+    ``params``, ...), checked by the code that runs the actions."""
+    from keel.errors import InvalidInput
+
+    from ._actions import parse_actions
+
+    try:
+        parse_actions([item])
+    except InvalidInput as exc:
+        raise c.fail(path, exc.message.removeprefix("on_alert[0]: ")) from None
+
+
 def _on_alert(c: Checker, raw: Any) -> tuple[Mapping[str, Any], ...]:
     if raw is None:
         return ()
@@ -406,11 +419,15 @@ def _on_alert(c: Checker, raw: Any) -> tuple[Mapping[str, Any], ...]:
     out = []
     for i, item in enumerate(raw):
         path = ["on_alert", i]
-        if not isinstance(item, Mapping) or len(item) != 1:
-            raise c.fail(path, f"each action is a mapping with one of {', '.join(ACTIONS)}.")
-        c.mapping(item, path, set(ACTIONS))
-        ((kind, value),) = item.items()
+        kinds = [k for k in item if k in ACTIONS] if isinstance(item, Mapping) else []
+        if len(kinds) != 1:
+            raise c.fail(
+                path, f"each action is a mapping with exactly one of {', '.join(ACTIONS)}."
+            )
+        kind = kinds[0]
+        value = item[kind]
         at = [*path, kind]
+        _check_action_options(c, path, item)
         if kind == "webhook":
             if not isinstance(value, str) or not value.startswith(("http://", "https://")):
                 raise c.fail(at, f"expected an http(s) URL, got {value!r}.")
@@ -428,7 +445,8 @@ def _on_alert(c: Checker, raw: Any) -> tuple[Mapping[str, Any], ...]:
                 raise c.fail(at, "expected a command as a list of strings, e.g. [make, retrain].")
         elif not isinstance(value, str) or not _CALLABLE_RE.match(value):
             raise c.fail(at, f"expected 'module:function', got {value!r}.")
-        out.append({kind: list(value) if isinstance(value, list) else value})
+        options = {k: v for k, v in item.items() if k != kind}  # checked above
+        out.append({kind: list(value) if isinstance(value, list) else value, **options})
     return tuple(out)
 
 

@@ -125,7 +125,7 @@ def _loop(client: Any, directory: Path, sizes: Sizes, stages: Any, summary: Summ
             wait_logged(client, predictions=streamed.requests, feedback=streamed.labels)
             _stage_served(server, streamed, promotion, stage, say, facts)
         with stages.run("monitor") as stage:
-            watched = _stage_monitor(client, directory, streamed.requests, stage, say, facts)
+            watched = _stage_monitor(client, directory, streamed.requests, sizes, stage, say, facts)
         with stages.run("retrain") as stage:
             retrained = _stage_retrain(
                 client, directory, server, later, watched, sizes, stage, say, facts
@@ -159,6 +159,7 @@ def _loop(client: Any, directory: Path, sizes: Sizes, stages: Any, summary: Summ
         feedback_labels=feedback.num_rows,
         runs=trained.runs + 1,
         retrain_run=retrained.run,
+        retrain_pipeline_run=retrained.pipeline_run,
     )
 
 
@@ -299,12 +300,22 @@ def _stage_train(client: Any, frame: Any, version: Any, stage: Any, say: Any, fa
 
 
 def _stage_monitor(
-    client: Any, directory: Path, window: int, stage: Any, say: Any, facts: dict
+    client: Any, directory: Path, window: int, sizes: Sizes, stage: Any, say: Any, facts: dict
 ) -> Any:
     from ._monitor import AUC_MIN, watch
+    from ._retrain_pipeline import retrain
 
+    # the pipeline the monitor's alert will queue, recorded with the project
+    client.pipelines.record(retrain.name, retrain.spec())
+    params = {
+        "months": list(RECENT),
+        "rows_per_month": sizes.rows_per_month,
+        "directory": str(directory),
+        "canary_interval": sizes.canary_interval,
+        "canary_min_requests": sizes.canary_min_requests,
+    }
     stage.doing("evaluating the monitor on the served predictions and their labels...")
-    watched = watch(client, directory, window=window)
+    watched = watch(client, directory, window=window, retrain=params)
     top = ", ".join(f"{k} {v:.2f}" for k, v in list(watched.drift.items())[:3])
     actions = ", ".join(f"{kind} {status}" for kind, status in watched.actions)
     say(
@@ -339,6 +350,48 @@ def _stage_monitor(
     return watched
 
 
+def _run_retrain(client: Any, run_id: str) -> Any:
+    """Let an agent execute the queued ``retrain`` run (as ``keel server`` or ``keel agent``
+    would), and read what its steps made."""
+    import orjson
+
+    from keel.errors import KeelError
+    from keel.server.agent import Agent
+
+    from ._retrain import Retrained
+
+    agent = Agent(client, tick_seconds=1, max_runs=1)
+    try:
+        agent.run_once()
+        if not agent.wait_for_runs(300):
+            raise KeelError(f"The retraining run {run_id} did not finish in 300 s.")
+    finally:
+        agent.release()
+    run = client.pipelines.run(run_id)
+    if run["status"] != "succeeded":
+        raise KeelError(
+            f"The retraining run {run_id} {run['status']}: {run.get('error') or 'no error'}. "
+            f"See: keel pipeline show {run_id}"
+        )
+    outputs = {
+        s["step"]: orjson.loads(client.objects.read_bytes(s["outputs"]["return"]["digest"]))
+        for s in run["steps"]
+        if s["status"] == "succeeded"
+    }
+    data, fitted = outputs["gather"], outputs["fit"]
+    return Retrained(
+        alert=(run.get("trigger") or {}).get("alert", ""),
+        rows=data["rows"],
+        datasets={"train": data["train"], "holdout": data["holdout"]},
+        run=fitted["run"],
+        version=fitted["version"],
+        recent=fitted["recent"],
+        backtest=outputs["check"],
+        rollout=outputs["release"],
+        pipeline_run=run_id,
+    )
+
+
 def _stage_retrain(
     client: Any,
     directory: Path,
@@ -350,22 +403,26 @@ def _stage_retrain(
     say: Any,
     facts: dict,
 ) -> Any:
-    from ._retrain import retrain_after_alert
+    from keel.errors import KeelError
+
     from ._serve import Traffic
 
-    stage.doing("retraining on months 7-9; months 10-12 keep arriving as live traffic...")
-    # The seam for keel.pipelines: the alert's trigger_pipeline action queues the
-    # 'retrain' pipeline, and this call becomes waiting for that run.
-    with Traffic(server, later) as traffic:
-        retrained = retrain_after_alert(
-            client,
-            watched.alert,
-            months=RECENT,
-            rows_per_month=sizes.rows_per_month,
-            directory=directory,
-            canary_interval=sizes.canary_interval,
-            canary_min_requests=sizes.canary_min_requests,
+    queued = [
+        a.get("run")
+        for a in watched.alert.actions
+        if a["type"] == "trigger_pipeline" and a["status"] == "ok"
+    ]
+    if not queued or not queued[0]:
+        raise KeelError(
+            f"The alert {watched.alert.id} queued no retraining run (its actions: "
+            f"{[(a['type'], a['status'], a.get('detail')) for a in watched.alert.actions]})."
         )
+    stage.doing(
+        f"the agent runs pipeline 'retrain' (run {queued[0][:12]}) on months 7-9; months "
+        "10-12 keep arriving as live traffic..."
+    )
+    with Traffic(server, later) as traffic:
+        retrained = _run_retrain(client, queued[0])
     steps = retrained.rollout["steps"]
     walked = " -> ".join(f"{s['percent']:g}% {s['status']}" for s in steps)
     recent = {k: v["roc_auc"] for k, v in retrained.recent.items()}
@@ -374,7 +431,9 @@ def _stage_retrain(
         (
             "retrain on recent data",
             f"{retrained.version} from {retrained.rows} labelled applications of months 7-9 "
-            f"({retrained.datasets['train']}), run {retrained.run[:12]}",
+            f"({retrained.datasets['train']}), run {retrained.run[:12]}, by pipeline "
+            f"'retrain' (run {str(retrained.pipeline_run)[:12]}: queued by the alert, run by "
+            "the agent)",
         )
     )
     say(

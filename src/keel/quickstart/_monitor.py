@@ -23,7 +23,7 @@ drift: {{method: psi, threshold: 0.2, share_of_columns: 0.15}}   # any one input
 performance: {{metric: roc_auc, min: {auc_min}, min_labels: {min_labels}}}
 on_alert:
   - {{log: true}}
-  - {{trigger_pipeline: retrain}}
+  - {{trigger_pipeline: retrain, params: {params}}}   # the pipeline keel quickstart recorded
 """
 AUC_MIN = 0.7
 
@@ -45,9 +45,10 @@ class Watched:
         return [(a["type"], a["status"]) for a in self.alert.actions]
 
 
-def watch(client: Any, directory: Path, *, window: int) -> Watched:
+def watch(client: Any, directory: Path, *, window: int, retrain: dict[str, Any]) -> Watched:
     """Write ``monitors/credit-monitor.yaml``, apply it, evaluate it over the newest
-    ``window`` predictions and return the result with the alert it opened.
+    ``window`` predictions and return the result with the alert it opened (which queues a
+    run of the ``retrain`` pipeline with the params ``retrain``).
 
     Raises:
         KeelError: the monitor saw no drift on ``salary``, no decay of ROC AUC, or opened
@@ -58,7 +59,16 @@ def watch(client: Any, directory: Path, *, window: int) -> Watched:
 
     path = directory / "monitors" / f"{MONITOR}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(SPEC.format(window=window, auc_min=AUC_MIN, min_labels=min(100, window)))
+    import json
+
+    path.write_text(
+        SPEC.format(
+            window=window,
+            auc_min=AUC_MIN,
+            min_labels=min(100, window),
+            params=json.dumps(retrain),  # JSON is YAML's flow style
+        )
+    )
     spec = parse_monitor(path)
     client.monitors.apply(spec)
     result = client.monitors.run(spec.name)

@@ -2,8 +2,8 @@
 
 Each function below is one step: it takes plain values (and ``client``, the default
 client when None, as inside a pipeline step), returns a table, a model or a JSON-able
-value, and knows nothing of the steps around it. :func:`retrain_after_alert` calls them in
-the order a ``retrain`` pipeline runs them::
+value, and knows nothing of the steps around it. the ``retrain`` pipeline runs
+them in this order::
 
     recent_data(months, rows_per_month)            -> data        (a table)
     split(data)                                    -> train_rows, holdout
@@ -15,16 +15,9 @@ the order a ``retrain`` pipeline runs them::
     roll_out(version, directory)                   -> a canary 10 -> 50 -> 100
     promote(version)                               -> champion, once the canary completed
 
-The seam for keel.pipelines: wrap each function with ``@keel.step`` and
-:func:`retrain_after_alert`'s body with ``@keel.pipeline(name="retrain")`` (its params:
-``months``, ``rows_per_month``, ``c``, ``directory``); the monitor's
-``{trigger_pipeline: retrain}`` action then queues that run, and the quickstart waits for
-it instead of calling :func:`retrain_after_alert` (one call in ``keel.quickstart.run``,
-in ``_stage_retrain``, made while :class:`._serve.Traffic` keeps live requests flowing:
-the canary is walked on them, so keep the traffic running while the pipeline run does).
-Where the pipeline materialises outputs itself, two steps fold into it: ``version_data``
-(tables become dataset versions) and ``register`` (a returned model becomes a registered
-version); ``split`` and ``train`` return two values each (declare ``outputs=``).
+They run as the steps of the ``retrain`` pipeline (:mod:`._retrain_pipeline`), which the
+monitor's ``{trigger_pipeline: retrain}`` action queues and the agent executes while live
+traffic keeps flowing (the canary is walked on it).
 """
 
 from __future__ import annotations
@@ -51,7 +44,6 @@ __all__ = [
     "promote",
     "recent_data",
     "register",
-    "retrain_after_alert",
     "roll_out",
     "split",
     "train",
@@ -349,7 +341,7 @@ def promote(version: str, *, timeout: float = 60.0, client: Any = None) -> dict[
 
 @dataclass
 class Retrained:
-    """What :func:`retrain_after_alert` did, step by step."""
+    """What the ``retrain`` pipeline's run did, step by step (see ._retrain_pipeline)."""
 
     alert: str
     rows: int
@@ -359,56 +351,4 @@ class Retrained:
     recent: dict[str, dict[str, Any]]  # "champion" and "new": evaluate() of each
     backtest: dict[str, Any]
     rollout: dict[str, Any] = field(default_factory=dict)
-
-
-def retrain_after_alert(
-    client: Any,
-    alert: Any,
-    *,
-    months: list[int],
-    rows_per_month: int,
-    directory: str | Path,
-    c: float = 1.0,
-    canary_interval: str = "1s",
-    canary_min_requests: int = 10,
-    canary_timeout: float = 60.0,
-) -> Retrained:
-    """Run the retraining an alert of the credit monitor asks for: the steps above, in
-    order (see the module docstring). Live traffic must reach a model server following
-    the deployment while it runs, for the canary to walk its steps.
-
-    Raises:
-        InvalidInput: ``alert`` is not an open alert of the credit-scoring deployment.
-        KeelError: a step did not do its job (too few labels, gate or back-test failed,
-            canary rolled back or stuck); the champion stays.
-    """
-    if getattr(alert, "deployment", None) != DEPLOYMENT or alert.status != "open":
-        raise InvalidInput(
-            f"retrain_after_alert needs an open alert of deployment {DEPLOYMENT!r}; got "
-            f"{getattr(alert, 'id', alert)!r}."
-        )
-    data = recent_data(months, rows_per_month, client=client)
-    train_rows, holdout = split(data)
-    refs = version_data(train_rows, holdout, client=client)
-    model, run = train(train_rows, c, dataset=refs["train"], alert=alert.id, client=client)
-    recent = {
-        "champion": evaluate(champion(client=client), holdout),
-        "new": evaluate(model, holdout),
-    }
-    version = register(
-        model,
-        run,
-        {"recent_holdout_auc": recent["new"]["roc_auc"]},
-        example=holdout[FEATURES].head(),
-        client=client,
-    )
-    checked = backtest(version, refs["holdout"], client=client)
-    roll_out(
-        version,
-        directory,
-        interval=canary_interval,
-        min_requests=canary_min_requests,
-        client=client,
-    )
-    rollout = promote(version, timeout=canary_timeout, client=client)
-    return Retrained(alert.id, len(data), refs, run, version, recent, checked, rollout)
+    pipeline_run: str | None = None  # the run of pipeline 'retrain' that did it

@@ -125,6 +125,11 @@ class Summary:
             f"  {keel} models show credit-default@champion  # the promoted model",
             f"  {keel} deploy history credit-scoring  # the rollouts, with the canary's steps",
             f"  {keel} alerts ls --status all  # the alert the monitor opened",
+            *(
+                [f"  {keel} pipeline show {retrain}  # the retraining the alert queued"]
+                if (retrain := self.facts.get("retrain_pipeline_run"))
+                else []
+            ),
             f"  {keel} lake query 'SELECT model_version, count(*) AS n "
             "FROM predictions GROUP BY 1'",
         ]
