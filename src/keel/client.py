@@ -73,14 +73,16 @@ class _StoreTransport:
         return SqlTracking(self.store, project=self.config.project)
 
     def datasets(self) -> DatasetService:
+        from keel._deletion import datasets_with_holders
         from keel.data import DatasetService
 
-        return DatasetService(self.store, project=self.config.project)
+        return datasets_with_holders(DatasetService(self.store, project=self.config.project))
 
     def models(self) -> RegistryService:
+        from keel._deletion import models_with_holders
         from keel.registry import RegistryService
 
-        return RegistryService(self.store, project=self.config.project)
+        return models_with_holders(RegistryService(self.store, project=self.config.project))
 
     def deployments(self) -> DeploymentService:
         from keel.deploy import DeploymentService

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from keel._lazy import lazy_names
 
 if TYPE_CHECKING:
+    from ._delete import delete_version
     from ._erase import ErasureResult, VersionErasure, erase
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
@@ -33,6 +34,7 @@ _LAZY = {
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
+    "delete_version": "._delete",
     "equality_values": "._predicate",
     "erase": "._erase",
     "ingest": "._ingest",
@@ -53,6 +55,7 @@ __all__ = [
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
+    "delete_version",
     "equality_values",
     "erase",
     "ingest",

@@ -203,6 +203,16 @@ class DatasetService:
 
         return erase(self, dataset, where, actor=actor, dry_run=dry_run)
 
+    holders: tuple = ()
+    """What other concepts hold of a version (see keel.store.deletion); the client sets it."""
+
+    def delete(self, ref: str | DatasetVersion, *, force: bool = False, actor: Any = None) -> Any:
+        """Delete one version (``name:vN``) that nothing protected holds: see
+        :func:`keel.data.delete_version`. Returns a :class:`keel.store.deletion.Deletion`."""
+        from ._delete import delete_version
+
+        return delete_version(self, ref, force=force, actor=actor, holders=self.holders)
+
     def _set_tags(self, version: DatasetVersion, tags: list[str]) -> None:
         with self.store.write() as conn:
             dataset_id = conn.execute(

@@ -16,6 +16,7 @@ from ._service import Actor, RegistryService
 
 if TYPE_CHECKING:
     from ._card import model_card
+    from ._delete import delete_version
     from ._evaluate import Evaluation, evaluate
     from ._examples import stored_examples
     from ._export import export_onnx
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "model_card": "._card",
+    "delete_version": "._delete",
     "Evaluation": "._evaluate",
     "evaluate": "._evaluate",
     "stored_examples": "._examples",
@@ -37,6 +39,7 @@ __all__ = [
     "ModelVersion",
     "Policy",
     "RegistryService",
+    "delete_version",
     "evaluate",
     "export_onnx",
     "load_model",

@@ -613,6 +613,16 @@ class RegistryService:
 
     # -- helpers --------------------------------------------------------------------------
 
+    holders: tuple = ()
+    """What other concepts hold of a version (see keel.store.deletion); the client sets it."""
+
+    def delete(self, ref: str | ModelVersion, *, force: bool = False) -> Any:
+        """Delete one version (``name:N``) that nothing protected holds: see
+        :func:`keel.registry.delete_version`. Returns a :class:`keel.store.deletion.Deletion`."""
+        from ._delete import delete_version
+
+        return delete_version(self, ref, force=force, holders=self.holders)
+
     def _audit(
         self, conn: sa.Connection, project_id: str, action: str, model_id: str, details: dict
     ) -> None:

@@ -1,0 +1,102 @@
+"""What other concepts hold of a dataset or model version: the holders the client wires.
+
+Each concept knows what holds its own versions (a dataset's tags, a model's aliases); what
+one concept holds of another's lives here, above both, so that no concept imports the one
+above it (deployments know models; the registry must not know deployments):
+
+- a model version is held by every live deployment whose routes or shadow resolve to it
+  (and, during a canary, by the revision the canary replaces);
+- a dataset version is held by every model version trained on it: a model version whose
+  source run consumed the dataset version (lineage ``dataset_version --input_to--> run
+  --produced--> model_version``).
+
+:func:`datasets_with_holders` and :func:`models_with_holders` give a service these holders;
+the client and the server's routes build services through them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from keel.store import Store
+from keel.store import schema as t
+
+__all__ = ["dataset_holders", "datasets_with_holders", "model_holders", "models_with_holders"]
+
+
+def model_holders(project: str) -> list[Any]:
+    """The holders of a model version outside the registry, for one project."""
+
+    def deployments(store: Store, version: Any) -> list[str]:
+        from keel.deploy import DeploymentService
+        from keel.errors import KeelError
+        from keel.registry import RegistryService
+
+        service = DeploymentService(store, project=project)
+        registry = RegistryService(store, project=project)
+        said = []
+        for item in service.list():
+            current = service.current(item["name"])
+            if current is None or not current.live:
+                continue
+            rollouts = [current]
+            if current.status == "canary" and current.previous_revision is not None:
+                rollouts.append(service.get(item["name"], current.previous_revision))
+            for rollout in rollouts:
+                spec = rollout.spec
+                shadows = {f"{spec.model}:{s}" if ":" not in s else s for s in spec.shadow}
+                for ref in spec.refs:
+                    try:
+                        if registry.get(ref).id != version.id:
+                            continue
+                    except KeelError:
+                        continue
+                    role = "shadows it" if ref in shadows else "routes traffic to it"
+                    said.append(
+                        f"deployment {item['name']!r} (revision {rollout.revision}, "
+                        f"{rollout.status}) {role} as {ref}"
+                    )
+        return said
+
+    return [deployments]
+
+
+def dataset_holders(project: str) -> list[Any]:
+    """The holders of a dataset version outside its concept, for one project."""
+
+    def trained_on(store: Store, version: Any) -> list[str]:
+        le, mv, m = t.lineage_edges, t.model_versions, t.models
+        with store.read() as conn:
+            runs = sa.select(le.c.dst_id).where(
+                le.c.src_kind == "dataset_version",
+                le.c.src_id == version.id,
+                le.c.dst_kind == "run",
+            )
+            produced = sa.select(le.c.dst_id).where(
+                le.c.src_kind == "run",
+                le.c.src_id.in_(runs),
+                le.c.dst_kind == "model_version",
+            )
+            rows = conn.execute(
+                sa.select(m.c.name, mv.c.version)
+                .join(m, m.c.id == mv.c.model_id)
+                .where(sa.or_(mv.c.id.in_(produced), mv.c.run_id.in_(runs)))
+                .order_by(m.c.name, mv.c.version)
+            ).all()
+        return [f"model version {name}:{number} was trained on it" for name, number in rows]
+
+    return [trained_on]
+
+
+def datasets_with_holders(service: Any) -> Any:
+    """``service`` (a DatasetService) with the other concepts' holders wired in."""
+    service.holders = dataset_holders(service.project)
+    return service
+
+
+def models_with_holders(service: Any) -> Any:
+    """``service`` (a RegistryService) with the other concepts' holders wired in."""
+    service.holders = model_holders(service.project)
+    return service
