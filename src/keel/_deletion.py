@@ -85,9 +85,32 @@ def dataset_holders(project: str) -> list[Any]:
                 .where(sa.or_(mv.c.id.in_(produced), mv.c.run_id.in_(runs)))
                 .order_by(m.c.name, mv.c.version)
             ).all()
-        return [f"model version {name}:{number} was trained on it" for name, number in rows]
+            said = {f"{name}:{number}": None for name, number in rows}
+            packages = conn.execute(
+                sa.select(m.c.name, mv.c.version, mv.c.package_digest)
+                .join(m, m.c.id == mv.c.model_id)
+                .where(m.c.project_id == store.read_project_id(project))
+            ).all()
+        for name, number, digest in packages:  # training data named when registering
+            if version.ref in _training_data(store, digest):
+                said[f"{name}:{number}"] = None
+        return [f"model version {ref} was trained on it" for ref in said]
 
     return [trained_on]
+
+
+def _training_data(store: Store, digest: str) -> list[str]:
+    """The dataset versions a model package names as its training data (best effort)."""
+    import json
+
+    from keel.errors import KeelError
+
+    try:
+        data = json.loads(store.objects.read_bytes(digest))
+    except (KeelError, ValueError):
+        return []
+    listed = data.get("training_data") if isinstance(data, dict) else None
+    return [str(item) for item in listed] if isinstance(listed, list) else []
 
 
 def datasets_with_holders(service: Any) -> Any:
