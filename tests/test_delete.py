@@ -148,10 +148,14 @@ def test_model_version_held_by_alias_and_deployment(client: Client) -> None:
     forced = models.delete("credit:2", force=True)
     assert forced.forced and "shadows it as credit:2" in forced.broke[0]
     assert [v.ref for v in models.versions("credit")] == ["credit:1"]
+    again = models.register(LogisticRegression().fit(X, y), "credit")
+    assert again.version == 4  # a deleted version's number is never reused
+    models.delete(again.ref)
     events = _audit(client, "delete_version")
     assert [(k, d["ref"], d["forced"]) for k, d in events] == [
         ("model", "credit:3", False),
         ("model", "credit:2", True),
+        ("model", "credit:4", False),
     ]
 
 
@@ -178,9 +182,15 @@ def test_dataset_version_held_by_tag_and_training(client: Client) -> None:
     gone = data.delete(v3.ref)
     assert gone.ref == "credit:v3" and v3.manifest_digest in gone.objects
     assert [v.version for v in data.versions("credit")] == [1, 2]
+    assert data.log(frame.assign(a=[0, 0, 0]), "credit").version == 4  # never reused
+    data.delete("credit:v4")
     forced = data.delete("credit:v1", force=True)
     assert forced.broke == ["tag credit@prod points to it"]
     with pytest.raises(NotFound):
         data.resolve("credit@prod")
     events = _audit(client, "delete_version")
-    assert [(k, d["ref"]) for k, d in events] == [("dataset", "credit:v3"), ("dataset", "credit:v1")]
+    assert [(k, d["ref"]) for k, d in events] == [
+        ("dataset", "credit:v3"),
+        ("dataset", "credit:v4"),
+        ("dataset", "credit:v1"),
+    ]

@@ -12,7 +12,7 @@ from keel._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._delete import delete_version
-    from ._erase import ErasureResult, VersionErasure, erase
+    from ._erase import ErasureResult, VersionErasure, erase, object_references_to
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
     from ._owners import version_owners
@@ -38,6 +38,7 @@ _LAZY = {
     "equality_values": "._predicate",
     "erase": "._erase",
     "ingest": "._ingest",
+    "object_references_to": "._erase",
     "parse_ref": "._versions",
     "prepare_parts": "._prepare_parts",
     "version_owners": "._owners",
@@ -59,6 +60,7 @@ __all__ = [
     "equality_values",
     "erase",
     "ingest",
+    "object_references_to",
     "parse_ref",
     "prepare_parts",
     "version_owners",

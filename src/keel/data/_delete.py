@@ -53,7 +53,9 @@ def delete_version(
     version = service.resolve(_explicit(ref))
     store = service.store
     held = gather([tag_holders, lineage_holders, *holders], store, version)
-    check_held("dataset version", version.ref, held, force=force, command=f"keel data delete {version.ref}")
+    check_held(
+        "dataset version", version.ref, held, force=force, command=f"keel data delete {version.ref}"
+    )
     dv, le = t.dataset_versions, t.lineage_edges
     with store.write() as conn:
         dataset_id, project_id = conn.execute(

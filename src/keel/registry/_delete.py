@@ -88,7 +88,9 @@ def delete_version(
             },
         )
     forced = bool(force and held)
-    return Deletion("model_version", version.ref, version.id, forced, held, [version.package_digest])
+    return Deletion(
+        "model_version", version.ref, version.id, forced, held, [version.package_digest]
+    )
 
 
 def _explicit(ref: Any) -> str:

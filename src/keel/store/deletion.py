@@ -73,4 +73,21 @@ def gather(holders: Iterable[Holder], store: Any, version: Any) -> list[str]:
     return list(said)
 
 
-__all__ += ["gather"]
+def highest_deleted(conn: Any, kind: str, object_id: str) -> int:
+    """The highest version number ever deleted from a dataset or model (0 if none), so
+    that a new version never takes the number of a deleted one."""
+    import sqlalchemy as sa
+
+    from . import schema as t
+
+    ae = t.audit_events
+    rows = conn.execute(
+        sa.select(ae.c.details).where(
+            ae.c.object_kind == kind, ae.c.object_id == object_id, ae.c.action == "delete_version"
+        )
+    ).scalars()
+    numbers = [d.get("version") for d in rows if isinstance(d, dict)]
+    return max([n for n in numbers if isinstance(n, int)], default=0)
+
+
+__all__ += ["gather", "highest_deleted"]

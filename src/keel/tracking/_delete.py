@@ -145,9 +145,7 @@ def _set_experiment(store: Store, project: str, name: Any, actor: Actor, delete:
     return {"id": row.id, "name": name, "runs": runs, "deleted_at": at}
 
 
-def delete_experiment(
-    store: Store, project: str, name: str, *, actor: Actor | None = None
-) -> dict:
+def delete_experiment(store: Store, project: str, name: str, *, actor: Actor | None = None) -> dict:
     """Mark an experiment deleted: it and its runs vanish from listings until restored."""
     return _set_experiment(store, project, name, _actor(actor, "delete an experiment"), True)
 
@@ -226,7 +224,9 @@ def purge_deleted(
             .join(p, p.c.id == e.c.project_id)
             .where(e.c.id.in_(expired_experiments))
         ).all():
-            runs = {i for (i,) in conn.execute(sa.select(r.c.id).where(r.c.experiment_id == exp_id))}
+            runs = {
+                i for (i,) in conn.execute(sa.select(r.c.id).where(r.c.experiment_id == exp_id))
+            }
             left = len(runs - {run[0] for run in purged}) if dry_run else len(runs)
             kept = f"{left} of its runs are kept (see above)" if left else None
             report.append(

@@ -415,7 +415,9 @@ class SqlTracking:
         e = t.experiments
         row = (
             conn.execute(
-                sa.select(t.runs, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
+                sa.select(
+                    t.runs, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since")
+                )
                 .join(e, e.c.id == t.runs.c.experiment_id)
                 .where(t.runs.c.id == run_id, e.c.project_id == project_id)
             )
