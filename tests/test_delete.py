@@ -44,7 +44,8 @@ def test_runs_delete_hide_restore_and_purge(client: Client) -> None:
     keep, gone = runs.create_run("exp"), runs.create_run("exp")
     runs.put_artifact(gone.id, "notes.txt", "file", b"only the deleted run holds this")
     deleted = runs.delete_run(gone.id)
-    assert deleted["id"] == gone.id and deleted["deleted_at"] is not None
+    assert deleted["id"] == gone.id
+    assert deleted["deleted_at"] is not None
     assert _ids(client) == {keep.id}
     assert _ids(client, include_deleted=True) == {keep.id, gone.id}
     assert runs.get_run(gone.id).deleted_at == deleted["deleted_at"]
@@ -146,7 +147,8 @@ def test_model_version_held_by_alias_and_deployment(client: Client) -> None:
     done = models.delete("credit:3")
     assert (done.ref, done.forced, done.broke) == ("credit:3", False, [])
     forced = models.delete("credit:2", force=True)
-    assert forced.forced and "shadows it as credit:2" in forced.broke[0]
+    assert forced.forced
+    assert "shadows it as credit:2" in forced.broke[0]
     assert [v.ref for v in models.versions("credit")] == ["credit:1"]
     again = models.register(LogisticRegression().fit(X, y), "credit")
     assert again.version == 4  # a deleted version's number is never reused
@@ -180,7 +182,8 @@ def test_dataset_version_held_by_tag_and_training(client: Client) -> None:
         data.delete("credit@prod")
     assert len(data.versions("credit")) == 3
     gone = data.delete(v3.ref)
-    assert gone.ref == "credit:v3" and v3.manifest_digest in gone.objects
+    assert gone.ref == "credit:v3"
+    assert v3.manifest_digest in gone.objects
     assert [v.version for v in data.versions("credit")] == [1, 2]
     assert data.log(frame.assign(a=[0, 0, 0]), "credit").version == 4  # never reused
     data.delete("credit:v4")

@@ -58,7 +58,8 @@ def test_unreferenced_objects_go_after_grace_referenced_stay(client: Client) -> 
 
     preview = collect_objects(store, references=object_references_to, grace=HOUR, dry_run=True)
     previewed = {item["digest"] for item in preview.removed}
-    assert previewed and previewed <= held | {gone.profile_digest}
+    assert previewed
+    assert previewed <= held | {gone.profile_digest}
     assert all(item["bytes"] > 0 for item in preview.removed)
     assert preview.kept_recent == 1  # the young object
     assert all(store.objects.exists(d) for d in previewed)  # a dry run removes nothing
@@ -69,7 +70,8 @@ def test_unreferenced_objects_go_after_grace_referenced_stay(client: Client) -> 
     assert not any(store.objects.exists(d) for d in previewed)
     assert store.objects.exists(young)
     checked = fsck(store)
-    assert checked.ok and not checked.missing
+    assert checked.ok
+    assert not checked.missing
     assert data.load(keep.ref, format="pandas").equals(_frame(1))
     with client.runs.open_artifact(run.id, "a.txt") as fh:
         assert fh.read() == b"kept artifact"
