@@ -135,6 +135,11 @@ class _StoreTransport:
         project_id = self.store.create_project(name)
         return next(p for p in self.store.projects() if p["id"] == project_id)
 
+    def gc(self, **options: Any) -> dict[str, Any]:
+        from keel._gc import run_gc
+
+        return run_gc(self.store, **options)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
@@ -256,6 +261,16 @@ class _ServerTransport:
 
     def create_project(self, name: str) -> dict[str, Any]:
         return self._remote.json("POST", "/api/v1/projects", json={"name": name})
+
+    def gc(self, **options: Any) -> dict[str, Any]:
+        grace = options.get("grace")
+        body = {
+            "objects": options.get("objects", False),
+            "grace_minutes": None if grace is None else grace / 60,
+            "retention_days": options.get("retention_days"),
+            "dry_run": options.get("dry_run", False),
+        }
+        return self._remote.json("POST", "/api/v1/gc", json=body)
 
     def close(self) -> None:
         for opened in self._opened:
@@ -429,6 +444,23 @@ class Client:
             InvalidInput: the name breaks the rule (1-100 of letters, digits, '.', '_', '-').
         """
         return self._transport.create_project(name)
+
+    def gc(
+        self,
+        *,
+        objects: bool = False,
+        grace: float | None = None,
+        retention_days: float | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Purge runs and experiments deleted longer than ``retention_days`` ago and, with
+        ``objects``, remove objects nothing refers to that nobody wrote within ``grace``
+        seconds (an admin call on a server); ``dry_run`` only reports. See
+        :func:`keel.store.gc.collect_objects` for why this is safe beside active writers.
+        """
+        return self._transport.gc(
+            objects=objects, grace=grace, retention_days=retention_days, dry_run=dry_run
+        )
 
     def close(self) -> None:
         """Flush buffered metrics and close connections."""

@@ -29,6 +29,7 @@ from .routes import (
     tracking,
     validation,
 )
+from .routes import deletion
 from .tokens import TokenInfo, TokenService
 
 __all__ = ["create_app", "factory"]
@@ -112,6 +113,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(predictions.router, prefix="/api/v1")
     app.include_router(monitors.router, prefix="/api/v1")
     app.include_router(alerts.router, prefix="/api/v1")
+    app.include_router(deletion.router, prefix="/api/v1")
     return app
 
 

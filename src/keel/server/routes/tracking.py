@@ -68,6 +68,7 @@ class Search(BaseModel):
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
     max_results: int = Field(1000, ge=1, description="At most KEEL_MAX_SEARCH_RESULTS.")
+    include_deleted: bool = Field(False, description="Also deleted runs (not yet purged).")
 
 
 def _client_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
@@ -239,14 +240,19 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
 def search_runs(project: str, body: Search, request: Request) -> JSONResponse:
     """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
     query = RunQuery(tuple(body.experiments), body.filter, tuple(body.order_by), body.max_results)
+    if body.include_deleted:
+        query = RunQuery(**{**query.__dict__, "include_deleted": True})
     records = _tracking(request, project).search_runs(query)
     return JSONResponse([r.to_dict() for r in records])
 
 
 @router.get("/experiments", dependencies=[READ])
-def list_experiments(project: str, request: Request) -> JSONResponse:
+def list_experiments(
+    project: str, request: Request, include_deleted: bool = Query(False)
+) -> JSONResponse:
     """Every experiment of the project with its number of runs."""
-    return JSONResponse([e.__dict__ for e in _tracking(request, project).list_experiments()])
+    listed = _tracking(request, project).list_experiments(include_deleted=include_deleted)
+    return JSONResponse([e.__dict__ for e in listed])
 
 
 __all__ += ["RunStatus"]
