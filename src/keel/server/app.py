@@ -19,6 +19,7 @@ from .auth import require
 from .routes import (
     alerts,
     datasets,
+    deletion,
     deployments,
     lineage,
     models,
@@ -29,7 +30,6 @@ from .routes import (
     tracking,
     validation,
 )
-from .routes import deletion
 from .tokens import TokenInfo, TokenService
 
 __all__ = ["create_app", "factory"]
