@@ -12,6 +12,7 @@ from keel.errors import KeelError
 from . import (
     alerts,
     data,
+    delete,
     deploy,
     fsck,
     gc,
@@ -99,6 +100,7 @@ predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 grafana.register(monitor.app)
+delete.register(app)  # last: joins the runs, experiments, data and models groups
 
 
 def _global_options_first(argv: list[str]) -> list[str]:
