@@ -12,6 +12,7 @@ Hierarchy::
     │   └── ObjectNotFound              an object digest is missing from the object store
     ├── AlreadyExists             409  creating something that is already there
     ├── Conflict                  409  the change does not fit the current state (try later)
+    │   └── VersionHeld                 a version to delete is still held (an alias, ...)
     ├── InvalidInput              422  a value, argument or file is malformed
     │   ├── ConfigError                 a setting (KEEL_URI, keel.toml, ...) is wrong
     │   ├── QueryTooComplex             a search is beyond a configured or database limit
@@ -46,6 +47,7 @@ __all__ = [
     "StoreUnavailable",
     "StoreVersionError",
     "Unauthenticated",
+    "VersionHeld",
     "did_you_mean",
 ]
 
@@ -85,6 +87,15 @@ class Conflict(KeelError):
     canary in progress, a rollback with nothing to go back to, a concurrent change."""
 
     status_code = 409
+
+
+class VersionHeld(Conflict):
+    """A dataset or model version cannot be deleted: something protected still refers to
+    it (a tag or alias, a deployment, a model trained on it). ``holders`` lists them."""
+
+    def __init__(self, message: str, holders: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.holders = list(holders)
 
 
 class InvalidInput(KeelError):

@@ -17,21 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keel.errors import Conflict
+from keel.errors import VersionHeld
 
 __all__ = ["Deletion", "Holder", "VersionHeld", "check_held"]
 
 Holder = Callable[[Any, Any], list[str]]
 """What holds a version: (store, version) in, one sentence per holder out (empty if none),
 e.g. ``"deployment 'credit-api' routes 90% of its traffic to it"``."""
-
-
-class VersionHeld(Conflict):
-    """A version cannot be deleted: something protected still refers to it (HTTP 409)."""
-
-    def __init__(self, message: str, holders: list[str]) -> None:
-        super().__init__(message)
-        self.holders = holders
 
 
 @dataclass
