@@ -66,6 +66,8 @@ def test_runs_and_experiments_remote(served: Served) -> None:
         with httpx.Client(base_url=served.url) as http:
             refused = http.delete(f"{API}/runs/{a.id}", headers=served.headers("reader"))
             assert refused.status_code == 403
+        with served.remote("reader") as reader, pytest.raises(PermissionDenied, match="writer"):
+            reader.runs.delete_experiment("exp")
         assert _ids(local) == {a.id, b.id}
         done = remote.runs.delete_run(a.id[:20])
         assert done["id"] == a.id
