@@ -23,7 +23,13 @@ import sqlalchemy as sa
 from keel.store import Store
 from keel.store import schema as t
 
-__all__ = ["dataset_holders", "datasets_with_holders", "model_holders", "models_with_holders"]
+__all__ = [
+    "dataset_holders",
+    "datasets_with_holders",
+    "model_holders",
+    "models_with_holders",
+    "runs_held_by_models",
+]
 
 
 def model_holders(project: str) -> list[Any]:
@@ -31,6 +37,7 @@ def model_holders(project: str) -> list[Any]:
 
     def deployments(store: Store, version: Any) -> list[str]:
         from keel.deploy import DeploymentService
+        from keel.deploy.spec import qualify
         from keel.errors import KeelError
         from keel.registry import RegistryService
 
@@ -46,7 +53,7 @@ def model_holders(project: str) -> list[Any]:
                 rollouts.append(service.get(item["name"], current.previous_revision))
             for rollout in rollouts:
                 spec = rollout.spec
-                shadows = {f"{spec.model}:{s}" if ":" not in s else s for s in spec.shadow}
+                shadows = {qualify(s, spec.model) for s in spec.shadow}
                 for ref in spec.refs:
                     try:
                         if registry.get(ref).id != version.id:
@@ -111,6 +118,20 @@ def _training_data(store: Store, digest: str) -> list[str]:
         return []
     listed = data.get("training_data") if isinstance(data, dict) else None
     return [str(item) for item in listed] if isinstance(listed, list) else []
+
+
+def runs_held_by_models(conn: Any, run_ids: list[str]) -> dict[str, str]:
+    """Deleted runs a model version names as its source: gc keeps them (lineage)."""
+    mv, m = t.model_versions, t.models
+    held: dict[str, str] = {}
+    for start in range(0, len(run_ids), 500):
+        for run_id, model, version in conn.execute(
+            sa.select(mv.c.run_id, m.c.name, mv.c.version)
+            .join(m, m.c.id == mv.c.model_id)
+            .where(mv.c.run_id.in_(run_ids[start : start + 500]))
+        ):
+            held.setdefault(run_id, f"model version {model}:{version} names it as its source")
+    return held
 
 
 def datasets_with_holders(service: Any) -> Any:

@@ -55,7 +55,14 @@ def run_gc(
             isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
         ):
             raise InvalidInput(f"{name} must be zero or a positive number. Got {value!r}.")
-    steps = {"purged": lambda s, dry: purge_deleted(s, retention_days=retention_days, dry_run=dry)}
+    from keel._deletion import runs_held_by_models
+
+    def purge(s: Store, dry: bool) -> list[dict[str, Any]]:
+        return purge_deleted(
+            s, retention_days=retention_days, dry_run=dry, held=runs_held_by_models
+        )
+
+    steps = {"purged": purge}
     if temporaries:
         steps = {"expired_runs": lambda s, dry: expire_runs(s, dry_run=dry), **steps}
         report = gc(

@@ -13,7 +13,7 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,14 @@ from keel.store import schema as t
 from keel.store.actors import Actor
 from keel.store.audit import record_event
 
-__all__ = ["delete_experiment", "delete_run", "purge_deleted", "restore_experiment", "restore_run"]
+__all__ = [
+    "Held",
+    "delete_experiment",
+    "delete_run",
+    "purge_deleted",
+    "restore_experiment",
+    "restore_run",
+]
 
 DAY_MS = 86_400_000
 
@@ -171,10 +178,26 @@ def check_experiment_live(conn: sa.Connection, experiment_id: str, name: str) ->
 # -- purge ----------------------------------------------------------------------------------
 
 
+Held = Callable[[sa.Connection, list[str]], dict[str, str]]
+"""Which of some run ids another concept still needs: run id -> why, in users' words
+(the client passes the registry's: a model version naming the run as its source)."""
+
+
 def purge_deleted(
-    store: Store, *, retention_days: float | None = None, dry_run: bool = False
+    store: Store,
+    *,
+    retention_days: float | None = None,
+    dry_run: bool = False,
+    held: Held | None = None,
 ) -> list[dict[str, Any]]:
     """Remove for good the runs and experiments deleted more than ``retention_days`` ago.
+
+    Args:
+        store: the store to purge (every project).
+        retention_days: ``deleted_retention_days`` of the configuration by default.
+        dry_run: report, change nothing.
+        held: which runs another concept still needs; such runs are kept. Without it, a
+            run any other table refers to (by foreign key) is kept.
 
     Returns one dict per run or experiment purged (or, on a dry run, that would be), with
     ``kind``, ``id``, ``name``, ``project`` and ``kept`` (why it stays, or None).
@@ -201,10 +224,10 @@ def purge_deleted(
             )
             .order_by(r.c.id)
         ).all()
-        held = _held_by_models(conn, [row[0] for row in rows])
+        needed = (held or _held_by_others)(conn, [row[0] for row in rows])
         purged = []
         for run_id, name, experiment, project, project_id in rows:
-            kept = held.get(run_id)
+            kept = needed.get(run_id)
             report.append(
                 {
                     "kind": "run",
@@ -212,7 +235,7 @@ def purge_deleted(
                     "name": name,
                     "experiment": experiment,
                     "project": project,
-                    "kept": f"model version {kept} names it as its source" if kept else None,
+                    "kept": kept,
                 }
             )
             if not kept:
@@ -238,16 +261,25 @@ def purge_deleted(
     return report
 
 
-def _held_by_models(conn: sa.Connection, run_ids: list[str]) -> dict[str, str]:
-    mv, m = t.model_versions, t.models
+_OWN = {"run_params", "run_tags", "run_metrics", "run_latest_metrics", "run_artifacts", "runs"}
+_LET_GO = {("step_runs", "run_id")}
+"""References a purge clears instead of keeping the run: a step run outlives its run."""
+
+
+def _held_by_others(conn: sa.Connection, run_ids: list[str]) -> dict[str, str]:
+    """Runs another table refers to by foreign key (a purge would break it)."""
     held: dict[str, str] = {}
-    for chunk in _chunks(run_ids):
-        for run_id, model, version in conn.execute(
-            sa.select(mv.c.run_id, m.c.name, mv.c.version)
-            .join(m, m.c.id == mv.c.model_id)
-            .where(mv.c.run_id.in_(chunk))
-        ):
-            held.setdefault(run_id, f"{model}:{version}")
+    for table in t.metadata.sorted_tables:
+        if table.name in _OWN:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table.name != "runs" or (table.name, fk.parent.name) in _LET_GO:
+                continue
+            for chunk in _chunks(run_ids):
+                for (run_id,) in conn.execute(
+                    sa.select(fk.parent).where(fk.parent.in_(chunk)).distinct()
+                ):
+                    held.setdefault(run_id, f"a {table.name.rstrip('s')} refers to it")
     return held
 
 
