@@ -87,16 +87,22 @@ def test_bad_grace_is_refused(client: Client) -> None:
 
 
 def test_storing_bytes_again_protects_them(client: Client) -> None:
-    """Bytes gc is about to take, stored again by a writer, are no longer old: kept."""
+    """A writer that stores bytes gc is about to take (old, unreferenced), and has not yet
+    recorded its reference, keeps them: storing counts as writing them again."""
     store = client.store
     data = client.datasets
     version = data.log(_frame(3), "d")
+    manifest = data.manifest(version)
+    parts = {e.digest: store.objects.read_bytes(e.digest) for e in manifest.entries}
     data.delete(version.ref)
     _age_all(store)
-    data.log(_frame(3), "d")  # the same bytes again: dedup touches the old objects
+    for raw in parts.values():  # the writer's put, before its transaction records them
+        store.objects.put(raw)
     report = collect_objects(store, references=object_references_to, grace=HOUR)
-    assert report.removed == []
-    assert fsck(store).ok
+    assert not {item["digest"] for item in report.removed} & set(parts)
+    assert all(store.objects.exists(d) for d in parts)
+    removed = {item["digest"] for item in report.removed}
+    assert version.manifest_digest in removed  # what nobody stored again still went
 
 
 def test_gc_with_a_concurrent_writer_loses_nothing(client: Client, tmp_path: Path) -> None:
@@ -146,3 +152,21 @@ def test_gc_with_a_concurrent_writer_loses_nothing(client: Client, tmp_path: Pat
     removed = {d["digest"] for r in [*reports, final] for d in r.removed}
     assert removed <= garbage  # only old garbage ever went
     assert removed  # and some did (garbage the writer never stored again)
+
+
+def test_local_delete_if_older_keeps_what_was_put_again(tmp_path: Path) -> None:
+    from keel.store.objects import open_object_store
+
+    objects = open_object_store(str(tmp_path / "objects"))
+    old, fresh = objects.put(b"old bytes"), objects.put(b"fresh bytes")
+    past = time.time() - HOUR
+    for digest in (old, fresh):
+        os.utime(objects.path(digest), (past, past))
+    objects.put(b"fresh bytes")  # stored again: its time is now
+    cutoff = time.time() - 60
+    assert objects.delete_if_older(old, cutoff) is True
+    assert objects.delete_if_older(fresh, cutoff) is False
+    assert not objects.exists(old)
+    assert objects.read_bytes(fresh) == b"fresh bytes"  # moved aside and back, intact
+    assert objects.delete_if_older(old, cutoff) is False  # gone already: nothing to do
+    assert not list((tmp_path / "objects" / "tmp").glob("*.gc.part"))  # nothing left aside
