@@ -170,3 +170,24 @@ def test_local_delete_if_older_keeps_what_was_put_again(tmp_path: Path) -> None:
     assert objects.read_bytes(fresh) == b"fresh bytes"  # moved aside and back, intact
     assert objects.delete_if_older(old, cutoff) is False  # gone already: nothing to do
     assert not list((tmp_path / "objects" / "tmp").glob("*.gc.part"))  # nothing left aside
+
+
+def test_on_s3_gc_needs_a_longer_grace_and_keeps_young_objects(
+    tmp_path: Path, s3_bucket: str
+) -> None:
+    from keel.config import resolve
+    from keel.store import init_project
+
+    config = resolve(uri=f"sqlite:///{tmp_path / 'keel.db'}", objects=f"s3://{s3_bucket}/keel")
+    init_project(tmp_path, config).close()
+    with Client(config=config) as client:
+        version = client.datasets.log(_frame(1), "d")
+        client.datasets.delete(version.ref)
+        stored = set(client.store.objects.digests())
+        assert client.store.objects.modified(next(iter(stored))) > time.time() - HOUR
+        with pytest.raises(InvalidInput, match="at least 10 minutes"):
+            collect_objects(client.store, references=object_references_to, grace=60)
+        report = collect_objects(client.store, references=object_references_to, grace=600)
+        assert report.removed == []
+        assert report.kept_recent == len(stored)
+        assert set(client.store.objects.digests()) == stored
