@@ -191,3 +191,19 @@ def test_on_s3_gc_needs_a_longer_grace_and_keeps_young_objects(
         assert report.removed == []
         assert report.kept_recent == len(stored)
         assert set(client.store.objects.digests()) == stored
+
+
+def test_a_referenced_object_row_is_never_dropped(client: Client) -> None:
+    """The last guard: even if gc thought an object unreferenced, the foreign key of a
+    reference refuses to let its row go, and gc then keeps the bytes too."""
+    from keel.store.gc import _drop_row
+
+    run = client.runs.create_run("exp")
+    digest = client.runs.put_artifact(run.id, "a.bin", "file", b"held").digest
+    with client.store.write() as conn:
+        assert _drop_row(conn, digest) is False
+    _age_all(client.store)
+    report = collect_objects(client.store, references=lambda *a, **k: {}, grace=HOUR)
+    assert digest not in {item["digest"] for item in report.removed}
+    assert client.store.objects.exists(digest)
+    assert fsck(client.store).ok
