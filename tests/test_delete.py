@@ -199,3 +199,20 @@ def test_dataset_version_held_by_tag_and_training(client: Client) -> None:
         ("dataset", "credit:v4"),
         ("dataset", "credit:v1"),
     ]
+
+
+def test_dataset_version_held_by_a_monitor_reference(client: Client) -> None:
+    from keel.monitoring import MonitorService
+    from keel.monitoring.spec import parse_monitor_text
+
+    data = client.datasets
+    data.log(pd.DataFrame({"a": [1, 2, 3]}), "train")
+    data.log(pd.DataFrame({"a": [4, 5, 6]}), "train")
+    MonitorService(client.store).apply(
+        parse_monitor_text(
+            "name: drift\ndeployment: api\nreference: train:v1\nwindow: {size: 1h}\n"
+        )
+    )
+    with pytest.raises(VersionHeld, match="monitor 'drift' uses it as its reference"):
+        data.delete("train:v1")
+    assert data.delete("train:v2").ref == "train:v2"

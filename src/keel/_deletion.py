@@ -8,7 +8,9 @@ above it (deployments know models; the registry must not know deployments):
   (and, during a canary, by the revision the canary replaces);
 - a dataset version is held by every model version trained on it: a model version whose
   source run consumed the dataset version (lineage ``dataset_version --input_to--> run
-  --produced--> model_version``).
+  --produced--> model_version``) or whose package names it as training data; and by every
+  monitor whose reference data it is (``credit-train:v3``, or the version ``@latest`` or a
+  tag reads as now).
 
 :func:`datasets_with_holders` and :func:`models_with_holders` give a service these holders;
 the client and the server's routes build services through them.
@@ -103,7 +105,26 @@ def dataset_holders(project: str) -> list[Any]:
                 said[f"{name}:{number}"] = None
         return [f"model version {ref} was trained on it" for ref in said]
 
-    return [trained_on]
+    def monitors(store: Store, version: Any) -> list[str]:
+        from keel.data import DatasetService
+        from keel.errors import KeelError
+        from keel.monitoring import MonitorService
+
+        service = MonitorService(store, project=project)
+        data = DatasetService(store, project=project)
+        said = []
+        for item in service.list():
+            reference = service.get(item["name"]).reference
+            if reference == "champion":
+                continue
+            try:
+                if data.resolve(reference).id == version.id:
+                    said.append(f"monitor {item['name']!r} uses it as its reference ({reference})")
+            except KeelError:
+                continue
+        return said
+
+    return [trained_on, monitors]
 
 
 def _training_data(store: Store, digest: str) -> list[str]:
