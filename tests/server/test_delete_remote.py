@@ -69,7 +69,7 @@ def test_runs_and_experiments_remote(served: Served) -> None:
         with served.remote("reader") as reader, pytest.raises(PermissionDenied, match="writer"):
             reader.runs.delete_experiment("exp")
         assert _ids(local) == {a.id, b.id}
-        done = remote.runs.delete_run(a.id[:20])
+        done = remote.runs.delete_run(a.id)
         assert done["id"] == a.id
         assert _ids(remote) == {b.id}
         assert _ids(remote, deleted=True) == {a.id, b.id}

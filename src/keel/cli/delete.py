@@ -25,12 +25,19 @@ def _client():
     return default_client()
 
 
+def _run_id(id_or_prefix: str) -> str:
+    """The whole id of the run a person typed (an unambiguous prefix; deleted runs too)."""
+    from keel.tracking import resolve_run
+
+    return resolve_run(_client().runs, id_or_prefix).id
+
+
 def runs_delete(
     run_id: str = typer.Argument(..., help="Run id or unique prefix."), json: bool = JSON
 ):
     """Delete a run: it vanishes from listings and searches ('keel runs ls --deleted' shows
     it) and can be restored until 'keel gc' purges it after the retention period."""
-    result = _client().runs.delete_run(run_id)
+    result = _client().runs.delete_run(_run_id(run_id))
     _done(
         result,
         json,
@@ -43,7 +50,7 @@ def runs_restore(
     run_id: str = typer.Argument(..., help="Run id or unique prefix."), json: bool = JSON
 ):
     """Restore a deleted run (before 'keel gc' purges it)."""
-    result = _client().runs.restore_run(run_id)
+    result = _client().runs.restore_run(_run_id(run_id))
     _done(result, json, f"restored run {result['id']} ({result['name']})")
 
 

@@ -53,24 +53,22 @@ def _run_row(conn: sa.Connection, project_id: str, project: str, run_id: Any) ->
     if not isinstance(run_id, str) or not run_id.strip() or len(run_id) > 64:
         raise InvalidInput(f"A run id must be a non-empty string. Got {run_id!r}.")
     e, r = t.experiments, t.runs
-    select = (
-        sa.select(r.c.id, r.c.name, r.c.deleted_at, e.c.name.label("experiment"))
-        .join(e, e.c.id == r.c.experiment_id)
-        .where(e.c.project_id == project_id)
-    )
-    rows = conn.execute(select.where(r.c.id.startswith(run_id.strip(), autoescape=True)).limit(2))
-    found = rows.mappings().all()
-    if len(found) > 1 and not any(row["id"] == run_id for row in found):
-        raise InvalidInput(
-            f"Run id prefix {run_id!r} is ambiguous in project {project!r}: it starts "
-            f"{found[0]['id']} and {found[1]['id']}. Give more characters."
+    row = (
+        conn.execute(
+            sa.select(r.c.id, r.c.name, r.c.deleted_at, e.c.name.label("experiment"))
+            .join(e, e.c.id == r.c.experiment_id)
+            .where(e.c.project_id == project_id, r.c.id == run_id.strip())
         )
-    if not found:
+        .mappings()
+        .first()
+    )
+    if row is None:
         raise NotFound(
             f"No run with id {run_id[:60]!r} in project {project!r}. List runs with "
-            "'keel runs ls --deleted' (deleted ones too)."
+            "'keel runs ls --deleted' (deleted ones too); the command line also takes an "
+            "id prefix."
         )
-    return found[0]
+    return row
 
 
 def _set_run(store: Store, project: str, run_id: str, actor: Actor, delete: bool) -> dict:
