@@ -7,6 +7,10 @@ writer that is still running never loses the file it is writing.
 
 Concepts add their own steps (the CLI passes the expiry of dead runs from
 :mod:`keel.tracking`); the store does not know them.
+
+:func:`collect_objects` removes the objects nothing refers to (``keel gc --objects``), with
+a grace period of its own so that it is safe beside active writers; the caller says what
+refers to what (the store knows no dataset manifest or model package).
 """
 
 from __future__ import annotations
