@@ -77,14 +77,16 @@ class _StoreTransport:
         return SqlTracking(self.store, project=self.config.project)
 
     def datasets(self) -> DatasetService:
+        from keel._deletion import datasets_with_holders
         from keel.data import DatasetService
 
-        return DatasetService(self.store, project=self.config.project)
+        return datasets_with_holders(DatasetService(self.store, project=self.config.project))
 
     def models(self) -> RegistryService:
+        from keel._deletion import models_with_holders
         from keel.registry import RegistryService
 
-        return RegistryService(self.store, project=self.config.project)
+        return models_with_holders(RegistryService(self.store, project=self.config.project))
 
     def deployments(self) -> DeploymentService:
         from keel.deploy import DeploymentService
@@ -146,6 +148,11 @@ class _StoreTransport:
     def create_project(self, name: str) -> dict[str, Any]:
         project_id = self.store.create_project(name)
         return next(p for p in self.store.projects() if p["id"] == project_id)
+
+    def gc(self, **options: Any) -> dict[str, Any]:
+        from keel._gc import run_gc
+
+        return run_gc(self.store, **options)
 
     def close(self) -> None:
         if "store" in self.__dict__:
@@ -278,6 +285,16 @@ class _ServerTransport:
 
     def create_project(self, name: str) -> dict[str, Any]:
         return self._remote.json("POST", "/api/v1/projects", json={"name": name})
+
+    def gc(self, **options: Any) -> dict[str, Any]:
+        grace = options.get("grace")
+        body = {
+            "objects": options.get("objects", False),
+            "grace_minutes": None if grace is None else grace / 60,
+            "retention_days": options.get("retention_days"),
+            "dry_run": options.get("dry_run", False),
+        }
+        return self._remote.json("POST", "/api/v1/gc", json=body)
 
     def close(self) -> None:
         for opened in self._opened:
@@ -468,6 +485,23 @@ class Client:
             InvalidInput: the name breaks the rule (1-100 of letters, digits, '.', '_', '-').
         """
         return self._transport.create_project(name)
+
+    def gc(
+        self,
+        *,
+        objects: bool = False,
+        grace: float | None = None,
+        retention_days: float | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Purge runs and experiments deleted longer than ``retention_days`` ago and, with
+        ``objects``, remove objects nothing refers to that nobody wrote within ``grace``
+        seconds (an admin call on a server); ``dry_run`` only reports. See
+        :func:`keel.store.gc.collect_objects` for why this is safe beside active writers.
+        """
+        return self._transport.gc(
+            objects=objects, grace=grace, retention_days=retention_days, dry_run=dry_run
+        )
 
     def close(self) -> None:
         """Flush buffered metrics and close connections."""

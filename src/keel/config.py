@@ -92,6 +92,13 @@ def _parse_positive_float(raw: Any) -> float:
     return value
 
 
+def _parse_non_negative_float(raw: Any) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected zero or a positive number, got {raw!r}")
+    return value
+
+
 def _parse_secret(raw: Any) -> str:
     value = str(raw)
     if len(value) < 16:
@@ -323,6 +330,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Ray cluster that batch scoring fans out over (ray://head:10001, or auto); when set, "
         "'keel predict' uses it without --ray. Unset: --ray starts a local Ray.",
     ),
+    Setting(
+        "deleted_retention_days",
+        "KEEL_DELETED_RETENTION_DAYS",
+        30.0,
+        "Days a deleted run or experiment can still be restored; 'keel gc' purges it for good "
+        "after that (0: the next gc purges it).",
+        _parse_non_negative_float,
+    ),
+    Setting(
+        "gc_grace_minutes",
+        "KEEL_GC_GRACE_MINUTES",
+        60.0,
+        "Minutes an unreferenced object is kept by 'keel gc --objects' after it was last "
+        "written: a writer may be about to record a reference to it.",
+        _parse_non_negative_float,
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -361,6 +384,8 @@ class Config:
     predictions_salt: str | None = field(default=None, repr=False)
     reproduces: str | None = None
     ray_address: str | None = None
+    deleted_retention_days: float = 30.0
+    gc_grace_minutes: float = 60.0
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""

@@ -12,6 +12,7 @@ Hierarchy::
     │   └── ObjectNotFound              an object digest is missing from the object store
     ├── AlreadyExists             409  creating something that is already there
     ├── Conflict                  409  the change does not fit the current state (try later)
+    │   └── VersionHeld                 a version to delete is still held (an alias, ...)
     ├── ApprovalRejected          409  a pipeline's approval was rejected (keel.approval)
     ├── ApprovalExpired           409  a pipeline's approval timed out undecided
     ├── InvalidInput              422  a value, argument or file is malformed
@@ -50,6 +51,7 @@ __all__ = [
     "StoreUnavailable",
     "StoreVersionError",
     "Unauthenticated",
+    "VersionHeld",
     "did_you_mean",
 ]
 
@@ -103,6 +105,15 @@ class ApprovalExpired(KeelError):
     step fails."""
 
     status_code = 409
+
+
+class VersionHeld(Conflict):
+    """A dataset or model version cannot be deleted: something protected still refers to
+    it (a tag or alias, a deployment, a model trained on it). ``holders`` lists them."""
+
+    def __init__(self, message: str, holders: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.holders = list(holders)
 
 
 class InvalidInput(KeelError):

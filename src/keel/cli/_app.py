@@ -15,6 +15,7 @@ from . import (
     approvals,
     ci,
     data,
+    delete,
     deploy,
     fsck,
     gc,
@@ -109,6 +110,7 @@ validate_cli.register(app)
 grafana.register(monitor.app)
 ui.register(app)
 agent.register(app)
+delete.register(app)  # last: joins the runs, experiments, data and models groups
 
 
 def _global_options_first(argv: list[str]) -> list[str]:

@@ -80,7 +80,8 @@ def _print_report(report) -> None:
         console.print(table)
     if report.unreferenced:
         console.print(
-            f"[dim]{len(report.unreferenced)} stored objects are not referenced (harmless)[/]"
+            f"[dim]{len(report.unreferenced)} stored objects are not referenced (harmless; "
+            "'keel gc --objects' removes them once past its grace period)[/]"
         )
     if report.stale_temporaries:
         console.print(

@@ -50,6 +50,9 @@ def ls(
     order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. 'metrics.auc desc'"),
     limit: int = typer.Option(50, "--limit", "-n", help="Most runs to show."),
     json: bool = typer.Option(False, "--json", help="Print runs as JSON."),
+    deleted: bool = typer.Option(
+        False, "--deleted", help="Also deleted runs (not yet purged), marked DELETED."
+    ),
 ) -> None:
     """List runs, newest first, with their status and latest metrics."""
     from rich.text import Text
@@ -59,7 +62,9 @@ def ls(
     from ._table import Table
 
     runs = _backend().search_runs(
-        RunQuery(tuple(experiment or ()), filter, tuple(order_by or ()), limit)
+        RunQuery(
+            tuple(experiment or ()), filter, tuple(order_by or ()), limit, include_deleted=deleted
+        )
     )
     if json:
         print_json([r.to_dict() for r in runs])
@@ -83,6 +88,8 @@ def ls(
     styles = {"FINISHED": "green", "FAILED": "red", "RUNNING": "yellow", "KILLED": "magenta"}
     for r in runs:
         status = Text(r.status, style=styles.get(r.status, "white"))
+        if r.deleted_at is not None:
+            status = Text("DELETED", style="dim")
         table.add_row(
             r.id[:12],
             r.experiment,

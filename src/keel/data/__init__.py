@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from keel._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from ._erase import ErasureResult, VersionErasure, erase
+    from ._delete import delete_version
+    from ._erase import ErasureResult, VersionErasure, erase, object_references_to
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
     from ._owners import version_owners
@@ -33,9 +34,11 @@ _LAZY = {
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
+    "delete_version": "._delete",
     "equality_values": "._predicate",
     "erase": "._erase",
     "ingest": "._ingest",
+    "object_references_to": "._erase",
     "parse_ref": "._versions",
     "prepare_parts": "._prepare_parts",
     "version_owners": "._owners",
@@ -53,9 +56,11 @@ __all__ = [
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
+    "delete_version",
     "equality_values",
     "erase",
     "ingest",
+    "object_references_to",
     "parse_ref",
     "prepare_parts",
     "version_owners",

@@ -147,6 +147,18 @@ class HttpDatasets:
         nothing outside ``to``, whatever the manifest says."""
         return write_files(self.manifest(ref), self.objects, to)
 
+    def delete(self, ref: str | DatasetVersion, *, force: bool = False, actor: Any = None) -> Any:
+        """Delete one version nothing protected holds (the server checks every holder)."""
+        from keel.store.deletion import Deletion
+
+        if isinstance(ref, str):
+            from ._delete import _explicit
+
+            _explicit(ref)
+        params = {"force": "true"} if force else None
+        data = self.remote.json("DELETE", self._version_path(ref, ""), params=params)
+        return Deletion(**data)
+
     # -- helpers --------------------------------------------------------------------------
 
     def _path(self, suffix: str) -> str:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from keel.errors import IntegrityError, NotFound, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
+from keel.store.deletion import highest_deleted
 from keel.store.lineage import record_edges
 from keel.store.names import check_name_free
 from keel.store.rows import named_id
@@ -155,13 +156,14 @@ class DatasetService:
             if profile_digest:
                 self.store.record_object(profile_digest, conn=conn, media_type="application/json")
             dataset_id = self._dataset_id(conn, project_id, name, create=True)
-            number = 1 + (
+            number = 1 + max(
                 conn.execute(
                     sa.select(sa.func.max(t.dataset_versions.c.version)).where(
                         t.dataset_versions.c.dataset_id == dataset_id
                     )
                 ).scalar()
-                or 0
+                or 0,
+                highest_deleted(conn, "dataset", dataset_id),  # numbers are never reused
             )
             conn.execute(
                 t.dataset_versions.insert().values(
@@ -202,6 +204,16 @@ class DatasetService:
         from ._erase import erase
 
         return erase(self, dataset, where, actor=actor, dry_run=dry_run)
+
+    holders: tuple = ()
+    """What other concepts hold of a version (see keel.store.deletion); the client sets it."""
+
+    def delete(self, ref: str | DatasetVersion, *, force: bool = False, actor: Any = None) -> Any:
+        """Delete one version (``name:vN``) that nothing protected holds: see
+        :func:`keel.data.delete_version`. Returns a :class:`keel.store.deletion.Deletion`."""
+        from ._delete import delete_version
+
+        return delete_version(self, ref, force=force, actor=actor, holders=self.holders)
 
     def _set_tags(self, version: DatasetVersion, tags: list[str]) -> None:
         with self.store.write() as conn:
@@ -289,6 +301,11 @@ class DatasetService:
                     )
             else:
                 found = conn.execute(select.order_by(dv.c.version.desc()).limit(1)).scalar()
+            if found is None:
+                raise NotFound(
+                    f"Dataset {parsed.name!r} has no versions left (they were deleted). "
+                    "Log a new one with 'keel data add' or keel.log_dataset()."
+                )
         return self._get(found)
 
     def manifest(self, ref: str | DatasetVersion) -> Manifest:

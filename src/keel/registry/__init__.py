@@ -17,6 +17,7 @@ from ._service import Actor, RegistryService
 if TYPE_CHECKING:
     from ._card import model_card
     from ._ci_report import CiReport, ci_report
+    from ._delete import delete_version
     from ._evaluate import Evaluation, evaluate
     from ._examples import stored_examples
     from ._export import export_onnx
@@ -26,6 +27,7 @@ _LAZY = {
     "model_card": "._card",
     "CiReport": "._ci_report",
     "ci_report": "._ci_report",
+    "delete_version": "._delete",
     "Evaluation": "._evaluate",
     "evaluate": "._evaluate",
     "stored_examples": "._examples",
@@ -42,6 +44,7 @@ __all__ = [
     "Policy",
     "RegistryService",
     "ci_report",
+    "delete_version",
     "evaluate",
     "export_onnx",
     "load_model",

@@ -209,6 +209,18 @@ class HttpRegistry:
         """Every registration, alias move, approval, rejection and policy change, oldest first."""
         return [HistoryEvent(**e) for e in self._json("GET", self._path(name, "history"))]
 
+    def delete(self, ref: str | ModelVersion, *, force: bool = False) -> Any:
+        """Delete one version (``name:N``) nothing protected holds (the server checks every
+        holder, deployments included)."""
+        from keel.store.deletion import Deletion
+
+        from ._delete import _explicit
+
+        parsed = parse_model_ref(_explicit(ref))
+        params = {"force": "true"} if force else None
+        path = self._path(parsed.name, "versions", str(parsed.version))
+        return Deletion(**self._json("DELETE", path, params=params))
+
     def evaluations(self, ref: str | ModelVersion) -> list[dict[str, Any]]:
         version = self.get(ref)
         path = self._path(version.model, "versions", str(version.version), "evaluations")

@@ -13,6 +13,7 @@ from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
 from keel.store.actors import Actor
 from keel.store.audit import audit_events, record_event
+from keel.store.deletion import highest_deleted
 from keel.store.lineage import record_edges
 from keel.store.names import check_name_free
 from keel.store.rows import named_id
@@ -172,13 +173,14 @@ class RegistryService:
             for file_digest in (*manifest.files.values(), digest):
                 self.store.record_object(file_digest, conn=conn)
             model_id = self._model_id(conn, project_id, name, create=True)
-            number = 1 + (
+            number = 1 + max(
                 conn.execute(
                     sa.select(sa.func.max(t.model_versions.c.version)).where(
                         t.model_versions.c.model_id == model_id
                     )
                 ).scalar()
-                or 0
+                or 0,
+                highest_deleted(conn, "model", model_id),  # numbers are never reused
             )
             conn.execute(
                 t.model_versions.insert().values(
@@ -612,6 +614,16 @@ class RegistryService:
         return [{str(k): v for k, v in r.items()} for r in rows]
 
     # -- helpers --------------------------------------------------------------------------
+
+    holders: tuple = ()
+    """What other concepts hold of a version (see keel.store.deletion); the client sets it."""
+
+    def delete(self, ref: str | ModelVersion, *, force: bool = False) -> Any:
+        """Delete one version (``name:N``) that nothing protected holds: see
+        :func:`keel.registry.delete_version`. Returns a :class:`keel.store.deletion.Deletion`."""
+        from ._delete import delete_version
+
+        return delete_version(self, ref, force=force, holders=self.holders)
 
     def _audit(
         self, conn: sa.Connection, project_id: str, action: str, model_id: str, details: dict

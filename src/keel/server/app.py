@@ -21,6 +21,7 @@ from .routes import (
     alerts,
     approvals,
     datasets,
+    deletion,
     deployments,
     lineage,
     models,
@@ -124,10 +125,11 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.include_router(approvals.router, prefix="/api/v1")
     app.include_router(activity.router, prefix="/api/v1")
     app.include_router(agent_routes.router, prefix="/api/v1")
+    app.include_router(pipelines.router, prefix="/api/v1")
+    app.include_router(deletion.router, prefix="/api/v1")
     from keel.ui import mount as mount_dashboard
 
     mount_dashboard(app)  # the dashboard's pages under /ui; / leads there
-    app.include_router(pipelines.router, prefix="/api/v1")
     return app
 
 

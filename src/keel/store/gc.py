@@ -7,6 +7,10 @@ writer that is still running never loses the file it is writing.
 
 Concepts add their own steps (the CLI passes the expiry of dead runs from
 :mod:`keel.tracking`); the store does not know them.
+
+:func:`collect_objects` removes the objects nothing refers to (``keel gc --objects``), with
+a grace period of its own so that it is safe beside active writers; the caller says what
+refers to what (the store knows no dataset manifest or model package).
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ from typing import Any
 
 from ._store import Store
 
-__all__ = ["DEFAULT_GRACE_S", "GcReport", "Step", "gc", "temporaries"]
+__all__ = [
+    "DEFAULT_GRACE_S",
+    "GcReport",
+    "ObjectsReport",
+    "References",
+    "Step",
+    "collect_objects",
+    "gc",
+    "temporaries",
+]
 
 DEFAULT_GRACE_S = 3600.0
 """Temporary files younger than this (seconds) may belong to a live writer and are kept."""
@@ -110,3 +123,144 @@ def gc(
     for name, step in (steps or {}).items():
         report.steps[name] = step(store, dry_run)
     return report
+
+
+# -- unreferenced objects -------------------------------------------------------------------
+
+References = Callable[..., dict[str, list[str]]]
+"""What refers to some digests: ``(store, digests, conn=conn)`` in, digest -> holders out
+(``keel.data.object_references_to`` knows every digest column, dataset manifest and model
+package; the store knows no concept, so the caller passes it)."""
+
+MIN_GRACE_UNTOUCHABLE_S = 600.0
+"""The shortest grace period on an object store that cannot refresh an object's time in
+place (S3 and other fsspec stores rewrite a copy older than 5 minutes instead)."""
+
+
+@dataclass
+class ObjectsReport:
+    """What :func:`collect_objects` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    grace_s: float
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    """Unreferenced objects: ``digest``, ``bytes``, ``age_s``."""
+    kept_recent: int = 0
+    """Unreferenced objects younger than the grace period (a writer may be about to use them)."""
+    referenced: int = 0
+    """Objects something refers to (never removed)."""
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(item["bytes"] for item in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "grace_s": self.grace_s,
+            "removed": self.removed,
+            "bytes_freed": self.bytes_freed,
+            "kept_recent": self.kept_recent,
+            "referenced": self.referenced,
+        }
+
+
+def collect_objects(
+    store: Store,
+    *,
+    references: References,
+    grace: float | None = None,
+    dry_run: bool = False,
+) -> ObjectsReport:
+    """Remove the objects nothing refers to and nobody wrote within ``grace`` seconds.
+
+    Safe while writers are active: an object put within the grace period is never
+    removed (its writer may be about to record a reference to it; putting bytes that are
+    already stored counts as writing them again), the references are read inside a write
+    transaction, an object row a reference still points to is never dropped (the foreign
+    key refuses it), and each object's time is read again, atomically, as it goes.
+
+    Args:
+        store: the store to clean.
+        references: what refers to digests (see :data:`References`).
+        grace: seconds; ``gc_grace_minutes`` of the configuration by default.
+        dry_run: list what would go, with sizes; remove nothing.
+
+    Raises:
+        InvalidInput: a negative grace period, or one shorter than
+            :data:`MIN_GRACE_UNTOUCHABLE_S` on a store that cannot refresh an object's time.
+    """
+    from keel.errors import InvalidInput
+
+    grace_s = store.config.gc_grace_minutes * 60 if grace is None else grace
+    if isinstance(grace_s, bool) or not isinstance(grace_s, int | float) or not grace_s >= 0:
+        raise InvalidInput(f"The grace period of gc must be zero or more seconds. Got {grace!r}.")
+    objects = store.objects
+    atomic = getattr(objects, "delete_if_older", None)
+    modified = getattr(objects, "modified", None)
+    if modified is None:
+        raise InvalidInput(
+            f"The object store {objects.url} cannot say when an object was written, so "
+            "unreferenced objects cannot be removed safely. Run 'keel gc --objects' where "
+            "the object store is reachable as a folder or an fsspec URL."
+        )
+    if atomic is None and grace_s < MIN_GRACE_UNTOUCHABLE_S:
+        raise InvalidInput(
+            f"The object store {objects.url} cannot refresh an object's time in place, so "
+            f"the grace period must be at least {MIN_GRACE_UNTOUCHABLE_S / 60:.0f} minutes. "
+            f"Got {grace_s / 60:g}."
+        )
+    report = ObjectsReport(dry_run=dry_run, grace_s=grace_s)
+    now = time.time()
+    cutoff = now - grace_s
+    old: dict[str, float] = {}
+    for digest in objects.digests():
+        when = modified(digest)
+        if when is None:
+            continue
+        if when >= cutoff:
+            report.kept_recent += 1
+        else:
+            old[digest] = when
+    with store.write() as conn:
+        held = references(store, sorted(old), conn=conn)
+        report.referenced = len(held)
+        gone = sorted(set(old) - set(held))
+        if not dry_run:
+            gone = [d for d in gone if _drop_row(conn, d)]
+    for digest in gone:
+        try:
+            size = objects.size(digest)
+        except Exception:
+            continue
+        if not dry_run:
+            removed = atomic(digest, cutoff) if atomic else _delete_if_old(objects, digest, cutoff)
+            if not removed:
+                report.kept_recent += 1
+                store.record_object(digest)  # a writer put it again: its row comes back
+                continue
+        report.removed.append(
+            {"digest": digest, "bytes": size, "age_s": round(now - old[digest], 1)}
+        )
+    return report
+
+
+def _drop_row(conn: Any, digest: str) -> bool:
+    """Drop the object's metadata row unless a reference still needs it (a foreign key)."""
+    import sqlalchemy as sa
+
+    from . import schema
+
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.delete(schema.objects).where(schema.objects.c.digest == digest))
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def _delete_if_old(objects: Any, digest: str, cutoff: float) -> bool:
+    when = objects.modified(digest)
+    if when is None or when >= cutoff:
+        return False
+    return objects.delete(digest)

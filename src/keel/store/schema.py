@@ -122,6 +122,10 @@ experiments = sa.Table(
     sa.Column("description", sa.Text),
     _time(),
     sa.UniqueConstraint("project_id", "name"),
+    # soft delete (migration 0010): hidden from listings while set, purged by gc after
+    # deleted_retention_days
+    _time("deleted_at", nullable=True),
+    sa.Index(None, "deleted_at"),
 )
 
 runs = sa.Table(
@@ -143,6 +147,8 @@ runs = sa.Table(
     _time("heartbeat_at", nullable=True),
     sa.Index(None, "experiment_id", "created_at"),
     sa.Index(None, "status", "heartbeat_at"),
+    _time("deleted_at", nullable=True),  # soft delete (migration 0010)
+    sa.Index(None, "deleted_at"),
 )
 
 run_params = sa.Table(

@@ -18,6 +18,10 @@ def __getattr__(name: str):
         from ._expire import expire_runs
 
         return expire_runs
+    if name == "purge_deleted":
+        from ._delete import purge_deleted
+
+        return purge_deleted
     if name == "SqlTracking":  # loads SQLAlchemy; HTTP clients never need it
         from ._sql import SqlTracking
 
@@ -40,6 +44,7 @@ __all__ = [
     "artifact_owners",
     "expire_runs",
     "plan_reproduction",
+    "purge_deleted",
     "reproduce",
     "resolve_run",
     "seed_everything",

@@ -9,7 +9,7 @@ from keel.store.objects import Source
 
 from ._records import ArtifactRecord, ExperimentRecord, MetricPoint, RunQuery, RunRecord
 
-__all__ = ["TrackingBackend"]
+__all__ = ["SoftDelete", "TrackingBackend"]
 
 
 class TrackingBackend(Protocol):
@@ -74,4 +74,25 @@ class TrackingBackend(Protocol):
 
     def list_experiments(self) -> list[ExperimentRecord]:
         """Every experiment of the project with its number of runs."""
+        ...
+
+
+class SoftDelete(Protocol):
+    """Deleting and restoring runs and experiments (both backends have it); see
+    :mod:`keel.tracking._delete`. Each returns the record changed as a dict."""
+
+    def delete_run(self, run_id: str) -> dict[str, Any]:
+        """Hide a run from listings until it is restored or purged."""
+        ...
+
+    def restore_run(self, run_id: str) -> dict[str, Any]:
+        """Bring back a deleted run."""
+        ...
+
+    def delete_experiment(self, name: str) -> dict[str, Any]:
+        """Hide an experiment and its runs until restored or purged."""
+        ...
+
+    def restore_experiment(self, name: str) -> dict[str, Any]:
+        """Bring back a deleted experiment."""
         ...

@@ -133,8 +133,39 @@ class HttpTracking:
         body = _search_body(query)
         return int(self.client.json("POST", self._path("/runs/count"), json=body)["total"])
 
-    def list_experiments(self) -> list[ExperimentRecord]:
-        return [ExperimentRecord(**e) for e in self.client.json("GET", self._path("/experiments"))]
+    def list_experiments(self, *, include_deleted: bool = False) -> list[ExperimentRecord]:
+        params = {"include_deleted": "true"} if include_deleted else None
+        listed = self.client.json("GET", self._path("/experiments"), params=params)
+        return [ExperimentRecord(**e) for e in listed]
+
+    # -- soft delete (the server records the token as the actor) -------------------------
+
+    def delete_run(self, run_id: str, *, actor: Any = None) -> dict[str, Any]:
+        """Mark a run deleted: hidden from listings, restorable until gc purges it."""
+        return self.client.json("DELETE", self._path(f"/runs/{_seg(run_id)}"))
+
+    def restore_run(self, run_id: str, *, actor: Any = None) -> dict[str, Any]:
+        """Bring back a deleted run."""
+        return self.client.json("POST", self._path(f"/runs/{_seg(run_id)}/restore"))
+
+    def delete_experiment(self, name: str, *, actor: Any = None) -> dict[str, Any]:
+        """Mark an experiment deleted: it and its runs vanish from listings until restored."""
+        return self.client.json("DELETE", self._path(f"/experiments/{_seg(name)}"))
+
+    def restore_experiment(self, name: str, *, actor: Any = None) -> dict[str, Any]:
+        """Bring back a deleted experiment and its runs."""
+        return self.client.json("POST", self._path(f"/experiments/{_seg(name)}/restore"))
+
+
+def _seg(value: Any) -> str:
+    """One URL path segment; a value that cannot be one is refused here, changing nothing."""
+    from keel.errors import InvalidInput
+
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise InvalidInput(
+            f"Expected a non-empty id or name (at most 200 characters). Got {value!r}."
+        )
+    return quote(value, safe="")
 
 
 def _bodies(items: list[tuple[str, Any]], limit: int = MAX_BODY) -> Iterator[dict[str, Any]]:
@@ -171,4 +202,6 @@ def _search_body(query: RunQuery) -> dict[str, Any]:
     }
     if query.offset:
         body["offset"] = query.offset
+    if query.include_deleted:  # sent only when asked: older servers refuse unknown fields
+        body["include_deleted"] = True
     return body

@@ -53,6 +53,7 @@ class ExperimentRecord:
     name: str
     created_at: int
     run_count: int = 0
+    deleted_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class RunRecord:
     artifacts: list[ArtifactRecord] = field(default_factory=list)
     code: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
+    deleted_at: int | None = None
+    """When the run (or its experiment) was deleted; None while it is live."""
 
     @property
     def duration_s(self) -> float | None:
@@ -116,3 +119,5 @@ class RunQuery:
     include_details: bool = True
     offset: int = 0
     """How many matching runs (in order) to skip: the dashboard's pages."""
+    include_deleted: bool = False
+    """Also return deleted runs, and runs of deleted experiments (not yet purged)."""

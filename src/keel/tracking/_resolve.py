@@ -49,6 +49,7 @@ def resolve_run(backend: TrackingBackend, id_or_prefix: str) -> RunRecord:
             filter=f"attributes.run_id LIKE '{prefix}%'",
             max_results=_SHOWN + 1,
             include_details=False,
+            include_deleted=True,  # a person typed its id: a deleted run is found too
         )
     )
     if len(matches) == 1:

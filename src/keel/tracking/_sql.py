@@ -10,9 +10,12 @@ import sqlalchemy as sa
 from keel.errors import AlreadyExists, InvalidInput, NotFound, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
+from keel.store.actors import Actor
 from keel.store.objects import Source
 from keel.store.rows import dialect_insert, named_id
 
+from . import _delete
+from ._delete import check_experiment_live
 from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
 from ._records import (
@@ -113,6 +116,7 @@ class SqlTracking:
         )
         with self.store.write() as conn:
             record.experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
+            check_experiment_live(conn, record.experiment_id, experiment)
             if parent_id is not None:
                 self._require_run(conn, parent_id, project_id)
             conn.execute(
@@ -322,10 +326,12 @@ class SqlTracking:
         expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
         e = t.experiments
         select = (
-            sa.select(t.runs, e.c.name.label("experiment"))
+            sa.select(t.runs, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
             .join(e, e.c.id == t.runs.c.experiment_id)
             .where(e.c.project_id == project_id, where)
         )
+        if not query.include_deleted:
+            select = select.where(t.runs.c.deleted_at.is_(None), e.c.deleted_at.is_(None))
         with self.store.read() as conn:
             if query.experiments:
                 for name in query.experiments:
@@ -357,6 +363,8 @@ class SqlTracking:
             .select_from(t.runs.join(e, e.c.id == t.runs.c.experiment_id))
             .where(e.c.project_id == project_id, where)
         )
+        if not query.include_deleted:  # counted as search_runs lists them
+            select = select.where(t.runs.c.deleted_at.is_(None), e.c.deleted_at.is_(None))
         with self.store.read() as conn:
             for name in query.experiments:
                 check_key("experiment", name, MAX_NAME)
@@ -365,7 +373,7 @@ class SqlTracking:
                 select = select.where(e.c.name.in_(query.experiments))
             return int(conn.execute(select).scalar_one())
 
-    def list_experiments(self) -> list[ExperimentRecord]:
+    def list_experiments(self, *, include_deleted: bool = False) -> list[ExperimentRecord]:
         e, r = t.experiments, t.runs
         count = sa.select(sa.func.count()).where(r.c.experiment_id == e.c.id).scalar_subquery()
         project_id = self._read_project_id()
@@ -373,11 +381,30 @@ class SqlTracking:
             return []
         with self.store.read() as conn:
             rows = conn.execute(
-                sa.select(e.c.id, e.c.name, e.c.created_at, count)
+                sa.select(e.c.id, e.c.name, e.c.created_at, count, e.c.deleted_at)
                 .where(e.c.project_id == project_id)
+                .where(sa.true() if include_deleted else e.c.deleted_at.is_(None))
                 .order_by(e.c.name)
             ).all()
         return [ExperimentRecord(*row) for row in rows]
+
+    # -- soft delete (see keel.tracking._delete) ----------------------------------------
+
+    def delete_run(self, run_id: str, *, actor: Actor | None = None) -> dict[str, Any]:
+        """Mark a run deleted: hidden from listings, restorable until gc purges it."""
+        return _delete.delete_run(self.store, self.project, run_id, actor=actor)
+
+    def restore_run(self, run_id: str, *, actor: Actor | None = None) -> dict[str, Any]:
+        """Bring back a deleted run."""
+        return _delete.restore_run(self.store, self.project, run_id, actor=actor)
+
+    def delete_experiment(self, name: str, *, actor: Actor | None = None) -> dict[str, Any]:
+        """Mark an experiment deleted: it and its runs vanish from listings until restored."""
+        return _delete.delete_experiment(self.store, self.project, name, actor=actor)
+
+    def restore_experiment(self, name: str, *, actor: Actor | None = None) -> dict[str, Any]:
+        """Bring back a deleted experiment and its runs."""
+        return _delete.restore_experiment(self.store, self.project, name, actor=actor)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -417,7 +444,9 @@ class SqlTracking:
         e = t.experiments
         row = (
             conn.execute(
-                sa.select(t.runs, e.c.name.label("experiment"))
+                sa.select(
+                    t.runs, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since")
+                )
                 .join(e, e.c.id == t.runs.c.experiment_id)
                 .where(t.runs.c.id == run_id, e.c.project_id == project_id)
             )
@@ -458,6 +487,11 @@ class SqlTracking:
         )
 
 
+def _deleted_at(e: sa.Table) -> sa.ColumnElement:
+    """When a run was deleted: its own mark, else its experiment's (soft delete)."""
+    return sa.func.coalesce(t.runs.c.deleted_at, e.c.deleted_at)
+
+
 def _problem_text(text: str) -> bool:
     """Whether ``text`` could not have been stored (so a lookup by it finds nothing)."""
     try:
@@ -485,6 +519,7 @@ def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) 
         error=row["error"],
         code=row["code"],
         environment=row["environment"],
+        deleted_at=row.get("deleted_since"),
     )
 
 

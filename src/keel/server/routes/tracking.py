@@ -69,6 +69,7 @@ class Search(BaseModel):
     order_by: list[str] = Field(default_factory=list)
     max_results: int = Field(1000, ge=1, description="At most KEEL_MAX_SEARCH_RESULTS.")
     offset: int = Field(0, ge=0, le=2**31 - 1, description="Matching runs to skip (paging).")
+    include_deleted: bool = Field(False, description="Also deleted runs (not yet purged).")
 
 
 def _client_tags(tags: dict[str, str] | None) -> dict[str, str] | None:
@@ -256,13 +257,17 @@ def _query(body: Search) -> RunQuery:
         tuple(body.order_by),
         body.max_results,
         offset=body.offset,
+        include_deleted=body.include_deleted,
     )
 
 
 @router.get("/experiments", dependencies=[READ])
-def list_experiments(project: str, request: Request) -> JSONResponse:
+def list_experiments(
+    project: str, request: Request, include_deleted: bool = Query(False)
+) -> JSONResponse:
     """Every experiment of the project with its number of runs."""
-    return JSONResponse([e.__dict__ for e in _tracking(request, project).list_experiments()])
+    listed = _tracking(request, project).list_experiments(include_deleted=include_deleted)
+    return JSONResponse([e.__dict__ for e in listed])
 
 
 __all__ += ["RunStatus"]

@@ -1,4 +1,4 @@
 """Alembic migrations of the metadata schema, applied automatically when a store opens."""
 
-HEAD = "0009"
+HEAD = "0010"
 """The newest revision; a test checks it matches the scripts in ``versions/``."""

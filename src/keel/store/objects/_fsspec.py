@@ -17,6 +17,9 @@ __all__ = ["FsspecObjectStore"]
 SPOOL_IN_MEMORY = CHUNK_SIZE
 """Objects up to this size are staged in memory, larger ones in a local temporary file."""
 
+REFRESH_S = 300.0
+"""A stored copy older than this is rewritten when the same bytes are put again."""
+
 
 class FsspecObjectStore(ObjectStore):
     """Objects at ``<url>/ab/cdef...`` on an fsspec filesystem.
@@ -53,7 +56,7 @@ class FsspecObjectStore(ObjectStore):
     def put(self, source: Source) -> str:
         if isinstance(source, bytes | bytearray | memoryview):
             digest = hash_bytes(source)
-            if not self._intact(digest, memoryview(source).nbytes):
+            if not self._intact(digest, memoryview(source).nbytes) or self._stale(digest):
                 self._upload(digest, lambda path: self.fs.pipe_file(path, bytes(source)))
             return digest
         stream, owned = as_stream(source)
@@ -64,7 +67,7 @@ class FsspecObjectStore(ObjectStore):
                     hasher.update(chunk)
                     staged.write(chunk)
                 digest = hasher.hexdigest()
-                if not self._intact(digest, staged.tell()):
+                if not self._intact(digest, staged.tell()) or self._stale(digest):
                     staged.seek(0)
                     self._upload(digest, lambda path: self._copy_to(staged, path))
                 return digest
@@ -140,6 +143,27 @@ class FsspecObjectStore(ObjectStore):
             for chunk in chunks(remote):
                 hasher.update(chunk)
         return hasher.hexdigest() == digest
+
+    def modified(self, digest: str) -> float | None:
+        """When the object was last written (seconds since the epoch); None if absent."""
+        path = self.path(digest)
+        try:
+            self.fs.invalidate_cache(path)
+            when = self.fs.modified(path)
+        except FileNotFoundError:
+            return None
+        except (NotImplementedError, OSError, ValueError):
+            return 0.0  # unknown: gc treats it as old, after its own (longer) grace period
+        return when.timestamp() if hasattr(when, "timestamp") else float(when)
+
+    def _stale(self, digest: str) -> bool:
+        """Whether a stored copy is older than :data:`REFRESH_S`: storing the same bytes
+        again then rewrites it, so its time says it was just put (what ``keel gc
+        --objects`` respects; object stores cannot touch a file in place)."""
+        import time
+
+        when = self.modified(digest)
+        return when is not None and time.time() - when > REFRESH_S
 
     def delete(self, digest: str) -> bool:
         path = self.path(digest)

@@ -133,7 +133,7 @@ class LocalObjectStore(ObjectStore):
         if isinstance(source, bytes | bytearray | memoryview):
             digest = hash_bytes(source)
             with self._writing():
-                if not self._intact(digest, memoryview(source).nbytes):
+                if not self._intact(digest, memoryview(source).nbytes) or not self._touch(digest):
                     self._write(digest, lambda fh: fh.write(source))
             return digest
         stream, owned = as_stream(source)
@@ -225,7 +225,7 @@ class LocalObjectStore(ObjectStore):
         """Rename ``tmp`` to the object's name; False if the object was already there."""
         final = self._file(digest)
         if os.path.isfile(final):
-            if self._intact(digest, os.stat(tmp).st_size):
+            if self._intact(digest, os.stat(tmp).st_size) and self._touch(digest):
                 return False  # same bytes already stored: content addressing makes this a no-op
             log.warning("object %s in %s is corrupt; replaced by good bytes", digest, self.url)
         os.chmod(tmp, 0o444)
@@ -293,6 +293,46 @@ class LocalObjectStore(ObjectStore):
             raise ObjectNotFound(
                 f"Object {digest} is not in the object store {self.root}."
             ) from exc
+
+    def _touch(self, digest: str) -> bool:
+        """Mark an existing object as just written (its modification time is the last put,
+        which ``keel gc --objects`` respects); False if it vanished meanwhile (gc took it),
+        so the caller writes it again."""
+        try:
+            os.utime(self._file(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def modified(self, digest: str) -> float | None:
+        """When the object was last put (seconds since the epoch); None if it is absent."""
+        try:
+            return os.stat(self._file(digest)).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def delete_if_older(self, digest: str, cutoff: float) -> bool:
+        """Delete the object unless it was put at or after ``cutoff``; True if deleted.
+
+        The object is first moved aside (one atomic rename), then its time is read: a
+        writer that stored the same bytes before the rename has touched it, and it is
+        moved back; one that stores them after the rename finds no object and writes a
+        new copy. Either way a writer never loses what it just put.
+        """
+        final = self._file(digest)
+        aside = str(self._tmp_path()).replace(".part", ".gc.part")
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return False
+        if os.stat(aside).st_mtime >= cutoff:
+            if os.path.exists(final):  # a writer stored it again meanwhile
+                os.unlink(aside)
+            else:
+                os.replace(aside, final)
+            return False
+        os.unlink(aside)
+        return True
 
     def stale_temporaries(self) -> list[Path]:
         """Partial writes left behind by a crashed process (never visible as objects)."""
