@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 from keel.store._store import PROJECT_NAME_RULE
 
 from ..auth import require
+from ..schemas import AUTH_ERRORS, errors
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix="/projects", tags=["projects"], responses=AUTH_ERRORS)
 READ, ADMIN = Depends(require("reader")), Depends(require("admin"))
 
 
@@ -48,7 +49,7 @@ def list_projects(request: Request, caller: TokenInfo = READ) -> list[dict[str, 
     "",
     status_code=201,
     response_model=ProjectOut,
-    responses={409: {"description": "A project has this name."}},
+    responses=errors({409: "A project has this name."}),
 )
 def create_project(body: ProjectIn, request: Request, caller: TokenInfo = ADMIN) -> dict[str, Any]:
     """Create a project (admins only); every other call needs the project to exist."""

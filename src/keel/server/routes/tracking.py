@@ -21,11 +21,13 @@ from keel.tracking._validate import check_artifact_name
 from .._body_limit import streams_body
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import BINARY_ANSWER, PROJECT_ERRORS, errors, raw_body
+from ..schemas.tracking import Artifact, Experiment, MetricHistoryPoint, Run
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}", tags=["tracking"])
+router = APIRouter(prefix="/projects/{project}", tags=["tracking"], responses=PROJECT_ERRORS)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 
 
@@ -106,6 +108,7 @@ RUN_LINKS = {
 @router.post(
     "/runs",
     status_code=201,
+    response_model=Run,
     responses={201: {"description": "The run as created.", "links": RUN_LINKS}},
 )
 def create_run(
@@ -124,13 +127,13 @@ def create_run(
     return JSONResponse(record.to_dict(), status_code=201)
 
 
-@router.get("/runs/{run_id}", dependencies=[READ])
+@router.get("/runs/{run_id}", response_model=Run, dependencies=[READ])
 def get_run(project: str, run_id: str, request: Request) -> JSONResponse:
     """A run with its params, tags, latest metrics and artifacts."""
     return JSONResponse(_tracking(request, project).get_run(run_id).to_dict())
 
 
-@router.patch("/runs/{run_id}", dependencies=[WRITE])
+@router.patch("/runs/{run_id}", response_model=Run, dependencies=[WRITE])
 def set_status(project: str, run_id: str, body: StatusUpdate, request: Request) -> JSONResponse:
     """End a run (FINISHED, FAILED, KILLED) or resume it (RUNNING)."""
     record = _tracking(request, project).set_status(run_id, body.status, error=body.error)
@@ -151,7 +154,11 @@ def log_input(project: str, run_id: str, body: Input, request: Request) -> None:
     _tracking(request, project).log_input(run_id, body.kind, body.id)
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}", dependencies=[READ])
+@router.get(
+    "/runs/{run_id}/metrics/{key:path}",
+    response_model=list[MetricHistoryPoint],
+    dependencies=[READ],
+)
 def metric_history(project: str, run_id: str, key: str, request: Request) -> JSONResponse:
     """Every point of one metric: [key, value, step, timestamp_ms], by step."""
     from keel.tracking._records import encode_value
@@ -160,7 +167,14 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
     return JSONResponse([(k, encode_value(v), s, ts) for k, v, s, ts in points])
 
 
-@router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, dependencies=[WRITE])
+@router.put(
+    "/runs/{run_id}/artifacts/{name:path}",
+    status_code=201,
+    response_model=Artifact,
+    dependencies=[WRITE],
+    responses=errors({413: "The artifact is larger than KEEL_MAX_UPLOAD_MB."}),
+    openapi_extra=raw_body("The artifact's bytes."),
+)
 @streams_body  # bounded by KEEL_MAX_UPLOAD_MB below, not by KEEL_MAX_REQUEST_MB
 async def put_artifact(
     project: str, run_id: str, name: str, request: Request, kind: str = Query("file")
@@ -223,7 +237,12 @@ def _too_large(name: str, limit: int) -> str:
     )
 
 
-@router.get("/runs/{run_id}/artifacts/{name:path}", dependencies=[READ])
+@router.get(
+    "/runs/{run_id}/artifacts/{name:path}",
+    response_class=StreamingResponse,
+    dependencies=[READ],
+    responses=BINARY_ANSWER,
+)
 def get_artifact(project: str, run_id: str, name: str, request: Request) -> StreamingResponse:
     """Download an artifact, verified against its digest."""
     fh = _tracking(request, project).open_artifact(run_id, name)
@@ -235,7 +254,7 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
-@router.post("/runs/search", dependencies=[READ])
+@router.post("/runs/search", response_model=list[Run], dependencies=[READ])
 def search_runs(project: str, body: Search, request: Request) -> JSONResponse:
     """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
     query = RunQuery(tuple(body.experiments), body.filter, tuple(body.order_by), body.max_results)
@@ -243,7 +262,7 @@ def search_runs(project: str, body: Search, request: Request) -> JSONResponse:
     return JSONResponse([r.to_dict() for r in records])
 
 
-@router.get("/experiments", dependencies=[READ])
+@router.get("/experiments", response_model=list[Experiment], dependencies=[READ])
 def list_experiments(project: str, request: Request) -> JSONResponse:
     """Every experiment of the project with its number of runs."""
     return JSONResponse([e.__dict__ for e in _tracking(request, project).list_experiments()])
