@@ -31,6 +31,7 @@ from .routes import (
     validation,
 )
 from .schemas import AUTH_ERRORS, binary_answer
+from .schemas.server import Health
 from .tokens import TokenInfo, TokenService
 
 __all__ = ["create_app", "factory"]
@@ -90,7 +91,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
         streams=streaming_routes(tracking.router, objects.router, prefix="/api/v1"),
     )
 
-    @app.get("/api/v1/health", tags=["server"])
+    @app.get("/api/v1/health", tags=["server"], response_model=Health)
     def health() -> dict[str, str]:
         """Liveness: the server answers and can read its store."""
         with store.read() as conn:

@@ -20,7 +20,7 @@ from keel.store.actors import Actor
 from .._json import JSONResponse
 from ..auth import require
 from ..schemas import PROJECT_ERRORS, errors
-from ..schemas.registry import Evaluation, Model, ModelEvent, ModelVersion, Policy
+from ..schemas.registry import Approvals, Evaluation, Model, ModelEvent, ModelVersion, Policy
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
@@ -169,7 +169,7 @@ def decide(
 
 @router.get(
     "/{name}/versions/{version}/approvals",
-    response_model=dict[str, str],
+    response_model=Approvals,
     responses=NOT_FOUND,
 )
 def approvals(

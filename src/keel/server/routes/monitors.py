@@ -21,6 +21,7 @@ from .._json import JSONResponse
 from ..auth import require
 from ..schemas import PROJECT_ERRORS, errors
 from ..schemas.monitoring import Monitor, MonitorReport, MonitorResult
+from ..schemas.monitoring import MonitorSpec as MonitorSpecOut
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
@@ -80,7 +81,7 @@ def apply(project: str, body: MonitorSpecBody, request: Request, caller: TokenIn
     return JSONResponse(_monitors(request, project, caller).apply(body.to_spec()))
 
 
-@router.get("/{name}", response_model=dict[str, Any], responses=NOT_FOUND)
+@router.get("/{name}", response_model=MonitorSpecOut, responses=NOT_FOUND)
 def get(project: str, request: Request, name: str = NAME, caller: TokenInfo = READ):
     """The monitor's spec, as its YAML mapping."""
     return JSONResponse(_monitors(request, project, caller).get(name).to_dict())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
-__all__ = ["Alert", "Finding", "Monitor", "MonitorReport", "MonitorResult"]
+__all__ = ["Alert", "Finding", "Monitor", "MonitorReport", "MonitorResult", "MonitorSpec"]
 
 
 class Monitor(BaseModel):
@@ -19,6 +19,11 @@ class Monitor(BaseModel):
     created_at: int = Field(description="Milliseconds since the epoch.")
     last_window_end: int | None
     last_passed: bool | None
+
+
+class MonitorSpec(RootModel[dict[str, Any]]):
+    """A monitor's spec, as the mapping its YAML file holds (name, deployment, reference,
+    window, schedule, drift, prediction, ranges, performance, service, ...)."""
 
 
 class Finding(BaseModel):

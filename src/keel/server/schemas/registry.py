@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
-__all__ = ["AliasRule", "Evaluation", "Model", "ModelEvent", "ModelVersion", "Policy"]
+__all__ = ["AliasRule", "Approvals", "Evaluation", "Model", "ModelEvent", "ModelVersion", "Policy"]
 
 
 class ModelVersion(BaseModel):
@@ -73,3 +73,9 @@ class ModelEvent(BaseModel):
     action: str = Field(examples=["register", "set_alias", "approve", "reject", "set_policy"])
     target: str = Field(description="The model's name.")
     details: dict[str, Any]
+
+
+class Approvals(RootModel[dict[str, str]]):
+    """Each actor's latest decision on a version: {actor: "approved" | "rejected"}."""
+
+    model_config = {"json_schema_extra": {"examples": [{"alice": "approved"}]}}
