@@ -19,7 +19,7 @@ from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
-from ..schemas import PROJECT_ERRORS, errors
+from ..schemas import PROJECT_ERRORS, errors, page_errors
 from ..schemas.registry import Approvals, Evaluation, Model, ModelEvent, ModelVersion, Policy
 from ..tokens import TokenInfo
 
@@ -202,7 +202,10 @@ def evaluations(
 @router.get(
     "/{name}/versions/{version}/card",
     response_class=HTMLResponse,
-    responses={**NOT_FOUND, 200: {"content": {"text/html": {}}}},
+    responses={
+        **page_errors("No such project, model or version."),
+        200: {"content": {"text/html": {}}},
+    },
 )
 def card(
     project: str,

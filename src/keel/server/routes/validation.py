@@ -14,7 +14,7 @@ from keel.validation._records import MAX_LISTED
 
 from .._json import JSONResponse
 from ..auth import require
-from ..schemas import PROJECT_ERRORS, errors
+from ..schemas import PROJECT_ERRORS, errors, page_errors
 from .lineage import MAX_REF
 
 __all__ = ["router"]
@@ -125,7 +125,10 @@ def get_report(project: str, request: Request, report_id: str = REPORT_ID) -> Re
     "/reports/{report_id}/html",
     response_class=HTMLResponse,
     dependencies=[READ],
-    responses={**NOT_FOUND, 200: {"content": {"text/html": {}}}},
+    responses={
+        **page_errors("No such project, or no such report in it."),
+        200: {"content": {"text/html": {}}},
+    },
 )
 def get_report_html(project: str, request: Request, report_id: str = REPORT_ID) -> HTMLResponse:
     """One report as a self-contained HTML page (inline CSS and SVG, no scripts)."""

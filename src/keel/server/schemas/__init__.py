@@ -6,7 +6,7 @@ validating or re-serialising it.
 """
 
 from .bodies import BINARY_ANSWER, binary_answer, raw_body
-from .errors import AUTH_ERRORS, PROJECT_ERRORS, ErrorBody, errors
+from .errors import AUTH_ERRORS, PROJECT_ERRORS, ErrorBody, errors, page_errors
 
 __all__ = [
     "AUTH_ERRORS",
@@ -15,5 +15,6 @@ __all__ = [
     "ErrorBody",
     "binary_answer",
     "errors",
+    "page_errors",
     "raw_body",
 ]
