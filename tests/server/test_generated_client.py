@@ -142,7 +142,7 @@ def test_a_generated_client_creates_logs_and_lists_runs(api, served) -> None:
         assert run.params.to_dict() == {"lr": "0.1"}
         assert run.tags.to_dict()["keel.logged_by"] == "writer-token"
 
-        points = models.Batch.from_dict({"metrics": [["auc", 0.75, 0, 1], ["auc", 0.8, 1, 2]]})
+        points = models.RunBatch.from_dict({"metrics": [["auc", 0.75, 0, 1], ["auc", 0.8, 1, 2]]})
         assert batch.sync_detailed(PROJECT, run.id, client=client, body=points).status_code == 204
         uploaded = put_artifact.sync(
             PROJECT, run.id, "notes/readme.txt", client=client, body=File(payload=b"hello")
@@ -153,7 +153,7 @@ def test_a_generated_client_creates_logs_and_lists_runs(api, served) -> None:
             PROJECT,
             run.id,
             client=client,
-            body=models.StatusUpdate.from_dict({"status": "FINISHED"}),
+            body=models.RunStatusUpdate.from_dict({"status": "FINISHED"}),
         )
         assert ended.status == "FINISHED"
         assert ended.ended_at is not None
@@ -168,7 +168,7 @@ def test_a_generated_client_creates_logs_and_lists_runs(api, served) -> None:
         found = search.sync(
             PROJECT,
             client=client,
-            body=models.Search.from_dict(
+            body=models.RunSearch.from_dict(
                 {"experiments": ["generated"], "filter": "metrics.auc > 0.7"}
             ),
         )

@@ -156,6 +156,7 @@ def test_component_names_are_the_concepts(spec: dict[str, Any]) -> None:
     names = set(spec["components"]["schemas"])
     assert {"Run", "Experiment", "Artifact", "DatasetVersion", "Dataset", "ModelVersion"} <= names
     assert {"Model", "Rollout", "Deployment", "Monitor", "MonitorResult", "Alert"} <= names
+    assert {"Project", "ErrorBody", "RunCreate", "RunBatch", "RunSearch"} <= names
     # no name that only says where FastAPI found it
     assert [n for n in names if n.startswith(("Response", "Body_")) or "__" in n] == []
 

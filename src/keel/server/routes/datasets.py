@@ -34,12 +34,12 @@ def _datasets(request: Request, project: str) -> DatasetService:
     return DatasetService(request.app.state.store, project=project)
 
 
-class Producer(BaseModel):
+class DatasetProducer(BaseModel):
     kind: Literal["run"] = "run"
     id: str = Field(min_length=1, max_length=200)
 
 
-class VersionRecord(BaseModel):
+class DatasetVersionRecord(BaseModel):
     """A prepared version: its objects are on this server already (``/objects``)."""
 
     manifest_digest: str = Field(pattern=DIGEST, description="blake3 of the manifest JSON.")
@@ -57,7 +57,7 @@ class VersionRecord(BaseModel):
     parents: list[str] = Field(
         default_factory=list, max_length=100, description="References: credit:v3, credit@prod."
     )
-    producer: Producer | None = None
+    producer: DatasetProducer | None = None
     source: dict[str, Any] | None = None
 
     model_config = {"populate_by_name": True}
@@ -82,7 +82,7 @@ def list_versions(project: str, name: str, request: Request) -> JSONResponse:
     responses=errors({422: "The manifest is missing, malformed or unsafe."}),
 )
 def record_version(
-    project: str, name: str, body: VersionRecord, request: Request, _: Any = WRITE
+    project: str, name: str, body: DatasetVersionRecord, request: Request, _: Any = WRITE
 ) -> JSONResponse:
     """Record the next version of ``name`` from objects already pushed; the latest version
     again (tags moved) if its manifest is the same and no parents are given."""

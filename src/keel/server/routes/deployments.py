@@ -68,14 +68,14 @@ class DeploymentSpecBody(BaseModel):
         return replace(spec, lines=dict(self.lines), source=self.source)
 
 
-class StepBody(BaseModel):
+class RolloutStepBody(BaseModel):
     step: int = Field(ge=0, le=999, description="The step's index in canary.steps.")
     weight: float = Field(ge=0, le=100, description="The new rollout's traffic share (%).")
     status: Literal["running", "passed", "promoted", "rolled_back"]
     metrics: dict[str, float | str | None] = Field(default_factory=dict, max_length=50)
 
 
-class FinishBody(BaseModel):
+class RolloutFinishBody(BaseModel):
     status: Literal["promoted", "rolled_back"]
 
 
@@ -147,7 +147,7 @@ def rollback(
 )
 def record_step(
     project: str,
-    body: StepBody,
+    body: RolloutStepBody,
     request: Request,
     rollout_id: str = ROLLOUT,
     caller: TokenInfo = WRITE,
@@ -164,7 +164,7 @@ def record_step(
 )
 def finish(
     project: str,
-    body: FinishBody,
+    body: RolloutFinishBody,
     request: Request,
     rollout_id: str = ROLLOUT,
     caller: TokenInfo = WRITE,

@@ -46,7 +46,7 @@ def _registry(request: Request, project: str, caller: TokenInfo) -> RegistryServ
     return RegistryService(request.app.state.store, project=project, actor=actor)
 
 
-class Registration(BaseModel):
+class ModelRegistration(BaseModel):
     package: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="Digest of the package's keel-model.json."
     )
@@ -62,12 +62,12 @@ class AliasMove(BaseModel):
     reason: str | None = Field(None, max_length=2000)
 
 
-class Decision(BaseModel):
+class ApprovalDecision(BaseModel):
     decision: Literal["approved", "rejected"]
     comment: str | None = Field(None, max_length=2000)
 
 
-class PolicyBody(BaseModel):
+class PolicyUpdate(BaseModel):
     aliases: dict[str, dict[str, Any]] = Field(
         default_factory=dict, examples=[{"champion": {"approvals": 1, "gate": True}}]
     )
@@ -90,7 +90,11 @@ def list_versions(
 
 @router.post("/{name}/versions", status_code=201, response_model=ModelVersion, responses=NOT_FOUND)
 def register(
-    project: str, body: Registration, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: ModelRegistration,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Record a pushed package as the next version (its files are verified first)."""
     version = _registry(request, project, caller).record_package(
@@ -152,7 +156,7 @@ def rollback(
 @router.post("/{name}/versions/{version}/approvals", status_code=204, responses=NOT_FOUND)
 def decide(
     project: str,
-    body: Decision,
+    body: ApprovalDecision,
     request: Request,
     name: str = NAME,
     version: int = VERSION,
@@ -240,7 +244,7 @@ def get_policy(
 
 @router.put("/{name}/policy", response_model=Policy, responses=NOT_FOUND)
 def set_policy(
-    project: str, body: PolicyBody, request: Request, name: str = NAME, caller: TokenInfo = ADMIN
+    project: str, body: PolicyUpdate, request: Request, name: str = NAME, caller: TokenInfo = ADMIN
 ) -> JSONResponse:
     """Set what moving each alias requires (admin)."""
     policy = _registry(request, project, caller).set_policy(name, body.model_dump())

@@ -60,11 +60,11 @@ class MonitorSpecBody(BaseModel):
         return replace(spec, lines=dict(self.lines), source=self.source)
 
 
-class RunBody(BaseModel):
+class MonitorRunBody(BaseModel):
     now_ms: int | None = Field(None, ge=0, le=MS, description="Evaluate as of (epoch ms).")
 
 
-class BackfillBody(BaseModel):
+class MonitorBackfillBody(BaseModel):
     from_ms: int = Field(ge=0, le=MS, description="First window's start (epoch ms).")
     to_ms: int = Field(ge=0, le=MS, description="Last window's end (epoch ms).")
 
@@ -116,7 +116,7 @@ def report(
 def run(
     project: str,
     request: Request,
-    body: RunBody | None = None,
+    body: MonitorRunBody | None = None,
     name: str = NAME,
     caller: TokenInfo = WRITE,
 ) -> JSONResponse:
@@ -127,7 +127,11 @@ def run(
 
 @router.post("/{name}/backfill", response_model=list[MonitorResult], responses=NOT_FOUND)
 def backfill(
-    project: str, body: BackfillBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: MonitorBackfillBody,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Evaluate past windows in order, oldest first (at most 1,000)."""
     done = _monitors(request, project, caller).backfill(name, body.from_ms, body.to_ms)

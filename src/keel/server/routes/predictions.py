@@ -42,13 +42,13 @@ def _predictions(request: Request, project: str) -> PredictionStore:
     return PredictionStore(request.app.state.store, project=project)
 
 
-class PartRecord(BaseModel):
+class PredictionPartRecord(BaseModel):
     kind: Kind
     deployment: str = Field(min_length=1, max_length=200, examples=["credit-scoring"])
     digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="The pushed Parquet object.")
 
 
-class Erasure(BaseModel):
+class PredictionErasure(BaseModel):
     column: str = Field(min_length=1, max_length=200, examples=["customer_id"])
     values: list[str | int | float | bool] = Field(min_length=1, max_length=10_000)
 
@@ -66,7 +66,7 @@ def hash_key(project: str, request: Request, caller: TokenInfo = WRITE) -> JSONR
     responses=errors({404: "No such project, or the part's object was not pushed."}),
 )
 def record_part(
-    project: str, body: PartRecord, request: Request, caller: TokenInfo = WRITE
+    project: str, body: PredictionPartRecord, request: Request, caller: TokenInfo = WRITE
 ) -> JSONResponse:
     """Record a pushed Parquet part (read and checked here first)."""
     part_id = _predictions(request, project).record(body.kind, body.deployment, body.digest)
@@ -136,7 +136,9 @@ def find_request(
 
 
 @router.post("/erase", response_model=Erased)
-def erase(project: str, body: Erasure, request: Request, caller: TokenInfo = ADMIN) -> Any:
+def erase(
+    project: str, body: PredictionErasure, request: Request, caller: TokenInfo = ADMIN
+) -> Any:
     """Remove the rows whose column holds one of the values from every part, for good."""
     actor = Actor(caller.name, caller.role).name
     removed = _predictions(request, project).erase(

@@ -45,12 +45,12 @@ class RunCreate(BaseModel):
     environment: dict[str, Any] | None = None
 
 
-class StatusUpdate(BaseModel):
+class RunStatusUpdate(BaseModel):
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
     error: str | None = None
 
 
-class Batch(BaseModel):
+class RunBatch(BaseModel):
     metrics: list[tuple[str, float, int, int]] = Field(
         default_factory=list,
         description='Points as [key, value, step, timestamp_ms]; value may be "NaN", '
@@ -60,12 +60,12 @@ class Batch(BaseModel):
     tags: dict[str, str] | None = None
 
 
-class Input(BaseModel):
+class RunInput(BaseModel):
     kind: str = Field(min_length=1, max_length=50, examples=["dataset_version"])
     id: str = Field(min_length=1, max_length=200)
 
 
-class Search(BaseModel):
+class RunSearch(BaseModel):
     experiments: list[str] = Field(default_factory=list)
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
@@ -134,14 +134,14 @@ def get_run(project: str, run_id: str, request: Request) -> JSONResponse:
 
 
 @router.patch("/runs/{run_id}", response_model=Run, dependencies=[WRITE])
-def set_status(project: str, run_id: str, body: StatusUpdate, request: Request) -> JSONResponse:
+def set_status(project: str, run_id: str, body: RunStatusUpdate, request: Request) -> JSONResponse:
     """End a run (FINISHED, FAILED, KILLED) or resume it (RUNNING)."""
     record = _tracking(request, project).set_status(run_id, body.status, error=body.error)
     return JSONResponse(record.to_dict())
 
 
 @router.post("/runs/{run_id}/batch", status_code=204, dependencies=[WRITE])
-def log_batch(project: str, run_id: str, body: Batch, request: Request) -> None:
+def log_batch(project: str, run_id: str, body: RunBatch, request: Request) -> None:
     """Record metric points, params (immutable) and tags in one request."""
     _tracking(request, project).log_batch(
         run_id, metrics=body.metrics, params=body.params, tags=_client_tags(body.tags)
@@ -149,7 +149,7 @@ def log_batch(project: str, run_id: str, body: Batch, request: Request) -> None:
 
 
 @router.post("/runs/{run_id}/inputs", status_code=204, dependencies=[WRITE])
-def log_input(project: str, run_id: str, body: Input, request: Request) -> None:
+def log_input(project: str, run_id: str, body: RunInput, request: Request) -> None:
     """Record that the run consumed a record (a dataset version), for lineage."""
     _tracking(request, project).log_input(run_id, body.kind, body.id)
 
@@ -255,7 +255,7 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
 
 
 @router.post("/runs/search", response_model=list[Run], dependencies=[READ])
-def search_runs(project: str, body: Search, request: Request) -> JSONResponse:
+def search_runs(project: str, body: RunSearch, request: Request) -> JSONResponse:
     """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
     query = RunQuery(tuple(body.experiments), body.filter, tuple(body.order_by), body.max_results)
     records = _tracking(request, project).search_runs(query)
