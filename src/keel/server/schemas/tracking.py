@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Artifact", "Experiment", "Run"]
+__all__ = ["Artifact", "Experiment", "MetricHistoryPoint", "MetricValue", "Run"]
 
 MetricValue = float | str
 """A number, or "NaN", "Infinity" or "-Infinity" (JSON has no literal for them)."""
