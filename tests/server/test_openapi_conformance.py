@@ -25,6 +25,7 @@ import uvicorn
 from jsonschema import Draft202012Validator
 
 from keel.client import Client
+from keel.registry import evaluate
 from keel.server import TokenService, create_app
 from keel.validation import infer_schema, validate
 from tests.monitoring.conftest import DEPLOYMENT, HOUR, T0, log_window, make_project
@@ -144,6 +145,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Conformance:
     log_window(local, T0 + HOUR, 400, 2, shift=1.0)
     train = local.datasets.resolve("credit-train:v1")
     validate(train, infer_schema(local.datasets.load(train), name="credit"), store=local.store)
+    evaluate(local.models, "credit:1", data="credit-train:v1", label="label", gate="roc_auc >= 0.5")
     service = TokenService(local.store)
     tokens = {r: service.create(f"{r}-token", r)[1] for r in ("reader", "writer", "admin")}
     checkers: list[Conformance] = []
@@ -247,7 +249,8 @@ def _models(admin: httpx.Client, reader: httpx.Client) -> None:
     decision = {"decision": "approved", "comment": "ok"}
     assert admin.post(f"{models}/credit/versions/1/approvals", json=decision).status_code == 204
     assert reader.get(f"{models}/credit/versions/1/approvals").json() == {"admin-token": "approved"}
-    assert reader.get(f"{models}/credit/versions/1/evaluations").status_code == 200
+    [evaluation] = reader.get(f"{models}/credit/versions/1/evaluations").json()
+    assert evaluation["passed"] is True
     assert reader.get(f"{models}/credit/versions/1/card").status_code == 200
     assert reader.get(f"{models}/credit/history").status_code == 200
     policy = {"aliases": {"champion": {"approvals": 1}}}
