@@ -9,10 +9,14 @@ EXTRAS ?= dev,postgres,s3,ray,xgboost,lightgbm,onnx
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@# openapi-python-client (the generated-client test) in an environment of its own: its
+	@# pins (httpx<0.29, typer<0.28) would hold keel's dependencies back
+	@test -x $(VENV)/tools/bin/python || $(BIN)/python -m venv $(VENV)/tools
+	$(VENV)/tools/bin/python -m pip install --quiet "openapi-python-client==0.29.1"
 	@touch $(STAMP)
 
 demo: setup

@@ -14,6 +14,7 @@ from keel.store import Store
 from ._body_limit import BodyLimit, streaming_routes
 from ._errors import install_error_handlers
 from ._json import JSONResponse
+from ._openapi import operation_id
 from ._request_log import RequestLog
 from .auth import require
 from .routes import (
@@ -34,6 +35,8 @@ from .routes import (
     validation,
 )
 from .routes import agent as agent_routes
+from .schemas import AUTH_ERRORS, binary_answer
+from .schemas.server import Health
 from .tokens import TokenInfo, TokenService
 
 __all__ = ["create_app", "factory"]
@@ -83,6 +86,7 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
             "(more concepts as they land)."
         ),
         default_response_class=JSONResponse,
+        generate_unique_id_function=operation_id,
         lifespan=lifespan,
     )
     app.state.store = store
@@ -97,14 +101,19 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
         streams=streaming_routes(tracking.router, objects.router, prefix="/api/v1"),
     )
 
-    @app.get("/api/v1/health", tags=["server"])
+    @app.get("/api/v1/health", tags=["server"], response_model=Health)
     def health() -> dict[str, str]:
         """Liveness: the server answers and can read its store."""
         with store.read() as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 
-    @app.get("/metrics", tags=["server"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        response_class=Response,
+        responses={**AUTH_ERRORS, **binary_answer("Prometheus text format.", "text/plain")},
+    )
     def metrics(caller: TokenInfo = Depends(require("reader"))) -> Response:  # noqa: B008
         """Prometheus gauges of monitors and alerts (the projects a scoped token may read)."""
         from keel.monitoring._prometheus import CONTENT_TYPE, render

@@ -10,21 +10,23 @@ from keel.monitoring.alerts import AlertService
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
+from ..schemas.monitoring import Alert
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/alerts", tags=["alerts"])
+router = APIRouter(prefix="/projects/{project}/alerts", tags=["alerts"], responses=PROJECT_ERRORS)
 READ = Depends(require("reader"))
 ALERT = Path(max_length=64, description="An alert's id.")
-NOT_FOUND = {404: {"description": "No such alert in the project."}}
+NOT_FOUND = errors({404: "No such project, or no such alert in it."})
 
 
 def _alerts(request: Request, project: str) -> AlertService:
     return AlertService(request.app.state.store, project=project)
 
 
-@router.get("")
+@router.get("", response_model=list[Alert])
 def list_alerts(
     project: str,
     request: Request,
@@ -38,7 +40,7 @@ def list_alerts(
     return JSONResponse([a.to_dict() for a in alerts])
 
 
-@router.get("/{alert_id}", responses=NOT_FOUND)
+@router.get("/{alert_id}", response_model=Alert, responses=NOT_FOUND)
 def get_alert(
     project: str, request: Request, alert_id: str = ALERT, caller: TokenInfo = READ
 ) -> JSONResponse:

@@ -19,10 +19,12 @@ from keel.tracking import SqlTracking
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
+from ..schemas.datasets import Dataset, DatasetManifest, DatasetProfile, DatasetVersion
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}", tags=["datasets"])
+router = APIRouter(prefix="/projects/{project}", tags=["datasets"], responses=PROJECT_ERRORS)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 DIGEST = r"^[0-9a-f]{64}$"
 REF = Field(min_length=1, max_length=300)
@@ -32,12 +34,12 @@ def _datasets(request: Request, project: str) -> DatasetService:
     return DatasetService(request.app.state.store, project=project)
 
 
-class Producer(BaseModel):
+class DatasetProducer(BaseModel):
     kind: Literal["run"] = "run"
     id: str = Field(min_length=1, max_length=200)
 
 
-class VersionRecord(BaseModel):
+class DatasetVersionRecord(BaseModel):
     """A prepared version: its objects are on this server already (``/objects``)."""
 
     manifest_digest: str = Field(pattern=DIGEST, description="blake3 of the manifest JSON.")
@@ -55,19 +57,19 @@ class VersionRecord(BaseModel):
     parents: list[str] = Field(
         default_factory=list, max_length=100, description="References: credit:v3, credit@prod."
     )
-    producer: Producer | None = None
+    producer: DatasetProducer | None = None
     source: dict[str, Any] | None = None
 
     model_config = {"populate_by_name": True}
 
 
-@router.get("/datasets", dependencies=[READ])
+@router.get("/datasets", response_model=list[Dataset], dependencies=[READ])
 def list_datasets(project: str, request: Request) -> JSONResponse:
     """Every dataset with its latest version and number of versions."""
     return JSONResponse(_datasets(request, project).list())
 
 
-@router.get("/datasets/{name}/versions", dependencies=[READ])
+@router.get("/datasets/{name}/versions", response_model=list[DatasetVersion], dependencies=[READ])
 def list_versions(project: str, name: str, request: Request) -> JSONResponse:
     """Every version of a dataset, oldest first."""
     return JSONResponse([v.to_dict() for v in _datasets(request, project).versions(name)])
@@ -76,10 +78,11 @@ def list_versions(project: str, name: str, request: Request) -> JSONResponse:
 @router.post(
     "/datasets/{name}/versions",
     status_code=201,
-    responses={422: {"description": "The manifest is missing, malformed or unsafe."}},
+    response_model=DatasetVersion,
+    responses=errors({422: "The manifest is missing, malformed or unsafe."}),
 )
 def record_version(
-    project: str, name: str, body: VersionRecord, request: Request, _: Any = WRITE
+    project: str, name: str, body: DatasetVersionRecord, request: Request, _: Any = WRITE
 ) -> JSONResponse:
     """Record the next version of ``name`` from objects already pushed; the latest version
     again (tags moved) if its manifest is the same and no parents are given."""
@@ -119,13 +122,13 @@ def diff(
     return JSONResponse(diff_versions(_datasets(request, project), _ref(ref), _ref(to)).to_dict())
 
 
-@router.get("/dataset-versions/{ref}", dependencies=[READ])
+@router.get("/dataset-versions/{ref}", response_model=DatasetVersion, dependencies=[READ])
 def resolve_version(project: str, ref: str, request: Request) -> JSONResponse:
     """The version a reference names: name, name:vN, name@tag or a manifest digest."""
     return JSONResponse(_datasets(request, project).resolve(_ref(ref)).to_dict())
 
 
-@router.get("/dataset-versions/{ref}/manifest", dependencies=[READ])
+@router.get("/dataset-versions/{ref}/manifest", response_model=DatasetManifest, dependencies=[READ])
 def get_manifest(project: str, ref: str, request: Request) -> JSONResponse:
     """The version's manifest: kind, schema, row count and files (path, digest, size)."""
     manifest = _datasets(request, project).manifest(_ref(ref))
@@ -139,7 +142,11 @@ def get_manifest(project: str, ref: str, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/dataset-versions/{ref}/profile", dependencies=[READ])
+@router.get(
+    "/dataset-versions/{ref}/profile",
+    response_model=DatasetProfile | None,
+    dependencies=[READ],
+)
 def get_profile(project: str, ref: str, request: Request) -> JSONResponse:
     """The version's statistics profile (null for a set of files)."""
     return JSONResponse(_datasets(request, project).profile(_ref(ref)))

@@ -19,18 +19,22 @@ from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
+from ..schemas.deployments import Deployment, DeploymentPlan, Rollout, RolloutStep
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/deployments", tags=["deployments"])
+router = APIRouter(
+    prefix="/projects/{project}/deployments", tags=["deployments"], responses=PROJECT_ERRORS
+)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 
 NAME = Path(max_length=200, description="The deployment's name.", examples=["credit-scoring"])
 REVISION = Path(ge=1, le=2**31 - 1, description="A revision number.", examples=[3])
 ROLLOUT = Path(max_length=64, description="A rollout's id.")
-NOT_FOUND = {404: {"description": "No such deployment, revision or rollout."}}
-CONFLICT = {409: {"description": "The change does not fit the deployment's state."}}
+NOT_FOUND = errors({404: "No such project, deployment, revision or rollout."})
+CONFLICT = errors({409: "The change does not fit the deployment's state."})
 
 
 def _deployments(request: Request, project: str, caller: TokenInfo) -> DeploymentService:
@@ -39,7 +43,7 @@ def _deployments(request: Request, project: str, caller: TokenInfo) -> Deploymen
     return DeploymentService(request.app.state.store, project=project, actor=actor)
 
 
-class SpecBody(BaseModel):
+class DeploymentSpecBody(BaseModel):
     spec: dict[str, Any] | None = Field(
         None, description="The spec as JSON (what DeploymentSpec.to_dict gives)."
     )
@@ -64,39 +68,41 @@ class SpecBody(BaseModel):
         return replace(spec, lines=dict(self.lines), source=self.source)
 
 
-class StepBody(BaseModel):
+class RolloutStepBody(BaseModel):
     step: int = Field(ge=0, le=999, description="The step's index in canary.steps.")
     weight: float = Field(ge=0, le=100, description="The new rollout's traffic share (%).")
     status: Literal["running", "passed", "promoted", "rolled_back"]
     metrics: dict[str, float | str | None] = Field(default_factory=dict, max_length=50)
 
 
-class FinishBody(BaseModel):
+class RolloutFinishBody(BaseModel):
     status: Literal["promoted", "rolled_back"]
 
 
-@router.get("")
+@router.get("", response_model=list[Deployment])
 def list_deployments(project: str, request: Request, caller: TokenInfo = READ) -> JSONResponse:
     """Every deployment with its current revision, status, model and routes."""
     return JSONResponse(_deployments(request, project, caller).list())
 
 
-@router.post("/plan")
-def plan(project: str, body: SpecBody, request: Request, caller: TokenInfo = READ) -> JSONResponse:
+@router.post("/plan", response_model=DeploymentPlan)
+def plan(
+    project: str, body: DeploymentSpecBody, request: Request, caller: TokenInfo = READ
+) -> JSONResponse:
     """What applying a spec would change (every model reference is checked first)."""
     return JSONResponse(_deployments(request, project, caller).plan(body.to_spec()).to_dict())
 
 
-@router.post("", responses=CONFLICT)
+@router.post("", response_model=Rollout, responses=CONFLICT)
 def apply(
-    project: str, body: SpecBody, request: Request, caller: TokenInfo = WRITE
+    project: str, body: DeploymentSpecBody, request: Request, caller: TokenInfo = WRITE
 ) -> JSONResponse:
     """Record a spec as the next rollout (the current one if the spec is unchanged)."""
     rollout = _deployments(request, project, caller).apply(body.to_spec())
     return JSONResponse(rollout.to_dict())
 
 
-@router.get("/{name}", responses=NOT_FOUND)
+@router.get("/{name}", response_model=Rollout, responses=NOT_FOUND)
 def current(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -104,7 +110,7 @@ def current(
     return JSONResponse(_deployments(request, project, caller).get(name).to_dict())
 
 
-@router.get("/{name}/revisions/{revision}", responses=NOT_FOUND)
+@router.get("/{name}/revisions/{revision}", response_model=Rollout, responses=NOT_FOUND)
 def revision(
     project: str,
     request: Request,
@@ -116,7 +122,7 @@ def revision(
     return JSONResponse(_deployments(request, project, caller).get(name, revision).to_dict())
 
 
-@router.get("/{name}/history", responses=NOT_FOUND)
+@router.get("/{name}/history", response_model=list[Rollout], responses=NOT_FOUND)
 def history(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -125,7 +131,7 @@ def history(
     return JSONResponse([r.to_dict() for r in rollouts])
 
 
-@router.post("/{name}/rollback", responses={**NOT_FOUND, **CONFLICT})
+@router.post("/{name}/rollback", response_model=Rollout, responses={**NOT_FOUND, **CONFLICT})
 def rollback(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = WRITE
 ) -> JSONResponse:
@@ -133,10 +139,15 @@ def rollback(
     return JSONResponse(_deployments(request, project, caller).rollback(name).to_dict())
 
 
-@router.post("/rollouts/{rollout_id}/steps", status_code=201, responses={**NOT_FOUND, **CONFLICT})
+@router.post(
+    "/rollouts/{rollout_id}/steps",
+    status_code=201,
+    response_model=RolloutStep,
+    responses={**NOT_FOUND, **CONFLICT},
+)
 def record_step(
     project: str,
-    body: StepBody,
+    body: RolloutStepBody,
     request: Request,
     rollout_id: str = ROLLOUT,
     caller: TokenInfo = WRITE,
@@ -148,10 +159,12 @@ def record_step(
     return JSONResponse(step.to_dict(), status_code=201)
 
 
-@router.post("/rollouts/{rollout_id}/finish", responses={**NOT_FOUND, **CONFLICT})
+@router.post(
+    "/rollouts/{rollout_id}/finish", response_model=Rollout, responses={**NOT_FOUND, **CONFLICT}
+)
 def finish(
     project: str,
-    body: FinishBody,
+    body: RolloutFinishBody,
     request: Request,
     rollout_id: str = ROLLOUT,
     caller: TokenInfo = WRITE,

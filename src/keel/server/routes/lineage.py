@@ -12,10 +12,11 @@ from keel.store.lineage import MAX_DEPTH
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}", tags=["lineage"])
+router = APIRouter(prefix="/projects/{project}", tags=["lineage"], responses=PROJECT_ERRORS)
 READ = Depends(require("reader"))
 MAX_REF = 300
 """Longest reference: a dataset name (200) with a version, a digest (64) or run:<id>."""
@@ -79,7 +80,7 @@ class Graph(BaseModel):
     "/lineage",
     response_model=Graph,
     dependencies=[READ],
-    responses={404: {"description": "No run or dataset version answers to the reference."}},
+    responses=errors({404: "No such project, or no record answers to the reference."}),
 )
 def get_lineage(
     project: str,

@@ -19,18 +19,20 @@ from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors, page_errors
+from ..schemas.registry import Approvals, Evaluation, Model, ModelEvent, ModelVersion, Policy
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/models", tags=["models"])
+router = APIRouter(prefix="/projects/{project}/models", tags=["models"], responses=PROJECT_ERRORS)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 APPROVE, ADMIN = Depends(require("approver")), Depends(require("admin"))
 
 NAME = Path(max_length=200, description="The model's name.", examples=["credit"])
 ALIAS = Path(max_length=100, description="An alias, or 'latest'.", examples=["champion"])
 VERSION = Path(ge=1, le=2**31 - 1, description="The version number.", examples=[4])
-NOT_FOUND = {404: {"description": "No such model, version or alias."}}
+NOT_FOUND = errors({404: "No such project, model, version or alias."})
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     "X-Content-Type-Options": "nosniff",
@@ -44,7 +46,7 @@ def _registry(request: Request, project: str, caller: TokenInfo) -> RegistryServ
     return RegistryService(request.app.state.store, project=project, actor=actor)
 
 
-class Registration(BaseModel):
+class ModelRegistration(BaseModel):
     package: str = Field(
         pattern=r"^[0-9a-f]{64}$", description="Digest of the package's keel-model.json."
     )
@@ -60,24 +62,24 @@ class AliasMove(BaseModel):
     reason: str | None = Field(None, max_length=2000)
 
 
-class Decision(BaseModel):
+class ApprovalDecision(BaseModel):
     decision: Literal["approved", "rejected"]
     comment: str | None = Field(None, max_length=2000)
 
 
-class PolicyBody(BaseModel):
+class PolicyUpdate(BaseModel):
     aliases: dict[str, dict[str, Any]] = Field(
         default_factory=dict, examples=[{"champion": {"approvals": 1, "gate": True}}]
     )
 
 
-@router.get("")
+@router.get("", response_model=list[Model])
 def list_models(project: str, request: Request, caller: TokenInfo = READ) -> JSONResponse:
     """Every model with its latest version, aliases and policy."""
     return JSONResponse(_registry(request, project, caller).list())
 
 
-@router.get("/{name}/versions", responses=NOT_FOUND)
+@router.get("/{name}/versions", response_model=list[ModelVersion], responses=NOT_FOUND)
 def list_versions(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -86,9 +88,13 @@ def list_versions(
     return JSONResponse([v.to_dict() for v in versions])
 
 
-@router.post("/{name}/versions", status_code=201, responses=NOT_FOUND)
+@router.post("/{name}/versions", status_code=201, response_model=ModelVersion, responses=NOT_FOUND)
 def register(
-    project: str, body: Registration, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: ModelRegistration,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Record a pushed package as the next version (its files are verified first)."""
     version = _registry(request, project, caller).record_package(
@@ -103,7 +109,7 @@ def register(
     return JSONResponse(version.to_dict(), status_code=201)
 
 
-@router.get("/{name}/versions/{version}", responses=NOT_FOUND)
+@router.get("/{name}/versions/{version}", response_model=ModelVersion, responses=NOT_FOUND)
 def get_version(
     project: str,
     request: Request,
@@ -115,7 +121,7 @@ def get_version(
     return JSONResponse(_registry(request, project, caller).get(f"{name}:{version}").to_dict())
 
 
-@router.get("/{name}/aliases/{alias}", responses=NOT_FOUND)
+@router.get("/{name}/aliases/{alias}", response_model=ModelVersion, responses=NOT_FOUND)
 def resolve_alias(
     project: str, request: Request, name: str = NAME, alias: str = ALIAS, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -123,7 +129,7 @@ def resolve_alias(
     return JSONResponse(_registry(request, project, caller).get(f"{name}@{alias}").to_dict())
 
 
-@router.put("/{name}/aliases/{alias}", responses=NOT_FOUND)
+@router.put("/{name}/aliases/{alias}", response_model=ModelVersion, responses=NOT_FOUND)
 def set_alias(
     project: str,
     body: AliasMove,
@@ -139,7 +145,7 @@ def set_alias(
     return JSONResponse(moved.to_dict())
 
 
-@router.post("/{name}/aliases/{alias}/rollback", responses=NOT_FOUND)
+@router.post("/{name}/aliases/{alias}/rollback", response_model=ModelVersion, responses=NOT_FOUND)
 def rollback(
     project: str, request: Request, name: str = NAME, alias: str = ALIAS, caller: TokenInfo = WRITE
 ) -> JSONResponse:
@@ -150,7 +156,7 @@ def rollback(
 @router.post("/{name}/versions/{version}/approvals", status_code=204, responses=NOT_FOUND)
 def decide(
     project: str,
-    body: Decision,
+    body: ApprovalDecision,
     request: Request,
     name: str = NAME,
     version: int = VERSION,
@@ -165,7 +171,11 @@ def decide(
         registry.reject(ref, body.comment)
 
 
-@router.get("/{name}/versions/{version}/approvals", responses=NOT_FOUND)
+@router.get(
+    "/{name}/versions/{version}/approvals",
+    response_model=Approvals,
+    responses=NOT_FOUND,
+)
 def approvals(
     project: str,
     request: Request,
@@ -177,7 +187,11 @@ def approvals(
     return JSONResponse(_registry(request, project, caller).approvals(f"{name}:{version}"))
 
 
-@router.get("/{name}/versions/{version}/evaluations", responses=NOT_FOUND)
+@router.get(
+    "/{name}/versions/{version}/evaluations",
+    response_model=list[Evaluation],
+    responses=NOT_FOUND,
+)
 def evaluations(
     project: str,
     request: Request,
@@ -192,7 +206,10 @@ def evaluations(
 @router.get(
     "/{name}/versions/{version}/card",
     response_class=HTMLResponse,
-    responses={**NOT_FOUND, 200: {"content": {"text/html": {}}}},
+    responses={
+        **page_errors("No such project, model or version."),
+        200: {"content": {"text/html": {}}},
+    },
 )
 def card(
     project: str,
@@ -208,7 +225,7 @@ def card(
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
-@router.get("/{name}/history", responses=NOT_FOUND)
+@router.get("/{name}/history", response_model=list[ModelEvent], responses=NOT_FOUND)
 def history(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -217,7 +234,7 @@ def history(
     return JSONResponse([e.__dict__ for e in events])
 
 
-@router.get("/{name}/policy", responses=NOT_FOUND)
+@router.get("/{name}/policy", response_model=Policy, responses=NOT_FOUND)
 def get_policy(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -225,9 +242,9 @@ def get_policy(
     return JSONResponse(_registry(request, project, caller).policy(name).to_dict())
 
 
-@router.put("/{name}/policy", responses=NOT_FOUND)
+@router.put("/{name}/policy", response_model=Policy, responses=NOT_FOUND)
 def set_policy(
-    project: str, body: PolicyBody, request: Request, name: str = NAME, caller: TokenInfo = ADMIN
+    project: str, body: PolicyUpdate, request: Request, name: str = NAME, caller: TokenInfo = ADMIN
 ) -> JSONResponse:
     """Set what moving each alias requires (admin)."""
     policy = _registry(request, project, caller).set_policy(name, body.model_dump())

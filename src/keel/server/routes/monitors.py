@@ -19,14 +19,19 @@ from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
+from ..schemas.monitoring import Monitor, MonitorReport, MonitorResult
+from ..schemas.monitoring import MonitorSpec as MonitorSpecOut
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/monitors", tags=["monitors"])
+router = APIRouter(
+    prefix="/projects/{project}/monitors", tags=["monitors"], responses=PROJECT_ERRORS
+)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 NAME = Path(max_length=200, description="The monitor's name.", examples=["credit-drift"])
-NOT_FOUND = {404: {"description": "No such monitor."}}
+NOT_FOUND = errors({404: "No such project or monitor."})
 MS = 2**53
 
 
@@ -36,7 +41,7 @@ def _monitors(request: Request, project: str, caller: TokenInfo) -> MonitorServi
     )
 
 
-class SpecBody(BaseModel):
+class MonitorSpecBody(BaseModel):
     spec: dict[str, Any] | None = Field(None, description="The spec (MonitorSpec.to_dict).")
     yaml: str | None = Field(None, max_length=1_000_000, description="Or the file's text.")
     lines: dict[str, int] = Field(default_factory=dict, max_length=10_000)
@@ -55,34 +60,34 @@ class SpecBody(BaseModel):
         return replace(spec, lines=dict(self.lines), source=self.source)
 
 
-class RunBody(BaseModel):
+class MonitorRunBody(BaseModel):
     now_ms: int | None = Field(None, ge=0, le=MS, description="Evaluate as of (epoch ms).")
 
 
-class BackfillBody(BaseModel):
+class MonitorBackfillBody(BaseModel):
     from_ms: int = Field(ge=0, le=MS, description="First window's start (epoch ms).")
     to_ms: int = Field(ge=0, le=MS, description="Last window's end (epoch ms).")
 
 
-@router.get("")
+@router.get("", response_model=list[Monitor])
 def list_monitors(project: str, request: Request, caller: TokenInfo = READ) -> JSONResponse:
     """Every monitor with its deployment, schedule and last verdict."""
     return JSONResponse(_monitors(request, project, caller).list())
 
 
-@router.post("")
-def apply(project: str, body: SpecBody, request: Request, caller: TokenInfo = WRITE):
+@router.post("", response_model=Monitor)
+def apply(project: str, body: MonitorSpecBody, request: Request, caller: TokenInfo = WRITE):
     """Record a monitor (or replace the one of that name)."""
     return JSONResponse(_monitors(request, project, caller).apply(body.to_spec()))
 
 
-@router.get("/{name}", responses=NOT_FOUND)
+@router.get("/{name}", response_model=MonitorSpecOut, responses=NOT_FOUND)
 def get(project: str, request: Request, name: str = NAME, caller: TokenInfo = READ):
     """The monitor's spec, as its YAML mapping."""
     return JSONResponse(_monitors(request, project, caller).get(name).to_dict())
 
 
-@router.get("/{name}/results", responses=NOT_FOUND)
+@router.get("/{name}/results", response_model=list[MonitorResult], responses=NOT_FOUND)
 def results(
     project: str,
     request: Request,
@@ -95,7 +100,7 @@ def results(
     return JSONResponse([r.to_dict() for r in found])
 
 
-@router.get("/{name}/report", responses=NOT_FOUND)
+@router.get("/{name}/report", response_model=MonitorReport, responses=NOT_FOUND)
 def report(
     project: str,
     request: Request,
@@ -107,11 +112,11 @@ def report(
     return JSONResponse(_monitors(request, project, caller).report(name, limit=limit))
 
 
-@router.post("/{name}/run", responses=NOT_FOUND)
+@router.post("/{name}/run", response_model=MonitorResult, responses=NOT_FOUND)
 def run(
     project: str,
     request: Request,
-    body: RunBody | None = None,
+    body: MonitorRunBody | None = None,
     name: str = NAME,
     caller: TokenInfo = WRITE,
 ) -> JSONResponse:
@@ -120,9 +125,13 @@ def run(
     return JSONResponse(_monitors(request, project, caller).run(name, now_ms=now_ms).to_dict())
 
 
-@router.post("/{name}/backfill", responses=NOT_FOUND)
+@router.post("/{name}/backfill", response_model=list[MonitorResult], responses=NOT_FOUND)
 def backfill(
-    project: str, body: BackfillBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: MonitorBackfillBody,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Evaluate past windows in order, oldest first (at most 1,000)."""
     done = _monitors(request, project, caller).backfill(name, body.from_ms, body.to_ms)

@@ -28,11 +28,14 @@ from keel.store.objects._hashing import DIGEST_RE, new_hasher
 from .._body_limit import streams_body
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import AUTH_ERRORS, BINARY_ANSWER, binary_answer, errors, raw_body
+from ..schemas.objects import DeletedObject, StoredObject
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/objects", tags=["objects"])
+router = APIRouter(prefix="/objects", tags=["objects"], responses=AUTH_ERRORS)
+NOT_HERE = errors({404: "The object is not on this server."})
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 ADMIN = Depends(require("admin"))
 SPOOL = 1024 * 1024
@@ -44,7 +47,7 @@ def _objects(request: Request) -> ObjectStore:
     return request.app.state.store.objects
 
 
-@router.post("/missing")
+@router.post("/missing", response_model=list[str])
 def missing(
     request: Request,
     digests: list[str] = Body(..., max_length=MISSING_BATCH),  # noqa: B008
@@ -65,7 +68,14 @@ def missing(
     return JSONResponse([d for d in wanted if not objects.exists(d)])
 
 
-@router.put("/{digest}", status_code=201, dependencies=[WRITE])
+@router.put(
+    "/{digest}",
+    status_code=201,
+    response_model=StoredObject,
+    dependencies=[WRITE],
+    responses=errors({413: "The object is larger than KEEL_MAX_UPLOAD_MB."}),
+    openapi_extra=raw_body("The object's bytes (blake3 digest: digest).", headers=False),
+)
 @streams_body  # bounded by KEEL_MAX_UPLOAD_MB below, not by KEEL_MAX_REQUEST_MB
 async def put_object(digest: str, request: Request) -> JSONResponse:
     """Store the raw request body as the object ``digest`` (at most KEEL_MAX_UPLOAD_MB).
@@ -106,7 +116,12 @@ async def put_object(digest: str, request: Request) -> JSONResponse:
     return JSONResponse({"digest": digest, "size": size}, status_code=201)
 
 
-@router.get("/{digest}", dependencies=[READ])
+@router.get(
+    "/{digest}",
+    response_class=StreamingResponse,
+    dependencies=[READ],
+    responses={**BINARY_ANSWER, **NOT_HERE},
+)
 def get_object(digest: str, request: Request) -> StreamingResponse:
     """The object's bytes, verified against ``digest`` before the first one is sent."""
     objects = _objects(request)
@@ -128,7 +143,12 @@ def get_object(digest: str, request: Request) -> StreamingResponse:
     )
 
 
-@router.head("/{digest}", dependencies=[READ])
+@router.head(
+    "/{digest}",
+    response_class=Response,
+    dependencies=[READ],
+    responses={200: {"description": "Stored; Content-Length is its size."}, **NOT_HERE},
+)
 def head_object(digest: str, request: Request) -> Response:
     """200 with the object's size as ``Content-Length`` if it is stored, 404 if not."""
     try:
@@ -141,7 +161,11 @@ def head_object(digest: str, request: Request) -> Response:
     )
 
 
-@router.get("")
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses=binary_answer("Every digest stored, one per line.", "text/plain"),
+)
 def list_objects(request: Request, caller: TokenInfo = ADMIN) -> StreamingResponse:
     """Every digest stored, one per line (unscoped admin tokens only: this lists every
     project's objects)."""
@@ -152,7 +176,7 @@ def list_objects(request: Request, caller: TokenInfo = ADMIN) -> StreamingRespon
     )
 
 
-@router.delete("/{digest}")
+@router.delete("/{digest}", response_model=DeletedObject)
 def delete_object(digest: str, request: Request, caller: TokenInfo = ADMIN) -> JSONResponse:
     """Remove an object (unscoped admin tokens only: every project may refer to it).
     The caller makes sure no record refers to it."""

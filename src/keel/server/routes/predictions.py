@@ -19,11 +19,15 @@ from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, binary_answer, errors
+from ..schemas.predictions import Erased, HashKey, LoggedRequest, PartCreated, PredictionPart
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/predictions", tags=["predictions"])
+router = APIRouter(
+    prefix="/projects/{project}/predictions", tags=["predictions"], responses=PROJECT_ERRORS
+)
 READ, WRITE, ADMIN = (Depends(require(role)) for role in ("reader", "writer", "admin"))
 Kind = Literal["predictions", "feedback"]
 PARQUET = "application/vnd.apache.parquet"
@@ -38,33 +42,38 @@ def _predictions(request: Request, project: str) -> PredictionStore:
     return PredictionStore(request.app.state.store, project=project)
 
 
-class PartRecord(BaseModel):
+class PredictionPartRecord(BaseModel):
     kind: Kind
     deployment: str = Field(min_length=1, max_length=200, examples=["credit-scoring"])
     digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="The pushed Parquet object.")
 
 
-class Erasure(BaseModel):
+class PredictionErasure(BaseModel):
     column: str = Field(min_length=1, max_length=200, examples=["customer_id"])
     values: list[str | int | float | bool] = Field(min_length=1, max_length=10_000)
 
 
-@router.get("/hash-key")
+@router.get("/hash-key", response_model=HashKey)
 def hash_key(project: str, request: Request, caller: TokenInfo = WRITE) -> JSONResponse:
     """The project's key for hashed log columns, for a model server that logs here."""
     return JSONResponse({"key": _predictions(request, project).hash_key().hex()})
 
 
-@router.post("/parts", status_code=201, responses={404: {"description": "Object not pushed."}})
+@router.post(
+    "/parts",
+    status_code=201,
+    response_model=PartCreated,
+    responses=errors({404: "No such project, or the part's object was not pushed."}),
+)
 def record_part(
-    project: str, body: PartRecord, request: Request, caller: TokenInfo = WRITE
+    project: str, body: PredictionPartRecord, request: Request, caller: TokenInfo = WRITE
 ) -> JSONResponse:
     """Record a pushed Parquet part (read and checked here first)."""
     part_id = _predictions(request, project).record(body.kind, body.deployment, body.digest)
     return JSONResponse({"id": part_id}, status_code=201)
 
 
-@router.get("/parts")
+@router.get("/parts", response_model=list[PredictionPart])
 def list_parts(
     project: str,
     request: Request,
@@ -81,7 +90,11 @@ def list_parts(
     return JSONResponse(parts)
 
 
-@router.get("/rows", response_class=Response, responses={200: {"content": {PARQUET: {}}}})
+@router.get(
+    "/rows",
+    response_class=Response,
+    responses=binary_answer("The rows in the window as one Parquet file.", PARQUET),
+)
 def read_rows(
     project: str,
     request: Request,
@@ -101,7 +114,11 @@ def read_rows(
     return Response(to_parquet(table), media_type=PARQUET)
 
 
-@router.get("/requests/{request_id}", responses={404: {"description": "Not logged."}})
+@router.get(
+    "/requests/{request_id}",
+    response_model=LoggedRequest,
+    responses=errors({404: "No such project, or the request was not logged."}),
+)
 def find_request(
     project: str,
     request: Request,
@@ -118,8 +135,10 @@ def find_request(
     return JSONResponse(found)
 
 
-@router.post("/erase")
-def erase(project: str, body: Erasure, request: Request, caller: TokenInfo = ADMIN) -> Any:
+@router.post("/erase", response_model=Erased)
+def erase(
+    project: str, body: PredictionErasure, request: Request, caller: TokenInfo = ADMIN
+) -> Any:
     """Remove the rows whose column holds one of the values from every part, for good."""
     actor = Actor(caller.name, caller.role).name
     removed = _predictions(request, project).erase(

@@ -14,15 +14,16 @@ from pydantic import BaseModel, Field
 from keel.store._store import PROJECT_NAME_RULE
 
 from ..auth import require
+from ..schemas import AUTH_ERRORS, errors
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix="/projects", tags=["projects"], responses=AUTH_ERRORS)
 READ, ADMIN = Depends(require("reader")), Depends(require("admin"))
 
 
-class ProjectIn(BaseModel):
+class ProjectCreate(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=100,
@@ -32,13 +33,13 @@ class ProjectIn(BaseModel):
     )
 
 
-class ProjectOut(BaseModel):
+class Project(BaseModel):
     name: str
     id: str
     created_at: int
 
 
-@router.get("", response_model=list[ProjectOut])
+@router.get("", response_model=list[Project])
 def list_projects(request: Request, caller: TokenInfo = READ) -> list[dict[str, Any]]:
     """The projects this token may use, by name."""
     return [p for p in request.app.state.store.projects() if caller.allows_project(p["name"])]
@@ -47,10 +48,12 @@ def list_projects(request: Request, caller: TokenInfo = READ) -> list[dict[str, 
 @router.post(
     "",
     status_code=201,
-    response_model=ProjectOut,
-    responses={409: {"description": "A project has this name."}},
+    response_model=Project,
+    responses=errors({409: "A project has this name."}),
 )
-def create_project(body: ProjectIn, request: Request, caller: TokenInfo = ADMIN) -> dict[str, Any]:
+def create_project(
+    body: ProjectCreate, request: Request, caller: TokenInfo = ADMIN
+) -> dict[str, Any]:
     """Create a project (admins only); every other call needs the project to exist."""
     store = request.app.state.store
     project_id = store.create_project(body.name, actor=caller.name)

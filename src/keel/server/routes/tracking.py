@@ -21,11 +21,13 @@ from keel.tracking._validate import check_artifact_name
 from .._body_limit import streams_body
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import BINARY_ANSWER, PROJECT_ERRORS, errors, raw_body
+from ..schemas.tracking import Artifact, Experiment, MetricHistoryPoint, Run
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}", tags=["tracking"])
+router = APIRouter(prefix="/projects/{project}", tags=["tracking"], responses=PROJECT_ERRORS)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 
 
@@ -43,12 +45,12 @@ class RunCreate(BaseModel):
     environment: dict[str, Any] | None = None
 
 
-class StatusUpdate(BaseModel):
+class RunStatusUpdate(BaseModel):
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
     error: str | None = None
 
 
-class Batch(BaseModel):
+class RunBatch(BaseModel):
     metrics: list[tuple[str, float, int, int]] = Field(
         default_factory=list,
         description='Points as [key, value, step, timestamp_ms]; value may be "NaN", '
@@ -58,12 +60,12 @@ class Batch(BaseModel):
     tags: dict[str, str] | None = None
 
 
-class Input(BaseModel):
+class RunInput(BaseModel):
     kind: str = Field(min_length=1, max_length=50, examples=["dataset_version"])
     id: str = Field(min_length=1, max_length=200)
 
 
-class Search(BaseModel):
+class RunSearch(BaseModel):
     experiments: list[str] = Field(default_factory=list)
     filter: str | None = None
     order_by: list[str] = Field(default_factory=list)
@@ -108,6 +110,7 @@ RUN_LINKS = {
 @router.post(
     "/runs",
     status_code=201,
+    response_model=Run,
     responses={201: {"description": "The run as created.", "links": RUN_LINKS}},
 )
 def create_run(
@@ -126,21 +129,21 @@ def create_run(
     return JSONResponse(record.to_dict(), status_code=201)
 
 
-@router.get("/runs/{run_id}", dependencies=[READ])
+@router.get("/runs/{run_id}", response_model=Run, dependencies=[READ])
 def get_run(project: str, run_id: str, request: Request) -> JSONResponse:
     """A run with its params, tags, latest metrics and artifacts."""
     return JSONResponse(_tracking(request, project).get_run(run_id).to_dict())
 
 
-@router.patch("/runs/{run_id}", dependencies=[WRITE])
-def set_status(project: str, run_id: str, body: StatusUpdate, request: Request) -> JSONResponse:
+@router.patch("/runs/{run_id}", response_model=Run, dependencies=[WRITE])
+def set_status(project: str, run_id: str, body: RunStatusUpdate, request: Request) -> JSONResponse:
     """End a run (FINISHED, FAILED, KILLED) or resume it (RUNNING)."""
     record = _tracking(request, project).set_status(run_id, body.status, error=body.error)
     return JSONResponse(record.to_dict())
 
 
 @router.post("/runs/{run_id}/batch", status_code=204, dependencies=[WRITE])
-def log_batch(project: str, run_id: str, body: Batch, request: Request) -> None:
+def log_batch(project: str, run_id: str, body: RunBatch, request: Request) -> None:
     """Record metric points, params (immutable) and tags in one request."""
     _tracking(request, project).log_batch(
         run_id, metrics=body.metrics, params=body.params, tags=_client_tags(body.tags)
@@ -148,12 +151,16 @@ def log_batch(project: str, run_id: str, body: Batch, request: Request) -> None:
 
 
 @router.post("/runs/{run_id}/inputs", status_code=204, dependencies=[WRITE])
-def log_input(project: str, run_id: str, body: Input, request: Request) -> None:
+def log_input(project: str, run_id: str, body: RunInput, request: Request) -> None:
     """Record that the run consumed a record (a dataset version), for lineage."""
     _tracking(request, project).log_input(run_id, body.kind, body.id)
 
 
-@router.get("/runs/{run_id}/metrics/{key:path}", dependencies=[READ])
+@router.get(
+    "/runs/{run_id}/metrics/{key:path}",
+    response_model=list[MetricHistoryPoint],
+    dependencies=[READ],
+)
 def metric_history(project: str, run_id: str, key: str, request: Request) -> JSONResponse:
     """Every point of one metric: [key, value, step, timestamp_ms], by step."""
     from keel.tracking._records import encode_value
@@ -162,7 +169,14 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
     return JSONResponse([(k, encode_value(v), s, ts) for k, v, s, ts in points])
 
 
-@router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, dependencies=[WRITE])
+@router.put(
+    "/runs/{run_id}/artifacts/{name:path}",
+    status_code=201,
+    response_model=Artifact,
+    dependencies=[WRITE],
+    responses=errors({413: "The artifact is larger than KEEL_MAX_UPLOAD_MB."}),
+    openapi_extra=raw_body("The artifact's bytes."),
+)
 @streams_body  # bounded by KEEL_MAX_UPLOAD_MB below, not by KEEL_MAX_REQUEST_MB
 async def put_artifact(
     project: str, run_id: str, name: str, request: Request, kind: str = Query("file")
@@ -225,7 +239,12 @@ def _too_large(name: str, limit: int) -> str:
     )
 
 
-@router.get("/runs/{run_id}/artifacts/{name:path}", dependencies=[READ])
+@router.get(
+    "/runs/{run_id}/artifacts/{name:path}",
+    response_class=StreamingResponse,
+    dependencies=[READ],
+    responses=BINARY_ANSWER,
+)
 def get_artifact(project: str, run_id: str, name: str, request: Request) -> StreamingResponse:
     """Download an artifact, verified against its digest."""
     fh = _tracking(request, project).open_artifact(run_id, name)
@@ -237,20 +256,20 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
-@router.post("/runs/search", dependencies=[READ])
-def search_runs(project: str, body: Search, request: Request) -> JSONResponse:
+@router.post("/runs/search", response_model=list[Run], dependencies=[READ])
+def search_runs(project: str, body: RunSearch, request: Request) -> JSONResponse:
     """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
     records = _tracking(request, project).search_runs(_query(body))
     return JSONResponse([r.to_dict() for r in records])
 
 
 @router.post("/runs/count", dependencies=[READ])
-def count_runs(project: str, body: Search, request: Request) -> JSONResponse:
+def count_runs(project: str, body: RunSearch, request: Request) -> JSONResponse:
     """How many runs a search matches (its order, size and offset aside): {"total": n}."""
     return JSONResponse({"total": _tracking(request, project).count_runs(_query(body))})
 
 
-def _query(body: Search) -> RunQuery:
+def _query(body: RunSearch) -> RunQuery:
     return RunQuery(
         tuple(body.experiments),
         body.filter,
@@ -261,7 +280,7 @@ def _query(body: Search) -> RunQuery:
     )
 
 
-@router.get("/experiments", dependencies=[READ])
+@router.get("/experiments", response_model=list[Experiment], dependencies=[READ])
 def list_experiments(
     project: str, request: Request, include_deleted: bool = Query(False)
 ) -> JSONResponse:

@@ -14,14 +14,17 @@ from keel.validation._records import MAX_LISTED
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors, page_errors
 from .lineage import MAX_REF
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/validation", tags=["validation"])
+router = APIRouter(
+    prefix="/projects/{project}/validation", tags=["validation"], responses=PROJECT_ERRORS
+)
 READ = Depends(require("reader"))
 REPORT_ID = Path(min_length=1, max_length=200, examples=["9b1e0c4d2a7f4e3b8c6d5a4f3e2d1c0b"])
-NOT_FOUND = {404: {"description": "No such report in the project."}}
+NOT_FOUND = errors({404: "No such project, or no such report in it."})
 # The page is served from the API's origin: it may draw with inline CSS and SVG, nothing
 # more (it has no scripts; this keeps it so whatever a column name or value holds).
 PAGE_HEADERS = {
@@ -122,7 +125,10 @@ def get_report(project: str, request: Request, report_id: str = REPORT_ID) -> Re
     "/reports/{report_id}/html",
     response_class=HTMLResponse,
     dependencies=[READ],
-    responses={**NOT_FOUND, 200: {"content": {"text/html": {}}}},
+    responses={
+        **page_errors("No such project, or no such report in it."),
+        200: {"content": {"text/html": {}}},
+    },
 )
 def get_report_html(project: str, request: Request, report_id: str = REPORT_ID) -> HTMLResponse:
     """One report as a self-contained HTML page (inline CSS and SVG, no scripts)."""

@@ -1,0 +1,73 @@
+"""Deployments, rollouts, canary steps and plans, as the deployment routes answer them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Deployment", "DeploymentPlan", "PlanChange", "Rollout", "RolloutStep", "Route"]
+
+
+class Route(BaseModel):
+    """A model version and its share of the traffic."""
+
+    ref: str = Field(examples=["credit:4"])
+    weight: float = Field(description="Percent of requests.", examples=[90])
+
+
+class Deployment(BaseModel):
+    """A deployment as it runs now."""
+
+    name: str = Field(examples=["credit-scoring"])
+    revision: int
+    status: str = Field(examples=["active", "canary", "promoted"])
+    model: str = Field(examples=["credit"])
+    routes: list[Route]
+    actor: str = Field(description="Who applied the current revision.")
+    updated_at: int = Field(description="Milliseconds since the epoch.")
+
+
+class RolloutStep(BaseModel):
+    """One step the canary controller took."""
+
+    step: int
+    weight: float = Field(description="The new rollout's traffic share (%).")
+    status: str = Field(examples=["running", "passed", "promoted", "rolled_back"])
+    metrics: dict[str, Any]
+    created_at: int = Field(description="Milliseconds since the epoch.")
+
+
+class Rollout(BaseModel):
+    """One applied change of a deployment: its spec, status and canary steps."""
+
+    id: str
+    deployment: str = Field(examples=["credit-scoring"])
+    revision: int
+    spec: dict[str, Any] = Field(description="The deployment spec, as its YAML mapping.")
+    status: str = Field(examples=["active", "canary", "promoted", "superseded", "rolled_back"])
+    actor: str
+    created_at: int = Field(description="Milliseconds since the epoch.")
+    previous_revision: int | None = Field(description="What a rollback of it returns to.")
+    restores: int | None = Field(description="The revision a rollback brought back.")
+    kind: str = Field(examples=["apply", "rollback"])
+    steps: list[RolloutStep]
+
+
+class PlanChange(BaseModel):
+    """One field that would differ: ``+`` added, ``-`` removed, ``~`` changed."""
+
+    path: str = Field(examples=["routes.1.weight"])
+    action: str = Field(examples=["+", "-", "~"])
+    before: Any = None
+    after: Any = None
+
+
+class DeploymentPlan(BaseModel):
+    """What applying a spec would change."""
+
+    deployment: str
+    current_revision: int | None = Field(description="Null when applying creates it.")
+    create: bool
+    empty: bool = Field(description="Applying would change nothing.")
+    changes: list[PlanChange]
