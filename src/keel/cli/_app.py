@@ -43,7 +43,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="keel",
-    help="keel: track, version, validate, register, serve and monitor ML models.",
+    help="keel: track, version, validate, register, serve and monitor ML models; run "
+    "pipelines that retrain them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
