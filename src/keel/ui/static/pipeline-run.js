@@ -65,22 +65,28 @@ Keel.page("pipeline-run", async () => {
   function drawDag(spec) {
     const { steps, edges, depth } = graph(spec);
     const W = 180, H = 52, GX = 70, GY = 24, PAD = 16;
+    // an edge that skips a column arcs over the boxes between, in room kept above them
+    const skips = edges.some(([a, b]) => depth[b] - depth[a] > 1);
+    const TOP = PAD + (skips ? 36 : 0);
     const columns = {};
     const at = {};
     for (const s of steps) {
       const d = depth[s.name];
       const row = (columns[d] = (columns[d] || 0) + 1) - 1;
-      at[s.name] = { x: PAD + d * (W + GX), y: PAD + row * (H + GY) };
+      at[s.name] = { x: PAD + d * (W + GX), y: TOP + row * (H + GY) };
     }
     const width = PAD * 2 + (Math.max(...Object.values(depth), 0) + 1) * (W + GX) - GX;
-    const height = PAD * 2 + Math.max(...Object.values(columns), 1) * (H + GY) - GY;
+    const height = TOP + PAD + Math.max(...Object.values(columns), 1) * (H + GY) - GY;
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "group", "aria-label": `DAG of ${name} run ${runId.slice(0, 12)}` });
     root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
       svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }))));
     for (const [a, b] of edges) {
       const p = at[a], q = at[b];
       const x1 = p.x + W, y1 = p.y + H / 2, x2 = q.x, y2 = q.y + H / 2, mx = (x1 + x2) / 2;
-      root.append(svg("path", { class: "edge", d: `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`, "marker-end": "url(#arrow)", "data-from": a, "data-to": b }));
+      const d = depth[b] - depth[a] > 1
+        ? `M ${p.x + W / 2} ${p.y} C ${p.x + W / 2} ${TOP - 40}, ${q.x + W / 2} ${TOP - 40}, ${q.x + W / 2} ${q.y}`
+        : `M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}`;
+      root.append(svg("path", { class: "edge", d, "marker-end": "url(#arrow)", "data-from": a, "data-to": b }));
     }
     for (const s of steps) {
       const rec = latest[s.name];
@@ -114,13 +120,14 @@ Keel.page("pipeline-run", async () => {
       fill("logs", "");
       return;
     }
-    fill("step-detail", table([["", (r) => r[0]], ["", (r) => r[1]]], [
+    const facts = [
       ["status", P.state(rec.status)], ["attempts", String(rec.attempt)],
       ["tries in this run", String(run.steps.filter((s) => s.step === step).length)],
       ["started", time(rec.started_at)], ["took", P.duration(rec.started_at, rec.ended_at)],
       ["cache", rec.cached_from ? cache(rec) : "not from the cache"],
       ["outputs", rec.outputs ? outputs(rec) : "none"],
-    ]));
+    ];
+    fill("step-detail", h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
     $("traceback").hidden = !rec.error;
     fill("traceback", rec.error || "");
     fill("logs", "Loading…");
