@@ -1,7 +1,8 @@
 """A small real project for the dashboard's Pipelines pages: real pipeline runs of
 ``tests.pipelines.flows`` (importable, so the agent can resume them): a succeeded run, a
-second one whose first step came from the cache, a failed run, and a run waiting for a
-pending approval."""
+second one whose first step came from the cache, a failed run, and three runs each waiting
+for a pending approval (one to approve, one to reject by click, one decided behind the page's
+back)."""
 
 from __future__ import annotations
 
@@ -32,18 +33,20 @@ def fill_pipelines(folder: Path) -> tuple[Config, dict[str, Any]]:
             {"counter": str(folder / "counter.txt"), "failures": 5}, client=client
         )
         waiting = flows.approve_then_promote.run({"n": 4}, client=client)
-        (approval,) = client.approvals.list(status="pending")
-    assert [first.status, cached.status, failed.status, waiting.status] == [
-        "succeeded",
-        "succeeded",
-        "failed",
-        "waiting",
-    ]
+        to_reject = flows.approve_then_promote.run({"n": 5}, client=client)
+        declined = flows.approve_then_promote.run({"n": 6}, client=client)
+        approvals = {a.pipeline_run_id: a.id for a in client.approvals.list(status="pending")}
+    statuses = [r.status for r in (first, cached, failed, waiting, to_reject, declined)]
+    assert statuses == ["succeeded", "succeeded", "failed", "waiting", "waiting", "waiting"]
     facts = {
         "first": first.id,
         "cached": cached.id,
         "failed": failed.id,
         "waiting": waiting.id,
-        "approval": approval.id,
+        "approval": approvals[waiting.id],
+        "to_reject": to_reject.id,
+        "rejection": approvals[to_reject.id],
+        "declined": declined.id,
+        "decline": approvals[declined.id],
     }
     return config, facts

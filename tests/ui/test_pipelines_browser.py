@@ -122,7 +122,7 @@ def test_pipelines_pages_load_with_no_errors(page: Any, server: str, project, tm
     assert "schedule (cron=0 3 * * *)" in retrain.text_content()
     assert "succeeded" in retrain.text_content()
     assert "failed" in page.locator("#pipelines tbody tr", has_text="unreliable").text_content()
-    assert page.locator("#recent tbody tr").count() == 4
+    assert page.locator("#recent tbody tr").count() == 6
     assert "promote credit" in page.text_content("#waiting")
     assert "No agent leads now" in page.text_content("#agent")
     assert page.get_attribute("a[href='/ui/p/default/pipelines']", "aria-current") == "page"
@@ -132,8 +132,8 @@ def test_pipelines_pages_load_with_no_errors(page: Any, server: str, project, tm
     assert "data ← load.return" in page.text_content("#steps")
 
     visit(page, f"{server}/ui/p/default/")  # the overview's "waiting for you"
-    waiting = page.locator("#waiting li")
-    assert waiting.count() == 1
+    waiting = page.locator(f"#waiting li[data-approval='{facts['approval']}']")
+    assert page.locator("#waiting li").count() == 3
     assert "promote credit" in waiting.text_content()
     href = waiting.locator("a").get_attribute("href")
     assert href == f"/ui/p/default/pipelines/approve-then-promote/runs/{facts['waiting']}"
@@ -246,6 +246,46 @@ def test_a_reader_sees_no_approve_resume_or_cancel(browser: Any, project, tmp_pa
         assert client.approvals.get(facts["approval"]).status == "pending"
 
 
+def test_a_decision_made_elsewhere_meanwhile_is_refused_with_the_api_words(
+    page: Any, server: str, project
+) -> None:
+    """The page was open when someone else decided: the click changes nothing and says so."""
+    config, facts = project
+    visit(page, f"{server}/ui/p/default/")
+    item = page.locator(f"#waiting li[data-approval='{facts['rejection']}']")
+    with Client(config=config) as client:
+        client.approvals.reject(facts["rejection"], comment="not this month")
+    item.locator("button:has-text('Approve')").click()
+    page.wait_for_selector("#status:not(:empty)")
+    assert "is rejected by" in page.text_content("#status")  # the API's own words
+    assert "cannot be approved" in page.text_content("#status")
+    assert page.watch.problems  # the refused request, and nothing else
+    assert all("409" in p for p in page.watch.problems), page.watch.problems
+    # the page shows the decision as it stands: who rejected it and why, no buttons left
+    page.wait_for_selector(f"#waiting li[data-approval='{facts['rejection']}'].rejected")
+    assert "not this month" in item.locator(".verdict").text_content()
+    assert item.locator("button").count() == 0
+    decided = httpx.get(f"{server}{API}/approvals/{facts['rejection']}").json()
+    assert decided["status"] == "rejected"
+    assert decided["comment"] == "not this month"
+
+
+def test_reject_by_click_on_the_overview(page: Any, server: str, project) -> None:
+    facts = project[1]
+    visit(page, f"{server}/ui/p/default/")
+    item = page.locator(f"#waiting li[data-approval='{facts['decline']}']")
+    item.locator("input.comment").fill("segment north got worse")
+    item.locator("button:has-text('Reject')").click()
+    page.wait_for_selector(f"#waiting li[data-approval='{facts['decline']}'].rejected")
+    assert "rejected" in item.locator(".verdict").text_content()
+    assert "segment north got worse" in item.text_content()
+    assert item.locator("button").count() == 0
+    assert page.watch.problems == []
+    decided = httpx.get(f"{server}{API}/approvals/{facts['decline']}").json()
+    assert decided["status"] == "rejected"
+    assert decided["comment"] == "segment north got worse"
+
+
 def test_approve_by_click_then_the_agent_finishes_the_run(page: Any, server: str, project):
     from keel.server.agent import Agent
 
@@ -264,7 +304,7 @@ def test_approve_by_click_then_the_agent_finishes_the_run(page: Any, server: str
     assert decided["comment"] == "back-test checked"
 
     with Client(config=config) as client:
-        agent = Agent(client, tick_seconds=1, max_runs=2)
+        agent = Agent(client, tick_seconds=1, max_runs=4)
         agent.run_once()
         assert agent.wait_for_runs(120)
         visit(page, f"{server}/ui/p/default/pipelines")
@@ -275,5 +315,10 @@ def test_approve_by_click_then_the_agent_finishes_the_run(page: Any, server: str
     assert states(page) == {"double": "succeeded", "promote_after_approval": "succeeded"}
     assert "approved" in page.text_content("#approvals")
     assert page.locator("#approvals button").count() == 0
+    for rejected in ("declined", "to_reject"):  # a rejected approval fails its step
+        visit(page, run_url(server, "approve-then-promote", facts[rejected]))
+        assert page.get_attribute("body", "data-status") == "failed"
+        assert states(page)["promote_after_approval"] == "failed"
+        assert "rejected" in page.text_content("#run-error").lower()
     visit(page, f"{server}/ui/p/default/")
     assert "Nothing is waiting for approval." in page.text_content("#waiting")

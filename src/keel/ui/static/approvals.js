@@ -42,6 +42,13 @@ const KeelApprovals = (() => {
           if (onDecided) await onDecided(decided);
         } catch (err) {
           Keel.status(err.message);
+          if (err.status === 409) {  // decided (or expired) meanwhile: show what it is now
+            const now = await api(`/approvals/${encodeURIComponent(a.id)}`);
+            form.remove();
+            li.className = `approval ${now.status}`;
+            Keel.fill(outcome, verdict(now));
+            return;
+          }
           form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
         }
       };
