@@ -205,6 +205,29 @@ def test_a_page_for_a_run_that_is_not_there_says_so(page: Any, server: str) -> N
     assert "pipeline run id" in too_long.text
 
 
+def test_resume_and_cancel_by_click(page: Any, server: str, project) -> None:
+    facts = project[1]
+    api = f"{server}{API}/pipelines/-/runs/{facts['failed']}"
+    visit(page, run_url(server, "unreliable", facts["failed"]))
+    page.click("#resume")
+    page.wait_for_selector("body[data-status=queued]")
+    assert "the agent resumes it" in page.text_content("#status")
+    assert httpx.get(api).json()["status"] == "queued"
+    assert page.is_hidden("#resume")
+    page.click("#cancel")  # asks first; saying no changes nothing
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-dialog button[value=cancel]")
+    assert httpx.get(api).json()["status"] == "queued"
+    page.click("#cancel")
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-ok")
+    page.wait_for_selector("body[data-status=cancelled]")
+    assert httpx.get(api).json()["status"] == "cancelled"
+    assert page.is_visible("#resume")  # a cancelled run can be resumed
+    assert page.is_hidden("#cancel")
+    assert page.watch.problems == []
+
+
 def test_a_reader_sees_no_approve_resume_or_cancel(browser: Any, project, tmp_path: Path):
     from keel.server.tokens import TokenService
     from keel.store import Store

@@ -176,9 +176,9 @@ Keel.page("pipeline-run", async () => {
   async function act(verb) {
     try {
       if (verb === "cancel" && !await confirmAction("Cancel this run?", `Run ${runId.slice(0, 12)} of ${name} stops; Resume picks it up again.`, "Cancel the run")) return;
-      const done = await api(`${runPath}/${verb}`, { method: "POST" });
+      await api(`${runPath}/${verb}`, { method: "POST" });
       await load();
-      Keel.status(verb === "resume" ? `Queued for the agent to resume (${done.status || run.status}).` : `Run ${run.status}.`);
+      Keel.status(verb === "resume" ? `Run ${run.status}: the agent resumes it on its next pass.` : `Run ${run.status}.`);
     } catch (err) {
       Keel.status(err.message);
     }

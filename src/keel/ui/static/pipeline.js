@@ -29,6 +29,6 @@ Keel.page("pipeline", async () => {
     ["trigger", (r) => P.trigger(r.trigger)],
     ["params", (r) => Object.entries(r.params || {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")],
     ["started", (r) => time(r.started_at || r.created_at)],
-    ["took", (r) => P.duration(r.started_at, r.ended_at)],
+    ["took", (r) => (r.ended_at || r.status === "running" ? P.duration(r.started_at, r.ended_at) : "")],
   ], runs, { empty: "Never run.", rowClass: (r) => (r.status === "failed" ? "fail" : null) }));
 });

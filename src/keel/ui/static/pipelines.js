@@ -24,7 +24,7 @@ Keel.page("pipelines", async () => {
     ["status", (r) => P.state(r.status)],
     ["trigger", (r) => P.trigger(r.trigger)],
     ["started", (r) => time(r.started_at || r.created_at)],
-    ["took", (r) => P.duration(r.started_at, r.ended_at)],
+    ["took", (r) => (r.ended_at || r.status === "running" ? P.duration(r.started_at, r.ended_at) : "")],
   ], runs, { empty: "No runs yet." }));
   const mine = agent.this_server;
   fill("agent",
