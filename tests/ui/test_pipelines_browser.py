@@ -18,6 +18,7 @@ from keel.config import Config
 from tests.conftest import live_server
 
 from ._pipelines import fill_pipelines
+from .test_browser import CONTRAST
 
 CHROMIUM = "/usr/bin/chromium"
 API = "/api/v1/projects/default"
@@ -203,6 +204,39 @@ def test_a_page_for_a_run_that_is_not_there_says_so(page: Any, server: str) -> N
     too_long = httpx.get(run_url(server, "retrain", "x" * 65))
     assert too_long.status_code == 422
     assert "pipeline run id" in too_long.text
+
+
+def test_states_are_readable_and_the_dag_is_reached_by_keyboard(
+    page: Any, server: str, project
+) -> None:
+    facts = project[1]
+    checks = {
+        "pipelines": [".badge.state-succeeded", ".badge.state-failed", ".badge.state-waiting"],
+        f"pipelines/approve-then-promote/runs/{facts['waiting']}": [
+            "#approvals button.ok",
+            "#approvals button.danger",
+            "#approvals label",
+            "#legend .badge.state-waiting",
+        ],
+        f"pipelines/unreliable/runs/{facts['failed']}": ["#run-error", "#legend .state-not-run"],
+    }
+    for path, selectors in checks.items():
+        visit(page, f"{server}/ui/p/default/{path}")
+        ratios = page.evaluate(CONTRAST, selectors)
+        low = {s: r for s, r in ratios.items() if not isinstance(r, float) or not r >= 4.5}
+        assert low == {}, (path, low)  # WCAG AA for normal text
+    visit(page, run_url(server, "retrain", facts["first"]))
+    for _ in range(40):  # Tab through the page until a step of the DAG has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('node')"):
+            break
+    assert page.evaluate("document.activeElement.dataset.step") == "load"
+    stroke = page.evaluate("getComputedStyle(document.activeElement.querySelector('rect')).stroke")
+    assert stroke == "rgb(255, 159, 26)"  # the focus colour, not the state's
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.step") == "train"
+    page.keyboard.press(" ")
+    page.wait_for_selector("#step-name:has-text('train')")
 
 
 def test_resume_and_cancel_by_click(page: Any, server: str, project) -> None:
