@@ -26,7 +26,9 @@ pytestmark = [
     pytest.mark.skipif(
         shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
     ),
-    pytest.mark.xdist_group("ui-pipelines-browser"),  # one server and one browser per module
+    # one server and one browser per module; the tests of a module may run on two workers,
+    # each with its own project, so a test depends on no test but the ones before it in here
+    pytest.mark.xdist_group("ui-pipelines-browser"),
 ]
 
 
@@ -327,23 +329,9 @@ def test_a_decision_made_elsewhere_meanwhile_is_refused_with_the_api_words(
     assert decided["comment"] == "not this month"
 
 
-def test_reject_by_click_on_the_overview(page: Any, server: str, project) -> None:
-    facts = project[1]
-    visit(page, f"{server}/ui/p/default/")
-    item = page.locator(f"#waiting li[data-approval='{facts['decline']}']")
-    item.locator("input.comment").fill("segment north got worse")
-    item.locator("button:has-text('Reject')").click()
-    page.wait_for_selector(f"#waiting li[data-approval='{facts['decline']}'].rejected")
-    assert "rejected" in item.locator(".verdict").text_content()
-    assert "segment north got worse" in item.text_content()
-    assert item.locator("button").count() == 0
-    assert page.watch.problems == []
-    decided = httpx.get(f"{server}{API}/approvals/{facts['decline']}").json()
-    assert decided["status"] == "rejected"
-    assert decided["comment"] == "segment north got worse"
-
-
-def test_approve_by_click_then_the_agent_finishes_the_run(page: Any, server: str, project):
+def test_approve_and_reject_by_click_then_the_agent_finishes_the_runs(
+    page: Any, server: str, project
+):
     from keel.server.agent import Agent
 
     config, facts = project
@@ -360,6 +348,20 @@ def test_approve_by_click_then_the_agent_finishes_the_run(page: Any, server: str
     assert decided["status"] == "approved"
     assert decided["comment"] == "back-test checked"
 
+    # reject another on the overview
+    visit(page, f"{server}/ui/p/default/")
+    item = page.locator(f"#waiting li[data-approval='{facts['decline']}']")
+    item.locator("input.comment").fill("segment north got worse")
+    item.locator("button:has-text('Reject')").click()
+    page.wait_for_selector(f"#waiting li[data-approval='{facts['decline']}'].rejected")
+    assert "rejected" in item.locator(".verdict").text_content()
+    assert "segment north got worse" in item.text_content()
+    assert item.locator("button").count() == 0
+    assert page.watch.problems == []
+    decided = httpx.get(f"{server}{API}/approvals/{facts['decline']}").json()
+    assert decided["status"] == "rejected"
+    assert decided["comment"] == "segment north got worse"
+
     with Client(config=config) as client:
         agent = Agent(client, tick_seconds=1, max_runs=4)
         agent.run_once()
@@ -372,10 +374,10 @@ def test_approve_by_click_then_the_agent_finishes_the_run(page: Any, server: str
     assert states(page) == {"double": "succeeded", "promote_after_approval": "succeeded"}
     assert "approved" in page.text_content("#approvals")
     assert page.locator("#approvals button").count() == 0
-    for rejected in ("declined", "to_reject"):  # a rejected approval fails its step
-        visit(page, run_url(server, "approve-then-promote", facts[rejected]))
-        assert page.get_attribute("body", "data-status") == "failed"
-        assert states(page)["promote_after_approval"] == "failed"
-        assert "rejected" in page.text_content("#run-error").lower()
+    visit(page, run_url(server, "approve-then-promote", facts["declined"]))
+    assert page.get_attribute("body", "data-status") == "failed"  # rejected: its step fails
+    assert states(page)["promote_after_approval"] == "failed"
+    assert "rejected" in page.text_content("#run-error").lower()
     visit(page, f"{server}/ui/p/default/")
-    assert "Nothing is waiting for approval." in page.text_content("#waiting")
+    assert facts["approval"] not in page.inner_html("#waiting")
+    assert facts["decline"] not in page.inner_html("#waiting")
