@@ -28,6 +28,7 @@ PAGES = {
     "datasets": "Datasets",
     "monitoring": "Monitoring",
     "lineage": "Lineage",
+    "pipelines": "Pipelines",
 }
 """The pages in the navigation bar, by path under a project, with their titles."""
 
@@ -164,6 +165,31 @@ def monitoring(request: Request, project: str) -> HTMLResponse:
 def lineage(request: Request, project: str) -> HTMLResponse:
     """The lineage graph around a record (``?ref=credit:v3`` or ``run:<id>``)."""
     return _page(request, project, "lineage")
+
+
+@router.get("/p/{project}/pipelines")
+def pipelines(request: Request, project: str) -> HTMLResponse:
+    """Every pipeline with its last run and triggers, recent runs, and the agent's state."""
+    return _page(request, project, "pipelines")
+
+
+@router.get("/p/{project}/pipelines/{name}")
+def pipeline(request: Request, project: str, name: str) -> HTMLResponse:
+    """A pipeline's steps, params, triggers and run history."""
+    return _page(request, project, "pipeline", name=_ident(name, "pipeline name", 200))
+
+
+@router.get("/p/{project}/pipelines/{name}/runs/{run_id}")
+def pipeline_run(request: Request, project: str, name: str, run_id: str) -> HTMLResponse:
+    """A pipeline run: its DAG with each step's state, logs, approvals, resume and cancel."""
+    return _page(
+        request,
+        project,
+        "pipeline-run",
+        name=_ident(name, "pipeline name", 200),
+        run_id=_ident(run_id, "pipeline run id", 64),
+        nav="pipelines",
+    )
 
 
 def mount(app: FastAPI) -> None:

@@ -41,4 +41,6 @@ Keel.page("overview", async () => {
     ["did", (e) => e.action],
     ["to", (e) => `${e.object_kind} ${String(e.object_id).slice(0, 24)}`],
   ], activity, { empty: "Nothing has happened yet." }));
+  // approvals pipeline runs wait for (decided here by approvers)
+  await KeelApprovals.render("waiting", await api("/approvals?status=pending&limit=20"));
 });
