@@ -2,7 +2,8 @@
 session (tracking, objects, datasets, models, deployments, predictions, monitors, alerts,
 lineage and validation, pipelines and their approvals, deletion and gc, activity and the
 agent, through the SDK and plain HTTP) validates against the schema the document gives for
-its route and status, and no route answers a status it does not list.
+its route and status (no key missing, none extra), and no route answers a status it does
+not list.
 
 The server runs wrapped in a checking ASGI layer, so the answers checked are the bytes
 clients receive, whichever client sent the request.
@@ -11,6 +12,7 @@ clients receive, whichever client sent the request.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import re
 import socket
@@ -46,6 +48,15 @@ class Conformance:
     spec: dict[str, Any]
     problems: list[str] = field(default_factory=list)
     checked: set[tuple[str, str, int]] = field(default_factory=set)
+    components: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # strict copies of the models: an answer with a key its model does not list is a
+        # problem too (the document would under-describe it)
+        self.components = copy.deepcopy(self.spec["components"])
+        for model in self.components["schemas"].values():
+            if "properties" in model:
+                model["additionalProperties"] = False
 
     async def __call__(self, scope, receive, send) -> None:
         route = self._route(scope) if scope["type"] == "http" else None
@@ -99,7 +110,7 @@ class Conformance:
             return
         if media != "application/json":
             return
-        schema = {**content[media]["schema"], "components": self.spec["components"]}
+        schema = {**content[media]["schema"], "components": self.components}
         body = orjson.loads(answer["body"])
         for error in Draft202012Validator(schema).iter_errors(body):
             at = "/".join(str(p) for p in error.absolute_path)
