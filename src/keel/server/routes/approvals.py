@@ -54,7 +54,7 @@ class ApprovalRequest(BaseModel):
     )
 
 
-class Decision(BaseModel):
+class ApprovalComment(BaseModel):
     comment: str | None = Field(None, max_length=2000, examples=["AUC up 2 points, checked"])
 
 
@@ -97,7 +97,7 @@ def get_approval(
 def approve(
     project: str,
     request: Request,
-    body: Decision | None = None,
+    body: ApprovalComment | None = None,
     approval_id: str = APPROVAL,
     caller: TokenInfo = APPROVE,
 ) -> JSONResponse:
@@ -111,7 +111,7 @@ def approve(
 def reject(
     project: str,
     request: Request,
-    body: Decision | None = None,
+    body: ApprovalComment | None = None,
     approval_id: str = APPROVAL,
     caller: TokenInfo = APPROVE,
 ) -> JSONResponse:

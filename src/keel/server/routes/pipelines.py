@@ -44,11 +44,11 @@ def _pipelines(request: Request, project: str) -> PipelineService:
     return PipelineService(request.app.state.store, project=project)
 
 
-class SpecBody(BaseModel):
+class PipelineSpecBody(BaseModel):
     spec: dict[str, Any] = Field(description="What Pipeline.spec() gives.")
 
 
-class SubmitBody(BaseModel):
+class PipelineRunCreate(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="The run's params.")
     trigger: dict[str, Any] | None = Field(None, description="Why it runs: {'kind': ...}.")
     options: dict[str, Any] | None = Field(None, description="executor, cache.")
@@ -120,7 +120,11 @@ def get_pipeline(
 
 @router.put("/{name}", response_model=PipelineDefinition)
 def record_pipeline(
-    project: str, body: SpecBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: PipelineSpecBody,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Record a pipeline's spec (as running it from an SDK does). Its entrypoint must be a
     module:function the server's agent can import, never a file path: a token cannot make
@@ -136,7 +140,11 @@ def record_pipeline(
 
 @router.post("/{name}/runs", status_code=201, response_model=QueuedRun, responses=NOT_FOUND)
 def submit_run(
-    project: str, body: SubmitBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: PipelineRunCreate,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Queue a run for the server's agent; its id."""
     run_id = _pipelines(request, project).submit(
