@@ -203,6 +203,38 @@ def test_a_generated_client_reads_models_and_datasets(api, served) -> None:
         assert [d.name for d in list_datasets.sync(PROJECT, client=client)] == ["credit"]
 
 
+def test_a_generated_client_reads_the_pipeline_and_deletion_routes(api, served) -> None:
+    url, tokens = served
+    models = _module(api, "models")
+    whoami = _module(api, "api.activity.activity_whoami")
+    activity = _module(api, "api.activity.activity_activity")
+    pipelines = _module(api, "api.pipelines.pipelines_list_pipelines")
+    approvals = _module(api, "api.approvals.approvals_list_approvals")
+    create = _module(api, "api.tracking.tracking_create_run")
+    delete = _module(api, "api.deletion.deletion_delete_run")
+    restore = _module(api, "api.deletion.deletion_restore_run")
+
+    with api.AuthenticatedClient(base_url=url, token=tokens["writer"]) as client:
+        me = whoami.sync(client=client)
+        assert isinstance(me, models.Caller)
+        assert (me.name, me.role, me.auth) == ("writer-token", "writer", True)
+        assert pipelines.sync(PROJECT, client=client) == []
+        assert approvals.sync(PROJECT, client=client) == []
+        body = models.RunCreate.from_dict({"experiment": "doomed"})
+        run = create.sync(PROJECT, client=client, body=body)
+        deleted = delete.sync(PROJECT, run.id, client=client)
+        assert isinstance(deleted, models.RunDeletion)
+        assert (deleted.id, deleted.experiment) == (run.id, "doomed")
+        assert isinstance(deleted.deleted_at, int)
+        again = delete.sync(PROJECT, run.id, client=client)
+        assert isinstance(again, models.ErrorBody)
+        assert "already deleted" in again.message
+        assert restore.sync(PROJECT, run.id, client=client).deleted_at is None
+        events = activity.sync(PROJECT, client=client)
+        assert all(isinstance(e, models.ActivityEvent) for e in events)
+        assert [e.action for e in events[:2]] == ["restore", "delete"]
+
+
 def test_a_generated_client_reads_refusals_as_error_bodies(api, served) -> None:
     url, tokens = served
     models = _module(api, "models")

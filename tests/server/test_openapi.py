@@ -174,3 +174,26 @@ def test_record_schemas_list_every_field_their_records_answer(spec: dict[str, An
     ):
         assert set(schemas[name]["properties"]) == fields, name
         assert set(schemas[name]["required"]) == fields, name  # always sent, maybe null
+
+
+def test_pipeline_and_deletion_schemas_list_every_field_their_services_answer(
+    spec: dict[str, Any],
+) -> None:
+    from keel.data._diff import DataDiff
+    from keel.pipelines._approval_records import Approval
+    from keel.pipelines._service import STEP_FIELDS
+    from keel.store.deletion import Deletion
+
+    schemas = spec["components"]["schemas"]
+    run = {"id", "pipeline", "status", "trigger", "params", "options", "error"}
+    run |= {"created_at", "started_at", "ended_at"}
+    for name, fields in (
+        ("PipelineApproval", set(Approval.__dataclass_fields__)),
+        ("Deletion", set(Deletion.__dataclass_fields__)),
+        ("StepRun", set(STEP_FIELDS)),
+        ("PipelineRun", run),
+        ("PipelineRunDetail", run | {"steps"}),
+        ("DatasetDiff", set(DataDiff("a:v1", "a:v2").to_dict())),
+    ):
+        assert set(schemas[name]["properties"]) == fields, name
+        assert set(schemas[name]["required"]) == fields, name  # always sent, maybe null

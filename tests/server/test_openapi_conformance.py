@@ -1,7 +1,9 @@
 """What the server answers is what its OpenAPI document says: every JSON answer of a real
 session (tracking, objects, datasets, models, deployments, predictions, monitors, alerts,
-lineage and validation, through the SDK and plain HTTP) validates against the schema the
-document gives for its route and status, and no route answers a status it does not list.
+lineage and validation, pipelines and their approvals, deletion and gc, activity and the
+agent, through the SDK and plain HTTP) validates against the schema the document gives for
+its route and status (no key missing, none extra), and no route answers a status it does
+not list.
 
 The server runs wrapped in a checking ASGI layer, so the answers checked are the bytes
 clients receive, whichever client sent the request.
@@ -10,6 +12,8 @@ clients receive, whichever client sent the request.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import re
 import socket
 import threading
@@ -30,6 +34,7 @@ from keel.server import TokenService, create_app
 from keel.validation import infer_schema, validate
 from tests.monitoring.conftest import DEPLOYMENT, HOUR, T0, log_window, make_project
 from tests.monitoring.test_monitors import SPEC as MONITOR
+from tests.pipelines.flows import unreliable
 
 API = "/api/v1/projects/default"
 
@@ -43,6 +48,15 @@ class Conformance:
     spec: dict[str, Any]
     problems: list[str] = field(default_factory=list)
     checked: set[tuple[str, str, int]] = field(default_factory=set)
+    components: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # strict copies of the models: an answer with a key its model does not list is a
+        # problem too (the document would under-describe it)
+        self.components = copy.deepcopy(self.spec["components"])
+        for model in self.components["schemas"].values():
+            if "properties" in model:
+                model["additionalProperties"] = False
 
     async def __call__(self, scope, receive, send) -> None:
         route = self._route(scope) if scope["type"] == "http" else None
@@ -96,7 +110,7 @@ class Conformance:
             return
         if media != "application/json":
             return
-        schema = {**content[media]["schema"], "components": self.spec["components"]}
+        schema = {**content[media]["schema"], "components": self.components}
         body = orjson.loads(answer["body"])
         for error in Draft202012Validator(schema).iter_errors(body):
             at = "/".join(str(p) for p in error.absolute_path)
@@ -146,18 +160,24 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Conformance:
     train = local.datasets.resolve("credit-train:v1")
     validate(train, infer_schema(local.datasets.load(train), name="credit"), store=local.store)
     evaluate(local.models, "credit:1", data="credit-train:v1", label="label", gate="roc_auc >= 0.5")
+    counter = tmp_path_factory.mktemp("pipeline") / "counter"
+    failed = unreliable.run({"counter": str(counter), "failures": 5}, client=local)
+    assert failed.status == "failed"
     service = TokenService(local.store)
     tokens = {r: service.create(f"{r}-token", r)[1] for r in ("reader", "writer", "admin")}
     checkers: list[Conformance] = []
+    # the server's agent makes one pass as it starts and none after: a run queued in the
+    # session stays queued, whatever the machine's speed
+    config = dataclasses.replace(local.config, agent_tick_seconds=3600)
     try:
-        with checked_server(local.config, checkers) as url:
-            _use_everything(url, tokens)
+        with checked_server(config, checkers) as url:
+            _use_everything(url, tokens, failed.id)
     finally:
         local.close()
     return checkers[0]
 
 
-def _use_everything(url: str, tokens: dict[str, str]) -> None:
+def _use_everything(url: str, tokens: dict[str, str], pipeline_run: str) -> None:
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens['admin']}"})
     reader = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens['reader']}"})
     with admin, reader, Client(url, project="default", token=tokens["admin"]) as sdk:
@@ -168,6 +188,8 @@ def _use_everything(url: str, tokens: dict[str, str]) -> None:
         _models(admin, reader)
         _deployments(admin, reader)
         _predictions_monitors_alerts(admin, reader, sdk)
+        _pipelines_and_approvals(admin, reader, pipeline_run)
+        _deletion_activity_and_agent(admin, reader, sdk)
 
 
 def _server_and_projects(admin: httpx.Client, reader: httpx.Client) -> None:
@@ -312,6 +334,87 @@ def _predictions_monitors_alerts(admin: httpx.Client, reader: httpx.Client, sdk:
     assert sdk.monitors.list()
 
 
+def _pipelines_and_approvals(admin: httpx.Client, reader: httpx.Client, failed: str) -> None:
+    pipelines = f"{API}/pipelines"
+    [listed] = reader.get(pipelines).json()
+    assert (listed["name"], listed["last_run"]) == ("unreliable", failed)
+    spec = reader.get(f"{pipelines}/unreliable").json()["spec"]
+    assert admin.put(f"{pipelines}/unreliable", json={"spec": spec}).status_code == 200
+    assert admin.put(f"{pipelines}/evil", json={"spec": {"steps": []}}).status_code == 422
+    run = reader.get(f"{pipelines}/-/runs/{failed}").json()
+    assert run["status"] == "failed"
+    assert {s["step"] for s in run["steps"]} >= {"flaky"}
+    logs = reader.get(f"{pipelines}/-/runs/{failed}/logs", params={"step": "flaky"}).json()
+    assert "planned failure" in logs[0]["log"]
+    assert reader.get(f"{pipelines}/-/runs", params={"pipeline": "unreliable"}).json()
+    assert reader.get(f"{pipelines}/-/runs/{'0' * 32}").status_code == 404
+    assert reader.get(f"{pipelines}/-/runs", params={"status": "done"}).status_code == 422
+    params = {"params": {"failures": 0}}
+    assert admin.post(f"{pipelines}/nope/runs", json=params).status_code == 404
+    queued = admin.post(f"{pipelines}/unreliable/runs", json=params)
+    assert queued.status_code == 201
+    runs = f"{pipelines}/-/runs/{queued.json()['id']}"
+    assert admin.post(f"{runs}/cancel").json()["status"] == "cancelled"
+    assert admin.post(f"{runs}/resume").json()["status"] == "queued"
+    assert admin.post(f"{runs}/cancel").json()["status"] == "cancelled"
+    assert reader.post(f"{runs}/resume").status_code == 403
+
+    approvals = f"{API}/approvals"
+    ask = {"pipeline_run_id": failed, "step": "double", "title": "promote it"}
+    pending = admin.post(approvals, json=ask).json()
+    assert pending["status"] == "pending"
+    assert [a["id"] for a in reader.get(approvals).json()] == [pending["id"]]
+    assert reader.get(f"{approvals}/{pending['id']}").json()["title"] == "promote it"
+    decided = admin.post(f"{approvals}/{pending['id'][:12]}/approve", json={"comment": "ok"})
+    assert (decided.json()["status"], decided.json()["decided_by"]) == ("approved", "admin-token")
+    assert admin.post(f"{approvals}/{pending['id']}/reject").status_code == 409
+    assert reader.post(f"{approvals}/{pending['id']}/reject").status_code == 403
+    assert reader.get(f"{approvals}/nope").status_code == 404
+    assert reader.get(approvals, params={"status": "all"}).json()[0]["comment"] == "ok"
+
+
+def _deletion_activity_and_agent(admin: httpx.Client, reader: httpx.Client, sdk: Client) -> None:
+    import pandas as pd
+
+    made = admin.post(f"{API}/runs", json={"experiment": "doomed"}).json()
+    assert admin.delete(f"{API}/runs/{made['id']}").json()["deleted_at"] is not None
+    assert admin.delete(f"{API}/runs/{made['id']}").status_code == 422
+    assert admin.post(f"{API}/runs/{made['id']}/restore").json()["deleted_at"] is None
+    assert admin.delete(f"{API}/experiments/doomed").json()["runs"] == 1
+    assert admin.post(f"{API}/experiments/doomed/restore").json()["deleted_at"] is None
+    assert admin.delete(f"{API}/experiments/nope").status_code == 404
+    assert reader.delete(f"{API}/runs/{made['id']}").status_code == 403
+    search = {"experiments": ["doomed"]}
+    assert reader.post(f"{API}/runs/count", json=search).json() == {"total": 1}
+
+    sdk.datasets.log(pd.DataFrame({"x": [1, 2, 3, 4]}), "pushed")
+    diff = reader.get(f"{API}/dataset-versions/pushed:v1/diff", params={"to": "pushed:v2"})
+    assert diff.json()["rows"] == [3, 4]
+    assert reader.get(f"{API}/dataset-versions/pushed:v1/diff").status_code == 422
+    assert admin.delete(f"{API}/dataset-versions/pushed:v1").status_code == 409  # tagged
+    forced = admin.delete(f"{API}/dataset-versions/pushed:v1", params={"force": True}).json()
+    assert (forced["ref"], forced["forced"], len(forced["broke"])) == ("pushed:v1", True, 1)
+    assert admin.delete(f"{API}/dataset-versions/credit-train:v1").status_code == 409
+    assert admin.delete(f"{API}/models/credit/versions/1").status_code == 409
+    assert admin.delete(f"{API}/models/credit/versions/9").status_code == 404
+    dry = {"dry_run": True, "objects": True, "grace_minutes": 0, "retention_days": 0}
+    report = admin.post("/api/v1/gc", json=dry).json()
+    assert report["dry_run"] is True
+    assert report["objects"]["referenced"] > 0
+    assert admin.post("/api/v1/gc", json={"retention_days": 30}).json()["dry_run"] is False
+    assert reader.post("/api/v1/gc", json={}).status_code == 403
+    assert admin.post("/api/v1/gc", json={"retention_days": -1}).status_code == 422
+
+    events = reader.get(f"{API}/activity", params={"limit": 1000}).json()
+    assert {"delete", "restore", "approve"} <= {e["action"] for e in events}
+    assert reader.get(f"{API}/activity", params={"limit": 0}).status_code == 422
+    me = reader.get("/api/v1/whoami").json()
+    assert (me["name"], me["role"], me["auth"]) == ("reader-token", "reader", True)
+    agent = reader.get("/api/v1/agent").json()
+    assert agent["this_server"]["holder"]
+    assert httpx.get(f"{reader.base_url}/api/v1/agent").status_code == 401
+
+
 def test_every_answer_matches_the_document(session: Conformance) -> None:
     assert session.problems == []
 
@@ -325,6 +428,7 @@ def test_the_session_reached_every_concept(session: Conformance) -> None:
     }
     assert tags >= {"server", "projects", "tracking", "objects", "datasets", "lineage"}
     assert tags >= {"validation", "models", "deployments", "predictions", "monitors", "alerts"}
-    assert len(ok) >= 55, sorted(ok)
+    assert tags >= {"pipelines", "approvals", "deletion", "activity", "agent"}
+    assert len(ok) >= 80, sorted(ok)
     refused = {status for _, _, status in session.checked if status >= 400}
     assert refused >= {401, 403, 404, 409, 422}

@@ -12,15 +12,21 @@ from keel.store.audit import recent_events
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import AUTH_ERRORS, PROJECT_ERRORS
+from ..schemas.activity import ActivityEvent, Caller
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["activity"])
+router = APIRouter(tags=["activity"], responses=AUTH_ERRORS)
 READ = Depends(require("reader"))
 
 
-@router.get("/projects/{project}/activity")
+@router.get(
+    "/projects/{project}/activity",
+    response_model=list[ActivityEvent],
+    responses=PROJECT_ERRORS,
+)
 def activity(
     project: str,
     request: Request,
@@ -48,12 +54,14 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/whoami")
-def whoami(request: Request, caller: TokenInfo = READ) -> dict[str, Any]:
+@router.get("/whoami", response_model=Caller)
+def whoami(request: Request, caller: TokenInfo = READ) -> JSONResponse:
     """The calling token's name, role and projects, and whether this server checks tokens."""
-    return {
-        "name": caller.name,
-        "role": caller.role,
-        "projects": list(caller.projects),
-        "auth": bool(request.app.state.auth),
-    }
+    return JSONResponse(
+        {
+            "name": caller.name,
+            "role": caller.role,
+            "projects": list(caller.projects),
+            "auth": bool(request.app.state.auth),
+        }
+    )

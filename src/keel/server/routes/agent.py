@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 
 from keel.store import now_ms
 from keel.store.schema import agent_leases
 
+from .._json import JSONResponse
 from ..auth import require
+from ..schemas import AUTH_ERRORS
+from ..schemas.agent import AgentStatus
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/agent", tags=["agent"])
+router = APIRouter(prefix="/agent", tags=["agent"], responses=AUTH_ERRORS)
 READ = Depends(require("reader"))
 
 
-@router.get("")
-def agent_status(request: Request, caller: TokenInfo = READ) -> dict[str, Any]:
+@router.get("", response_model=AgentStatus)
+def agent_status(request: Request, caller: TokenInfo = READ) -> JSONResponse:
     """The agent holding the lease (``leader``, null when none does, and when its lease
     runs out) and this server's own agent: its name, whether it leads, and what its last
     pass did in the projects this token may see."""
@@ -40,11 +41,13 @@ def agent_status(request: Request, caller: TokenInfo = READ) -> dict[str, Any]:
         last = own.last
         rows = [r for r in last.rows() if _visible(r, caller)] if last is not None else []
         mine = {"holder": own.holder, "leading": own.leader, "last_pass": rows}
-    return {
-        "leader": row.holder if row else None,
-        "expires_at": row.expires_at if row else None,
-        "this_server": mine,
-    }
+    return JSONResponse(
+        {
+            "leader": row.holder if row else None,
+            "expires_at": row.expires_at if row else None,
+            "this_server": mine,
+        }
+    )
 
 
 def _visible(row: dict[str, str], caller: TokenInfo) -> bool:

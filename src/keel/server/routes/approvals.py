@@ -16,11 +16,15 @@ from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
+from ..schemas.pipelines import PipelineApproval
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/approvals", tags=["approvals"])
+router = APIRouter(
+    prefix="/projects/{project}/approvals", tags=["approvals"], responses=PROJECT_ERRORS
+)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 APPROVE = Depends(require("approver"))
 APPROVAL = Path(
@@ -28,11 +32,11 @@ APPROVAL = Path(
     description="An approval's id, or a prefix of it (4 characters or more) only it has.",
     examples=["0193a1b2c3d4"],
 )
-NOT_FOUND = {404: {"description": "No such approval in the project (or the prefix is ambiguous)."}}
-DECIDED = {
-    **NOT_FOUND,
-    409: {"description": "The approval was already decided or has expired; nothing changed."},
-}
+MISSING = "No such project, or no such approval in it (or the prefix is ambiguous)."
+NOT_FOUND = errors({404: MISSING})
+DECIDED = errors(
+    {404: MISSING, 409: "The approval was already decided or has expired; nothing changed."}
+)
 
 
 def _approvals(request: Request, project: str, caller: TokenInfo) -> ApprovalService:
@@ -50,11 +54,11 @@ class ApprovalRequest(BaseModel):
     )
 
 
-class Decision(BaseModel):
+class ApprovalComment(BaseModel):
     comment: str | None = Field(None, max_length=2000, examples=["AUC up 2 points, checked"])
 
 
-@router.get("")
+@router.get("", response_model=list[PipelineApproval])
 def list_approvals(
     project: str,
     request: Request,
@@ -69,7 +73,7 @@ def list_approvals(
     return JSONResponse([a.to_dict() for a in found])
 
 
-@router.post("")
+@router.post("", response_model=PipelineApproval, responses=NOT_FOUND)
 def request_approval(
     project: str, body: ApprovalRequest, request: Request, caller: TokenInfo = WRITE
 ) -> JSONResponse:
@@ -81,7 +85,7 @@ def request_approval(
     return JSONResponse(found.to_dict())
 
 
-@router.get("/{approval_id}", responses=NOT_FOUND)
+@router.get("/{approval_id}", response_model=PipelineApproval, responses=NOT_FOUND)
 def get_approval(
     project: str, request: Request, approval_id: str = APPROVAL, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -89,11 +93,11 @@ def get_approval(
     return JSONResponse(_approvals(request, project, caller).get(approval_id).to_dict())
 
 
-@router.post("/{approval_id}/approve", responses=DECIDED)
+@router.post("/{approval_id}/approve", response_model=PipelineApproval, responses=DECIDED)
 def approve(
     project: str,
     request: Request,
-    body: Decision | None = None,
+    body: ApprovalComment | None = None,
     approval_id: str = APPROVAL,
     caller: TokenInfo = APPROVE,
 ) -> JSONResponse:
@@ -103,11 +107,11 @@ def approve(
     return JSONResponse(decided.to_dict())
 
 
-@router.post("/{approval_id}/reject", responses=DECIDED)
+@router.post("/{approval_id}/reject", response_model=PipelineApproval, responses=DECIDED)
 def reject(
     project: str,
     request: Request,
-    body: Decision | None = None,
+    body: ApprovalComment | None = None,
     approval_id: str = APPROVAL,
     caller: TokenInfo = APPROVE,
 ) -> JSONResponse:

@@ -20,7 +20,13 @@ from keel.tracking import SqlTracking
 from .._json import JSONResponse
 from ..auth import require
 from ..schemas import PROJECT_ERRORS, errors
-from ..schemas.datasets import Dataset, DatasetManifest, DatasetProfile, DatasetVersion
+from ..schemas.datasets import (
+    Dataset,
+    DatasetDiff,
+    DatasetManifest,
+    DatasetProfile,
+    DatasetVersion,
+)
 
 __all__ = ["router"]
 
@@ -109,7 +115,7 @@ def record_version(
     return JSONResponse(version.to_dict(), status_code=201)
 
 
-@router.get("/dataset-versions/{ref}/diff", dependencies=[READ])
+@router.get("/dataset-versions/{ref}/diff", response_model=DatasetDiff, dependencies=[READ])
 def diff(
     project: str,
     ref: str,

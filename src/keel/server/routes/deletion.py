@@ -22,14 +22,21 @@ from keel.tracking import SqlTracking
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import AUTH_ERRORS, PROJECT_ERRORS, errors
+from ..schemas.deletion import Deletion, ExperimentDeletion, GcReport, RunDeletion
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["deletion"])
+router = APIRouter(tags=["deletion"], responses=AUTH_ERRORS)
 WRITE, ADMIN = Depends(require("writer")), Depends(require("admin"))
 PROJECT = "/projects/{project}"
-HELD = {409: {"description": "Something protected holds the version; nothing was deleted."}}
+HELD = PROJECT_ERRORS | errors(
+    {
+        404: "No such project, or no such version in it.",
+        409: "Something protected holds the version; nothing was deleted.",
+    }
+)
 FORCE = Query(False, description="Delete even if something holds it; the answer lists what broke.")
 
 
@@ -41,46 +48,70 @@ def _tracking(request: Request, project: str) -> SqlTracking:
     return SqlTracking(request.app.state.store, project=project)
 
 
-@router.delete(PROJECT + "/runs/{run_id}")
-def delete_run(project: str, run_id: str, request: Request, caller: TokenInfo = WRITE):
+@router.delete(PROJECT + "/runs/{run_id}", response_model=RunDeletion, responses=PROJECT_ERRORS)
+def delete_run(
+    project: str, run_id: str, request: Request, caller: TokenInfo = WRITE
+) -> JSONResponse:
     """Soft-delete a run: hidden from listings, restorable until gc purges it."""
     return JSONResponse(_tracking(request, project).delete_run(run_id, actor=_actor(caller)))
 
 
-@router.post(PROJECT + "/runs/{run_id}/restore")
-def restore_run(project: str, run_id: str, request: Request, caller: TokenInfo = WRITE):
+@router.post(
+    PROJECT + "/runs/{run_id}/restore", response_model=RunDeletion, responses=PROJECT_ERRORS
+)
+def restore_run(
+    project: str, run_id: str, request: Request, caller: TokenInfo = WRITE
+) -> JSONResponse:
     """Bring back a soft-deleted run."""
     return JSONResponse(_tracking(request, project).restore_run(run_id, actor=_actor(caller)))
 
 
-@router.delete(PROJECT + "/experiments/{name}")
-def delete_experiment(project: str, name: str, request: Request, caller: TokenInfo = WRITE):
+@router.delete(
+    PROJECT + "/experiments/{name}", response_model=ExperimentDeletion, responses=PROJECT_ERRORS
+)
+def delete_experiment(
+    project: str, name: str, request: Request, caller: TokenInfo = WRITE
+) -> JSONResponse:
     """Soft-delete an experiment and so hide its runs."""
     tracking = _tracking(request, project)
     return JSONResponse(tracking.delete_experiment(name, actor=_actor(caller)))
 
 
-@router.post(PROJECT + "/experiments/{name}/restore")
-def restore_experiment(project: str, name: str, request: Request, caller: TokenInfo = WRITE):
+@router.post(
+    PROJECT + "/experiments/{name}/restore",
+    response_model=ExperimentDeletion,
+    responses=PROJECT_ERRORS,
+)
+def restore_experiment(
+    project: str, name: str, request: Request, caller: TokenInfo = WRITE
+) -> JSONResponse:
     """Bring back a soft-deleted experiment and its runs."""
     tracking = _tracking(request, project)
     return JSONResponse(tracking.restore_experiment(name, actor=_actor(caller)))
 
 
-@router.delete(PROJECT + "/dataset-versions/{ref}", responses=HELD)
+@router.delete(
+    PROJECT + "/dataset-versions/{ref}",
+    response_model=Deletion,
+    responses=HELD,
+)
 def delete_dataset_version(
     project: str,
     request: Request,
     ref: str = Path(max_length=300, examples=["credit:v2"]),
     force: bool = FORCE,
     caller: TokenInfo = WRITE,
-):
+) -> JSONResponse:
     """Delete a dataset version (``name:vN``) nothing protected holds (or, forced, anyway)."""
     service = datasets_with_holders(DatasetService(request.app.state.store, project=project))
     return JSONResponse(service.delete(ref, force=force, actor=_actor(caller)).to_dict())
 
 
-@router.delete(PROJECT + "/models/{name}/versions/{version}", responses=HELD)
+@router.delete(
+    PROJECT + "/models/{name}/versions/{version}",
+    response_model=Deletion,
+    responses=HELD,
+)
 def delete_model_version(
     project: str,
     request: Request,
@@ -88,7 +119,7 @@ def delete_model_version(
     version: int = Path(ge=1, le=2**31 - 1, examples=[3]),
     force: bool = FORCE,
     caller: TokenInfo = WRITE,
-):
+) -> JSONResponse:
     """Delete a model version nothing protected holds (or, forced, anyway)."""
     store = request.app.state.store
     service = RegistryService(store, project=project, actor=_actor(caller))
@@ -107,8 +138,8 @@ class GcRequest(BaseModel):
     dry_run: bool = False
 
 
-@router.post("/gc", dependencies=[ADMIN])
-def gc(body: GcRequest, request: Request):
+@router.post("/gc", response_model=GcReport, dependencies=[ADMIN])
+def gc(body: GcRequest, request: Request) -> JSONResponse:
     """Purge runs and experiments deleted past the retention period and (``objects``)
     remove unreferenced objects past the grace period, for the whole store."""
     from keel._gc import run_gc

@@ -18,38 +18,49 @@ from keel.pipelines import PipelineService
 
 from .._json import JSONResponse
 from ..auth import require
+from ..schemas import PROJECT_ERRORS, errors
+from ..schemas.pipelines import (
+    Pipeline,
+    PipelineDefinition,
+    PipelineRun,
+    PipelineRunDetail,
+    QueuedRun,
+    StepLog,
+)
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/projects/{project}/pipelines", tags=["pipelines"])
+router = APIRouter(
+    prefix="/projects/{project}/pipelines", tags=["pipelines"], responses=PROJECT_ERRORS
+)
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 NAME = Path(max_length=200, description="The pipeline's name.", examples=["retrain"])
 RUN = Path(max_length=64, description="A pipeline run's id.")
-NOT_FOUND = {404: {"description": "No such pipeline or run."}}
+NOT_FOUND = errors({404: "No such project, pipeline or run."})
 
 
 def _pipelines(request: Request, project: str) -> PipelineService:
     return PipelineService(request.app.state.store, project=project)
 
 
-class SpecBody(BaseModel):
+class PipelineSpecBody(BaseModel):
     spec: dict[str, Any] = Field(description="What Pipeline.spec() gives.")
 
 
-class SubmitBody(BaseModel):
+class PipelineRunCreate(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="The run's params.")
     trigger: dict[str, Any] | None = Field(None, description="Why it runs: {'kind': ...}.")
     options: dict[str, Any] | None = Field(None, description="executor, cache.")
 
 
-@router.get("")
+@router.get("", response_model=list[Pipeline])
 def list_pipelines(project: str, request: Request, caller: TokenInfo = READ) -> JSONResponse:
     """Every pipeline: steps, params, triggers, its last run."""
     return JSONResponse(_pipelines(request, project).list())
 
 
-@router.get("/-/runs")
+@router.get("/-/runs", response_model=list[PipelineRun], responses=NOT_FOUND)
 def list_runs(
     project: str,
     request: Request,
@@ -63,7 +74,7 @@ def list_runs(
     return JSONResponse(runs)
 
 
-@router.get("/-/runs/{run_id}", responses=NOT_FOUND)
+@router.get("/-/runs/{run_id}", response_model=PipelineRunDetail, responses=NOT_FOUND)
 def get_run(
     project: str, request: Request, run_id: str = RUN, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -71,7 +82,7 @@ def get_run(
     return JSONResponse(_pipelines(request, project).run(run_id))
 
 
-@router.get("/-/runs/{run_id}/logs", responses=NOT_FOUND)
+@router.get("/-/runs/{run_id}/logs", response_model=list[StepLog], responses=NOT_FOUND)
 def get_logs(
     project: str,
     request: Request,
@@ -83,7 +94,7 @@ def get_logs(
     return JSONResponse(_pipelines(request, project).logs(run_id, step))
 
 
-@router.post("/-/runs/{run_id}/resume", responses=NOT_FOUND)
+@router.post("/-/runs/{run_id}/resume", response_model=PipelineRunDetail, responses=NOT_FOUND)
 def resume_run(
     project: str, request: Request, run_id: str = RUN, caller: TokenInfo = WRITE
 ) -> JSONResponse:
@@ -91,7 +102,7 @@ def resume_run(
     return JSONResponse(_pipelines(request, project).requeue(run_id))
 
 
-@router.post("/-/runs/{run_id}/cancel", responses=NOT_FOUND)
+@router.post("/-/runs/{run_id}/cancel", response_model=PipelineRunDetail, responses=NOT_FOUND)
 def cancel_run(
     project: str, request: Request, run_id: str = RUN, caller: TokenInfo = WRITE
 ) -> JSONResponse:
@@ -99,7 +110,7 @@ def cancel_run(
     return JSONResponse(_pipelines(request, project).cancel(run_id))
 
 
-@router.get("/{name}", responses=NOT_FOUND)
+@router.get("/{name}", response_model=PipelineDefinition, responses=NOT_FOUND)
 def get_pipeline(
     project: str, request: Request, name: str = NAME, caller: TokenInfo = READ
 ) -> JSONResponse:
@@ -107,9 +118,13 @@ def get_pipeline(
     return JSONResponse(_pipelines(request, project).get(name))
 
 
-@router.put("/{name}")
+@router.put("/{name}", response_model=PipelineDefinition)
 def record_pipeline(
-    project: str, body: SpecBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: PipelineSpecBody,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Record a pipeline's spec (as running it from an SDK does). Its entrypoint must be a
     module:function the server's agent can import, never a file path: a token cannot make
@@ -123,9 +138,13 @@ def record_pipeline(
     return JSONResponse(_pipelines(request, project).record(name, body.spec))
 
 
-@router.post("/{name}/runs", status_code=201, responses=NOT_FOUND)
+@router.post("/{name}/runs", status_code=201, response_model=QueuedRun, responses=NOT_FOUND)
 def submit_run(
-    project: str, body: SubmitBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+    project: str,
+    body: PipelineRunCreate,
+    request: Request,
+    name: str = NAME,
+    caller: TokenInfo = WRITE,
 ) -> JSONResponse:
     """Queue a run for the server's agent; its id."""
     run_id = _pipelines(request, project).submit(

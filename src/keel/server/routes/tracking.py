@@ -22,7 +22,7 @@ from .._body_limit import streams_body
 from .._json import JSONResponse
 from ..auth import require
 from ..schemas import BINARY_ANSWER, PROJECT_ERRORS, errors, raw_body
-from ..schemas.tracking import Artifact, Experiment, MetricHistoryPoint, Run
+from ..schemas.tracking import Artifact, Experiment, MetricHistoryPoint, Run, RunCount
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
@@ -263,7 +263,7 @@ def search_runs(project: str, body: RunSearch, request: Request) -> JSONResponse
     return JSONResponse([r.to_dict() for r in records])
 
 
-@router.post("/runs/count", dependencies=[READ])
+@router.post("/runs/count", response_model=RunCount, dependencies=[READ])
 def count_runs(project: str, body: RunSearch, request: Request) -> JSONResponse:
     """How many runs a search matches (its order, size and offset aside): {"total": n}."""
     return JSONResponse({"total": _tracking(request, project).count_runs(_query(body))})

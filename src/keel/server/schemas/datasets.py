@@ -6,7 +6,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Dataset", "DatasetManifest", "DatasetProfile", "DatasetVersion", "ManifestEntry"]
+__all__ = [
+    "Dataset",
+    "DatasetDiff",
+    "DatasetManifest",
+    "DatasetProfile",
+    "DatasetVersion",
+    "FilesDiff",
+    "ManifestEntry",
+    "SchemaDiff",
+]
 
 
 class DatasetVersion(BaseModel):
@@ -68,4 +77,38 @@ class DatasetProfile(BaseModel):
     columns: dict[str, dict[str, Any]] = Field(
         description="Column name -> name, type, kind, count, null_count, min, max, mean, std, "
         "quantiles, histogram, distinct_approx, top, inf_count, sketch."
+    )
+
+
+class FilesDiff(BaseModel):
+    """Paths added, removed and changed (a set of files; empty lists for tables)."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class SchemaDiff(BaseModel):
+    """Columns added and removed, and columns whose type changed: {column: [a, b]}."""
+
+    added: list[str]
+    removed: list[str]
+    types_changed: dict[str, list[str]] = Field(examples=[{"age": ["int64", "double"]}])
+
+
+class DatasetDiff(BaseModel):
+    """What changed from version ``a`` to version ``b``."""
+
+    a: str = Field(examples=["credit:v2"])
+    b: str = Field(examples=["credit:v3"])
+    same: bool = Field(description="Nothing below differs.")
+    files: FilesDiff
+    schema_: SchemaDiff = Field(alias="schema")
+    rows: list[int | None] = Field(description="[a's row count, b's row count].")
+    stats: dict[str, dict[str, list[Any]]] = Field(
+        description="Per column, the statistics that differ: {stat: [a, b]} (null_count, min, "
+        "max, mean, std)."
+    )
+    keys: dict[str, Any] | None = Field(
+        description="With a key column: rows added, removed and changed (counts, examples)."
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Artifact", "Experiment", "MetricHistoryPoint", "MetricValue", "Run"]
+__all__ = ["Artifact", "Experiment", "MetricHistoryPoint", "MetricValue", "Run", "RunCount"]
 
 MetricValue = float | str
 """A number, or "NaN", "Infinity" or "-Infinity" (JSON has no literal for them)."""
@@ -61,3 +61,9 @@ class Experiment(BaseModel):
 
 MetricHistoryPoint = tuple[str, MetricValue, int, int]
 """[key, value, step, timestamp_ms]: one point of a metric's history."""
+
+
+class RunCount(BaseModel):
+    """How many runs a search matches (its order, size and offset aside)."""
+
+    total: int
