@@ -13,6 +13,7 @@ from . import (
     alerts,
     data,
     deploy,
+    experiments,
     fsck,
     gc,
     grafana,
@@ -99,6 +100,7 @@ predict.register(app)
 pii.register(app)
 validate_cli.register(app)
 grafana.register(monitor.app)
+app.add_typer(experiments.app, name="experiments")
 
 
 def _global_options_first(argv: list[str]) -> list[str]:

@@ -122,9 +122,13 @@ def alias(
     ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
     name: str = typer.Argument(..., help="The alias, e.g. champion."),
     reason: str = typer.Option(None, "--reason", help="Why (kept in the history)."),
+    json: bool = JSON,
 ) -> None:
     """Point an alias at a version (if the model's policy allows)."""
     version = _registry().set_alias(ref, name, reason=reason)
+    if json:
+        print_json(version.to_dict())
+        return
     console.print(f"{esc(version.model)}@{esc(name)} -> {esc(version.ref)}")
 
 
@@ -132,24 +136,52 @@ def alias(
 def rollback(
     model: str = typer.Argument(..., help="Model name."),
     alias_name: str = typer.Option("champion", "--alias", help="Alias to move back."),
+    json: bool = JSON,
 ) -> None:
     """Move an alias back to the version it pointed to before its last move."""
     version = _registry().rollback(model, alias_name)
+    if json:
+        print_json(version.to_dict())
+        return
     console.print(f"{esc(model)}@{esc(alias_name)} rolled back to {esc(version.ref)}")
 
 
 @app.command("approve")
-def approve(ref: str = typer.Argument(...), comment: str = typer.Option(None, "--comment")) -> None:
+def approve(
+    ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
+    comment: str = typer.Option(None, "--comment", help="Why (kept in the history)."),
+    json: bool = JSON,
+) -> None:
     """Approve a version (recorded with who, when and why)."""
-    _registry().approve(ref, comment)
-    console.print(f"approved {esc(ref)}")
+    _decide("approve", ref, comment, json=json)
 
 
 @app.command("reject")
-def reject(ref: str = typer.Argument(...), comment: str = typer.Option(None, "--comment")) -> None:
+def reject(
+    ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
+    comment: str = typer.Option(None, "--comment", help="Why (kept in the history)."),
+    json: bool = JSON,
+) -> None:
     """Reject a version; it cannot be promoted under a policy until approved again."""
-    _registry().reject(ref, comment)
-    console.print(f"rejected {esc(ref)}")
+    _decide("reject", ref, comment, json=json)
+
+
+def _decide(verb: str, ref: str, comment: str | None, *, json: bool) -> None:
+    registry = _registry()
+    version = registry.get(ref)
+    getattr(registry, verb)(version, comment)
+    decision = {"approve": "approved", "reject": "rejected"}[verb]
+    if json:
+        print_json(
+            {
+                "ref": version.ref,
+                "decision": decision,
+                "comment": comment,
+                "approvals": registry.approvals(version),
+            }
+        )
+        return
+    console.print(f"{decision} {esc(version.ref)}")
 
 
 @app.command("policy")
@@ -158,12 +190,16 @@ def policy(
     alias_name: str = typer.Option("champion", "--alias", help="Alias the rule is for."),
     approvals: int = typer.Option(0, "--approvals", min=0, help="Approvals required."),
     gate: bool = typer.Option(False, "--gate/--no-gate", help="Require a passing evaluation gate."),
+    json: bool = JSON,
 ) -> None:
     """Set what moving an alias requires."""
     registry = _registry()
     rules = registry.policy(model).to_dict()["aliases"]
     rules[alias_name] = {"approvals": approvals, "gate": gate}
-    registry.set_policy(model, {"aliases": rules})
+    policy = registry.set_policy(model, {"aliases": rules})
+    if json:
+        print_json({"model": model, **policy.to_dict()})
+        return
     console.print(
         f"{esc(model)}@{esc(alias_name)} now needs {approvals} approvals"
         + (" and a passing gate" if gate else "")
