@@ -47,6 +47,8 @@ _LAZY = {
     "validate": "keel.validation",
     "infer_schema": "keel.validation",
     "Schema": "keel.validation",
+    "get_run": "keel._runs_sdk",
+    "download_artifacts": "keel._runs_sdk",
 }
 
 __all__ = [
@@ -57,7 +59,9 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "download_artifacts",
     "end_run",
+    "get_run",
     "infer_schema",
     "ingest",
     "lake",
@@ -95,6 +99,7 @@ if TYPE_CHECKING:
         start_run,
     )
     from keel._lineage_sdk import lineage
+    from keel._runs_sdk import download_artifacts, get_run
     from keel.client import Client
     from keel.registry import load_model, register_model
     from keel.serving.batch import predict_dataset

@@ -151,3 +151,44 @@ def test_data_status_exit_code_is_a_ci_gate(keel, project) -> None:
     assert as_json.returncode == 1
     assert json.loads(as_json.stdout)[0]["state"] == "modified"
     assert keel("data", "status").returncode == 0  # without the flag: a report, not a gate
+
+
+def test_runs_artifacts_lists_and_downloads(keel, tmp_path: Path) -> None:
+    assert keel("init").returncode == 0
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import keel\n"
+            "with keel.start_run(experiment='e', capture=False) as run:\n"
+            "    run.log_artifact(b'[bold]kept as is[/]', 'notes/a.txt')\n"
+            "    run.log_artifact(b'weights', 'model.bin')\n"
+            "print(run.id)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    run_id = made.stdout.strip()
+    listed = json.loads(keel("runs", "artifacts", run_id[:8], "--json").stdout)
+    assert [a["name"] for a in listed] == ["model.bin", "notes/a.txt"]
+    table = keel("runs", "artifacts", run_id[:8])
+    assert "2 artifacts" in table.stdout
+    assert "notes/a.txt" in table.stdout
+    got = keel("runs", "artifacts", run_id, "--get", "notes", "--to", str(tmp_path / "out"))
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "out" / "notes" / "a.txt").read_bytes() == b"[bold]kept as is[/]"
+    every = json.loads(
+        keel("runs", "artifacts", run_id, "--to", str(tmp_path / "all"), "--json").stdout
+    )
+    assert sorted(e["name"] for e in every) == ["model.bin", "notes/a.txt"]
+    assert all(Path(e["path"]).is_file() for e in every)
+    again = keel("runs", "artifacts", run_id, "--to", str(tmp_path / "all"))
+    assert again.returncode == 1
+    assert "already exist" in again.stderr
+    assert "Traceback" not in again.stderr
+    typo = keel("runs", "artifacts", run_id, "--get", "modle.bin", "--to", str(tmp_path / "t"))
+    assert typo.returncode == 1
+    assert "model.bin" in typo.stderr
+    assert not (tmp_path / "t").exists()
