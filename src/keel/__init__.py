@@ -49,6 +49,10 @@ _LAZY = {
     "Schema": "keel.validation",
     "get_run": "keel._runs_sdk",
     "download_artifacts": "keel._runs_sdk",
+    "set_alias": "keel.registry._sdk",
+    "approve": "keel.registry._sdk",
+    "reject": "keel.registry._sdk",
+    "evaluate": "keel.registry._sdk",
 }
 
 __all__ = [
@@ -58,9 +62,11 @@ __all__ = [
     "Schema",
     "__version__",
     "active_run",
+    "approve",
     "autolog",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "get_run",
     "infer_schema",
     "ingest",
@@ -76,8 +82,10 @@ __all__ = [
     "log_params",
     "predict_dataset",
     "register_model",
+    "reject",
     "search_runs",
     "seed_everything",
+    "set_alias",
     "set_tag",
     "start_run",
     "validate",
@@ -102,6 +110,7 @@ if TYPE_CHECKING:
     from keel._runs_sdk import download_artifacts, get_run
     from keel.client import Client
     from keel.registry import load_model, register_model
+    from keel.registry._sdk import approve, evaluate, reject, set_alias
     from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything
     from keel.validation import Schema, infer_schema, validate

@@ -243,12 +243,11 @@ def evaluate(
     json: bool = JSON,
 ) -> None:
     """Evaluate a version on a dataset (against another), with a baseline and a gate."""
-    from keel.registry._evaluate import evaluate as run_evaluate
+    from keel.registry._sdk import evaluate as run_evaluate
 
     from ._table import Table
 
     result = run_evaluate(
-        _registry(),
         ref,
         data=data,
         label=label,
