@@ -68,7 +68,8 @@ def test_data_get_json_lists_the_files_written(keel, project) -> None:
     assert got.returncode == 0, got.stderr
     body = json.loads(got.stdout)
     assert body["ref"] == "credit:v2"
-    assert body["files"] and all(Path(f).is_file() for f in body["files"])
+    assert body["files"]
+    assert all(Path(f).is_file() for f in body["files"])
 
 
 def test_models_decisions_aliases_and_policy_print_json(keel, project) -> None:
