@@ -87,6 +87,11 @@ def test_models_decisions_aliases_and_policy_print_json(keel, project) -> None:
     assert alias["aliases"] == ["staging"]
     policy = json.loads(keel("models", "policy", "scorer", "--approvals", "2", "--json").stdout)
     assert policy["aliases"]["champion"]["approvals"] == 2
+    four = keel("models", "policy", "scorer", "--alias", "prod", "--four-eyes")
+    assert "scorer@prod now needs 1 approvals from someone other than the registrant" in four.stdout
+    shown = json.loads(keel("models", "policy", "scorer", "--alias", "prod", "--json").stdout)
+    assert shown["aliases"]["prod"]["four_eyes"] is False  # each call sets the whole rule
+    assert shown["aliases"]["champion"]["approvals"] == 2
     assert keel("models", "approve", "scorer:7", "--json").returncode == 1
 
 

@@ -190,18 +190,24 @@ def policy(
     alias_name: str = typer.Option("champion", "--alias", help="Alias the rule is for."),
     approvals: int = typer.Option(0, "--approvals", min=0, help="Approvals required."),
     gate: bool = typer.Option(False, "--gate/--no-gate", help="Require a passing evaluation gate."),
+    four_eyes: bool = typer.Option(
+        False,
+        "--four-eyes/--no-four-eyes",
+        help="Approvals must come from someone other than whoever registered the version.",
+    ),
     json: bool = JSON,
 ) -> None:
     """Set what moving an alias requires."""
     registry = _registry()
     rules = registry.policy(model).to_dict()["aliases"]
-    rules[alias_name] = {"approvals": approvals, "gate": gate}
+    rules[alias_name] = {"approvals": approvals, "gate": gate, "four_eyes": four_eyes}
     policy = registry.set_policy(model, {"aliases": rules})
     if json:
         print_json({"model": model, **policy.to_dict()})
         return
     console.print(
-        f"{esc(model)}@{esc(alias_name)} now needs {approvals} approvals"
+        f"{esc(model)}@{esc(alias_name)} now needs {max(approvals, int(four_eyes))} approvals"
+        + (" from someone other than the registrant" if four_eyes else "")
         + (" and a passing gate" if gate else "")
     )
 

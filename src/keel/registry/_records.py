@@ -122,6 +122,9 @@ class AliasRule:
     approvals: int = 0
     gate: bool = False
     """A passing evaluation gate must be recorded for the version."""
+    four_eyes: bool = False
+    """The approvals must come from people other than whoever registered the version
+    (at least one such approval, however few ``approvals`` asks for)."""
 
 
 @dataclass(frozen=True)
@@ -144,16 +147,29 @@ class Policy:
         rules = {}
         for alias, rule in data.get("aliases", {}).items():
             check_alias(alias)
-            unknown = set(rule) - {"approvals", "gate"}
+            if not isinstance(rule, dict):
+                raise InvalidInput(
+                    f"The rule for alias {alias!r} must be a mapping such as "
+                    f"{{'approvals': 1, 'gate': True, 'four_eyes': True}}. Got {rule!r:.80}."
+                )
+            unknown = set(rule) - {"approvals", "gate", "four_eyes"}
             if unknown:
                 raise InvalidInput(
                     f"Unknown policy setting(s) {sorted(unknown)} for alias {alias!r}; "
-                    "use 'approvals' (a count) and 'gate' (true or false)."
+                    "use 'approvals' (a count), 'gate' and 'four_eyes' (true or false)."
                 )
             approvals = rule.get("approvals", 0)
             if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
                 raise InvalidInput(f"approvals for alias {alias!r} must be an integer >= 0.")
-            rules[alias] = AliasRule(approvals, bool(rule.get("gate", False)))
+            flags = {}
+            for flag in ("gate", "four_eyes"):
+                value = rule.get(flag, False)
+                if not isinstance(value, bool):
+                    raise InvalidInput(
+                        f"{flag} for alias {alias!r} must be true or false. Got {value!r:.40}."
+                    )
+                flags[flag] = value
+            rules[alias] = AliasRule(approvals, flags["gate"], flags["four_eyes"])
         return cls(rules)
 
 
