@@ -12,7 +12,8 @@ __all__ = ["AliasRule", "HistoryEvent", "ModelRef", "ModelVersion", "Policy", "p
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
-_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
+_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::[vV]?(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
+"""``name``, ``name:N``, ``name:vN`` (the datasets' form, accepted too) or ``name@alias``."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,12 @@ def check_alias(alias: object) -> str:
 
 
 def parse_model_ref(ref: object) -> ModelRef:
-    """``credit`` (latest), ``credit:4``, ``credit@champion`` or ``credit@latest``."""
+    """``credit`` (latest), ``credit:4`` (or ``credit:v4``, as datasets are written),
+    ``credit@champion`` or ``credit@latest``. A version prints as ``credit:4``."""
     if not isinstance(ref, str) or not (match := _REF_RE.match(ref.strip())):
         raise InvalidInput(
-            f"Cannot read the model reference {ref!r}. Write 'name', 'name:N' or 'name@alias', "
-            "e.g. 'credit:4' or 'credit@champion'."
+            f"Cannot read the model reference {ref!r}. Write 'name', 'name:N' (or 'name:vN') "
+            "or 'name@alias', e.g. 'credit:4' or 'credit@champion'."
         )
     name = check_model_name(match["name"])
     alias = match["alias"]
