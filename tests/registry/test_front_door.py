@@ -148,3 +148,12 @@ def test_evaluate_from_the_front_door(sdk: str) -> None:
     assert len(default_client().models.evaluations("credit:1")) == 1
     with pytest.raises(InvalidInput):
         keel.evaluate("credit:1", data="holdout:v1", label="nope")
+
+
+def test_an_input_logged_by_reference_counts_as_training_data(sdk: str) -> None:
+    keel.log_dataset(X, "applications")
+    with keel.start_run(experiment="credit", capture=False) as run:
+        run.log_input("applications:1")  # a reference, in either form
+        run.log_input("not-a-dataset", role="notes")  # free text naming no version
+        version = keel.register_model(_model(), "credit")  # no warning: strict mode would fail
+    assert keel.load_model(version.ref).manifest.training_data == ["applications:v1"]

@@ -97,7 +97,7 @@ def register_model(
                 if not k.startswith("system/") and math.isfinite(v)
             }
         if training_data is None:
-            training_data = run_inputs(client, run_id)
+            training_data = run_inputs(client, run_id, tags=record.tags)
             if not training_data:
                 _warn_no_inputs(name, run_id)
     training = [_dataset_ref(client, ref) for ref in _refs(training_data)]
@@ -113,14 +113,25 @@ def register_model(
     )
 
 
-def run_inputs(client: Client, run_id: str) -> list[str]:
-    """The dataset versions a run recorded as inputs (``credit:v3``, ...), sorted."""
+def run_inputs(client: Client, run_id: str, *, tags: Mapping[str, str] | None = None) -> list[str]:
+    """The dataset versions a run recorded as inputs (``credit:v3``, ...), sorted: its
+    lineage edges, and the references ``run.log_input("credit:v3")`` kept as
+    ``keel.input.<role>`` tags (those that name a version of the project)."""
+    from keel.errors import KeelError
+
     graph = client.lineage(f"run:{run_id}", direction="up", depth=1)
-    return sorted(
+    found = {
         graph.nodes[e.src].label
         for e in graph.edges
         if e.dst == ("run", run_id) and e.src[0] == "dataset_version" and e.relation == "input_to"
-    )
+    }
+    for key, ref in (tags or {}).items():
+        if key.startswith("keel.input.") and ref:
+            try:
+                found.add(client.datasets.resolve(ref).ref)
+            except KeelError:
+                continue  # a tag is free text: one naming no version is no input
+    return sorted(found)
 
 
 def _warn_no_inputs(name: str, run_id: str) -> None:
