@@ -196,7 +196,7 @@ def get(
     if json:
         print_json({"ref": version.ref, "to": str(to), "files": [str(p) for p in paths]})
         return
-    console.print(f"wrote {count(len(paths), 'file')} of {esc(version.ref)} to {esc(to)}")
+    console.print(f"wrote {count(len(paths), 'file')} to {esc(to)} ({esc(version.ref)})")
 
 
 @app.command("tag")
