@@ -89,3 +89,34 @@ def test_the_policy_round_trips() -> None:
         "gate": False,
         "four_eyes": True,
     }
+
+
+def test_four_eyes_through_a_server_tells_tokens_apart(store_config, tmp_path) -> None:
+    from keel.client import Client
+    from keel.server.tokens import TokenService
+    from keel.store import init_project
+    from tests.conftest import live_server
+
+    init_project(tmp_path, store_config).close()
+    with Client(config=store_config) as local:
+        tokens = TokenService(local.store)
+        secrets = {
+            name: tokens.create(name, role)[1]
+            for name, role in (("alice", "approver"), ("bob", "approver"), ("root", "admin"))
+        }
+    with live_server(store_config, auth=True) as url:
+
+        def client(name: str) -> Client:
+            return Client(url, project=store_config.project, token=secrets[name])
+
+        with client("alice") as alice, client("bob") as bob, client("root") as root:
+            alice.models.register(LogisticRegression().fit(X, Y), "credit")
+            root.models.set_policy("credit", {"aliases": {"champion": {"four_eyes": True}}})
+            alice.models.approve("credit:1")
+            with pytest.raises(PermissionDenied, match="someone other than 'alice'"):
+                alice.models.set_alias("credit:1", "champion")
+            bob.models.approve("credit:1")
+            assert alice.models.set_alias("credit:1", "champion").aliases == ("champion",)
+            moved = [e for e in root.models.history("credit") if e.action == "set_alias"]
+            assert moved[0].details["registered_by"] == "alice"
+            assert moved[0].details["approved_by"] == ["alice", "bob"]
