@@ -198,3 +198,18 @@ def test_runs_artifacts_lists_and_downloads(keel, tmp_path: Path) -> None:
     assert typo.returncode == 1
     assert "model.bin" in typo.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_models_card_and_export_print_json(keel, project) -> None:
+    card = keel("models", "card", "scorer:v1", "--out", str(project / "cards"), "--json")
+    assert card.returncode == 0, card.stderr
+    written = json.loads(card.stdout)
+    assert written["ref"] == "scorer:1"
+    assert Path(written["markdown"]).is_file()
+    assert Path(written["html"]).is_file()
+    exported = keel("models", "export", "scorer:1", "--json")
+    assert exported.returncode == 0, exported.stderr
+    body = json.loads(exported.stdout)
+    assert body["ref"] == "scorer:2"
+    assert body["flavor"] == "onnx"
+    assert body["agreement"] == 1.0

@@ -294,6 +294,7 @@ def _num(value) -> str:
 def card(
     ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
     out: Path = typer.Option(Path("."), "--out", help="Folder for the .md and .html files."),
+    json: bool = JSON,
 ) -> None:
     """Write a model card (Markdown and HTML): lineage, metrics, evaluations, approvals."""
     from keel.registry._card import model_card
@@ -305,6 +306,15 @@ def card(
     stem = f"{version.model}-{version.version}"
     (out / f"{stem}.md").write_text(markdown)
     (out / f"{stem}.html").write_text(html)
+    if json:
+        print_json(
+            {
+                "ref": version.ref,
+                "markdown": str(out / f"{stem}.md"),
+                "html": str(out / f"{stem}.html"),
+            }
+        )
+        return
     console.print(f"wrote {esc(out / stem)}.md and .html")
 
 
@@ -314,11 +324,15 @@ def export(
     onnx: bool = typer.Option(True, "--onnx", help="Export to ONNX (the only target so far)."),
     data: str = typer.Option(None, "--data", help="Dataset ref to check agreement on."),
     drop: list[str] = typer.Option(None, "--drop", help="Columns of --data that are not inputs."),
+    json: bool = JSON,
 ) -> None:
     """Export to ONNX, check it agrees with the original, and register it as a new version."""
     from keel.registry._export import export_onnx
 
     version, agreement = export_onnx(_registry(), ref, data=data, drop=list(drop or []))
+    if json:
+        print_json({**version.to_dict(), "source": ref, "agreement": agreement})
+        return
     console.print(
         f"registered {version.ref} (onnx); agrees with {ref} on {agreement:.1%} of the example rows"
     )
