@@ -56,6 +56,12 @@ _LAZY = {
     "pipeline": "keel.pipelines",
     "sweep": "keel.pipelines",
     "random_space": "keel.pipelines",
+    "get_run": "keel._runs_sdk",
+    "download_artifacts": "keel._runs_sdk",
+    "set_alias": "keel.registry._sdk",
+    "approve": "keel.registry._sdk",
+    "reject": "keel.registry._sdk",
+    "evaluate": "keel.registry._sdk",
 }
 
 __all__ = [
@@ -66,9 +72,13 @@ __all__ = [
     "__version__",
     "active_run",
     "approval",
+    "approve",
     "autolog",
     "cron",
+    "download_artifacts",
     "end_run",
+    "evaluate",
+    "get_run",
     "infer_schema",
     "ingest",
     "lake",
@@ -88,8 +98,10 @@ __all__ = [
     "predict_dataset",
     "random_space",
     "register_model",
+    "reject",
     "search_runs",
     "seed_everything",
+    "set_alias",
     "set_tag",
     "start_run",
     "step",
@@ -113,11 +125,13 @@ if TYPE_CHECKING:
         start_run,
     )
     from keel._lineage_sdk import lineage
+    from keel._runs_sdk import download_artifacts, get_run
     from keel.client import Client
     from keel.pipelines import pipeline, random_space, step, sweep
     from keel.pipelines.approvals import approval
     from keel.pipelines.triggers import cron, on_alert, on_dataset, on_files
     from keel.registry import load_model, register_model
+    from keel.registry._sdk import approve, evaluate, reject, set_alias
     from keel.serving.batch import predict_dataset
     from keel.tracking import Run, seed_everything
     from keel.validation import Schema, infer_schema, validate

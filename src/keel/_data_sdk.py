@@ -47,7 +47,8 @@ def log_dataset(
 
 
 def load_dataset(ref: str | DatasetVersion, format: str = "pandas") -> Any:
-    """Read a table version: ``pandas`` (default), ``arrow`` or a ``duckdb`` relation.
+    """Read a table version: ``pandas`` (default), ``arrow``, ``polars`` or a ``duckdb``
+    relation (polars is optional: ``pip install polars``).
 
     Inside an active run, the version is recorded as the run's input (lineage).
     """
@@ -55,10 +56,11 @@ def load_dataset(ref: str | DatasetVersion, format: str = "pandas") -> Any:
 
     service = dataset_service()
     version = service.resolve(ref)
+    table = service.load(version, format=format)  # a bad format records no input
     run = active_run()
     if run is not None:
         run.log_input(version)
-    return service.load(version, format=format)
+    return table
 
 
 def ingest(source: str, name: str, **options: Any) -> IngestResult:

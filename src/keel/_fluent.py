@@ -3,7 +3,7 @@ and asyncio: the active run is a context variable, not a global."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from keel import _context
@@ -34,19 +34,29 @@ def start_run(
     *,
     run_id: str | None = None,
     capture: bool = True,
+    inputs: Iterable[Any] | None = None,
 ) -> Run:
     """Start a run (or resume ``run_id``) and make it the active run.
 
     Started inside another active run, it becomes that run's child. Use it in a
     ``with`` block, or call :func:`end_run`.
 
+    ``inputs`` are the dataset versions the run consumes (versions or references such as
+    ``"credit:v3"``): each is linked in lineage as the run's training input, and a model
+    registered in the run carries them as its training data. Data loaded with
+    :func:`keel.load_dataset` inside the run is linked without being named here. Every
+    reference is checked before the run starts.
+
     Example::
 
-        with keel.start_run(experiment="credit", params={"C": 1.0}) as run:
+        train = keel.log_dataset(df, "credit")
+        with keel.start_run(experiment="credit", params={"C": 1.0}, inputs=[train]) as run:
             run.log_metric("auc", 0.91)
     """
+    client = default_client()
+    datasets = _resolve_inputs(client, inputs)
     parent = active_run()
-    run = default_client().tracker.start_run(
+    run = client.tracker.start_run(
         experiment or (parent.experiment if parent else "default"),
         name=name,
         params=params,
@@ -57,7 +67,26 @@ def start_run(
     )
     push_run(run)
     run._on_end.append(pop_run)
+    for version in datasets:
+        run.log_input(version)
     return run
+
+
+def _resolve_inputs(client: Any, inputs: Iterable[Any] | None) -> list[Any]:
+    """The dataset versions ``inputs`` names, all resolved before the run is created."""
+    if inputs is None:
+        return []
+    if isinstance(inputs, str) or not isinstance(inputs, Iterable):
+        inputs = [inputs]  # one reference given alone
+    versions = []
+    for item in inputs:
+        if not isinstance(item, str) and not hasattr(item, "ref"):
+            raise InvalidInput(
+                "start_run(inputs=...) takes dataset versions or references such as "
+                f"'credit:v3'. Got {item!r:.80}."
+            )
+        versions.append(client.datasets.resolve(item))
+    return versions
 
 
 def active_run() -> Run | None:

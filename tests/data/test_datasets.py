@@ -74,8 +74,10 @@ def test_references_tags_and_digests(data: DatasetService) -> None:
         data.resolve("credit@prd")
     with pytest.raises(NotFound, match="No dataset named 'credt'.*Did you mean 'credit'"):
         data.resolve("credt")
-    with pytest.raises(InvalidInput, match="Cannot read the dataset reference"):
-        data.resolve("credit:3")
+    assert data.resolve("credit:3").id == v3.id  # the models' form names the same version
+    assert data.resolve("credit:3").ref == "credit:v3"  # and prints in the datasets' form
+    with pytest.raises(InvalidInput, match=r"Cannot read the dataset reference.*'name:N'"):
+        data.resolve("credit:x3")
 
 
 def test_files_folder_versioning_and_get(data: DatasetService, tmp_path: Path) -> None:

@@ -69,7 +69,9 @@ def test_a_model_without_probabilities_is_refused_when_the_server_is_made(
     project: Client,
 ) -> None:
     spec = parse_spec_text(SPEC.replace("model: credit", "model: price").replace("@champion", "1"))
-    with pytest.raises(InvalidInput, match=r"price:1 \(sklearn\) gives no class probabilities"):
+    with pytest.raises(
+        InvalidInput, match=r"price:1 \(sklearn flavor, \w+\) gives no class probabilities"
+    ):
         create_app(spec, project, follow=False)
 
 

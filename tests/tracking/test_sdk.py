@@ -138,3 +138,21 @@ def test_system_metrics_are_off_under_pytest_and_on_when_asked(
     with keel.start_run(experiment="sys", capture=False) as run:
         pass  # stop() takes a final sample
     assert "system/cpu_percent" in run.info.metrics
+
+
+def test_get_run_and_download_artifacts_from_the_front_door(project: Path) -> None:
+    with keel.start_run(experiment="credit", capture=False) as run:
+        keel.log_metric("auc", 0.9)
+        keel.log_artifact(b"skops bytes", "model.skops")
+    record = keel.get_run(run.id[:8])
+    assert record.id == run.id
+    assert record.metrics["auc"] == 0.9
+    assert [a.name for a in record.artifacts] == ["model.skops"]
+    paths = keel.download_artifacts(record, to=project / "restored")
+    assert [p.read_bytes() for p in paths] == [b"skops bytes"]
+    again = keel.download_artifacts(run.id, "model.skops", to=project / "again")
+    assert again == [project / "again" / "model.skops"]
+    with pytest.raises(InvalidInput, match="run is named by its id"):
+        keel.get_run("")
+    with pytest.raises(keel.errors.NotFound):
+        keel.get_run("0123456789abcdef")

@@ -17,6 +17,7 @@ from . import (
     data,
     delete,
     deploy,
+    experiments,
     fsck,
     gc,
     grafana,
@@ -111,6 +112,7 @@ validate_cli.register(app)
 grafana.register(monitor.app)
 ui.register(app)
 agent.register(app)
+app.add_typer(experiments.app, name="experiments")
 delete.register(app)  # last: joins the runs, experiments, data and models groups
 
 

@@ -187,10 +187,30 @@ def _fmt(value) -> str:
 def get(
     ref: str = typer.Argument(..., help="name, name:vN, name@tag or a digest."),
     to: Path = typer.Option(..., "--to", help="Folder to write the files into."),
+    json: bool = typer.Option(False, "--json", help="Print the files written as JSON."),
 ) -> None:
     """Materialise a version's files (Parquet parts for tables) into a folder."""
-    paths = _service().get(ref, to)
-    console.print(f"wrote {count(len(paths), 'file')} to {esc(to)}")
+    service = _service()
+    version = service.resolve(ref)
+    paths = service.get(version, to)
+    if json:
+        print_json({"ref": version.ref, "to": str(to), "files": [str(p) for p in paths]})
+        return
+    console.print(f"wrote {count(len(paths), 'file')} to {esc(to)} ({esc(version.ref)})")
+
+
+@app.command("tag")
+def tag(
+    ref: str = typer.Argument(..., help="The version to tag: name:vN, name@tag or a digest."),
+    name: str = typer.Argument(..., help="The tag, e.g. golden (moved if it pointed elsewhere)."),
+    json: bool = typer.Option(False, "--json", help="Print the tagged version as JSON."),
+) -> None:
+    """Point NAME@TAG at a version, so that 'credit@golden' names it from now on."""
+    version = _service().tag(ref, name)
+    if json:
+        print_json(version.to_dict())
+        return
+    console.print(f"{esc(version.dataset)}@{esc(name)} -> {esc(version.ref)}")
 
 
 @app.command("diff")

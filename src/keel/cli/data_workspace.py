@@ -167,10 +167,17 @@ def status(
         None, help="Data paths or pointer files (default: every pointer in the project)."
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    exit_code: bool = typer.Option(
+        False,
+        "--exit-code",
+        help="Exit 1 when any path was added to, modified or is missing (for CI gates).",
+    ),
 ) -> None:
     """Show files added, modified or removed on disk since each pointer's version.
 
     Unchanged files are recognised by their size, mtime and inode, without reading them.
+    With --exit-code the command exits 1 when anything changed, 0 when all is clean (as
+    'git diff --exit-code' does); the output is the same.
     """
     from keel.data._workspace import Workspace
 
@@ -180,12 +187,19 @@ def status(
             results = workspace.status(paths or (), on_progress=bar)
     finally:
         workspace.close()
+    changed = any(r.state != "clean" for r in results)
     if json:
         print_json([r.to_dict() for r in results])
-        return
-    if not results:
+    elif not results:
         console.print(_NO_POINTERS)
-        return
+    else:
+        _print_status(results)
+    if exit_code and changed:
+        raise typer.Exit(1)
+
+
+def _print_status(results: list) -> None:
+    """The status table and the first changed files of each path."""
     from rich.text import Text
 
     from ._table import Table

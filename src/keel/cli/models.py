@@ -122,9 +122,13 @@ def alias(
     ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
     name: str = typer.Argument(..., help="The alias, e.g. champion."),
     reason: str = typer.Option(None, "--reason", help="Why (kept in the history)."),
+    json: bool = JSON,
 ) -> None:
     """Point an alias at a version (if the model's policy allows)."""
     version = _registry().set_alias(ref, name, reason=reason)
+    if json:
+        print_json(version.to_dict())
+        return
     console.print(f"{esc(version.model)}@{esc(name)} -> {esc(version.ref)}")
 
 
@@ -132,24 +136,52 @@ def alias(
 def rollback(
     model: str = typer.Argument(..., help="Model name."),
     alias_name: str = typer.Option("champion", "--alias", help="Alias to move back."),
+    json: bool = JSON,
 ) -> None:
     """Move an alias back to the version it pointed to before its last move."""
     version = _registry().rollback(model, alias_name)
+    if json:
+        print_json(version.to_dict())
+        return
     console.print(f"{esc(model)}@{esc(alias_name)} rolled back to {esc(version.ref)}")
 
 
 @app.command("approve")
-def approve(ref: str = typer.Argument(...), comment: str = typer.Option(None, "--comment")) -> None:
+def approve(
+    ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
+    comment: str = typer.Option(None, "--comment", help="Why (kept in the history)."),
+    json: bool = JSON,
+) -> None:
     """Approve a version (recorded with who, when and why)."""
-    _registry().approve(ref, comment)
-    console.print(f"approved {esc(ref)}")
+    _decide("approve", ref, comment, json=json)
 
 
 @app.command("reject")
-def reject(ref: str = typer.Argument(...), comment: str = typer.Option(None, "--comment")) -> None:
+def reject(
+    ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
+    comment: str = typer.Option(None, "--comment", help="Why (kept in the history)."),
+    json: bool = JSON,
+) -> None:
     """Reject a version; it cannot be promoted under a policy until approved again."""
-    _registry().reject(ref, comment)
-    console.print(f"rejected {esc(ref)}")
+    _decide("reject", ref, comment, json=json)
+
+
+def _decide(verb: str, ref: str, comment: str | None, *, json: bool) -> None:
+    registry = _registry()
+    version = registry.get(ref)
+    getattr(registry, verb)(version, comment)
+    decision = {"approve": "approved", "reject": "rejected"}[verb]
+    if json:
+        print_json(
+            {
+                "ref": version.ref,
+                "decision": decision,
+                "comment": comment,
+                "approvals": registry.approvals(version),
+            }
+        )
+        return
+    console.print(f"{decision} {esc(version.ref)}")
 
 
 @app.command("policy")
@@ -158,14 +190,24 @@ def policy(
     alias_name: str = typer.Option("champion", "--alias", help="Alias the rule is for."),
     approvals: int = typer.Option(0, "--approvals", min=0, help="Approvals required."),
     gate: bool = typer.Option(False, "--gate/--no-gate", help="Require a passing evaluation gate."),
+    four_eyes: bool = typer.Option(
+        False,
+        "--four-eyes/--no-four-eyes",
+        help="Approvals must come from someone other than whoever registered the version.",
+    ),
+    json: bool = JSON,
 ) -> None:
     """Set what moving an alias requires."""
     registry = _registry()
     rules = registry.policy(model).to_dict()["aliases"]
-    rules[alias_name] = {"approvals": approvals, "gate": gate}
-    registry.set_policy(model, {"aliases": rules})
+    rules[alias_name] = {"approvals": approvals, "gate": gate, "four_eyes": four_eyes}
+    policy = registry.set_policy(model, {"aliases": rules})
+    if json:
+        print_json({"model": model, **policy.to_dict()})
+        return
     console.print(
-        f"{esc(model)}@{esc(alias_name)} now needs {approvals} approvals"
+        f"{esc(model)}@{esc(alias_name)} now needs {max(approvals, int(four_eyes))} approvals"
+        + (" from someone other than the registrant" if four_eyes else "")
         + (" and a passing gate" if gate else "")
     )
 
@@ -207,12 +249,11 @@ def evaluate(
     json: bool = JSON,
 ) -> None:
     """Evaluate a version on a dataset (against another), with a baseline and a gate."""
-    from keel.registry._evaluate import evaluate as run_evaluate
+    from keel.registry._sdk import evaluate as run_evaluate
 
     from ._table import Table
 
     result = run_evaluate(
-        _registry(),
         ref,
         data=data,
         label=label,
@@ -253,6 +294,7 @@ def _num(value) -> str:
 def card(
     ref: str = typer.Argument(..., help="The version, e.g. credit:4."),
     out: Path = typer.Option(Path("."), "--out", help="Folder for the .md and .html files."),
+    json: bool = JSON,
 ) -> None:
     """Write a model card (Markdown and HTML): lineage, metrics, evaluations, approvals."""
     from keel.registry._card import model_card
@@ -264,6 +306,15 @@ def card(
     stem = f"{version.model}-{version.version}"
     (out / f"{stem}.md").write_text(markdown)
     (out / f"{stem}.html").write_text(html)
+    if json:
+        print_json(
+            {
+                "ref": version.ref,
+                "markdown": str(out / f"{stem}.md"),
+                "html": str(out / f"{stem}.html"),
+            }
+        )
+        return
     console.print(f"wrote {esc(out / stem)}.md and .html")
 
 
@@ -273,11 +324,15 @@ def export(
     onnx: bool = typer.Option(True, "--onnx", help="Export to ONNX (the only target so far)."),
     data: str = typer.Option(None, "--data", help="Dataset ref to check agreement on."),
     drop: list[str] = typer.Option(None, "--drop", help="Columns of --data that are not inputs."),
+    json: bool = JSON,
 ) -> None:
     """Export to ONNX, check it agrees with the original, and register it as a new version."""
     from keel.registry._export import export_onnx
 
     version, agreement = export_onnx(_registry(), ref, data=data, drop=list(drop or []))
+    if json:
+        print_json({**version.to_dict(), "source": ref, "agreement": agreement})
+        return
     console.print(
         f"registered {version.ref} (onnx); agrees with {ref} on {agreement:.1%} of the example rows"
     )

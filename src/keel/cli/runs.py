@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 
@@ -159,6 +160,54 @@ def show(
         console.print(table)
     if run.error:
         console.print("[red]error:[/]\n" + esc(run.error))
+
+
+@app.command("artifacts")
+def artifacts(
+    run_id: str = typer.Argument(..., help="Run id or id prefix."),
+    get: str = typer.Option(
+        None, "--get", help="Download this artifact, or every artifact under this folder name."
+    ),
+    to: Path = typer.Option(
+        None, "--to", help="Folder to download into (with no --get: every artifact)."
+    ),
+    json: bool = typer.Option(False, "--json", help="Print the artifacts or files as JSON."),
+) -> None:
+    """List a run's artifacts, or download them (--get NAME, --to DIR), verified."""
+    from keel.tracking import download_artifacts, select_artifacts
+
+    from ._table import Table
+
+    run = _resolve(run_id)
+    if get is None and to is None:
+        if json:
+            print_json([a.__dict__ for a in run.artifacts])
+            return
+        table = Table(title=f"{count(len(run.artifacts), 'artifact')} of run {run.id[:12]}")
+        table.title_justify = "left"
+        for column in ("name", "kind", "size", "digest", "logged"):
+            table.add_column(column, justify="right" if column == "size" else "left")
+        for a in run.artifacts:
+            table.add_row(a.name, a.kind, f"{a.size:,}", a.digest[:16], _when(a.created_at))
+        console.print(table)
+        return
+    chosen = select_artifacts(run, get)
+    folder = to if to is not None else Path(".")
+    paths = download_artifacts(_backend(), run, get, folder)
+    if json:
+        print_json(
+            [
+                {"name": a.name, "digest": a.digest, "size": a.size, "path": str(p)}
+                for a, p in zip(chosen, paths, strict=True)
+            ]
+        )
+        return
+    size = sum(a.size for a in chosen)
+    console.print(
+        f"wrote {count(len(paths), 'artifact')} ({size:,} bytes) of run {run.id[:12]} "
+        f"to {esc(folder)}",
+        highlight=False,
+    )
 
 
 @app.command("compare")

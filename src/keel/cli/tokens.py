@@ -77,9 +77,15 @@ def ls(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> Non
 
 
 @app.command("revoke")
-def revoke(token_id: str = typer.Argument(..., help="Token id from 'keel token ls'.")) -> None:
+def revoke(
+    token_id: str = typer.Argument(..., help="Token id (or unique prefix) from 'keel token ls'."),
+    json: bool = typer.Option(False, "--json", help="Print the revoked token as JSON."),
+) -> None:
     """Revoke a token: requests carrying it are refused from now on."""
     info = _service().revoke(token_id)
+    if json:
+        print_json(info.__dict__)
+        return
     console.print(f"revoked token {esc(info.id)} ({esc(info.name)})")
 
 

@@ -95,6 +95,9 @@ def infer_schema(
         help="Widen each numeric range by this share of its width on both sides.",
     ),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing --out file."),
+    json: bool = typer.Option(
+        False, "--json", help="Print the schema (and the --out file written) as JSON."
+    ),
 ) -> None:
     """Propose a schema from DATA: types, missing values, ranges, allowed values, formats.
 
@@ -113,6 +116,9 @@ def infer_schema(
         )
     proposed = infer(data, name=name, margin=margin)
     if out is None:
+        if json:
+            print_json({"schema": proposed.to_dict(), "written": None})
+            return
         sys.stdout.write(proposed.to_yaml())
         sys.stdout.flush()
         return
@@ -123,6 +129,9 @@ def infer_schema(
             f"Cannot write the schema to {out}: {exc.strerror or exc}. "
             "Choose an --out path in a folder you can write to."
         ) from exc
+    if json:
+        print_json({"schema": proposed.to_dict(), "written": str(written)})
+        return
     checks = len(proposed.all_checks())
     console.print(
         f"[green]wrote[/] a schema of {count(checks, 'check')} for {esc(data)} to {esc(written)}",

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from keel.errors import ConfigError
 
-from ._materialise import check_format, read_arrow, write_files
+from ._materialise import as_format, check_format, polars_module, read_arrow, write_files
 from ._prepare import prepare_version
 from ._versions import DatasetVersion, Manifest, ManifestEntry, check_name, check_tag, parse_ref
 
@@ -132,15 +132,13 @@ class HttpDatasets:
         return None
 
     def load(self, ref: str | DatasetVersion, *, format: str = "pandas") -> Any:
-        """Read a table version as ``pandas``, ``arrow`` or a ``duckdb`` relation."""
+        """Read a table version as ``pandas``, ``arrow``, ``polars`` or a ``duckdb``
+        relation."""
         version = self.resolve(ref)
         check_format(version, format)
-        table = read_arrow(self.manifest(version), self.objects)
-        if format == "duckdb":
-            import duckdb
-
-            return duckdb.from_arrow(table)
-        return table.to_pandas() if format == "pandas" else table
+        if format == "polars":
+            polars_module("load a dataset as polars")  # before fetching anything
+        return as_format(read_arrow(self.manifest(version), self.objects), format)
 
     def get(self, ref: str | DatasetVersion, to: str | Path) -> list[Path]:
         """Write a version's files under folder ``to``: all of them, verified, or none;

@@ -17,9 +17,9 @@ from keel.store.objects import ObjectStore
 
 from ._versions import DatasetVersion, Manifest
 
-__all__ = ["FORMATS", "check_format", "read_arrow", "write_files"]
+__all__ = ["FORMATS", "as_format", "check_format", "read_arrow", "write_files"]
 
-FORMATS = ("pandas", "arrow", "duckdb")
+FORMATS = ("pandas", "arrow", "duckdb", "polars")
 
 
 def check_format(version: DatasetVersion, format: str) -> None:
@@ -31,6 +31,32 @@ def check_format(version: DatasetVersion, format: str) -> None:
             f"{version.ref} is a set of files, not a table. Materialise it with "
             f"'keel data get {version.ref} --to DIR' or DatasetService.get()."
         )
+
+
+def as_format(table: Any, format: str) -> Any:
+    """An Arrow ``table`` as ``pandas``, ``arrow``, ``polars`` or a ``duckdb`` relation
+    (polars is optional: a clear error says how to install it)."""
+    if format == "arrow":
+        return table
+    if format == "pandas":
+        return table.to_pandas()
+    if format == "duckdb":
+        import duckdb
+
+        return duckdb.from_arrow(table)
+    return polars_module("load a dataset as polars").from_arrow(table)
+
+
+def polars_module(purpose: str) -> Any:
+    """The polars module, or InvalidInput saying how to install it (it is optional)."""
+    try:
+        import polars
+    except ImportError:
+        raise InvalidInput(
+            f"polars is not installed, so keel cannot {purpose}. Install it with "
+            "'pip install polars', or use format='pandas' or 'arrow'."
+        ) from None
+    return polars
 
 
 def read_arrow(manifest: Manifest, objects: ObjectStore) -> Any:

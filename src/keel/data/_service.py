@@ -17,7 +17,7 @@ from keel.store.lineage import record_edges
 from keel.store.names import check_name_free
 from keel.store.rows import named_id
 
-from ._materialise import check_format, read_arrow, write_files
+from ._materialise import as_format, check_format, polars_module, read_arrow, write_files
 from ._prepare import PreparedVersion, prepare_version
 from ._versions import (
     DatasetVersion,
@@ -382,18 +382,20 @@ class DatasetService:
         return [path_of(e.digest) for e in manifest.entries]
 
     def load(self, ref: str | DatasetVersion, *, format: str = "pandas") -> Any:
-        """Read a table version as ``pandas``, ``arrow`` or a ``duckdb`` relation."""
+        """Read a table version as ``pandas``, ``arrow``, ``polars`` or a ``duckdb``
+        relation."""
         version = self.resolve(ref)
         check_format(version, format)
+        if format == "polars":
+            polars_module("load a dataset as polars")  # before reading anything
         if format == "duckdb":
             import duckdb
 
             paths = self.local_paths(version)
             if paths is not None:
                 return duckdb.read_parquet([str(p) for p in paths])
-            return duckdb.from_arrow(self.load(version, format="arrow"))
         table = read_arrow(self.manifest(version), self.store.objects)
-        return table.to_pandas() if format == "pandas" else table
+        return as_format(table, format)
 
     def get(self, ref: str | DatasetVersion, to: str | Path) -> list[Path]:
         """Write a version's files under folder ``to``: all of them, verified, or none

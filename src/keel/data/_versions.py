@@ -20,7 +20,8 @@ __all__ = [
 ]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::v(?P<version>\d+)|@(?P<tag>[A-Za-z0-9_.\-]+))?$")
+_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::[vV]?(?P<version>\d+)|@(?P<tag>[A-Za-z0-9_.\-]+))?$")
+"""``name``, ``name:vN``, ``name:N`` (the models' form, accepted too) or ``name@tag``."""
 MAX_VERSION = 2**31 - 1
 """Largest version number (the store keeps versions in a 32-bit INTEGER column)."""
 _DIGEST_RE = re.compile(r"^[0-9a-f]{16,64}$")
@@ -195,7 +196,8 @@ def check_name(name: object) -> str:
 
 
 def parse_ref(ref: object) -> Reference:
-    """Parse ``credit``, ``credit:v3``, ``credit@latest``, ``credit@prod`` or a digest."""
+    """Parse ``credit``, ``credit:v3`` (or ``credit:3``, as models are written),
+    ``credit@latest``, ``credit@prod`` or a digest. A version prints as ``credit:v3``."""
     if not isinstance(ref, str) or not ref.strip():
         raise InvalidInput(
             f"A dataset reference must be a string such as 'credit:v3', 'credit@latest' or a "
@@ -207,8 +209,8 @@ def parse_ref(ref: object) -> Reference:
     match = _REF_RE.match(ref)
     if not match:
         raise InvalidInput(
-            f"Cannot read the dataset reference {ref!r}. Write 'name', 'name:vN', 'name@tag' "
-            "or a digest (at least 16 hex characters)."
+            f"Cannot read the dataset reference {ref!r}. Write 'name', 'name:vN' (or "
+            "'name:N'), 'name@tag' or a digest (at least 16 hex characters)."
         )
     name = check_name(match["name"])
     version = int(match["version"]) if match["version"] else None

@@ -27,8 +27,8 @@ from keel.errors import IntegrityError, InvalidInput, KeelError, PermissionDenie
 from keel.store.objects import ObjectStore, check_digest, hash_bytes
 
 from ._package import EXAMPLE_FILE, PackageManifest, read_package
-from ._signature import Signature, to_frame
-from .flavors import FLAVORS, BindsPredict, Flavor
+from ._signature import Signature, pandas_if_polars, to_frame
+from .flavors import FLAVORS, BindsPredict, BindsProba, Flavor
 
 __all__ = ["CACHE_SIZE", "LoadedModel", "clear_cache", "load_package"]
 
@@ -76,56 +76,88 @@ class LoadedModel:
         else:
             self._predict = functools.partial(flavor.predict, native)
         self._plan = self.signature._plan if self.signature is not None else None
-        self._proba: Callable[[pd.DataFrame], Any] | None = None
 
-    def predict(self, data: Any) -> Any:
-        """Predictions for ``data``: a DataFrame, one row as a dict, or a list of row dicts.
+    def predict(self, data: Any, *, extra: str = "error") -> Any:
+        """Predictions for ``data``: a pandas or polars DataFrame, one row as a dict, or a
+        list of row dicts.
+
+        Args:
+            data: the rows to score.
+            extra: ``"error"`` (the default) refuses columns the signature does not name;
+                ``"ignore"`` scores a wider table (ids, labels, timestamps beside the
+                features) by leaving those columns out.
 
         Raises:
             InvalidInput: the data does not match the signature (each missing, unexpected
                 and mistyped column is named); compatible types are cast first.
         """
         if self._plan is not None:
-            return self._predict(self._plan.frame(data, self._name))
+            return self._predict(self.enforce(data, extra=extra))
         return self._predict(to_frame(data))
 
     def proba_function(self) -> Callable[[Any], Any]:
         """A predict of class probabilities (a row per input row, a column per class) for
-        the same data :meth:`predict` takes, with the signature enforced the same way.
+        the same data :meth:`predict` takes, with the signature enforced the same way (what
+        a model server serving ``probabilities: true`` calls).
 
         Raises:
-            InvalidInput: the model gives no class probabilities (not a classifier with
-                ``predict_proba``, nor an ONNX graph with a probabilities output).
+            InvalidInput: the model gives no class probabilities.
         """
-        bound = self._proba
-        if bound is None:
-            bound = self._proba = self._bind_proba()
+        bound = self._proba()
         if self._plan is not None:
             plan, name = self._plan, self._name
             return lambda data: bound(plan.frame(data, name))
         return lambda data: bound(to_frame(data))
 
-    def _bind_proba(self) -> Callable[[pd.DataFrame], Any]:
-        native, names = self.native, self.signature.names if self.signature else None
-        if hasattr(native, "predict_proba"):
-            flavor = FLAVORS.get(self.flavor)
-            if names is not None and self.flavor == "sklearn" and flavor is not None:
-                return flavor.bind_predict(native, names, method="predict_proba")  # type: ignore[attr-defined]
-            return native.predict_proba
-        outputs = getattr(native, "get_outputs", None)
-        if self.flavor == "onnx" and outputs is not None and len(outputs()) > 1 and names:
-            return FLAVORS["onnx"].bind_predict(native, names, output=1)  # type: ignore[attr-defined]
-        raise InvalidInput(
-            f"{self.ref or 'The model'} ({self.flavor}) gives no class probabilities: it is "
-            "not a classifier with predict_proba. Serve its predictions instead (leave "
-            "'probabilities' out of the deployment)."
-        )
+    def predict_proba(self, data: Any, *, extra: str = "error") -> Any:
+        """Class probabilities for ``data``, one row per input row and one column per class
+        (in the order of the model's ``classes_``), for flavors and models that give them.
 
-    def enforce(self, data: Any) -> pd.DataFrame:
-        """``data`` as the model receives it: the signature's columns, in order and types."""
+        Raises:
+            InvalidInput: the model gives no probabilities (a regressor, a raw booster, an
+                ONNX graph without a ``probabilities`` output), or the data does not match
+                the signature.
+        """
+        proba = self._proba()
+        return proba(self.enforce(data, extra=extra))
+
+    def enforce(self, data: Any, *, extra: str = "error") -> pd.DataFrame:
+        """``data`` as the model receives it: the signature's columns, in order and types
+        (``extra="ignore"`` first leaves out the columns the signature does not name)."""
+        data = pandas_if_polars(data)
         if self._plan is not None:
+            if _check_extra(extra) == "ignore":
+                data = self._without_extra(data)
             return self._plan.frame(data, self._name)
         return to_frame(data)
+
+    def _without_extra(self, data: Any) -> Any:
+        """``data`` less the columns the signature does not name (tables and rows only)."""
+        names = self._plan.name_set  # type: ignore[union-attr]
+        if isinstance(data, pd.DataFrame):
+            keep = [c for c in data.columns if str(c) in names]
+            return data if len(keep) == len(data.columns) else data[keep]
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if str(k) in names}
+        if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+            return [{k: v for k, v in r.items() if str(k) in names} for r in data]
+        return data
+
+    def _proba(self) -> Callable[[pd.DataFrame], Any]:
+        bound = self.__dict__.get("_bound_proba")
+        if bound is None:
+            flavor = FLAVORS.get(self.flavor)
+            columns = self.signature.names if self.signature is not None else ()
+            if isinstance(flavor, BindsProba):
+                bound = flavor.bind_proba(self.native, columns)
+            if bound is None:
+                raise InvalidInput(
+                    f"Model {self._name} ({self.flavor} flavor, "
+                    f"{type(self.native).__name__}) gives no class probabilities: it has no "
+                    "predict_proba. Use predict(), or register a classifier that has one."
+                )
+            self.__dict__["_bound_proba"] = bound
+        return bound
 
     def enforce_block(self, data: Any) -> Any:
         """``data`` as the model receives it, kept as one NumPy block when the signature is
@@ -165,6 +197,15 @@ class LoadedModel:
 
     def __repr__(self) -> str:
         return f"LoadedModel({self._name!r}, flavor={self.flavor!r})"
+
+
+def _check_extra(extra: object) -> str:
+    if extra not in ("error", "ignore"):
+        raise InvalidInput(
+            f"extra must be 'error' (refuse columns the signature does not name) or 'ignore' "
+            f"(leave them out). Got {extra!r:.80}."
+        )
+    return extra  # type: ignore[return-value]
 
 
 def load_package(

@@ -12,7 +12,8 @@ __all__ = ["AliasRule", "HistoryEvent", "ModelRef", "ModelVersion", "Policy", "p
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
-_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
+_REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::[vV]?(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
+"""``name``, ``name:N``, ``name:vN`` (the datasets' form, accepted too) or ``name@alias``."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,12 @@ def check_alias(alias: object) -> str:
 
 
 def parse_model_ref(ref: object) -> ModelRef:
-    """``credit`` (latest), ``credit:4``, ``credit@champion`` or ``credit@latest``."""
+    """``credit`` (latest), ``credit:4`` (or ``credit:v4``, as datasets are written),
+    ``credit@champion`` or ``credit@latest``. A version prints as ``credit:4``."""
     if not isinstance(ref, str) or not (match := _REF_RE.match(ref.strip())):
         raise InvalidInput(
-            f"Cannot read the model reference {ref!r}. Write 'name', 'name:N' or 'name@alias', "
-            "e.g. 'credit:4' or 'credit@champion'."
+            f"Cannot read the model reference {ref!r}. Write 'name', 'name:N' (or 'name:vN') "
+            "or 'name@alias', e.g. 'credit:4' or 'credit@champion'."
         )
     name = check_model_name(match["name"])
     alias = match["alias"]
@@ -122,6 +124,9 @@ class AliasRule:
     approvals: int = 0
     gate: bool = False
     """A passing evaluation gate must be recorded for the version."""
+    four_eyes: bool = False
+    """The approvals must come from people other than whoever registered the version
+    (at least one such approval, however few ``approvals`` asks for)."""
 
 
 @dataclass(frozen=True)
@@ -144,16 +149,29 @@ class Policy:
         rules = {}
         for alias, rule in data.get("aliases", {}).items():
             check_alias(alias)
-            unknown = set(rule) - {"approvals", "gate"}
+            if not isinstance(rule, dict):
+                raise InvalidInput(
+                    f"The rule for alias {alias!r} must be a mapping such as "
+                    f"{{'approvals': 1, 'gate': True, 'four_eyes': True}}. Got {rule!r:.80}."
+                )
+            unknown = set(rule) - {"approvals", "gate", "four_eyes"}
             if unknown:
                 raise InvalidInput(
                     f"Unknown policy setting(s) {sorted(unknown)} for alias {alias!r}; "
-                    "use 'approvals' (a count) and 'gate' (true or false)."
+                    "use 'approvals' (a count), 'gate' and 'four_eyes' (true or false)."
                 )
             approvals = rule.get("approvals", 0)
             if not isinstance(approvals, int) or isinstance(approvals, bool) or approvals < 0:
                 raise InvalidInput(f"approvals for alias {alias!r} must be an integer >= 0.")
-            rules[alias] = AliasRule(approvals, bool(rule.get("gate", False)))
+            flags = {}
+            for flag in ("gate", "four_eyes"):
+                value = rule.get(flag, False)
+                if not isinstance(value, bool):
+                    raise InvalidInput(
+                        f"{flag} for alias {alias!r} must be true or false. Got {value!r:.40}."
+                    )
+                flags[flag] = value
+            rules[alias] = AliasRule(approvals, flags["gate"], flags["four_eyes"])
         return cls(rules)
 
 

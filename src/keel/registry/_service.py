@@ -434,8 +434,10 @@ class RegistryService:
         check_alias(alias)
         version = self.get(ref)
         self._require_for_alias(version.model, alias, "move")
-        self._check_policy(version, alias)
-        return self._move(version.model, alias, version, action="set_alias", reason=reason)
+        evidence = self._check_policy(version, alias)
+        return self._move(
+            version.model, alias, version, action="set_alias", reason=reason, evidence=evidence
+        )
 
     def rollback(self, name: str, alias: str = "champion") -> ModelVersion:
         """Move ``alias`` back to the version it pointed to before its last move."""
@@ -471,6 +473,7 @@ class RegistryService:
         action: str,
         reason: str | None = None,
         undoes: str | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> ModelVersion:
         al = t.model_aliases
         project_id = self.store.project_id(self.project)
@@ -496,6 +499,7 @@ class RegistryService:
             }
             if undoes:
                 details["undoes"] = undoes
+            details.update(evidence or {})
             self._audit(conn, project_id, action, model_id, details)
         return self._version(version.id)
 
@@ -504,18 +508,35 @@ class RegistryService:
         if alias in self.policy(name).rules:
             self.actor.require("approver", f"{verb} {name}@{alias}, which its policy protects")
 
-    def _check_policy(self, version: ModelVersion, alias: str) -> None:
+    def _check_policy(self, version: ModelVersion, alias: str) -> dict[str, Any]:
+        """What the policy asks of moving ``alias`` to ``version``: PermissionDenied naming
+        every unmet requirement, else the evidence the audit event keeps (who registered
+        and who approved the version)."""
         rule = self.policy(version.model).rules.get(alias)
         if rule is None:
-            return
+            return {}
         problems = []
         decisions = self.approvals(version)
         rejected = sorted(actor for actor, d in decisions.items() if d == "rejected")
-        approved = sum(1 for d in decisions.values() if d == "approved")
+        approvers = sorted(actor for actor, d in decisions.items() if d == "approved")
+        registrant = self._registrant(version)
         if rejected:
             problems.append(f"it was rejected by {', '.join(rejected)}")
-        if approved < rule.approvals:
-            problems.append(f"it has {approved} of the {rule.approvals} approvals required")
+        if rule.four_eyes:
+            others = [a for a in approvers if a != registrant]
+            needed = max(rule.approvals, 1)
+            if len(others) < needed:
+                own = (
+                    " (its registrant's own approval does not count)"
+                    if registrant in (approvers)
+                    else ""
+                )
+                problems.append(
+                    f"it needs {needed} approval(s) from someone other than {registrant!r}, "
+                    f"who registered it, and has {len(others)}{own}"
+                )
+        elif len(approvers) < rule.approvals:
+            problems.append(f"it has {len(approvers)} of the {rule.approvals} approvals required")
         if rule.gate and not self._gate_passed(version):
             problems.append(
                 "no passing evaluation gate is recorded for it "
@@ -526,6 +547,14 @@ class RegistryService:
                 f"The policy of {version.model!r} does not allow moving {alias!r} to "
                 f"{version.ref}: " + "; ".join(problems) + ". Nothing was changed."
             )
+        return {"registered_by": registrant, "approved_by": approvers}
+
+    def _registrant(self, version: ModelVersion) -> str | None:
+        """Who registered ``version``, as its audit event records."""
+        for event in self.history(version.model):
+            if event.action == "register" and event.details.get("version") == version.version:
+                return event.actor
+        return None
 
     def _gate_passed(self, version: ModelVersion) -> bool:
         e = t.evaluations

@@ -31,7 +31,15 @@ import pandas as pd
 
 from keel.errors import InvalidInput, did_you_mean
 
-__all__ = ["ColumnSpec", "Signature", "dtype_name", "enforce", "infer_signature", "to_frame"]
+__all__ = [
+    "ColumnSpec",
+    "Signature",
+    "dtype_name",
+    "enforce",
+    "infer_signature",
+    "pandas_if_polars",
+    "to_frame",
+]
 
 MAX_LISTED = 20
 """Expected columns listed in an error message; longer signatures are cut short."""
@@ -246,8 +254,17 @@ def _string_dtype() -> Any:
 # -- turning inputs into frames -------------------------------------------------------------
 
 
+def pandas_if_polars(data: Any) -> Any:
+    """A polars DataFrame or Series as pandas (through Arrow); anything else as it is."""
+    if type(data).__module__.startswith("polars") and hasattr(data, "to_pandas"):
+        return data.to_pandas()
+    return data
+
+
 def to_frame(data: Any, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, dict (one row or columns), list of row dicts or array."""
+    """A DataFrame from a pandas or polars DataFrame, dict (one row or columns), list of row
+    dicts or array."""
+    data = pandas_if_polars(data)
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, pd.Series):

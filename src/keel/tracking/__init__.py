@@ -10,6 +10,10 @@ from ._tracker import Tracker
 
 
 def __getattr__(name: str):
+    if name in ("download_artifacts", "select_artifacts"):
+        from . import _artifacts
+
+        return getattr(_artifacts, name)
     if name == "artifact_owners":
         from ._owners import artifact_owners
 
@@ -42,10 +46,12 @@ __all__ = [
     "Tracker",
     "TrackingBackend",
     "artifact_owners",
+    "download_artifacts",
     "expire_runs",
     "plan_reproduction",
     "purge_deleted",
     "reproduce",
     "resolve_run",
     "seed_everything",
+    "select_artifacts",
 ]

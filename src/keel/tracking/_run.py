@@ -167,6 +167,15 @@ class Run:
             )
         return self._backend.put_artifact(self.id, name, kind, source)
 
+    def download_artifacts(
+        self, name: str | None = None, to: str | os.PathLike[str] = "."
+    ) -> list[Path]:
+        """Write this run's artifacts (one by ``name``, a folder of them, or all) under
+        folder ``to``; see :func:`keel.download_artifacts`."""
+        from ._artifacts import download_artifacts
+
+        return download_artifacts(self._backend, self._backend.get_run(self.id), name, to)
+
     def _log_folder(self, folder: Path, prefix: str, kind: str) -> ArtifactRecord:
         records = [
             self._backend.put_artifact(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FLAVORS",
     "BindsPredict",
+    "BindsProba",
     "Flavor",
     "LightGBMFlavor",
     "OnnxFlavor",
@@ -104,6 +105,20 @@ class BindsPredict(Protocol):
     def bind_predict(
         self, model: object, columns: tuple[str, ...]
     ) -> Callable[[pd.DataFrame], Any]: ...
+
+
+@runtime_checkable
+class BindsProba(Protocol):
+    """Optional: a flavor whose models may give class probabilities.
+
+    ``bind_proba`` returns a function from a frame (the signature's columns, in order) to
+    an array of shape (rows, classes), or None when this model gives none (a regressor, a
+    raw booster). :meth:`LoadedModel.predict_proba` uses it.
+    """
+
+    def bind_proba(
+        self, model: object, columns: tuple[str, ...]
+    ) -> Callable[[pd.DataFrame], Any] | None: ...
 
 
 FLAVORS: dict[str, Flavor] = {}

@@ -98,6 +98,11 @@ class LightGBMFlavor:
     def predict(self, model: Any, frame: pd.DataFrame) -> Any:
         return model.predict(frame)
 
+    def bind_proba(self, model: Any, columns: tuple[str, ...]) -> Any:
+        """The model's own ``predict_proba`` (a classifier wrapper's), or None."""
+        proba = getattr(model, "predict_proba", None)
+        return proba if callable(proba) else None
+
     def requirements(self) -> list[str]:
         return [f"lightgbm=={version('lightgbm')}"]
 

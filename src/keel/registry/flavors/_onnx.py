@@ -118,5 +118,15 @@ class OnnxFlavor:
 
         return predict_tensor
 
+    def bind_proba(
+        self, model: Any, columns: tuple[str, ...]
+    ) -> Callable[[pd.DataFrame], Any] | None:
+        """The graph's ``probabilities`` output as a tensor (an exported classifier's,
+        without ZipMap), or None if it has none."""
+        for index, output in enumerate(model.get_outputs()):
+            if output.name == "probabilities" and output.type.startswith("tensor("):
+                return self.bind_predict(model, columns, output=index)
+        return None
+
     def requirements(self) -> list[str]:
         return [f"onnxruntime=={version('onnxruntime')}"]

@@ -141,6 +141,14 @@ class SklearnFlavor:
             return predict
         return lambda frame: predict(frame[list(names)])
 
+    def bind_proba(
+        self, model: Any, columns: tuple[str, ...]
+    ) -> Callable[[pd.DataFrame], Any] | None:
+        """``predict_proba`` fed as ``predict`` is, or None for a model without one."""
+        if not hasattr(model, "predict_proba"):
+            return None
+        return self.bind_predict(model, columns, method="predict_proba")
+
     def requirements(self) -> list[str]:
         return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
 

@@ -78,5 +78,10 @@ class XGBoostFlavor:
             return model.predict(xgboost.DMatrix(frame, enable_categorical=True))
         return model.predict(frame)
 
+    def bind_proba(self, model: Any, columns: tuple[str, ...]) -> Any:
+        """The model's own ``predict_proba`` (a classifier wrapper's), or None."""
+        proba = getattr(model, "predict_proba", None)
+        return proba if callable(proba) else None
+
     def requirements(self) -> list[str]:
         return [f"xgboost=={version('xgboost')}"]
