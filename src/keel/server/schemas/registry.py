@@ -31,6 +31,9 @@ class AliasRule(BaseModel):
 
     approvals: int = Field(description="Approvals from approvers the version needs.")
     gate: bool = Field(description="A passing evaluation gate must be recorded.")
+    four_eyes: bool = Field(
+        description="The approvals must come from someone other than the registrant."
+    )
 
 
 class Policy(BaseModel):
