@@ -16,14 +16,18 @@ __all__ = ["graph_around", "lineage", "node_in", "resolve_node"]
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def resolve_node(ref: str, *, runs: Any = None, datasets: Any = None) -> tuple[str, str]:
-    """(kind, id) for ``run:<id>``, a run id, or a dataset reference (``credit:v3``), looked
-    up in ``runs`` and ``datasets`` (the default client's by default)."""
+def resolve_node(
+    ref: str, *, runs: Any = None, datasets: Any = None, models: Any = None
+) -> tuple[str, str]:
+    """(kind, id) for ``run:<id>``, a run id, a dataset reference (``credit:v3``) or, when
+    no dataset has that name, a model version (``credit-default:2``, ``credit@champion``),
+    looked up in ``runs``, ``datasets`` and ``models`` (the default client's by default)."""
     if runs is None or datasets is None:
         from keel.client import default_client
 
         client = default_client()
         runs, datasets = runs or client.runs, datasets or client.datasets
+        models = models or client.models
     if not isinstance(ref, str) or not ref.strip():
         raise InvalidInput("Give a reference such as 'credit:v3', 'credit@latest' or 'run:<id>'.")
     ref = ref.strip()
@@ -43,18 +47,36 @@ def resolve_node(ref: str, *, runs: Any = None, datasets: Any = None) -> tuple[s
                 f"project {getattr(datasets, 'project', '?')!r}. List runs with 'keel runs ls' "
                 "and datasets with 'keel data ls'."
             ) from None
-    return ("dataset_version", datasets.resolve(ref).id)
+    try:
+        return ("dataset_version", datasets.resolve(ref).id)
+    except NotFound as missing:
+        if models is None or not _names_a_model(models, ref):
+            raise
+        try:
+            return ("model_version", models.get(ref).id)
+        except NotFound:
+            raise missing from None
+
+
+def _names_a_model(models: Any, ref: str) -> bool:
+    name = ref.split("@", 1)[0].split(":", 1)[0]
+    try:
+        return any(m["name"] == name for m in models.list())
+    except NotFound:
+        return False
 
 
 def node_in(store: Store, project: str, ref: str) -> tuple[str, str]:
     """:func:`resolve_node` over the runs and dataset versions of ``project`` in ``store``."""
     from keel.data import DatasetService
+    from keel.registry import RegistryService
     from keel.tracking import SqlTracking
 
     return resolve_node(
         ref,
         runs=SqlTracking(store, project=project),
         datasets=DatasetService(store, project=project),
+        models=RegistryService(store, project=project),
     )
 
 

@@ -108,6 +108,24 @@ def test_the_alert_queued_the_retrain_pipeline_and_the_agent_ran_it(
     assert recorded["entrypoint"] == "keel.quickstart._retrain_pipeline:retrain"
 
 
+def test_the_new_champion_traces_back_to_the_alert_that_asked_for_it(
+    loop: tuple[Summary, Client],
+) -> None:
+    summary, client = loop
+    facts = summary.facts
+    graph = client.lineage(facts["retrained_version"], direction="up")
+    kinds = {kind for kind, _ in graph.nodes}
+    # model version <- run <- credit-recent (logged by step 'gather') <- pipeline run
+    # <- the alert <- the monitor result that breached
+    assert {"run", "dataset_version", "step_run", "pipeline_run", "alert"} <= kinds
+    assert ("alert", facts["alert"]) in graph.nodes
+    assert ("pipeline_run", facts["retrain_pipeline_run"]) in graph.nodes
+    assert "monitor_result" in kinds
+    labels = {node.label for node in graph.nodes.values()}
+    assert "step gather of retrain" in labels
+    assert "credit-recent:v1" in labels
+
+
 def test_the_canary_walked_10_50_100_and_the_champion_moved(
     loop: tuple[Summary, Client],
 ) -> None:

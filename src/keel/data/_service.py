@@ -90,7 +90,7 @@ class DatasetService:
             description=description,
             tags=tags,
             parents=parents,
-            producer=producer,
+            producer=producer or _producer_now(),
             source=source,
         )
 
@@ -455,3 +455,15 @@ class DatasetService:
             return
         with self.store.read() as conn:
             check_name_free(conn, project_id, name, "dataset")
+
+
+def _producer_now() -> tuple[str, str] | None:
+    """What is making a version logged without a named producer: the active run, else the
+    pipeline step running in this context (so a step's own datasets are in its lineage)."""
+    from keel._context import active_run, active_step
+
+    run = active_run()
+    if run is not None:
+        return ("run", run.id)
+    step_run = getattr(active_step(), "step_run_id", None)
+    return ("step_run", step_run) if step_run else None

@@ -370,6 +370,9 @@ def _trigger_pipeline(action: Action, ctx: ActionContext) -> dict[str, Any]:
         run = submit_run(ctx.client.store, project, action.target, params=params, trigger=trigger)
     except NotFound as exc:
         return {**base, "status": "failed", "detail": exc.message}
+    from keel.store.lineage import record_edges
+
+    record_edges(ctx.client.store, [("alert", ctx.alert.id, "triggered", "pipeline_run", run)])
     return {
         **base,
         "status": "ok",

@@ -329,6 +329,10 @@ def _apply(
         )
     )
     audit("alert.open", alert_id, {"severity": severity, "keys": details["keys"]})
+    from keel.store.lineage import record_edges
+
+    # the trace: monitor result -> alert (-> the pipeline run its action queues)
+    record_edges(None, [("monitor_result", result.id, "raised", "alert", alert_id)], conn=conn)
     changed.append(alert_id)
     return changed, {alert_id}
 

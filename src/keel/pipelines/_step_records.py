@@ -102,6 +102,10 @@ def start_step(
     }
     with store.write() as conn:
         conn.execute(_INSERT_STEP, values)  # a prebuilt statement: compiled once
+        # the trace from what started the run (an alert, new data) down to each step
+        record_edges(
+            store, [("pipeline_run", pipeline_run_id, "ran", "step_run", step_run_id)], conn=conn
+        )
     return step_run_id
 
 

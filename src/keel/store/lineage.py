@@ -112,12 +112,13 @@ def _details(node: Node) -> dict:
 
 
 def record_edges(
-    store: Store,
+    store: Store | None,
     edges: Iterable[tuple[str, str, str, str, str]],
     *,
     conn: sa.Connection | None = None,
 ) -> None:
-    """Record ``(src_kind, src_id, relation, dst_kind, dst_id)`` edges (idempotent)."""
+    """Record ``(src_kind, src_id, relation, dst_kind, dst_id)`` edges (idempotent), in
+    the caller's transaction ``conn`` if given (then ``store`` may be None)."""
     rows = [
         {
             "src_kind": sk,
@@ -132,6 +133,8 @@ def record_edges(
     if not rows:
         return
     if conn is None:
+        if store is None:
+            raise ValueError("record_edges needs a store or a connection")
         with store.write() as own:
             insert_ignore(own, t.lineage_edges, rows)
     else:
@@ -273,6 +276,28 @@ def _labels(conn: sa.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, 
             .where(s.c.id.in_(ids))
         )
         out.update({("step_run", i): f"step {st} of {n}" for i, st, n in rows})
+    if ids := by_kind.get("pipeline_run"):
+        r, p = t.pipeline_runs, t.pipelines
+        rows = conn.execute(
+            sa.select(r.c.id, p.c.name, r.c.status)
+            .join(p, p.c.id == r.c.pipeline_id)
+            .where(r.c.id.in_(ids))
+        )
+        out.update({("pipeline_run", i): f"run of pipeline {n} ({st})" for i, n, st in rows})
+    if ids := by_kind.get("alert"):
+        a = t.alerts
+        rows = conn.execute(sa.select(a.c.id, a.c.severity, a.c.status).where(a.c.id.in_(ids)))
+        out.update({("alert", i): f"{sev} alert ({st})" for i, sev, st in rows})
+    if ids := by_kind.get("monitor_result"):
+        mr, m = t.monitor_results, t.monitors
+        rows = conn.execute(
+            sa.select(mr.c.id, m.c.name, mr.c.passed)
+            .join(m, m.c.id == mr.c.monitor_id)
+            .where(mr.c.id.in_(ids))
+        )
+        out.update(
+            {("monitor_result", i): f"{n}: {'passed' if ok else 'BREACHED'}" for i, n, ok in rows}
+        )
     if ids := by_kind.get("validation_report"):
         r = t.validation_reports
         rows = conn.execute(sa.select(r.c.id, r.c.passed, r.c.summary).where(r.c.id.in_(ids)))
