@@ -135,7 +135,8 @@ def test_gc_with_a_concurrent_writer_loses_nothing(client: Client, tmp_path: Pat
     thread.start()
     reports = []
     try:
-        while len(written) < 12 or len(reports) < 3:
+        # until the writer wrote its dozen (or failed: then the assertion below says why)
+        while (thread.is_alive() and len(written) < 12) or len(reports) < 3:
             reports.append(collect_objects(store, references=object_references_to, grace=HOUR))
     finally:
         stop.set()
@@ -170,6 +171,28 @@ def test_local_delete_if_older_keeps_what_was_put_again(tmp_path: Path) -> None:
     assert objects.read_bytes(fresh) == b"fresh bytes"  # moved aside and back, intact
     assert objects.delete_if_older(old, cutoff) is False  # gone already: nothing to do
     assert not list((tmp_path / "objects" / "tmp").glob("*.gc.part"))  # nothing left aside
+
+
+def test_a_reader_waits_for_an_object_gc_moved_aside_for_a_moment(tmp_path: Path) -> None:
+    from keel.errors import ObjectNotFound
+    from keel.store.objects import open_object_store
+
+    objects = open_object_store(str(tmp_path / "objects"))
+    digest = objects.put(b"touched by a writer")
+    final = objects.path(digest)
+    aside = tmp_path / "objects" / "tmp" / "x.gc.part"
+    aside.parent.mkdir(exist_ok=True)
+    os.rename(final, aside)  # what delete_if_older does before it reads the object's time
+    back = threading.Timer(0.05, os.rename, (aside, final))  # ...and undoes: it was touched
+    back.start()
+    try:
+        assert objects.read_bytes(digest) == b"touched by a writer"
+        assert objects.size(digest) == len(b"touched by a writer")
+    finally:
+        back.join()
+    objects.delete(digest)  # really gone, and no gc at work: refused at once
+    with pytest.raises(ObjectNotFound):
+        objects.read_bytes(digest)
 
 
 def test_on_s3_gc_needs_a_longer_grace_and_keeps_young_objects(

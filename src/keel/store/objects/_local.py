@@ -7,6 +7,7 @@ import io
 import logging
 import mmap
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,6 +259,8 @@ class LocalObjectStore(ObjectStore):
         try:
             return open(self.path(digest), "rb")
         except FileNotFoundError as exc:
+            if self._back_from_gc(digest):
+                return open(self.path(digest), "rb")
             raise ObjectNotFound(
                 f"Object {digest} is not in the object store {self.root}. "
                 "It was never stored here, or it was deleted; run 'keel fsck' to check the store."
@@ -290,6 +293,8 @@ class LocalObjectStore(ObjectStore):
         try:
             return os.stat(self._file(digest)).st_size
         except FileNotFoundError as exc:
+            if self._back_from_gc(digest):
+                return os.stat(self._file(digest)).st_size
             raise ObjectNotFound(
                 f"Object {digest} is not in the object store {self.root}."
             ) from exc
@@ -310,6 +315,18 @@ class LocalObjectStore(ObjectStore):
             return os.stat(self._file(digest)).st_mtime
         except FileNotFoundError:
             return None
+
+    def _back_from_gc(self, digest: str, wait_s: float = 0.5) -> bool:
+        """Whether a missing object reappears: :meth:`delete_if_older` moves an object
+        aside for a moment while it checks whether a writer touched it, and moves it back
+        if one did. Only while a gc has something aside is it worth waiting for."""
+        tmp_dir = self.root / TMP_DIR
+        deadline = time.monotonic() + wait_s
+        while any(tmp_dir.glob("*.gc.part")) and time.monotonic() < deadline:
+            if os.path.isfile(self._file(digest)):
+                return True
+            time.sleep(0.005)
+        return os.path.isfile(self._file(digest))
 
     def delete_if_older(self, digest: str, cutoff: float) -> bool:
         """Delete the object unless it was put at or after ``cutoff``; True if deleted.
