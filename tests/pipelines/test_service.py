@@ -70,3 +70,18 @@ def test_step_runs_are_in_the_lineage_graph(client: Client) -> None:
     labels = {n.label for n in graph.nodes.values()}
     assert "step train of retrain" in labels
     assert "retrain.train:1" in labels
+
+
+def test_every_submission_checks_params_against_the_recorded_pipeline(client) -> None:
+    """Triggers and alert actions queue runs through submit_run too: a bad param is refused
+    there, before a run exists, and defaults are filled in."""
+    from keel.errors import InvalidInput
+    from keel.pipelines._records import submit_run
+    from tests.pipelines import flows
+
+    client.pipelines.record("retrain", flows.retrain.spec())
+    with pytest.raises(InvalidInput, match="no param 'monthz'.*Did you mean 'month'"):
+        submit_run(client.store, "default", "retrain", params={"monthz": 3})
+    assert client.pipelines.runs("retrain") == []
+    run_id = submit_run(client.store, "default", "retrain", params={"month": 7})
+    assert client.pipelines.run(run_id)["params"] == {"month": 7, "c": 1.0}

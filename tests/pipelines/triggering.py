@@ -14,8 +14,11 @@ from keel.store import schema as t
 
 
 def pipeline(client: Client, name: str, *triggers: Trigger, project: str = "default") -> str:
-    """Record pipeline ``name`` with ``triggers`` in its spec, as ``@keel.pipeline`` does."""
-    spec = {"entrypoint": f"flows:{name}", "triggers": [x.to_dict() for x in triggers]}
+    """Record pipeline ``name`` with ``triggers`` in its spec, as ``@keel.pipeline`` does
+    (with the params its triggers pass, which a submission checks)."""
+    made = [x.to_dict() for x in triggers]
+    params = {d["param"]: {"type": "json", "default": None} for d in made if d.get("param")}
+    spec = {"entrypoint": f"flows:{name}", "triggers": made, "params": params}
     return record_pipeline(client.store, project, name, spec)
 
 

@@ -360,15 +360,15 @@ def _trigger_pipeline(action: Action, ctx: ActionContext) -> dict[str, Any]:
             "detail": f"held back: model {model!r} already had {used} retraining(s) asked for "
             f"in the last 24 hours, the most alerting.max_retrains_per_day={budget} allows",
         }
-    from keel.errors import NotFound
+    from keel.errors import InvalidInput, NotFound
     from keel.pipelines._records import submit_run
 
     project = _project_of(ctx)
     trigger = {"kind": "alert", "alert": ctx.alert.id, "monitor": ctx.alert.monitor}
-    try:
+    try:  # the params are checked against the pipeline's as any submission's are
         params = action.options.get("params")
         run = submit_run(ctx.client.store, project, action.target, params=params, trigger=trigger)
-    except NotFound as exc:
+    except (NotFound, InvalidInput) as exc:
         return {**base, "status": "failed", "detail": exc.message}
     from keel.store.lineage import record_edges
 

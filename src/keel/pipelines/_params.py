@@ -116,9 +116,9 @@ def check_params(
         InvalidInput: an unknown name (with a did-you-mean), a missing required param, or a
             value of the wrong type. Nothing has run yet.
     """
-    given = dict(given or {})
-    if not isinstance(given, dict):
+    if given is not None and not isinstance(given, Mapping):
         raise InvalidInput(f"Params of pipeline {pipeline!r} must be a dict of name -> value.")
+    given = dict(given or {})
     for name in given:
         if name not in declared:
             known = ", ".join(declared) or "none"

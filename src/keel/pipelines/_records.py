@@ -101,9 +101,18 @@ def submit_run(
     trigger: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
 ) -> str:
-    """Queue a run of pipeline ``name``; its id. Whoever executes queued runs (the agent,
-    or the caller) claims it with :func:`claim_run`."""
+    """Queue a run of pipeline ``name`` with ``params`` checked against its recorded
+    params (defaults filled in); its id. Whoever executes queued runs (the agent, or the
+    caller) claims it with :func:`claim_run`.
+
+    Raises:
+        NotFound: no such pipeline.
+        InvalidInput: an unknown param, a missing one, or a value of the wrong type.
+    """
+    from ._params import check_params
+
     pipeline = find_pipeline(store, project, name)
+    params = check_params(name, (pipeline["spec"] or {}).get("params", {}), params)
     run_id = new_id()
     with store.write() as conn:
         conn.execute(
@@ -112,7 +121,7 @@ def submit_run(
                 pipeline_id=pipeline["id"],
                 status="queued",
                 trigger=trigger or {"kind": "manual"},
-                params=params or {},
+                params=params,
                 options=options or {},
                 created_at=now_ms(),
             )

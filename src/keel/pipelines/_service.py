@@ -11,7 +11,6 @@ from keel.store import Store, now_ms
 from keel.store import schema as t
 
 from . import _records
-from ._params import check_params
 
 __all__ = ["PipelineService"]
 
@@ -238,8 +237,6 @@ class PipelineService:
         """
         from ._executors import check_executor
 
-        spec = self.get(name)["spec"] or {}
-        values = check_params(name, spec.get("params", {}), params)
         if trigger is not None and not (isinstance(trigger, dict) and "kind" in trigger):
             raise InvalidInput(f"A trigger is a dict with a 'kind'. Got {trigger!r}.")
         options = dict(options or {})
@@ -257,7 +254,7 @@ class PipelineService:
         if not isinstance(options.setdefault("cache", True), bool):
             raise InvalidInput(f"The option cache must be true or false. Got {options['cache']!r}.")
         return _records.submit_run(
-            self.store, self.project, name, params=values, trigger=trigger, options=options
+            self.store, self.project, name, params=params, trigger=trigger, options=options
         )
 
     def resume(self, run_id: str, *, progress: Any = None, pipeline: Any = None) -> dict[str, Any]:
