@@ -18,6 +18,7 @@ from keel.store import schema as t
 from keel.store.actors import Actor
 from keel.store.audit import record_event
 from keel.store.deletion import Deletion, Holder, check_held, gather
+from keel.store.lineage import forget_node
 
 from ._service import DatasetService
 from ._versions import DatasetVersion, parse_ref
@@ -56,7 +57,7 @@ def delete_version(
     check_held(
         "dataset version", version.ref, held, force=force, command=f"keel data delete {version.ref}"
     )
-    dv, le = t.dataset_versions, t.lineage_edges
+    dv = t.dataset_versions
     with store.write() as conn:
         dataset_id, project_id = conn.execute(
             sa.select(dv.c.dataset_id, t.datasets.c.project_id)
@@ -69,14 +70,7 @@ def delete_version(
             .where(t.schemas.c.inferred_from == version.id)
             .values(inferred_from=None)
         )
-        conn.execute(
-            le.delete().where(
-                sa.or_(
-                    sa.and_(le.c.src_kind == "dataset_version", le.c.src_id == version.id),
-                    sa.and_(le.c.dst_kind == "dataset_version", le.c.dst_id == version.id),
-                )
-            )
-        )
+        forget_node(conn, "dataset_version", version.id)
         conn.execute(dv.delete().where(dv.c.id == version.id))
         digests = [d for d in (version.manifest_digest, version.profile_digest) if d]
         record_event(

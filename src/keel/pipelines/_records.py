@@ -29,6 +29,7 @@ __all__ = [
     "record_pipeline",
     "release_run",
     "renew_lease",
+    "runs_where",
     "submit_run",
 ]
 
@@ -131,6 +132,12 @@ def submit_run(
 
 def queued_runs(store: Store, *, limit: int = 100) -> list[dict[str, Any]]:
     """Queued runs of every project, oldest first: id, project, pipeline, entrypoint."""
+    return runs_where(store, t.pipeline_runs.c.status == "queued", limit=limit)
+
+
+def runs_where(store: Store, *conditions: Any, limit: int = 100) -> list[dict[str, Any]]:
+    """Runs of every project matching ``conditions`` (on ``pipeline_runs``), oldest first:
+    id, project, pipeline, entrypoint, created_at: what an agent needs to execute one."""
     r, p, pr = t.pipeline_runs, t.pipelines, t.projects
     with store.read() as conn:
         rows = conn.execute(
@@ -143,7 +150,7 @@ def queued_runs(store: Store, *, limit: int = 100) -> list[dict[str, Any]]:
             )
             .join(p, p.c.id == r.c.pipeline_id)
             .join(pr, pr.c.id == p.c.project_id)
-            .where(r.c.status == "queued")
+            .where(*conditions)
             .order_by(r.c.created_at)
             .limit(limit)
         ).mappings()

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from keel.store import Store, now_ms
 from keel.store import schema as t
 
+from ._records import runs_where
+
 __all__ = ["resumable_runs"]
 
 
@@ -21,34 +23,10 @@ def resumable_runs(
     Executing one again (it claims the run) lets the step that waited see the decision.
     """
     now = now_ms() if now is None else now
-    r, p, pr, a = t.pipeline_runs, t.pipelines, t.projects, t.pipeline_approvals
+    r, a = t.pipeline_runs, t.pipeline_approvals
     still_pending = sa.exists().where(
         a.c.pipeline_run_id == r.c.id,
         a.c.status == "pending",
         sa.or_(a.c.timeout_at.is_(None), a.c.timeout_at > now),
     )
-    with store.read() as conn:
-        rows = conn.execute(
-            sa.select(
-                r.c.id,
-                pr.c.name.label("project"),
-                p.c.name.label("pipeline"),
-                p.c.spec,
-                r.c.created_at,
-            )
-            .join(p, p.c.id == r.c.pipeline_id)
-            .join(pr, pr.c.id == p.c.project_id)
-            .where(r.c.status == "waiting", ~still_pending)
-            .order_by(r.c.created_at)
-            .limit(limit)
-        ).mappings()
-        return [
-            {
-                "id": row["id"],
-                "project": row["project"],
-                "pipeline": row["pipeline"],
-                "entrypoint": (row["spec"] or {}).get("entrypoint"),
-                "created_at": row["created_at"],
-            }
-            for row in rows
-        ]
+    return runs_where(store, r.c.status == "waiting", ~still_pending, limit=limit)

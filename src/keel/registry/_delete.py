@@ -18,6 +18,7 @@ from keel.store import Store
 from keel.store import schema as t
 from keel.store.audit import record_event
 from keel.store.deletion import Deletion, Holder, check_held, gather
+from keel.store.lineage import forget_node
 
 from ._records import ModelVersion, parse_model_ref
 
@@ -52,7 +53,7 @@ def delete_version(
     check_held(
         "model version", version.ref, held, force=force, command=f"keel models delete {version.ref}"
     )
-    mv, le, ev = t.model_versions, t.lineage_edges, t.evaluations
+    mv, ev = t.model_versions, t.evaluations
     with store.write() as conn:
         model_id, project_id = conn.execute(
             sa.select(mv.c.model_id, t.models.c.project_id)
@@ -63,14 +64,7 @@ def delete_version(
         conn.execute(t.approvals.delete().where(t.approvals.c.version_id == version.id))
         conn.execute(ev.update().where(ev.c.baseline_id == version.id).values(baseline_id=None))
         conn.execute(ev.delete().where(ev.c.version_id == version.id))
-        conn.execute(
-            le.delete().where(
-                sa.or_(
-                    sa.and_(le.c.src_kind == "model_version", le.c.src_id == version.id),
-                    sa.and_(le.c.dst_kind == "model_version", le.c.dst_id == version.id),
-                )
-            )
-        )
+        forget_node(conn, "model_version", version.id)
         conn.execute(mv.delete().where(mv.c.id == version.id))
         record_event(
             conn,

@@ -32,6 +32,7 @@ __all__ = [
     "LineageGraph",
     "Node",
     "check_walk",
+    "forget_node",
     "lineage_graph",
     "record_edges",
     "require_record",
@@ -147,6 +148,20 @@ _PROJECT_SCOPED = {
     "dataset_version": (t.dataset_versions, t.datasets, "dataset_id"),
     "model_version": (t.model_versions, t.models, "model_id"),
 }
+
+
+def forget_node(conn: sa.Connection, kind: str, id: str) -> None:
+    """Drop every edge into or out of ``(kind, id)``, inside the caller's transaction (the
+    record itself is being deleted)."""
+    le = t.lineage_edges
+    conn.execute(
+        le.delete().where(
+            sa.or_(
+                sa.and_(le.c.src_kind == kind, le.c.src_id == id),
+                sa.and_(le.c.dst_kind == kind, le.c.dst_id == id),
+            )
+        )
+    )
 
 
 def require_record(
