@@ -5,8 +5,6 @@ lineage work by clicks. Screenshots of each page go to the test's output folder.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,77 +14,19 @@ import pytest
 from keel.config import Config
 from tests.conftest import live_server
 
+from ._browser import API, CONTRAST, NEEDS_CHROMIUM, Watch, expect, visit
 from ._project import fill
 
-CHROMIUM = "/usr/bin/chromium"
-API = "/api/v1/projects/default"
 pytestmark = [
-    pytest.mark.skipif(
-        shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
-    ),
+    NEEDS_CHROMIUM,
     # one worker runs the whole module: one project, one server and one browser, built once
     pytest.mark.xdist_group("ui-browser"),
 ]
 
 
-class Watch:
-    """Console errors, uncaught exceptions and failed requests of a page."""
-
-    def __init__(self, page: Any) -> None:
-        self.problems: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
-        page.on("pageerror", lambda e: self.problems.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and self.problems.append(f"{r.status}: {r.url}"),
-        )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict[str, Any]]:
     return fill(tmp_path_factory.mktemp("ui-browser"))
-
-
-@pytest.fixture(scope="module")
-def server(project: tuple[Config, dict[str, Any]]) -> Iterator[str]:
-    with live_server(project[0]) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(20_000)
-    opened.watch = Watch(opened)
-    yield opened
-    context.close()
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def visit(page: Any, url: str) -> None:
-    page.watch.problems.clear()
-    page.goto(url)
-    page.wait_for_selector("body[data-ready]")
-    assert page.get_attribute("body", "data-ready") == "true", page.text_content("#status")
 
 
 def test_every_page_loads_with_no_errors(page: Any, server: str, project, tmp_path: Path) -> None:
@@ -244,31 +184,6 @@ def test_follow_lineage_links(page: Any, server: str, project) -> None:
     page.wait_for_selector("body[data-ready=true]")
     assert page.text_content("#version-ref") == "credit-train:v1"
     assert page.watch.problems == []
-
-
-CONTRAST = """(selectors) => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const background = (el) => {
-    for (; el; el = el.parentElement) {
-      const c = rgb(getComputedStyle(el).backgroundColor);
-      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
-    }
-    return [255, 255, 255];
-  };
-  const out = {};
-  for (const selector of selectors) {
-    const el = document.querySelector(selector);
-    if (!el) { out[selector] = null; continue; }
-    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
-    out[selector] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-  }
-  return out;
-}"""
-"""WCAG contrast ratio of each selector's text against the background it sits on."""
 
 
 def test_main_pages_have_readable_contrast(page: Any, server: str) -> None:

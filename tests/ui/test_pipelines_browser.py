@@ -5,8 +5,6 @@ approval decided by a click lets the agent finish the run."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,73 +15,20 @@ from keel.client import Client
 from keel.config import Config
 from tests.conftest import live_server
 
+from ._browser import API, CONTRAST, NEEDS_CHROMIUM, Watch, visit
 from ._pipelines import fill_pipelines
-from .test_browser import CONTRAST
 
-CHROMIUM = "/usr/bin/chromium"
-API = "/api/v1/projects/default"
 pytestmark = [
-    pytest.mark.skipif(
-        shutil.which(CHROMIUM) is None, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
-    ),
+    NEEDS_CHROMIUM,
     # one server and one browser per module; the tests of a module may run on two workers,
     # each with its own project, so a test depends on no test but the ones before it in here
     pytest.mark.xdist_group("ui-pipelines-browser"),
 ]
 
 
-class Watch:
-    """Console errors, uncaught exceptions and failed requests of a page."""
-
-    def __init__(self, page: Any) -> None:
-        self.problems: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
-        page.on("pageerror", lambda e: self.problems.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url}"))
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and self.problems.append(f"{r.status}: {r.url}"),
-        )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict[str, Any]]:
     return fill_pipelines(tmp_path_factory.mktemp("ui-pipelines"))
-
-
-@pytest.fixture(scope="module")
-def server(project: tuple[Config, dict[str, Any]]) -> Iterator[str]:
-    with live_server(project[0]) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(20_000)
-    opened.watch = Watch(opened)
-    yield opened
-    context.close()
-
-
-def visit(page: Any, url: str) -> None:
-    page.watch.problems.clear()
-    page.goto(url)
-    page.wait_for_selector("body[data-ready]")
-    assert page.get_attribute("body", "data-ready") == "true", page.text_content("#status")
 
 
 def run_url(server: str, pipeline: str, run: str) -> str:
