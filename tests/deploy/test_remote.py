@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,48 +14,26 @@ from keel.client import Client
 from keel.config import Config
 from keel.deploy import DeploymentSpec, parse_spec
 from keel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from keel.server import TokenService
-from keel.store import init_project
-from tests.conftest import live_server
+from tests._served import Served, serve_store
 
 from .conftest import CANARY, SPEC, register_credit
 
 PROJECT = "credit"
 API = f"/api/v1/projects/{PROJECT}/deployments"
+COUNTED = ("deployments", "rollouts", "rollout_steps", "audit_events")
 ROLES = ("reader", "writer", "admin")
-
-
-@dataclass
-class Served:
-    config: Config
-    url: str
-    tokens: dict[str, str]
-
-    def local(self) -> Client:
-        return Client(config=self.config)
-
-    def remote(self, role: str = "admin") -> Client:
-        return Client(self.url, project=PROJECT, token=self.tokens[role])
-
-    def headers(self, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-    def counts(self) -> dict[str, int]:
-        with self.local() as local:
-            counts = local.store.counts()
-        return {k: counts[k] for k in ("deployments", "rollouts", "rollout_steps", "audit_events")}
 
 
 @pytest.fixture
 def served(store_config: Config, tmp_path: Path) -> Iterator[Served]:
-    config = Config(**{**store_config.__dict__, "project": PROJECT})
-    init_project(tmp_path, config).close()
-    with Client(config=config) as client:
-        register_credit(client.store, PROJECT)
-        service = TokenService(client.store)
-        tokens = {role: service.create(f"{role}-token", role)[1] for role in ROLES}
-    with live_server(config, auth=True) as url:
-        yield Served(config, url, tokens)
+    with serve_store(
+        store_config,
+        tmp_path,
+        ROLES,
+        project=PROJECT,
+        prepare=lambda client: register_credit(client.store, PROJECT),
+    ) as live:
+        yield live
 
 
 def _scenario(client: Client, name: str) -> dict[str, Any]:
@@ -124,7 +101,7 @@ def test_roles_reader_cannot_change_anything(served: Served) -> None:
     spec = parse_spec(SPEC)
     with served.remote("writer") as writer:
         writer.deployments.apply(spec)
-    before = served.counts()
+    before = served.counts(*COUNTED)
     with served.remote("reader") as reader:
         deployments = reader.deployments
         assert deployments.plan(spec).empty
@@ -140,7 +117,7 @@ def test_roles_reader_cannot_change_anything(served: Served) -> None:
     assert refused.status_code == 403
     anonymous = httpx.get(f"{served.url}{API}")
     assert anonymous.status_code == 401
-    assert served.counts() == before
+    assert served.counts(*COUNTED) == before
 
 
 def test_statuses_of_client_mistakes(served: Served, tmp_path: Path) -> None:
@@ -151,7 +128,7 @@ def test_statuses_of_client_mistakes(served: Served, tmp_path: Path) -> None:
     assert "No deployment named 'nope'" in missing.json()["message"]
     assert httpx.post(f"{url}/nope/rollback", headers=headers).status_code == 404
     assert httpx.get(f"{url}/nope/history", headers=headers).status_code == 404
-    before = served.counts()
+    before = served.counts(*COUNTED)
     bad = {"spec": {"name": "x", "model": "credit", "routes": [{"version": "@a", "weight": 60}]}}
     answer = httpx.post(url, json=bad, headers=headers)
     assert answer.status_code == 422
@@ -174,7 +151,7 @@ def test_statuses_of_client_mistakes(served: Served, tmp_path: Path) -> None:
         with pytest.raises(NotFound, match="No deployment named 'x'"):
             writer.deployments.get("x", 4)
         assert writer.deployments.current("nope") is None
-    assert served.counts() == before
+    assert served.counts(*COUNTED) == before
     with served.remote("writer") as writer:
         writer.deployments.apply(parse_spec(SPEC))
         canary = writer.deployments.apply(parse_spec(CANARY))

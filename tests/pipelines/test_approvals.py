@@ -29,13 +29,12 @@ from keel.errors import (
 from keel.pipelines._records import record_pipeline, submit_run
 from keel.pipelines._signals import AwaitingApproval
 from keel.pipelines.approvals import ApprovalService
-from keel.server import TokenService
 from keel.store import Store, init_project, now_ms
 from keel.store import schema as t
 from keel.store.actors import Actor
 from keel.store.audit import audit_events
 from tests._cli import run_keel
-from tests.conftest import live_server
+from tests._served import Served, serve_store
 
 PROJECT = "default"
 ROLES = ("reader", "writer", "approver", "admin")
@@ -257,27 +256,10 @@ def test_an_approval_of_another_project_is_not_found(store: Store) -> None:
 # -- through a keel server -------------------------------------------------------------
 
 
-@dataclass
-class Served:
-    config: Config
-    url: str
-    tokens: dict[str, str]
-
-    def remote(self, role: str) -> Client:
-        return Client(self.url, project=PROJECT, token=self.tokens[role])
-
-    def headers(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-
 @pytest.fixture
 def served(store_config: Config, tmp_path: Path) -> Iterator[Served]:
-    init_project(tmp_path, store_config).close()
-    with Client(config=store_config) as client:
-        service = TokenService(client.store)
-        tokens = {role: service.create(f"{role}-token", role)[1] for role in ROLES}
-    with live_server(store_config, auth=True) as url:
-        yield Served(store_config, url, tokens)
+    with serve_store(store_config, tmp_path, ROLES) as live:
+        yield live
 
 
 def test_through_a_server_roles_decide_and_the_token_is_the_actor(served: Served) -> None:

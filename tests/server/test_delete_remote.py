@@ -5,7 +5,6 @@ gives what the local one gives; readers cannot delete, writers cannot gc; a held
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,42 +17,19 @@ from sklearn.linear_model import LogisticRegression
 from keel.client import Client
 from keel.config import Config
 from keel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from keel.server import TokenService
-from keel.store import init_project
 from keel.store import schema as t
 from keel.tracking import RunQuery
-from tests.conftest import live_server
+from tests._served import Served, serve_store
 
 PROJECT = "credit"
 API = f"/api/v1/projects/{PROJECT}"
 ROLES = ("reader", "writer", "admin")
 
 
-@dataclass
-class Served:
-    config: Config
-    url: str
-    tokens: dict[str, str]
-
-    def local(self) -> Client:
-        return Client(config=self.config)
-
-    def remote(self, role: str = "writer") -> Client:
-        return Client(self.url, project=PROJECT, token=self.tokens[role])
-
-    def headers(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-
 @pytest.fixture
 def served(store_config: Config, tmp_path: Path) -> Iterator[Served]:
-    config = Config(**{**store_config.__dict__, "project": PROJECT})
-    init_project(tmp_path, config).close()
-    with Client(config=config) as client:
-        service = TokenService(client.store)
-        tokens = {role: service.create(f"{role}-token", role)[1] for role in ROLES}
-    with live_server(config, auth=True) as url:
-        yield Served(config, url, tokens)
+    with serve_store(store_config, tmp_path, ROLES, project=PROJECT) as live:
+        yield live
 
 
 def _ids(client: Client, deleted: bool = False) -> set[str]:
@@ -61,7 +37,7 @@ def _ids(client: Client, deleted: bool = False) -> set[str]:
 
 
 def test_runs_and_experiments_remote(served: Served) -> None:
-    with served.remote() as remote, served.local() as local:
+    with served.remote("writer") as remote, served.local() as local:
         a, b = remote.runs.create_run("exp"), remote.runs.create_run("other")
         with httpx.Client(base_url=served.url) as http:
             refused = http.delete(f"{API}/runs/{a.id}", headers=served.headers("reader"))
@@ -111,7 +87,7 @@ def test_versions_and_gc_remote(served: Served) -> None:
         local.models.set_alias("m:1", "champion")
         local.datasets.log(X, "d")
         local.datasets.log(X.head(10), "d")
-    with served.remote() as remote:
+    with served.remote("writer") as remote:
         with pytest.raises(Conflict, match="alias m@champion points to it"):
             remote.models.delete("m:1")
         with pytest.raises(InvalidInput, match="explicit version"):

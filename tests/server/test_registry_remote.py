@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +21,19 @@ from keel.client import Client
 from keel.config import Config
 from keel.errors import InvalidInput, NotFound, PermissionDenied
 from keel.registry._package import PackageManifest
-from keel.server import TokenService
-from keel.store import init_project
 from tests._cli import run_keel
-from tests.conftest import live_server
+from tests._served import Served, serve_store
 
 PROJECT = "credit"
 API = f"/api/v1/projects/{PROJECT}"
+COUNTED = ("models", "model_versions", "approvals")
 ROLES = ("reader", "writer", "approver", "admin")
-
-
-@dataclass
-class Served:
-    config: Config
-    url: str
-    tokens: dict[str, str]
-
-    def local(self) -> Client:
-        return Client(config=self.config)
-
-    def remote(self, role: str = "admin") -> Client:
-        return Client(self.url, project=PROJECT, token=self.tokens[role])
-
-    def headers(self, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-    def counts(self) -> dict[str, int]:
-        with self.local() as local:
-            counts = local.store.counts()
-        return {k: counts[k] for k in ("models", "model_versions", "approvals")}
 
 
 @pytest.fixture
 def served(store_config: Config, tmp_path: Path) -> Iterator[Served]:
-    config = Config(**{**store_config.__dict__, "project": PROJECT})
-    init_project(tmp_path, config).close()
-    with Client(config=config) as client:
-        service = TokenService(client.store)
-        tokens = {role: service.create(f"{role}-token", role)[1] for role in ROLES}
-    with live_server(config, auth=True) as url:
-        yield Served(config, url, tokens)
+    with serve_store(store_config, tmp_path, ROLES, project=PROJECT) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +203,7 @@ def test_a_package_the_server_lacks_or_cannot_verify_is_refused(served: Served, 
         not_manifest = objects.put(b"not json")
         # a run that is not in the project
         unknown_run = {"package": good.package_digest, "run": "f" * 32}
-    before = served.counts()
+    before = served.counts(*COUNTED)
     url = f"{served.url}{API}/models/checked/versions"
     for body, words in [
         ({"package": "0" * 64}, "is not in the object store"),
@@ -246,7 +218,7 @@ def test_a_package_the_server_lacks_or_cannot_verify_is_refused(served: Served, 
         response = httpx.post(url, json=body, headers=served.headers("writer"))
         assert 400 <= response.status_code < 500, (body, response.status_code, response.text)
         assert words in response.json()["message"], (body, response.json())
-    assert served.counts() == before
+    assert served.counts(*COUNTED) == before
     # a file whose stored bytes no longer match its digest fails verification
     with served.local() as local:
         path = local.store.objects.path(manifest.files["model.skops"])
@@ -258,7 +230,7 @@ def test_a_package_the_server_lacks_or_cannot_verify_is_refused(served: Served, 
     assert response.status_code == 422, response.text
     assert "'model.skops'" in response.json()["message"]
     assert "is corrupt" in response.json()["message"]
-    assert served.counts() == before
+    assert served.counts(*COUNTED) == before
     with served.local() as local:
         assert [v.version for v in local.models.versions("checked")] == [1]
 
@@ -327,14 +299,14 @@ def test_bad_input_is_a_4xx_never_a_5xx(served: Served, data) -> None:
     X, y = data
     with served.remote("writer") as writer:
         writer.models.register(LogisticRegression().fit(X, y), "x", input_example=X.head())
-    before = served.counts()
+    before = served.counts(*COUNTED)
     for method, path, body in BAD_REQUESTS:
         response = httpx.request(
             method, f"{served.url}{API}/{path}", json=body, headers=served.headers("admin")
         )
         assert 400 <= response.status_code < 500, (method, path, response.status_code)
         assert response.json()["message"]
-    assert served.counts() == before
+    assert served.counts(*COUNTED) == before
 
 
 def test_evaluations_and_the_model_card_come_through_the_server(served: Served, data) -> None:
