@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._dsl import Pipeline, Step, pipeline, step
 from ._materialise import MaterialiseContext
 from ._result import PipelineRun
-from ._runner import execute_run, import_pipeline
+from ._runner import execute_run, import_pipeline, output_of
 from ._service import PipelineService
 from ._signals import AwaitingApproval
 from ._sweep import SweepResult, Trial, random_space, sweep
@@ -21,6 +21,7 @@ __all__ = [
     "Trial",
     "execute_run",
     "import_pipeline",
+    "output_of",
     "pipeline",
     "random_space",
     "step",

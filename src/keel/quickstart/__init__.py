@@ -353,12 +353,12 @@ def _stage_monitor(
 def _run_retrain(client: Any, run_id: str) -> Any:
     """Let an agent execute the queued ``retrain`` run (as ``keel server`` or ``keel agent``
     would), and read what its steps made."""
-    import orjson
-
     from keel.errors import KeelError
+    from keel.pipelines import output_of
     from keel.server.agent import Agent
 
     from ._retrain import Retrained
+    from ._retrain_pipeline import retrain
 
     agent = Agent(client, tick_seconds=1, max_runs=1)
     try:
@@ -373,12 +373,8 @@ def _run_retrain(client: Any, run_id: str) -> Any:
             f"The retraining run {run_id} {run['status']}: {run.get('error') or 'no error'}. "
             f"See: keel pipeline show {run_id}"
         )
-    outputs = {
-        s["step"]: orjson.loads(client.objects.read_bytes(s["outputs"]["return"]["digest"]))
-        for s in run["steps"]
-        if s["status"] == "succeeded"
-    }
-    data, fitted = outputs["gather"], outputs["fit"]
+    done = output_of(client, retrain, run)  # what the pipeline returned, read back
+    data, fitted = done["data"], done["fitted"]
     return Retrained(
         alert=(run.get("trigger") or {}).get("alert", ""),
         rows=data["rows"],
@@ -386,8 +382,8 @@ def _run_retrain(client: Any, run_id: str) -> Any:
         run=fitted["run"],
         version=fitted["version"],
         recent=fitted["recent"],
-        backtest=outputs["check"],
-        rollout=outputs["release"],
+        backtest=done["checked"],
+        rollout=done["rollout"],
         pipeline_run=run_id,
     )
 

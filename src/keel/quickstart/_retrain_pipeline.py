@@ -98,4 +98,7 @@ def retrain(
     data = gather(months, rows_per_month)
     fitted = fit(data, c)
     checked = check(fitted, data)
-    return release(fitted, checked, directory, canary_interval, canary_min_requests, canary_timeout)
+    rollout = release(
+        fitted, checked, directory, canary_interval, canary_min_requests, canary_timeout
+    )
+    return {"data": data, "fitted": fitted, "checked": checked, "rollout": rollout}
