@@ -33,7 +33,8 @@ def _project(folder: Path) -> tuple[Client, dict[str, str]]:
 def test_once_does_one_pass_and_says_what_it_did(tmp_path: Path) -> None:
     client, env = _project(tmp_path)
     trigger = keel.on_dataset("credit-train", param="data")
-    record_pipeline(client.store, "default", "retrain", {"triggers": [trigger.to_dict()]})
+    spec = {"triggers": [trigger.to_dict()], "params": {"data": {"type": "str", "default": ""}}}
+    record_pipeline(client.store, "default", "retrain", spec)
     dead = submit_run(client.store, "default", "retrain")
     claim_run(client.store, dead, "gone:1:abc", 60_000)
     with client.store.write() as conn:
