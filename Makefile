@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks
