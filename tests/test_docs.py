@@ -2,9 +2,11 @@
 
 A ```python block runs with this interpreter; a ```sh, ```bash, ```shell or ```console
 block runs with bash under ``set -euo pipefail``. Each block runs on its own, in a fresh
-temporary folder, with the venv's ``bin`` first on PATH, no KEEL_* setting inherited from
-the caller, KEEL_URI and KEEL_OBJECTS naming the store ``keel init`` would make in that
-folder, and git's author set (as a user has it). A block that cannot run here as written
+temporary folder (and a fresh HOME), with the venv's ``bin`` first on PATH, no KEEL_* setting
+inherited from the caller, so that every command finds the store the block makes there (with
+``keel init`` or ``keel quickstart --dir``) as a user's would, and git's author set (as a
+user has it). KEEL_URI is not set for the block: it would override that discovery, which
+README.md's "inside demo/" commands rely on. A block that cannot run here as written
 (it starts a server that serves until stopped, installs packages, needs a machine
 elsewhere) has ``<!-- not run: reason -->`` on the line right above it; it is reported as
 skipped with that reason.
@@ -81,11 +83,10 @@ EXAMPLES = [
 ]
 
 
-def _env(folder: Path) -> dict[str, str]:
+def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["KEEL_URI"] = f"sqlite:///{folder / '.keel' / 'keel.db'}"
-    env["KEEL_OBJECTS"] = str(folder / ".keel" / "objects")
+    env["HOME"] = str(home)  # nothing read from or left in the caller's home
     env["COLUMNS"] = "200"
     for role in ("AUTHOR", "COMMITTER"):  # git as a user has it set up, for `git commit`
         env[f"GIT_{role}_NAME"], env[f"GIT_{role}_EMAIL"] = "Docs", "docs@example.com"
@@ -100,10 +101,13 @@ def test_example_runs(example: Example, tmp_path: Path) -> None:
         command = [sys.executable, "-c", example.code]
     else:
         command = ["bash", "-c", "set -euo pipefail\n" + example.code]
+    folder, home = tmp_path / "example", tmp_path / "home"
+    folder.mkdir()
+    home.mkdir()
     result = subprocess.run(
         command,
-        cwd=tmp_path,
-        env=_env(tmp_path),
+        cwd=folder,
+        env=_env(home),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
