@@ -430,34 +430,3 @@ def test_no_request_to_the_approval_routes_gets_a_server_error(
         probed.append(operation.label)
     assert len(probed) == 5
     assert 422 in statuses
-
-
-def test_the_docs_shell_example_decides_a_waiting_run(tmp_path: Path) -> None:
-    """docs/approvals.md's shell block, run as written with the real keel command."""
-    import os
-    import re
-    import subprocess
-    import sys
-
-    doc = (Path(__file__).parent.parent.parent / "docs" / "approvals.md").read_text()
-    [shell] = re.findall(r"```sh\n(.*?)```", doc, re.DOTALL)
-    with init_project(tmp_path) as store:
-        pending = ApprovalService(store).request(_run(store), "promote", "promote credit:7")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, command in (("keel", f'"{sys.executable}" -m keel'), ("python", sys.executable)):
-        (bin_dir / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
-        (bin_dir / name).chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    env["COLUMNS"] = "200"
-    ran = subprocess.run(
-        ["bash", "-e", "-c", shell], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert ran.returncode == 0, ran.stderr
-    assert "promote credit:7" in ran.stdout
-    assert "1 approved approvals" in ran.stdout
-    with Store.open(store.config) as reopened:
-        decided = ApprovalService(reopened).get(pending.id)
-    assert decided.status == "approved"
-    assert decided.comment == "AUC up two points on the holdout, segments checked"

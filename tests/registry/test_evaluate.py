@@ -262,6 +262,21 @@ def test_errors_name_the_position_the_metrics_and_the_columns(registry: Registry
         )
 
 
+def test_a_model_without_a_signature_is_scored_on_the_columns_it_was_fitted_on(
+    registry: RegistryService, train: pd.DataFrame
+) -> None:
+    X, y = train[FEATURES], train["default"]
+    unsigned = registry.register(LogisticRegression().fit(X, y), "bare")  # no input_example
+    result = evaluate(registry, unsigned.ref, data="holdout:v1", label="default", record=False)
+    assert result.metrics["candidate"]["roc_auc"] > 0.5  # region, date and amount left out
+    fitted_on_arrays = LogisticRegression().fit(X.to_numpy(), y)  # no column names at all
+    anonymous = registry.register(fitted_on_arrays, "anonymous")
+    with pytest.raises(
+        InvalidInput, match=r"anonymous:1 cannot score the evaluation rows.*input_example="
+    ):
+        evaluate(registry, anonymous.ref, data="holdout:v1", label="default", record=False)
+
+
 def test_recorded_gate_lets_the_policy_promote(registry: RegistryService) -> None:
     registry.set_policy("credit", {"aliases": {"champion": {"approvals": 0, "gate": True}}})
     with pytest.raises(PermissionDenied, match="no passing evaluation gate"):

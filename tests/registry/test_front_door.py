@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 
 import keel
 from keel.client import default_client, reset_default_client
-from keel.errors import ConfigError, InvalidInput, NotFound, PermissionDenied
+from keel.errors import InvalidInput, NotFound, PermissionDenied
 from keel.registry._sdk import MissingLineageWarning
 from keel.store import init_project
 from keel.tracking import RunQuery
@@ -138,10 +138,6 @@ def test_aliases_and_decisions_from_the_front_door(sdk: str) -> None:
 def test_evaluate_from_the_front_door(sdk: str) -> None:
     keel.log_dataset(X.assign(default=Y), "holdout")
     keel.register_model(_model(), "credit", input_example=X.head())
-    if sdk == "server":
-        with pytest.raises(ConfigError, match="through a keel server yet"):
-            keel.evaluate("credit:1", data="holdout:v1", label="default")
-        return
     result = keel.evaluate("credit:1", data="holdout:v1", label="default", gate="roc_auc >= 0.5")
     assert result.passed
     assert result.metrics["candidate"]["roc_auc"] > 0.5

@@ -369,9 +369,8 @@ def test_a_dataset_logged_in_a_run_through_the_server_records_the_run(
 
 def test_what_is_not_remote_yet_says_so(served: Served) -> None:
     with served.remote() as remote:
-        version = remote.datasets.log(_frame(20), "frame")
+        remote.datasets.log(_frame(20), "frame")
         for call in (
-            lambda: remote.datasets.tag(version, "prod"),
             lambda: remote.datasets.erase("frame", "income > 0"),
             lambda: remote.datasets.store,
         ):

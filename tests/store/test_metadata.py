@@ -233,3 +233,14 @@ def test_ids_one_process_makes_sort_in_the_order_it_made_them() -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_a_store_in_dot_keel_is_git_ignored_however_it_was_named(tmp_path: Path) -> None:
+    named = tmp_path / "named"
+    config = resolve(
+        uri=f"sqlite:///{named / '.keel' / 'keel.db'}", objects=str(named / ".keel" / "objects")
+    )
+    init_project(named, config).close()  # as `keel init` does with KEEL_URI and KEEL_OBJECTS set
+    init_project(tmp_path / "found").close()  # as it does without them
+    for folder in (named, tmp_path / "found"):
+        assert (folder / ".keel" / ".gitignore").read_text() == "*\n"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from ._output import console, esc, print_json
+from ._output import console, count, esc, print_json
 
 __all__ = ["app"]
 
@@ -50,7 +50,8 @@ def ls(
     if json:
         print_json([a.to_dict() for a in found])
         return
-    table = Table(title=f"{len(found)} {status} approvals", title_justify="left")
+    noun = "approval" if status == "all" else f"{esc(status)} approval"
+    table = Table(title=count(len(found), noun), title_justify="left")
     for column in ("id", "title", "status", "pipeline", "step", "requested", "expires", "by"):
         table.add_column(column)
     for a in found:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ._output import console, err_console, esc, print_json
+from ._output import console, count, err_console, esc, print_json
 
 __all__ = ["register"]
 
@@ -92,7 +92,7 @@ def _show(result, *, json: bool) -> None:
         print_json({**result.to_dict(), "prediction_log_rows_removed": log_rows})
         return
     title = (
-        f"{result.dataset}: {result.rows_removed:,} rows "
+        f"{result.dataset}: {count(result.rows_removed, 'row')} "
         + ("would be removed" if result.dry_run else "removed")
         + f" where {result.predicate}"
     )

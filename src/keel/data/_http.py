@@ -48,9 +48,12 @@ class HttpDatasets:
     def store(self) -> Store:
         raise self._not_yet("The store itself")
 
-    def tag(self, ref: str | DatasetVersion, tag: str) -> DatasetVersion:
-        """Not through a server yet (tags given to :meth:`log` are)."""
-        raise self._not_yet("Moving a dataset tag")
+    def tag(self, ref: str | DatasetVersion, tag: str, *, actor: Any = None) -> DatasetVersion:
+        """Point ``name@tag`` at a version (moving it); the server records it under the
+        token's name (``actor`` is ignored: the token is the actor)."""
+        check_tag(tag)
+        path = self._version_path(ref, "/tags")
+        return _version(self.remote.json("PUT", path, json={"tag": tag}))
 
     def erase(self, dataset: str | DatasetVersion, where: str, **options: Any) -> Any:
         """Not through a server yet: erasure rewrites objects where they are stored."""

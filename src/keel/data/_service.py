@@ -191,10 +191,42 @@ class DatasetService:
             self._write_tags(conn, dataset_id, version_id, tags)
         return self._get(version_id)
 
-    def tag(self, ref: str | DatasetVersion, tag: str) -> DatasetVersion:
-        """Point ``name@tag`` at a version (moving it if it pointed elsewhere)."""
+    def tag(self, ref: str | DatasetVersion, tag: str, *, actor: Any = None) -> DatasetVersion:
+        """Point ``name@tag`` at a version (moving it if it pointed elsewhere), recorded as
+        an audit event under ``actor`` (a writer; the OS user by default)."""
+        from keel.store.actors import Actor
+        from keel.store.audit import record_event
+
+        actor = actor or Actor.local()
+        actor.require("writer", "tag a dataset version")
         version = self.resolve(ref)
-        self._set_tags(version, [check_tag(tag)])
+        check_tag(tag)
+        dt, dv = t.dataset_tags, t.dataset_versions
+        with self.store.write() as conn:
+            dataset_id, project_id = conn.execute(
+                sa.select(dv.c.dataset_id, t.datasets.c.project_id)
+                .join(t.datasets, t.datasets.c.id == dv.c.dataset_id)
+                .where(dv.c.id == version.id)
+            ).one()
+            previous = conn.execute(
+                sa.select(dv.c.version)
+                .join(dt, dt.c.version_id == dv.c.id)
+                .where(dt.c.dataset_id == dataset_id, dt.c.tag == tag)
+            ).scalar_one_or_none()
+            self._write_tags(conn, dataset_id, version.id, [tag])
+            record_event(
+                conn,
+                project_id=project_id,
+                actor=actor.name,
+                action="tag",
+                object_kind="dataset",
+                object_id=dataset_id,
+                details={
+                    "tag": tag,
+                    "ref": version.ref,
+                    "moved_from": None if previous is None else f"{version.dataset}:v{previous}",
+                },
+            )
         return self._get(version.id)
 
     def erase(

@@ -320,8 +320,9 @@ def _input_names(loaded: Any, version: ModelVersion) -> list[str] | None:
     inputs = getattr(signature, "inputs", None)
     if inputs is None and version.signature:
         inputs = version.signature.get("inputs")
-    if not inputs:
-        return None
+    if not inputs:  # no signature: the columns a scikit-learn model was fitted on, if named
+        fitted = getattr(_native(loaded), "feature_names_in_", None)
+        return None if fitted is None else [str(n) for n in fitted]
     return [i["name"] if isinstance(i, dict) else i.name for i in inputs]
 
 
@@ -346,7 +347,14 @@ def _predict(
     """Predictions through the loaded model (signature enforced), probabilities from the
     native model's ``predict_proba`` when it has one, and the batch time in seconds."""
     start = time.perf_counter()
-    predictions = _column(loaded.predict(features))
+    try:
+        predictions = _column(loaded.predict(features))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(
+            f"{version.ref} cannot score the evaluation rows ({', '.join(features.columns)}): "
+            f"{exc}. Register the model with input_example= (its signature names its inputs), "
+            "or evaluate on data holding only its inputs and the label."
+        ) from exc
     seconds = time.perf_counter() - start
     if task == "regression":
         return _Scored(predictions, None, None), seconds

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from keel.store.objects import ObjectStore
     from keel.tracking import TrackingBackend
 
+    from ._evaluate import Evaluation
     from ._loaded import LoadedModel
 
 __all__ = ["HttpRegistry"]
@@ -220,6 +221,35 @@ class HttpRegistry:
         params = {"force": "true"} if force else None
         path = self._path(parsed.name, "versions", str(parsed.version))
         return Deletion(**self._json("DELETE", path, params=params))
+
+    def evaluate(
+        self,
+        ref: str | ModelVersion,
+        *,
+        data: str,
+        label: str,
+        against: str | None = None,
+        by: str | None = None,
+        gate: str | None = None,
+        backtest: str | None = None,
+        freq: str = "month",
+    ) -> Evaluation:
+        """Evaluate a version on a dataset of the project, on the server, which records the
+        result under the token's name (see :func:`keel.registry.evaluate`)."""
+        from ._evaluate import Evaluation
+
+        version = self.get(ref)
+        body = {
+            "data": data,
+            "label": label,
+            "against": against,
+            "by": by,
+            "gate": gate,
+            "backtest": backtest,
+            "freq": freq,
+        }
+        path = self._path(version.model, "versions", str(version.version), "evaluations")
+        return Evaluation.from_dict(self._json("POST", path, json=body))
 
     def evaluations(self, ref: str | ModelVersion) -> list[dict[str, Any]]:
         version = self.get(ref)

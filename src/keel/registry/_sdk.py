@@ -233,15 +233,18 @@ def evaluate(
     from ._evaluate import evaluate as run_evaluate
 
     client = default_client()
-    if client.remote:
-        from keel.errors import ConfigError
-
-        raise ConfigError(
-            f"Evaluating a model cannot be recorded through a keel server yet "
-            f"({client.config.uri}): point KEEL_URI at the database (and KEEL_OBJECTS at the "
-            "object store) to evaluate, or run 'keel models evaluate' where the store is."
-        )
     version = ref.ref if isinstance(ref, ModelVersion) else ref
+    if client.remote:  # the server evaluates and records it under the token's name
+        return client.models.evaluate(  # type: ignore[union-attr]
+            version,
+            data=data,
+            label=label,
+            against=against,
+            by=by,
+            gate=gate,
+            backtest=backtest,
+            freq=freq,
+        )
     return run_evaluate(
         client.models,  # type: ignore[arg-type]
         version,

@@ -359,8 +359,6 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
                 "Use it as it is, or remove .keel/ to start over."
             )
         keel_dir.mkdir(parents=True, exist_ok=True)
-        # the store is data, not code: keep it out of git (and out of captured diffs)
-        (keel_dir / ".gitignore").write_text("*\n")
         config = resolve(
             cwd=folder,
             uri=f"sqlite:///{keel_dir / DATABASE_FILE}",
@@ -371,6 +369,10 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
         create_sqlite_file(db_file)
     if "://" not in config.objects:
         Path(config.objects).mkdir(parents=True, exist_ok=True)
+    if keel_dir.is_dir() and not (keel_dir / ".gitignore").exists():
+        # the store is data, not code: keep it out of git (and out of captured diffs),
+        # whether .keel/ was made here or named by KEEL_URI and KEEL_OBJECTS
+        (keel_dir / ".gitignore").write_text("*\n")
     store = Store.open(config)
     if store.find_project_id() is None:  # init creates the configured project explicitly
         store.create_project(config.project)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from keel.data import DatasetService
 from keel.data._prepare import check_prepared
 from keel.errors import InvalidInput
+from keel.store.actors import Actor
 from keel.tracking import SqlTracking
 
 from .._json import JSONResponse
@@ -27,6 +28,7 @@ from ..schemas.datasets import (
     DatasetProfile,
     DatasetVersion,
 )
+from ..tokens import TokenInfo
 
 __all__ = ["router"]
 
@@ -156,6 +158,25 @@ def get_manifest(project: str, ref: str, request: Request) -> JSONResponse:
 def get_profile(project: str, ref: str, request: Request) -> JSONResponse:
     """The version's statistics profile (null for a set of files)."""
     return JSONResponse(_datasets(request, project).profile(_ref(ref)))
+
+
+class DatasetTag(BaseModel):
+    tag: str = Field(min_length=1, max_length=100, examples=["golden"])
+
+
+@router.put(
+    "/dataset-versions/{ref}/tags",
+    response_model=DatasetVersion,
+    responses=errors({404: "No such project or dataset version."}),
+)
+def tag_version(
+    project: str, ref: str, body: DatasetTag, request: Request, caller: TokenInfo = WRITE
+) -> JSONResponse:
+    """Point ``name@tag`` at this version (moving it if it pointed elsewhere); the move is
+    an audit event under the calling token's name."""
+    actor = Actor(caller.name, caller.role)
+    version = _datasets(request, project).tag(_ref(ref), body.tag, actor=actor)
+    return JSONResponse(version.to_dict())
 
 
 def _ref(ref: str) -> str:

@@ -20,7 +20,15 @@ from keel.store.actors import Actor
 from .._json import JSONResponse
 from ..auth import require
 from ..schemas import PROJECT_ERRORS, errors, page_errors
-from ..schemas.registry import Approvals, Evaluation, Model, ModelEvent, ModelVersion, Policy
+from ..schemas.registry import (
+    Approvals,
+    Evaluation,
+    EvaluationResult,
+    Model,
+    ModelEvent,
+    ModelVersion,
+    Policy,
+)
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
@@ -65,6 +73,20 @@ class AliasMove(BaseModel):
 class ApprovalDecision(BaseModel):
     decision: Literal["approved", "rejected"]
     comment: str | None = Field(None, max_length=2000)
+
+
+class EvaluationRequest(BaseModel):
+    data: str = Field(min_length=1, max_length=300, examples=["holdout:v1"])
+    label: str = Field(min_length=1, max_length=300, description="The target column.")
+    against: str | None = Field(None, min_length=1, max_length=300, examples=["credit@champion"])
+    by: str | None = Field(None, min_length=1, max_length=300, description="Segment column.")
+    gate: str | None = Field(
+        None, min_length=1, max_length=2000, examples=["roc_auc >= champion.roc_auc - 0.005"]
+    )
+    backtest: str | None = Field(
+        None, min_length=1, max_length=300, description="Date column for back-testing."
+    )
+    freq: str = Field("month", max_length=20, examples=["month"])
 
 
 class PolicyUpdate(BaseModel):
@@ -201,6 +223,36 @@ def evaluations(
 ) -> JSONResponse:
     """The evaluations recorded for a version, oldest first."""
     return JSONResponse(_registry(request, project, caller).evaluations(f"{name}:{version}"))
+
+
+@router.post(
+    "/{name}/versions/{version}/evaluations",
+    status_code=201,
+    response_model=EvaluationResult,
+    responses=NOT_FOUND,
+)
+def evaluate(
+    project: str,
+    body: EvaluationRequest,
+    request: Request,
+    name: str = NAME,
+    version: int = VERSION,
+    caller: TokenInfo = WRITE,
+) -> JSONResponse:
+    """Evaluate a version on a dataset of this project (against another, with a gate),
+    here on the server, and record the result where promotion policies look. Packages
+    that would run code when loaded (pyfunc) are refused; a failing gate is a result."""
+    from keel.data import DatasetService
+    from keel.registry._evaluate import evaluate as run_evaluate
+
+    registry = _registry(request, project, caller)
+    result = run_evaluate(
+        registry,
+        f"{name}:{version}",
+        **body.model_dump(),
+        datasets=DatasetService(request.app.state.store, project=project),
+    )
+    return JSONResponse(result.to_dict(), status_code=201)
 
 
 @router.get(

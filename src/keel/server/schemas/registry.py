@@ -68,6 +68,25 @@ class Evaluation(BaseModel):
     created_at: int = Field(description="Milliseconds since the epoch.")
 
 
+class EvaluationResult(BaseModel):
+    """What evaluating a version just measured: metrics per side (``candidate``,
+    ``against``, ``baseline``), segments, back-test windows and the gate's verdict."""
+
+    candidate: str = Field(examples=["credit:4"])
+    against: str | None = Field(examples=["credit:3"])
+    data: str = Field(examples=["holdout:v1"])
+    task: str = Field(examples=["classification"])
+    label: str
+    metrics: dict[str, dict[str, float | None]]
+    segments: dict[str, dict[str, dict[str, float | None]]] | None = None
+    backtest: list[dict[str, Any]] | None = None
+    gate: str | None = None
+    passed: bool | None = None
+    gate_detail: list[str] = Field(default_factory=list)
+    beats_baseline: bool = True
+    warnings: list[str] = Field(default_factory=list)
+
+
 class ModelEvent(BaseModel):
     """One entry of a model's history: who did what, when, and why."""
 
