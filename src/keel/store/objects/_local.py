@@ -108,6 +108,7 @@ class LocalObjectStore(ObjectStore):
         published = 0
         packs: list[tuple[str, str, str]] = []
         loose: dict[str, str] = {}  # small objects too few to pack: digest -> temporary
+        touched: set[str] = set()  # packs already holding objects of this batch
         try:
             if failed:
                 raise failed[0]
@@ -124,7 +125,7 @@ class LocalObjectStore(ObjectStore):
                 if tmp is not None and not self._publish(tmp, digest, sync=False):
                     os.unlink(tmp)  # the same bytes were already stored
                 elif tmp is None and data is not None and not packer.packed(digest):
-                    self._keep_existing(digest, data)
+                    self._keep_existing(digest, data, touched)
                 published += 1
             if self.fsync and wrote:
                 syncfs(self.url)
@@ -196,9 +197,10 @@ class LocalObjectStore(ObjectStore):
             raise
         return tmp, hash_bytes(data), None
 
-    def _keep_existing(self, digest: str, data: bytes) -> None:
-        """A staged small object found already stored: refresh its time so gc keeps it,
-        or, if that copy is gone or corrupt, store these bytes."""
+    def _keep_existing(self, digest: str, data: bytes, touched: set[str]) -> None:
+        """A staged small object found already stored: refresh its time so gc keeps it
+        (a pack's once per batch, in ``touched``), or, if that copy is gone or corrupt,
+        store these bytes."""
         if os.path.isfile(self._file(digest)):
             if self._intact(digest, len(data)) and self._touch(digest):
                 return
@@ -207,7 +209,9 @@ class LocalObjectStore(ObjectStore):
             if entry is not None:
                 with contextlib.suppress(FileNotFoundError, BrokenPack):
                     if hash_bytes(self._packs.read(entry)) == digest:
-                        os.utime(self._packs.index_path(entry.pack))
+                        if entry.pack not in touched:
+                            os.utime(self._packs.index_path(entry.pack))
+                            touched.add(entry.pack)
                         return
         tmp, _, _ = self._stage_bytes(data)
         try:

@@ -156,25 +156,30 @@ class PackIndex:
                 except BrokenPack as exc:
                     self.broken[name] = str(exc)
             if gone:
-                self._where = {}
-                for name, entries in self._packs.items():
-                    self._add(name, entries)
+                self._rebuild()
             else:
                 for name in added:
                     if name in self._packs:
                         self._add(name, self._packs[name])
 
     def _add(self, name: str, entries: list[tuple[str, int, int]]) -> None:
+        where = self._where
         for digest, offset, length in entries:
-            self._where[digest] = Entry(name, offset, length)
+            where[digest] = Entry(name, offset, length)
+
+    def _rebuild(self) -> None:
+        """Index every pack again, swapped in at once: a reader never sees it half built."""
+        where: dict[str, Entry] = {}
+        for name, entries in self._packs.items():
+            for digest, offset, length in entries:
+                where[digest] = Entry(name, offset, length)
+        self._where = where
 
     def forget(self, name: str) -> None:
         """Drop a pack this process has just removed, without waiting for a refresh."""
         with self._lock:
             if self._packs.pop(name, None) is not None:
-                self._where = {}
-                for other, entries in self._packs.items():
-                    self._add(other, entries)
+                self._rebuild()
 
     def pack_path(self, name: str) -> str:
         return os.path.join(self.folder, f"{name}.pack")
