@@ -17,7 +17,7 @@ import os
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import blake3
 
@@ -53,9 +53,8 @@ class BrokenPack(Exception):
     """A pack or index that cannot be trusted: truncated, corrupt or missing its pack."""
 
 
-@dataclass(frozen=True)
-class Entry:
-    """Where one object lies in a pack."""
+class Entry(NamedTuple):
+    """Where one object lies in a pack (a tuple: 100,000 of them are made in a blink)."""
 
     pack: str
     offset: int
