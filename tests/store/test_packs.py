@@ -265,3 +265,22 @@ def test_concurrent_writers_of_the_same_small_objects(tmp_path: Path) -> None:
     assert set(objects.digests()) == set(results[0])
     assert objects.check_packs() == []
     assert objects.stale_temporaries() == []
+
+
+def test_a_pack_left_without_its_index_is_a_partial_write_that_gc_removes(store: Store) -> None:
+    from keel.store.gc import gc
+
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    blobs = _small(50)
+    digests = objects.put_many(blobs)
+    (pack,) = _pack_files(objects, ".pack")
+    orphan = pack.with_name("0" * 64 + ".pack")  # as a writer killed between its renames
+    orphan.write_bytes(pack.read_bytes())
+    assert objects.stale_temporaries() == [orphan]
+    assert fsck(store).stale_temporaries == 1
+    report = gc(store, older_than=0)
+    assert report.removed
+    assert not orphan.exists()
+    assert pack.exists()
+    assert [objects.read_bytes(d) for d in digests] == blobs

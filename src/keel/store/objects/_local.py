@@ -124,7 +124,7 @@ class LocalObjectStore(ObjectStore):
                     tmp = loose.pop(digest)
                 if tmp is not None and not self._publish(tmp, digest, sync=False):
                     os.unlink(tmp)  # the same bytes were already stored
-                elif tmp is None and data is not None and not packer.packed(digest):
+                elif tmp is None and data is not None:  # found already stored
                     self._keep_existing(digest, data, touched)
                 published += 1
             if self.fsync and wrote:
@@ -185,7 +185,7 @@ class LocalObjectStore(ObjectStore):
         if self._packs.get(digest, refresh=False) is not None or os.path.isfile(self._file(digest)):
             return None, digest, data
         packer.add(digest, data)
-        return None, digest, data
+        return None, digest, None  # the packer holds the bytes until its pack is written
 
     def _stage_bytes(self, data: bytes) -> Staged:
         tmp = str(self._tmp_path())
@@ -718,7 +718,6 @@ class _Packer:
         self._pending_bytes = 0
         self._seen: set[str] = set()
         self._staged: list[tuple[str, str, str]] = []
-        self._packed: set[str] = set()
 
     def add(self, digest: str, data: bytes) -> None:
         with self._lock:
@@ -736,7 +735,6 @@ class _Packer:
         staged = self.store._stage_pack(objects)
         with self._lock:
             self._staged.append(staged)
-            self._packed.update(d for d, _ in objects)
 
     def finish(self) -> tuple[list[tuple[str, str, str]], list[tuple[str, bytes]]]:
         """Stage what is left: the (name, pack, index) temporaries to publish, and the
@@ -746,10 +744,6 @@ class _Packer:
             self._stage(rest)
             rest = []
         return self._staged, rest
-
-    def packed(self, digest: str) -> bool:
-        """Whether this batch put ``digest`` in one of its packs."""
-        return digest in self._packed
 
     def discard(self) -> None:
         """Remove the temporaries of packs not published (after a failure)."""
