@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -47,6 +48,7 @@ INDEX_MAGIC = b"KEELIDX1"
 _HEADER = struct.Struct(">8sI")  # magic, number of entries
 _ENTRY = struct.Struct(">32sQI")  # object digest, offset in the pack, length
 _TRAILER = 64  # the pack's digest, then the blake3 of everything before it
+_SETTLED_NS = 2_000_000_000  # a folder unchanged this long before a listing is settled
 
 
 class BrokenPack(Exception):
@@ -113,6 +115,8 @@ class PackIndex:
         self._lock = threading.Lock()
         self._packs: dict[str, list[tuple[str, int, int]]] = {}
         self._where: dict[str, Entry] = {}
+        self._changed = 0  # the folder's time at the last listing (ns)
+        self._listed = 0  # when that listing was made (ns)
         self.broken: dict[str, str] = {}
         """Pack name -> why its index could not be read (its objects are not visible)."""
 
@@ -135,11 +139,25 @@ class PackIndex:
         return dict(self._packs)
 
     def refresh(self) -> None:
-        """Load the indexes of packs added since the last look; forget removed ones."""
+        """Load the indexes of packs added since the last look; forget removed ones.
+
+        Skipped when the folder has not changed since a listing made well after its last
+        change (its time then moves with any rename into or out of it, even on
+        filesystems whose clock ticks coarsely): asking about many absent objects costs a
+        ``stat`` each, not a listing.
+        """
+        try:
+            changed = os.stat(self.folder).st_mtime_ns
+        except FileNotFoundError:
+            changed = 0
+        if changed and changed == self._changed and self._listed - changed > _SETTLED_NS:
+            return
+        listed = time.time_ns()
         try:
             names = {n[:-4] for n in os.listdir(self.folder) if n.endswith(".idx")}
         except FileNotFoundError:
             names = set()
+        self._changed, self._listed = changed, listed
         with self._lock:
             gone = (self._packs.keys() | self.broken.keys()) - names
             for name in gone:
