@@ -284,3 +284,20 @@ def test_a_pack_left_without_its_index_is_a_partial_write_that_gc_removes(store:
     assert not orphan.exists()
     assert pack.exists()
     assert [objects.read_bytes(d) for d in digests] == blobs
+
+
+def test_a_pack_written_by_another_process_is_seen_after_a_settled_listing(
+    tmp_path: Path,
+) -> None:
+    reader = LocalObjectStore(tmp_path / "objects", fsync=False)
+    first = reader.put_many(_small(40, "first"))
+    folder = reader.root / PACKS_DIR
+    past = time.time() - HOUR
+    os.utime(folder, (past, past))  # settled long before the listing below
+    absent = hash_bytes(b"never stored")
+    assert not reader.exists(absent)  # lists the folder
+    assert not reader.exists(absent)  # a stat only: unchanged since
+    writer = LocalObjectStore(reader.root, fsync=False)
+    second = writer.put_many(_small(40, "second"))
+    assert all(reader.exists(d) for d in first + second)
+    assert reader.read_bytes(second[3]) == writer.read_bytes(second[3])
