@@ -23,6 +23,12 @@ On each data set, in the same run, it times:
 * as context without a goal: ``cp`` of the same files (followed by ``sync FILE...`` for
   the fsync=True rows), the cost of writing the bytes without hashing them.
 
+A third data set, ``--tiny-files`` files of 1-4 KiB (default 20,000; 0 skips it), is what
+packs are for: ``put_many`` of them (small objects go into pack files) against
+``xargs -0 md5sum`` and ``cp`` of the same files, as context rows without a goal (the
+issue's goal for many small files is in ``benchmarks/data.py``); the notes say how many
+files each store ended up with.
+
 It also times blake3 over the large file held in memory with
 ``blake3.blake3(max_threads=blake3.blake3.AUTO)``, what ``b3sum`` does on a large file
 (the ``b3sum`` binary is not assumed installed), and compares keel's verify of the large
@@ -171,6 +177,21 @@ def make_data(root: Path, size: int, nfiles: int, seed: int = 0) -> tuple[DataSe
         DataSet(f"{size_label(size)} file", [large], size),
         DataSet(f"{nfiles:,} files, {size_label(size)} total", small, size),
     )
+
+
+def make_tiny(root: Path, nfiles: int, seed: int = 1) -> DataSet:
+    """``nfiles`` files of 1 to 4 KiB, as a folder of many small records."""
+    rng = np.random.default_rng(seed)
+    folder = root / "tiny"
+    folder.mkdir()
+    files, total = [], 0
+    for i, n in enumerate(rng.integers(1024, 4097, size=nfiles)):
+        path = folder / f"t{i:06d}.bin"
+        path.write_bytes(rng.bytes(int(n)))
+        files.append(path)
+        total += int(n)
+    os.sync()
+    return DataSet(f"{nfiles:,} files of 1-4 KiB", files, total)
 
 
 def size_label(nbytes: int) -> str:
@@ -339,6 +360,35 @@ def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
     return results
 
 
+def bench_tiny(data: DataSet, work: Path, repeat: int) -> tuple[list[Result], str]:
+    """put_many of many tiny files (packed) against md5sum and cp; and a note of how many
+    files the store holds afterwards."""
+    out = work / "out"
+    log.log(f"{data.label}: put_many")
+    runners: dict[str, Runner] = {
+        "keel put_many, fsync=True": lambda o: keel_put_many(data.files, o, fsync=True),
+        "keel put_many, fsync=False": lambda o: keel_put_many(data.files, o, fsync=False),
+        "md5sum": lambda o: run_tool("md5sum", data.files),
+        "cp + sync FILE": lambda o: copy_files(data.files, o, fsync=True),
+        "cp": lambda o: copy_files(data.files, o, fsync=False),
+    }
+    times = contest(runners, out, repeat)
+    results = []
+    for fsync in (True, False):
+        keel_fig = Figure(data.nbytes, times[f"keel put_many, fsync={fsync}"])
+        for key, name in (("md5sum", "xargs -0 md5sum"), ("cp + sync FILE" if fsync else "cp", "")):
+            label = name or f"{key} (no hash)"
+            peer = Figure(data.nbytes, times[key])
+            measure = f"put_many {data.label}, fsync={fsync}"
+            results.append(Result(measure, keel_fig, peer, label, None))
+    store_root = work / "tiny-store"
+    keel_put_many(data.files, store_root, fsync=False)
+    count = sum(len(names) for _, _, names in os.walk(store_root))
+    shutil.rmtree(store_root)
+    note = f"files: put_many of the {data.label} left {count:,} files in the store (packs)."
+    return results, note
+
+
 # Report
 
 
@@ -411,10 +461,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=1024, help="total size of each data set")
     parser.add_argument("--files", type=int, default=2000, help="number of small files")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measure")
+    parser.add_argument(
+        "--tiny-files", type=int, default=20_000, help="files of 1-4 KiB for put_many (0: none)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown here")
     args = parser.parse_args(argv)
     if args.size_mib < 1 or args.files < 1 or args.repeat < 1:
         parser.error("--size-mib, --files and --repeat must be at least 1")
+    if args.tiny_files < 0:
+        parser.error("--tiny-files must be 0 or more")
     if args.files > args.size_mib * MIB:
         parser.error("--files cannot exceed the number of bytes in --size-mib")
 
@@ -428,9 +483,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = Load.now()
         results = bench_data_set(large, work, args.repeat)
         results += bench_data_set(small, work, args.repeat)
-        lines = notes(
-            [large, small], args.repeat, load_summary(start, Load.now(), steal=True) + "."
-        )
+        sets, extra = [large, small], []
+        if args.tiny_files:
+            tiny = make_tiny(data_dir, args.tiny_files)
+            tiny_results, note = bench_tiny(tiny, work, args.repeat)
+            results += tiny_results
+            sets.append(tiny)
+            extra.append(note)
+        lines = notes(sets, args.repeat, load_summary(start, Load.now(), steal=True) + ".")
+        lines[-1:-1] = extra
         report(results, lines)
         if args.markdown:
             args.markdown.write_text(markdown(COLUMNS, [cells(r) for r in results], LEFT, lines))

@@ -155,6 +155,15 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
     ),
     Setting(
+        "objects_link",
+        "KEEL_OBJECTS_LINK",
+        "copy",
+        "How a local file enters a local object store: copy, reflink (share blocks where "
+        "the filesystem can, else copy) or hardlink (the object is the file, made "
+        "read-only; else copy).",
+        _parse_choice("copy", "reflink", "hardlink"),
+    ),
+    Setting(
         "token",
         "KEEL_TOKEN",
         None,
@@ -360,6 +369,7 @@ class Config:
     log_format: str = "text"
     log_level: str = "WARNING"
     fsync: bool = True
+    objects_link: str = "copy"
     token: str | None = field(default=None, repr=False)
     system_metrics: bool | None = None
     max_upload_mb: int = 1024

@@ -310,7 +310,9 @@ class Workspace:
         if self._objects is None:
             from keel.store.objects import open_object_store
 
-            self._objects = open_object_store(self.config.objects, fsync=self.config.fsync)
+            self._objects = open_object_store(
+                self.config.objects, fsync=self.config.fsync, link=self.config.objects_link
+            )
         return self._objects
 
     @property

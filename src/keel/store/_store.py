@@ -113,7 +113,7 @@ class Store:
         except BaseException:
             engine.dispose()
             raise
-        objects = open_object_store(config.objects, fsync=config.fsync)
+        objects = open_object_store(config.objects, fsync=config.fsync, link=config.objects_link)
         return cls(engine, objects, config, read_timeout_ms=read_timeout_ms)
 
     def close(self) -> None:

@@ -113,6 +113,9 @@ def fsck(
         if progress is not None:
             progress(done, total)
     report.objects_checked = total
+    packs = getattr(store.objects, "check_packs", None)  # a pack truncated or corrupt, named
+    if packs is not None:
+        report.problems.extend(packs())
     report.missing = {d: places for d, places in sorted(referenced.items()) if d not in stored}
     report.unreferenced = sorted(stored - referenced.keys())
     from .gc import temporaries

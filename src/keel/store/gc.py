@@ -228,13 +228,23 @@ def collect_objects(
         gone = sorted(set(old) - set(held))
         if not dry_run:
             gone = [d for d in gone if _drop_row(conn, d)]
+    sizes: dict[str, int] = {}
     for digest in gone:
         try:
-            size = objects.size(digest)
+            sizes[digest] = objects.size(digest)
         except Exception:
             continue
+    # a store with packs removes many objects at once (each pack is rewritten once)
+    many = getattr(objects, "delete_many_if_older", None)
+    deleted = many(list(sizes), cutoff) if many is not None and not dry_run else set()
+    for digest, size in sizes.items():
         if not dry_run:
-            removed = atomic(digest, cutoff) if atomic else _delete_if_old(objects, digest, cutoff)
+            if many is not None:
+                removed = digest in deleted
+            elif atomic is not None:
+                removed = atomic(digest, cutoff)
+            else:
+                removed = _delete_if_old(objects, digest, cutoff)
             if not removed:
                 report.kept_recent += 1
                 store.record_object(digest)  # a writer put it again: its row comes back

@@ -29,7 +29,9 @@ HTTP_SCHEMES = frozenset({"http", "https"})
 ATOMIC_PUT_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 
 
-def open_object_store(url: str, *, fsync: bool = True, **storage_options: Any) -> ObjectStore:
+def open_object_store(
+    url: str, *, fsync: bool = True, link: str = "copy", **storage_options: Any
+) -> ObjectStore:
     """Open the object store at ``url``: a folder path, ``file://...``, a keel server
     (``http(s)://host:port``) or any other fsspec URL.
 
@@ -41,9 +43,9 @@ def open_object_store(url: str, *, fsync: bool = True, **storage_options: Any) -
         raise ConfigError("The object store URL is empty. Set KEEL_OBJECTS or run 'keel init'.")
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return LocalObjectStore(url, fsync=fsync)
+        return LocalObjectStore(url, fsync=fsync, link=link)
     if scheme == "file":
-        return LocalObjectStore(rest, fsync=fsync)
+        return LocalObjectStore(rest, fsync=fsync, link=link)
     if scheme in HTTP_SCHEMES:
         # fsspec's read-only HTTP filesystem knows neither keel's layout nor how to write:
         # an http(s) object store is a keel server's

@@ -1,4 +1,4 @@
-"""Object store in a local folder: ``<root>/ab/cdef...``, written by rename, read verified."""
+"""Object store in a local folder: loose objects and packs; atomic writes, verified reads."""
 
 from __future__ import annotations
 
@@ -7,16 +7,30 @@ import io
 import logging
 import mmap
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from keel.errors import ObjectNotFound, StoreUnavailable
+from keel.errors import IntegrityError, InvalidInput, ObjectNotFound, StoreUnavailable
 
 from ._base import ObjectStore, Source, as_stream
+from ._copying import LINK_TYPES, clone_or_link, copy_and_hash, hash_fd
+from ._durable import fsync_dir, syncfs
 from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
+from ._packs import (
+    PACK_MAX_BYTES,
+    PACK_MAX_OBJECTS,
+    PACK_MIN_OBJECTS,
+    PACK_THRESHOLD,
+    PACKS_DIR,
+    BrokenPack,
+    Entry,
+    PackIndex,
+    encode_pack,
+)
 
 __all__ = ["LocalObjectStore"]
 
@@ -24,29 +38,50 @@ TMP_DIR = "tmp"
 
 log = logging.getLogger("keel.store")
 
+# what staging one source gives: (temporary file or None, digest, bytes kept for a pack)
+Staged = tuple[str | None, str, bytes | None]
+
 
 class LocalObjectStore(ObjectStore):
-    """Objects as read-only files under ``root``, two hex characters of fan-out.
+    """Objects as read-only files under ``root`` (two hex characters of fan-out), and
+    small objects of large batches in pack files under ``root/packs``.
 
     Args:
         root: the folder; created on the first write.
         fsync: flush each object and its folder to disk before it becomes visible, so
             a power cut cannot leave a named object with missing bytes.
+        link: how a local file enters the store: ``copy`` (the default), ``reflink``
+            (share the file's blocks where the filesystem can, else copy) or ``hardlink``
+            (the stored object is the file itself, made read-only; else copy). See
+            docs/storage.md.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, fsync: bool = True, link: str = "copy"
+    ) -> None:
+        if link not in LINK_TYPES:
+            raise InvalidInput(
+                f"Unknown object link type {link!r}. Use one of: {', '.join(LINK_TYPES)} "
+                "(KEEL_OBJECTS_LINK or objects_link in keel.toml)."
+            )
         self.root = Path(root).expanduser().resolve()
         self.url = str(self.root)
         self.fsync = fsync
+        self.link = link
         self._tmp_ready = False
+        self._packs = PackIndex(os.path.join(self.url, PACKS_DIR))
+
+    # -- writing many objects ----------------------------------------------------------
 
     def put_many(self, sources: list[Source], *, workers: int = 4) -> list[str]:
-        """Store many objects with two disk flushes for the whole batch, not two per file.
+        """Store many objects with two flushes of the store's filesystem for the whole
+        batch, not two per file; small objects of a large batch go into pack files.
 
-        Every object is first written under a temporary name; one ``sync`` makes all those
-        bytes durable; only then are they renamed into place, and a second ``sync`` makes
-        the names durable. A crash or power cut at any point leaves at most temporary
-        files, never a named object whose bytes did not reach the disk.
+        Every object (or pack) is first written under a temporary name; one ``syncfs``
+        makes all those bytes durable; only then are they renamed into place (a pack
+        before its index), and a second ``syncfs`` makes the names durable. A crash or
+        power cut at any point leaves at most temporary files, never a named object or
+        a visible pack whose bytes did not reach the disk.
         """
         if len(sources) < 2:
             return [self.put(source) for source in sources]
@@ -57,72 +92,235 @@ class LocalObjectStore(ObjectStore):
         from concurrent.futures import ThreadPoolExecutor
 
         workers = max(1, workers)
+        self._packs.refresh()  # once: the workers look packed digests up without listing
+        packer = _Packer(self)
         # a few dozen sources per task, not one: for 100,000 small files the executor's
         # futures and locks would otherwise cost more than the files
         size = max(1, min(32, len(sources) // (4 * workers)))
         batches = [sources[i : i + size] for i in range(0, len(sources), size)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(self._stage_batch, batch) for batch in batches]
-        staged: list[tuple[str, str]] = []
+            futures = [pool.submit(self._stage_batch, batch, packer) for batch in batches]
+        staged: list[Staged] = []
         failed = [f.exception() for f in futures if f.exception() is not None]
         for future in futures:
             if future.exception() is None:
                 staged += future.result()
         published = 0
+        packs: list[tuple[str, str, str]] = []
+        loose: dict[str, str] = {}  # small objects too few to pack: digest -> temporary
+        touched: set[str] = set()  # packs already holding objects of this batch
         try:
             if failed:
                 raise failed[0]
-            if self.fsync:
-                os.sync()
-            for tmp, digest in staged:
-                if not self._publish(tmp, digest, sync=False):
+            packs, few = packer.finish()
+            for digest, data in few:
+                loose[digest] = self._stage_bytes(data)[0]  # type: ignore[assignment]
+            wrote = bool(packs or loose) or any(tmp for tmp, _, _ in staged)
+            if self.fsync and wrote:
+                syncfs(self.url)
+            self._publish_packs(packs)
+            for tmp, digest, data in staged:
+                if tmp is None and digest in loose:
+                    tmp = loose.pop(digest)
+                if tmp is not None and not self._publish(tmp, digest, sync=False):
                     os.unlink(tmp)  # the same bytes were already stored
+                elif tmp is None and data is not None:  # found already stored
+                    self._keep_existing(digest, data, touched)
                 published += 1
-            if self.fsync:
-                os.sync()
+            if self.fsync and wrote:
+                syncfs(self.url)
         finally:
-            for tmp, _ in staged[published:]:  # what is left after a failure
+            for tmp, _, _ in staged[published:]:  # what is left after a failure
+                if tmp is not None:
+                    _unlink(tmp)
+            for tmp in loose.values():
                 _unlink(tmp)
-        return [digest for _, digest in staged]
+            packer.discard()
+        return [digest for _, digest, _ in staged]
 
-    def _stage_batch(self, sources: list[Source]) -> list[tuple[str, str]]:
+    def _stage_batch(self, sources: list[Source], packer: _Packer) -> list[Staged]:
         """:meth:`_stage` each source; on a failure, remove what was staged and raise."""
-        staged: list[tuple[str, str]] = []
+        staged: list[Staged] = []
         try:
             for source in sources:
-                staged.append(self._stage(source))
+                staged.append(self._stage(source, packer))
         except BaseException:
-            for tmp, _ in staged:
-                _unlink(tmp)
+            for tmp, _, _ in staged:
+                if tmp is not None:
+                    _unlink(tmp)
             raise
         return staged
 
-    def _stage(self, source: Source) -> tuple[str, str]:
-        """Write ``source`` to a temporary file (not flushed) and return it with its digest."""
-        tmp = str(self._tmp_path())
-        try:
-            if isinstance(source, bytes | bytearray | memoryview):
+    def _stage(self, source: Source, packer: _Packer) -> Staged:
+        """Write ``source`` to a temporary file (not flushed), or hand a small one to the
+        packer, and return what was staged with its digest."""
+        if isinstance(source, bytes | bytearray | memoryview):
+            if memoryview(source).nbytes <= PACK_THRESHOLD:
+                data = bytes(source)
+                return self._stage_small(hash_bytes(data), data, packer)
+            tmp = str(self._tmp_path())
+            try:
                 with open(tmp, "wb") as out:
                     out.write(source)
-                return tmp, hash_bytes(source)
-            stream, owned = as_stream(source)
-            try:
+            except BaseException:
+                _unlink(tmp)
+                raise
+            return tmp, hash_bytes(source), None
+        stream, owned = as_stream(source)
+        try:
+            if _file_size(stream) <= PACK_THRESHOLD:
+                data = stream.read()
+                if len(data) <= PACK_THRESHOLD:
+                    return self._stage_small(hash_bytes(data), data, packer)
+                return self._stage_bytes(data)
+            tmp, digest = self._copy_to_tmp(stream, source)
+            return tmp, digest, None
+        finally:
+            if owned:
+                stream.close()
+
+    def _stage_small(self, digest: str, data: bytes, packer: _Packer) -> Staged:
+        """A small object: kept for a pack unless it is already stored (checked again
+        when the batch is published, so a gc meanwhile cannot lose it)."""
+        if self._packs.get(digest, refresh=False) is not None or os.path.isfile(self._file(digest)):
+            return None, digest, data
+        packer.add(digest, data)
+        return None, digest, None  # the packer holds the bytes until its pack is written
+
+    def _stage_bytes(self, data: bytes) -> Staged:
+        tmp = str(self._tmp_path())
+        try:
+            with open(tmp, "wb") as out:
+                out.write(data)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return tmp, hash_bytes(data), None
+
+    def _keep_existing(self, digest: str, data: bytes, touched: set[str]) -> None:
+        """A staged small object found already stored: refresh its time so gc keeps it
+        (a pack's once per batch, in ``touched``), or, if that copy is gone or corrupt,
+        store these bytes."""
+        if os.path.isfile(self._file(digest)):
+            if self._intact(digest, len(data)) and self._touch(digest):
+                return
+        else:
+            entry = self._packs.get(digest, refresh=False)
+            if entry is not None:
+                with contextlib.suppress(FileNotFoundError, BrokenPack):
+                    if hash_bytes(self._packs.read(entry)) == digest:
+                        if entry.pack not in touched:
+                            os.utime(self._packs.index_path(entry.pack))
+                            touched.add(entry.pack)
+                        return
+        tmp, _, _ = self._stage_bytes(data)
+        try:
+            if self.fsync:
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            self._publish(tmp, digest, sync=False)
+        finally:
+            _unlink(tmp)
+
+    def _copy_to_tmp(self, stream: BinaryIO, source: Source) -> tuple[str, str]:
+        """Copy a stream to a temporary file in the store (not flushed); its digest.
+
+        A local file is linked or cloned when ``link`` asks for it and the filesystem
+        can, else copied by the kernel (``copy_file_range``), hashed as it is written;
+        other streams are read, hashed and written chunk by chunk.
+        """
+        tmp = str(self._tmp_path())
+        try:
+            linkable = self.link != "copy" and isinstance(source, str | os.PathLike)
+            if linkable and clone_or_link(self.link, os.fspath(source), tmp):
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    return tmp, hash_fd(fd)
+                finally:
+                    os.close(fd)
+            with open(tmp, "wb+") as out:
+                size = _regular_size(stream)
+                if size is not None:
+                    start = stream.tell()
+                    digest = copy_and_hash(stream.fileno(), out.fileno(), size - start, start)
+                    if digest is not None:
+                        return tmp, digest
                 hint = _size_hint(stream)
                 hasher = new_hasher(hint)
-                with open(tmp, "wb") as out:
-                    for chunk in chunks(stream, hint):
-                        hasher.update(chunk)
-                        out.write(chunk)
+                for chunk in chunks(stream, hint):
+                    hasher.update(chunk)
+                    out.write(chunk)
                 return tmp, hasher.hexdigest()
-            finally:
-                if owned:
-                    stream.close()
         except BaseException:
             _unlink(tmp)
             raise
 
+    # -- packs -----------------------------------------------------------------------
+
+    def _stage_pack(self, objects: list[tuple[str, bytes]]) -> tuple[str, str, str]:
+        """Write a pack and its index to temporary files (not flushed): (name, pack, index)."""
+        name, pack, index = encode_pack(objects)
+        base = str(self._tmp_path())[: -len(".part")]
+        tmp_pack, tmp_index = f"{base}.pack.part", f"{base}.idx.part"
+        try:
+            for path, data in ((tmp_pack, pack), (tmp_index, index)):
+                with open(path, "wb") as out:
+                    out.write(data)
+        except BaseException:
+            _unlink(tmp_pack)
+            _unlink(tmp_index)
+            raise
+        return name, tmp_pack, tmp_index
+
+    def _publish_packs(self, packs: list[tuple[str, str, str]]) -> None:
+        """Rename flushed packs into place, then (after their folder is flushed) their
+        indexes, which make them visible."""
+        if not packs:
+            return
+        folder = self._packs.folder
+        os.makedirs(folder, exist_ok=True)
+        for name, tmp_pack, _ in packs:
+            os.chmod(tmp_pack, 0o444)
+            os.replace(tmp_pack, self._packs.pack_path(name))
+        if self.fsync:
+            fsync_dir(folder)
+        for name, _, tmp_index in packs:
+            os.chmod(tmp_index, 0o444)
+            os.replace(tmp_index, self._packs.index_path(name))
+        if self.fsync:
+            fsync_dir(folder)
+        self._packs.refresh()
+
+    def _write_pack_now(self, objects: list[tuple[str, bytes]]) -> None:
+        """Write one durable pack outside a batch (gc keeps the live objects of a pack)."""
+        staged = self._stage_pack(objects)
+        try:
+            if self.fsync:
+                for path in staged[1:]:
+                    with open(path, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            self._publish_packs([staged])
+        finally:
+            _unlink(staged[1])
+            _unlink(staged[2])
+
+    def check_packs(self) -> list[dict[str, str]]:
+        """What is wrong with the packs (for ``keel fsck``): an index that cannot be read,
+        a pack missing, truncated or whose bytes do not hash to its name; each names it."""
+        problems = []
+        for name, entries in sorted(self._packs.packs().items()):
+            reason = self._packs.check(name, entries)
+            if reason is not None:
+                problems.append(_pack_problem(name, reason, self._packs.pack_path(name)))
+        for name, reason in sorted(self._packs.broken.items()):
+            problems.append(_pack_problem(name, reason, self._packs.index_path(name)))
+        return problems
+
+    # -- writing one object ------------------------------------------------------------
+
     def path(self, digest: str) -> Path:
-        """Where the object with ``digest`` lives (whether or not it exists)."""
+        """Where the object with ``digest`` lives if it is loose (whether or not it
+        exists); an object in a pack has no file of its own."""
         return Path(self._file(digest))
 
     def _file(self, digest: str) -> str:
@@ -140,7 +338,15 @@ class LocalObjectStore(ObjectStore):
         stream, owned = as_stream(source)
         try:
             with self._writing():
-                return self._put_stream(stream)
+                tmp, digest = self._copy_to_tmp(stream, source)
+                try:
+                    if self.fsync:
+                        with open(tmp, "rb+") as fh:
+                            os.fsync(fh.fileno())
+                    self._publish(tmp, digest)
+                finally:
+                    _unlink(tmp)
+                return digest
         finally:
             if owned:
                 stream.close()
@@ -164,7 +370,8 @@ class LocalObjectStore(ObjectStore):
             ) from exc
 
     def _intact(self, digest: str, size: int) -> bool:
-        """Whether the object is stored with the right bytes (size first, then its hash).
+        """Whether the object is stored loose with the right bytes (size first, then its
+        hash).
 
         A corrupt copy is not kept because its name is right: storing the good bytes
         again must repair it, so an existing object is re-hashed before it is trusted.
@@ -178,22 +385,7 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:
             return False
 
-    def _put_stream(self, stream: BinaryIO) -> str:
-        tmp = self._tmp_path()
-        hasher = new_hasher(_size_hint(stream))
-        try:
-            with open(tmp, "wb") as out:
-                for chunk in chunks(stream, _size_hint(stream)):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                self._flush(out)
-            digest = hasher.hexdigest()
-            self._publish(tmp, digest)
-            return digest
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _write(self, digest: str, write) -> None:
+    def _write(self, digest: str, write: Callable[[BinaryIO], object]) -> None:
         tmp = self._tmp_path()
         try:
             with open(tmp, "wb") as out:
@@ -236,15 +428,17 @@ class LocalObjectStore(ObjectStore):
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
         if self.fsync and sync:
-            fd = os.open(os.path.dirname(final), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(os.path.dirname(final))
         return True
 
+    # -- reading -----------------------------------------------------------------------
+
     def open(self, digest: str) -> BinaryIO:
-        fh = self._open_raw(digest)
+        check_digest(digest)
+        try:
+            fh = open(self._file(digest), "rb")  # noqa: SIM115 - returned to the caller
+        except FileNotFoundError:
+            return io.BytesIO(self._read_packed(digest))
         try:
             actual = _hash_open_file(fh)
             if actual != digest:
@@ -255,49 +449,109 @@ class LocalObjectStore(ObjectStore):
             raise
         return fh
 
-    def _open_raw(self, digest: str) -> BinaryIO:
-        try:
-            return open(self.path(digest), "rb")
-        except FileNotFoundError as exc:
-            if self._back_from_gc(digest):
-                return open(self.path(digest), "rb")
-            raise ObjectNotFound(
-                f"Object {digest} is not in the object store {self.root}. "
-                "It was never stored here, or it was deleted; run 'keel fsck' to check the store."
-            ) from exc
+    def _read_packed(self, digest: str) -> bytes:
+        """The verified bytes of an object that is not loose: from its pack, else (gc may
+        be moving it) after waiting a moment, else ObjectNotFound."""
+        data, entry = self._packed_bytes(digest)
+        if entry is None:
+            if not self._back_from_gc(digest):
+                raise self._missing(digest)
+            with contextlib.suppress(FileNotFoundError), open(self._file(digest), "rb") as fh:
+                data = fh.read()
+                actual = hash_bytes(data)
+                if actual != digest:
+                    raise self._corrupt(digest, actual)
+                return data
+            data, entry = self._packed_bytes(digest)
+            if entry is None:
+                raise self._missing(digest)
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise IntegrityError(
+                f"Object {digest} in pack {entry.pack} of {self.url} is corrupt: its bytes "
+                f"hash to {actual}. Restore it from a copy (putting the good bytes again "
+                "repairs it), or run 'keel fsck' to list everything affected."
+            )
+        return data
+
+    def _packed_bytes(self, digest: str) -> tuple[bytes, Entry | None]:
+        """The raw bytes of a packed object and where they were, or (b"", None)."""
+        for _ in range(3):  # a gc may repack between the lookup and the read
+            entry = self._packs.get(digest)
+            if entry is None:
+                return b"", None
+            try:
+                return self._packs.read(entry), entry
+            except FileNotFoundError:
+                self._packs.refresh()
+            except BrokenPack as exc:
+                raise IntegrityError(
+                    f"Object {digest} in {self.url} cannot be read: {exc}. Run 'keel fsck' "
+                    "to list everything affected, and restore the objects from a copy."
+                ) from exc
+        return b"", None
+
+    def _missing(self, digest: str) -> ObjectNotFound:
+        return ObjectNotFound(
+            f"Object {digest} is not in the object store {self.root}. "
+            "It was never stored here, or it was deleted; run 'keel fsck' to check the store."
+        )
 
     def exists(self, digest: str) -> bool:
-        return os.path.isfile(self._file(digest))
+        return os.path.isfile(self._file(digest)) or self._packs.get(digest) is not None
 
     def verify(self, digest: str) -> bool:
-        with self._open_raw(digest) as fh:
-            return _hash_open_file(fh) == digest
+        try:
+            with open(self._file(digest), "rb") as fh:
+                return _hash_open_file(fh) == digest
+        except FileNotFoundError:
+            pass
+        try:
+            data, entry = self._packed_bytes(digest)
+        except IntegrityError:
+            return False  # a truncated pack
+        if entry is None:
+            if self._back_from_gc(digest):
+                return self.verify(digest)
+            raise self._missing(digest)
+        return hash_bytes(data) == digest
 
     def delete(self, digest: str) -> bool:
         try:
             self.path(digest).unlink()
+            loose = True
         except FileNotFoundError:
-            return False
-        return True
+            loose = False
+        packed = self._packs.get(digest) is not None and bool(
+            self._drop_packed({digest}, cutoff=None)
+        )
+        return loose or packed
 
     def digests(self) -> Iterator[str]:
-        if not self.root.is_dir():
-            return
-        for fan in sorted(self.root.iterdir()):
-            if len(fan.name) != 2 or not fan.is_dir():
-                continue
-            for entry in os.scandir(fan):
-                yield fan.name + entry.name
+        seen: set[str] = set()
+        if self.root.is_dir():
+            for fan in sorted(self.root.iterdir()):
+                if len(fan.name) != 2 or not fan.is_dir():
+                    continue
+                for entry in os.scandir(fan):
+                    digest = fan.name + entry.name
+                    seen.add(digest)
+                    yield digest
+        for digest in self._packs.digests():
+            if digest not in seen:
+                yield digest
 
     def size(self, digest: str) -> int:
         try:
             return os.stat(self._file(digest)).st_size
-        except FileNotFoundError as exc:
-            if self._back_from_gc(digest):
-                return os.stat(self._file(digest)).st_size
-            raise ObjectNotFound(
-                f"Object {digest} is not in the object store {self.root}."
-            ) from exc
+        except FileNotFoundError:
+            pass
+        entry = self._packs.get(digest)
+        if entry is None and self._back_from_gc(digest):
+            return self.size(digest)
+        if entry is None:
+            raise ObjectNotFound(f"Object {digest} is not in the object store {self.root}.")
+        return entry.length
 
     def _touch(self, digest: str) -> bool:
         """Mark an existing object as just written (its modification time is the last put,
@@ -310,23 +564,36 @@ class LocalObjectStore(ObjectStore):
         return True
 
     def modified(self, digest: str) -> float | None:
-        """When the object was last put (seconds since the epoch); None if it is absent."""
+        """When the object was last put (seconds since the epoch); None if it is absent.
+
+        A packed object's time is its pack's: putting any object of a pack again keeps
+        the whole pack from gc for the grace period.
+        """
         try:
             return os.stat(self._file(digest)).st_mtime
+        except FileNotFoundError:
+            pass
+        entry = self._packs.get(digest)
+        if entry is None:
+            return None
+        try:
+            return os.stat(self._packs.index_path(entry.pack)).st_mtime
         except FileNotFoundError:
             return None
 
     def _back_from_gc(self, digest: str, wait_s: float = 0.5) -> bool:
-        """Whether a missing object reappears: :meth:`delete_if_older` moves an object
+        """Whether a missing object reappears: gc moves an object (or a pack's index)
         aside for a moment while it checks whether a writer touched it, and moves it back
         if one did. Only while a gc has something aside is it worth waiting for."""
         tmp_dir = self.root / TMP_DIR
         deadline = time.monotonic() + wait_s
         while any(tmp_dir.glob("*.gc.part")) and time.monotonic() < deadline:
-            if os.path.isfile(self._file(digest)):
+            if os.path.isfile(self._file(digest)) or self._packs.get(digest) is not None:
                 return True
             time.sleep(0.005)
-        return os.path.isfile(self._file(digest))
+        return os.path.isfile(self._file(digest)) or self._packs.get(digest) is not None
+
+    # -- garbage collection ------------------------------------------------------------
 
     def delete_if_older(self, digest: str, cutoff: float) -> bool:
         """Delete the object unless it was put at or after ``cutoff``; True if deleted.
@@ -336,12 +603,34 @@ class LocalObjectStore(ObjectStore):
         moved back; one that stores them after the rename finds no object and writes a
         new copy. Either way a writer never loses what it just put.
         """
+        return digest in self.delete_many_if_older([digest], cutoff)
+
+    def delete_many_if_older(self, digests: list[str], cutoff: float) -> set[str]:
+        """:meth:`delete_if_older` for many objects at once; the digests deleted (every
+        copy, loose and packed, is gone). Packs are rewritten once for all of them."""
+        gone = set()
+        doomed = set()
+        for digest in digests:
+            loose = self._delete_loose_if_older(digest, cutoff)
+            if loose is not False:
+                doomed.add(digest)
+                if loose:
+                    gone.add(digest)
+        packed = self._drop_packed(doomed, cutoff) if doomed else set()
+        dropped = set()
+        for digest in doomed:
+            if digest in packed or (digest in gone and self._packs.get(digest) is None):
+                dropped.add(digest)
+        return dropped
+
+    def _delete_loose_if_older(self, digest: str, cutoff: float) -> bool | None:
+        """True if the loose copy was deleted, None if there was none, False if kept."""
         final = self._file(digest)
         aside = str(self._tmp_path()).replace(".part", ".gc.part")
         try:
             os.rename(final, aside)
         except FileNotFoundError:
-            return False
+            return None
         if os.stat(aside).st_mtime >= cutoff:
             if os.path.exists(final):  # a writer stored it again meanwhile
                 os.unlink(aside)
@@ -351,15 +640,152 @@ class LocalObjectStore(ObjectStore):
         os.unlink(aside)
         return True
 
+    def _drop_packed(self, doomed: set[str], cutoff: float | None) -> set[str]:
+        """Remove ``doomed`` objects from every pack holding them (unless the pack was
+        put at or after ``cutoff``); the digests no pack holds any more.
+
+        A pack with other objects is rewritten without the doomed ones first, so those
+        are never invisible; then its index is moved aside (the atomic commit point), its
+        time read again as :meth:`delete_if_older` does, and the old pack removed.
+        """
+        kept: set[str] = set()
+        hit_any: set[str] = set()
+        for name, entries in self._packs.packs().items():
+            hit = {d for d, _, _ in entries if d in doomed}
+            if not hit:
+                continue
+            hit_any |= hit
+            index = self._packs.index_path(name)
+            try:
+                if cutoff is not None and os.stat(index).st_mtime >= cutoff:
+                    kept |= hit
+                    continue
+                live = [(d, off, n) for d, off, n in entries if d not in doomed]
+                if live:
+                    self._write_pack_now(
+                        [(d, self._packs.read(Entry(name, off, n))) for d, off, n in live]
+                    )
+            except FileNotFoundError:
+                continue  # another gc removed this pack meanwhile
+            except BrokenPack as exc:
+                log.warning("pack %s kept: %s; run 'keel fsck'", name, exc)
+                kept |= hit
+                continue
+            aside = str(self._tmp_path()).replace(".part", ".gc.part")
+            try:
+                os.rename(index, aside)
+            except FileNotFoundError:
+                continue
+            if cutoff is not None and os.stat(aside).st_mtime >= cutoff:
+                if os.path.exists(index):
+                    os.unlink(aside)
+                else:
+                    os.replace(aside, index)
+                kept |= hit
+                continue
+            _unlink(self._packs.pack_path(name))
+            os.unlink(aside)
+            self._packs.forget(name)
+        if hit_any and self.fsync:
+            fsync_dir(self._packs.folder)
+        self._packs.refresh()
+        return {d for d in hit_any - kept if self._packs.get(d, refresh=False) is None}
+
     def stale_temporaries(self) -> list[Path]:
-        """Partial writes left behind by a crashed process (never visible as objects)."""
+        """Partial writes left behind by a crashed process (never visible as objects):
+        temporary files, and packs whose index was never written."""
         tmp_dir = self.root / TMP_DIR
-        return sorted(tmp_dir.glob("*.part")) if tmp_dir.is_dir() else []
+        found = sorted(tmp_dir.glob("*.part")) if tmp_dir.is_dir() else []
+        folder = Path(self._packs.folder)
+        if folder.is_dir():
+            for pack in sorted(folder.glob("*.pack")):
+                if not pack.with_suffix(".idx").exists():
+                    found.append(pack)
+        return found
+
+
+class _Packer:
+    """Collects the small objects of one batch into packs, written as they fill up.
+
+    The first :data:`PACK_MIN_OBJECTS` objects wait: a batch with fewer writes them
+    loose (one pack per handful of files would only add files).
+    """
+
+    def __init__(self, store: LocalObjectStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, bytes]] = []
+        self._pending_bytes = 0
+        self._seen: set[str] = set()
+        self._staged: list[tuple[str, str, str]] = []
+
+    def add(self, digest: str, data: bytes) -> None:
+        with self._lock:
+            if digest in self._seen:
+                return
+            self._seen.add(digest)
+            self._pending.append((digest, data))
+            self._pending_bytes += len(data)
+            if self._pending_bytes < PACK_MAX_BYTES and len(self._pending) < PACK_MAX_OBJECTS:
+                return
+            full, self._pending, self._pending_bytes = self._pending, [], 0
+        self._stage(full)
+
+    def _stage(self, objects: list[tuple[str, bytes]]) -> None:
+        staged = self.store._stage_pack(objects)
+        with self._lock:
+            self._staged.append(staged)
+
+    def finish(self) -> tuple[list[tuple[str, str, str]], list[tuple[str, bytes]]]:
+        """Stage what is left: the (name, pack, index) temporaries to publish, and the
+        objects too few to pack (the caller writes them loose)."""
+        rest, self._pending = self._pending, []
+        if rest and (self._staged or len(rest) >= PACK_MIN_OBJECTS):
+            self._stage(rest)
+            rest = []
+        return self._staged, rest
+
+    def discard(self) -> None:
+        """Remove the temporaries of packs not published (after a failure)."""
+        for _, tmp_pack, tmp_index in self._staged:
+            _unlink(tmp_pack)
+            _unlink(tmp_index)
+
+
+def _pack_problem(name: str, reason: str, where: str) -> dict[str, str]:
+    return {
+        "check": "packs",
+        "problem": "broken pack",
+        "object": name,
+        "detail": f"{reason} ({where}); its objects cannot be read: restore them from a copy",
+    }
 
 
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _file_size(stream: BinaryIO) -> int:
+    """Bytes left in a file-backed stream; large if unknown (not packed then)."""
+    size = _regular_size(stream)
+    if size is None:
+        return PACK_THRESHOLD + 1
+    try:
+        return size - stream.tell()
+    except (OSError, ValueError):
+        return PACK_THRESHOLD + 1
+
+
+def _regular_size(stream: BinaryIO) -> int | None:
+    """The size of the regular file behind ``stream``, or None (pipe, socket, memory)."""
+    import stat
+
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def _size_hint(stream: BinaryIO) -> int:

@@ -1,0 +1,56 @@
+"""Making written bytes durable: a narrow ``syncfs`` of one filesystem, folder fsyncs."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+
+__all__ = ["fsync_dir", "syncfs"]
+
+
+@functools.cache
+def _libc_syncfs():
+    """libc's ``syncfs(int fd)``, or None where libc has none (macOS, musl without it)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+def syncfs(path: str | os.PathLike[str]) -> None:
+    """Flush every dirty page and metadata change of the filesystem holding ``path``.
+
+    ``os.sync()`` flushes every filesystem of the machine (other users' writes, network
+    mounts); ``syncfs(2)`` flushes only this one, which is all a batch of objects written
+    under ``path`` needs. Python 3.11 has no ``os.syncfs``, so libc's is called through
+    ctypes; where it is missing or fails, ``os.sync()`` does the same job more broadly.
+    """
+    native = getattr(os, "syncfs", None)  # Python 3.12+ on Linux
+    function = None if native is not None else _libc_syncfs()
+    if native is None and function is None:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if native is not None:
+            native(fd)
+        elif function(fd) != 0:
+            os.sync()  # EBADF/ENOSYS in odd sandboxes: fall back to the broad flush
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the names in the folder ``path`` durable (renames into it, new files)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,108 @@
+"""Local files entering a local store: kernel copies hashed as written, opt-in reflinks and
+hard links (with a copy where the filesystem cannot), and a narrow syncfs."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from keel.errors import InvalidInput
+from keel.store.objects import LocalObjectStore, hash_bytes, open_object_store
+from keel.store.objects._copying import copy_and_hash
+from keel.store.objects._durable import _libc_syncfs, syncfs
+from keel.store.objects._hashing import CHUNK_SIZE
+
+
+@pytest.mark.parametrize("size", [70_000, CHUNK_SIZE, 2 * CHUNK_SIZE + 12_345])
+def test_a_large_file_is_copied_and_named_by_the_bytes_written(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    objects = LocalObjectStore(tmp_path / "objects")
+    digest = objects.put(source)
+    assert digest == hash_bytes(data)
+    assert objects.read_bytes(digest) == data
+    assert objects.path(digest).stat().st_ino != source.stat().st_ino  # a copy
+    assert objects.put_many([source, source]) == [digest, digest]
+    assert objects.stale_temporaries() == []
+
+
+def test_a_stream_opened_past_its_start_stores_the_rest(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    with open(source, "rb") as fh:
+        fh.seek(1000)
+        digest = objects.put(fh)
+    assert objects.read_bytes(digest) == data[1000:]
+
+
+def test_copy_and_hash_copies_in_the_kernel(tmp_path: Path) -> None:
+    data = os.urandom(CHUNK_SIZE + 5)
+    (tmp_path / "a").write_bytes(data)
+    with open(tmp_path / "a", "rb") as src, open(tmp_path / "b", "wb+") as dst:
+        digest = copy_and_hash(src.fileno(), dst.fileno(), len(data) - 5, 5)
+    assert digest == hash_bytes(data[5:])
+    assert (tmp_path / "b").read_bytes() == data[5:]
+
+
+def test_hardlink_makes_the_file_the_object_and_read_only(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    objects = open_object_store(str(tmp_path / "objects"), link="hardlink")
+    digest = objects.put(source)
+    assert objects.path(digest).stat().st_ino == source.stat().st_ino  # type: ignore[attr-defined]
+    assert stat.S_IMODE(source.stat().st_mode) == 0o444
+    assert objects.read_bytes(digest) == data
+
+
+def test_hardlink_across_filesystems_copies(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second filesystem (/dev/shm)")
+    source = shm / f"keel-test-{os.getpid()}.bin"
+    source.write_bytes(os.urandom(100_000))
+    try:
+        objects = LocalObjectStore(tmp_path / "objects", link="hardlink")
+        digest = objects.put(source)
+        assert objects.read_bytes(digest) == source.read_bytes()
+        assert objects.path(digest).stat().st_ino != source.stat().st_ino
+    finally:
+        source.unlink()
+
+
+def test_reflink_shares_blocks_or_copies_where_the_filesystem_cannot(tmp_path: Path) -> None:
+    data = os.urandom(200_000)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    objects = LocalObjectStore(tmp_path / "objects", link="reflink")  # ext4: copies
+    [digest] = objects.put_many([source])
+    assert objects.read_bytes(digest) == data
+    assert objects.path(digest).stat().st_ino != source.stat().st_ino
+    source.write_bytes(b"edited")  # a reflink or a copy: the object does not change
+    assert objects.read_bytes(digest) == data
+
+
+def test_an_unknown_link_type_is_refused_with_the_choices() -> None:
+    with pytest.raises(InvalidInput, match="copy, reflink, hardlink"):
+        LocalObjectStore("/tmp/unused", link="symlink")
+
+
+def test_syncfs_flushes_the_store_filesystem(tmp_path: Path) -> None:
+    assert _libc_syncfs() is not None  # glibc on Linux has syncfs(2)
+    syncfs(tmp_path)  # no error; nothing observable to assert beyond that it returns
+    with pytest.raises(FileNotFoundError):
+        syncfs(tmp_path / "missing")
+
+
+def test_a_pipe_is_copied_through_user_space(tmp_path: Path) -> None:
+    data = os.urandom(150_000)
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    digest = objects.put(io.BufferedReader(io.BytesIO(data)))  # no file descriptor
+    assert objects.read_bytes(digest) == data

@@ -1,0 +1,303 @@
+"""Packs: many small objects in few files, each object verified on read, found broken by
+fsck and by every read, collected by gc, and safe when a writer crashes or two race."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from keel.errors import IntegrityError, ObjectNotFound
+from keel.store import Store
+from keel.store.fsck import fsck
+from keel.store.gc import collect_objects
+from keel.store.objects import LocalObjectStore, hash_bytes
+from keel.store.objects._packs import PACK_MIN_OBJECTS, PACK_THRESHOLD, PACKS_DIR
+
+HOUR = 3600.0
+
+
+def _small(n: int, seed: str = "") -> list[bytes]:
+    """``n`` distinct objects of 1-4 KiB."""
+    return [f"{seed}{i}:".encode() + os.urandom(1024 + (i * 97) % 3072) for i in range(n)]
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def _pack_files(objects: LocalObjectStore, suffix: str) -> list[Path]:
+    return sorted((objects.root / PACKS_DIR).glob(f"*{suffix}"))
+
+
+def _age_packs(objects: LocalObjectStore, seconds: float = 2 * HOUR) -> None:
+    past = time.time() - seconds
+    for index in _pack_files(objects, ".idx"):
+        os.utime(index, (past, past))
+
+
+def _tamper(path: Path, at: int, data: bytes = b"X") -> None:
+    path.chmod(0o644)
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        fh.write(data)
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_many_small_objects_go_into_few_files_and_read_back(tmp_path: Path, fsync: bool) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=fsync)
+    sources: list = [tmp_path / f"f{i}.bin" for i in range(1500)]
+    blobs = _small(len(sources))
+    for path, blob in zip(sources, blobs, strict=True):
+        path.write_bytes(blob)
+    big = os.urandom(PACK_THRESHOLD + 1)
+    digests = objects.put_many([*sources, big, blobs[0]], workers=4)
+
+    assert digests[-1] == digests[0]  # the same bytes twice in a batch: one digest
+    stored = _files(objects.root)
+    # 1,500 small objects (about 3.7 MiB) in a couple of packs, the large one loose
+    assert len(stored) <= 8, [str(p) for p in stored]
+    assert objects.path(digests[-2]).is_file()
+    assert not objects.path(digests[0]).exists()
+    for digest, blob in zip(digests, [*blobs, big], strict=False):
+        assert digest == hash_bytes(blob)
+        assert objects.read_bytes(digest) == blob
+        assert objects.size(digest) == len(blob)
+        assert objects.exists(digest)
+        assert objects.verify(digest)
+    assert set(objects.digests()) == set(digests)
+    assert objects.check_packs() == []
+    assert objects.stale_temporaries() == []
+    out = objects.get(digests[7], tmp_path / "out" / "seven.bin")
+    assert out.read_bytes() == blobs[7]
+
+
+def test_a_batch_with_few_small_objects_writes_them_loose(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    digests = objects.put_many(_small(PACK_MIN_OBJECTS - 1))
+    assert all(objects.path(d).is_file() for d in digests)
+    assert not (objects.root / PACKS_DIR).exists()
+
+
+def test_putting_packed_objects_again_writes_no_new_pack_and_refreshes_their_time(
+    tmp_path: Path,
+) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = _small(200)
+    digests = objects.put_many(blobs)
+    _age_packs(objects)
+    before = _pack_files(objects, ".pack")
+    assert objects.modified(digests[0]) < time.time() - HOUR
+    again = LocalObjectStore(objects.root, fsync=False)  # another process, say
+    assert again.put_many(blobs) == digests
+    assert _pack_files(objects, ".pack") == before
+    assert objects.modified(digests[0]) > time.time() - 60  # gc's grace starts again
+
+
+def test_a_corrupt_pack_is_found_by_every_read_by_fsck_and_repaired_by_a_new_put(
+    store: Store,
+) -> None:
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    blobs = _small(100)
+    digests = objects.put_many(blobs)
+    (pack,) = _pack_files(objects, ".pack")
+    entry = objects._packs.get(digests[5])
+    assert entry is not None
+    _tamper(pack, entry.offset + 10)
+
+    with pytest.raises(IntegrityError, match=f"{digests[5]}.*pack {pack.stem}"):
+        objects.read_bytes(digests[5])
+    assert objects.read_bytes(digests[6]) == blobs[6]  # its neighbours are intact
+    assert not objects.verify(digests[5])
+    report = fsck(store)
+    assert not report.ok
+    assert report.corrupt == [digests[5]]
+    assert [p["object"] for p in report.problems] == [pack.stem]
+    assert "corrupt" in report.problems[0]["detail"]
+
+    assert objects.put(blobs[5]) == digests[5]  # the good bytes again: a loose copy
+    assert objects.read_bytes(digests[5]) == blobs[5]
+
+
+def test_a_truncated_pack_is_named_by_reads_and_fsck(store: Store) -> None:
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    blobs = _small(64)
+    digests = objects.put_many(blobs)
+    (pack,) = _pack_files(objects, ".pack")
+    last = max(digests, key=lambda d: objects._packs.get(d).offset)  # type: ignore[union-attr]
+    pack.chmod(0o644)
+    os.truncate(pack, pack.stat().st_size - 100)
+
+    with pytest.raises(IntegrityError, match=f"pack {pack.stem} is truncated"):
+        objects.read_bytes(last)
+    report = fsck(store)
+    assert last in report.corrupt
+    assert report.problems
+    assert report.problems[0]["object"] == pack.stem
+    assert "truncated" in report.problems[0]["detail"]
+
+
+def test_a_corrupt_index_hides_its_pack_and_fsck_names_it(store: Store) -> None:
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    digests = objects.put_many(_small(40))
+    (index,) = _pack_files(objects, ".idx")
+    _tamper(index, 20, b"\xff\xff")
+    fresh = LocalObjectStore(objects.root)  # a process that reads the index now
+    with pytest.raises(ObjectNotFound):
+        fresh.read_bytes(digests[0])
+    (problem,) = fresh.check_packs()
+    assert problem["object"] == index.stem
+    assert "index" in problem["detail"]
+    assert "corrupt" in problem["detail"]
+
+
+def test_gc_rewrites_a_pack_without_its_unreferenced_objects_and_drops_empty_ones(
+    store: Store,
+) -> None:
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    first = _small(100, "a")
+    second = _small(50, "b")
+    keep_digests = objects.put_many(first)
+    drop_digests = objects.put_many(second)  # a pack of its own, all unreferenced
+    _age_packs(objects)
+    young = objects.put_many(_small(40, "c"))  # unreferenced but within the grace period
+    keep = set(keep_digests[::2])
+
+    def references(_store: Store, digests: list[str], conn: object = None) -> dict:
+        return {d: ["test"] for d in digests if d in keep}
+
+    report = collect_objects(store, references=references, grace=HOUR)
+    removed = {item["digest"] for item in report.removed}
+    assert removed == (set(keep_digests) - keep) | set(drop_digests)
+    assert report.kept_recent == len(young)
+    for digest in removed:
+        assert not objects.exists(digest)
+        with pytest.raises(ObjectNotFound):
+            objects.read_bytes(digest)
+    for digest, blob in zip(keep_digests, first, strict=True):
+        if digest in keep:
+            assert objects.read_bytes(digest) == blob
+    assert all(objects.verify(d) for d in young)
+    assert len(_pack_files(objects, ".pack")) == 2  # the rewritten one and the young one
+    assert objects.check_packs() == []
+    assert fsck(store).problems == []
+
+
+def test_deleting_a_packed_object_removes_its_bytes_and_keeps_the_others(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = _small(40)
+    digests = objects.put_many(blobs)
+    secret = blobs[3]
+    assert objects.delete(digests[3])
+    assert not objects.exists(digests[3])
+    assert not any(secret in p.read_bytes() for p in _files(objects.root))
+    assert [objects.read_bytes(d) for d in digests[4:]] == blobs[4:]
+    assert not objects.delete(digests[3])
+
+
+def test_a_writer_killed_mid_pack_leaves_the_store_readable(store: Store, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    before = _small(300, "before")
+    digests = objects.put_many(before)
+    script = (
+        "import os, sys\n"
+        "from keel.store.objects import LocalObjectStore\n"
+        "objects = LocalObjectStore(sys.argv[1], fsync=True)\n"
+        "for round in range(1000):\n"
+        "    objects.put_many([os.urandom(2000) for _ in range(20000)])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    writer = subprocess.Popen([sys.executable, "-c", script, str(objects.root)], env=env)
+    try:
+        staging = objects.root / "tmp"
+        deadline = time.monotonic() + 120
+        while not list(staging.glob("*.pack.part")):  # a pack is being written
+            assert writer.poll() is None, "the writer ended before writing a pack"
+            assert time.monotonic() < deadline, "no pack was written in two minutes"
+            time.sleep(0.001)
+        writer.send_signal(signal.SIGKILL)
+    finally:
+        writer.kill()
+        writer.wait()
+
+    fresh = LocalObjectStore(objects.root)
+    for digest, blob in zip(digests, before, strict=True):
+        assert fresh.read_bytes(digest) == blob
+    assert fresh.check_packs() == []
+    report = fsck(store)
+    assert report.ok, report.to_dict()
+    assert report.corrupt == []
+    assert report.missing == {}
+    assert report.stale_temporaries >= 1  # what the writer left, for gc to take
+
+
+def _put_same(root: str, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(7)
+    blobs = [rng.randbytes(1000 + i) for i in range(600)]
+    random.Random(seed).shuffle(blobs)
+    objects = LocalObjectStore(root, fsync=False)
+    return sorted(objects.put_many(blobs))
+
+
+def test_concurrent_writers_of_the_same_small_objects(tmp_path: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    root = str(tmp_path / "objects")
+    with ProcessPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(_put_same, [root] * 3, [1, 2, 3]))
+    assert results[0] == results[1] == results[2]
+    objects = LocalObjectStore(root)
+    for digest in results[0]:
+        assert objects.verify(digest)
+    assert set(objects.digests()) == set(results[0])
+    assert objects.check_packs() == []
+    assert objects.stale_temporaries() == []
+
+
+def test_a_pack_left_without_its_index_is_a_partial_write_that_gc_removes(store: Store) -> None:
+    from keel.store.gc import gc
+
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    blobs = _small(50)
+    digests = objects.put_many(blobs)
+    (pack,) = _pack_files(objects, ".pack")
+    orphan = pack.with_name("0" * 64 + ".pack")  # as a writer killed between its renames
+    orphan.write_bytes(pack.read_bytes())
+    assert objects.stale_temporaries() == [orphan]
+    assert fsck(store).stale_temporaries == 1
+    report = gc(store, older_than=0)
+    assert report.removed
+    assert not orphan.exists()
+    assert pack.exists()
+    assert [objects.read_bytes(d) for d in digests] == blobs
+
+
+def test_a_pack_written_by_another_process_is_seen_after_a_settled_listing(
+    tmp_path: Path,
+) -> None:
+    reader = LocalObjectStore(tmp_path / "objects", fsync=False)
+    first = reader.put_many(_small(40, "first"))
+    folder = reader.root / PACKS_DIR
+    past = time.time() - HOUR
+    os.utime(folder, (past, past))  # settled long before the listing below
+    absent = hash_bytes(b"never stored")
+    assert not reader.exists(absent)  # lists the folder
+    assert not reader.exists(absent)  # a stat only: unchanged since
+    writer = LocalObjectStore(reader.root, fsync=False)
+    second = writer.put_many(_small(40, "second"))
+    assert all(reader.exists(d) for d in first + second)
+    assert reader.read_bytes(second[3]) == writer.read_bytes(second[3])
