@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keel.errors import IntegrityError, NotFound, ObjectNotFound
+from keel.errors import IntegrityError, NotFound, ObjectNotFound, PayloadTooLarge
 
 from ._base import ObjectStore, Source, as_stream
 from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
+from ._http_batch import BATCH_OBJECTS, frame
 
 __all__ = ["MISSING_BATCH", "HttpObjectStore"]
 
@@ -29,6 +30,13 @@ MISSING_BATCH = 10_000
 SPOOL = 1024 * 1024
 """Bytes of a non-seekable stream kept in memory while it waits to be sent."""
 SEND_CHUNK = 1024 * 1024
+BATCH_OBJECT_MAX = 1024 * 1024
+"""Objects up to this size travel in batches (``POST /objects/batch``), larger ones alone."""
+BATCH_BYTES = 3 * 1024 * 1024
+"""Most bytes of one batch: below the server's default request limit (4 MiB)."""
+PULL_WORKERS = 8
+"""Downloads in flight at once in :meth:`HttpObjectStore.get_many` (each mostly waits on
+the server's per-request cost, so more threads than cores pay off)."""
 
 
 @dataclass
@@ -51,6 +59,11 @@ class _Staged:
         assert self.stream is not None
         self.stream.seek(self.start)
         return _read(self.stream, self.size)
+
+    def read(self) -> bytes:
+        """Every byte of the source (for a small object sent in a batch)."""
+        body = self.body()
+        return body if isinstance(body, bytes) else b"".join(body)
 
     def close(self) -> None:
         if self.owned and self.stream is not None:
@@ -77,6 +90,7 @@ class HttpObjectStore(ObjectStore):
 
         self.url = url.rstrip("/")
         self.client = RemoteClient(self.url, token=token, timeout=timeout)
+        self._batches = True  # until the server turns a batch away
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -105,7 +119,7 @@ class HttpObjectStore(ObjectStore):
                 staged.append(item)
             lacking = set(self.missing(s.digest for s in staged))
             sends = {s.digest: s for s in staged if s.digest in lacking}
-            for _ in _map(self._send, list(sends.values()), workers):
+            for _ in _map(self._send_group, _groups(list(sends.values())), workers):
                 pass
         finally:
             for item in staged:
@@ -137,6 +151,22 @@ class HttpObjectStore(ObjectStore):
             raise
         return _Staged(hasher.hexdigest(), size, stream=spool, owned=True)  # type: ignore[arg-type]
 
+    def _send_group(self, group: list[_Staged]) -> None:
+        """Send one object with a PUT, or several small ones in one batch request."""
+        if len(group) == 1 or not self._batches:
+            for item in group:
+                self._send(item)
+            return
+        body = frame([(item.digest, item.read()) for item in group])
+        headers = {"Content-Type": "application/octet-stream"}
+        try:
+            self.client.request("POST", f"{API}/batch", content=body, headers=headers)
+        except (NotFound, PayloadTooLarge):
+            # a server without the batch route, or with a request limit below BATCH_BYTES
+            self._batches = False
+            for item in group:
+                self._send(item)
+
     def _send(self, item: _Staged) -> None:
         # Content-Length lets the server refuse an oversized object before reading it and
         # tell a cut-off upload from a complete one
@@ -166,6 +196,43 @@ class HttpObjectStore(ObjectStore):
             Path(tmp).unlink(missing_ok=True)
             raise
         return dest
+
+    def get_many(
+        self, jobs: list[tuple[str, str | os.PathLike[str]]], *, workers: int = PULL_WORKERS
+    ) -> list[Path]:
+        """Download each ``(digest, dest)`` on up to ``workers`` threads; the paths, in order.
+
+        Each object is verified as it streams in and written atomically (as :meth:`get`);
+        the same bytes wanted at several paths are fetched once and copied. On a failure
+        the downloads not yet started are cancelled and the first error is raised.
+        """
+        first: dict[str, Path] = {}
+        copies: list[tuple[Path, Path]] = []
+        for digest, dest in jobs:
+            check_digest(digest)
+            if digest in first:
+                copies.append((first[digest], Path(dest)))
+            else:
+                first[digest] = Path(dest)
+        fetches = list(first.items())
+        if workers < 2 or len(fetches) < 2:
+            for digest, dest in fetches:
+                self.get(digest, dest)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(self.get, digest, dest) for digest, dest in fetches]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        for src, dest in copies:
+            _copy_atomically(src, dest)
+        return [Path(dest) for _, dest in jobs]
 
     def _download(self, digest: str, out: BinaryIO | None) -> str:
         """Stream the object into ``out`` (or nowhere) and raise unless it hashes to
@@ -225,6 +292,27 @@ class HttpObjectStore(ObjectStore):
         )
 
 
+def _groups(items: list[_Staged]) -> list[list[_Staged]]:
+    """Objects to send, grouped: each large one alone, small ones together in batches of
+    at most :data:`BATCH_BYTES` and :data:`BATCH_OBJECTS` (largest first, so the batches
+    come out even)."""
+    groups: list[list[_Staged]] = []
+    batch: list[_Staged] = []
+    size = 0
+    for item in sorted(items, key=lambda i: i.size, reverse=True):
+        if item.size > BATCH_OBJECT_MAX:
+            groups.append([item])
+            continue
+        if batch and (size + item.size > BATCH_BYTES or len(batch) == BATCH_OBJECTS):
+            groups.append(batch)
+            batch, size = [], 0
+        batch.append(item)
+        size += item.size + 100
+    if batch:
+        groups.append(batch)
+    return groups
+
+
 def _map(fn: Any, items: list[Any], workers: int) -> Iterator[Any]:
     """``map`` over threads when there is more than one item and worker (hashing and
     sockets release the GIL)."""
@@ -239,6 +327,20 @@ def _map(fn: Any, items: list[Any], workers: int) -> Iterator[Any]:
             yield from pool.map(fn, items)
 
     return results()
+
+
+def _copy_atomically(src: Path, dest: Path) -> None:
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, CHUNK_SIZE)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _hash(stream: BinaryIO) -> tuple[str, int]:
