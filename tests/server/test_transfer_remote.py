@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -189,3 +190,77 @@ def test_a_pull_never_writes_outside_its_folder(served: Served, tmp_path: Path) 
                 write_files(manifest, writer.objects, tmp_path / "target" / "in")
     assert not (tmp_path / "target").exists()
     assert not (tmp_path / "escape.txt").exists()
+
+
+def _old_files(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        path = folder / f"f{i:02d}.bin"
+        path.write_bytes(os.urandom(3000 + i))
+        os.utime(path, ns=(time.time_ns() - 10**10,) * 2)  # outside the racy window
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every file the client reads to hash it, from now on."""
+    from keel.store.objects import _http
+
+    reads: list[object] = []
+    real = _http._hash
+
+    def counted(stream):  # type: ignore[no-untyped-def]
+        reads.append(stream)
+        return real(stream)
+
+    monkeypatch.setattr(_http, "_hash", counted)
+    return reads
+
+
+def test_an_unchanged_re_push_reads_no_file(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "data"
+    _old_files(folder, 30)
+    reads = _counting_reads(monkeypatch)
+    with served.remote("writer") as client:
+        first = client.datasets.log(folder, "cached")
+        assert len(reads) == 30
+        reads.clear()
+        assert client.datasets.log(folder, "cached").ref == first.ref  # nothing read
+        assert reads == []
+        # one file changes: only it is read, and the new version holds its new bytes
+        changed = folder / "f05.bin"
+        changed.write_bytes(b"new bytes")
+        os.utime(changed, ns=(time.time_ns() - 5 * 10**9,) * 2)
+        second = client.datasets.log(folder, "cached")
+        assert len(reads) == 1
+        assert second.ref != first.ref
+    with served.remote("reader") as reader:
+        back = reader.datasets.get(second.ref, tmp_path / "back")
+        assert (tmp_path / "back" / "f05.bin").read_bytes() == b"new bytes"
+        assert len(back) == 30
+
+
+def test_a_file_changed_just_now_is_read_again(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"written a moment ago")
+    # a time no push can be 100 ms past: the file may still change within its clock tick
+    os.utime(folder / "a.txt", ns=(time.time_ns() + 3600 * 10**9,) * 2)
+    reads = _counting_reads(monkeypatch)
+    with served.remote("writer") as client:
+        client.datasets.log(folder, "fresh")
+        client.datasets.log(folder, "fresh")
+    assert len(reads) == 2  # the cache does not trust a file that may still be changing
+
+
+def test_a_cached_file_the_server_lost_is_sent_again(served: Served, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    _old_files(folder, 3)
+    lost = blake3.blake3((folder / "f01.bin").read_bytes()).hexdigest()
+    with served.remote("writer") as client:
+        client.datasets.log(folder, "lost")
+        _backing(served).delete(lost)
+        client.datasets.log(folder, "lost")  # known unchanged, yet asked about: sent again
+    assert _backing(served).read_bytes(lost) == (folder / "f01.bin").read_bytes()

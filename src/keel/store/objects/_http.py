@@ -77,6 +77,8 @@ class HttpObjectStore(ObjectStore):
         url: the server's address (what ``KEEL_URI`` would be).
         token: bearer token; pushing needs a writer, reading a reader token.
         timeout: seconds to wait for any one read or write on the connection.
+        remember_files: keep a stat cache of pushed files (see :mod:`._http_known`), so
+            that pushing an unchanged file again does not read it.
 
     Example::
 
@@ -85,12 +87,20 @@ class HttpObjectStore(ObjectStore):
         >>> digest = objects.put(b"hello")                           # doctest: +SKIP
     """
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 300.0,
+        remember_files: bool = True,
+    ) -> None:
         from keel._remote import RemoteClient
 
         self.url = url.rstrip("/")
         self.client = RemoteClient(self.url, token=token, timeout=timeout)
         self._batches = True  # until the server turns a batch away
+        self.remember_files = remember_files
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -113,20 +123,31 @@ class HttpObjectStore(ObjectStore):
 
         Digests come back in the order of ``sources``; the same bytes are sent once.
         """
+        paths = [str(s) for s in sources if isinstance(s, str | os.PathLike)]
+        known = _known_files(self.url, paths) if paths and self.remember_files else None
         staged: list[_Staged] = []
         try:
-            for item in _map(self._stage, sources, workers):
-                staged.append(item)
+            cached = known.digests() if known is not None else {}
+            staged = list(_map(lambda s: self._stage(s, cached), sources, workers))
             lacking = set(self.missing(s.digest for s in staged))
             sends = {s.digest: s for s in staged if s.digest in lacking}
             for _ in _map(self._send_group, _groups(list(sends.values())), workers):
                 pass
+            if known is not None:  # every object is on the server now
+                known.record(
+                    {str(s): (i.digest, i.size) for s, i in zip(sources, staged, strict=True)}
+                )
         finally:
             for item in staged:
                 item.close()
+            if known is not None:
+                known.close()
         return [s.digest for s in staged]
 
-    def _stage(self, source: Source) -> _Staged:
+    def _stage(self, source: Source, cached: dict[str, tuple[str, int]] | None = None) -> _Staged:
+        if cached and isinstance(source, str | os.PathLike) and str(source) in cached:
+            digest, size = cached[str(source)]  # unchanged since last pushed: not read
+            return _Staged(digest, size, path=Path(source))
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             return _Staged(hash_bytes(data), len(data), data=data)
@@ -290,6 +311,15 @@ class HttpObjectStore(ObjectStore):
             f"Object {digest} is not in the object store {self.url}. Push it first "
             "(put or put_many), or check the digest."
         )
+
+
+def _known_files(url: str, paths: list[str]) -> Any:
+    from ._http_known import KnownFiles
+
+    try:
+        return KnownFiles(url, paths)
+    except OSError:  # no cache folder: every file is read
+        return None
 
 
 def _groups(items: list[_Staged]) -> list[list[_Staged]]:
