@@ -7,8 +7,6 @@ client fetch it. Listing and deleting objects need an admin token limited to no 
 
 from __future__ import annotations
 
-import tempfile
-
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -23,11 +21,12 @@ from keel.errors import (
     PermissionDenied,
 )
 from keel.store.objects import MISSING_BATCH, LocalObjectStore, ObjectStore, check_digest
-from keel.store.objects._hashing import DIGEST_RE, hash_bytes, new_hasher
+from keel.store.objects._hashing import DIGEST_RE, hash_bytes
 from keel.store.objects._http_batch import BATCH_OBJECTS, parse_batch
 
 from .._body_limit import streams_body
 from .._json import JSONResponse
+from .._upload import CheckedBody
 from ..auth import require
 from ..schemas import AUTH_ERRORS, BINARY_ANSWER, binary_answer, errors, raw_body
 from ..schemas.objects import DeletedObject, StoredBatch, StoredObject
@@ -39,8 +38,6 @@ router = APIRouter(prefix="/objects", tags=["objects"], responses=AUTH_ERRORS)
 NOT_HERE = errors({404: "The object is not on this server."})
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 ADMIN = Depends(require("admin"))
-SPOOL = 1024 * 1024
-"""Upload bytes kept in memory per request before they go to a temporary file."""
 READ_CHUNK = 1024 * 1024
 
 
@@ -124,39 +121,29 @@ async def put_batch(request: Request) -> JSONResponse:
 async def put_object(digest: str, request: Request) -> JSONResponse:
     """Store the raw request body as the object ``digest`` (at most KEEL_MAX_UPLOAD_MB).
 
-    The body is hashed as it arrives; it becomes visible only if its blake3 digest is
-    ``digest`` and it is as long as its ``Content-Length``. Otherwise nothing is stored.
+    The body goes straight into the store (written once), hashed as it arrives; it becomes
+    visible only if its blake3 digest is ``digest`` and it is as long as its
+    ``Content-Length``. Otherwise nothing is stored.
     """
     check_digest(digest)
     limit = request.app.state.max_upload
     declared = _content_length(request)
     if declared is not None and declared > limit:
         raise PayloadTooLarge(_too_large(digest, declared, limit))
-    hasher = new_hasher(declared or 0)
-    with tempfile.SpooledTemporaryFile(SPOOL) as body:
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(_too_large(digest, size, limit))
-                hasher.update(chunk)
-                body.write(chunk)
-        except ClientDisconnect as exc:
-            raise InvalidInput(_incomplete(digest, size, declared)) from exc
-        if declared is not None and size != declared:
-            raise InvalidInput(_incomplete(digest, size, declared))
-        actual = hasher.hexdigest()
-        if actual != digest:
-            raise InvalidInput(
-                f"Object {digest}: the {size} bytes received hash to {actual}, so they are not "
-                "this object (damaged in transit, or sent under the wrong digest). Nothing was "
-                "stored; send the object's own bytes under their blake3 digest."
-            )
-        body.seek(0)
-        stored = await run_in_threadpool(_objects(request).put, body)
-    if stored != digest:  # the store read back other bytes than were checked: a server bug
+    # the store reads the body from the connection and writes it once; the body is
+    # checked as it arrives and a wrong one fails the store's read, so nothing is stored
+    body = CheckedBody(
+        request.stream(),
+        digest,
+        declared=declared,
+        limit=limit,
+        incomplete=lambda size: _incomplete(digest, size, declared),
+        too_large=lambda size: _too_large(digest, size, limit),
+    )
+    stored = await run_in_threadpool(_objects(request).put, body)
+    if stored != digest:  # the store read other bytes than were checked: a server bug
         raise IntegrityError(f"Object {digest} was stored as {stored}; report this bug.")
+    size = body.size
     return JSONResponse({"digest": digest, "size": size}, status_code=201)
 
 
