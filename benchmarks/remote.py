@@ -459,6 +459,8 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
+        if not self.peer:  # --keel-only
+            return None
         k, p = median(self.keel), median(self.peer)
         if k == 0:
             return None
@@ -472,8 +474,8 @@ class Row:
             fmt(median(self.keel)),
             spread_text(self.keel),
             self.peer_name,
-            fmt(median(self.peer)),
-            spread_text(self.peer),
+            fmt(median(self.peer)) if self.peer else "-",
+            spread_text(self.peer) if self.peer else "-",
             "-" if ratio is None else f"{ratio:,.2f}",
             "-" if self.goal is None else f">= {self.goal:g}",
             verdict(ratio, self.goal),
@@ -485,7 +487,7 @@ class Row:
         return result_json(
             self.measure,
             float(f"{median(self.keel):.4g}"),
-            float(f"{median(self.peer):.4g}"),
+            float(f"{median(self.peer):.4g}") if self.peer else None,
             self.peer_name,
             self.unit,
             None if ratio is None else round(ratio, 3),
@@ -538,6 +540,11 @@ def main(argv: list[str] | None = None) -> int:
         default="true",
         help="the keel server's fsync setting (default: true, keel's default)",
     )
+    parser.add_argument(
+        "--keel-only",
+        action="store_true",
+        help="measure keel alone (no MLflow installed or started; no ratios): a quick check",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown")
     add_dir_option(parser)
     args = parser.parse_args(argv)
@@ -545,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     fsync = args.keel_fsync == "true"
 
     warn_if_busy("other work will slow keel, MLflow and their servers unevenly")
-    python = ensure_mlflow()
+    keel_only = args.keel_only
+    python = Path(sys.executable) if keel_only else ensure_mlflow()
     commit = keel_commit()
     start_load = Load.now()
     work = Path(tempfile.mkdtemp(prefix="keel-bench-remote-", dir=args.dir))
@@ -580,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         token = json.loads(made.stdout)["token"]
         client_env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
         client_env["BENCH_KEEL_TOKEN"] = token
+        client_env["KEEL_CACHE_DIR"] = str(work / "client-cache")  # the push stat cache
         mlflow_env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
         mlflow_env |= {"PYTHONWARNINGS": "ignore", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
@@ -594,40 +603,47 @@ def main(argv: list[str] | None = None) -> int:
                     work,
                 )
             )
-            mlflow_rss = stack.enter_context(
-                server(
-                    "mlflow-server",
-                    [
-                        str(python.parent / "mlflow"),
-                        "server",
-                        "--backend-store-uri",
-                        f"sqlite:///{work / 'mlflow.db'}",
-                        "--serve-artifacts",
-                        "--artifacts-destination",
-                        str(work / "mlflow-artifacts"),
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(mport),
-                        "--workers",
-                        "1",
-                    ],
-                    mlflow_env,
-                    f"http://127.0.0.1:{mport}/health",
-                    work,
+            mlflow_rss = (
+                None
+                if keel_only
+                else stack.enter_context(
+                    server(
+                        "mlflow-server",
+                        [
+                            str(python.parent / "mlflow"),
+                            "server",
+                            "--backend-store-uri",
+                            f"sqlite:///{work / 'mlflow.db'}",
+                            "--serve-artifacts",
+                            "--artifacts-destination",
+                            str(work / "mlflow-artifacts"),
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            str(mport),
+                            "--workers",
+                            "1",
+                        ],
+                        mlflow_env,
+                        f"http://127.0.0.1:{mport}/health",
+                        work,
+                    )
                 )
             )
             k = Worker(
                 "keel", Path(sys.executable), script, work, f"http://127.0.0.1:{kport}", client_env
             )
             workers.append(k)
-            m = Worker("mlflow", python, script, work, f"http://127.0.0.1:{mport}", mlflow_env)
-            workers.append(m)
-            kv, mv = k.ask(op="versions"), m.ask(op="versions")
-            for key in ("python", "scikit-learn", "pandas", "numpy"):
-                if kv[key] != mv[key]:
-                    log.print(f"[yellow]warning: {key} {kv[key]} (keel) != {mv[key]}[/]")
-            both = (k, m)
+            kv, mv = k.ask(op="versions"), {}
+            both: tuple[Worker, ...] = (k,)
+            if not keel_only:
+                m = Worker("mlflow", python, script, work, f"http://127.0.0.1:{mport}", mlflow_env)
+                workers.append(m)
+                mv = m.ask(op="versions")
+                for key in ("python", "scikit-learn", "pandas", "numpy"):
+                    if kv[key] != mv[key]:
+                        log.print(f"[yellow]warning: {key} {kv[key]} (keel) != {mv[key]}[/]")
+                both = (k, m)
 
             log.log("warm-up (untimed): push and pull 10 files, register credit:1")
             for w in both:
@@ -685,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
             pythons = {"keel": Path(sys.executable), "mlflow": python}
             envs = {"keel": client_env, "mlflow": mlflow_env}
             for i, pre in [(i, pre) for i in range(repeat) for pre in ("0", "1")]:
-                for tool in ("keel", "mlflow"):
+                for tool in [w.tool for w in both]:
                     cold = [str(pythons[tool]), str(script), "cold", tool, str(work), urls[tool]]
                     done = subprocess.run(
                         [*cold, pre],
@@ -707,8 +723,9 @@ def main(argv: list[str] | None = None) -> int:
                     log.log(f"  {tool} {what} {i + 1}/{repeat}: {out['seconds']:.2f} s")
             keel_bytes = sum(p.stat().st_size for p in (work / "keel").rglob("*") if p.is_file())
             log.log(f"keel's project folder holds {keel_bytes / MIB:,.0f} MiB")
-        keel_peak, mlflow_peak = keel_rss.peak / 1e6, mlflow_rss.peak / 1e6
-        procs = (keel_rss.processes, mlflow_rss.processes)
+        keel_peak = keel_rss.peak / 1e6
+        mlflow_peak = mlflow_rss.peak / 1e6 if mlflow_rss is not None else None
+        procs = (keel_rss.processes, mlflow_rss.processes if mlflow_rss is not None else 0)
         samples = keel_rss.samples
         load_line = load_summary(start_load, Load.now()) + "."
     finally:
@@ -723,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
             f"first push, {label}",
             "s",
             t[("keel", "push")],
-            t[("mlflow", "push")],
+            t.get(("mlflow", "push"), []),
             "MLflow `log_artifacts` (new run)",
             GOAL_PUSH,
         ),
@@ -731,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
             f"unchanged re-push, {label}",
             "s",
             t[("keel", "repush")],
-            t[("mlflow", "repush")],
+            t.get(("mlflow", "repush"), []),
             "MLflow `log_artifacts` (new run)",
             GOAL_REPUSH,
         ),
@@ -739,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
             f"pull into an empty folder, {label}",
             "s",
             t[("keel", "pull")],
-            t[("mlflow", "pull")],
+            t.get(("mlflow", "pull"), []),
             "MLflow `download_artifacts`",
             GOAL_PULL,
         ),
@@ -747,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
             "register a scikit-learn pipeline",
             "s",
             t[("keel", "register")],
-            t[("mlflow", "register")],
+            t.get(("mlflow", "register"), []),
             "MLflow `sklearn.log_model(registered_model_name=)`",
             GOAL_REGISTER,
         ),
@@ -755,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
             "load `credit:1` (fresh process, API imported)",
             "s",
             t[("keel", "load")],
-            t[("mlflow", "load")],
+            t.get(("mlflow", "load"), []),
             "MLflow `pyfunc.load_model`",
             GOAL_LOAD,
         ),
@@ -763,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             "load `credit:1`, scikit-learn imported first (fresh process)",
             "s",
             t[("keel", "load sklearn first")],
-            t[("mlflow", "load sklearn first")],
+            t.get(("mlflow", "load sklearn first"), []),
             "MLflow `pyfunc.load_model`",
             None,
             "what is left of a load without importing the model's library",
@@ -772,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
             "import the API + load `credit:1` (fresh process)",
             "s",
             t[("keel", "import + load")],
-            t[("mlflow", "import + load")],
+            t.get(("mlflow", "import + load"), []),
             "MLflow `import mlflow.pyfunc` + `pyfunc.load_model`",
             None,
             "keel: `import keel.registry` + `keel.Client(url, token=)`",
@@ -790,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
             "server peak RSS (whole run)",
             "MB",
             [keel_peak],
-            [mlflow_peak],
+            [] if mlflow_peak is None else [mlflow_peak],
             "MLflow server (process tree)",
             None,
             f"sum of RSS over {procs[0]} keel / {procs[1]} MLflow processes",
@@ -799,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
             "bytes over loopback, first push",
             "MiB",
             wire[("keel", "push")],
-            wire[("mlflow", "push")],
+            wire.get(("mlflow", "push"), []),
             "MLflow",
             None,
         ),
@@ -807,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
             "bytes over loopback, unchanged re-push",
             "MiB",
             wire[("keel", "repush")],
-            wire[("mlflow", "repush")],
+            wire.get(("mlflow", "repush"), []),
             "MLflow",
             None,
         ),

@@ -38,6 +38,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("KEEL_") and name != "KEEL_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KEEL_CACHE_DIR", str(tmp_path / ".keel-cache"))  # not the user's
     keel.config.reset()
 
 

@@ -98,8 +98,13 @@ def write_files(manifest: Manifest, objects: ObjectStore, to: str | Path) -> lis
             "Choose a folder you can create and write to."
         ) from None
     try:
-        for entry in manifest.entries:
-            objects.get(entry.digest, staging / entry.path)
+        jobs = [(entry.digest, staging / entry.path) for entry in manifest.entries]
+        get_many = getattr(objects, "get_many", None)  # a server's store fetches in parallel
+        if get_many is not None:
+            get_many(jobs)
+        else:
+            for digest, dest in jobs:
+                objects.get(digest, dest)
         if created:
             staging.rename(to)
         else:

@@ -15,7 +15,7 @@ from keel.store import schema as t
 from keel.store.deletion import highest_deleted
 from keel.store.lineage import record_edges
 from keel.store.names import check_name_free
-from keel.store.rows import named_id
+from keel.store.rows import lock_row, named_id
 
 from ._materialise import as_format, check_format, polars_module, read_arrow, write_files
 from ._prepare import PreparedVersion, prepare_version
@@ -156,6 +156,7 @@ class DatasetService:
             if profile_digest:
                 self.store.record_object(profile_digest, conn=conn, media_type="application/json")
             dataset_id = self._dataset_id(conn, project_id, name, create=True)
+            lock_row(conn, t.datasets, dataset_id)  # concurrent writers number in turn
             number = 1 + max(
                 conn.execute(
                     sa.select(sa.func.max(t.dataset_versions.c.version)).where(

@@ -16,7 +16,7 @@ from keel.store.audit import audit_events, record_event
 from keel.store.deletion import highest_deleted
 from keel.store.lineage import record_edges
 from keel.store.names import check_name_free
-from keel.store.rows import named_id
+from keel.store.rows import lock_row, named_id
 
 from ._records import (
     HistoryEvent,
@@ -173,6 +173,7 @@ class RegistryService:
             for file_digest in (*manifest.files.values(), digest):
                 self.store.record_object(file_digest, conn=conn)
             model_id = self._model_id(conn, project_id, name, create=True)
+            lock_row(conn, t.models, model_id)  # concurrent writers number in turn
             number = 1 + max(
                 conn.execute(
                     sa.select(sa.func.max(t.model_versions.c.version)).where(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -44,11 +47,27 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TokenService:
-    """Create, list, revoke and check tokens in a store."""
+CACHE_TTL_S = 2.0
+"""How long a successful authentication is reused without asking the database again."""
+CACHE_SIZE = 1024
+_LIVE: weakref.WeakSet[TokenService] = weakref.WeakSet()
 
-    def __init__(self, store: Store) -> None:
+
+class TokenService:
+    """Create, list, revoke and check tokens in a store.
+
+    :meth:`authenticate` remembers a valid token for :data:`CACHE_TTL_S` seconds, so a
+    client's stream of requests does not query the database on every one. A token revoked
+    in this process is refused at once by every service; one revoked by another process
+    (``keel token revoke`` beside a running server) is refused within :data:`CACHE_TTL_S`.
+    """
+
+    def __init__(self, store: Store, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self.store = store
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, TokenInfo]] = {}
+        self._lock = threading.Lock()
+        _LIVE.add(self)
 
     def create(self, name: str, role: str, projects: Iterable[str] = ()) -> tuple[TokenInfo, str]:
         """A new token; the secret is returned here and never again.
@@ -121,15 +140,35 @@ class TokenService:
                 .where(t.tokens.c.id == revoked.id, t.tokens.c.revoked_at.is_(None))
                 .values(revoked_at=revoked.revoked_at)
             )
+        for service in list(_LIVE):  # every server of this process forgets it at once
+            with service._lock:
+                service._cache.clear()
         return revoked
 
     def authenticate(self, secret: str) -> TokenInfo:
-        """The token a secret belongs to; raises :class:`Unauthenticated` if none or revoked."""
+        """The token a secret belongs to; raises :class:`Unauthenticated` if none or revoked.
+
+        A valid token is remembered for ``cache_ttl_s`` seconds (refusals are not)."""
+        key = _hash(secret)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        info = self._lookup(key)
+        with self._lock:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                if len(self._cache) >= CACHE_SIZE:
+                    self._cache.clear()
+            self._cache[key] = (now + self.cache_ttl_s, info)
+        return info
+
+    def _lookup(self, token_hash: str) -> TokenInfo:
         tk = t.tokens
         with self.store.read() as conn:
             row = conn.execute(
                 sa.select(tk.c.id, tk.c.name, tk.c.role, tk.c.created_at, tk.c.revoked_at).where(
-                    tk.c.token_hash == _hash(secret)
+                    tk.c.token_hash == token_hash
                 )
             ).first()
             scope = _scopes(conn, row.id).get(row.id, ()) if row is not None else ()

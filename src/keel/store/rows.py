@@ -10,7 +10,7 @@ from keel.errors import NotFound, did_you_mean
 
 from ._ids import new_id, now_ms
 
-__all__ = ["dialect_insert", "insert_ignore", "named_id"]
+__all__ = ["dialect_insert", "insert_ignore", "lock_row", "named_id"]
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -60,3 +60,15 @@ def named_id(
         {"id": new_id(), "project_id": project_id, "name": name, "created_at": now_ms()},
     )
     return conn.execute(lookup).scalar_one()
+
+
+def lock_row(conn: sa.Connection, table: sa.Table, row_id: str) -> None:
+    """Hold ``table``'s row ``row_id`` until the transaction ends, so that writers which
+    number things under it (the next version of a dataset or a model) take turns.
+
+    PostgreSQL takes a row lock (``SELECT ... FOR UPDATE``): a second writer waits, then
+    reads the first one's committed rows. SQLite needs nothing: a keel write transaction
+    already holds the database's one write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(table.c.id).where(table.c.id == row_id).with_for_update())

@@ -7,8 +7,6 @@ client fetch it. Listing and deleting objects need an admin token limited to no 
 
 from __future__ import annotations
 
-import tempfile
-
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -22,14 +20,16 @@ from keel.errors import (
     PayloadTooLarge,
     PermissionDenied,
 )
-from keel.store.objects import MISSING_BATCH, ObjectStore, check_digest
-from keel.store.objects._hashing import DIGEST_RE, new_hasher
+from keel.store.objects import MISSING_BATCH, LocalObjectStore, ObjectStore, check_digest
+from keel.store.objects._hashing import DIGEST_RE, hash_bytes
+from keel.store.objects._http_batch import BATCH_OBJECTS, parse_batch
 
 from .._body_limit import streams_body
 from .._json import JSONResponse
+from .._upload import CheckedBody
 from ..auth import require
 from ..schemas import AUTH_ERRORS, BINARY_ANSWER, binary_answer, errors, raw_body
-from ..schemas.objects import DeletedObject, StoredObject
+from ..schemas.objects import DeletedObject, StoredBatch, StoredObject
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
@@ -38,8 +38,6 @@ router = APIRouter(prefix="/objects", tags=["objects"], responses=AUTH_ERRORS)
 NOT_HERE = errors({404: "The object is not on this server."})
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 ADMIN = Depends(require("admin"))
-SPOOL = 1024 * 1024
-"""Upload bytes kept in memory per request before they go to a temporary file."""
 READ_CHUNK = 1024 * 1024
 
 
@@ -68,6 +66,49 @@ def missing(
     return JSONResponse([d for d in wanted if not objects.exists(d)])
 
 
+@router.post(
+    "/batch",
+    status_code=201,
+    response_model=StoredBatch,
+    dependencies=[WRITE],
+    responses=errors({413: "The body is larger than KEEL_MAX_REQUEST_MB."}),
+    openapi_extra=raw_body(
+        "Several objects, each as an ASCII line '<digest> <size>' and a newline, then its "
+        f"<size> bytes; at most {BATCH_OBJECTS} objects and KEEL_MAX_REQUEST_MB in all.",
+        headers=False,
+    ),
+)
+async def put_batch(request: Request) -> JSONResponse:
+    """Store several small objects sent in one body: all of them, or none.
+
+    Every object is checked against its digest before any is stored; one that does not
+    match, a malformed or cut-off body stores nothing. A push of many small files sends
+    them this way, so each costs a few bytes of framing rather than a request.
+    """
+    try:
+        body = await request.body()  # bounded by KEEL_MAX_REQUEST_MB (BodyLimit)
+    except ClientDisconnect as exc:
+        raise InvalidInput(
+            "The batch was cut off before its end. Nothing was stored; send it again."
+        ) from exc
+    items = parse_batch(body)
+    for digest, data in items.items():
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise InvalidInput(
+                f"Object {digest} of the batch: its {len(data)} bytes hash to {actual}, so they "
+                "are not this object. Nothing of the batch was stored; send each object's own "
+                "bytes under its blake3 digest."
+            )
+    stored = await run_in_threadpool(_objects(request).put_many, list(items.values()))
+    if stored != list(items):  # the store read back other bytes than were checked: a bug
+        raise IntegrityError(
+            "The batch was stored under other digests than checked; report this bug."
+        )
+    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
+    return JSONResponse({"stored": answer}, status_code=201)
+
+
 @router.put(
     "/{digest}",
     status_code=201,
@@ -80,39 +121,29 @@ def missing(
 async def put_object(digest: str, request: Request) -> JSONResponse:
     """Store the raw request body as the object ``digest`` (at most KEEL_MAX_UPLOAD_MB).
 
-    The body is hashed as it arrives; it becomes visible only if its blake3 digest is
-    ``digest`` and it is as long as its ``Content-Length``. Otherwise nothing is stored.
+    The body goes straight into the store (written once), hashed as it arrives; it becomes
+    visible only if its blake3 digest is ``digest`` and it is as long as its
+    ``Content-Length``. Otherwise nothing is stored.
     """
     check_digest(digest)
     limit = request.app.state.max_upload
     declared = _content_length(request)
     if declared is not None and declared > limit:
         raise PayloadTooLarge(_too_large(digest, declared, limit))
-    hasher = new_hasher(declared or 0)
-    with tempfile.SpooledTemporaryFile(SPOOL) as body:
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(_too_large(digest, size, limit))
-                hasher.update(chunk)
-                body.write(chunk)
-        except ClientDisconnect as exc:
-            raise InvalidInput(_incomplete(digest, size, declared)) from exc
-        if declared is not None and size != declared:
-            raise InvalidInput(_incomplete(digest, size, declared))
-        actual = hasher.hexdigest()
-        if actual != digest:
-            raise InvalidInput(
-                f"Object {digest}: the {size} bytes received hash to {actual}, so they are not "
-                "this object (damaged in transit, or sent under the wrong digest). Nothing was "
-                "stored; send the object's own bytes under their blake3 digest."
-            )
-        body.seek(0)
-        stored = await run_in_threadpool(_objects(request).put, body)
-    if stored != digest:  # the store read back other bytes than were checked: a server bug
+    # the store reads the body from the connection and writes it once; the body is
+    # checked as it arrives and a wrong one fails the store's read, so nothing is stored
+    body = CheckedBody(
+        request.stream(),
+        digest,
+        declared=declared,
+        limit=limit,
+        incomplete=lambda size: _incomplete(digest, size, declared),
+        too_large=lambda size: _too_large(digest, size, limit),
+    )
+    stored = await run_in_threadpool(_objects(request).put, body)
+    if stored != digest:  # the store read other bytes than were checked: a server bug
         raise IntegrityError(f"Object {digest} was stored as {stored}; report this bug.")
+    size = body.size
     return JSONResponse({"digest": digest, "size": size}, status_code=201)
 
 
@@ -123,9 +154,14 @@ async def put_object(digest: str, request: Request) -> JSONResponse:
     responses={**BINARY_ANSWER, **NOT_HERE},
 )
 def get_object(digest: str, request: Request) -> StreamingResponse:
-    """The object's bytes, verified against ``digest`` before the first one is sent."""
+    """The object's bytes, streamed as stored (``ETag``: its digest).
+
+    The store checked the bytes against ``digest`` when it wrote them; the client checks
+    them again as they arrive (every keel client does) and ``keel fsck`` finds bit rot,
+    so the server does not read and hash a whole object before sending its first byte.
+    """
     objects = _objects(request)
-    fh = _open(objects, digest)
+    fh = _open_stored(objects, digest)
     try:
         size = objects.size(digest)
     except BaseException:
@@ -182,6 +218,18 @@ def delete_object(digest: str, request: Request, caller: TokenInfo = ADMIN) -> J
     The caller makes sure no record refers to it."""
     _unscoped(caller, "delete an object")
     return JSONResponse({"deleted": _objects(request).delete(check_digest(digest))})
+
+
+def _open_stored(objects: ObjectStore, digest: str):
+    """The object's file as stored, unhashed, when the store keeps it as a plain file
+    (the local store); otherwise the store's own verified open."""
+    check_digest(digest)
+    if isinstance(objects, LocalObjectStore):
+        try:
+            return open(objects.path(digest), "rb")
+        except OSError:  # absent, being collected, or kept another way: ask the store
+            pass
+    return _open(objects, digest)
 
 
 def _open(objects: ObjectStore, digest: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["DeletedObject", "StoredObject"]
+__all__ = ["DeletedObject", "StoredBatch", "StoredObject"]
 
 
 class StoredObject(BaseModel):
@@ -12,6 +12,12 @@ class StoredObject(BaseModel):
 
     digest: str = Field(description="blake3 of its bytes (64 hex characters).")
     size: int = Field(description="Bytes.")
+
+
+class StoredBatch(BaseModel):
+    """The objects of a batch upload, every one now held."""
+
+    stored: list[StoredObject] = Field(description="Each object of the batch, once, in order.")
 
 
 class DeletedObject(BaseModel):

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keel.errors import IntegrityError, NotFound, ObjectNotFound
+from keel.errors import IntegrityError, NotFound, ObjectNotFound, PayloadTooLarge
 
 from ._base import ObjectStore, Source, as_stream
 from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
+from ._http_batch import BATCH_OBJECTS, frame
 
 __all__ = ["MISSING_BATCH", "HttpObjectStore"]
 
@@ -29,6 +30,13 @@ MISSING_BATCH = 10_000
 SPOOL = 1024 * 1024
 """Bytes of a non-seekable stream kept in memory while it waits to be sent."""
 SEND_CHUNK = 1024 * 1024
+BATCH_OBJECT_MAX = 1024 * 1024
+"""Objects up to this size travel in batches (``POST /objects/batch``), larger ones alone."""
+BATCH_BYTES = 3 * 1024 * 1024
+"""Most bytes of one batch: below the server's default request limit (4 MiB)."""
+PULL_WORKERS = 8
+"""Downloads in flight at once in :meth:`HttpObjectStore.get_many` (each mostly waits on
+the server's per-request cost, so more threads than cores pay off)."""
 
 
 @dataclass
@@ -52,6 +60,11 @@ class _Staged:
         self.stream.seek(self.start)
         return _read(self.stream, self.size)
 
+    def read(self) -> bytes:
+        """Every byte of the source (for a small object sent in a batch)."""
+        body = self.body()
+        return body if isinstance(body, bytes) else b"".join(body)
+
     def close(self) -> None:
         if self.owned and self.stream is not None:
             self.stream.close()
@@ -64,6 +77,8 @@ class HttpObjectStore(ObjectStore):
         url: the server's address (what ``KEEL_URI`` would be).
         token: bearer token; pushing needs a writer, reading a reader token.
         timeout: seconds to wait for any one read or write on the connection.
+        remember_files: keep a stat cache of pushed files (see :mod:`._http_known`), so
+            that pushing an unchanged file again does not read it.
 
     Example::
 
@@ -72,11 +87,20 @@ class HttpObjectStore(ObjectStore):
         >>> digest = objects.put(b"hello")                           # doctest: +SKIP
     """
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 300.0,
+        remember_files: bool = True,
+    ) -> None:
         from keel._remote import RemoteClient
 
         self.url = url.rstrip("/")
         self.client = RemoteClient(self.url, token=token, timeout=timeout)
+        self._batches = True  # until the server turns a batch away
+        self.remember_files = remember_files
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -99,20 +123,31 @@ class HttpObjectStore(ObjectStore):
 
         Digests come back in the order of ``sources``; the same bytes are sent once.
         """
+        paths = [str(s) for s in sources if isinstance(s, str | os.PathLike)]
+        known = _known_files(self.url, paths) if paths and self.remember_files else None
         staged: list[_Staged] = []
         try:
-            for item in _map(self._stage, sources, workers):
-                staged.append(item)
+            cached = known.digests() if known is not None else {}
+            staged = list(_map(lambda s: self._stage(s, cached), sources, workers))
             lacking = set(self.missing(s.digest for s in staged))
             sends = {s.digest: s for s in staged if s.digest in lacking}
-            for _ in _map(self._send, list(sends.values()), workers):
+            for _ in _map(self._send_group, _groups(list(sends.values())), workers):
                 pass
+            if known is not None:  # every object is on the server now
+                known.record(
+                    {str(s): (i.digest, i.size) for s, i in zip(sources, staged, strict=True)}
+                )
         finally:
             for item in staged:
                 item.close()
+            if known is not None:
+                known.close()
         return [s.digest for s in staged]
 
-    def _stage(self, source: Source) -> _Staged:
+    def _stage(self, source: Source, cached: dict[str, tuple[str, int]] | None = None) -> _Staged:
+        if cached and isinstance(source, str | os.PathLike) and str(source) in cached:
+            digest, size = cached[str(source)]  # unchanged since last pushed: not read
+            return _Staged(digest, size, path=Path(source))
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             return _Staged(hash_bytes(data), len(data), data=data)
@@ -136,6 +171,22 @@ class HttpObjectStore(ObjectStore):
             spool.close()
             raise
         return _Staged(hasher.hexdigest(), size, stream=spool, owned=True)  # type: ignore[arg-type]
+
+    def _send_group(self, group: list[_Staged]) -> None:
+        """Send one object with a PUT, or several small ones in one batch request."""
+        if len(group) == 1 or not self._batches:
+            for item in group:
+                self._send(item)
+            return
+        body = frame([(item.digest, item.read()) for item in group])
+        headers = {"Content-Type": "application/octet-stream"}
+        try:
+            self.client.request("POST", f"{API}/batch", content=body, headers=headers)
+        except (NotFound, PayloadTooLarge):
+            # a server without the batch route, or with a request limit below BATCH_BYTES
+            self._batches = False
+            for item in group:
+                self._send(item)
 
     def _send(self, item: _Staged) -> None:
         # Content-Length lets the server refuse an oversized object before reading it and
@@ -166,6 +217,43 @@ class HttpObjectStore(ObjectStore):
             Path(tmp).unlink(missing_ok=True)
             raise
         return dest
+
+    def get_many(
+        self, jobs: list[tuple[str, str | os.PathLike[str]]], *, workers: int = PULL_WORKERS
+    ) -> list[Path]:
+        """Download each ``(digest, dest)`` on up to ``workers`` threads; the paths, in order.
+
+        Each object is verified as it streams in and written atomically (as :meth:`get`);
+        the same bytes wanted at several paths are fetched once and copied. On a failure
+        the downloads not yet started are cancelled and the first error is raised.
+        """
+        first: dict[str, Path] = {}
+        copies: list[tuple[Path, Path]] = []
+        for digest, dest in jobs:
+            check_digest(digest)
+            if digest in first:
+                copies.append((first[digest], Path(dest)))
+            else:
+                first[digest] = Path(dest)
+        fetches = list(first.items())
+        if workers < 2 or len(fetches) < 2:
+            for digest, dest in fetches:
+                self.get(digest, dest)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(self.get, digest, dest) for digest, dest in fetches]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        for src, dest in copies:
+            _copy_atomically(src, dest)
+        return [Path(dest) for _, dest in jobs]
 
     def _download(self, digest: str, out: BinaryIO | None) -> str:
         """Stream the object into ``out`` (or nowhere) and raise unless it hashes to
@@ -225,6 +313,36 @@ class HttpObjectStore(ObjectStore):
         )
 
 
+def _known_files(url: str, paths: list[str]) -> Any:
+    from ._http_known import KnownFiles
+
+    try:
+        return KnownFiles(url, paths)
+    except OSError:  # no cache folder: every file is read
+        return None
+
+
+def _groups(items: list[_Staged]) -> list[list[_Staged]]:
+    """Objects to send, grouped: each large one alone, small ones together in batches of
+    at most :data:`BATCH_BYTES` and :data:`BATCH_OBJECTS` (largest first, so the batches
+    come out even)."""
+    groups: list[list[_Staged]] = []
+    batch: list[_Staged] = []
+    size = 0
+    for item in sorted(items, key=lambda i: i.size, reverse=True):
+        if item.size > BATCH_OBJECT_MAX:
+            groups.append([item])
+            continue
+        if batch and (size + item.size > BATCH_BYTES or len(batch) == BATCH_OBJECTS):
+            groups.append(batch)
+            batch, size = [], 0
+        batch.append(item)
+        size += item.size + 100
+    if batch:
+        groups.append(batch)
+    return groups
+
+
 def _map(fn: Any, items: list[Any], workers: int) -> Iterator[Any]:
     """``map`` over threads when there is more than one item and worker (hashing and
     sockets release the GIL)."""
@@ -239,6 +357,20 @@ def _map(fn: Any, items: list[Any], workers: int) -> Iterator[Any]:
             yield from pool.map(fn, items)
 
     return results()
+
+
+def _copy_atomically(src: Path, dest: Path) -> None:
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, CHUNK_SIZE)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _hash(stream: BinaryIO) -> tuple[str, int]:
