@@ -20,11 +20,14 @@ import contextlib
 import dataclasses
 import json
 import logging
-import multiprocessing
+import os
 import pickle
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
 from keel.errors import KeelError
@@ -112,7 +115,6 @@ class ProcessWriter:
     def __init__(self, recipe: tuple[Any, str], deployment: str, hashed: list[str], done: Done):
         self.recipe, self.deployment, self.hashed, self.done = recipe, deployment, hashed, done
         self.restarts = 0
-        self._context = multiprocessing.get_context("spawn")  # no copy of a threaded server
         self._send_lock = threading.Lock()  # one sender at a time, and restarts exclusive
         self._state = threading.Condition()
         self._pending: dict[int, list[Any]] = {}  # seq -> [kind, rows, message, attempts]
@@ -128,15 +130,16 @@ class ProcessWriter:
         return None if self._process is None else self._process.pid
 
     def _start(self) -> None:
-        mine, theirs = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_main,
-            args=(theirs, self.recipe, self.deployment, self.hashed),
-            name=f"keel-predlog-writer-{self.deployment}",
-            daemon=True,
+        # A fresh interpreter (not a fork of a threaded server, nor multiprocessing's
+        # spawn, which imports the parent's __main__ again) with its end of a socket pair.
+        mine, theirs = Pipe(duplex=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
         )
-        process.start()
         theirs.close()
+        mine.send((self.recipe, self.deployment, self.hashed))
         self._conn, self._process = mine, process
         threading.Thread(
             target=self._read,
@@ -173,14 +176,18 @@ class ProcessWriter:
                 self._state.notify_all()
             if known:
                 self.done(kind, rows, error, expected)
-        process.join(timeout=10)
+        try:
+            exitcode = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            exitcode = process.wait()
         conn.close()
         with self._state:
             finished = self._closing and not self._pending
         if finished:
             self._finished.set()
             return
-        self._restart(process.exitcode)
+        self._restart(exitcode)
 
     def _restart(self, exitcode: int | None) -> None:
         with self._send_lock:
@@ -240,11 +247,17 @@ class ProcessWriter:
             self._process.kill()
 
 
-def _main(conn: Any, recipe: tuple[Any, str], deployment: str, hashed: list[str]) -> None:
-    """The writer process: write each part received, acknowledge it, end on an empty
-    message or a closed pipe."""
+_CHILD = "import sys; from keel.serving._logwriter import main; main(int(sys.argv[1]))"
+
+
+def main(fd: int) -> None:
+    """The writer process, on its end ``fd`` of the socket pair: write each part
+    received, acknowledge it, end on an empty message or a closed pipe."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server's stop reaches us by the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.set_blocking(fd, True)
+    conn = Connection(fd)
+    recipe, deployment, hashed = conn.recv()
     client = None
     try:
         while True:
