@@ -240,3 +240,28 @@ def test_a_row_range_reads_only_its_rows_across_row_groups(tmp_path) -> None:
     ids = [i for b in batches for i in b.column("id").to_pylist()]
     assert ids == list(range(1_500, 3_700))
     assert list(read_batches(objects, digest, plan, 6_000, 7_000)) == []
+
+
+def test_the_output_profile_is_the_one_reading_the_parts_back_gives(
+    scored: Scored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.data import prepare_parts
+
+    client = scored.client
+    monkeypatch.setattr(batch, "PART_ROWS", 12_000)  # several parts: profiles merged
+    out = predict_dataset("credit", "applications", batch_rows=5_000, client=client)
+    digests = [e.digest for e in client.datasets.manifest(out).entries]
+    assert len(digests) == 5
+    read_back = prepare_parts(client.objects, digests)  # the way that reads every part
+    assert out.manifest_digest == read_back.manifest_digest
+    assert out.profile_digest == read_back.profile_digest
+
+
+def test_features_of_mixed_types_take_the_checked_path_and_score_alike(scored: Scored) -> None:
+    client, model = scored.client, scored.model
+    frame = make_frame(3_000).assign(income=lambda f: f["income"].round().astype("int64"))
+    client.datasets.log(frame, "mixed")
+    out = client.datasets.load(predict_dataset("credit", "mixed", batch_rows=700, client=client))
+    features = frame[["income", "debt"]].astype(float)
+    assert (out["prediction"].to_numpy() == model.predict(features)).all()
+    np.testing.assert_allclose(out["proba_1"].to_numpy(), model.predict_proba(features)[:, 1])

@@ -34,7 +34,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(args: list[str], env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, str]:
+def _start(
+    args: list[str], env: dict[str, str], cwd: Path, *, new_session: bool = False
+) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")} | env
     process = subprocess.Popen(
@@ -44,6 +46,7 @@ def _start(args: list[str], env: dict[str, str], cwd: Path) -> tuple[subprocess.
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=new_session,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -106,3 +109,34 @@ def test_serve_refuses_what_it_cannot_do(env: dict[str, str], tmp_path: Path) ->
     assert broken.returncode == 1
     assert "weights sum to 50" in broken.stderr
     assert "Traceback" not in broken.stderr + missing.stderr + open_wide.stderr
+
+
+def test_sigterm_to_the_process_group_loses_no_logged_prediction(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # Nothing is written before the stop (an hour, a million rows): the SIGTERM path alone
+    # must bring every row to the lake, though the writer process gets the signal too.
+    quiet = env | {
+        "KEEL_PREDICTIONS_FLUSH_SECONDS": "3600",
+        "KEEL_PREDICTIONS_FLUSH_ROWS": "1000000",
+    }
+    process, url = _start(["credit@champion"], quiet, tmp_path, new_session=True)
+    sent = []
+    try:
+        with httpx.Client(base_url=url) as http:
+            for i in range(60):
+                request_id = f"sigterm-{i:03d}"
+                answer = http.post("/predict", json=[ROW], headers={"x-request-id": request_id})
+                assert answer.status_code == 200
+                sent.append(request_id)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    from keel.client import Client
+    from keel.config import resolve
+
+    config = resolve(uri=env["KEEL_URI"], objects=env["KEEL_OBJECTS"])
+    with Client(config=config) as client:
+        logged = client.predictions.read("predictions", deployment="credit")
+    assert sorted(logged.column("request_id").to_pylist()) == sent

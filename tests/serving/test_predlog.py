@@ -5,6 +5,9 @@ logging; errors counted, never raised into the caller."""
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -216,3 +219,70 @@ def test_bad_arguments_and_feedback_are_refused_clearly(sink: PredictionStore) -
         logger.feedback({"request_id": "a", "label": 1})  # type: ignore[arg-type]
     logger.close()
     assert sink.parts("feedback") == []  # nothing of a refused call was kept
+
+
+def test_a_writer_process_that_dies_is_restarted_and_nothing_is_lost(
+    sink: PredictionStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = PredictionLogger(sink, deployment="credit", flush_rows=1000, flush_seconds=3600)
+    first = [_log(logger, n_rows=2) for _ in range(5)]
+    logger.flush()  # the writer process is up and wrote a part
+    pid = logger.writer_pid
+    assert pid is not None
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: logger.writer_pid != pid, "a new writer process")
+    second = [_log(logger, n_rows=3) for _ in range(4)]
+    logger.close()
+    table = sink.read("predictions")
+    assert sorted(table.column("request_id").to_pylist()) == sorted(
+        [i for i in first for _ in range(2)] + [i for i in second for _ in range(3)]
+    )
+    assert logger.stats["rows_written"] == 22
+    assert "restarted it" in caplog.text
+
+
+def test_excluded_and_hashed_values_never_leave_the_serving_process(
+    sink: PredictionStore,
+) -> None:
+    policy = LoggingPolicy(exclude=("ssn",), hash=("customer_id",))
+    logger = PredictionLogger(sink, deployment="credit", policy=policy, salt=SALT)
+    handed: list[bytes] = []
+    submit = logger._writer.submit
+
+    def spy(kind: str, payload: object) -> None:
+        handed.append(pickle.dumps(payload))  # what the writer process would receive
+        submit(kind, payload)
+
+    logger._writer.submit = spy  # type: ignore[method-assign]
+    _log(logger, ssn=["123-45-6789"], customer_id=["cust-secret-77"], city=["visible-town"])
+    logger.close()
+    assert logger.writer_pid not in (None, os.getpid())
+    assert len(handed) == 1
+    assert b"visible-town" in handed[0]  # the same check finds what is kept
+    assert b"123-45-6789" not in handed[0]
+    assert b"cust-secret-77" not in handed[0]
+
+
+def test_a_sink_of_your_own_is_written_in_a_thread(store: Store) -> None:
+    class Mine:
+        project = "default"
+
+        def __init__(self) -> None:
+            self.tables: list[pa.Table] = []
+
+        def write(self, kind: str, deployment: str, table: pa.Table) -> str:
+            self.tables.append(table)
+            return "part"
+
+        def hash_key(self) -> bytes:
+            return SALT
+
+    mine = Mine()
+    with pytest.raises(InvalidInput, match="writer='process' needs a sink keel can open"):
+        PredictionLogger(mine, deployment="credit", writer="process")
+    logger = PredictionLogger(mine, deployment="credit")
+    _log(logger, n_rows=3)
+    logger.close()
+    assert logger.writer_pid is None
+    assert [t.num_rows for t in mine.tables] == [3]

@@ -7,7 +7,11 @@ into Parquet parts that go to the object store as they fill. The new version is 
 at the end, in one transaction, with the model version as its producer and the input
 version as its parent in the lineage graph, so nothing is recorded if any batch fails.
 
-Memory holds one batch and the input row group it comes from, never the whole table.
+Memory holds one batch and the input row group it comes from, two output batches waiting
+for the writer thread, and the output part being written (up to :data:`PART_ROWS` rows,
+profiled when it closes), never the whole input table. Parquet encoding, storing and
+profiling run in that thread while the next batch is read and predicted, and the local
+path records the version from the profiles so made, without reading its parts back.
 With Ray (``ray=True``, or ``KEEL_RAY_ADDRESS`` set) the rows are split into slices
 scored by tasks on the cluster, each writing its own parts; the parts are then combined
 in order into one version (see :mod:`keel.serving._batch_ray`).
@@ -15,6 +19,8 @@ in order into one version (see :mod:`keel.serving._batch_ray`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 
     from keel.client import Client
     from keel.data import DatasetVersion, Manifest
+    from keel.data._prepare import PreparedVersion
     from keel.registry import ModelVersion
     from keel.store.objects import ObjectStore
 
@@ -153,9 +160,9 @@ def predict_dataset(
         from ._batch_ray import score_on_ray
 
         digests = score_on_ray(client.config, plan, manifest, progress)
+        prepared = prepare_parts(client.objects, digests)
     else:
-        digests = score_parts(client.objects, loaded, plan, manifest, progress)
-    prepared = prepare_parts(client.objects, digests)
+        prepared = _score_here(client.objects, loaded, plan, manifest, progress)
     return datasets.record(
         name,
         prepared,
@@ -184,15 +191,40 @@ def score_parts(
 ) -> list[str]:
     """Score every part of ``manifest`` here, one batch at a time; the digests of the
     output parts, in order."""
-    scorer, at = Scorer(loaded, plan), 0
     with PartWriter(objects) as writer:
-        for entry in manifest.entries:
-            for batch in read_batches(objects, entry.digest, plan):
-                writer.write(scorer.score(batch, at))
-                at += batch.num_rows
-                if progress is not None:
-                    progress(batch.num_rows)
+        _score_into(writer, objects, loaded, plan, manifest, progress)
     return writer.digests  # closed: the last part is stored too
+
+
+def _score_here(
+    objects: ObjectStore,
+    loaded: Any,
+    plan: ScoringPlan,
+    manifest: Manifest,
+    progress: Progress | None = None,
+) -> PreparedVersion:
+    """Score every part of ``manifest`` here, profiling the output as it is written; the
+    version ready to record (its parts are not read back)."""
+    with PartWriter(objects, profile=True) as writer:
+        _score_into(writer, objects, loaded, plan, manifest, progress)
+    return writer.prepared()
+
+
+def _score_into(
+    writer: PartWriter,
+    objects: ObjectStore,
+    loaded: Any,
+    plan: ScoringPlan,
+    manifest: Manifest,
+    progress: Progress | None,
+) -> None:
+    scorer, at = Scorer(loaded, plan), 0
+    for entry in manifest.entries:
+        for batch in read_batches(objects, entry.digest, plan):
+            writer.write(scorer.score(batch, at))
+            at += batch.num_rows
+            if progress is not None:
+                progress(batch.num_rows)
 
 
 def read_batches(
@@ -202,8 +234,8 @@ def read_batches(
     at most ``plan.batch_rows``, reading only the row groups they fall in."""
     import pyarrow.parquet as pq
 
-    with objects.open(digest) as fh:
-        parquet = pq.ParquetFile(fh)
+    with objects.open(digest) as fh, _native(fh) as source:
+        parquet = pq.ParquetFile(source)
         meta = parquet.metadata
         stop = meta.num_rows if stop is None else min(stop, meta.num_rows)
         groups, first, at = [], None, 0
@@ -225,16 +257,47 @@ def read_batches(
                 return
 
 
+@contextlib.contextmanager
+def _native(fh: Any) -> Iterator[Any]:
+    """``fh`` (verified) as Arrow reads fastest: a memory map of its file when it is one
+    (Arrow then reads without the GIL and without copies), else ``fh`` itself."""
+    import pyarrow as pa
+
+    name = getattr(fh, "name", None)
+    try:
+        same = isinstance(name, str) and os.path.samestat(os.fstat(fh.fileno()), os.stat(name))
+    except (AttributeError, OSError, ValueError):
+        same = False
+    if not same:
+        yield fh
+        return
+    with pa.memory_map(name) as mapped:
+        yield mapped
+
+
 class Scorer:
-    """Turns input batches into output tables: kept columns, predictions, probabilities."""
+    """Turns input batches into output tables: kept columns, predictions, probabilities.
+
+    A batch whose features are all numbers without nulls, of the types the signature
+    keeps them as, goes to the model as one NumPy block made straight from its Arrow
+    columns (one copy); any other batch goes through pandas and the signature's checks
+    and casts. The first batch decides, by comparing the two.
+    """
 
     def __init__(self, loaded: Any, plan: ScoringPlan) -> None:
         self.loaded = loaded
         self.plan = plan
         native = loaded.native
         classes = getattr(native, "classes_", None)
-        self._proba = native.predict_proba if hasattr(native, "predict_proba") else None
-        self._classes = None if classes is None or self._proba is None else list(classes)
+        self._proba = None
+        if classes is not None and hasattr(native, "predict_proba"):
+            try:
+                self._proba = loaded.proba_function()  # fed as predict is: NumPy if it can
+            except KeelError:
+                self._proba = None
+        self._classes = None if self._proba is None else list(classes)
+        self._numeric: pa.Schema | None = None  # the features' schema the block path takes
+        self._decided = False
 
     def score(self, batch: pa.RecordBatch, first_row: int = 0) -> pa.Table:
         """The output rows of one input batch, whose first row is row ``first_row`` of the
@@ -247,12 +310,12 @@ class Scorer:
         import numpy as np
         import pyarrow as pa
 
-        frame = self.loaded.enforce(batch.select(list(self.plan.features)).to_pandas())
+        frame = self._frame(batch.select(list(self.plan.features)))
         names = [*self.plan.keep]
         arrays = [batch.column(c) for c in self.plan.keep]
         try:
             output = self.loaded.predict(frame)
-            proba = None if self._classes is None else self._proba(frame)
+            proba = None if self._proba is None else self._proba(frame)
         except KeelError:
             raise
         except Exception as exc:  # the model's own error: name the rows it failed on
@@ -273,18 +336,67 @@ class Scorer:
                 arrays.append(pa.array(proba[:, i]))
         return pa.Table.from_arrays(arrays, names=names)
 
+    def _frame(self, features: pa.RecordBatch) -> Any:
+        """The features as the model takes them: a DataFrame over one NumPy block when
+        the batch allows it, else through pandas and the signature's checks."""
+        import numpy as np
+        import pandas as pd
+
+        if (
+            self._numeric is not None
+            and features.schema.equals(self._numeric)
+            and not any(c.null_count for c in features.columns)
+        ):
+            block = np.column_stack([c.to_numpy() for c in features.columns])
+            return pd.DataFrame(block, columns=list(self.plan.features), copy=False)
+        frame = self.loaded.enforce(features.to_pandas())
+        if not self._decided:
+            self._decided = True
+            if _same_numbers(features, frame):
+                self._numeric = features.schema
+        return frame
+
+
+def _same_numbers(features: pa.RecordBatch, frame: Any) -> bool:
+    """Whether ``frame`` (the enforced features) holds every Arrow column of ``features``
+    as the NumPy numbers that column is, in the same order: then a block made from the
+    Arrow columns is what the signature's checks would have made."""
+    import pyarrow as pa
+
+    if list(frame.columns) != list(features.schema.names) or features.num_columns == 0:
+        return False
+    for field, dtype in zip(features.schema, frame.dtypes, strict=True):
+        kind = field.type
+        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            return False
+        if dtype != kind.to_pandas_dtype():
+            return False
+    return len({str(d) for d in frame.dtypes}) == 1  # one block: one type for all
+
 
 class PartWriter:
     """Writes output tables into Parquet parts of at most :data:`PART_ROWS` rows, each put
     in the object store as soon as it is full (a temporary file holds one part at a time).
 
-    Small tables are gathered into row groups of at least :data:`ROW_GROUP_ROWS` rows
-    first, so that tiny batches do not make a file of tiny row groups.
+    Encoding and storing run in a background thread, overlapping the next batch's
+    reading and predicting (Arrow and the hash release the GIL); at most two tables wait
+    for it. Small tables are gathered into row groups of at least :data:`ROW_GROUP_ROWS`
+    rows first, so that tiny batches do not make a file of tiny row groups. With
+    ``profile=True`` the thread also profiles each part as it closes (the part's tables
+    are in memory until then), so :meth:`prepared` records the version without reading
+    the parts back.
     """
 
-    def __init__(self, objects: ObjectStore) -> None:
+    def __init__(self, objects: ObjectStore, *, profile: bool = False) -> None:
+        import queue
+        import threading
+
         self.objects = objects
         self.digests: list[str] = []
+        self.profile: Any = None
+        self._profiling = profile
+        self._sizes: list[tuple[int, int]] = []  # (bytes, rows) of each stored part
+        self._part: list[pa.Table] = []  # the current part's tables, to profile
         self._folder = tempfile.TemporaryDirectory(prefix="keel-predict-")
         self._writer: Any = None
         self._path: Path | None = None
@@ -292,6 +404,12 @@ class PartWriter:
         self._schema: pa.Schema | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._aborted = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="keel-predict-writer", daemon=True)
+        self._thread.start()
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` (its schema must match the first table's)."""
@@ -307,17 +425,67 @@ class PartWriter:
                     f"The model's output changed type between batches: {table.schema} after "
                     f"{self._schema} ({exc}). Make predict return one type for every batch."
                 ) from exc
+        self._check()
+        self._queue.put(table)
+
+    def close(self) -> list[str]:
+        """Store the last part; the digests of every part, in order."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
+            self._folder.cleanup()
+        self._check()
+        return self.digests
+
+    def prepared(self) -> PreparedVersion:
+        """The closed writer's parts as a table version ready to record (``profile=True``):
+        the manifest and the merged profile stored, no part read back."""
+        from keel.data import Manifest, ManifestEntry
+        from keel.data._prepare import PreparedVersion
+        from keel.data._tables import schema_of
+
+        if not self._profiling or not self._closed:
+            raise RuntimeError("prepared() needs a closed PartWriter made with profile=True")
+        if not self.digests or self._schema is None:
+            raise InvalidInput("A table version needs at least one Parquet part; none was written.")
+        entries = [
+            ManifestEntry(f"part-{i:05d}.parquet", digest, size, rows)
+            for i, (digest, (size, rows)) in enumerate(zip(self.digests, self._sizes, strict=True))
+        ]
+        rows = sum(r for _, r in self._sizes)
+        manifest = Manifest("table", entries, schema_of(self._schema.empty_table()), rows)
+        manifest.check_paths()
+        manifest_digest = self.objects.put(manifest.to_bytes())
+        profile_digest = self.objects.put(self.profile.to_json()) if self.profile else None
+        return PreparedVersion(manifest, manifest_digest, profile_digest)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        """The background thread: write what comes, then the last part (unless aborted)."""
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._take(table)
+                except BaseException as exc:  # raised in the caller's thread by _check
+                    self._error = exc
+        if self._error is None and not self._aborted:
+            try:
+                self._drain()
+                self._flush()
+            except BaseException as exc:
+                self._error = exc
+        if self._writer is not None:  # an error or an abort left a part open
+            self._writer.close()
+
+    def _take(self, table: pa.Table) -> None:
         self._pending.append(table)
         self._pending_rows += table.num_rows
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._drain()
-
-    def close(self) -> list[str]:
-        """Store the last part; the digests of every part, in order."""
-        self._drain()
-        self._flush()
-        self._folder.cleanup()
-        return self.digests
 
     def _drain(self) -> None:
         """Write the gathered tables into the current part, rolling over when it is full."""
@@ -331,8 +499,11 @@ class PartWriter:
             if self._writer is None:
                 self._open()
             room = PART_ROWS - self._rows
-            self._writer.write_table(table.slice(0, room))
-            self._rows += min(room, table.num_rows)
+            piece = table.slice(0, room)
+            self._writer.write_table(piece)
+            if self._profiling:
+                self._part.append(piece)
+            self._rows += piece.num_rows
             table = table.slice(room)
             if self._rows >= PART_ROWS:
                 self._flush()
@@ -349,8 +520,23 @@ class PartWriter:
             return
         self._writer.close()
         self._writer = None
+        size = self._path.stat().st_size
         self.digests.append(self.objects.put(self._path))
+        self._sizes.append((size, self._rows))
         self._path.unlink()
+        if self._profiling:
+            self._add_profile()
+
+    def _add_profile(self) -> None:
+        """The closed part's profile merged into the running one (as prepare_parts does)."""
+        import pyarrow as pa
+
+        from keel.data._profile import merge_profiles, profile_table
+
+        part, self._part = pa.concat_tables(self._part), []
+        merged = self.profile
+        profile = profile_table(part, edges=merged.edges() if merged is not None else None)
+        self.profile = profile if merged is None else merge_profiles(merged, profile)
 
     def __enter__(self) -> PartWriter:
         return self
@@ -359,8 +545,11 @@ class PartWriter:
         if kind is None:
             self.close()
             return
-        if self._writer is not None:
-            self._writer.close()
+        self._aborted = True
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()
         self._folder.cleanup()
 
 

@@ -2,12 +2,16 @@
 
 The model server calls :meth:`PredictionLogger.log` once per request, on the response
 path, so logging costs an append under a lock: no I/O, no Arrow, no exception. A
-background thread writes what is buffered as one Parquet part when ``flush_rows`` rows
-have gathered, every ``flush_seconds``, and on :meth:`~PredictionLogger.close` (the model
-server calls it on SIGTERM). The deployment's logging policy applies before anything is
-kept: a request is sampled or not as a whole, ``exclude`` drops columns and ``hash``
-replaces values by a keyed hash (see :mod:`keel.serving._hashing`), so an excluded or
-hashed value never reaches the buffer, the Parquet bytes or the lake.
+background thread hands what is buffered on as one part when ``flush_rows`` rows have
+gathered, every ``flush_seconds``, and on :meth:`~PredictionLogger.close` (the model
+server calls it on SIGTERM) to a writer *process*, which builds the Arrow table, encodes
+the Parquet and writes it to the lake (see :mod:`keel.serving._logwriter`): the serving
+process only transposes and pickles the buffer. A writer process that dies is restarted
+(with a warning in the log) and sent again what it had not written. The deployment's
+logging policy applies before anything is kept: a request is sampled or not as a whole,
+``exclude`` drops columns and ``hash`` replaces values by a keyed hash (see
+:mod:`keel.serving._hashing`), so an excluded or hashed value never reaches the buffer,
+the writer process, the Parquet bytes or the lake.
 
 Example::
 
@@ -20,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -30,11 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from keel.deploy.spec import LoggingPolicy
-from keel.errors import InvalidInput, KeelError
+from keel.errors import InvalidInput
 
 from ._hashing import hash_values
-from ._logtables import Rows, column_names, feedback_table, predictions_table
-from .predictions import HASHED_META
+from ._logtables import LogBatch, Rows, column_names, feedback_table
+from ._logwriter import ProcessWriter, ThreadWriter, sink_recipe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +76,9 @@ class PredictionLogger:
             sink) by default. Give the same one everywhere a project's logs are joined.
         sticky_key: the input column the request's ``key`` comes from; the key is hashed
             when that column is. Unknown (None): the key is hashed whenever any column is.
+        writer: ``"process"`` to build and write parts in a child process (the default
+            for ``client.predictions``), ``"thread"`` to do it in this process's
+            background thread (the only choice for a sink of your own).
     """
 
     def __init__(
@@ -85,6 +91,7 @@ class PredictionLogger:
         flush_seconds: float | None = None,
         salt: bytes | None = None,
         sticky_key: str | None = None,
+        writer: str | None = None,
     ) -> None:
         policy = policy or LoggingPolicy()
         if not isinstance(policy, LoggingPolicy):
@@ -110,6 +117,20 @@ class PredictionLogger:
             if not isinstance(self._key, bytes) or len(self._key) < 16:
                 raise InvalidInput("salt must be at least 16 bytes.")
         self._hash_key = bool(self._hash) and (sticky_key is None or sticky_key in self._hash)
+        hashed = sorted(self._hash) + (["key"] if self._hash_key else [])
+        recipe = sink_recipe(sink)
+        if writer not in (None, "process", "thread"):
+            raise InvalidInput(f"writer must be 'process' or 'thread'. Got {writer!r}.")
+        if writer == "process" and recipe is None:
+            raise InvalidInput(
+                f"writer='process' needs a sink keel can open in another process "
+                f"(client.predictions); got a {type(sink).__name__}. Use writer='thread'."
+            )
+        self._writer: ProcessWriter | ThreadWriter = (
+            ThreadWriter(sink, deployment, hashed, self._done)
+            if writer == "thread" or recipe is None
+            else ProcessWriter(recipe, deployment, hashed, self._done)
+        )
         self._random = random.Random()
         self._lock = threading.Lock()
         self._requests: list[tuple] = []
@@ -286,37 +307,47 @@ class PredictionLogger:
 
     # -- writing ------------------------------------------------------------------------
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The id of the process writing the parts (None: this one's thread, or none
+        started yet)."""
+        return self._writer.pid
+
     def flush(self) -> None:
-        """Write what is buffered now (one part of predictions, one of feedback)."""
+        """Write what is buffered now (one part of predictions, one of feedback) and wait
+        until everything handed on so far is written."""
+        self._hand_off()
+        if not self._writer.wait():
+            log_.warning("prediction log parts of %s still unwritten after 60 s", self.deployment)
+
+    def _hand_off(self) -> None:
+        """Give the buffered requests and feedback to the writer (the background thread,
+        flush and close call this)."""
         with self._write_lock:
             with self._lock:
                 requests, self._requests, self._rows = self._requests, [], 0
                 feedback, self._feedback = self._feedback, []
-            if requests:
-                self._write("predictions", requests, predictions_table)
-            if feedback:
-                self._write("feedback", feedback, feedback_table)
+            for kind, items in (("predictions", requests), ("feedback", feedback)):
+                if not items:
+                    continue
+                try:
+                    self._writer.submit(kind, LogBatch(items) if kind == "predictions" else items)
+                except Exception as exc:
+                    rows = sum(i[6].n for i in items) if kind == "predictions" else len(items)
+                    self._done(kind, rows, str(exc), False)
 
-    def _write(self, kind: str, items: list, build: Any) -> None:
-        rows = sum(i[6].n for i in items) if kind == "predictions" else len(items)
-        try:
-            table = build(self.deployment, items)
-            hashed = sorted(self._hash) if kind == "predictions" else []
-            hashed += ["key"] if self._hash_key else []
-            if hashed:
-                table = table.replace_schema_metadata({HASHED_META: json.dumps(hashed)})
-            self.sink.write(kind, self.deployment, table)
-        except Exception as exc:
-            with self._lock:
-                self.stats["errors"] += 1
-                self.stats["dropped"] += rows
-            level = logging.WARNING if isinstance(exc, KeelError) else logging.ERROR
-            log_.log(level, "%d %s rows of %s not written: %s", rows, kind, self.deployment, exc)
-            return
+    def _done(self, kind: str, rows: int, error: str | None, expected: bool) -> None:
+        """The writer wrote one part (``error`` None) or could not (and said why)."""
         with self._lock:
-            self.stats["parts"] += 1
-            if kind == "predictions":
-                self.stats["rows_written"] += rows
+            if error is None:
+                self.stats["parts"] += 1
+                if kind == "predictions":
+                    self.stats["rows_written"] += rows
+                return
+            self.stats["errors"] += 1
+            self.stats["dropped"] += rows
+        level = logging.WARNING if expected else logging.ERROR
+        log_.log(level, "%d %s rows of %s not written: %s", rows, kind, self.deployment, error)
 
     def _run(self) -> None:
         while not self._closed:
@@ -324,7 +355,7 @@ class PredictionLogger:
             self._wake.clear()
             if self._closed:
                 break
-            self.flush()
+            self._hand_off()
 
     def close(self) -> None:
         """Flush what is buffered and stop the background writer (idempotent)."""
@@ -333,7 +364,8 @@ class PredictionLogger:
         self._closed = True
         self._wake.set()
         self._thread.join()
-        self.flush()
+        self._hand_off()
+        self._writer.close()
 
     def __enter__(self) -> PredictionLogger:
         return self
