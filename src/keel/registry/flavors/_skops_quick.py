@@ -146,6 +146,8 @@ def public_estimator(name: str) -> bool:
     public name by the public scikit-learn module above the one defining it."""
     module_name, _, class_name = name.rpartition(".")
     parts = module_name.split(".")
+    if not all(p.isidentifier() for p in (*parts, class_name)):
+        return False
     if parts[0] != "sklearn" or class_name.startswith("_") or class_name == "BaseEstimator":
         return False
     public: list[str] = []
@@ -186,7 +188,10 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 class _Loader(importlib.abc.Loader):
     """Runs skops' ``_trusted_types`` with its two costly scans answering ``[]``, then
-    puts an unfilled :class:`_Deferred` in place of each list they made."""
+    puts an unfilled :class:`_Deferred` in place of each list they made.
+
+    The scans are swapped only while the module runs, inside the import of ``skops.io``
+    (a thread calling ``all_estimators()`` in that instant would see no estimators)."""
 
     def __init__(self, real: Any) -> None:
         self.real = real
@@ -198,10 +203,16 @@ class _Loader(importlib.abc.Loader):
         import sklearn.utils
         from skops.io import _utils
 
+        if not (
+            hasattr(sklearn.utils, "all_estimators") and hasattr(_utils, "get_public_type_names")
+        ):  # not the layout this stands in for: skops' module as it is, nothing deferred
+            self.real.exec_module(module)
+            return
         with _swapped(sklearn.utils, "all_estimators"), _swapped(_utils, "get_public_type_names"):
             self.real.exec_module(module)
         for name in DEFERRED:
-            setattr(module, name, _Deferred())
+            if hasattr(module, name):
+                setattr(module, name, _Deferred())
 
 
 @contextlib.contextmanager
@@ -218,19 +229,24 @@ def _fill() -> None:
     """Compute the deferred lists with skops' own module, run afresh (not registered)."""
     with _lock:
         stand_in = sys.modules[_MODULE]
-        pending = [getattr(stand_in, n) for n in DEFERRED]
-        if all(lst.filled for lst in pending):
+        pending = {
+            name: lst
+            for name in DEFERRED
+            if isinstance(lst := getattr(stand_in, name, None), _Deferred) and not lst.filled
+        }
+        if not pending:
             return
-        if all(hasattr(lst, "fill_with") for lst in pending):  # see defer_in_place
-            for lst in pending:
-                list.extend(lst, lst.fill_with)
-                lst.filled = True
-            return
-        spec = importlib.machinery.PathFinder.find_spec(_MODULE, sys.modules["skops.io"].__path__)
-        real = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(real)
-        for name, lst in zip(DEFERRED, pending, strict=True):
-            list.extend(lst, getattr(real, name))
+        if all(hasattr(lst, "fill_with") for lst in pending.values()):  # see defer_in_place
+            computed = {name: lst.fill_with for name, lst in pending.items()}
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(
+                _MODULE, sys.modules["skops.io"].__path__
+            )
+            real = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(real)
+            computed = {name: getattr(real, name) for name in pending}
+        for name, lst in pending.items():
+            list.extend(lst, computed[name])
             lst.filled = True
 
 
