@@ -30,7 +30,11 @@ def main() -> None:
         return
     configure_cli_logging(debug=False)
     code = run_reporting_errors(command, debug=lambda: False)
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left before the last line
+        _silence_stdout()
+        code = code or 1
     sys.exit(code)
 
 
