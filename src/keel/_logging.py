@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
-
-import orjson
 
 __all__ = ["JsonFormatter", "configure_logging", "configured"]
 
@@ -24,6 +21,11 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, extras, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # imported here: every command configures logging, few log as JSON (start-up time)
+        from datetime import UTC, datetime
+
+        import orjson
+
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),

@@ -29,12 +29,22 @@ from sklearn.tree import DecisionTreeClassifier
 
 from keel.errors import IntegrityError, PermissionDenied
 from keel.registry.flavors._sklearn import MODEL_FILE, TYPES_FILE, SklearnFlavor, loads_checked
+from keel.registry.flavors._skops_quick import defer_in_place
 
 RUN_SCRIPT = ("sklearn.utils._testing", "assert_run_python_script_without_output")
 """A function under ``sklearn.`` that runs a Python script: the deny-list let it through."""
 
 X, Y = make_classification(120, 4, n_informative=3, n_redundant=0, random_state=0)
 X = np.abs(X)
+
+
+@pytest.fixture(autouse=True, params=["skops as imported", "skops defaults deferred"])
+def skops_defaults(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: with skops' default lists computed, and deferred as a fresh
+    process's first load leaves them (keel then checks each name itself)."""
+    if request.param == "skops defaults deferred":
+        defer_in_place(monkeypatch.setattr)
+    return request.param
 
 
 @pytest.fixture

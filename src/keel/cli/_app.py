@@ -7,7 +7,6 @@ import sys
 import typer
 
 from keel._version import __version__
-from keel.errors import KeelError
 
 from . import (
     agent,
@@ -38,7 +37,7 @@ from . import (
     ui,
 )
 from . import validate as validate_cli
-from ._output import err_console, esc
+from ._main import configure_cli_logging, run_reporting_errors
 
 __all__ = ["app", "main"]
 
@@ -68,23 +67,8 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
 ) -> None:
     """keel: one tool for the whole ML lifecycle."""
-    from keel._logging import configure_logging
-
     _state["debug"] = debug
-    level = "DEBUG" if debug else _setting_or("log_level", "WARNING")
-    configure_logging(level, _setting_or("log_format", "text"))
-
-
-def _setting_or(name: str, fallback: str) -> str:
-    """A setting, or ``fallback`` while it is malformed: logging never stops a command
-    (the command's own configuration names the bad value)."""
-    from keel.config import setting
-    from keel.errors import ConfigError
-
-    try:
-        return setting(name)
-    except ConfigError:
-        return fallback
+    configure_cli_logging(debug=debug)
 
 
 project.register(app)
@@ -127,25 +111,7 @@ def _global_options_first(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Entry point of the ``keel`` command: user errors exit 1 without a traceback."""
-    try:
-        app(args=_global_options_first(sys.argv[1:]))
-    except KeelError as exc:
-        if _state["debug"]:
-            raise
-        # the message holds user values and hints such as pip install 'keelml[postgres]'
-        err_console.print(f"[bold red]error:[/] {esc(exc.message)}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
-    except OSError as exc:  # a path, a port, a permission: one line, not a traceback
-        if _state["debug"]:
-            raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        err_console.print(
-            f"[bold red]error:[/] {esc(exc.strerror or exc)}{esc(where)}. "
-            "Run again with --debug for the traceback.",
-            highlight=False,
-        )
-        sys.exit(1)
+    """The ``keel`` command through the full typer app: user errors exit 1 without a
+    traceback. (``keel.cli.main`` runs the plainest forms of two commands without it.)"""
+    args = _global_options_first(sys.argv[1:])
+    sys.exit(run_reporting_errors(lambda: app(args=args), debug=lambda: _state["debug"]))

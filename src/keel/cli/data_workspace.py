@@ -1,80 +1,19 @@
 """``keel data add``, ``pull`` and ``status``: data versioned beside the code, DVC-style.
 
-Start-up time is part of every command here (``keel data status`` should answer in a
-blink), so everything beyond typer and the console is imported inside the commands.
+The typer side only: what the commands do and print is in :mod:`._workspace_run`, which
+the entry point also runs directly for ``add`` and ``status`` (start-up time is part of
+every one of these commands, and ``keel data status`` should answer in a blink).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
-from ._output import console, err_console, esc, print_json
+from . import _workspace_run as run
 
 __all__ = ["register"]
-
-_SHOW_FILES = 10
-"""Changed files listed per path by ``status`` (``--json`` lists them all)."""
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-class _Bar:
-    """A progress callback that shows a bar on a terminal once a step takes a while."""
-
-    def __init__(self, label: str, unit: str, *, enabled: bool) -> None:
-        self.label = label
-        self.unit = unit
-        self.enabled = enabled and err_console.is_terminal
-        self.started: float | None = None
-        self.progress = None
-        self.task = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        if self.progress is None:
-            if now - self.started < 0.3 or done >= total:
-                return
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            count = DownloadColumn() if self.unit == "bytes" else MofNCompleteColumn()
-            self.progress = Progress(
-                TextColumn(self.label),
-                BarColumn(),
-                count,
-                TimeRemainingColumn(),
-                console=err_console,
-                transient=True,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(self.label, total=total)
-        self.progress.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 def add(
@@ -89,28 +28,7 @@ def add(
     Only files changed since keel last saw them are read. PATH is added to the
     .gitignore beside it, so git keeps the pointer and keel keeps the bytes.
     """
-    from keel.data._workspace import Workspace
-
-    workspace = Workspace.find()
-    try:
-        with _Bar("storing", "bytes", enabled=not json) as bar:
-            # no bar, no callback: store_files then flushes all files in one batch, not eight
-            result = workspace.add(path, name=name, on_progress=bar if bar.enabled else None)
-    finally:
-        workspace.close()
-    if json:
-        print_json(result.to_dict())
-        return
-    what = f"{result.files:,} files" if result.files != 1 else "1 file"
-    if result.new_version:
-        console.print(
-            f"[green]added[/] {esc(result.path)} as [bold]{esc(result.ref)}[/] ({what}, "
-            f"{_size(result.size)}): {result.hashed:,} read, {result.unchanged:,} unchanged"
-        )
-    else:
-        console.print(f"{esc(result.path)} is unchanged: [bold]{esc(result.ref)}[/] ({what})")
-    tracked = " ".join(p for p in (result.pointer, result.gitignore) if p)
-    console.print(f"[dim]to record it with the code: git add {esc(tracked)}[/]")
+    run.add(path, name=name, json=json)
 
 
 def pull(
@@ -127,39 +45,7 @@ def pull(
     Files that already match are skipped; files that differ are kept unless --force.
     Every file written is verified against its digest.
     """
-    from keel.data._workspace import Workspace
-
-    workspace = Workspace.find()
-    try:
-        with _Bar("restoring", "files", enabled=not json) as bar:
-            results = workspace.pull(paths or (), force=force, on_progress=bar)
-    finally:
-        workspace.close()
-    if json:
-        print_json([r.to_dict() for r in results])
-        return
-    if not results:
-        console.print(_NO_POINTERS)
-        return
-    from rich.text import Text
-
-    from ._table import Table
-
-    table = Table(title_justify="left")
-    for column in ("path", "version", "restored", "unchanged", "kept", "size restored"):
-        table.add_column(column, justify="left" if column in ("path", "version") else "right")
-    for r in results:
-        kept = Text(f"{len(r.kept):,}", style="yellow") if r.kept else "0"
-        table.add_row(
-            r.path, r.ref, f"{r.restored:,}", f"{r.unchanged:,}", kept, _size(r.bytes_restored)
-        )
-    console.print(table)
-    kept = sum(len(r.kept) for r in results)
-    if kept:
-        console.print(
-            f"[yellow]{kept:,} files differ from their version and were kept[/]; "
-            "'keel data status' lists them, 'keel data pull --force' overwrites them."
-        )
+    run.pull(paths or (), force=force, json=json)
 
 
 def status(
@@ -179,69 +65,9 @@ def status(
     With --exit-code the command exits 1 when anything changed, 0 when all is clean (as
     'git diff --exit-code' does); the output is the same.
     """
-    from keel.data._workspace import Workspace
-
-    workspace = Workspace.find()
-    try:
-        with _Bar("checking", "files", enabled=not json) as bar:
-            results = workspace.status(paths or (), on_progress=bar)
-    finally:
-        workspace.close()
-    changed = any(r.state != "clean" for r in results)
-    if json:
-        print_json([r.to_dict() for r in results])
-    elif not results:
-        console.print(_NO_POINTERS)
-    else:
-        _print_status(results)
-    if exit_code and changed:
-        raise typer.Exit(1)
-
-
-def _print_status(results: list) -> None:
-    """The status table and the first changed files of each path."""
-    from rich.text import Text
-
-    from ._table import Table
-
-    table = Table(title_justify="left")
-    for column in ("path", "version", "state", "added", "modified", "removed"):
-        table.add_column(
-            column, justify="right" if column in ("added", "modified", "removed") else "left"
-        )
-    styles = {"clean": "green", "modified": "yellow", "missing": "red"}
-    for r in results:
-        table.add_row(
-            r.path,
-            r.ref,
-            Text(r.state, style=styles[r.state]),
-            f"{len(r.added):,}",
-            f"{len(r.modified):,}",
-            f"{len(r.removed):,}",
-        )
-    console.print(table)
-    for r in results:
-        changes = [
-            *(("modified", p) for p in r.modified),
-            *(("added", p) for p in r.added),
-            *(("removed", p) for p in r.removed),
-        ]
-        for what, p in changes[:_SHOW_FILES]:
-            where = f"{r.path}/{p}" if r.kind == "folder" else r.path
-            console.print(f"  [{'yellow' if what == 'modified' else 'dim'}]{what}:[/] {esc(where)}")
-        if len(changes) > _SHOW_FILES:
-            console.print(
-                f"  [dim]... and {len(changes) - _SHOW_FILES:,} more (--json lists all)[/]"
-            )
-    if any(r.state == "missing" for r in results):
-        console.print("[dim]missing paths come back with 'keel data pull'[/]")
-    elif all(r.state == "clean" for r in results):
-        console.print("[green]clean[/]: every path matches its version")
-
-
-_NO_POINTERS = (
-    "No data pointers (*.keel) in this project. Version a file or folder with 'keel data add PATH'."
-)
+    code = run.status(paths or (), json=json, exit_code=exit_code)
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import orjson
-
 from keel.errors import InvalidInput
 
 __all__ = [
@@ -88,12 +86,16 @@ class Manifest:
             "schema": self.schema,
             "row_count": self.row_count,
         }
+        import orjson  # here: `keel data status` imports this module and no JSON library
+
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
         """Parse a stored manifest; :class:`InvalidInput` if it is not one (its paths are
         checked separately, by :meth:`check_paths`)."""
+        import orjson
+
         try:
             data = orjson.loads(raw)
             kind, entries = data["kind"], data["entries"]

@@ -353,6 +353,10 @@ class Workspace:
         name = check_name(name or (previous.name if previous else default_name(target.name)))
         key = self._key(target)
         folder = target.is_dir()
+        if previous is not None and previous.name == name:
+            unchanged = self._add_unchanged(target, key, folder, previous, pointer_file)
+            if unchanged is not None:
+                return unchanged
 
         from keel.store import Store
 
@@ -412,6 +416,50 @@ class Workspace:
             hashed=len(todo),
             unchanged=len(files) - len(todo),
             new_version=created,
+            gitignore=self._key(gitignore) if gitignore else None,
+        )
+
+    def _add_unchanged(
+        self, target: Path, key: str, folder: bool, pointer: Pointer, pointer_file: Path
+    ) -> AddResult | None:
+        """What ``add`` returns for a path whose files all still match the version its
+        pointer names, told by the stat snapshot and a read-only look at the metadata (no
+        file read, nothing to store or record); None when that cannot be told cheaply.
+
+        Nothing is taken on trust that the full path would check: the snapshot must name
+        the pointer's manifest, the pointer must say what the scan says (kind, file count),
+        the manifest must be in the object store and the version recorded with it.
+        """
+        from ._quick_lookup import recorded_manifest
+
+        if pointer.kind != ("folder" if folder else "file") or pointer.path != target.name:
+            return None
+        checked = time.time_ns()
+        files = scan(target)
+        if len(files) != pointer.files or not files:
+            return None
+        if not self.cache.matches_snapshot(key, pointer.digest, files):
+            return None
+        if recorded_manifest(self.config, pointer.name, pointer.version) != pointer.digest:
+            return None
+        if not self.objects.exists(pointer.digest):
+            return None
+        size = sum(stat[1] for stat in files.values())
+        if size != pointer.size:
+            return None
+        self.cache.save_snapshot(key, pointer.digest, files, checked)
+        pointer.write(pointer_file)  # as the full path does: the same text, rewritten
+        gitignore = _ignore_in_git(target)
+        return AddResult(
+            path=key,
+            pointer=self._key(pointer_file),
+            ref=pointer.ref,
+            digest=pointer.digest,
+            files=len(files),
+            size=size,
+            hashed=0,
+            unchanged=len(files),
+            new_version=False,
             gitignore=self._key(gitignore) if gitignore else None,
         )
 

@@ -88,19 +88,23 @@ class SklearnFlavor:
         return [MODEL_FILE, TYPES_FILE]
 
     def load(self, folder: Path, *, trust: bool) -> object:
-        import skops.io as sio
-        from skops.io.exceptions import UntrustedTypesFoundException
+        from ._skops_quick import import_skops_io
 
         path = folder / MODEL_FILE
         listed = _listed_types(folder / TYPES_FILE)
         check_types(listed, trust=trust)
-        try:
-            model = sio.load(path, trusted=listed)
-        except UntrustedTypesFoundException:
-            # The list was incomplete (an edited package): ask skops for the real one.
-            actual = sio.get_untrusted_types(file=path)
-            check_types(actual, trust=trust)
-            model = sio.load(path, trusted=actual)
+        sio = import_skops_io()  # before anything under skops.io, which imports it as usual
+        from skops.io.exceptions import UntrustedTypesFoundException
+
+        model = _load_quick(sio, path, listed, trust=trust)
+        if model is None:
+            try:
+                model = sio.load(path, trusted=listed)
+            except UntrustedTypesFoundException:
+                # The list was incomplete (an edited package): ask skops for the real one.
+                actual = sio.get_untrusted_types(file=path)
+                check_types(actual, trust=trust)
+                model = sio.load(path, trusted=actual)
         check_structure(model, source=f"The model file {MODEL_FILE}")
         return model
 
@@ -163,6 +167,28 @@ def loads_checked(raw: bytes, *, trust: bool, source: str) -> object:
     model = sio.loads(raw, trusted=untrusted)
     check_structure(model, source=source)
     return model
+
+
+def _load_quick(sio: Any, path: Path, listed: list[str], *, trust: bool) -> object | None:
+    """The model, loaded while skops' costly default lists are still uncomputed (see
+    ``_skops_quick``), when every name skops then lists is one keel accepted in ``listed``
+    or a public scikit-learn estimator (what skops would trust by default); else None, and
+    the caller loads as usual (which computes the lists and checks as it always has)."""
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    from ._skops_quick import public_estimator, quick_defaults
+
+    with quick_defaults() as deferred:
+        if not deferred:
+            return None
+        names = sio.get_untrusted_types(file=path)
+        accepted = set(listed)
+        if not trust and not all(n in accepted or public_estimator(n) for n in names):
+            return None
+        try:
+            return sio.load(path, trusted=names)
+        except UntrustedTypesFoundException:
+            return None
 
 
 def _listed_types(path: Path) -> list[str]:

@@ -1,0 +1,70 @@
+"""The plain forms of ``keel data status`` and ``keel data add``, recognised from argv.
+
+Only the forms whose meaning is beyond doubt are taken: ``data status [PATH...]
+[--json] [--exit-code]`` and ``data add PATH [--name NAME | -n NAME | --name=NAME]
+[--json]``, options and paths in any order. Anything else (``--help``, ``--debug``,
+``--``, an unknown or misspelt option, a missing or second PATH) is left to the typer app,
+which prints its usual help and errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+__all__ = ["plain_command"]
+
+
+def plain_command(argv: list[str]) -> Callable[[], int | None] | None:
+    """The command ``argv`` (``sys.argv[1:]``) asks for, ready to call, when it is a plain
+    ``data status`` or ``data add``; None for everything else."""
+    if len(argv) < 2 or argv[0] != "data":
+        return None
+    if argv[1] == "status":
+        return _status(argv[2:])
+    if argv[1] == "add":
+        return _add(argv[2:])
+    return None
+
+
+def _status(args: list[str]) -> Callable[[], int | None] | None:
+    flags = {"--json": False, "--exit-code": False}
+    paths: list[Path] = []
+    for arg in args:
+        if arg in flags:
+            flags[arg] = True
+        elif arg.startswith("-"):
+            return None
+        else:
+            paths.append(Path(arg))
+    from . import _workspace_run
+
+    return partial(
+        _workspace_run.status, paths, json=flags["--json"], exit_code=flags["--exit-code"]
+    )
+
+
+def _add(args: list[str]) -> Callable[[], int | None] | None:
+    json = False
+    name: str | None = None
+    paths: list[Path] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--json":
+            json = True
+        elif arg in ("--name", "-n"):
+            name = next(rest, None)
+            if name is None or name.startswith("-"):
+                return None
+        elif arg.startswith("--name="):
+            name = arg.removeprefix("--name=")
+        elif arg.startswith("-"):
+            return None
+        else:
+            paths.append(Path(arg))
+    if len(paths) != 1:
+        return None
+    from . import _workspace_run
+
+    return partial(_workspace_run.add, paths[0], name=name, json=json)
