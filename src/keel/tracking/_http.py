@@ -57,8 +57,9 @@ class HttpTracking:
         tags: Mapping[str, str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricPoint] = (),
     ) -> RunRecord:
-        body = {
+        body: dict[str, Any] = {
             "experiment": experiment,
             "name": name,
             "parent_id": parent_id,
@@ -67,7 +68,12 @@ class HttpTracking:
             "code": code,
             "environment": environment,
         }
-        return RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
+        later = _with_points(body, metrics)  # in the request, unless they make it too large
+        record = RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
+        if later:
+            self.log_batch(record.id, metrics=later)
+            record.metrics.update(_latest(later))
+        return record
 
     def get_run(self, run_id: str) -> RunRecord:
         return RunRecord.from_dict(self.client.json("GET", self._path(f"/runs/{_q(run_id)}")))
@@ -76,6 +82,20 @@ class HttpTracking:
         body = {"status": status, "error": error}
         data = self.client.json("PATCH", self._path(f"/runs/{_q(run_id)}"), json=body)
         return RunRecord.from_dict(data)
+
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        body: dict[str, Any] = {"status": status, "error": error}
+        later = _with_points(body, metrics)
+        if later:  # too many for one request: sent first, in batches
+            self.log_batch(run_id, metrics=later)
+        self.client.request("POST", self._path(f"/runs/{_q(run_id)}/end"), json=body)
 
     def log_batch(
         self,
@@ -183,6 +203,31 @@ def _bodies(items: list[tuple[str, Any]], limit: int = MAX_BODY) -> Iterator[dic
     half = len(items) // 2
     yield from _bodies(items[:half], limit)
     yield from _bodies(items[half:], limit)
+
+
+def _with_points(body: dict[str, Any], metrics: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
+    """Put ``metrics`` in ``body`` if the body stays within :data:`MAX_BODY`; else return
+    them, for the caller to send in batches of their own."""
+    if not metrics:
+        return ()
+    body["metrics"] = [(k, encode_value(v), s, ts) for k, v, s, ts in metrics]
+    if len(orjson.dumps(body, option=_NUMPY)) <= MAX_BODY:
+        return ()
+    del body["metrics"]
+    return metrics
+
+
+def _latest(points: Sequence[MetricPoint]) -> dict[str, float]:
+    """Per key, the value of the point with the highest (step, timestamp)."""
+    best: dict[str, MetricPoint] = {}
+    for point in points:
+        current = best.get(point[0])
+        if current is None or (point[2], point[3]) >= (current[2], current[3]):
+            best[point[0]] = point
+    return {key: point[1] for key, point in best.items()}
+
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 def _q(part: str) -> str:

@@ -250,17 +250,26 @@ class Run:
     # -- lifecycle ------------------------------------------------------------------------
 
     def end(self, status: str = RunStatus.FINISHED, error: str | None = None) -> None:
-        """Flush metrics and mark the run ended (FINISHED, FAILED or KILLED)."""
+        """Mark the run ended (FINISHED, FAILED or KILLED) and write its buffered metrics
+        with the status change, in one write; a write error of a point logged earlier is
+        raised once the run is ended."""
         if self.ended:
             return
         self.ended = True
         self._flusher.unwatch(self.id)
         if self._sampler is not None:
             self._sampler.stop()
+        points: list = []
         try:
-            self._flusher.flush(self.id)
+            points = self._flusher.take(self.id)  # written with the status, in one go
         finally:
-            self._record = self._backend.set_status(self.id, status, error=error)
+            try:
+                self._backend.end_run(self.id, status, error=error, metrics=points)
+            except BaseException:
+                self._flusher.give_back(self.id, points)  # the background writer retries
+                raise
+            self._record.status, self._record.error = status, error
+            self._record.ended_at = time.time_ns() // 1_000_000  # about; `info` reads it
             for callback in self._on_end:
                 callback(self)
 

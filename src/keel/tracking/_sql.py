@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO, NoReturn
 
+import orjson
 import sqlalchemy as sa
 
 from keel.errors import AlreadyExists, InvalidInput, NotFound, did_you_mean
@@ -14,7 +15,7 @@ from keel.store.actors import Actor
 from keel.store.objects import Source
 from keel.store.rows import dialect_insert, named_id
 
-from . import _delete
+from . import _delete, _statements
 from ._delete import check_experiment_live
 from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
@@ -43,14 +44,6 @@ from ._validate import (
 
 __all__ = ["SqlTracking"]
 
-_UPSERT_LATEST = sa.text(
-    "INSERT INTO run_latest_metrics (run_id, key, step, timestamp, value) "
-    "VALUES (:run_id, :key, :step, :timestamp, :value) "
-    "ON CONFLICT (run_id, key) DO UPDATE SET "
-    "step = excluded.step, timestamp = excluded.timestamp, value = excluded.value "
-    "WHERE excluded.step > run_latest_metrics.step OR (excluded.step = run_latest_metrics.step "
-    "AND excluded.timestamp >= run_latest_metrics.timestamp)"
-)
 _METRIC_COLUMNS = "run_id, key, step, timestamp, value"
 MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
 
@@ -88,7 +81,10 @@ class SqlTracking:
         tags: Mapping[str, str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricPoint] = (),
     ) -> RunRecord:
+        """Create a RUNNING run with its params, tags and first metric points in one write
+        transaction, and return it as written (nothing is read back)."""
         check_key("experiment", experiment, MAX_NAME)
         if name is not None:
             check_key("run", name, MAX_NAME)
@@ -100,6 +96,8 @@ class SqlTracking:
         environment = json_field("environment", environment, limit)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
+        rows = _metric_rows(run_id, metrics)
+        latest = _latest_rows(rows)
         record = RunRecord(
             id=run_id,
             experiment=experiment,
@@ -111,32 +109,48 @@ class SqlTracking:
             parent_id=parent_id,
             params=dict(params),
             tags=dict(tags),
+            metrics={r[1]: decode_value(r[4]) for r in latest},
             code=code,
             environment=environment,
         )
         with self.store.write() as conn:
-            record.experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
-            check_experiment_live(conn, record.experiment_id, experiment)
+            record.experiment_id = self._live_experiment_id(conn, project_id, experiment)
             if parent_id is not None:
                 self._require_run(conn, parent_id, project_id)
-            conn.execute(
-                t.runs.insert().values(
-                    id=run_id,
-                    experiment_id=record.experiment_id,
-                    parent_id=parent_id,
-                    name=record.name,
-                    status=RunStatus.RUNNING,
-                    created_at=now,
-                    started_at=now,
-                    heartbeat_at=now,
-                    code=code,
-                    environment=environment,
-                )
+            _statements.run(
+                conn,
+                "insert_run",
+                (
+                    run_id,
+                    record.experiment_id,
+                    parent_id,
+                    record.name,
+                    RunStatus.RUNNING,
+                    now,
+                    now,
+                    now,
+                    _json_text(code),
+                    _json_text(environment),
+                ),
             )
-            _insert_pairs(conn, t.run_params, run_id, params)
-            _insert_pairs(conn, t.run_tags, run_id, tags)
+            if params:
+                _statements.run(conn, "insert_param", [(run_id, *kv) for kv in params.items()])
+            if tags:
+                _statements.run(conn, "insert_tag", [(run_id, *kv) for kv in tags.items()])
+            if rows:
+                _insert_metric_rows(conn, rows)
+                _statements.run(conn, "upsert_latest", latest)
         self._remember(run_id)
         return record  # what was written, as get_run would read it back
+
+    def _live_experiment_id(self, conn: sa.Connection, project_id: str, name: str) -> str:
+        """The id of experiment ``name`` (created if new); a deleted one is refused."""
+        found = _statements.run(conn, "experiment", (project_id, name)).first()
+        if found is None:
+            return self._experiment_id(conn, project_id, name, create=True)
+        if found[1] is not None:
+            check_experiment_live(conn, found[0], name)
+        return found[0]
 
     def get_run(self, run_id: str) -> RunRecord:
         project_id = self._read_project_id()
@@ -176,6 +190,34 @@ class SqlTracking:
             self._update_run(conn, run_id, project_id, values)
         return self.get_run(run_id)
 
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        """End a run (FINISHED, FAILED or KILLED) and record its last metric points, in one
+        write transaction; unlike :meth:`set_status`, nothing is read back."""
+        if status not in RunStatus.ENDED:
+            raise InvalidInput(
+                f"A run ends as one of {', '.join(RunStatus.ENDED)}; got {status!r}."
+                f"{did_you_mean(str(status).upper(), RunStatus.ENDED)} To resume a run, set "
+                "its status to RUNNING."
+            )
+        if error is not None:
+            if not isinstance(error, str):
+                raise InvalidInput(f"A run's error must be text. Got {type(error).__name__}.")
+            check_text_limit("run's error text", error, self._max_field_bytes)
+        rows = _metric_rows(str(run_id), metrics)
+        project_id = self._read_project_id()
+        with self.store.write() as conn:
+            self._update(conn, run_id, project_id, "end", (status, now_ms(), error))
+            if rows:
+                _insert_metric_rows(conn, rows)
+                _statements.run(conn, "upsert_latest", _latest_rows(rows))
+
     # -- logging ------------------------------------------------------------------------
 
     def log_batch(
@@ -189,18 +231,16 @@ class SqlTracking:
         params, tags = text_values("param", params), text_values("tag", tags)
         rows = _metric_rows(run_id, metrics)
         project_id = self._read_project_id()
-        r = t.runs
-        # any batch, even an empty one, is the heartbeat of a live run's process
-        beat = sa.case((r.c.status == RunStatus.RUNNING, now_ms()), else_=r.c.heartbeat_at)
         with self.store.write() as conn:
-            self._update_run(conn, run_id, project_id, {"heartbeat_at": beat})
+            # any batch, even an empty one, is the heartbeat of a live run's process
+            self._update(conn, run_id, project_id, "beat", (now_ms(),))
             if params:
                 self._log_params(conn, run_id, params)
             if tags:
                 _upsert_pairs(conn, t.run_tags, run_id, tags)
             if rows:
                 _insert_metric_rows(conn, rows)
-                conn.execute(_UPSERT_LATEST, _latest_points(rows))
+                _statements.run(conn, "upsert_latest", _latest_rows(rows))
 
     def _log_params(self, conn: sa.Connection, run_id: str, params: dict[str, str]) -> None:
         existing = dict(
@@ -475,6 +515,26 @@ class SqlTracking:
             self._missing_run(run_id)
         self._remember(run_id)
 
+    def _update(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        project_id: str | None,
+        statement: str,
+        values: tuple[Any, ...],
+    ) -> None:
+        """:meth:`_update_run` through a fixed statement of :mod:`._statements`."""
+        run_id = str(run_id)
+        if run_id in self._own_runs:
+            done = _statements.run(conn, statement, (*values, run_id))
+        else:
+            if project_id is None or _problem_text(run_id):
+                self._missing_run(run_id)
+            done = _statements.run(conn, statement + "_in_project", (*values, run_id, project_id))
+        if not done.rowcount:
+            self._missing_run(run_id)
+        self._remember(run_id)
+
     def _remember(self, run_id: str) -> None:
         if len(self._own_runs) >= 4096:  # bounded: a long-lived SDK process makes many runs
             self._own_runs.clear()
@@ -571,9 +631,7 @@ def _insert_metric_rows(conn: sa.Connection, rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
     else:
-        conn.exec_driver_sql(
-            f"INSERT INTO run_metrics ({_METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows
-        )
+        _statements.run(conn, "insert_metric", rows)
 
 
 def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
@@ -615,14 +673,16 @@ def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
 _NUMBER = (float, int)
 
 
-def _latest_points(rows: Iterable[tuple]) -> list[dict[str, Any]]:
-    """Per key, the point with the highest (step, timestamp) in a batch."""
+def _latest_rows(rows: Iterable[tuple]) -> list[tuple]:
+    """Per key, the row with the highest (step, timestamp) in a batch."""
     best: dict[str, tuple] = {}
     for row in rows:
         current = best.get(row[1])
         if current is None or (row[2], row[3]) >= (current[2], current[3]):
             best[row[1]] = row
-    return [
-        {"run_id": r[0], "key": r[1], "step": r[2], "timestamp": r[3], "value": r[4]}
-        for r in best.values()
-    ]
+    return list(best.values())
+
+
+def _json_text(value: dict[str, Any] | None) -> str | None:
+    """A JSON column's text (SQL NULL for None), as SQLAlchemy's JSON type would read it."""
+    return None if value is None else orjson.dumps(value).decode()

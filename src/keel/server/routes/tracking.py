@@ -43,11 +43,26 @@ class RunCreate(BaseModel):
     tags: dict[str, str] | None = None
     code: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
+    metrics: list[tuple[str, float, int, int]] = Field(
+        default_factory=list,
+        description="First metric points, as [key, value, step, timestamp_ms], written with "
+        "the run in one transaction.",
+    )
 
 
 class RunStatusUpdate(BaseModel):
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
     error: str | None = None
+
+
+class RunEnd(BaseModel):
+    status: Literal["FINISHED", "FAILED", "KILLED"]
+    error: str | None = None
+    metrics: list[tuple[str, float, int, int]] = Field(
+        default_factory=list,
+        description="The run's last metric points, as [key, value, step, timestamp_ms], "
+        "written with its status in one transaction.",
+    )
 
 
 class RunBatch(BaseModel):
@@ -97,6 +112,7 @@ def _run_link(suffix: str, method: str, description: str) -> dict[str, Any]:
 RUN_LINKS = {
     "GetRun": _run_link("", "get", "Read the run just created."),
     "EndRun": _run_link("", "patch", "End or resume the run."),
+    "FinishRun": _run_link("/end", "post", "End the run with its last metrics."),
     "LogBatch": _run_link("/batch", "post", "Log metrics, params and tags to the run."),
     "LogInput": _run_link("/inputs", "post", "Record what the run consumed."),
     "GetMetric": _run_link("/metrics/{key}", "get", "Read one metric's history."),
@@ -125,6 +141,7 @@ def create_run(
         tags={**(_client_tags(body.tags) or {}), LOGGED_BY_TAG: caller.name},
         code=body.code,
         environment=body.environment,
+        metrics=body.metrics,
     )
     return JSONResponse(record.to_dict(), status_code=201)
 
@@ -140,6 +157,13 @@ def set_status(project: str, run_id: str, body: RunStatusUpdate, request: Reques
     """End a run (FINISHED, FAILED, KILLED) or resume it (RUNNING)."""
     record = _tracking(request, project).set_status(run_id, body.status, error=body.error)
     return JSONResponse(record.to_dict())
+
+
+@router.post("/runs/{run_id}/end", status_code=204, dependencies=[WRITE])
+def end_run(project: str, run_id: str, body: RunEnd, request: Request) -> None:
+    """End a run (FINISHED, FAILED, KILLED) and record its last metric points, in one
+    transaction; answers nothing (read the run back with GET if needed)."""
+    _tracking(request, project).end_run(run_id, body.status, error=body.error, metrics=body.metrics)
 
 
 @router.post("/runs/{run_id}/batch", status_code=204, dependencies=[WRITE])
