@@ -145,7 +145,10 @@ class HttpTracking:
         return [(k, decode_value(v), s, ts) for k, v, s, ts in self.client.json("GET", path)]
 
     def search_runs(self, query: RunQuery) -> list[RunRecord]:
-        data = self.client.json("POST", self._path("/runs/search"), json=_search_body(query))
+        params = {"include": ",".join(query.include)} if query.include else None
+        data = self.client.json(
+            "POST", self._path("/runs/search"), json=_search_body(query), params=params
+        )
         return [RunRecord.from_dict(item) for item in data]
 
     def count_runs(self, query: RunQuery) -> int:

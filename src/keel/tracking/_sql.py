@@ -26,6 +26,7 @@ from ._records import (
     RunQuery,
     RunRecord,
     RunStatus,
+    check_include,
     decode_value,
 )
 from ._validate import (
@@ -45,6 +46,8 @@ from ._validate import (
 __all__ = ["SqlTracking"]
 
 _METRIC_COLUMNS = "run_id, key, step, timestamp, value"
+_EXTRA_COLUMNS = ("code", "environment")
+"""Columns of runs that a search reads only when asked (``RunQuery.include``)."""
 MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
 
 
@@ -157,16 +160,7 @@ class SqlTracking:
         with self.store.read() as conn:
             row = self._require_run(conn, run_id, project_id)
             record = _run_from_row(row, self._stale())
-            _attach_details(conn, {run_id: record})
-            artifacts = conn.execute(
-                sa.select(t.run_artifacts)
-                .where(t.run_artifacts.c.run_id == run_id)
-                .order_by(t.run_artifacts.c.name)
-            ).mappings()
-            record.artifacts = [
-                ArtifactRecord(a["name"], a["kind"], a["digest"], a["size"], a["created_at"])
-                for a in artifacts
-            ]
+            _attach_details(conn, {run_id: record}, artifacts=True)
         return record
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> RunRecord:
@@ -353,6 +347,7 @@ class SqlTracking:
 
         node, order = check_search(query, SearchLimits.from_config(self.store.config))
         where = compile_filter(node)
+        include = check_include(query.include)
         for name in query.experiments:
             check_key("experiment", name, MAX_NAME)
         project_id = self._read_project_id()
@@ -365,8 +360,11 @@ class SqlTracking:
             return []
         expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
         e = t.experiments
+        # the JSON columns only when asked: decoding a run's package list costs more than
+        # the rest of its row
+        columns = [c for c in t.runs.c if c.name not in _EXTRA_COLUMNS or c.name in include]
         select = (
-            sa.select(t.runs, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
+            sa.select(*columns, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
             .join(e, e.c.id == t.runs.c.experiment_id)
             .where(e.c.project_id == project_id, where)
         )
@@ -382,7 +380,7 @@ class SqlTracking:
             stale = self._stale()
             records = {row["id"]: _run_from_row(row, stale) for row in rows}
             if query.include_details and records:
-                _attach_details(conn, records)
+                _attach_details(conn, records, artifacts="artifacts" in include)
         return list(records.values())
 
     def count_runs(self, query: RunQuery) -> int:
@@ -577,13 +575,14 @@ def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) 
         ended_at=row["ended_at"],
         parent_id=row["parent_id"],
         error=row["error"],
-        code=row["code"],
-        environment=row["environment"],
+        code=row.get("code"),
+        environment=row.get("environment"),
         deleted_at=row.get("deleted_since"),
     )
 
 
-def _attach_details(conn: sa.Connection, records: dict[str, RunRecord]) -> None:
+def _attach_details(conn: sa.Connection, records: dict[str, RunRecord], *, artifacts: bool) -> None:
+    """Fill in the params, tags and latest metrics of ``records`` (and their artifacts)."""
     ids = list(records)
     for table, attr in ((t.run_params, "params"), (t.run_tags, "tags")):
         for run_id, key, value in conn.execute(
@@ -595,6 +594,8 @@ def _attach_details(conn: sa.Connection, records: dict[str, RunRecord]) -> None:
         sa.select(m.c.run_id, m.c.key, m.c.value).where(m.c.run_id.in_(ids))
     ):
         records[run_id].metrics[key] = decode_value(value)
+    if not artifacts:
+        return
     a = t.run_artifacts
     found: dict[str, list[ArtifactRecord]] = {}
     for row in conn.execute(

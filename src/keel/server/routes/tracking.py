@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from starlette.responses import StreamingResponse
 from keel.errors import InvalidInput, PayloadTooLarge
 from keel.tracking import RunQuery, RunStatus, SqlTracking
 from keel.tracking._digest import parse_content_digest
+from keel.tracking._records import check_include
 from keel.tracking._reproduce import LOGGED_BY_TAG
 from keel.tracking._validate import check_artifact_name
 
@@ -281,9 +283,21 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
 
 
 @router.post("/runs/search", response_model=list[Run], dependencies=[READ])
-def search_runs(project: str, body: RunSearch, request: Request) -> JSONResponse:
-    """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
-    records = _tracking(request, project).search_runs(_query(body))
+def search_runs(
+    project: str,
+    body: RunSearch,
+    request: Request,
+    include: str = Query(
+        "",
+        description="What a listing leaves out unless asked, comma-separated: environment, "
+        "code, artifacts (null or empty in the answer otherwise).",
+        examples=["environment,artifacts"],
+    ),
+) -> JSONResponse:
+    """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'", with
+    what a list shows (params, tags, latest metrics); ``?include=`` adds the rest."""
+    query = dataclasses.replace(_query(body), include=check_include(include))
+    records = _tracking(request, project).search_runs(query)
     return JSONResponse([r.to_dict() for r in records])
 
 
