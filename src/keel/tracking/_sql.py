@@ -148,7 +148,7 @@ class SqlTracking:
 
     def _live_experiment_id(self, conn: sa.Connection, project_id: str, name: str) -> str:
         """The id of experiment ``name`` (created if new); a deleted one is refused."""
-        found = _statements.run(conn, "experiment", (project_id, name)).first()
+        found = _statements.first(conn, "experiment", (project_id, name))
         if found is None:
             return self._experiment_id(conn, project_id, name, create=True)
         if found[1] is not None:
@@ -378,7 +378,7 @@ class SqlTracking:
             ordered = apply_order(select, order).limit(query.max_results).offset(query.offset)
             rows = conn.execute(ordered).mappings()
             stale = self._stale()
-            records = {row["id"]: _run_from_row(row, stale) for row in rows}
+            records = {row["id"]: _run_from_row(row, stale, include) for row in rows}
             if query.include_details and records:
                 _attach_details(conn, records, artifacts="artifacts" in include)
         return list(records.values())
@@ -529,7 +529,7 @@ class SqlTracking:
             if project_id is None or _problem_text(run_id):
                 self._missing_run(run_id)
             done = _statements.run(conn, statement + "_in_project", (*values, run_id, project_id))
-        if not done.rowcount:
+        if not done:
             self._missing_run(run_id)
         self._remember(run_id)
 
@@ -559,8 +559,13 @@ def _problem_text(text: str) -> bool:
     return False
 
 
-def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) -> RunRecord:
-    """A run as read; a RUNNING run whose process stopped reporting reads as KILLED."""
+def _run_from_row(
+    row: Mapping[str, Any],
+    stale: tuple[int, int] | None = None,
+    extras: Sequence[str] = _EXTRA_COLUMNS,
+) -> RunRecord:
+    """A run as read; a RUNNING run whose process stopped reporting reads as KILLED.
+    ``extras``: which of the JSON columns the row has (a search may leave them out)."""
     dead = as_reported(row, *stale) if stale is not None else None
     if dead is not None:
         row = {**row, **dead}
@@ -575,8 +580,8 @@ def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) 
         ended_at=row["ended_at"],
         parent_id=row["parent_id"],
         error=row["error"],
-        code=row.get("code"),
-        environment=row.get("environment"),
+        code=row["code"] if "code" in extras else None,
+        environment=row["environment"] if "environment" in extras else None,
         deleted_at=row.get("deleted_since"),
     )
 

@@ -3,19 +3,21 @@ per dialect and sent straight to the driver.
 
 Building a statement through SQLAlchemy Core (constructs, coercions, a cache key, a cache
 lookup) costs more than SQLite takes to run it; these paths run per run and per batch, so
-their text is fixed here, and :func:`run` hands it to ``exec_driver_sql`` as it is: the
-driver (``sqlite3``, psycopg) keeps its own prepared-statement cache keyed by this text.
+their text is fixed here, and :func:`run` hands it to a cursor of the connection's driver
+as it is (within the connection's transaction): the driver (``sqlite3``, psycopg) keeps its
+own prepared-statement cache keyed by this text.
 The statements use ``?`` placeholders, which become ``%s`` for psycopg.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["run"]
+__all__ = ["first", "run"]
 
 _SQL: dict[str, str] = {
     "experiment": "SELECT id, deleted_at FROM experiments WHERE project_id = ? AND name = ?",
@@ -58,7 +60,34 @@ _POSTGRES["insert_run"] = (  # the JSON columns take text cast to json
 _BY_DIALECT = {"sqlite": _SQL, "postgresql": _POSTGRES}
 
 
-def run(conn: sa.Connection, name: str, params: Sequence[Any] | Sequence[Sequence[Any]]) -> Any:
-    """Execute statement ``name`` with one row of ``params`` (a tuple) or many (a list of
-    tuples, sent as one ``executemany``); returns the driver's cursor result."""
-    return conn.exec_driver_sql(_BY_DIALECT[conn.dialect.name][name], params)
+def run(conn: sa.Connection, name: str, params: Sequence[Any] | list[Sequence[Any]]) -> int:
+    """Execute statement ``name`` in ``conn``'s transaction with one row of ``params`` (a
+    tuple) or many (a list of tuples, one ``executemany``); the number of rows changed."""
+    with _cursor(conn, name, params) as cursor:
+        return cursor.rowcount
+
+
+def first(conn: sa.Connection, name: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row that query ``name`` answers, or None."""
+    with _cursor(conn, name, params) as cursor:
+        return cursor.fetchone()
+
+
+@contextmanager
+def _cursor(conn: sa.Connection, name: str, params: Any) -> Iterator[Any]:
+    """A driver cursor that has run the statement (on the connection, in its transaction);
+    a driver error is raised as SQLAlchemy's, as the store's error handling expects."""
+    dbapi = conn.dialect.loaded_dbapi
+    sql = _BY_DIALECT[conn.dialect.name][name]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        try:
+            if isinstance(params, list):
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+        yield cursor
+    finally:
+        cursor.close()
