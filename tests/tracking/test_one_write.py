@@ -15,6 +15,7 @@ from keel.errors import InvalidInput, NotFound
 from keel.store import Store
 from keel.tracking import RunQuery, RunStatus, SqlTracking, Tracker, TrackingBackend
 from keel.tracking._http import HttpTracking
+from keel.tracking._records import CheckedPoints
 
 
 @contextmanager
@@ -145,3 +146,22 @@ def test_a_listing_leaves_out_environment_code_and_artifacts_unless_asked(
     with pytest.raises(InvalidInput, match="include takes any of environment, code, artifacts"):
         backend.search_runs(RunQuery(include=("packages",)))
     assert backend.get_run(run.id).environment == {"packages": {"numpy": "2"}}  # a run: all
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["from-a-caller", "from-a-run"])
+def test_a_large_batch_keeps_every_point_and_the_latest_of_each_metric(
+    backend: TrackingBackend, checked: bool
+) -> None:
+    run = backend.create_run("bulk")
+    # steps go down as well as up: the latest is the highest step, not the last logged
+    points = [(f"m{i % 3}", float(i), 1_000 - i, i) for i in range(600)]
+    points += [("odd", math.nan, 5_000, 0), ("odd", math.inf, 4_000, 0)]
+    backend.log_batch(run.id, metrics=CheckedPoints(points) if checked else points)
+    read = backend.get_run(run.id)
+    assert read.metrics["m0"] == 0.0  # step 1000
+    assert read.metrics["m2"] == 2.0  # step 998
+    assert math.isnan(read.metrics["odd"])
+    history = backend.metric_history(run.id, "odd")
+    assert [p[1] for p in history][:1] == [math.inf]  # step 4000 first, stored as infinity
+    assert math.isnan(history[1][1])
+    assert len(backend.metric_history(run.id, "m1")) == 200

@@ -29,7 +29,7 @@ import weakref
 from keel.errors import KeelError, NotFound, StoreUnavailable
 
 from ._backend import TrackingBackend
-from ._records import MetricPoint
+from ._records import CheckedPoints, MetricPoint
 
 __all__ = ["MetricFlusher"]
 
@@ -95,11 +95,11 @@ class MetricFlusher:
         self._closed = False
 
     def add(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
-        """Buffer one point; blocks only when the background writer is behind."""
+        """Buffer one point, checked by the run; blocks only when the writer is behind."""
         with self._lock:
             points = self._points.get(run_id)
             if points is None:
-                self._points[run_id] = points = []
+                self._points[run_id] = points = CheckedPoints()
             points.append((key, value, step, timestamp))
             self._count += 1
             due = self._count >= self._check_at
@@ -109,11 +109,12 @@ class MetricFlusher:
             self._pressure()
 
     def add_many(self, run_id: str, points: list[MetricPoint]) -> None:
-        """Buffer points of one run, as (key, value, step, timestamp) tuples, checked."""
+        """Buffer points of one run, (key, value, step, timestamp) tuples that the run
+        has checked (see :class:`CheckedPoints`)."""
         with self._lock:
             buffered = self._points.get(run_id)
             if buffered is None:
-                self._points[run_id] = buffered = []
+                self._points[run_id] = buffered = CheckedPoints()
             buffered.extend(points)
             self._count += len(points)
             due = self._count >= self._check_at
@@ -144,7 +145,7 @@ class MetricFlusher:
         progress is done, for the caller to write itself (a run's end writes them with its
         status, in one transaction); raise the first write error for ``run_id``."""
         with self._write_lock, self._lock:
-            points = self._points.pop(run_id, [])
+            points = self._points.pop(run_id, CheckedPoints())
             self._count -= len(points)
         if run_id in self._errors:
             raise self._errors.pop(run_id)
@@ -252,7 +253,9 @@ class MetricFlusher:
             runs = list(by_run.items())
             for index, (run_id, run_points) in enumerate(runs):
                 for start in range(0, len(run_points), self.batch_size):
-                    batch = run_points[start : start + self.batch_size]
+                    batch = run_points
+                    if len(run_points) > self.batch_size:
+                        batch = CheckedPoints(run_points[start : start + self.batch_size])
                     try:
                         self.backend.log_batch(run_id, metrics=batch)
                     except StoreUnavailable:
@@ -272,9 +275,9 @@ class MetricFlusher:
         with self._lock:
             merged: dict[str, list[MetricPoint]] = {}
             for run_id, points in runs:
-                merged.setdefault(run_id, []).extend(points)
+                merged.setdefault(run_id, CheckedPoints()).extend(points)
             for run_id, points in self._points.items():
-                merged.setdefault(run_id, []).extend(points)
+                merged.setdefault(run_id, CheckedPoints()).extend(points)
             self._points = merged
             self._count += sum(len(points) for _, points in runs)
 

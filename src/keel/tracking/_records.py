@@ -9,6 +9,7 @@ from typing import Any
 __all__ = [
     "RUN_EXTRAS",
     "ArtifactRecord",
+    "CheckedPoints",
     "ExperimentRecord",
     "MetricPoint",
     "RunQuery",
@@ -33,6 +34,15 @@ class RunStatus:
 
 MetricPoint = tuple[str, float, int, int]
 """One metric point: (key, value, step, timestamp in ms)."""
+
+
+class CheckedPoints(list):
+    """Metric points, (key, value, step, timestamp) tuples, that a :class:`~keel.tracking.Run`
+    has already checked: keys valid names, values floats, steps and timestamps integers
+    within range. The in-process writer takes them without checking each point again;
+    anything else (a plain list, points from a request) is checked point by point."""
+
+    __slots__ = ()
 
 
 def encode_value(value: float) -> float | str:

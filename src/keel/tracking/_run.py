@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput
 
-from ._records import ArtifactRecord, RunRecord, RunStatus
-from ._validate import check_key, check_step, check_timestamp, limit_text, metric_value, text_values
+from ._records import ArtifactRecord, CheckedPoints, RunRecord, RunStatus
+from ._validate import (
+    INT64_MAX,
+    check_key,
+    check_step,
+    check_timestamp,
+    limit_text,
+    metric_value,
+    text_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +54,7 @@ class Run:
         self._flusher = flusher
         self._params: dict[str, str] = dict(record.params)
         self._steps: dict[str, int] = {}
+        self._keys: set[str] = set()  # metric names already checked
         self._sampler: SystemMetricsSampler | None = None
         self._on_end: list = []
         self.ended = False
@@ -116,9 +125,14 @@ class Run:
         Without ``step``, each key counts its own steps from 0. NaN and infinities are
         stored as such; a value that is not a number raises :class:`InvalidInput`.
         """
-        check_key("metric", key)
-        value = metric_value(key, value)
-        step = self._next_step(key) if step is None else check_step(key, step)
+        if type(key) is not str or key not in self._keys:  # each name checked once per run
+            self._keys.add(check_key("metric", key))
+        if type(value) is not float:
+            value = metric_value(key, value)
+        if step is None:
+            step = self._next_step(key)
+        elif type(step) is not int or not 0 <= step <= INT64_MAX:
+            step = check_step(key, step)
         ts = time.time_ns() // 1_000_000 if timestamp is None else check_timestamp(key, timestamp)
         self._flusher.add(self.id, key, value, step, ts)
 
@@ -129,11 +143,17 @@ class Run:
                 f"log_metrics takes a mapping of names to numbers. Got {metrics!r:.80}."
             )
         ts = time.time_ns() // 1_000_000
-        points = []
+        keys, next_step = self._keys, self._next_step
+        if step is not None and (type(step) is not int or not 0 <= step <= INT64_MAX):
+            step = check_step(next(iter(metrics), "?"), step)
+        points = CheckedPoints()
+        append = points.append
         for key, value in metrics.items():
-            check_key("metric", key)
-            s = self._next_step(key) if step is None else check_step(key, step)
-            points.append((key, metric_value(key, value), s, ts))
+            if type(key) is not str or key not in keys:  # each name checked once per run
+                keys.add(check_key("metric", key))
+            if type(value) is not float:  # the common case needs no conversion
+                value = metric_value(key, value)
+            append((key, value, next_step(key) if step is None else step, ts))
         self._flusher.add_many(self.id, points)
 
     def _next_step(self, key: str) -> int:

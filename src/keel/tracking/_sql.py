@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, NoReturn
 
 import orjson
@@ -19,6 +19,7 @@ from . import _delete, _statements
 from ._delete import check_experiment_live
 from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
+from ._points import checked_points, latest_values, write_points
 from ._records import (
     ArtifactRecord,
     ExperimentRecord,
@@ -30,22 +31,16 @@ from ._records import (
     decode_value,
 )
 from ._validate import (
-    INT64_MAX,
-    INT64_MIN,
     check_artifact_name,
     check_key,
-    check_step,
     check_text,
     check_text_limit,
-    check_timestamp,
     json_field,
-    metric_value,
     text_values,
 )
 
 __all__ = ["SqlTracking"]
 
-_METRIC_COLUMNS = "run_id, key, step, timestamp, value"
 _EXTRA_COLUMNS = ("code", "environment")
 """Columns of runs that a search reads only when asked (``RunQuery.include``)."""
 MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
@@ -99,8 +94,7 @@ class SqlTracking:
         environment = json_field("environment", environment, limit)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
-        rows = _metric_rows(run_id, metrics)
-        latest = _latest_rows(rows)
+        points = checked_points(metrics)
         record = RunRecord(
             id=run_id,
             experiment=experiment,
@@ -112,7 +106,7 @@ class SqlTracking:
             parent_id=parent_id,
             params=dict(params),
             tags=dict(tags),
-            metrics={r[1]: decode_value(r[4]) for r in latest},
+            metrics=latest_values(points),
             code=code,
             environment=environment,
         )
@@ -140,9 +134,7 @@ class SqlTracking:
                 _statements.run(conn, "insert_param", [(run_id, *kv) for kv in params.items()])
             if tags:
                 _statements.run(conn, "insert_tag", [(run_id, *kv) for kv in tags.items()])
-            if rows:
-                _insert_metric_rows(conn, rows)
-                _statements.run(conn, "upsert_latest", latest)
+            write_points(conn, run_id, points)
         self._remember(run_id)
         return record  # what was written, as get_run would read it back
 
@@ -204,13 +196,11 @@ class SqlTracking:
             if not isinstance(error, str):
                 raise InvalidInput(f"A run's error must be text. Got {type(error).__name__}.")
             check_text_limit("run's error text", error, self._max_field_bytes)
-        rows = _metric_rows(str(run_id), metrics)
+        points = checked_points(metrics)
         project_id = self._read_project_id()
         with self.store.write() as conn:
             self._update(conn, run_id, project_id, "end", (status, now_ms(), error))
-            if rows:
-                _insert_metric_rows(conn, rows)
-                _statements.run(conn, "upsert_latest", _latest_rows(rows))
+            write_points(conn, str(run_id), points)
 
     # -- logging ------------------------------------------------------------------------
 
@@ -223,7 +213,7 @@ class SqlTracking:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         params, tags = text_values("param", params), text_values("tag", tags)
-        rows = _metric_rows(run_id, metrics)
+        points = checked_points(metrics)
         project_id = self._read_project_id()
         with self.store.write() as conn:
             # any batch, even an empty one, is the heartbeat of a live run's process
@@ -232,9 +222,7 @@ class SqlTracking:
                 self._log_params(conn, run_id, params)
             if tags:
                 _upsert_pairs(conn, t.run_tags, run_id, tags)
-            if rows:
-                _insert_metric_rows(conn, rows)
-                _statements.run(conn, "upsert_latest", _latest_rows(rows))
+            write_points(conn, str(run_id), points)
 
     def _log_params(self, conn: sa.Connection, run_id: str, params: dict[str, str]) -> None:
         existing = dict(
@@ -626,67 +614,6 @@ def _upsert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict
         index_elements=[table.c.run_id, table.c.key], set_={"value": stmt.excluded.value}
     )
     conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in pairs.items()])
-
-
-def _insert_metric_rows(conn: sa.Connection, rows: list[tuple]) -> None:
-    """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite."""
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        sql = f"COPY run_metrics ({_METRIC_COLUMNS}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        _statements.run(conn, "insert_metric", rows)
-
-
-def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
-    """Rows for run_metrics; NaN becomes NULL. Malformed points raise InvalidInput.
-
-    The same checks as one point at a time (:func:`check_key`, :func:`check_step`,
-    :func:`check_timestamp`), done per batch: each distinct key once, steps and
-    timestamps by their range.
-    """
-    try:
-        rows = [
-            (run_id, key, int(step), int(ts), None if value != value else float(value))
-            for key, value, step, ts in metrics
-            if type(key) is str and type(value) in _NUMBER and type(step) is int
-        ]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"Metric points must be (key, value, step, timestamp): {exc}.") from exc
-    if len(rows) != len(metrics):
-        for point in metrics:  # find and name the first bad point
-            key, value, step, _ = point
-            check_key("metric", key)
-            metric_value(key, value)
-            check_step(key, step)
-    if not rows:
-        return rows
-    for key in {row[1] for row in rows}:
-        check_key("metric", key)
-    steps = [row[2] for row in rows]
-    if min(steps) < 0 or max(steps) > INT64_MAX:
-        bad = next(row for row in rows if not 0 <= row[2] <= INT64_MAX)
-        check_step(bad[1], bad[2])
-    stamps = [row[3] for row in rows]
-    if min(stamps) < INT64_MIN or max(stamps) > INT64_MAX:
-        bad = next(row for row in rows if not INT64_MIN <= row[3] <= INT64_MAX)
-        check_timestamp(bad[1], bad[3])
-    return rows
-
-
-_NUMBER = (float, int)
-
-
-def _latest_rows(rows: Iterable[tuple]) -> list[tuple]:
-    """Per key, the row with the highest (step, timestamp) in a batch."""
-    best: dict[str, tuple] = {}
-    for row in rows:
-        current = best.get(row[1])
-        if current is None or (row[2], row[3]) >= (current[2], current[3]):
-            best[row[1]] = row
-    return list(best.values())
 
 
 def _json_text(value: dict[str, Any] | None) -> str | None:

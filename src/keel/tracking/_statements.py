@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["first", "run"]
+__all__ = ["first", "run", "translated"]
 
 _SQL: dict[str, str] = {
     "experiment": "SELECT id, deleted_at FROM experiments WHERE project_id = ? AND name = ?",
@@ -71,6 +71,16 @@ def first(conn: sa.Connection, name: str, params: Sequence[Any]) -> tuple[Any, .
     """The first row that query ``name`` answers, or None."""
     with _cursor(conn, name, params) as cursor:
         return cursor.fetchone()
+
+
+@contextmanager
+def translated(conn: sa.Connection) -> Iterator[None]:
+    """Raise a driver error inside as SQLAlchemy's (the store's error handling expects it)."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
 
 
 @contextmanager
