@@ -13,6 +13,7 @@ from keel._remote import RemoteClient
 from keel.store.objects import Source
 from keel.store.objects._base import as_stream
 
+from ._arrays import array_points
 from ._digest import content_digest
 from ._records import (
     ArtifactRecord,
@@ -113,6 +114,26 @@ class HttpTracking:
         for body in _bodies(items):
             self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
 
+    def log_metric_array(
+        self,
+        run_id: str,
+        key: str,
+        values: Any,
+        steps: Any,
+        timestamps: Any = None,
+    ) -> None:
+        """Send a curve of metric ``key`` as columns (values, steps, timestamps)."""
+        points = array_points(key, values, steps, timestamps)  # checked before sending
+        for start in range(0, len(points), _ARRAY_CHUNK):
+            chunk = points[start : start + _ARRAY_CHUNK]
+            body = {
+                "values": [encode_value(p[1]) for p in chunk],
+                "steps": [p[2] for p in chunk],
+                "timestamps": [p[3] for p in chunk],
+            }
+            path = self._path(f"/runs/{_q(run_id)}/metrics/{quote(key)}")
+            self.client.request("POST", path, json=body)
+
     def log_input(self, run_id: str, kind: str, object_id: str) -> None:
         body = {"kind": kind, "id": object_id}
         self.client.request("POST", self._path(f"/runs/{_q(run_id)}/inputs"), json=body)
@@ -178,6 +199,10 @@ class HttpTracking:
     def restore_experiment(self, name: str, *, actor: Any = None) -> dict[str, Any]:
         """Bring back a deleted experiment and its runs."""
         return self.client.json("POST", self._path(f"/experiments/{_seg(name)}/restore"))
+
+
+_ARRAY_CHUNK = 20_000
+"""Points of a curve per request: about 0.6 MB of JSON, within :data:`MAX_BODY`."""
 
 
 def _seg(value: Any) -> str:

@@ -156,6 +156,30 @@ class Run:
             append((key, value, next_step(key) if step is None else step, ts))
         self._flusher.add_many(self.id, points)
 
+    def log_metrics_array(
+        self, key: str, values: Any, steps: Any = None, timestamps: Any = None
+    ) -> None:
+        """Record a whole curve of one metric at once, checked per array, not per point.
+
+        ``values``, ``steps`` and ``timestamps`` are NumPy arrays, Arrow arrays, pandas
+        Series or lists, taken as they are. Without ``steps`` the curve continues this
+        metric's steps (from 0 for a new one); without ``timestamps`` every point is
+        stamped now. Buffered and written in the background like :meth:`log_metric`.
+
+        Example::
+
+            run.log_metrics_array("loss", np.array([0.9, 0.5, 0.3]))
+        """
+        from ._arrays import array_points
+
+        first = self._steps.get(key, -1) + 1 if isinstance(key, str) else 0
+        points = array_points(key, values, steps, timestamps, first_step=first)
+        if points:
+            if steps is None:  # as log_metric: only the steps it numbers itself count on
+                self._steps[key] = points[-1][2]
+            self._keys.add(key)
+            self._flusher.add_many(self.id, points)
+
     def _next_step(self, key: str) -> int:
         step = self._steps.get(key, -1) + 1
         self._steps[key] = step

@@ -16,6 +16,7 @@ from keel.store.objects import Source
 from keel.store.rows import dialect_insert, named_id
 
 from . import _delete, _statements
+from ._arrays import array_points
 from ._delete import check_experiment_live
 from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
@@ -223,6 +224,22 @@ class SqlTracking:
             if tags:
                 _upsert_pairs(conn, t.run_tags, run_id, tags)
             write_points(conn, str(run_id), points)
+
+    def log_metric_array(
+        self,
+        run_id: str,
+        key: str,
+        values: Any,
+        steps: Any,
+        timestamps: Any = None,
+    ) -> None:
+        """Record a curve of metric ``key`` (see :func:`keel.tracking._arrays.array_points`;
+        ``steps`` are required here: the service does not count a client's steps)."""
+        if steps is None:
+            raise InvalidInput(
+                f"Give the steps of the {key!r} values (one integer per value, from 0)."
+            )
+        self.log_batch(run_id, metrics=array_points(key, values, steps, timestamps))
 
     def _log_params(self, conn: sa.Connection, run_id: str, params: dict[str, str]) -> None:
         existing = dict(

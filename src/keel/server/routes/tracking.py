@@ -77,6 +77,16 @@ class RunBatch(BaseModel):
     tags: dict[str, str] | None = None
 
 
+class MetricArray(BaseModel):
+    values: list[float] = Field(
+        description='The curve\'s values; "NaN", "Infinity" or "-Infinity" as strings.'
+    )
+    steps: list[int] = Field(description="One step per value: integers from 0.")
+    timestamps: list[int] | None = Field(
+        None, description="One time per value, in ms since the epoch; default: now for all."
+    )
+
+
 class RunInput(BaseModel):
     kind: str = Field(min_length=1, max_length=50, examples=["dataset_version"])
     id: str = Field(min_length=1, max_length=200)
@@ -193,6 +203,17 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
 
     points = _tracking(request, project).metric_history(run_id, key)
     return JSONResponse([(k, encode_value(v), s, ts) for k, v, s, ts in points])
+
+
+@router.post("/runs/{run_id}/metrics/{key:path}", status_code=204, dependencies=[WRITE])
+def log_metric_array(
+    project: str, run_id: str, key: str, body: MetricArray, request: Request
+) -> None:
+    """Record a whole curve of one metric as columns: values, steps and (optionally)
+    timestamps, checked per column."""
+    _tracking(request, project).log_metric_array(
+        run_id, key, body.values, body.steps, body.timestamps
+    )
 
 
 @router.put(
