@@ -380,7 +380,8 @@ class SqlTracking:
                 for name in query.experiments:
                     self._experiment_id(conn, project_id, name, create=False)
                 select = select.where(e.c.name.in_(query.experiments))
-            ordered = apply_order(select, order).limit(query.max_results).offset(query.offset)
+            ordered = apply_order(select, order, node)
+            ordered = ordered.limit(query.max_results).offset(query.offset)
             rows = conn.execute(ordered).mappings()
             stale = self._stale()
             records = {row["id"]: _run_from_row(row, stale, include) for row in rows}
