@@ -351,6 +351,34 @@ def test_nodes_print_as_filter_text() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "order_by", "expected"),
+    [
+        ("metrics.auc > 0", ["metrics.auc desc"], ["alpha", "eps_1", "beta", "gamma"]),
+        ("metrics.auc > 0", ["metrics.auc"], ["gamma", "eps_1", "beta", "alpha"]),
+        ("metrics.auc >= 0.85 and params.model ILIKE 'gbm'", ["metrics.auc"], None),
+        ("metrics.auc IN (0.85, 0.7)", ["metrics.auc desc", "name"], None),
+        ("metrics.loss < 1 or metrics.auc > 0", ["metrics.loss desc"], None),  # not bounded
+        ("metrics.loss > -1e308", ["metrics.loss desc"], ["delta"]),  # not -inf, but inf
+        ("metrics.loss != 0", ["metrics.loss desc"], ["delta", "eps_1"]),
+        ("metrics.auc > 0.8 and metrics.auc < 0.9", ["metrics.auc desc", "status"], None),
+    ],
+)
+def test_a_search_ordered_by_the_metric_it_bounds_finds_the_same_runs(
+    runs: Store, text: str, order_by: list[str], expected: list[str] | None
+) -> None:
+    """The joined shape (the filter bounds the first order key) answers exactly what the
+    outer-joined one does."""
+    node, keys = parse_filter(text), parse_order_by(order_by)
+    query = sa.select(t.runs.c.name).where(compile_filter(node))
+    with runs.read() as conn:
+        joined = list(conn.execute(apply_order(query, keys, node)).scalars())
+        general = list(conn.execute(apply_order(query, keys)).scalars())
+    assert joined == general
+    if expected is not None:
+        assert joined == expected
+
+
 def test_parse_order_by() -> None:
     assert parse_order_by(None) == []
     assert parse_order_by(["metrics.auc desc", "params.lr", "name", "run.created_at ASC"]) == [

@@ -141,10 +141,9 @@ def test_artifacts_round_trip(tracker: Tracker, backend: TrackingBackend, tmp_pa
         assert fh.read() == b"b"
     names = [a.name for a in backend.get_run(run.id).artifacts]
     assert names == ["notes/summary.txt", "plots/a.txt", "plots/sub/b.txt", "weights.bin"]
-    # a listing reports them too (it used to say "artifacts": [] for every run)
-    (listed,) = [
-        r for r in backend.search_runs(RunQuery(experiments=("credit",))) if r.id == run.id
-    ]
+    # a listing reports them when asked (a list of runs does not show them)
+    query = RunQuery(experiments=("credit",), include=("artifacts",))
+    (listed,) = [r for r in backend.search_runs(query) if r.id == run.id]
     assert [a.name for a in listed.artifacts] == names
     assert {a.name: a.size for a in listed.artifacts}["weights.bin"] == 10_000
     with pytest.raises(

@@ -59,12 +59,18 @@ def ls(
     from rich.text import Text
 
     from keel.tracking import RunQuery
+    from keel.tracking._records import RUN_EXTRAS
 
     from ._table import Table
 
     runs = _backend().search_runs(
         RunQuery(
-            tuple(experiment or ()), filter, tuple(order_by or ()), limit, include_deleted=deleted
+            tuple(experiment or ()),
+            filter,
+            tuple(order_by or ()),
+            limit,
+            include_deleted=deleted,
+            include=RUN_EXTRAS if json else (),  # the JSON listing has every field
         )
     )
     if json:

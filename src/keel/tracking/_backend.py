@@ -29,8 +29,10 @@ class TrackingBackend(Protocol):
         tags: Mapping[str, str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricPoint] = (),
     ) -> RunRecord:
-        """Create a RUNNING run in ``experiment`` (created if new)."""
+        """Create a RUNNING run in ``experiment`` (created if new) with its params, tags and
+        first metric points, in one write (one request over HTTP)."""
         ...
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -39,6 +41,18 @@ class TrackingBackend(Protocol):
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> RunRecord:
         """Move a run to ``status``; RUNNING resumes an ended run."""
+        ...
+
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        """End a run (FINISHED, FAILED, KILLED) with its last metric points, in one write
+        (one request over HTTP); nothing is read back."""
         ...
 
     def log_batch(

@@ -496,19 +496,37 @@ def _like_pattern(pattern: str, *, glob: bool) -> str:
     return "".join(out)
 
 
-def apply_order(select: sa.Select[Any], keys: list[OrderKey]) -> sa.Select[Any]:
+def apply_order(
+    select: sa.Select[Any], keys: list[OrderKey], node: Node | None = None
+) -> sa.Select[Any]:
     """Order a select over ``runs`` by the keys, joining the metric/param/tag tables needed.
 
     Runs without a value sort last either way; ``runs.id`` (descending) breaks ties. With no
     keys, the newest runs come first.
+
+    When ``node`` (the search's filter) already requires the first key, a metric, to have
+    a number compared with (``metrics.auc > 0.8 and ...``, ordered by ``metrics.auc``),
+    every run found has a finite value: the metric is joined, not outer-joined, with that
+    comparison, and sorted by its value alone, so the database can walk the metric's
+    (key, value) index in order and stop at the page's last run instead of sorting every
+    match (at a million runs, milliseconds instead of seconds).
     """
     if not keys:
         return select.order_by(runs.c.created_at.desc(), runs.c.id.desc())
     clauses: list[sa.ColumnElement[Any]] = []
-    for key in keys:
+    bounded = _bounded_metrics(node)
+    for index, key in enumerate(keys):
         problem = _check(Comparison(key.entity, key.key, "IS NULL", None))
         if problem:
             raise InvalidInput(f"Cannot order by {key!r}: {problem}")
+        if index == 0 and key.entity == "metrics" and key.key in bounded:
+            table = _TABLES["metrics"].alias()
+            on = sa.and_(table.c.run_id == runs.c.id, table.c.key == key.key)
+            select = select.join_from(runs, table, on).where(
+                *(_predicate(table.c.value, c.op, c.value) for c in bounded[key.key])
+            )
+            clauses.append(table.c.value.desc() if key.descending else table.c.value.asc())
+            continue
         if key.entity == "attributes":
             value = _ATTRIBUTES[key.key]
         else:
@@ -529,3 +547,22 @@ def apply_order(select: sa.Select[Any], keys: list[OrderKey]) -> sa.Select[Any]:
             clauses.append(sorts[0].is_(None))
         clauses.extend(sort.desc() if key.descending else sort.asc() for sort in sorts)
     return select.order_by(*clauses, runs.c.id.desc())
+
+
+def _bounded_metrics(node: Node | None) -> dict[str, list[Comparison]]:
+    """Metrics that every run matching ``node`` has a finite value of, with the
+    comparisons that say so: top-level conditions comparing a metric with numbers."""
+    conditions = [node] if isinstance(node, Comparison) else []
+    if isinstance(node, BoolOp) and node.op == "and":
+        conditions = [c for c in node.operands if isinstance(c, Comparison)]
+    found: dict[str, list[Comparison]] = {}
+    for c in conditions:
+        values = c.value if isinstance(c.value, tuple) else (c.value,)
+        if (
+            c.entity == "metrics"
+            and c.op in ("=", "<", "<=", ">", ">=", "IN")
+            and values
+            and all(_is_number(v) and not math.isnan(v) for v in values)
+        ):
+            found.setdefault(c.key, []).append(c)
+    return found

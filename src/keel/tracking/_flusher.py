@@ -25,12 +25,11 @@ import logging
 import threading
 import time
 import weakref
-from collections import defaultdict
 
 from keel.errors import KeelError, NotFound, StoreUnavailable
 
 from ._backend import TrackingBackend
-from ._records import MetricPoint
+from ._records import CheckedPoints, MetricPoint
 
 __all__ = ["MetricFlusher"]
 
@@ -81,7 +80,10 @@ class MetricFlusher:
         self.batch_size = batch_size
         self.max_buffer = max(max_buffer, 2 * max_points)
         self.heartbeat = heartbeat
-        self._points: list[tuple[str, str, float, int, int]] = []
+        # buffered points by run, each run's in the order logged (the batches a write
+        # sends, with no regrouping), and how many in all
+        self._points: dict[str, list[MetricPoint]] = {}
+        self._count = 0
         self._check_at = min(self.check_every, max_points)
         self._taken_at = time.monotonic()  # every buffered point is younger than this
         self._lock = threading.Lock()
@@ -93,19 +95,29 @@ class MetricFlusher:
         self._closed = False
 
     def add(self, run_id: str, key: str, value: float, step: int, timestamp: int) -> None:
-        """Buffer one point; blocks only when the background writer is behind."""
+        """Buffer one point, checked by the run; blocks only when the writer is behind."""
         with self._lock:
-            self._points.append((run_id, key, value, step, timestamp))
-            due = len(self._points) >= self._check_at
+            points = self._points.get(run_id)
+            if points is None:
+                self._points[run_id] = points = CheckedPoints()
+            points.append((key, value, step, timestamp))
+            self._count += 1
+            due = self._count >= self._check_at
         if self._thread is None:
             self._start()
         if due:
             self._pressure()
 
     def add_many(self, run_id: str, points: list[MetricPoint]) -> None:
+        """Buffer points of one run, (key, value, step, timestamp) tuples that the run
+        has checked (see :class:`CheckedPoints`)."""
         with self._lock:
-            self._points.extend((run_id, k, v, s, ts) for k, v, s, ts in points)
-            due = len(self._points) >= self._check_at
+            buffered = self._points.get(run_id)
+            if buffered is None:
+                self._points[run_id] = buffered = CheckedPoints()
+            buffered.extend(points)
+            self._count += len(points)
+            due = self._count >= self._check_at
         if self._thread is None:
             self._start()
         if due:
@@ -128,6 +140,23 @@ class MetricFlusher:
         if run_id is not None and run_id in self._errors:
             raise self._errors.pop(run_id)
 
+    def take(self, run_id: str) -> list[MetricPoint]:
+        """Remove and return the points of ``run_id`` still buffered, once any write in
+        progress is done, for the caller to write itself (a run's end writes them with its
+        status, in one transaction); raise the first write error for ``run_id``."""
+        with self._write_lock, self._lock:
+            points = self._points.pop(run_id, CheckedPoints())
+            self._count -= len(points)
+        if run_id in self._errors:
+            raise self._errors.pop(run_id)
+        return points
+
+    def give_back(self, run_id: str, points: list[MetricPoint]) -> None:
+        """Put back in front points that :meth:`take` returned and that could not be
+        written (the background writer retries them)."""
+        if points:
+            self._requeue([(run_id, points)])
+
     def close(self) -> None:
         """Flush and stop the background thread."""
         self._closed = True
@@ -138,12 +167,12 @@ class MetricFlusher:
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._points)
+            return self._count
 
     def _pressure(self) -> None:
         """The caller's check every ``check_every`` points: wake the writer, or be it."""
         with self._lock:
-            size = len(self._points)
+            size = self._count
             self._check_at = size + self.check_every
             late = time.monotonic() - self._taken_at >= self.interval
         if size >= self.max_points or late:
@@ -156,9 +185,9 @@ class MetricFlusher:
             log.exception("metric write failed; retrying in %.1f s", self.interval)
             with self._lock:
                 self._taken_at = time.monotonic()  # the next attempt in an interval
-                excess = len(self._points) - (self.max_buffer - self.max_points)
+                excess = self._count - (self.max_buffer - self.max_points)
                 if excess > 0:
-                    del self._points[:excess]
+                    self._drop_oldest(excess)
             if excess > 0:
                 log.error(
                     "dropped the %d oldest buffered metric points: the store cannot take "
@@ -216,18 +245,17 @@ class MetricFlusher:
     def _write_pending(self) -> None:
         with self._write_lock:
             with self._lock:
-                points, self._points = self._points, []
+                by_run, self._points, self._count = self._points, {}, 0
                 self._check_at = min(self.check_every, self.max_points)
                 self._taken_at = taken = time.monotonic()
-            if not points:
+            if not by_run:
                 return
-            by_run: dict[str, list[MetricPoint]] = defaultdict(list)
-            for run_id, key, value, step, ts in points:
-                by_run[run_id].append((key, value, step, ts))
             runs = list(by_run.items())
             for index, (run_id, run_points) in enumerate(runs):
                 for start in range(0, len(run_points), self.batch_size):
-                    batch = run_points[start : start + self.batch_size]
+                    batch = run_points
+                    if len(run_points) > self.batch_size:
+                        batch = CheckedPoints(run_points[start : start + self.batch_size])
                     try:
                         self.backend.log_batch(run_id, metrics=batch)
                     except StoreUnavailable:
@@ -243,7 +271,25 @@ class MetricFlusher:
                 self._reached(run_id, taken)  # a written batch is a heartbeat too
 
     def _requeue(self, runs: list[tuple[str, list[MetricPoint]]]) -> None:
+        """Put points back in front of those buffered since (each run's stay in order)."""
         with self._lock:
-            self._points[:0] = [
-                (run_id, k, v, s, ts) for run_id, points in runs for k, v, s, ts in points
-            ]
+            merged: dict[str, list[MetricPoint]] = {}
+            for run_id, points in runs:
+                merged.setdefault(run_id, CheckedPoints()).extend(points)
+            for run_id, points in self._points.items():
+                merged.setdefault(run_id, CheckedPoints()).extend(points)
+            self._points = merged
+            self._count += sum(len(points) for _, points in runs)
+
+    def _drop_oldest(self, excess: int) -> None:
+        """Drop ``excess`` points, from the run buffered first on (called with the lock)."""
+        for run_id in list(self._points):
+            points = self._points[run_id]
+            cut = min(excess, len(points))
+            del points[:cut]
+            if not points:
+                del self._points[run_id]
+            self._count -= cut
+            excess -= cut
+            if not excess:
+                return

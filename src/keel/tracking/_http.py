@@ -13,6 +13,7 @@ from keel._remote import RemoteClient
 from keel.store.objects import Source
 from keel.store.objects._base import as_stream
 
+from ._arrays import array_points
 from ._digest import content_digest
 from ._records import (
     ArtifactRecord,
@@ -57,8 +58,9 @@ class HttpTracking:
         tags: Mapping[str, str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricPoint] = (),
     ) -> RunRecord:
-        body = {
+        body: dict[str, Any] = {
             "experiment": experiment,
             "name": name,
             "parent_id": parent_id,
@@ -67,7 +69,12 @@ class HttpTracking:
             "code": code,
             "environment": environment,
         }
-        return RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
+        later = _with_points(body, metrics)  # in the request, unless they make it too large
+        record = RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
+        if later:
+            self.log_batch(record.id, metrics=later)
+            record.metrics.update(_latest(later))
+        return record
 
     def get_run(self, run_id: str) -> RunRecord:
         return RunRecord.from_dict(self.client.json("GET", self._path(f"/runs/{_q(run_id)}")))
@@ -76,6 +83,20 @@ class HttpTracking:
         body = {"status": status, "error": error}
         data = self.client.json("PATCH", self._path(f"/runs/{_q(run_id)}"), json=body)
         return RunRecord.from_dict(data)
+
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        body: dict[str, Any] = {"status": status, "error": error}
+        later = _with_points(body, metrics)
+        if later:  # too many for one request: sent first, in batches
+            self.log_batch(run_id, metrics=later)
+        self.client.request("POST", self._path(f"/runs/{_q(run_id)}/end"), json=body)
 
     def log_batch(
         self,
@@ -92,6 +113,26 @@ class HttpTracking:
         ]
         for body in _bodies(items):
             self.client.request("POST", self._path(f"/runs/{_q(run_id)}/batch"), json=body)
+
+    def log_metric_array(
+        self,
+        run_id: str,
+        key: str,
+        values: Any,
+        steps: Any,
+        timestamps: Any = None,
+    ) -> None:
+        """Send a curve of metric ``key`` as columns (values, steps, timestamps)."""
+        points = array_points(key, values, steps, timestamps)  # checked before sending
+        for start in range(0, len(points), _ARRAY_CHUNK):
+            chunk = points[start : start + _ARRAY_CHUNK]
+            body = {
+                "values": [encode_value(p[1]) for p in chunk],
+                "steps": [p[2] for p in chunk],
+                "timestamps": [p[3] for p in chunk],
+            }
+            path = self._path(f"/runs/{_q(run_id)}/metrics/{quote(key)}")
+            self.client.request("POST", path, json=body)
 
     def log_input(self, run_id: str, kind: str, object_id: str) -> None:
         body = {"kind": kind, "id": object_id}
@@ -125,7 +166,10 @@ class HttpTracking:
         return [(k, decode_value(v), s, ts) for k, v, s, ts in self.client.json("GET", path)]
 
     def search_runs(self, query: RunQuery) -> list[RunRecord]:
-        data = self.client.json("POST", self._path("/runs/search"), json=_search_body(query))
+        params = {"include": ",".join(query.include)} if query.include else None
+        data = self.client.json(
+            "POST", self._path("/runs/search"), json=_search_body(query), params=params
+        )
         return [RunRecord.from_dict(item) for item in data]
 
     def count_runs(self, query: RunQuery) -> int:
@@ -157,6 +201,10 @@ class HttpTracking:
         return self.client.json("POST", self._path(f"/experiments/{_seg(name)}/restore"))
 
 
+_ARRAY_CHUNK = 20_000
+"""Points of a curve per request: about 0.6 MB of JSON, within :data:`MAX_BODY`."""
+
+
 def _seg(value: Any) -> str:
     """One URL path segment; a value that cannot be one is refused here, changing nothing."""
     from keel.errors import InvalidInput
@@ -183,6 +231,31 @@ def _bodies(items: list[tuple[str, Any]], limit: int = MAX_BODY) -> Iterator[dic
     half = len(items) // 2
     yield from _bodies(items[:half], limit)
     yield from _bodies(items[half:], limit)
+
+
+def _with_points(body: dict[str, Any], metrics: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
+    """Put ``metrics`` in ``body`` if the body stays within :data:`MAX_BODY`; else return
+    them, for the caller to send in batches of their own."""
+    if not metrics:
+        return ()
+    body["metrics"] = [(k, encode_value(v), s, ts) for k, v, s, ts in metrics]
+    if len(orjson.dumps(body, option=_NUMPY)) <= MAX_BODY:
+        return ()
+    del body["metrics"]
+    return metrics
+
+
+def _latest(points: Sequence[MetricPoint]) -> dict[str, float]:
+    """Per key, the value of the point with the highest (step, timestamp)."""
+    best: dict[str, MetricPoint] = {}
+    for point in points:
+        current = best.get(point[0])
+        if current is None or (point[2], point[3]) >= (current[2], current[3]):
+            best[point[0]] = point
+    return {key: point[1] for key, point in best.items()}
+
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 def _q(part: str) -> str:

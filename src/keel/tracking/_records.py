@@ -7,12 +7,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "RUN_EXTRAS",
     "ArtifactRecord",
+    "CheckedPoints",
     "ExperimentRecord",
     "MetricPoint",
     "RunQuery",
     "RunRecord",
     "RunStatus",
+    "check_include",
     "decode_value",
     "encode_value",
 ]
@@ -31,6 +34,15 @@ class RunStatus:
 
 MetricPoint = tuple[str, float, int, int]
 """One metric point: (key, value, step, timestamp in ms)."""
+
+
+class CheckedPoints(list):
+    """Metric points, (key, value, step, timestamp) tuples, that a :class:`~keel.tracking.Run`
+    has already checked: keys valid names, values floats, steps and timestamps integers
+    within range. The in-process writer takes them without checking each point again;
+    anything else (a plain list, points from a request) is checked point by point."""
+
+    __slots__ = ()
 
 
 def encode_value(value: float) -> float | str:
@@ -96,8 +108,11 @@ class RunRecord:
         return (self.ended_at - self.started_at) / 1000
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The run as JSON-ready data (non-finite metrics as strings), field by field: a
+        listing of a thousand runs makes a thousand of these."""
+        data = dict(self.__dict__)
         data["metrics"] = {k: encode_value(v) for k, v in self.metrics.items()}
+        data["artifacts"] = [asdict(a) for a in self.artifacts]
         return data
 
     @classmethod
@@ -121,3 +136,26 @@ class RunQuery:
     """How many matching runs (in order) to skip: the dashboard's pages."""
     include_deleted: bool = False
     """Also return deleted runs, and runs of deleted experiments (not yet purged)."""
+    include: tuple[str, ...] = ()
+    """What a listing leaves out unless asked, any of :data:`RUN_EXTRAS`: the captured
+    ``environment``, the ``code`` (git, entry point, argv) and the ``artifacts``."""
+
+
+RUN_EXTRAS = ("environment", "code", "artifacts")
+"""The parts of a run that a search returns only on request (``RunQuery.include``)."""
+
+
+def check_include(include: object) -> tuple[str, ...]:
+    """``include`` as a tuple of known extras; anything else is refused, naming them."""
+    from keel.errors import InvalidInput
+
+    if isinstance(include, str):
+        include = tuple(part.strip() for part in include.split(",") if part.strip())
+    if not isinstance(include, tuple | list | set | frozenset) or not all(
+        isinstance(part, str) and part in RUN_EXTRAS for part in include
+    ):
+        raise InvalidInput(
+            f"include takes any of {', '.join(RUN_EXTRAS)} (comma-separated over HTTP). "
+            f"Got {include!r:.80}."
+        )
+    return tuple(include)

@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput
 
-from ._records import ArtifactRecord, RunRecord, RunStatus
-from ._validate import check_key, check_step, check_timestamp, limit_text, metric_value, text_values
+from ._records import ArtifactRecord, CheckedPoints, RunRecord, RunStatus
+from ._validate import (
+    INT64_MAX,
+    check_key,
+    check_step,
+    check_timestamp,
+    limit_text,
+    metric_value,
+    text_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +54,7 @@ class Run:
         self._flusher = flusher
         self._params: dict[str, str] = dict(record.params)
         self._steps: dict[str, int] = {}
+        self._keys: set[str] = set()  # metric names already checked
         self._sampler: SystemMetricsSampler | None = None
         self._on_end: list = []
         self.ended = False
@@ -116,9 +125,14 @@ class Run:
         Without ``step``, each key counts its own steps from 0. NaN and infinities are
         stored as such; a value that is not a number raises :class:`InvalidInput`.
         """
-        check_key("metric", key)
-        value = metric_value(key, value)
-        step = self._next_step(key) if step is None else check_step(key, step)
+        if type(key) is not str or key not in self._keys:  # each name checked once per run
+            self._keys.add(check_key("metric", key))
+        if type(value) is not float:
+            value = metric_value(key, value)
+        if step is None:
+            step = self._next_step(key)
+        elif type(step) is not int or not 0 <= step <= INT64_MAX:
+            step = check_step(key, step)
         ts = time.time_ns() // 1_000_000 if timestamp is None else check_timestamp(key, timestamp)
         self._flusher.add(self.id, key, value, step, ts)
 
@@ -129,12 +143,42 @@ class Run:
                 f"log_metrics takes a mapping of names to numbers. Got {metrics!r:.80}."
             )
         ts = time.time_ns() // 1_000_000
-        points = []
+        keys, next_step = self._keys, self._next_step
+        if step is not None and (type(step) is not int or not 0 <= step <= INT64_MAX):
+            step = check_step(next(iter(metrics), "?"), step)
+        points = CheckedPoints()
+        append = points.append
         for key, value in metrics.items():
-            check_key("metric", key)
-            s = self._next_step(key) if step is None else check_step(key, step)
-            points.append((key, metric_value(key, value), s, ts))
+            if type(key) is not str or key not in keys:  # each name checked once per run
+                keys.add(check_key("metric", key))
+            if type(value) is not float:  # the common case needs no conversion
+                value = metric_value(key, value)
+            append((key, value, next_step(key) if step is None else step, ts))
         self._flusher.add_many(self.id, points)
+
+    def log_metrics_array(
+        self, key: str, values: Any, steps: Any = None, timestamps: Any = None
+    ) -> None:
+        """Record a whole curve of one metric at once, checked per array, not per point.
+
+        ``values``, ``steps`` and ``timestamps`` are NumPy arrays, Arrow arrays, pandas
+        Series or lists, taken as they are. Without ``steps`` the curve continues this
+        metric's steps (from 0 for a new one); without ``timestamps`` every point is
+        stamped now. Buffered and written in the background like :meth:`log_metric`.
+
+        Example::
+
+            run.log_metrics_array("loss", np.array([0.9, 0.5, 0.3]))
+        """
+        from ._arrays import array_points
+
+        first = self._steps.get(key, -1) + 1 if isinstance(key, str) else 0
+        points = array_points(key, values, steps, timestamps, first_step=first)
+        if points:
+            if steps is None:  # as log_metric: only the steps it numbers itself count on
+                self._steps[key] = points[-1][2]
+            self._keys.add(key)
+            self._flusher.add_many(self.id, points)
 
     def _next_step(self, key: str) -> int:
         step = self._steps.get(key, -1) + 1
@@ -250,17 +294,26 @@ class Run:
     # -- lifecycle ------------------------------------------------------------------------
 
     def end(self, status: str = RunStatus.FINISHED, error: str | None = None) -> None:
-        """Flush metrics and mark the run ended (FINISHED, FAILED or KILLED)."""
+        """Mark the run ended (FINISHED, FAILED or KILLED) and write its buffered metrics
+        with the status change, in one write; a write error of a point logged earlier is
+        raised once the run is ended."""
         if self.ended:
             return
         self.ended = True
         self._flusher.unwatch(self.id)
         if self._sampler is not None:
             self._sampler.stop()
+        points: list = []
         try:
-            self._flusher.flush(self.id)
+            points = self._flusher.take(self.id)  # written with the status, in one go
         finally:
-            self._record = self._backend.set_status(self.id, status, error=error)
+            try:
+                self._backend.end_run(self.id, status, error=error, metrics=points)
+            except BaseException:
+                self._flusher.give_back(self.id, points)  # the background writer retries
+                raise
+            self._record.status, self._record.error = status, error
+            self._record.ended_at = time.time_ns() // 1_000_000  # about; `info` reads it
             for callback in self._on_end:
                 callback(self)
 

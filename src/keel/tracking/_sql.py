@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, NoReturn
 
+import orjson
 import sqlalchemy as sa
 
 from keel.errors import AlreadyExists, InvalidInput, NotFound, did_you_mean
@@ -14,10 +15,12 @@ from keel.store.actors import Actor
 from keel.store.objects import Source
 from keel.store.rows import dialect_insert, named_id
 
-from . import _delete
+from . import _delete, _statements
+from ._arrays import array_points
 from ._delete import check_experiment_live
 from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
+from ._points import checked_points, latest_values, write_points
 from ._records import (
     ArtifactRecord,
     ExperimentRecord,
@@ -25,33 +28,22 @@ from ._records import (
     RunQuery,
     RunRecord,
     RunStatus,
+    check_include,
     decode_value,
 )
 from ._validate import (
-    INT64_MAX,
-    INT64_MIN,
     check_artifact_name,
     check_key,
-    check_step,
     check_text,
     check_text_limit,
-    check_timestamp,
     json_field,
-    metric_value,
     text_values,
 )
 
 __all__ = ["SqlTracking"]
 
-_UPSERT_LATEST = sa.text(
-    "INSERT INTO run_latest_metrics (run_id, key, step, timestamp, value) "
-    "VALUES (:run_id, :key, :step, :timestamp, :value) "
-    "ON CONFLICT (run_id, key) DO UPDATE SET "
-    "step = excluded.step, timestamp = excluded.timestamp, value = excluded.value "
-    "WHERE excluded.step > run_latest_metrics.step OR (excluded.step = run_latest_metrics.step "
-    "AND excluded.timestamp >= run_latest_metrics.timestamp)"
-)
-_METRIC_COLUMNS = "run_id, key, step, timestamp, value"
+_EXTRA_COLUMNS = ("code", "environment")
+"""Columns of runs that a search reads only when asked (``RunQuery.include``)."""
 MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
 
 
@@ -88,7 +80,10 @@ class SqlTracking:
         tags: Mapping[str, str] | None = None,
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricPoint] = (),
     ) -> RunRecord:
+        """Create a RUNNING run with its params, tags and first metric points in one write
+        transaction, and return it as written (nothing is read back)."""
         check_key("experiment", experiment, MAX_NAME)
         if name is not None:
             check_key("run", name, MAX_NAME)
@@ -100,6 +95,7 @@ class SqlTracking:
         environment = json_field("environment", environment, limit)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
+        points = checked_points(metrics)
         record = RunRecord(
             id=run_id,
             experiment=experiment,
@@ -111,48 +107,53 @@ class SqlTracking:
             parent_id=parent_id,
             params=dict(params),
             tags=dict(tags),
+            metrics=latest_values(points),
             code=code,
             environment=environment,
         )
         with self.store.write() as conn:
-            record.experiment_id = self._experiment_id(conn, project_id, experiment, create=True)
-            check_experiment_live(conn, record.experiment_id, experiment)
+            record.experiment_id = self._live_experiment_id(conn, project_id, experiment)
             if parent_id is not None:
                 self._require_run(conn, parent_id, project_id)
-            conn.execute(
-                t.runs.insert().values(
-                    id=run_id,
-                    experiment_id=record.experiment_id,
-                    parent_id=parent_id,
-                    name=record.name,
-                    status=RunStatus.RUNNING,
-                    created_at=now,
-                    started_at=now,
-                    heartbeat_at=now,
-                    code=code,
-                    environment=environment,
-                )
+            _statements.run(
+                conn,
+                "insert_run",
+                (
+                    run_id,
+                    record.experiment_id,
+                    parent_id,
+                    record.name,
+                    RunStatus.RUNNING,
+                    now,
+                    now,
+                    now,
+                    _json_text(code),
+                    _json_text(environment),
+                ),
             )
-            _insert_pairs(conn, t.run_params, run_id, params)
-            _insert_pairs(conn, t.run_tags, run_id, tags)
+            if params:
+                _statements.run(conn, "insert_param", [(run_id, *kv) for kv in params.items()])
+            if tags:
+                _statements.run(conn, "insert_tag", [(run_id, *kv) for kv in tags.items()])
+            write_points(conn, run_id, points)
         self._remember(run_id)
         return record  # what was written, as get_run would read it back
+
+    def _live_experiment_id(self, conn: sa.Connection, project_id: str, name: str) -> str:
+        """The id of experiment ``name`` (created if new); a deleted one is refused."""
+        found = _statements.first(conn, "experiment", (project_id, name))
+        if found is None:
+            return self._experiment_id(conn, project_id, name, create=True)
+        if found[1] is not None:
+            check_experiment_live(conn, found[0], name)
+        return found[0]
 
     def get_run(self, run_id: str) -> RunRecord:
         project_id = self._read_project_id()
         with self.store.read() as conn:
             row = self._require_run(conn, run_id, project_id)
             record = _run_from_row(row, self._stale())
-            _attach_details(conn, {run_id: record})
-            artifacts = conn.execute(
-                sa.select(t.run_artifacts)
-                .where(t.run_artifacts.c.run_id == run_id)
-                .order_by(t.run_artifacts.c.name)
-            ).mappings()
-            record.artifacts = [
-                ArtifactRecord(a["name"], a["kind"], a["digest"], a["size"], a["created_at"])
-                for a in artifacts
-            ]
+            _attach_details(conn, {run_id: record}, artifacts=True)
         return record
 
     def set_status(self, run_id: str, status: str, *, error: str | None = None) -> RunRecord:
@@ -176,6 +177,32 @@ class SqlTracking:
             self._update_run(conn, run_id, project_id, values)
         return self.get_run(run_id)
 
+    def end_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        metrics: Sequence[MetricPoint] = (),
+    ) -> None:
+        """End a run (FINISHED, FAILED or KILLED) and record its last metric points, in one
+        write transaction; unlike :meth:`set_status`, nothing is read back."""
+        if status not in RunStatus.ENDED:
+            raise InvalidInput(
+                f"A run ends as one of {', '.join(RunStatus.ENDED)}; got {status!r}."
+                f"{did_you_mean(str(status).upper(), RunStatus.ENDED)} To resume a run, set "
+                "its status to RUNNING."
+            )
+        if error is not None:
+            if not isinstance(error, str):
+                raise InvalidInput(f"A run's error must be text. Got {type(error).__name__}.")
+            check_text_limit("run's error text", error, self._max_field_bytes)
+        points = checked_points(metrics)
+        project_id = self._read_project_id()
+        with self.store.write() as conn:
+            self._update(conn, run_id, project_id, "end", (status, now_ms(), error))
+            write_points(conn, str(run_id), points)
+
     # -- logging ------------------------------------------------------------------------
 
     def log_batch(
@@ -187,20 +214,32 @@ class SqlTracking:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         params, tags = text_values("param", params), text_values("tag", tags)
-        rows = _metric_rows(run_id, metrics)
+        points = checked_points(metrics)
         project_id = self._read_project_id()
-        r = t.runs
-        # any batch, even an empty one, is the heartbeat of a live run's process
-        beat = sa.case((r.c.status == RunStatus.RUNNING, now_ms()), else_=r.c.heartbeat_at)
         with self.store.write() as conn:
-            self._update_run(conn, run_id, project_id, {"heartbeat_at": beat})
+            # any batch, even an empty one, is the heartbeat of a live run's process
+            self._update(conn, run_id, project_id, "beat", (now_ms(),))
             if params:
                 self._log_params(conn, run_id, params)
             if tags:
                 _upsert_pairs(conn, t.run_tags, run_id, tags)
-            if rows:
-                _insert_metric_rows(conn, rows)
-                conn.execute(_UPSERT_LATEST, _latest_points(rows))
+            write_points(conn, str(run_id), points)
+
+    def log_metric_array(
+        self,
+        run_id: str,
+        key: str,
+        values: Any,
+        steps: Any,
+        timestamps: Any = None,
+    ) -> None:
+        """Record a curve of metric ``key`` (see :func:`keel.tracking._arrays.array_points`;
+        ``steps`` are required here: the service does not count a client's steps)."""
+        if steps is None:
+            raise InvalidInput(
+                f"Give the steps of the {key!r} values (one integer per value, from 0)."
+            )
+        self.log_batch(run_id, metrics=array_points(key, values, steps, timestamps))
 
     def _log_params(self, conn: sa.Connection, run_id: str, params: dict[str, str]) -> None:
         existing = dict(
@@ -313,6 +352,7 @@ class SqlTracking:
 
         node, order = check_search(query, SearchLimits.from_config(self.store.config))
         where = compile_filter(node)
+        include = check_include(query.include)
         for name in query.experiments:
             check_key("experiment", name, MAX_NAME)
         project_id = self._read_project_id()
@@ -325,8 +365,11 @@ class SqlTracking:
             return []
         expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
         e = t.experiments
+        # the JSON columns only when asked: decoding a run's package list costs more than
+        # the rest of its row
+        columns = [c for c in t.runs.c if c.name not in _EXTRA_COLUMNS or c.name in include]
         select = (
-            sa.select(t.runs, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
+            sa.select(*columns, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
             .join(e, e.c.id == t.runs.c.experiment_id)
             .where(e.c.project_id == project_id, where)
         )
@@ -337,12 +380,13 @@ class SqlTracking:
                 for name in query.experiments:
                     self._experiment_id(conn, project_id, name, create=False)
                 select = select.where(e.c.name.in_(query.experiments))
-            ordered = apply_order(select, order).limit(query.max_results).offset(query.offset)
+            ordered = apply_order(select, order, node)
+            ordered = ordered.limit(query.max_results).offset(query.offset)
             rows = conn.execute(ordered).mappings()
             stale = self._stale()
-            records = {row["id"]: _run_from_row(row, stale) for row in rows}
+            records = {row["id"]: _run_from_row(row, stale, include) for row in rows}
             if query.include_details and records:
-                _attach_details(conn, records)
+                _attach_details(conn, records, artifacts="artifacts" in include)
         return list(records.values())
 
     def count_runs(self, query: RunQuery) -> int:
@@ -475,6 +519,26 @@ class SqlTracking:
             self._missing_run(run_id)
         self._remember(run_id)
 
+    def _update(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        project_id: str | None,
+        statement: str,
+        values: tuple[Any, ...],
+    ) -> None:
+        """:meth:`_update_run` through a fixed statement of :mod:`._statements`."""
+        run_id = str(run_id)
+        if run_id in self._own_runs:
+            done = _statements.run(conn, statement, (*values, run_id))
+        else:
+            if project_id is None or _problem_text(run_id):
+                self._missing_run(run_id)
+            done = _statements.run(conn, statement + "_in_project", (*values, run_id, project_id))
+        if not done:
+            self._missing_run(run_id)
+        self._remember(run_id)
+
     def _remember(self, run_id: str) -> None:
         if len(self._own_runs) >= 4096:  # bounded: a long-lived SDK process makes many runs
             self._own_runs.clear()
@@ -501,8 +565,13 @@ def _problem_text(text: str) -> bool:
     return False
 
 
-def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) -> RunRecord:
-    """A run as read; a RUNNING run whose process stopped reporting reads as KILLED."""
+def _run_from_row(
+    row: Mapping[str, Any],
+    stale: tuple[int, int] | None = None,
+    extras: Sequence[str] = _EXTRA_COLUMNS,
+) -> RunRecord:
+    """A run as read; a RUNNING run whose process stopped reporting reads as KILLED.
+    ``extras``: which of the JSON columns the row has (a search may leave them out)."""
     dead = as_reported(row, *stale) if stale is not None else None
     if dead is not None:
         row = {**row, **dead}
@@ -517,13 +586,14 @@ def _run_from_row(row: Mapping[str, Any], stale: tuple[int, int] | None = None) 
         ended_at=row["ended_at"],
         parent_id=row["parent_id"],
         error=row["error"],
-        code=row["code"],
-        environment=row["environment"],
+        code=row["code"] if "code" in extras else None,
+        environment=row["environment"] if "environment" in extras else None,
         deleted_at=row.get("deleted_since"),
     )
 
 
-def _attach_details(conn: sa.Connection, records: dict[str, RunRecord]) -> None:
+def _attach_details(conn: sa.Connection, records: dict[str, RunRecord], *, artifacts: bool) -> None:
+    """Fill in the params, tags and latest metrics of ``records`` (and their artifacts)."""
     ids = list(records)
     for table, attr in ((t.run_params, "params"), (t.run_tags, "tags")):
         for run_id, key, value in conn.execute(
@@ -535,6 +605,8 @@ def _attach_details(conn: sa.Connection, records: dict[str, RunRecord]) -> None:
         sa.select(m.c.run_id, m.c.key, m.c.value).where(m.c.run_id.in_(ids))
     ):
         records[run_id].metrics[key] = decode_value(value)
+    if not artifacts:
+        return
     a = t.run_artifacts
     found: dict[str, list[ArtifactRecord]] = {}
     for row in conn.execute(
@@ -562,67 +634,6 @@ def _upsert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict
     conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in pairs.items()])
 
 
-def _insert_metric_rows(conn: sa.Connection, rows: list[tuple]) -> None:
-    """Bulk insert through the driver: COPY on PostgreSQL, executemany on SQLite."""
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        sql = f"COPY run_metrics ({_METRIC_COLUMNS}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        conn.exec_driver_sql(
-            f"INSERT INTO run_metrics ({_METRIC_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows
-        )
-
-
-def _metric_rows(run_id: str, metrics: Sequence[MetricPoint]) -> list[tuple]:
-    """Rows for run_metrics; NaN becomes NULL. Malformed points raise InvalidInput.
-
-    The same checks as one point at a time (:func:`check_key`, :func:`check_step`,
-    :func:`check_timestamp`), done per batch: each distinct key once, steps and
-    timestamps by their range.
-    """
-    try:
-        rows = [
-            (run_id, key, int(step), int(ts), None if value != value else float(value))
-            for key, value, step, ts in metrics
-            if type(key) is str and type(value) in _NUMBER and type(step) is int
-        ]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"Metric points must be (key, value, step, timestamp): {exc}.") from exc
-    if len(rows) != len(metrics):
-        for point in metrics:  # find and name the first bad point
-            key, value, step, _ = point
-            check_key("metric", key)
-            metric_value(key, value)
-            check_step(key, step)
-    if not rows:
-        return rows
-    for key in {row[1] for row in rows}:
-        check_key("metric", key)
-    steps = [row[2] for row in rows]
-    if min(steps) < 0 or max(steps) > INT64_MAX:
-        bad = next(row for row in rows if not 0 <= row[2] <= INT64_MAX)
-        check_step(bad[1], bad[2])
-    stamps = [row[3] for row in rows]
-    if min(stamps) < INT64_MIN or max(stamps) > INT64_MAX:
-        bad = next(row for row in rows if not INT64_MIN <= row[3] <= INT64_MAX)
-        check_timestamp(bad[1], bad[3])
-    return rows
-
-
-_NUMBER = (float, int)
-
-
-def _latest_points(rows: Iterable[tuple]) -> list[dict[str, Any]]:
-    """Per key, the point with the highest (step, timestamp) in a batch."""
-    best: dict[str, tuple] = {}
-    for row in rows:
-        current = best.get(row[1])
-        if current is None or (row[2], row[3]) >= (current[2], current[3]):
-            best[row[1]] = row
-    return [
-        {"run_id": r[0], "key": r[1], "step": r[2], "timestamp": r[3], "value": r[4]}
-        for r in best.values()
-    ]
+def _json_text(value: dict[str, Any] | None) -> str | None:
+    """A JSON column's text (SQL NULL for None), as SQLAlchemy's JSON type would read it."""
+    return None if value is None else orjson.dumps(value).decode()

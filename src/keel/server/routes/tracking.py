@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from starlette.responses import StreamingResponse
 from keel.errors import InvalidInput, PayloadTooLarge
 from keel.tracking import RunQuery, RunStatus, SqlTracking
 from keel.tracking._digest import parse_content_digest
+from keel.tracking._records import check_include
 from keel.tracking._reproduce import LOGGED_BY_TAG
 from keel.tracking._validate import check_artifact_name
 
@@ -43,11 +45,26 @@ class RunCreate(BaseModel):
     tags: dict[str, str] | None = None
     code: dict[str, Any] | None = None
     environment: dict[str, Any] | None = None
+    metrics: list[tuple[str, float, int, int]] = Field(
+        default_factory=list,
+        description="First metric points, as [key, value, step, timestamp_ms], written with "
+        "the run in one transaction.",
+    )
 
 
 class RunStatusUpdate(BaseModel):
     status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED"]
     error: str | None = None
+
+
+class RunEnd(BaseModel):
+    status: Literal["FINISHED", "FAILED", "KILLED"]
+    error: str | None = None
+    metrics: list[tuple[str, float, int, int]] = Field(
+        default_factory=list,
+        description="The run's last metric points, as [key, value, step, timestamp_ms], "
+        "written with its status in one transaction.",
+    )
 
 
 class RunBatch(BaseModel):
@@ -58,6 +75,16 @@ class RunBatch(BaseModel):
     )
     params: dict[str, str] | None = None
     tags: dict[str, str] | None = None
+
+
+class MetricArray(BaseModel):
+    values: list[float] = Field(
+        description='The curve\'s values; "NaN", "Infinity" or "-Infinity" as strings.'
+    )
+    steps: list[int] = Field(description="One step per value: integers from 0.")
+    timestamps: list[int] | None = Field(
+        None, description="One time per value, in ms since the epoch; default: now for all."
+    )
 
 
 class RunInput(BaseModel):
@@ -97,6 +124,7 @@ def _run_link(suffix: str, method: str, description: str) -> dict[str, Any]:
 RUN_LINKS = {
     "GetRun": _run_link("", "get", "Read the run just created."),
     "EndRun": _run_link("", "patch", "End or resume the run."),
+    "FinishRun": _run_link("/end", "post", "End the run with its last metrics."),
     "LogBatch": _run_link("/batch", "post", "Log metrics, params and tags to the run."),
     "LogInput": _run_link("/inputs", "post", "Record what the run consumed."),
     "GetMetric": _run_link("/metrics/{key}", "get", "Read one metric's history."),
@@ -125,6 +153,7 @@ def create_run(
         tags={**(_client_tags(body.tags) or {}), LOGGED_BY_TAG: caller.name},
         code=body.code,
         environment=body.environment,
+        metrics=body.metrics,
     )
     return JSONResponse(record.to_dict(), status_code=201)
 
@@ -140,6 +169,13 @@ def set_status(project: str, run_id: str, body: RunStatusUpdate, request: Reques
     """End a run (FINISHED, FAILED, KILLED) or resume it (RUNNING)."""
     record = _tracking(request, project).set_status(run_id, body.status, error=body.error)
     return JSONResponse(record.to_dict())
+
+
+@router.post("/runs/{run_id}/end", status_code=204, dependencies=[WRITE])
+def end_run(project: str, run_id: str, body: RunEnd, request: Request) -> None:
+    """End a run (FINISHED, FAILED, KILLED) and record its last metric points, in one
+    transaction; answers nothing (read the run back with GET if needed)."""
+    _tracking(request, project).end_run(run_id, body.status, error=body.error, metrics=body.metrics)
 
 
 @router.post("/runs/{run_id}/batch", status_code=204, dependencies=[WRITE])
@@ -167,6 +203,17 @@ def metric_history(project: str, run_id: str, key: str, request: Request) -> JSO
 
     points = _tracking(request, project).metric_history(run_id, key)
     return JSONResponse([(k, encode_value(v), s, ts) for k, v, s, ts in points])
+
+
+@router.post("/runs/{run_id}/metrics/{key:path}", status_code=204, dependencies=[WRITE])
+def log_metric_array(
+    project: str, run_id: str, key: str, body: MetricArray, request: Request
+) -> None:
+    """Record a whole curve of one metric as columns: values, steps and (optionally)
+    timestamps, checked per column."""
+    _tracking(request, project).log_metric_array(
+        run_id, key, body.values, body.steps, body.timestamps
+    )
 
 
 @router.put(
@@ -257,9 +304,21 @@ def get_artifact(project: str, run_id: str, name: str, request: Request) -> Stre
 
 
 @router.post("/runs/search", response_model=list[Run], dependencies=[READ])
-def search_runs(project: str, body: RunSearch, request: Request) -> JSONResponse:
-    """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'"."""
-    records = _tracking(request, project).search_runs(_query(body))
+def search_runs(
+    project: str,
+    body: RunSearch,
+    request: Request,
+    include: str = Query(
+        "",
+        description="What a listing leaves out unless asked, comma-separated: environment, "
+        "code, artifacts (null or empty in the answer otherwise).",
+        examples=["environment,artifacts"],
+    ),
+) -> JSONResponse:
+    """Runs matching a filter such as "metrics.auc > 0.8 and params.model = 'gbm'", with
+    what a list shows (params, tags, latest metrics); ``?include=`` adds the rest."""
+    query = dataclasses.replace(_query(body), include=check_include(include))
+    records = _tracking(request, project).search_runs(query)
     return JSONResponse([r.to_dict() for r in records])
 
 
