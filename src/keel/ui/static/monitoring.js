@@ -61,6 +61,41 @@ Keel.page("monitoring", async () => {
   $("feature").addEventListener("change", distribution);
   if (monitors.length) await show(monitors[0].name);
 
+  const writer = await Keel.can("writer");
+
+  /** Who acknowledged or resolved the alert by hand, and their note. */
+  function handled(a) {
+    const parts = [];
+    if (a.acknowledged_by) parts.push(`acknowledged by ${a.acknowledged_by} at ${time(a.acknowledged_at)}`);
+    if (a.status === "resolved") parts.push(a.resolved_by ? `resolved by ${a.resolved_by} at ${time(a.resolved_at)}` : `resolved at ${time(a.resolved_at)}`);
+    return h("span", { class: "handled" }, parts.join(" · "), a.comment ? [": ", h("q", {}, a.comment)] : "");
+  }
+
+  /** Acknowledge or Resolve buttons of an open alert (writers; the API refuses others). */
+  function buttons(a) {
+    if (!writer || a.status !== "open") return "";
+    const act = async (verb, button) => {
+      if (verb === "resolve" && !await Keel.confirmAction("Resolve this alert?",
+        `${a.monitor}: ${a.message}. It reopens if its findings breach again within the cool-down.`, "Resolve")) return;
+      button.disabled = true;
+      try {
+        const done = await api(`/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", json: { comment: null } });
+        Keel.status(`Alert ${verb === "resolve" ? "resolved" : "acknowledged"} by ${done.resolved_by || done.acknowledged_by}.`);
+      } catch (err) {
+        Keel.status(err.message);  // resolved meanwhile (409): the table shows it as it is now
+      }
+      await alerts();
+    };
+    const box = h("span", { class: "toolbar" });
+    if (!a.acknowledged_by) {
+      box.append(h("button", { type: "button", "aria-label": `Acknowledge alert ${a.id}`,
+        onclick: (e) => act("acknowledge", e.currentTarget) }, "Acknowledge"));
+    }
+    box.append(h("button", { type: "button", class: "ok", "aria-label": `Resolve alert ${a.id}`,
+      onclick: (e) => act("resolve", e.currentTarget) }, "Resolve"));
+    return box;
+  }
+
   async function alerts() {
     const list = await api(`/alerts?status=${$("alert-status").value}&limit=100`);
     fill("alerts", table([
@@ -72,7 +107,8 @@ Keel.page("monitoring", async () => {
       ["seen", (a) => `${a.occurrences}× · first ${time(a.created_at)} · last ${time(a.last_seen)}`],
       ["actions", (a) => table([["action", (x) => x.type], ["status", (x) => badge(x.status === "ok", x.status, x.status)],
         ["detail", (x) => x.detail || ""]], a.actions || [], { empty: "none" })],
-    ], list, { empty: "No alerts." }));
+      ["handled", (a) => [handled(a), buttons(a)]],
+    ], list, { empty: "No alerts.", rowClass: (a) => `alert-row ${a.status}` }));
   }
   $("alert-status").addEventListener("change", alerts);
   await alerts();
