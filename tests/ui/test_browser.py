@@ -268,13 +268,14 @@ def test_deployment_health_shows_throughput_latency_and_error_rate(
         )
         assert rollout.status == "canary"
         for step, (weight, errors) in enumerate(((10, 1), (50, 4))):
-            seen = {"requests": 200, "errors": errors, "p99_ms": 5.0 + step}
+            seen = {"requests": 200, "errors": errors, "p99_ms": 5.0 + step, "elapsed_s": 10.0}
             client.deployments.record_step(rollout.id, step, weight, "passed", seen)
     stats = httpx.get(f"{server}{API}/deployments/credit-canary/stats").json()["points"]
     assert [(p["source"], p["error_rate"]) for p in stats] == [
         ("canary r2 step 1 (10%)", 0.005),
         ("canary r2 step 2 (50%)", 0.02),
     ]
+    assert [p["throughput_rps"] for p in stats] == [20.0, 20.0]  # 200 requests in 10 s
     visit(page, f"{server}/ui/p/default/deployments/credit-canary")
     assert page.locator("#health .chart").count() == 3  # and the error rate beside them
     assert page.locator("#health .chart[aria-label='error rate over time'] .main-svg").count() > 0

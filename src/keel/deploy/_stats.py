@@ -7,7 +7,7 @@ Two sources, merged into one series ordered by time:
   Failed requests are not in that log, so these points carry no error count.
 - **canary steps**: each step the model server's canary controller judged carries that
   server's own counts of the requests the new versions answered, how many failed (5xx),
-  the error rate and the p99 latency.
+  the error rate and the p99 latency (and the step's length, which gives a throughput).
 
 A point is ``{"at", "start", "source", "requests", "throughput_rps", "p99_ms", "errors",
 "error_rate"}``; what a source does not measure is None.
@@ -70,12 +70,16 @@ def _point(at: int, start: int | None, source: str, values: dict[str, Any]) -> d
     rate = _number(values.get("error_rate"))
     if rate is None and errors is not None and requests:
         rate = errors / requests
+    throughput = _number(values.get("throughput_rps"))
+    elapsed = _number(values.get("elapsed_s"))  # a canary step's length
+    if throughput is None and requests is not None and elapsed:
+        throughput = requests / elapsed
     return {
         "at": at,
         "start": start,
         "source": source,
         "requests": requests,
-        "throughput_rps": _number(values.get("throughput_rps")),
+        "throughput_rps": throughput,
         "p99_ms": _number(values.get("p99_ms")),
         "errors": errors,
         "error_rate": rate,

@@ -50,9 +50,9 @@ Keel.page("deployment", async () => {
     }
     const series = (key, scale = 1) => {
       const shown = points.filter((p) => p[key] !== null);
-      return { x: shown.map((p) => time(p.at)), y: shown.map((p) => p[key] * scale), text: shown.map((p) => p.source) };
+      return { x: shown.map((p) => new Date(p.at)), y: shown.map((p) => p[key] * scale), text: shown.map((p) => p.source) };
     };
-    const layout = (title, y) => ({ title, height: 260, margin: { t: 40, b: 60 }, xaxis: { type: "category" }, yaxis: { title: { text: y }, rangemode: "tozero" } });
+    const layout = (title, y) => ({ title, height: 280, margin: { t: 40, b: 50 }, xaxis: { type: "date" }, yaxis: { title: { text: y }, rangemode: "tozero" } });
     const line = (key, name, scale) => ({ type: "scatter", mode: "lines+markers", name, hovertemplate: "%{y:.4g} at %{x}<br>%{text}<extra></extra>", ...series(key, scale) });
     const throughput = series("throughput_rps").y.length ? line("throughput_rps", "requests/s") : line("requests", "requests");
     chart("health", [throughput], layout("throughput", throughput.name), "throughput over time");

@@ -45,12 +45,14 @@ Keel.page("monitoring", async () => {
       }], { title: "drift score by feature and window", height: Math.max(280, 140 + 50 * features.length),
         margin: { l: 110, b: 60 }, xaxis: { type: "category", title: { text: "window end" } }, yaxis: { type: "category" } },
       `drift heat map of ${features.length} features over ${results.length} windows`);
-      const perf = results.filter((r) => r.performance);
+      // a window's performance: one number (the monitor's metric on all rows) or {metric: value}
+      const scores = (r) => (typeof r.performance === "number" ? { [((report.spec || {}).performance || {}).metric || "performance"]: r.performance } : r.performance);
+      const perf = results.filter((r) => r.performance !== null && r.performance !== undefined);
       if (perf.length) {
-        const keys = Object.keys(perf[0].performance).filter((k) => typeof perf[0].performance[k] === "number");
+        const keys = Object.keys(scores(perf[0])).filter((k) => typeof scores(perf[0])[k] === "number");
         chart("heatmap", keys.map((k) => ({ type: "scatter", mode: "lines+markers", name: k,
-          x: perf.map((r) => time(r.window_end)), y: perf.map((r) => r.performance[k]) })),
-        { title: "performance over time" }, "performance over time");
+          x: perf.map((r) => time(r.window_end)), y: perf.map((r) => scores(r)[k]) })),
+        { title: "performance over time", xaxis: { type: "category" } }, "performance over time");
       }
     }
     const dist = Object.keys(report.distributions || {});
