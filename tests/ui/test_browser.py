@@ -14,6 +14,7 @@ import pytest
 from keel.client import Client
 from keel.config import Config
 from keel.errors import Conflict
+from tests._cli import run_keel
 from tests.conftest import live_server
 
 from ._browser import API, CONTRAST, NEEDS_CHROMIUM, Watch, expect, visit
@@ -240,7 +241,7 @@ def test_acknowledge_and_resolve_an_alert_by_click_a_reader_cannot(
 
 
 def test_deployment_health_shows_throughput_latency_and_error_rate(
-    page: Any, server: str, project
+    page: Any, server: str, project, tmp_path: Path
 ) -> None:
     from keel.deploy import DeploymentSpec
 
@@ -276,6 +277,14 @@ def test_deployment_health_shows_throughput_latency_and_error_rate(
         ("canary r2 step 2 (50%)", 0.02),
     ]
     assert [p["throughput_rps"] for p in stats] == [20.0, 20.0]  # 200 requests in 10 s
+    with Client(config=config) as local, Client(server) as remote:  # the SDK, both ways
+        assert local.deployments.stats("credit-canary")["points"] == stats
+        assert remote.deployments.stats("credit-canary", limit=1)["points"] == stats[-1:]
+    env = {"KEEL_URI": config.uri, "KEEL_OBJECTS": config.objects}
+    shown = run_keel("deploy", "stats", "credit-canary", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "canary r2 step 2 (50%)" in shown.stdout
+    assert "2.00%" in shown.stdout
     visit(page, f"{server}/ui/p/default/deployments/credit-canary")
     assert page.locator("#health .chart").count() == 3  # and the error rate beside them
     assert page.locator("#health .chart[aria-label='error rate over time'] .main-svg").count() > 0
