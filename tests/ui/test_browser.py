@@ -370,3 +370,22 @@ def test_a_reader_is_asked_for_a_token_and_sees_no_approve_or_rollback(
         )
         assert refused.status_code == 403
         context.close()
+
+
+def test_the_screenshot_helper_saves_a_ready_page_and_refuses_a_broken_one(
+    browser: Any, server: str, tmp_path: Path
+) -> None:
+    from keel.ui._screenshots import VIEWPORT, take
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(20_000)
+    shot = tmp_path / "runs.png"
+    take(page, f"{server}/ui/p/default/runs", shot, scroll="#runs")
+    head = shot.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"])
+    with pytest.raises(RuntimeError, match="is not clean"):
+        take(browser.new_page(), f"{server}/ui/p/nope/", tmp_path / "nope.png")
+    assert not (tmp_path / "nope.png").exists()
+    page.close()
