@@ -241,7 +241,7 @@ def test_acknowledge_and_resolve_an_alert_by_click_a_reader_cannot(
 
 
 def test_deployment_health_shows_throughput_latency_and_error_rate(
-    page: Any, server: str, project, tmp_path: Path
+    page: Any, browser: Any, server: str, project, tmp_path: Path
 ) -> None:
     from keel.deploy import DeploymentSpec
 
@@ -289,6 +289,25 @@ def test_deployment_health_shows_throughput_latency_and_error_rate(
     assert page.locator("#health .chart").count() == 3  # and the error rate beside them
     assert page.locator("#health .chart[aria-label='error rate over time'] .main-svg").count() > 0
     assert page.watch.problems == []
+    # live: a step judged while the page is open is drawn at the next read (every 30 s)
+    live = browser.new_page(viewport={"width": 1280, "height": 900})
+    live.set_default_timeout(20_000)
+    live.watch = Watch(live)
+    live.clock.install()
+    visit(live, f"{server}/ui/p/default/deployments/credit-canary")
+    chart = "#health .chart[aria-label='error rate over time']"
+    drawn = "(selector) => document.querySelector(selector).data[0].y"
+    assert live.evaluate(drawn, chart) == [0.5, 2.0]  # percent
+    assert "read again every 30 s" in live.text_content("#health-updated")
+    with Client(config=config) as client:
+        seen = {"requests": 100, "errors": 3}
+        client.deployments.record_step(rollout.id, 2, 100, "running", seen)
+    live.clock.fast_forward(31_000)
+    three = "(selector) => document.querySelector(selector)?.data?.[0]?.y?.length === 3"
+    live.wait_for_function(three, arg=chart)
+    assert live.evaluate(drawn, chart) == [0.5, 2.0, 3.0]
+    assert live.watch.problems == []
+    live.close()
     missing = httpx.get(f"{server}{API}/deployments/nope/stats")
     assert missing.status_code == 404
     assert "nope" in missing.text

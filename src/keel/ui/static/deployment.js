@@ -43,6 +43,7 @@ Keel.page("deployment", async () => {
   async function health() {
     const { points } = await api(`${base}/stats?limit=500`);
     fill("health");
+    $("health-updated").textContent = `Read at ${time(Date.now())} UTC; read again every 30 s.`;
     if (!points.length) {
       fill("health", h("p", { class: "muted" },
         "Nothing measured yet: a monitor's windows (keel monitor apply) and a canary's steps fill these charts."));
@@ -83,4 +84,15 @@ Keel.page("deployment", async () => {
   });
   await load();
   await health();
+  // live: the health charts are read again every 30 s while the tab is in view
+  const REFRESH_MS = 30_000;
+  const refresh = async () => {
+    if (document.visibilityState !== "visible") return;
+    try {
+      await health();
+    } catch (err) {
+      Keel.status(err.message);
+    }
+  };
+  setInterval(refresh, REFRESH_MS);
 });
