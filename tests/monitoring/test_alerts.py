@@ -9,10 +9,11 @@ import sqlalchemy as sa
 
 from keel.client import Client
 from keel.config import Config
-from keel.errors import InvalidInput, NotFound
+from keel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from keel.monitoring.alerts import AlertService, handle, wait_for_actions
 from keel.store import Store
 from keel.store import schema as t
+from keel.store.actors import Actor
 
 from .alerting import HOUR, T0, events, result, spec
 
@@ -170,3 +171,48 @@ def test_a_result_of_another_monitor_is_refused(client: Client) -> None:
         handle(client, spec(), result(("data_drift", "income"), monitor="other"))
     with pytest.raises(InvalidInput, match="takes a MonitorResult, not dict"):
         handle(client, spec(), {"id": "x"})  # type: ignore[arg-type]
+
+
+def test_a_person_acknowledges_then_resolves_an_alert_and_each_is_audited(client: Client) -> None:
+    [alert] = handle(client, spec(), result(("data_drift", "income")), wait=True)
+    reader = AlertService(client.store, actor=Actor("viewer", "reader"))
+    with pytest.raises(PermissionDenied, match="needs 'writer'"):
+        reader.acknowledge(alert.id)
+    with pytest.raises(PermissionDenied):
+        reader.resolve(alert.id)
+    alice = AlertService(client.store, actor=Actor("alice", "writer"))
+    acked = alice.acknowledge(alert.id, comment="looking at the feed")
+    assert (acked.status, acked.acknowledged_by, acked.comment) == (
+        "open",
+        "alice",
+        "looking at the feed",
+    )
+    assert acked.acknowledged_at is not None
+    # acknowledging again (anyone) changes nothing and records nothing
+    assert AlertService(client.store, actor=Actor("bob", "writer")).acknowledge(alert.id) == acked
+    with pytest.raises(InvalidInput, match="at most 2000"):
+        alice.resolve(alert.id, comment="x" * 2001)
+    done = alice.resolve(alert.id)
+    assert (done.status, done.resolved_by, done.change) == ("resolved", "alice", "resolved")
+    assert done.resolved_at is not None
+    assert AlertService(client.store).list(status="open") == []
+    with pytest.raises(Conflict, match="resolved already \\(by alice\\)"):
+        alice.resolve(alert.id)
+    with pytest.raises(Conflict):
+        alice.acknowledge(alert.id)
+    with pytest.raises(NotFound):
+        alice.resolve("0" * 32)
+    acts = [(e["action"], e["actor"]) for e in events(client, "alert.acknowledge")]
+    acts += [(e["action"], e["actor"]) for e in events(client, "alert.resolve")]
+    assert acts == [("alert.acknowledge", "alice"), ("alert.resolve", "alice")]
+
+
+def test_a_reopened_alert_forgets_who_acknowledged_and_resolved_it(client: Client) -> None:
+    [alert] = handle(client, spec(), result(("data_drift", "income")), wait=True)
+    people = AlertService(client.store, actor=Actor("alice", "writer"))
+    people.acknowledge(alert.id)
+    resolved = people.resolve(alert.id)
+    breach = result(("data_drift", "income"), at=resolved.resolved_at + 60_000)
+    [again] = handle(client, spec(), breach, wait=True)
+    assert (again.id, again.change, again.status) == (alert.id, "reopened", "open")
+    assert (again.acknowledged_by, again.resolved_by) == (None, None)

@@ -175,6 +175,23 @@ def test_keel_alerts_ls_and_show(tmp_path: Path) -> None:
     assert "No alert 'nope'" in missing.stderr
 
 
+def test_keel_alerts_ack_and_resolve(tmp_path: Path) -> None:
+    with init_project(tmp_path) as store, Client(config=store.config) as client:
+        opened, resolved = _fill(client)
+    acked = run_keel("alerts", "ack", opened, "-m", "on it", cwd=tmp_path)
+    assert acked.returncode == 0, acked.stderr
+    assert f"alert {opened} acknowledged by" in acked.stdout
+    shown = run_keel("alerts", "show", opened, cwd=tmp_path)
+    assert "acknowledged" in shown.stdout
+    assert "on it" in shown.stdout
+    done = json.loads(run_keel("alerts", "resolve", opened, "--json", cwd=tmp_path).stdout)
+    assert (done["status"], done["comment"]) == ("resolved", "on it")
+    assert done["resolved_by"] == done["acknowledged_by"]
+    again = run_keel("alerts", "resolve", resolved, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "resolved already" in again.stderr
+
+
 # -- Grafana ----------------------------------------------------------------------------
 
 MONITOR = {

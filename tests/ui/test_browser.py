@@ -11,7 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from keel.client import Client
 from keel.config import Config
+from keel.errors import Conflict
+from tests._cli import run_keel
 from tests.conftest import live_server
 
 from ._browser import API, CONTRAST, NEEDS_CHROMIUM, Watch, expect, visit
@@ -173,6 +176,145 @@ def test_roll_back_a_deployment_by_click_with_confirmation(page: Any, server: st
     assert page.watch.problems == []
 
 
+def test_acknowledge_and_resolve_an_alert_by_click_a_reader_cannot(
+    page: Any, server: str, project, browser: Any
+) -> None:
+    from keel.server.tokens import TokenService
+    from keel.store import Store
+
+    config = project[0]
+    [alert] = httpx.get(f"{server}{API}/alerts").json()
+    ack, resolve = f"Acknowledge alert {alert['id']}", f"Resolve alert {alert['id']}"
+    with Store.open(config) as store:
+        _, secret = TokenService(store).create("watcher", "reader")
+    bearer = {"Authorization": f"Bearer {secret}"}
+    with live_server(config, auth=True) as url:  # a reader: the alert, and no buttons
+        context = browser.new_context()
+        reader = context.new_page()
+        reader.set_default_timeout(20_000)
+        reader.add_init_script(f"sessionStorage.setItem('keel.token', {secret!r})")
+        reader.goto(f"{url}/ui/p/default/monitoring")
+        reader.wait_for_selector("body[data-ready=true]")
+        assert alert["message"] in reader.text_content("#alerts")
+        assert reader.locator(f"button[aria-label='{ack}']").count() == 0
+        assert reader.locator(f"button[aria-label='{resolve}']").count() == 0
+        for verb in ("acknowledge", "resolve"):
+            refused = httpx.post(f"{url}{API}/alerts/{alert['id']}/{verb}", headers=bearer)
+            assert refused.status_code == 403, refused.text
+            assert "writer" in refused.text
+        context.close()
+    assert httpx.get(f"{server}{API}/alerts/{alert['id']}").json()["status"] == "open"
+    visit(page, f"{server}/ui/p/default/monitoring")
+    page.click(f"button[aria-label='{ack}']")
+    page.wait_for_selector("#alerts .handled >> text=acknowledged by anonymous")
+    expect(page.locator(f"button[aria-label='{ack}']")).to_have_count(0)
+    page.click(f"button[aria-label='{resolve}']")  # asks first
+    page.click("#confirm-dialog button[value=cancel]")
+    assert httpx.get(f"{server}{API}/alerts/{alert['id']}").json()["status"] == "open"
+    page.click(f"button[aria-label='{resolve}']")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#status >> text=Alert resolved by anonymous")
+    assert "No alerts." in page.text_content("#alerts")  # the open ones: none now
+    page.select_option("#alert-status", "all")
+    page.wait_for_selector("#alerts .handled >> text=resolved by anonymous")
+    assert page.locator(f"button[aria-label='{resolve}']").count() == 0
+    assert page.watch.problems == []
+    done = httpx.get(f"{server}{API}/alerts/{alert['id']}").json()
+    assert (done["status"], done["resolved_by"], done["acknowledged_by"]) == (
+        "resolved",
+        "anonymous",
+        "anonymous",
+    )
+    again = httpx.post(f"{server}{API}/alerts/{alert['id']}/resolve")
+    assert again.status_code == 409
+    assert "resolved already" in again.text
+    long = {"comment": "x" * 2001}
+    long = httpx.post(f"{server}{API}/alerts/{alert['id']}/acknowledge", json=long)
+    assert long.status_code == 422
+    assert httpx.post(f"{server}{API}/alerts/{'0' * 32}/resolve").status_code == 404
+    events = httpx.get(f"{server}{API}/activity", params={"limit": 20}).json()
+    did = [(e["action"], e["object_id"]) for e in events if e["object_kind"] == "alert"]
+    assert ("alert.acknowledge", alert["id"]) in did
+    assert ("alert.resolve", alert["id"]) in did
+    with Client(server) as remote, pytest.raises(Conflict, match="resolved already"):
+        remote.alerts.acknowledge(alert["id"])  # the SDK through the server: the same answer
+
+
+def test_deployment_health_shows_throughput_latency_and_error_rate(
+    page: Any, browser: Any, server: str, project, tmp_path: Path
+) -> None:
+    from keel.deploy import DeploymentSpec
+
+    config, facts = project
+    name = facts["deployment"]
+    watched = httpx.get(f"{server}{API}/deployments/{name}/stats").json()
+    assert watched["deployment"] == name
+    assert [p["source"] for p in watched["points"]] == ["monitor credit-drift"] * 3
+    assert all(p["requests"] == 600 and p["p99_ms"] is not None for p in watched["points"])
+    assert {p["error_rate"] for p in watched["points"]} == {None}  # not in the prediction log
+    visit(page, f"{server}/ui/p/default/deployments/{name}")
+    assert page.locator("#health .chart").count() == 2  # throughput and p99 latency
+    assert "no failed-request counts yet" in page.text_content("#health")
+    # a canary walked in: the model server's own counts at each step give the error rate
+    canary = {
+        "name": "credit-canary",
+        "model": "credit",
+        "routes": [{"version": "1", "weight": 100}],
+        "canary": {"steps": [10, 50, 100], "interval": "1m"},
+    }
+    with Client(config=config) as client:
+        client.deployments.apply(DeploymentSpec.from_dict(canary))
+        rollout = client.deployments.apply(
+            DeploymentSpec.from_dict({**canary, "routes": [{"version": "2", "weight": 100}]})
+        )
+        assert rollout.status == "canary"
+        for step, (weight, errors) in enumerate(((10, 1), (50, 4))):
+            seen = {"requests": 200, "errors": errors, "p99_ms": 5.0 + step, "elapsed_s": 10.0}
+            client.deployments.record_step(rollout.id, step, weight, "passed", seen)
+    stats = httpx.get(f"{server}{API}/deployments/credit-canary/stats").json()["points"]
+    assert [(p["source"], p["error_rate"]) for p in stats] == [
+        ("canary r2 step 1 (10%)", 0.005),
+        ("canary r2 step 2 (50%)", 0.02),
+    ]
+    assert [p["throughput_rps"] for p in stats] == [20.0, 20.0]  # 200 requests in 10 s
+    with Client(config=config) as local, Client(server) as remote:  # the SDK, both ways
+        assert local.deployments.stats("credit-canary")["points"] == stats
+        assert remote.deployments.stats("credit-canary", limit=1)["points"] == stats[-1:]
+    env = {"KEEL_URI": config.uri, "KEEL_OBJECTS": config.objects}
+    shown = run_keel("deploy", "stats", "credit-canary", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "canary r2 step 2 (50%)" in shown.stdout
+    assert "2.00%" in shown.stdout
+    visit(page, f"{server}/ui/p/default/deployments/credit-canary")
+    assert page.locator("#health .chart").count() == 3  # and the error rate beside them
+    assert page.locator("#health .chart[aria-label='error rate over time'] .main-svg").count() > 0
+    assert page.watch.problems == []
+    # live: a step judged while the page is open is drawn at the next read (every 30 s)
+    live = browser.new_page(viewport={"width": 1280, "height": 900})
+    live.set_default_timeout(20_000)
+    live.watch = Watch(live)
+    live.clock.install()
+    visit(live, f"{server}/ui/p/default/deployments/credit-canary")
+    chart = "#health .chart[aria-label='error rate over time']"
+    drawn = "(selector) => document.querySelector(selector).data[0].y"
+    assert live.evaluate(drawn, chart) == [0.5, 2.0]  # percent
+    assert "read again every 30 s" in live.text_content("#health-updated")
+    with Client(config=config) as client:
+        seen = {"requests": 100, "errors": 3}
+        client.deployments.record_step(rollout.id, 2, 100, "running", seen)
+    live.clock.fast_forward(31_000)
+    three = "(selector) => document.querySelector(selector)?.data?.[0]?.y?.length === 3"
+    live.wait_for_function(three, arg=chart)
+    assert live.evaluate(drawn, chart) == [0.5, 2.0, 3.0]
+    assert live.watch.problems == []
+    live.close()
+    missing = httpx.get(f"{server}{API}/deployments/nope/stats")
+    assert missing.status_code == 404
+    assert "nope" in missing.text
+    assert httpx.get(f"{server}{API}/deployments/{name}/stats?limit=0").status_code == 422
+    assert len(httpx.get(f"{server}{API}/deployments/{name}/stats?limit=2").json()["points"]) == 2
+
+
 def test_follow_lineage_links(page: Any, server: str, project) -> None:
     run = project[1]["runs"][0]
     visit(page, f"{server}/ui/p/default/runs/{run}")
@@ -247,3 +389,22 @@ def test_a_reader_is_asked_for_a_token_and_sees_no_approve_or_rollback(
         )
         assert refused.status_code == 403
         context.close()
+
+
+def test_the_screenshot_helper_saves_a_ready_page_and_refuses_a_broken_one(
+    browser: Any, server: str, tmp_path: Path
+) -> None:
+    from keel.ui._screenshots import VIEWPORT, take
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(20_000)
+    shot = tmp_path / "runs.png"
+    take(page, f"{server}/ui/p/default/runs", shot, scroll="#runs")
+    head = shot.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"])
+    with pytest.raises(RuntimeError, match="is not clean"):
+        take(browser.new_page(), f"{server}/ui/p/nope/", tmp_path / "nope.png")
+    assert not (tmp_path / "nope.png").exists()
+    page.close()

@@ -326,3 +326,20 @@ def test_approve_and_reject_by_click_then_the_agent_finishes_the_runs(
     visit(page, f"{server}/ui/p/default/")
     assert facts["approval"] not in page.inner_html("#waiting")
     assert facts["decline"] not in page.inner_html("#waiting")
+
+
+def test_approvals_are_listed_per_pipeline_run_by_the_server(server: str, project) -> None:
+    facts = project[1]
+    listing = f"{server}{API}/approvals"
+    every = httpx.get(listing, params={"status": "all"}).json()
+    assert len({a["pipeline_run_id"] for a in every}) == 3  # three runs asked for one each
+    for run, approval in (("waiting", "approval"), ("declined", "decline")):
+        found = httpx.get(listing, params={"status": "all", "pipeline_run": facts[run]}).json()
+        assert [(a["id"], a["pipeline_run_id"]) for a in found] == [(facts[approval], facts[run])]
+    none = httpx.get(listing, params={"status": "all", "pipeline_run": facts["first"]}).json()
+    assert none == []
+    assert httpx.get(listing, params={"pipeline_run": ""}).status_code == 422
+    assert httpx.get(listing, params={"pipeline_run": "x" * 65}).status_code == 422
+    with Client(server) as remote:
+        [found] = remote.approvals.list(status="all", pipeline_run=facts["to_reject"])
+    assert found.id == facts["rejection"]

@@ -1,4 +1,5 @@
-"""``keel alerts``: the incidents monitors opened, and what their actions did."""
+"""``keel alerts``: the incidents monitors opened, what their actions did, and acknowledging
+or resolving one by hand."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from ._output import console, esc, print_json
 
 __all__ = ["app"]
 
-app = typer.Typer(help="List and show the alerts monitors opened.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show, acknowledge and resolve the alerts monitors opened.", no_args_is_help=True
+)
 
 JSON = typer.Option(False, "--json", help="Print as JSON.")
+ID = typer.Argument(..., help="The alert's id.")
+COMMENT = typer.Option(None, "--comment", "-m", help="A note recorded with it.")
 _COLOURS = {"critical": "red", "warning": "yellow", "info": "blue"}
 _ACTION_COLOURS = {"ok": "green", "failed": "red", "held_back": "yellow", "unavailable": "yellow"}
 
@@ -77,8 +82,14 @@ def show(alert_id: str = typer.Argument(..., help="The alert's id."), json: bool
     console.print(f"  monitor     {esc(alert.monitor)} (deployment {esc(alert.deployment)})")
     console.print(f"  opened      {_when(alert.created_at)} by result {esc(alert.result_id)}")
     console.print(f"  last seen   {_when(alert.last_seen)} ({alert.occurrences} results)")
+    if alert.acknowledged_by:
+        ack = f"{_when(alert.acknowledged_at)} by {esc(alert.acknowledged_by)}"
+        console.print(f"  acknowledged {ack}")
     if alert.resolved_at is not None:
-        console.print(f"  resolved    {_when(alert.resolved_at)}")
+        by = f" by {esc(alert.resolved_by)}" if alert.resolved_by else ""
+        console.print(f"  resolved    {_when(alert.resolved_at)}{by}")
+    if alert.comment:
+        console.print(f"  comment     {esc(alert.comment)}")
     if alert.reopened:
         console.print(f"  reopened    {alert.reopened} time(s) within the cool-down")
     console.print(f"  message     {esc(alert.message)}")
@@ -108,3 +119,23 @@ def show(alert_id: str = typer.Argument(..., help="The alert's id."), json: bool
             _when(a.get("ended_at")),
         )
     console.print(actions)
+
+
+@app.command("ack")
+def ack(alert_id: str = ID, comment: str | None = COMMENT, json: bool = JSON) -> None:
+    """Acknowledge an open alert: it stays open, showing who is on it (writer)."""
+    alert = _alerts().acknowledge(alert_id, comment)
+    if json:
+        print_json(alert.to_dict())
+        return
+    console.print(f"alert {esc(alert.id)} acknowledged by {esc(alert.acknowledged_by)}")
+
+
+@app.command("resolve")
+def resolve(alert_id: str = ID, comment: str | None = COMMENT, json: bool = JSON) -> None:
+    """Resolve an open alert by hand (writer)."""
+    alert = _alerts().resolve(alert_id, comment)
+    if json:
+        print_json(alert.to_dict())
+        return
+    console.print(f"alert {esc(alert.id)} resolved by {esc(alert.resolved_by)}")

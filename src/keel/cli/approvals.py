@@ -39,6 +39,7 @@ def ls(
         "pending", "--status", help="pending, approved, rejected, expired or all."
     ),
     limit: int = typer.Option(100, "--limit", help="At most this many (1-1000)."),
+    run: str | None = typer.Option(None, "--run", help="One pipeline run's approvals only."),
     json: bool = JSON,
 ) -> None:
     """List approvals, newest first (pending ones by default)."""
@@ -46,7 +47,7 @@ def ls(
 
     from ._table import Table
 
-    found = _approvals().list(status=status, limit=limit)
+    found = _approvals().list(status=status, limit=limit, pipeline_run=run)
     if json:
         print_json([a.to_dict() for a in found])
         return

@@ -179,6 +179,34 @@ def history(name: str = NAME, json: bool = JSON) -> None:
     console.print(table)
 
 
+@app.command("stats")
+def stats(
+    name: str = NAME,
+    limit: int = typer.Option(200, "--limit", help="At most this many newest points (1-1000)."),
+    json: bool = JSON,
+) -> None:
+    """NAME's service health over time: monitor windows and canary steps, oldest first."""
+    from ._table import Table
+
+    found = _deployments().stats(name, limit=limit)
+    if json:
+        print_json(found)
+        return
+    table = Table(title=f"service health of {name}", title_justify="left")
+    for column in ("when", "source", "requests", "req/s", "p99 ms", "errors", "error rate"):
+        table.add_column(column)
+    for p in found["points"]:
+        numbers = [p[k] for k in ("requests", "throughput_rps", "p99_ms", "errors")]
+        rate = p["error_rate"]
+        table.add_row(
+            _when(p["at"]),
+            p["source"],
+            *("" if v is None else f"{v:,.4g}" for v in numbers),
+            "" if rate is None else f"{rate:.2%}",
+        )
+    console.print(table)
+
+
 @app.command("ls")
 def ls(json: bool = JSON) -> None:
     """List deployments with their current revision, status and routes."""

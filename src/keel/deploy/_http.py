@@ -77,6 +77,11 @@ class HttpDeployments:
         """Every rollout of a deployment, newest first, each with its canary steps."""
         return [Rollout.from_dict(r) for r in self.remote.json("GET", self._path(name, "history"))]
 
+    def stats(self, name: str, *, limit: int = 200) -> dict[str, Any]:
+        """The deployment's service health over time, oldest first (see
+        :meth:`keel.deploy.DeploymentService.stats`)."""
+        return self.remote.json("GET", self._path(name, "stats"), params={"limit": limit})
+
     def list(self) -> list[dict[str, Any]]:
         """Every deployment with its current revision, status, model and routes."""
         return self.remote.json("GET", self._path())

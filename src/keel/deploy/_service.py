@@ -314,6 +314,19 @@ class DeploymentService:
             )
         return self._rollout(found)
 
+    def stats(self, name: str, *, limit: int = 200) -> dict[str, Any]:
+        """The deployment's service health over time, oldest first: ``{"deployment",
+        "points"}``, each point with ``at``, ``source``, ``requests``, ``throughput_rps``,
+        ``p99_ms``, ``errors`` and ``error_rate`` (None where its source does not measure
+        it); see :mod:`keel.deploy._stats`.
+
+        Raises:
+            NotFound: no such deployment.
+        """
+        from ._stats import service_stats
+
+        return service_stats(self.store, self.project, name, limit=limit)
+
     def history(self, name: str) -> list[Rollout]:
         """Every rollout of a deployment, newest first, each with its canary steps."""
         r = t.rollouts

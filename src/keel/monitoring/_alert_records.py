@@ -1,4 +1,5 @@
-"""Alert records: one incident of one monitor, and the service that reads them.
+"""Alert records: one incident of one monitor, and the service that reads them and lets a
+person acknowledge or resolve them.
 
 An alert covers the breached findings (``kind/subject`` keys) that opened it; later results
 that breach the same keys are counted on it (``occurrences``, ``last_seen``) instead of
@@ -12,9 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from keel.errors import InvalidInput, NotFound
-from keel.store import Store
+from keel.errors import Conflict, InvalidInput, NotFound
+from keel.store import Store, now_ms
 from keel.store import schema as t
+from keel.store.actors import Actor
+from keel.store.audit import record_event
 
 __all__ = [
     "SEVERITIES",
@@ -46,6 +49,7 @@ SEVERITY_BY_KIND = {
 data that moved is a warning; any other kind is a warning."""
 
 MAX_LIMIT = 1000
+MAX_COMMENT = 2000
 
 
 def severity_of(kinds: list[str] | tuple[str, ...]) -> str:
@@ -64,6 +68,19 @@ def check_status(status: object) -> str:
     return status  # type: ignore[return-value]
 
 
+def check_comment(comment: object) -> str | None:
+    """A note recorded with an acknowledgement or a resolution: text of at most 2,000
+    characters, or None."""
+    if comment is None:
+        return None
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT or "\x00" in comment:
+        raise InvalidInput(
+            f"An alert's comment is text of at most {MAX_COMMENT} characters (no NUL). "
+            f"Got {str(comment)[:80]!r}."
+        )
+    return comment
+
+
 @dataclass(frozen=True)
 class Alert:
     """One incident of a monitor.
@@ -71,7 +88,10 @@ class Alert:
     ``keys`` are the ``kind/subject`` of the breached findings it covers, ``findings`` those
     findings as dictionaries, ``actions`` what ran when it opened (type, status, detail,
     started_at, ended_at, ...), ``change`` what the last result did to it (``opened``,
-    ``seen``, ``reopened``, ``resolved``). Times are milliseconds since the epoch, UTC.
+    ``seen``, ``reopened``, ``resolved``). ``acknowledged_by`` names who acknowledged
+    it (someone is looking at it; it stays open), ``resolved_by`` who resolved it by hand
+    (None when a healthy window resolved it), ``comment`` the last note either left. Times
+    are milliseconds since the epoch, UTC.
     """
 
     id: str
@@ -91,6 +111,10 @@ class Alert:
     created_at: int
     last_seen: int | None = None
     resolved_at: int | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: int | None = None
+    resolved_by: str | None = None
+    comment: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +135,10 @@ class Alert:
             "created_at": self.created_at,
             "last_seen": self.last_seen,
             "resolved_at": self.resolved_at,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at,
+            "resolved_by": self.resolved_by,
+            "comment": self.comment,
         }
 
     @classmethod
@@ -134,6 +162,10 @@ class Alert:
                 created_at=int(data["created_at"]),
                 last_seen=data.get("last_seen"),
                 resolved_at=data.get("resolved_at"),
+                acknowledged_by=data.get("acknowledged_by"),
+                acknowledged_at=data.get("acknowledged_at"),
+                resolved_by=data.get("resolved_by"),
+                comment=data.get("comment"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"Not an alert: missing or malformed {exc}.") from exc
@@ -160,22 +192,35 @@ class Alert:
             created_at=row["created_at"],
             last_seen=row["last_seen"],
             resolved_at=row["resolved_at"],
+            acknowledged_by=details.get("acknowledged_by"),
+            acknowledged_at=details.get("acknowledged_at"),
+            resolved_by=details.get("resolved_by") if row["status"] == "resolved" else None,
+            comment=details.get("comment"),
         )
 
 
 class AlertService:
-    """The alerts of one project, newest first.
+    """The alerts of one project, newest first; acknowledging and resolving one needs the
+    ``writer`` role, and each is an audit event on the alert under ``actor``'s name.
 
     Example::
 
         alerts = AlertService(store, project="credit")
         for alert in alerts.list(status="open"):
             print(alert.severity, alert.message)
+
+    Args:
+        store: the metadata store.
+        project: the project (the store's configured one by default).
+        actor: who acknowledges and resolves (the local user, an admin, by default).
     """
 
-    def __init__(self, store: Store, *, project: str | None = None) -> None:
+    def __init__(
+        self, store: Store, *, project: str | None = None, actor: Actor | None = None
+    ) -> None:
         self.store = store
         self.project = project or store.config.project
+        self.actor = actor or Actor.local()
 
     def list(
         self, *, status: str = "open", monitor: str | None = None, limit: int = 100
@@ -216,6 +261,71 @@ class AlertService:
                 "List them with 'keel alerts ls --status all'."
             )
         return Alert.from_row(row, row["monitor_name"])
+
+    def acknowledge(self, alert_id: str, comment: str | None = None) -> Alert:
+        """Say someone is on an open alert: it stays open, with who and when (and the
+        comment); acknowledging it again changes nothing.
+
+        Raises:
+            PermissionDenied: the actor is not a writer.
+            Conflict: the alert is resolved.
+            NotFound: no such alert in the project.
+        """
+        return self._act(alert_id, "acknowledge", comment)
+
+    def resolve(self, alert_id: str, comment: str | None = None) -> Alert:
+        """Close an open alert by hand (the incident is over). Its keys breaching again
+        within the monitor's cool-down reopen it, as after a healthy window.
+
+        Raises:
+            PermissionDenied: the actor is not a writer.
+            Conflict: the alert is resolved already.
+            NotFound: no such alert in the project.
+        """
+        return self._act(alert_id, "resolve", comment)
+
+    def _act(self, alert_id: str, verb: str, comment: str | None) -> Alert:
+        comment = check_comment(comment)
+        self.actor.require("writer", f"{verb} an alert")
+        found = self.get(alert_id)
+        a, at = t.alerts, now_ms()
+        project_id = self.store.project_id(self.project)
+        with self.store.write() as conn:
+            row = conn.execute(sa.select(a).where(a.c.id == found.id)).mappings().one()
+            if row["status"] != "open":
+                by = (row["details"] or {}).get("resolved_by") or f"monitor {found.monitor}"
+                raise Conflict(
+                    f"Alert {found.id} is resolved already (by {by}), so it cannot be "
+                    f"{verb}d; nothing was changed. It reopens by itself if its findings "
+                    "breach again within the monitor's cool-down."
+                )
+            details = dict(row["details"] or {})
+            if verb == "acknowledge" and details.get("acknowledged_by"):
+                return found  # someone is on it already: nothing to record
+            values: dict[str, object] = {}
+            if verb == "acknowledge":
+                details.update(acknowledged_by=self.actor.name, acknowledged_at=at)
+            else:
+                details.update(change="resolved", resolved_by=self.actor.name)
+                values.update(status="resolved", resolved_at=at)
+            if comment is not None:
+                details["comment"] = comment
+            conn.execute(
+                a.update()
+                .where(a.c.id == found.id, a.c.status == "open")
+                .values(details=details, **values)
+            )
+            record_event(
+                conn,
+                project_id=project_id,
+                actor=self.actor.name,
+                action=f"alert.{verb}",
+                object_kind="alert",
+                object_id=found.id,
+                details={"monitor": found.monitor, "comment": comment},
+                at=at,
+            )
+        return self.get(found.id)
 
     @staticmethod
     def _query(project_id: str) -> sa.Select:

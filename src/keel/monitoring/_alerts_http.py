@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._alert_records import Alert, check_status
+from ._alert_records import Alert, check_comment, check_status
 
 if TYPE_CHECKING:
     from keel._remote import RemoteClient
@@ -14,7 +14,8 @@ __all__ = ["HttpAlerts"]
 
 
 class HttpAlerts:
-    """The alerts of one project of a keel server (a reader token).
+    """The alerts of one project of a keel server (a reader token; a writer token to
+    acknowledge or resolve one).
 
     Args:
         remote: the connection to the server.
@@ -41,3 +42,16 @@ class HttpAlerts:
     def get(self, alert_id: str) -> Alert:
         """One alert by id."""
         return Alert.from_dict(self.remote.json("GET", self._path(str(alert_id))))
+
+    def acknowledge(self, alert_id: str, comment: str | None = None) -> Alert:
+        """Acknowledge an open alert (a writer token): it stays open, showing who is on it."""
+        return self._act(alert_id, "acknowledge", comment)
+
+    def resolve(self, alert_id: str, comment: str | None = None) -> Alert:
+        """Resolve an open alert by hand (a writer token)."""
+        return self._act(alert_id, "resolve", comment)
+
+    def _act(self, alert_id: str, verb: str, comment: str | None) -> Alert:
+        body = {"comment": check_comment(comment)}
+        path = self._path(str(alert_id) or "-", verb)
+        return Alert.from_dict(self.remote.json("POST", path, json=body))

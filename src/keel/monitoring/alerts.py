@@ -273,6 +273,10 @@ def _apply(
         )
         if change == "reopened":
             details["reopened"] = int(details.get("reopened") or 0) + 1
+        if change in ("reopened", "resolved"):
+            # a person's acknowledgement or resolution was of the incident as it stood then
+            for key in ("resolved_by", "acknowledged_by", "acknowledged_at"):
+                details.pop(key, None)
         conn.execute(a.update().where(a.c.id == row["id"]).values(details=details, **values))
         changed.append(row["id"])
 

@@ -117,8 +117,9 @@ def check_request(run_id: object, step: object, title: object) -> None:
         raise InvalidInput(f"An approval's pipeline run is a run id. Got {str(run_id)[:80]!r}.")
 
 
-def check_listing(status: object, limit: object) -> None:
-    """Refuse a malformed listing: ``status`` one of :data:`STATUSES` or ``all``."""
+def check_listing(status: object, limit: object, pipeline_run: object = None) -> None:
+    """Refuse a malformed listing: ``status`` one of :data:`STATUSES` or ``all``,
+    ``pipeline_run`` a run id or None."""
     if status not in (*STATUSES, "all"):
         raise InvalidInput(
             f"Approval status {str(status)[:40]!r} is not one of {', '.join(STATUSES)}, all: "
@@ -126,6 +127,16 @@ def check_listing(status: object, limit: object) -> None:
         )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit!r}.")
+    if pipeline_run is not None and (
+        not isinstance(pipeline_run, str)
+        or not pipeline_run
+        or len(pipeline_run) > 64
+        or "\x00" in pipeline_run
+    ):
+        raise InvalidInput(
+            f"pipeline_run is a pipeline run's id (see 'keel pipeline runs'), not "
+            f"{str(pipeline_run)[:80]!r}."
+        )
 
 
 def _check_comment(comment: object) -> str | None:
@@ -198,15 +209,20 @@ class ApprovalService:
 
     # -- reading --------------------------------------------------------------------------
 
-    def list(self, *, status: str = "pending", limit: int = 100) -> list[Approval]:
+    def list(
+        self, *, status: str = "pending", limit: int = 100, pipeline_run: str | None = None
+    ) -> list[Approval]:
         """Approvals with ``status`` (``pending``, ``approved``, ``rejected``, ``expired``
-        or ``all``), newest first, at most ``limit`` (1 to 1000)."""
-        check_listing(status, limit)
+        or ``all``), newest first, at most ``limit`` (1 to 1000); only those of one
+        pipeline run when ``pipeline_run`` (its id) is given."""
+        check_listing(status, limit, pipeline_run)
         project_id = self.store.read_project_id(self.project)
         if project_id is None:
             return []
         a, now = t.pipeline_approvals, now_ms()
         query = self._query().where(a.c.project_id == project_id)
+        if pipeline_run is not None:
+            query = query.where(a.c.pipeline_run_id == pipeline_run)
         live = sa.or_(a.c.timeout_at.is_(None), a.c.timeout_at > now)
         if status == "pending":
             query = query.where(a.c.status == "pending", live)

@@ -45,10 +45,15 @@ class HttpApprovals:
         }
         return Approval.from_dict(self.remote.json("POST", self._path(), json=body))
 
-    def list(self, *, status: str = "pending", limit: int = 100) -> list[Approval]:
-        """Approvals with ``status`` (or ``all``), newest first."""
-        check_listing(status, limit)
+    def list(
+        self, *, status: str = "pending", limit: int = 100, pipeline_run: str | None = None
+    ) -> list[Approval]:
+        """Approvals with ``status`` (or ``all``), newest first; one pipeline run's only
+        when ``pipeline_run`` is given."""
+        check_listing(status, limit, pipeline_run)
         params: dict[str, Any] = {"status": status, "limit": limit}
+        if pipeline_run is not None:
+            params["pipeline_run"] = pipeline_run
         return [Approval.from_dict(a) for a in self.remote.json("GET", self._path(), params=params)]
 
     def get(self, approval_id: str) -> Approval:

@@ -66,10 +66,15 @@ def list_approvals(
         "pending", description="Which approvals (a pending one past its timeout is expired)."
     ),
     limit: int = Query(100, ge=1, le=1000, description="At most this many, newest first."),
+    pipeline_run: str | None = Query(
+        None, min_length=1, max_length=64, description="One pipeline run's approvals only."
+    ),
     caller: TokenInfo = READ,
 ) -> JSONResponse:
     """Approvals newest first: title, status, pipeline, run, step, who decided and why."""
-    found = _approvals(request, project, caller).list(status=status, limit=limit)
+    found = _approvals(request, project, caller).list(
+        status=status, limit=limit, pipeline_run=pipeline_run
+    )
     return JSONResponse([a.to_dict() for a in found])
 
 

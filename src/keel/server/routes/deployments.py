@@ -10,17 +10,24 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from keel.deploy import DeploymentService, DeploymentSpec, parse_spec_text
+from keel.deploy._stats import service_stats
 from keel.errors import InvalidInput
 from keel.store.actors import Actor
 
 from .._json import JSONResponse
 from ..auth import require
 from ..schemas import PROJECT_ERRORS, errors
-from ..schemas.deployments import Deployment, DeploymentPlan, Rollout, RolloutStep
+from ..schemas.deployments import (
+    Deployment,
+    DeploymentPlan,
+    DeploymentStats,
+    Rollout,
+    RolloutStep,
+)
 from ..tokens import TokenInfo
 
 __all__ = ["router"]
@@ -129,6 +136,20 @@ def history(
     """Every rollout, newest first, with its canary steps."""
     rollouts = _deployments(request, project, caller).history(name)
     return JSONResponse([r.to_dict() for r in rollouts])
+
+
+@router.get("/{name}/stats", response_model=DeploymentStats, responses=NOT_FOUND)
+def stats(
+    project: str,
+    request: Request,
+    name: str = NAME,
+    limit: int = Query(200, ge=1, le=1000, description="At most this many newest points."),
+    caller: TokenInfo = READ,
+) -> JSONResponse:
+    """Service health over time, oldest first: requests, throughput and p99 latency of each
+    window of the monitors that watch the deployment, and requests, errors, error rate and
+    p99 latency of each canary step the model server judged."""
+    return JSONResponse(service_stats(request.app.state.store, project, name, limit=limit))
 
 
 @router.post("/{name}/rollback", response_model=Rollout, responses={**NOT_FOUND, **CONFLICT})

@@ -6,7 +6,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Deployment", "DeploymentPlan", "PlanChange", "Rollout", "RolloutStep", "Route"]
+__all__ = [
+    "Deployment",
+    "DeploymentPlan",
+    "DeploymentStats",
+    "HealthPoint",
+    "PlanChange",
+    "Rollout",
+    "RolloutStep",
+    "Route",
+]
 
 
 class Route(BaseModel):
@@ -71,3 +80,23 @@ class DeploymentPlan(BaseModel):
     create: bool
     empty: bool = Field(description="Applying would change nothing.")
     changes: list[PlanChange]
+
+
+class HealthPoint(BaseModel):
+    """A deployment's service health at one time; what its source does not measure is null."""
+
+    at: int = Field(description="The window's end or the canary step's judgement (epoch ms).")
+    start: int | None = Field(description="The window's start (epoch ms), for a monitor's.")
+    source: str = Field(examples=["monitor credit-drift", "canary r3 step 2 (25%)"])
+    requests: float | None
+    throughput_rps: float | None = Field(description="Requests per second (monitor windows).")
+    p99_ms: float | None
+    errors: float | None = Field(description="Failed requests (the model server's canary counts).")
+    error_rate: float | None = Field(description="errors / requests, 0 to 1.")
+
+
+class DeploymentStats(BaseModel):
+    """A deployment's service health over time, oldest first."""
+
+    deployment: str
+    points: list[HealthPoint]

@@ -83,3 +83,9 @@ class Alert(BaseModel):
     created_at: int = Field(description="Milliseconds since the epoch.")
     last_seen: int | None
     resolved_at: int | None
+    acknowledged_by: str | None = Field(None, description="Who acknowledged it, if anyone.")
+    acknowledged_at: int | None = None
+    resolved_by: str | None = Field(
+        None, description="Who resolved it by hand (null when a healthy window did)."
+    )
+    comment: str | None = Field(None, description="The last note left with either.")

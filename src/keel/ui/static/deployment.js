@@ -38,19 +38,33 @@ Keel.page("deployment", async () => {
     return current;
   }
 
+  /** Throughput, p99 latency and error rate over time, side by side, from the server's
+      own records: its monitors' windows and the model server's canary step counts. */
   async function health() {
-    const monitors = (await api("/monitors")).filter((m) => m.deployment === name);
-    if (!monitors.length) {
-      fill("health", h("p", { class: "muted" }, "No monitor watches this deployment: keel monitor apply adds one."));
+    const { points } = await api(`${base}/stats?limit=500`);
+    fill("health");
+    $("health-updated").textContent = `Read at ${time(Date.now())} UTC; read again every 30 s.`;
+    if (!points.length) {
+      fill("health", h("p", { class: "muted" },
+        "Nothing measured yet: a monitor's windows (keel monitor apply) and a canary's steps fill these charts."));
       return;
     }
-    const report = await api(`/monitors/${encodeURIComponent(monitors[0].name)}/report`);
-    const results = [...report.results].sort((a, b) => a.window_start - b.window_start);
-    const x = results.map((r) => time(r.window_end));
-    chart("health", [{ type: "bar", x, y: results.map((r) => r.rows), name: "requests" }],
-      { title: `requests per window (${monitors[0].name})`, xaxis: { type: "category" } }, "requests per window");
-    chart("health", [{ type: "scatter", mode: "lines+markers", x, y: results.map((r) => r.p99_ms), name: "p99 ms" }],
-      { title: "p99 latency (ms)", xaxis: { type: "category" } }, "p99 latency per window");
+    const series = (key, scale = 1) => {
+      const shown = points.filter((p) => p[key] !== null);
+      return { x: shown.map((p) => new Date(p.at)), y: shown.map((p) => p[key] * scale), text: shown.map((p) => p.source) };
+    };
+    const layout = (title, y) => ({ title, height: 280, margin: { t: 40, b: 50 }, xaxis: { type: "date" }, yaxis: { title: { text: y }, rangemode: "tozero" } });
+    const line = (key, name, scale) => ({ type: "scatter", mode: "lines+markers", name, hovertemplate: "%{y:.4g} at %{x}<br>%{text}<extra></extra>", ...series(key, scale) });
+    const throughput = series("throughput_rps").y.length ? line("throughput_rps", "requests/s") : line("requests", "requests");
+    chart("health", [throughput], layout("throughput", throughput.name), "throughput over time");
+    chart("health", [line("p99_ms", "p99 ms")], layout("p99 latency", "ms"), "p99 latency over time");
+    const errors = line("error_rate", "error rate %", 100);
+    if (errors.y.length) {
+      chart("health", [errors], layout("error rate", "% of requests"), "error rate over time");
+    } else {
+      $("health").append(h("p", { class: "muted error-rate-none" },
+        "Error rate: no failed-request counts yet (the model server records them at each canary step)."));
+    }
   }
 
   $("rollback").addEventListener("click", async () => {
@@ -70,4 +84,15 @@ Keel.page("deployment", async () => {
   });
   await load();
   await health();
+  // live: the health charts are read again every 30 s while the tab is in view
+  const REFRESH_MS = 30_000;
+  const refresh = async () => {
+    if (document.visibilityState !== "visible") return;
+    try {
+      await health();
+    } catch (err) {
+      Keel.status(err.message);
+    }
+  };
+  setInterval(refresh, REFRESH_MS);
 });

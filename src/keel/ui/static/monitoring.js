@@ -45,12 +45,14 @@ Keel.page("monitoring", async () => {
       }], { title: "drift score by feature and window", height: Math.max(280, 140 + 50 * features.length),
         margin: { l: 110, b: 60 }, xaxis: { type: "category", title: { text: "window end" } }, yaxis: { type: "category" } },
       `drift heat map of ${features.length} features over ${results.length} windows`);
-      const perf = results.filter((r) => r.performance);
+      // a window's performance: one number (the monitor's metric on all rows) or {metric: value}
+      const scores = (r) => (typeof r.performance === "number" ? { [((report.spec || {}).performance || {}).metric || "performance"]: r.performance } : r.performance);
+      const perf = results.filter((r) => r.performance !== null && r.performance !== undefined);
       if (perf.length) {
-        const keys = Object.keys(perf[0].performance).filter((k) => typeof perf[0].performance[k] === "number");
+        const keys = Object.keys(scores(perf[0])).filter((k) => typeof scores(perf[0])[k] === "number");
         chart("heatmap", keys.map((k) => ({ type: "scatter", mode: "lines+markers", name: k,
-          x: perf.map((r) => time(r.window_end)), y: perf.map((r) => r.performance[k]) })),
-        { title: "performance over time" }, "performance over time");
+          x: perf.map((r) => time(r.window_end)), y: perf.map((r) => scores(r)[k]) })),
+        { title: "performance over time", xaxis: { type: "category" } }, "performance over time");
       }
     }
     const dist = Object.keys(report.distributions || {});
@@ -60,6 +62,41 @@ Keel.page("monitoring", async () => {
   $("monitor").addEventListener("change", () => show($("monitor").value));
   $("feature").addEventListener("change", distribution);
   if (monitors.length) await show(monitors[0].name);
+
+  const writer = await Keel.can("writer");
+
+  /** Who acknowledged or resolved the alert by hand, and their note. */
+  function handled(a) {
+    const parts = [];
+    if (a.acknowledged_by) parts.push(`acknowledged by ${a.acknowledged_by} at ${time(a.acknowledged_at)}`);
+    if (a.status === "resolved") parts.push(a.resolved_by ? `resolved by ${a.resolved_by} at ${time(a.resolved_at)}` : `resolved at ${time(a.resolved_at)}`);
+    return h("span", { class: "handled" }, parts.join(" · "), a.comment ? [": ", h("q", {}, a.comment)] : "");
+  }
+
+  /** Acknowledge or Resolve buttons of an open alert (writers; the API refuses others). */
+  function buttons(a) {
+    if (!writer || a.status !== "open") return "";
+    const act = async (verb, button) => {
+      if (verb === "resolve" && !await Keel.confirmAction("Resolve this alert?",
+        `${a.monitor}: ${a.message}. It reopens if its findings breach again within the cool-down.`, "Resolve")) return;
+      button.disabled = true;
+      try {
+        const done = await api(`/alerts/${encodeURIComponent(a.id)}/${verb}`, { method: "POST", json: { comment: null } });
+        Keel.status(`Alert ${verb === "resolve" ? "resolved" : "acknowledged"} by ${done.resolved_by || done.acknowledged_by}.`);
+      } catch (err) {
+        Keel.status(err.message);  // resolved meanwhile (409): the table shows it as it is now
+      }
+      await alerts();
+    };
+    const box = h("span", { class: "toolbar" });
+    if (!a.acknowledged_by) {
+      box.append(h("button", { type: "button", "aria-label": `Acknowledge alert ${a.id}`,
+        onclick: (e) => act("acknowledge", e.currentTarget) }, "Acknowledge"));
+    }
+    box.append(h("button", { type: "button", class: "ok", "aria-label": `Resolve alert ${a.id}`,
+      onclick: (e) => act("resolve", e.currentTarget) }, "Resolve"));
+    return box;
+  }
 
   async function alerts() {
     const list = await api(`/alerts?status=${$("alert-status").value}&limit=100`);
@@ -72,7 +109,8 @@ Keel.page("monitoring", async () => {
       ["seen", (a) => `${a.occurrences}× · first ${time(a.created_at)} · last ${time(a.last_seen)}`],
       ["actions", (a) => table([["action", (x) => x.type], ["status", (x) => badge(x.status === "ok", x.status, x.status)],
         ["detail", (x) => x.detail || ""]], a.actions || [], { empty: "none" })],
-    ], list, { empty: "No alerts." }));
+      ["handled", (a) => [handled(a), buttons(a)]],
+    ], list, { empty: "No alerts.", rowClass: (a) => `alert-row ${a.status}` }));
   }
   $("alert-status").addEventListener("change", alerts);
   await alerts();

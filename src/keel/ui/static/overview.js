@@ -34,6 +34,7 @@ Keel.page("overview", async () => {
     ["monitor", (a) => h("a", { href: url("monitoring") }, a.monitor)],
     ["message", (a) => a.message],
     ["since", (a) => time(a.created_at)],
+    ["acknowledged", (a) => (a.acknowledged_by ? `by ${a.acknowledged_by}` : "no")],
   ], alerts, { empty: "No open alerts." }));
   fill("activity", table([
     ["when", (e) => time(e.at)],

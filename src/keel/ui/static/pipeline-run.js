@@ -164,7 +164,7 @@ Keel.page("pipeline-run", async () => {
       ["cache", cache],
       ["outputs", outputs],
     ], run.steps, { empty: "No step has run yet.", rowClass: (s) => (s.status === "failed" ? "fail" : null) }));
-    const approvals = (await api("/approvals?status=all&limit=1000")).filter((a) => a.pipeline_run_id === runId);
+    const approvals = await api(`/approvals?status=all&limit=1000&pipeline_run=${encodeURIComponent(runId)}`);
     $("approvals-box").hidden = !approvals.length;
     if (approvals.length) {
       await KeelApprovals.render("approvals", approvals, {
