@@ -89,25 +89,18 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _from_pandas(df: Any, purpose: str) -> pa.Table:
-    """Arrow from pandas; float columns without NaN go zero-copy (``from_pandas`` scans
-    every float for NaN even when there is none, most of the conversion's time)."""
-    import numpy as np
+    """Arrow from pandas, without copying where the dtypes allow (see ``_pandas``)."""
+    from ._pandas import arrow_from_pandas
 
+    names = [str(n) for n in df.columns]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInput(
+            f"{purpose}() needs unique column names; {duplicates} appear more than once. "
+            "Rename the columns first."
+        )
     try:
-        names = list(df.columns)
-        fast: dict[str, pa.Array] = {}
-        if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-            for name in names:
-                values = df[name]
-                if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
-                    array = values.to_numpy()
-                    if not np.isnan(array).any():
-                        fast[name] = pa.array(array)
-        if not fast:
-            return pa.Table.from_pandas(df, preserve_index=False)
-        rest = pa.Table.from_pandas(df.drop(columns=list(fast)), preserve_index=False)
-        columns = [fast[n] if n in fast else rest.column(n) for n in names]
-        return pa.table(columns, names=names)
+        return arrow_from_pandas(df)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise InvalidInput(
             f"{purpose}() could not convert the DataFrame to Arrow: {exc}. Give each column "
