@@ -18,6 +18,7 @@ from keel.errors import InvalidInput
 from ._checks import Check, Context, Dtype, InRange, InSet, Matches, NotNull, Outcome, RowCount
 from ._data import Subject, load_table
 from ._report import CheckResult, ValidationReport
+from ._scans import Scans
 from ._schema import Schema
 
 __all__ = ["as_schema", "validate"]
@@ -76,7 +77,7 @@ def validate(
     schema = as_schema(schema)
     subject = load_table(data, purpose="validate", store=store)
     table = subject.table
-    ctx = Context(now, store)
+    ctx = Context(now, store, scans=Scans(subject.learnt))
     checks = schema.all_checks()
     if table.num_rows == 0 and not any(isinstance(c, RowCount) for c in checks):
         checks.insert(0, RowCount(min=1))  # an empty table is a failure unless allowed
