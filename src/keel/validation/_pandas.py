@@ -12,11 +12,15 @@ the cheapest road per column:
   ``_scans``), with NaN a validity bitmap is built from ``isnan`` and the values are still
   not copied.
 - NumPy integer and boolean columns: wrapped as they are (booleans are packed to bits).
+- NumPy datetime and timedelta columns: like floats, with NaT for NaN (NaT is the smallest
+  64-bit integer, so a ``min`` finds it); without NaT their memory becomes the Arrow
+  array's buffer as it is.
 - Columns backed by Arrow (pandas' ``str`` dtype, ``string[pyarrow]``, any ``ArrowDtype``)
   and extension arrays that convert themselves (nullable ``Int64``, ``boolean``,
   ``Float64``): their own ``__arrow_array__``, the same call ``from_pandas`` makes.
-- Everything else (object, categorical, datetime, timedelta, period, ...): the remaining
-  columns go through ``pa.Table.from_pandas`` together, exactly as before.
+- Everything else (object, categorical, datetime with a time zone, period, ...): the call
+  ``from_pandas`` makes for each column, ``pa.array(series, from_pandas=True)``, without
+  the pandas metadata it then builds.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from ._scans import chunk_key
 
 __all__ = ["arrow_from_pandas"]
 
-_NUMPY_KINDS = "fiub"  # float, signed and unsigned integer, boolean
+_NUMPY_KINDS = "fiubMm"  # float, integer, unsigned, boolean, datetime, timedelta
+_NAT = np.iinfo(np.int64).min
 
 
 def arrow_from_pandas(df: Any, learnt: dict[tuple[Any, ...], Any] | None = None) -> pa.Table:
@@ -40,42 +45,45 @@ def arrow_from_pandas(df: Any, learnt: dict[tuple[Any, ...], Any] | None = None)
     ``learnt``, when given, receives what the conversion found on the way: the minimum of
     each float column without NaN, keyed as :class:`~keel.validation._scans.Scans` knows it.
 
-    Raises whatever ``pa.Table.from_pandas`` raises for a column it cannot convert
-    (``pa.ArrowException``, ``TypeError``, ``ValueError``).
+    Raises what ``pa.Table.from_pandas`` raises for a column it cannot convert
+    (``pa.ArrowException``, ``TypeError``, ``ValueError``), naming the column.
     """
     names = list(df.columns)
-    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
-        # non-text or repeated names: from_pandas names and reports them its own way
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        # no columns, non-text or repeated names: from_pandas has its own ways with them
         return pa.Table.from_pandas(df, preserve_index=False)
-    arrays: dict[str, pa.Array | pa.ChunkedArray] = {}
+    arrays = []
     for i, name in enumerate(names):
-        array = _column(df.iloc[:, i], learnt)
-        if array is not None:
-            arrays[name] = array
-    rest = [n for n in names if n not in arrays]
-    if rest:
-        converted = pa.Table.from_pandas(df[rest], preserve_index=False)
-        arrays.update(zip(rest, converted.columns, strict=True))
-    return pa.table([arrays[n] for n in names], names=names)
+        series = df.iloc[:, i]
+        try:
+            arrays.append(_column(series, learnt))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise type(exc)(f"column {name!r} ({series.dtype}): {exc}") from exc
+    return pa.table(arrays, names=names)
 
 
 def _column(series: Any, learnt: dict[tuple[Any, ...], Any] | None) -> Any:
-    """One column converted the cheap way, or ``None`` to leave it to ``from_pandas``."""
+    """One column as an Arrow array, the cheapest way its dtype allows."""
     dtype = series.dtype
-    if isinstance(dtype, np.dtype):
-        if dtype.kind not in _NUMPY_KINDS or not dtype.isnative:
-            return None
+    if isinstance(dtype, np.dtype) and dtype.kind in _NUMPY_KINDS and dtype.isnative:
         values = series.to_numpy()
-        if dtype.kind != "f" or not len(values):
+        if dtype.kind in "iub" or not len(values):
             return pa.array(values)
-        low = values.min()
-        if np.isnan(low):
-            return pa.array(values, mask=np.isnan(values))
-        array = pa.array(values)
-        if learnt is not None:
-            learnt[chunk_key("min", array)] = low
-        return array
-    values = series.array
-    if hasattr(values, "__arrow_array__"):
+        if dtype.kind == "f":
+            low = values.min()
+            if np.isnan(low):
+                return pa.array(values, mask=np.isnan(values))
+            array = pa.array(values)
+            if learnt is not None:
+                learnt[chunk_key("min", array)] = low
+            return array
+        ticks = values.view(np.int64)
+        if ticks.min() == _NAT:
+            return pa.array(values, mask=ticks == _NAT)
+        if values.flags.c_contiguous:  # pa.array would look for NaT again, value by value
+            type_ = pa.from_numpy_dtype(dtype)
+            return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
         return pa.array(values)
-    return None
+    if not isinstance(dtype, np.dtype) and hasattr(series.array, "__arrow_array__"):
+        return pa.array(series.array)
+    return pa.array(series, from_pandas=True)
