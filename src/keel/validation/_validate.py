@@ -177,10 +177,14 @@ def _mask_personal(results: list[CheckResult], schema: Schema, table: pa.Table) 
     Its values in examples and its observed ``min``, ``max``, ``latest`` and ``unexpected``
     are masked; statistics such as a mean or a count are not values and stay.
     """
-    from ._pii import mask, scan_pii
+    from ._pii import _name_suggests_personal, mask, scan_pii
 
-    names = pa.table({name: pa.array([], pa.string()) for name in table.column_names})
-    kinds = {f.column: f.kind for f in scan_pii(names, min_share=0.0)}
+    # by name alone first: what scan_pii says of the names (1 ms for 25 columns, as a table)
+    kinds = {
+        name: "name_suggests_personal"
+        for name in table.column_names
+        if _name_suggests_personal(name)
+    }
     rows = [row for r in results for row in r.examples]
     if rows:
         examples = pa.Table.from_pylist([{k: _text(v) for k, v in row.items()} for row in rows])
