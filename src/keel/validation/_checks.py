@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from keel.errors import KeelError, SchemaError, did_you_mean
 
 from ._distance import METRICS, binned_counts, distance
+from ._scans import Scans
 
 __all__ = [
     "CHECKS",
@@ -80,9 +81,12 @@ class Outcome:
 class Context:
     """What checks need beyond the table: the time, and reference data loaded once."""
 
-    def __init__(self, now: datetime | None = None, store: Any = None) -> None:
+    def __init__(
+        self, now: datetime | None = None, store: Any = None, *, scans: Scans | None = None
+    ) -> None:
         self.now = now or datetime.now(UTC)
         self.store = store
+        self.scans = scans or Scans()  # passes over number columns, shared by the checks
         self._values: dict[tuple[str, str], pa.Array] = {}
         self._profiles: dict[str, Any] = {}
 
@@ -325,13 +329,6 @@ def _dictionary_not_in(column: pa.ChunkedArray, allowed: pa.Array) -> Any:
     return pa.chunked_array(masks, pa.bool_()) if outside else None
 
 
-def _has_nan(column: pa.ChunkedArray) -> bool:
-    """Whether a float column without nulls holds NaN (NumPy on each chunk, no copy)."""
-    if not pa.types.is_floating(column.type):
-        return False
-    return any(np.isnan(c.to_numpy(zero_copy_only=True)).any() for c in column.chunks)
-
-
 def _values(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """The column without nulls and NaN."""
     if pa.types.is_floating(column.type):
@@ -356,28 +353,29 @@ def _fail_rows(mask: Any, what: str, total: int) -> Outcome:
     )
 
 
-def _min_max(column: pa.ChunkedArray) -> tuple[pa.Scalar, pa.Scalar]:
+def _min_max(column: pa.ChunkedArray, scans: Scans) -> tuple[pa.Scalar, pa.Scalar]:
     """Smallest and largest value (nulls and NaN aside), as scalars of the column's type.
 
-    Numbers go through NumPy on each chunk without copying (several times faster than
-    Arrow's ``min_max`` kernel); anything else through Arrow.
+    Numbers without nulls go through NumPy on each chunk without copying (several times
+    faster than Arrow's ``min_max`` kernel), each pass shared with other checks through
+    ``scans``; anything else through Arrow.
     """
     type_ = column.type
     if not (pa.types.is_integer(type_) or pa.types.is_floating(type_)) or column.null_count:
         stats = pc.min_max(column)
         return stats["min"], stats["max"]
-    floating = pa.types.is_floating(type_)
     lows, highs = [], []
     for chunk in column.chunks:
         if len(chunk) == 0:
             continue
-        values = chunk.to_numpy(zero_copy_only=True)
-        if floating:
+        low = scans.minimum(chunk)
+        if isinstance(low, np.floating) and np.isnan(low):  # NaN aside, the slower way
+            values = chunk.to_numpy(zero_copy_only=True)
             low, high = np.fmin.reduce(values), np.fmax.reduce(values)
             if np.isnan(low):  # only NaN in this chunk
                 continue
         else:
-            low, high = values.min(), values.max()
+            high = scans.maximum(chunk)
         lows.append(low)
         highs.append(high)
     if not lows:
@@ -440,7 +438,7 @@ class NotNull(Check):
     kind: ClassVar[str] = "not_null"
 
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
-        if column.null_count == 0 and not _has_nan(column):
+        if column.null_count == 0 and not ctx.scans.has_nan(column):
             return Outcome(True, 0)
         return _fail_rows(_missing_mask(column), "Missing", len(column))
 
@@ -505,7 +503,7 @@ class InRange(Check):
     def check(self, table: pa.Table, column: Any, ctx: Context) -> Outcome:
         low = None if self.min is None else _scalar_for(self.min, column.type)
         high = None if self.max is None else _scalar_for(self.max, column.type)
-        seen_min, seen_max = _min_max(column)
+        seen_min, seen_max = _min_max(column, ctx.scans)
         observed = {"min": _plain(seen_min.as_py()), "max": _plain(seen_max.as_py())}
         below = low is not None and seen_min.is_valid and pc.less(seen_min, low).as_py()
         above = high is not None and seen_max.is_valid and pc.greater(seen_max, high).as_py()

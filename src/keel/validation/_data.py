@@ -9,7 +9,7 @@ linked to the dataset version it describes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,15 @@ _FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson", ".json
 class Subject:
     """A table to check, and what it is: ``kind`` is ``dataset_version``, ``file`` or
     ``table``; ``id`` the dataset version's id or the file's path; ``label`` what a
-    person reads (``credit:v3``)."""
+    person reads (``credit:v3``); ``learnt`` what loading found out about the values on
+    the way, for :class:`~keel.validation._scans.Scans`."""
 
     table: pa.Table
     kind: str
     id: str | None
     label: str
     version: Any = None  # the DatasetVersion, when there is one
+    learnt: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 def load_table(data: Any, *, purpose: str = "validate", store: Any = None) -> Subject:
@@ -50,9 +52,9 @@ def load_table(data: Any, *, purpose: str = "validate", store: Any = None) -> Su
         )
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and type(data).__name__ == "DataFrame":
-        return Subject(
-            _unique_names(_from_pandas(data, purpose), purpose), "table", None, "DataFrame"
-        )
+        learnt: dict[tuple[Any, ...], Any] = {}
+        table = _unique_names(_from_pandas(data, purpose, learnt), purpose)
+        return Subject(table, "table", None, "DataFrame", learnt=learnt)
     if module == "polars" and type(data).__name__ == "DataFrame":
         return Subject(_unique_names(data.to_arrow(), purpose), "table", None, "DataFrame")
     from keel.data import DatasetVersion
@@ -88,26 +90,19 @@ def _looks_like_path(text: str) -> bool:
     return text.lower().endswith(_FILE_SUFFIXES) or "/" in text or Path(text).exists()
 
 
-def _from_pandas(df: Any, purpose: str) -> pa.Table:
-    """Arrow from pandas; float columns without NaN go zero-copy (``from_pandas`` scans
-    every float for NaN even when there is none, most of the conversion's time)."""
-    import numpy as np
+def _from_pandas(df: Any, purpose: str, learnt: dict[tuple[Any, ...], Any]) -> pa.Table:
+    """Arrow from pandas, without copying where the dtypes allow (see ``_pandas``)."""
+    from ._pandas import arrow_from_pandas
 
+    names = [str(n) for n in df.columns]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise InvalidInput(
+            f"{purpose}() needs unique column names; {duplicates} appear more than once. "
+            "Rename the columns first."
+        )
     try:
-        names = list(df.columns)
-        fast: dict[str, pa.Array] = {}
-        if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-            for name in names:
-                values = df[name]
-                if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
-                    array = values.to_numpy()
-                    if not np.isnan(array).any():
-                        fast[name] = pa.array(array)
-        if not fast:
-            return pa.Table.from_pandas(df, preserve_index=False)
-        rest = pa.Table.from_pandas(df.drop(columns=list(fast)), preserve_index=False)
-        columns = [fast[n] if n in fast else rest.column(n) for n in names]
-        return pa.table(columns, names=names)
+        return arrow_from_pandas(df, learnt)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise InvalidInput(
             f"{purpose}() could not convert the DataFrame to Arrow: {exc}. Give each column "
