@@ -208,6 +208,9 @@ def test_acknowledge_and_resolve_an_alert_by_click_a_reader_cannot(
     page.click(f"button[aria-label='{ack}']")
     page.wait_for_selector("#alerts .handled >> text=acknowledged by anonymous")
     expect(page.locator(f"button[aria-label='{ack}']")).to_have_count(0)
+    visit(page, f"{server}/ui/p/default/")  # the Overview says someone is on it
+    assert "acknowledged by anonymous" in page.text_content("#alerts")
+    visit(page, f"{server}/ui/p/default/monitoring")
     page.click(f"button[aria-label='{resolve}']")  # asks first
     page.click("#confirm-dialog button[value=cancel]")
     assert httpx.get(f"{server}{API}/alerts/{alert['id']}").json()["status"] == "open"

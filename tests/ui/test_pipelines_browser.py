@@ -328,8 +328,14 @@ def test_approve_and_reject_by_click_then_the_agent_finishes_the_runs(
     assert facts["decline"] not in page.inner_html("#waiting")
 
 
-def test_approvals_are_listed_per_pipeline_run_by_the_server(server: str, project) -> None:
-    facts = project[1]
+def test_approvals_are_listed_per_pipeline_run_by_the_server(
+    server: str, project, tmp_path: Path
+) -> None:
+    import json
+
+    from tests._cli import run_keel
+
+    config, facts = project
     listing = f"{server}{API}/approvals"
     every = httpx.get(listing, params={"status": "all"}).json()
     assert len({a["pipeline_run_id"] for a in every}) == 3  # three runs asked for one each
@@ -343,3 +349,17 @@ def test_approvals_are_listed_per_pipeline_run_by_the_server(server: str, projec
     with Client(server) as remote:
         [found] = remote.approvals.list(status="all", pipeline_run=facts["to_reject"])
     assert found.id == facts["rejection"]
+    env = {"KEEL_URI": config.uri, "KEEL_OBJECTS": config.objects}
+    listed = run_keel(
+        "approvals",
+        "ls",
+        "--status",
+        "all",
+        "--run",
+        facts["waiting"],
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [a["id"] for a in json.loads(listed.stdout)] == [facts["approval"]]

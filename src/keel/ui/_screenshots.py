@@ -124,9 +124,9 @@ def _quickstart(folder: Path) -> Any:
     return resolve(cwd=folder)
 
 
-def capture(project: Path, out: Path) -> Iterator[Path]:
-    """Fill ``project`` with the quickstart, serve it and write each page's PNG to ``out``;
-    yields each file as it is written."""
+def capture(project: Path, out: Path, only: set[str] | None = None) -> Iterator[Path]:
+    """Fill ``project`` with the quickstart, serve it and write each page's PNG to ``out``
+    (only the pages named in ``only`` when given); yields each file as it is written."""
     import httpx
     from playwright.sync_api import sync_playwright
 
@@ -146,6 +146,8 @@ def capture(project: Path, out: Path) -> Iterator[Path]:
         )
         try:
             for shot in shots(api):
+                if only and shot.name not in only:
+                    continue
                 page = browser.new_page(viewport=VIEWPORT)
                 page.set_default_timeout(30_000)
                 path = out / f"dashboard-{shot.name}.png"
@@ -164,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the PNGs go")
     parser.add_argument("--project", type=Path, help="run the quickstart here and keep it")
+    parser.add_argument(
+        "--only", help="comma-separated page names (e.g. overview,alerts); default: every page"
+    )
     args = parser.parse_args(argv)
+    only = {name.strip() for name in args.only.split(",")} if args.only else None
     if not Path(CHROMIUM).exists():
         parser.error(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
     folder = args.project or Path(tempfile.mkdtemp(prefix="keel-screenshots-"))
     try:
-        for path in capture(folder, args.out):
+        for path in capture(folder, args.out, only):
             print(f"{path} ({path.stat().st_size // 1024} KiB)")
     finally:
         if args.project is None:

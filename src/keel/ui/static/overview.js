@@ -33,8 +33,7 @@ Keel.page("overview", async () => {
     ["severity", (a) => h("span", { class: "badge bad" }, a.severity)],
     ["monitor", (a) => h("a", { href: url("monitoring") }, a.monitor)],
     ["message", (a) => a.message],
-    ["since", (a) => time(a.created_at)],
-    ["acknowledged", (a) => (a.acknowledged_by ? `by ${a.acknowledged_by}` : "no")],
+    ["since", (a) => [time(a.created_at), a.acknowledged_by ? h("div", { class: "muted" }, `acknowledged by ${a.acknowledged_by}`) : ""]],
   ], alerts, { empty: "No open alerts." }));
   fill("activity", table([
     ["when", (e) => time(e.at)],
