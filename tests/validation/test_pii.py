@@ -214,6 +214,28 @@ def test_near_misses_are_not_flagged(name: str, values: list[str]) -> None:
     assert scan_pii(table(**{"col": values})) == [], name
 
 
+def test_columns_scanned_together_keep_their_own_checksum_rule(monkeypatch) -> None:
+    """Columns are scanned in one array, but a column of mostly failing card or IBAN
+    checksums neither hides a neighbour's valid ones nor borrows its passes."""
+    columns = {
+        "failing_cards": [_bump_last(c) for c in cards(N)],
+        "cards": cards(10) + ["n/a"] * (N - 10),
+        "bad_ibans": [v[:2] + f"{(int(v[2:4]) + 1) % 100:02d}" + v[4:] for v in ibans(N)],
+        "ibans": ibans(10) + ["n/a"] * (N - 10),
+        "emails": [f"user{i}@example.com" for i in range(N)],
+    }
+    together = scan_pii(table(**columns), min_share=0.0)
+    alone = [f for name, v in columns.items() for f in scan_pii(table(**{name: v}), min_share=0.0)]
+    assert together == alone
+    assert [(f.column, f.kind, f.matched) for f in together] == [
+        ("cards", "payment_card", 10),
+        ("ibans", "iban", 10),
+        ("emails", "email", N),
+    ]
+    monkeypatch.setattr("keel.validation._pii._BLOCK", 250)  # a batch of one or two columns
+    assert scan_pii(table(**columns), min_share=0.0) == together
+
+
 def test_plain_integer_columns_are_not_phones_or_cards() -> None:
     t = table(
         amount=pa.array(RNG.integers(0, 10**9, N), pa.int64()),
