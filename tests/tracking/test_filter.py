@@ -20,6 +20,7 @@ from keel.tracking._filter import (
     OrderKey,
     apply_order,
     compile_filter,
+    filter_and_order,
     parse_filter,
     parse_order_by,
 )
@@ -370,10 +371,10 @@ def test_a_search_ordered_by_the_metric_it_bounds_finds_the_same_runs(
     """The joined shape (the filter bounds the first order key) answers exactly what the
     outer-joined one does."""
     node, keys = parse_filter(text), parse_order_by(order_by)
-    query = sa.select(t.runs.c.name).where(compile_filter(node))
+    query = sa.select(t.runs.c.name)
     with runs.read() as conn:
-        joined = list(conn.execute(apply_order(query, keys, node)).scalars())
-        general = list(conn.execute(apply_order(query, keys)).scalars())
+        joined = list(conn.execute(filter_and_order(query, node, keys)).scalars())
+        general = list(conn.execute(apply_order(query.where(compile_filter(node)), keys)).scalars())
     assert joined == general
     if expected is not None:
         assert joined == expected

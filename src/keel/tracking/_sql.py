@@ -347,11 +347,11 @@ class SqlTracking:
     # -- queries ------------------------------------------------------------------------
 
     def search_runs(self, query: RunQuery) -> list[RunRecord]:
-        from ._filter import apply_order, compile_filter
+        from ._filter import compile_filter, filter_and_order
         from ._search_limits import SearchLimits, check_search
 
         node, order = check_search(query, SearchLimits.from_config(self.store.config))
-        where = compile_filter(node)
+        compile_filter(node)  # a hand-built node is refused before anything is read
         include = check_include(query.include)
         for name in query.experiments:
             check_key("experiment", name, MAX_NAME)
@@ -368,23 +368,33 @@ class SqlTracking:
         # the JSON columns only when asked: decoding a run's package list costs more than
         # the rest of its row
         columns = [c for c in t.runs.c if c.name not in _EXTRA_COLUMNS or c.name in include]
-        select = (
-            sa.select(*columns, e.c.name.label("experiment"), _deleted_at(e).label("deleted_since"))
-            .join(e, e.c.id == t.runs.c.experiment_id)
-            .where(e.c.project_id == project_id, where)
-        )
-        if not query.include_deleted:
-            select = select.where(t.runs.c.deleted_at.is_(None), e.c.deleted_at.is_(None))
         with self.store.read() as conn:
+            # The experiments first, in a query of their own, and runs by experiment id:
+            # no join for PostgreSQL's planner to misjudge on a small experiments table
+            # that autovacuum never analyses (it chose a scan of every run over the index
+            # walk, 2 s instead of 0.04 s at 100,000 runs).
             if query.experiments:
                 for name in query.experiments:
                     self._experiment_id(conn, project_id, name, create=False)
-                select = select.where(e.c.name.in_(query.experiments))
-            ordered = apply_order(select, order, node)
+            listed = sa.select(e.c.id, e.c.name, e.c.deleted_at).where(e.c.project_id == project_id)
+            if query.experiments:
+                listed = listed.where(e.c.name.in_(query.experiments))
+            if not query.include_deleted:
+                listed = listed.where(e.c.deleted_at.is_(None))
+            experiments = {row[0]: row for row in conn.execute(listed)}
+            if not experiments:
+                return []
+            select = sa.select(*columns).where(t.runs.c.experiment_id.in_(list(experiments)))
+            if not query.include_deleted:
+                select = select.where(t.runs.c.deleted_at.is_(None))
+            ordered = filter_and_order(select, node, order)
             ordered = ordered.limit(query.max_results).offset(query.offset)
-            rows = conn.execute(ordered).mappings()
             stale = self._stale()
-            records = {row["id"]: _run_from_row(row, stale, include) for row in rows}
+            records = {}
+            for row in conn.execute(ordered).mappings():
+                _, name, deleted = experiments[row["experiment_id"]]
+                found = {**row, "experiment": name, "deleted_since": row["deleted_at"] or deleted}
+                records[row["id"]] = _run_from_row(found, stale, include)
             if query.include_details and records:
                 _attach_details(conn, records, artifacts="artifacts" in include)
         return list(records.values())
