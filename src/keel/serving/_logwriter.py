@@ -157,7 +157,8 @@ class ProcessWriter:
             if self._process is None:
                 self._start()  # raises when it cannot: the caller counts the rows lost
             self._seq += 1
-            message = pickle.dumps((self._seq, kind, rows, payload), protocol=5)
+            # the sequence number outside the pickle: acknowledged even if it cannot load
+            message = self._seq.to_bytes(8, "little") + pickle.dumps((kind, payload), protocol=5)
             with self._state:
                 self._pending[self._seq] = [kind, rows, message, 0]
             with contextlib.suppress(OSError):  # dead: its reader restarts it and resends
@@ -168,14 +169,14 @@ class ProcessWriter:
         it died with parts unwritten or before it was asked to stop."""
         while True:
             try:
-                seq, kind, rows, error, expected = conn.recv()
+                seq, error, expected = conn.recv()
             except (EOFError, OSError):
                 break
             with self._state:
-                known = self._pending.pop(seq, None) is not None
+                entry = self._pending.pop(seq, None)
                 self._state.notify_all()
-            if known:
-                self.done(kind, rows, error, expected)
+            if entry is not None:
+                self.done(entry[0], entry[1], error, expected)
         try:
             exitcode = process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -287,15 +288,16 @@ def main(fd: int) -> None:
                 break
             if not message:
                 break
-            seq, kind, rows, payload = pickle.loads(message)
+            seq = int.from_bytes(message[:8], "little")
             error, expected = None, True
             try:
+                kind, payload = pickle.loads(message[8:])
                 if client is None:
                     client = _client(recipe)
                 write_part(client.predictions, deployment, kind, payload, hashed)
             except Exception as exc:
                 error, expected = str(exc), isinstance(exc, KeelError)
-            conn.send((seq, kind, rows, error, expected))
+            conn.send((seq, error, expected))
     finally:
         if client is not None:
             client.close()
