@@ -230,16 +230,23 @@ def test_a_writer_process_that_dies_is_restarted_and_nothing_is_lost(
     pid = logger.writer_pid
     assert pid is not None
     assert pid != os.getpid()
-    os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: logger.writer_pid != pid, "a new writer process")
+    os.kill(pid, signal.SIGSTOP)  # it can no longer acknowledge what it is sent
     second = [_log(logger, n_rows=3) for _ in range(4)]
+    flushing = threading.Thread(target=logger.flush)
+    flushing.start()
+    _wait_for(lambda: logger._writer._pending, "a part sent and not acknowledged")
+    os.kill(pid, signal.SIGKILL)  # dies with that part unwritten
+    flushing.join()
+    assert logger.writer_pid not in (None, pid)
+    third = [_log(logger) for _ in range(2)]
     logger.close()
     table = sink.read("predictions")
     assert sorted(table.column("request_id").to_pylist()) == sorted(
-        [i for i in first for _ in range(2)] + [i for i in second for _ in range(3)]
+        [i for i in first for _ in range(2)] + [i for i in second for _ in range(3)] + third
     )
-    assert logger.stats["rows_written"] == 22
-    assert "restarted it" in caplog.text
+    assert [p["rows"] for p in sink.parts("predictions")] == [10, 12, 2]
+    assert logger.stats["rows_written"] == 24
+    assert "restarted it, sending it again the 1 parts it had not written" in caplog.text
 
 
 def test_excluded_and_hashed_values_never_leave_the_serving_process(

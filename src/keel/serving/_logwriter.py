@@ -154,12 +154,13 @@ class ProcessWriter:
         with self._send_lock:
             if self._closing:
                 raise RuntimeError("the prediction log writer is closed")
+            if self._process is None:
+                self._start()  # raises when it cannot: the caller counts the rows lost
             self._seq += 1
-            message = pickle.dumps((self._seq, kind, rows, payload), protocol=5)
+            # the sequence number outside the pickle: acknowledged even if it cannot load
+            message = self._seq.to_bytes(8, "little") + pickle.dumps((kind, payload), protocol=5)
             with self._state:
                 self._pending[self._seq] = [kind, rows, message, 0]
-            if self._process is None:
-                self._start()
             with contextlib.suppress(OSError):  # dead: its reader restarts it and resends
                 self._conn.send_bytes(message)
 
@@ -168,14 +169,14 @@ class ProcessWriter:
         it died with parts unwritten or before it was asked to stop."""
         while True:
             try:
-                seq, kind, rows, error, expected = conn.recv()
+                seq, error, expected = conn.recv()
             except (EOFError, OSError):
                 break
             with self._state:
-                known = self._pending.pop(seq, None) is not None
+                entry = self._pending.pop(seq, None)
                 self._state.notify_all()
-            if known:
-                self.done(kind, rows, error, expected)
+            if entry is not None:
+                self.done(entry[0], entry[1], error, expected)
         try:
             exitcode = process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -193,15 +194,24 @@ class ProcessWriter:
         with self._send_lock:
             given_up = []
             with self._state:
-                for seq, entry in sorted(self._pending.items()):
-                    entry[3] += 1
-                    if entry[3] >= MAX_ATTEMPTS:
-                        given_up.append(entry)
-                        del self._pending[seq]
+                if self._pending:  # the oldest is the one it was writing when it died
+                    oldest = min(self._pending)
+                    self._pending[oldest][3] += 1
+                    if self._pending[oldest][3] >= MAX_ATTEMPTS:
+                        given_up.append(self._pending.pop(oldest))
                 resend = [entry[2] for _, entry in sorted(self._pending.items())]
                 self._state.notify_all()
             for kind, rows, _, attempts in given_up:
                 self.done(kind, rows, f"the writer process died {attempts} times writing it", False)
+            if not resend and not self._closing:  # nothing to write: start on the next part
+                log_.warning(
+                    "The prediction log writer process of %s exited (code %s); a new one "
+                    "starts with the next part.",
+                    self.deployment,
+                    exitcode,
+                )
+                self._process = None
+                return
             self.restarts += 1
             log_.warning(
                 "The prediction log writer process of %s exited (code %s); restarted it, "
@@ -210,7 +220,18 @@ class ProcessWriter:
                 exitcode,
                 len(resend),
             )
-            self._start()
+            try:
+                self._start()
+            except OSError as exc:  # cannot start one: what it held is lost, and said so
+                with self._state:
+                    lost, self._pending = list(self._pending.values()), {}
+                    self._process = None
+                    self._state.notify_all()
+                for kind, rows, _, _ in lost:
+                    self.done(kind, rows, f"no writer process could be started: {exc}", False)
+                if self._closing:
+                    self._finished.set()
+                return
             try:
                 for message in resend:
                     self._conn.send_bytes(message)
@@ -267,15 +288,16 @@ def main(fd: int) -> None:
                 break
             if not message:
                 break
-            seq, kind, rows, payload = pickle.loads(message)
+            seq = int.from_bytes(message[:8], "little")
             error, expected = None, True
             try:
+                kind, payload = pickle.loads(message[8:])
                 if client is None:
                     client = _client(recipe)
                 write_part(client.predictions, deployment, kind, payload, hashed)
             except Exception as exc:
                 error, expected = str(exc), isinstance(exc, KeelError)
-            conn.send((seq, kind, rows, error, expected))
+            conn.send((seq, error, expected))
     finally:
         if client is not None:
             client.close()

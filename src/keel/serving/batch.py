@@ -297,6 +297,7 @@ class Scorer:
                 self._proba = None
         self._classes = None if self._proba is None else list(classes)
         self._numeric: pa.Schema | None = None  # the features' schema the block path takes
+        self._dtype: Any = None
         self._decided = False
 
     def score(self, batch: pa.RecordBatch, first_row: int = 0) -> pa.Table:
@@ -347,13 +348,16 @@ class Scorer:
             and features.schema.equals(self._numeric)
             and not any(c.null_count for c in features.columns)
         ):
-            block = np.column_stack([c.to_numpy() for c in features.columns])
+            # column-major: each Arrow column is copied once, contiguously
+            block = np.empty((features.num_rows, features.num_columns), self._dtype, order="F")
+            for j, column in enumerate(features.columns):
+                block[:, j] = column.to_numpy()
             return pd.DataFrame(block, columns=list(self.plan.features), copy=False)
         frame = self.loaded.enforce(features.to_pandas())
         if not self._decided:
             self._decided = True
             if _same_numbers(features, frame):
-                self._numeric = features.schema
+                self._numeric, self._dtype = features.schema, frame.dtypes.iloc[0]
         return frame
 
 
