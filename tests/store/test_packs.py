@@ -301,3 +301,13 @@ def test_a_pack_written_by_another_process_is_seen_after_a_settled_listing(
     second = writer.put_many(_small(40, "second"))
     assert all(reader.exists(d) for d in first + second)
     assert reader.read_bytes(second[3]) == writer.read_bytes(second[3])
+
+
+def test_putting_one_packed_object_again_writes_no_loose_copy(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = _small(40)
+    digests = objects.put_many(blobs)
+    _age_packs(objects)
+    assert objects.put(blobs[1]) == digests[1]
+    assert not objects.path(digests[1]).exists()
+    assert objects.modified(digests[1]) > time.time() - 60  # its pack's time, refreshed

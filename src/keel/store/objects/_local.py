@@ -204,15 +204,8 @@ class LocalObjectStore(ObjectStore):
         if os.path.isfile(self._file(digest)):
             if self._intact(digest, len(data)) and self._touch(digest):
                 return
-        else:
-            entry = self._packs.get(digest, refresh=False)
-            if entry is not None:
-                with contextlib.suppress(FileNotFoundError, BrokenPack):
-                    if hash_bytes(self._packs.read(entry)) == digest:
-                        if entry.pack not in touched:
-                            os.utime(self._packs.index_path(entry.pack))
-                            touched.add(entry.pack)
-                        return
+        elif self._packed_intact(digest, touched, refresh=False):
+            return
         tmp, _, _ = self._stage_bytes(data)
         try:
             if self.fsync:
@@ -221,6 +214,22 @@ class LocalObjectStore(ObjectStore):
             self._publish(tmp, digest, sync=False)
         finally:
             _unlink(tmp)
+
+    def _packed_intact(self, digest: str, touched: set[str], *, refresh: bool = True) -> bool:
+        """Whether ``digest`` is in a pack with the right bytes; if so, its pack is touched
+        (once per ``touched``) so that gc keeps it. False if absent, corrupt, or gone."""
+        entry = self._packs.get(digest, refresh=refresh)
+        if entry is None:
+            return False
+        try:
+            if hash_bytes(self._packs.read(entry)) != digest:
+                return False
+            if entry.pack not in touched:
+                os.utime(self._packs.index_path(entry.pack))
+                touched.add(entry.pack)
+        except (FileNotFoundError, BrokenPack):
+            return False  # gc took the pack meanwhile, or it is broken: write a copy
+        return True
 
     def _copy_to_tmp(self, stream: BinaryIO, source: Source) -> tuple[str, str]:
         """Copy a stream to a temporary file in the store (not flushed); its digest.
@@ -332,7 +341,11 @@ class LocalObjectStore(ObjectStore):
         if isinstance(source, bytes | bytearray | memoryview):
             digest = hash_bytes(source)
             with self._writing():
-                if not self._intact(digest, memoryview(source).nbytes) or not self._touch(digest):
+                size = memoryview(source).nbytes
+                stored = self._intact(digest, size) and self._touch(digest)
+                if not stored and size <= PACK_THRESHOLD:
+                    stored = self._packed_intact(digest, set())
+                if not stored:
                     self._write(digest, lambda fh: fh.write(source))
             return digest
         stream, owned = as_stream(source)
