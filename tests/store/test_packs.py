@@ -184,7 +184,9 @@ def test_gc_rewrites_a_pack_without_its_unreferenced_objects_and_drops_empty_one
         if digest in keep:
             assert objects.read_bytes(digest) == blob
     assert all(objects.verify(d) for d in young)
-    assert len(_pack_files(objects, ".pack")) == 2  # the rewritten one and the young one
+    # the rewritten pack and the young one, both small, merged into one
+    assert report.packs_merged == 2
+    assert len(_pack_files(objects, ".pack")) == 1
     assert objects.check_packs() == []
     assert fsck(store).problems == []
 
@@ -311,3 +313,36 @@ def test_putting_one_packed_object_again_writes_no_loose_copy(tmp_path: Path) ->
     assert objects.put(blobs[1]) == digests[1]
     assert not objects.path(digests[1]).exists()
     assert objects.modified(digests[1]) > time.time() - 60  # its pack's time, refreshed
+
+
+def test_gc_merges_small_packs_and_every_object_stays_readable(store: Store) -> None:
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    batches = [_small(40, f"add{n}") for n in range(5)]  # five small adds, five small packs
+    digests = [objects.put_many(blobs) for blobs in batches]
+    assert len(_pack_files(objects, ".pack")) == 5
+    everything = {d for batch in digests for d in batch}
+
+    def references(_store: Store, wanted: list[str], conn: object = None) -> dict:
+        return {d: ["test"] for d in wanted if d in everything}
+
+    _age_packs(objects)
+    report = collect_objects(store, references=references, grace=HOUR)
+    assert report.removed == []
+    assert report.packs_merged == 5
+    assert len(_pack_files(objects, ".pack")) == 1
+    for batch, blobs in zip(digests, batches, strict=True):
+        assert [objects.read_bytes(d) for d in batch] == blobs
+    assert fsck(store).ok
+    assert objects.repack() == 0  # one pack left: nothing to merge
+
+
+def test_a_damaged_small_pack_is_not_merged(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    for n in range(3):
+        objects.put_many(_small(40, f"add{n}"))
+    damaged = _pack_files(objects, ".pack")[0]
+    _tamper(damaged, 100)
+    assert objects.repack() == 2
+    assert damaged in _pack_files(objects, ".pack")
+    assert [p["object"] for p in objects.check_packs()] == [damaged.stem]

@@ -704,6 +704,60 @@ class LocalObjectStore(ObjectStore):
         self._packs.refresh()
         return {d for d in hit_any - kept if self._packs.get(d, refresh=False) is None}
 
+    def repack(self, *, below: int = PACK_MAX_BYTES // 4) -> int:
+        """Merge packs holding fewer than ``below`` bytes into full ones (many small
+        ``keel data add``s each leave one); the number of packs merged away.
+
+        The merged pack is written and made durable first, then each old pack's index is
+        moved aside and the pack removed: every object stays readable throughout (a reader
+        holding an old location looks again), and a pack with a corrupt or missing object
+        is left as it is for ``keel fsck`` to report.
+        """
+        merged: list[str] = []
+        objects: list[tuple[str, bytes]] = []
+        seen: set[str] = set()
+        for name, entries in sorted(self._packs.packs().items()):
+            if sum(n for _, _, n in entries) >= below:
+                continue
+            try:
+                with open(self._packs.pack_path(name), "rb") as fh:
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            found = [(d, data[off : off + n]) for d, off, n in entries]
+            if any(hash_bytes(chunk) != d for d, chunk in found):
+                continue  # keep a damaged pack as evidence; fsck names it
+            merged.append(name)
+            for digest, chunk in found:
+                if digest not in seen:
+                    seen.add(digest)
+                    objects.append((digest, chunk))
+        if len(merged) < 2:
+            return 0
+        with self._writing():
+            group: list[tuple[str, bytes]] = []
+            size = 0
+            for digest, chunk in objects:
+                group.append((digest, chunk))
+                size += len(chunk)
+                if size >= PACK_MAX_BYTES or len(group) >= PACK_MAX_OBJECTS:
+                    self._write_pack_now(group)
+                    group, size = [], 0
+            if group:
+                self._write_pack_now(group)
+            for name in merged:
+                aside = str(self._tmp_path()).replace(".part", ".gc.part")
+                try:
+                    os.rename(self._packs.index_path(name), aside)
+                except FileNotFoundError:
+                    continue
+                _unlink(self._packs.pack_path(name))
+                os.unlink(aside)
+                self._packs.forget(name)
+            if self.fsync:
+                fsync_dir(self._packs.folder)
+        return len(merged)
+
     def stale_temporaries(self) -> list[Path]:
         """Partial writes left behind by a crashed process (never visible as objects):
         temporary files, and packs whose index was never written."""
