@@ -346,3 +346,16 @@ def test_a_damaged_small_pack_is_not_merged(tmp_path: Path) -> None:
     assert objects.repack() == 2
     assert damaged in _pack_files(objects, ".pack")
     assert [p["object"] for p in objects.check_packs()] == [damaged.stem]
+
+
+def test_a_missing_pack_is_named_by_reads_and_fsck(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    digests = objects.put_many(_small(40))
+    (pack,) = _pack_files(objects, ".pack")
+    pack.unlink()
+    with pytest.raises(IntegrityError, match=f"pack {pack.stem} is missing"):
+        objects.read_bytes(digests[0])
+    assert not objects.verify(digests[0])
+    (problem,) = objects.check_packs()
+    assert problem["object"] == pack.stem
+    assert "missing" in problem["detail"]

@@ -489,6 +489,7 @@ class LocalObjectStore(ObjectStore):
 
     def _packed_bytes(self, digest: str) -> tuple[bytes, Entry | None]:
         """The raw bytes of a packed object and where they were, or (b"", None)."""
+        entry = None
         for _ in range(3):  # a gc may repack between the lookup and the read
             entry = self._packs.get(digest)
             if entry is None:
@@ -498,11 +499,15 @@ class LocalObjectStore(ObjectStore):
             except FileNotFoundError:
                 self._packs.refresh()
             except BrokenPack as exc:
-                raise IntegrityError(
-                    f"Object {digest} in {self.url} cannot be read: {exc}. Run 'keel fsck' "
-                    "to list everything affected, and restore the objects from a copy."
-                ) from exc
-        return b"", None
+                raise self._unreadable(digest, str(exc)) from exc
+        name = entry.pack if entry is not None else "?"
+        raise self._unreadable(digest, f"pack {name} is missing, its index is there")
+
+    def _unreadable(self, digest: str, why: str) -> IntegrityError:
+        return IntegrityError(
+            f"Object {digest} in {self.url} cannot be read: {why}. Run 'keel fsck' to list "
+            "everything affected, and restore the objects from a copy."
+        )
 
     def _missing(self, digest: str) -> ObjectNotFound:
         return ObjectNotFound(
