@@ -701,7 +701,8 @@ class LocalObjectStore(ObjectStore):
                     os.replace(aside, index)
                 kept |= hit
                 continue
-            _unlink(self._packs.pack_path(name))
+            if not os.path.exists(index):  # else a writer just wrote the same pack again
+                _unlink(self._packs.pack_path(name))
             os.unlink(aside)
             self._packs.forget(name)
         if hit_any and self.fsync:
@@ -756,7 +757,8 @@ class LocalObjectStore(ObjectStore):
                     os.rename(self._packs.index_path(name), aside)
                 except FileNotFoundError:
                     continue
-                _unlink(self._packs.pack_path(name))
+                if not os.path.exists(self._packs.index_path(name)):  # not written again
+                    _unlink(self._packs.pack_path(name))
                 os.unlink(aside)
                 self._packs.forget(name)
             if self.fsync:
