@@ -106,3 +106,21 @@ def test_a_pipe_is_copied_through_user_space(tmp_path: Path) -> None:
     objects = LocalObjectStore(tmp_path / "objects", fsync=False)
     digest = objects.put(io.BufferedReader(io.BytesIO(data)))  # no file descriptor
     assert objects.read_bytes(digest) == data
+
+
+def test_the_objects_link_setting_reaches_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.config import resolve
+    from keel.store import Store, init_project
+
+    init_project(tmp_path).close()
+    monkeypatch.setenv("KEEL_OBJECTS_LINK", "hardlink")
+    with Store.open(resolve(cwd=tmp_path)) as store:
+        assert isinstance(store.objects, LocalObjectStore)
+        assert store.objects.link == "hardlink"
+    monkeypatch.setenv("KEEL_OBJECTS_LINK", "symlink")
+    from keel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="copy, reflink, hardlink"):
+        resolve(cwd=tmp_path)

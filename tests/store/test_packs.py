@@ -184,7 +184,9 @@ def test_gc_rewrites_a_pack_without_its_unreferenced_objects_and_drops_empty_one
         if digest in keep:
             assert objects.read_bytes(digest) == blob
     assert all(objects.verify(d) for d in young)
-    assert len(_pack_files(objects, ".pack")) == 2  # the rewritten one and the young one
+    # the rewritten pack and the young one, both small, merged into one
+    assert report.packs_merged == 2
+    assert len(_pack_files(objects, ".pack")) == 1
     assert objects.check_packs() == []
     assert fsck(store).problems == []
 
@@ -301,3 +303,106 @@ def test_a_pack_written_by_another_process_is_seen_after_a_settled_listing(
     second = writer.put_many(_small(40, "second"))
     assert all(reader.exists(d) for d in first + second)
     assert reader.read_bytes(second[3]) == writer.read_bytes(second[3])
+
+
+def test_putting_one_packed_object_again_writes_no_loose_copy(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = _small(40)
+    digests = objects.put_many(blobs)
+    _age_packs(objects)
+    assert objects.put(blobs[1]) == digests[1]
+    assert not objects.path(digests[1]).exists()
+    assert objects.modified(digests[1]) > time.time() - 60  # its pack's time, refreshed
+
+
+def test_gc_merges_small_packs_and_every_object_stays_readable(store: Store) -> None:
+    objects = store.objects
+    assert isinstance(objects, LocalObjectStore)
+    batches = [_small(40, f"add{n}") for n in range(5)]  # five small adds, five small packs
+    digests = [objects.put_many(blobs) for blobs in batches]
+    assert len(_pack_files(objects, ".pack")) == 5
+    everything = {d for batch in digests for d in batch}
+
+    def references(_store: Store, wanted: list[str], conn: object = None) -> dict:
+        return {d: ["test"] for d in wanted if d in everything}
+
+    _age_packs(objects)
+    report = collect_objects(store, references=references, grace=HOUR)
+    assert report.removed == []
+    assert report.packs_merged == 5
+    assert len(_pack_files(objects, ".pack")) == 1
+    for batch, blobs in zip(digests, batches, strict=True):
+        assert [objects.read_bytes(d) for d in batch] == blobs
+    assert fsck(store).ok
+    assert objects.repack() == 0  # one pack left: nothing to merge
+
+
+def test_a_damaged_small_pack_is_not_merged(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    for n in range(3):
+        objects.put_many(_small(40, f"add{n}"))
+    damaged = _pack_files(objects, ".pack")[0]
+    _tamper(damaged, 100)
+    assert objects.repack() == 2
+    assert damaged in _pack_files(objects, ".pack")
+    assert [p["object"] for p in objects.check_packs()] == [damaged.stem]
+
+
+def test_a_missing_pack_is_named_by_reads_and_fsck(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    digests = objects.put_many(_small(40))
+    (pack,) = _pack_files(objects, ".pack")
+    pack.unlink()
+    with pytest.raises(IntegrityError, match=f"pack {pack.stem} is missing"):
+        objects.read_bytes(digests[0])
+    assert not objects.verify(digests[0])
+    (problem,) = objects.check_packs()
+    assert problem["object"] == pack.stem
+    assert "missing" in problem["detail"]
+
+
+def test_a_gc_killed_while_merging_packs_leaves_every_object_readable(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    objects = LocalObjectStore(tmp_path / "objects")
+    before = [_small(40, f"before{n}") for n in range(4)]
+    digests = [objects.put_many(blobs) for blobs in before]
+    script = (
+        "import os, sys\n"
+        "from keel.store.objects import LocalObjectStore\n"
+        "objects = LocalObjectStore(sys.argv[1], fsync=True)\n"
+        "for round in range(100000):\n"
+        "    for n in range(4):\n"
+        "        objects.put_many([os.urandom(1500) for _ in range(40)])\n"
+        "    objects.repack()\n"
+        "    print(round, flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    merger = subprocess.Popen(
+        [sys.executable, "-c", script, str(objects.root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert merger.stdout is not None
+        for _ in range(3):  # a few merges done, the next one under way
+            assert merger.stdout.readline(), "the merging process ended early"
+        staging = objects.root / "tmp"
+        deadline = time.monotonic() + 60
+        while not list(staging.glob("*.part")) and time.monotonic() < deadline:
+            time.sleep(0.0005)  # kill while a pack or a moved-aside index is in flight
+        merger.send_signal(signal.SIGKILL)
+    finally:
+        merger.kill()
+        merger.wait()
+        if merger.stdout is not None:
+            merger.stdout.close()
+
+    fresh = LocalObjectStore(objects.root)
+    for batch, blobs in zip(digests, before, strict=True):
+        assert [fresh.read_bytes(d) for d in batch] == blobs
+    assert fresh.check_packs() == []
+    assert all(fresh.verify(d) for d in fresh.digests())

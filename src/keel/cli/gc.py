@@ -146,6 +146,8 @@ def _print_report(report: dict) -> None:
             f"{objects['bytes_freed']:,} bytes; kept {objects['kept_recent']} written within "
             f"the grace period ({objects['grace_s'] / 60:g} min)"
         )
+        if objects.get("packs_merged"):
+            console.print(f"merged {objects['packs_merged']} small pack files into full ones")
     if dry:
         console.print("[dim]dry run: nothing was changed[/]")
 

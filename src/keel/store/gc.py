@@ -149,6 +149,8 @@ class ObjectsReport:
     """Unreferenced objects younger than the grace period (a writer may be about to use them)."""
     referenced: int = 0
     """Objects something refers to (never removed)."""
+    packs_merged: int = 0
+    """Small packs merged into full ones (a local store's packs; see ``repack``)."""
 
     @property
     def bytes_freed(self) -> int:
@@ -162,6 +164,7 @@ class ObjectsReport:
             "bytes_freed": self.bytes_freed,
             "kept_recent": self.kept_recent,
             "referenced": self.referenced,
+            "packs_merged": self.packs_merged,
         }
 
 
@@ -252,6 +255,9 @@ def collect_objects(
         report.removed.append(
             {"digest": digest, "bytes": size, "age_s": round(now - old[digest], 1)}
         )
+    repack = getattr(objects, "repack", None)  # small packs left by many small adds
+    if repack is not None and not dry_run:
+        report.packs_merged = repack()
     return report
 
 

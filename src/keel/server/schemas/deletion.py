@@ -68,6 +68,7 @@ class CollectedObjects(BaseModel):
     bytes_freed: int
     kept_recent: int = Field(description="Unreferenced objects within the grace period.")
     referenced: int = Field(description="Objects something refers to (never removed).")
+    packs_merged: int = Field(0, description="Small pack files merged into full ones.")
 
 
 class GcReport(BaseModel):

@@ -204,15 +204,8 @@ class LocalObjectStore(ObjectStore):
         if os.path.isfile(self._file(digest)):
             if self._intact(digest, len(data)) and self._touch(digest):
                 return
-        else:
-            entry = self._packs.get(digest, refresh=False)
-            if entry is not None:
-                with contextlib.suppress(FileNotFoundError, BrokenPack):
-                    if hash_bytes(self._packs.read(entry)) == digest:
-                        if entry.pack not in touched:
-                            os.utime(self._packs.index_path(entry.pack))
-                            touched.add(entry.pack)
-                        return
+        elif self._packed_intact(digest, touched, refresh=False):
+            return
         tmp, _, _ = self._stage_bytes(data)
         try:
             if self.fsync:
@@ -221,6 +214,22 @@ class LocalObjectStore(ObjectStore):
             self._publish(tmp, digest, sync=False)
         finally:
             _unlink(tmp)
+
+    def _packed_intact(self, digest: str, touched: set[str], *, refresh: bool = True) -> bool:
+        """Whether ``digest`` is in a pack with the right bytes; if so, its pack is touched
+        (once per ``touched``) so that gc keeps it. False if absent, corrupt, or gone."""
+        entry = self._packs.get(digest, refresh=refresh)
+        if entry is None:
+            return False
+        try:
+            if hash_bytes(self._packs.read(entry)) != digest:
+                return False
+            if entry.pack not in touched:
+                os.utime(self._packs.index_path(entry.pack))
+                touched.add(entry.pack)
+        except (FileNotFoundError, BrokenPack):
+            return False  # gc took the pack meanwhile, or it is broken: write a copy
+        return True
 
     def _copy_to_tmp(self, stream: BinaryIO, source: Source) -> tuple[str, str]:
         """Copy a stream to a temporary file in the store (not flushed); its digest.
@@ -332,7 +341,11 @@ class LocalObjectStore(ObjectStore):
         if isinstance(source, bytes | bytearray | memoryview):
             digest = hash_bytes(source)
             with self._writing():
-                if not self._intact(digest, memoryview(source).nbytes) or not self._touch(digest):
+                size = memoryview(source).nbytes
+                stored = self._intact(digest, size) and self._touch(digest)
+                if not stored and size <= PACK_THRESHOLD:
+                    stored = self._packed_intact(digest, set())
+                if not stored:
                     self._write(digest, lambda fh: fh.write(source))
             return digest
         stream, owned = as_stream(source)
@@ -476,6 +489,7 @@ class LocalObjectStore(ObjectStore):
 
     def _packed_bytes(self, digest: str) -> tuple[bytes, Entry | None]:
         """The raw bytes of a packed object and where they were, or (b"", None)."""
+        entry = None
         for _ in range(3):  # a gc may repack between the lookup and the read
             entry = self._packs.get(digest)
             if entry is None:
@@ -485,11 +499,15 @@ class LocalObjectStore(ObjectStore):
             except FileNotFoundError:
                 self._packs.refresh()
             except BrokenPack as exc:
-                raise IntegrityError(
-                    f"Object {digest} in {self.url} cannot be read: {exc}. Run 'keel fsck' "
-                    "to list everything affected, and restore the objects from a copy."
-                ) from exc
-        return b"", None
+                raise self._unreadable(digest, str(exc)) from exc
+        name = entry.pack if entry is not None else "?"
+        raise self._unreadable(digest, f"pack {name} is missing, its index is there")
+
+    def _unreadable(self, digest: str, why: str) -> IntegrityError:
+        return IntegrityError(
+            f"Object {digest} in {self.url} cannot be read: {why}. Run 'keel fsck' to list "
+            "everything affected, and restore the objects from a copy."
+        )
 
     def _missing(self, digest: str) -> ObjectNotFound:
         return ObjectNotFound(
@@ -683,13 +701,69 @@ class LocalObjectStore(ObjectStore):
                     os.replace(aside, index)
                 kept |= hit
                 continue
-            _unlink(self._packs.pack_path(name))
+            if not os.path.exists(index):  # else a writer just wrote the same pack again
+                _unlink(self._packs.pack_path(name))
             os.unlink(aside)
             self._packs.forget(name)
         if hit_any and self.fsync:
             fsync_dir(self._packs.folder)
         self._packs.refresh()
         return {d for d in hit_any - kept if self._packs.get(d, refresh=False) is None}
+
+    def repack(self, *, below: int = PACK_MAX_BYTES // 4) -> int:
+        """Merge packs holding fewer than ``below`` bytes into full ones (many small
+        ``keel data add``s each leave one); the number of packs merged away.
+
+        The merged pack is written and made durable first, then each old pack's index is
+        moved aside and the pack removed: every object stays readable throughout (a reader
+        holding an old location looks again), and a pack with a corrupt or missing object
+        is left as it is for ``keel fsck`` to report.
+        """
+        merged: list[str] = []
+        objects: list[tuple[str, bytes]] = []
+        seen: set[str] = set()
+        for name, entries in sorted(self._packs.packs().items()):
+            if sum(n for _, _, n in entries) >= below:
+                continue
+            try:
+                with open(self._packs.pack_path(name), "rb") as fh:
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            found = [(d, data[off : off + n]) for d, off, n in entries]
+            if any(hash_bytes(chunk) != d for d, chunk in found):
+                continue  # keep a damaged pack as evidence; fsck names it
+            merged.append(name)
+            for digest, chunk in found:
+                if digest not in seen:
+                    seen.add(digest)
+                    objects.append((digest, chunk))
+        if len(merged) < 2:
+            return 0
+        with self._writing():
+            group: list[tuple[str, bytes]] = []
+            size = 0
+            for digest, chunk in objects:
+                group.append((digest, chunk))
+                size += len(chunk)
+                if size >= PACK_MAX_BYTES or len(group) >= PACK_MAX_OBJECTS:
+                    self._write_pack_now(group)
+                    group, size = [], 0
+            if group:
+                self._write_pack_now(group)
+            for name in merged:
+                aside = str(self._tmp_path()).replace(".part", ".gc.part")
+                try:
+                    os.rename(self._packs.index_path(name), aside)
+                except FileNotFoundError:
+                    continue
+                if not os.path.exists(self._packs.index_path(name)):  # not written again
+                    _unlink(self._packs.pack_path(name))
+                os.unlink(aside)
+                self._packs.forget(name)
+            if self.fsync:
+                fsync_dir(self._packs.folder)
+        return len(merged)
 
     def stale_temporaries(self) -> list[Path]:
         """Partial writes left behind by a crashed process (never visible as objects):

@@ -146,19 +146,19 @@ class PackIndex:
         filesystems whose clock ticks coarsely): asking about many absent objects costs a
         ``stat`` each, not a listing.
         """
-        try:
-            changed = os.stat(self.folder).st_mtime_ns
-        except FileNotFoundError:
-            changed = 0
-        if changed and changed == self._changed and self._listed - changed > _SETTLED_NS:
-            return
-        listed = time.time_ns()
-        try:
-            names = {n[:-4] for n in os.listdir(self.folder) if n.endswith(".idx")}
-        except FileNotFoundError:
-            names = set()
-        self._changed, self._listed = changed, listed
-        with self._lock:
+        with self._lock:  # one listing at a time: an older one never undoes a newer one
+            try:
+                changed = os.stat(self.folder).st_mtime_ns
+            except FileNotFoundError:
+                changed = 0
+            if changed and changed == self._changed and self._listed - changed > _SETTLED_NS:
+                return
+            listed = time.time_ns()
+            try:
+                names = {n[:-4] for n in os.listdir(self.folder) if n.endswith(".idx")}
+            except FileNotFoundError:
+                names = set()
+            self._changed, self._listed = changed, listed
             gone = (self._packs.keys() | self.broken.keys()) - names
             for name in gone:
                 self._packs.pop(name, None)
