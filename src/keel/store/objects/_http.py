@@ -128,7 +128,12 @@ class HttpObjectStore(ObjectStore):
         staged: list[_Staged] = []
         try:
             cached = known.digests() if known is not None else {}
-            staged = list(_map(lambda s: self._stage(s, cached), sources, workers))
+            # unchanged files cost a dict look-up: only the others go to the thread pool
+            # (whose per-task cost would be most of an unchanged re-push)
+            hits = {i: _Staged(*cached[str(s)], path=Path(s)) for i, s in _cached(sources, cached)}
+            misses = [s for i, s in enumerate(sources) if i not in hits]
+            fresh = iter(list(_map(self._stage, misses, workers)))
+            staged = [hits[i] if i in hits else next(fresh) for i in range(len(sources))]
             lacking = set(self.missing(s.digest for s in staged))
             sends = {s.digest: s for s in staged if s.digest in lacking}
             for _ in _map(self._send_group, _groups(list(sends.values())), workers):
@@ -144,10 +149,7 @@ class HttpObjectStore(ObjectStore):
                 known.close()
         return [s.digest for s in staged]
 
-    def _stage(self, source: Source, cached: dict[str, tuple[str, int]] | None = None) -> _Staged:
-        if cached and isinstance(source, str | os.PathLike) and str(source) in cached:
-            digest, size = cached[str(source)]  # unchanged since last pushed: not read
-            return _Staged(digest, size, path=Path(source))
+    def _stage(self, source: Source) -> _Staged:
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             return _Staged(hash_bytes(data), len(data), data=data)
@@ -311,6 +313,15 @@ class HttpObjectStore(ObjectStore):
             f"Object {digest} is not in the object store {self.url}. Push it first "
             "(put or put_many), or check the digest."
         )
+
+
+def _cached(sources: list[Source], cached: dict[str, tuple[str, int]]) -> Iterator[tuple[int, Any]]:
+    """``(index, source)`` of the file sources the stat cache knows unchanged."""
+    if not cached:
+        return
+    for i, source in enumerate(sources):
+        if isinstance(source, str | os.PathLike) and str(source) in cached:
+            yield i, source
 
 
 def _known_files(url: str, paths: list[str]) -> Any:
