@@ -28,7 +28,7 @@ from .._body_limit import streams_body
 from .._json import JSONResponse
 from .._upload import CheckedBody
 from ..auth import require
-from ..schemas import AUTH_ERRORS, BINARY_ANSWER, binary_answer, errors, raw_body
+from ..schemas import AUTH_ERRORS, binary_answer, errors, raw_body
 from ..schemas.objects import DeletedObject, StoredBatch, StoredObject
 from ..tokens import TokenInfo
 
@@ -38,6 +38,10 @@ router = APIRouter(prefix="/objects", tags=["objects"], responses=AUTH_ERRORS)
 NOT_HERE = errors({404: "The object is not on this server."})
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 ADMIN = Depends(require("admin"))
+STORED_BYTES = binary_answer(
+    "The object's bytes as stored (ETag: its digest); check them against the digest as "
+    "they arrive, as keel's clients do."
+)
 READ_CHUNK = 1024 * 1024
 
 
@@ -151,7 +155,7 @@ async def put_object(digest: str, request: Request) -> JSONResponse:
     "/{digest}",
     response_class=StreamingResponse,
     dependencies=[READ],
-    responses={**BINARY_ANSWER, **NOT_HERE},
+    responses={**STORED_BYTES, **NOT_HERE},
 )
 def get_object(digest: str, request: Request) -> StreamingResponse:
     """The object's bytes, streamed as stored (``ETag``: its digest).
