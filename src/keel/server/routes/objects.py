@@ -98,6 +98,14 @@ async def put_batch(request: Request) -> JSONResponse:
             "The batch was cut off before its end. Nothing was stored; send it again."
         ) from exc
     items = parse_batch(body)
+    # hashing and storing run off the event loop, which keeps serving other requests
+    await run_in_threadpool(_store_batch, _objects(request), items)
+    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
+    return JSONResponse({"stored": answer}, status_code=201)
+
+
+def _store_batch(objects: ObjectStore, items: dict[str, memoryview]) -> None:
+    """Check every object of a batch against its digest, then store them all."""
     for digest, data in items.items():
         actual = hash_bytes(data)
         if actual != digest:
@@ -106,13 +114,11 @@ async def put_batch(request: Request) -> JSONResponse:
                 "are not this object. Nothing of the batch was stored; send each object's own "
                 "bytes under its blake3 digest."
             )
-    stored = await run_in_threadpool(_objects(request).put_many, list(items.values()))
+    stored = objects.put_many(list(items.values()))
     if stored != list(items):  # the store read back other bytes than were checked: a bug
         raise IntegrityError(
             "The batch was stored under other digests than checked; report this bug."
         )
-    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
-    return JSONResponse({"stored": answer}, status_code=201)
 
 
 @router.post(
