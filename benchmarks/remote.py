@@ -5,6 +5,8 @@ Run it from the repository root::
     .venv/bin/python benchmarks/remote.py                  # full size: 2,000 files, 1 GiB
     .venv/bin/python benchmarks/remote.py --size-mib 64    # a quick check (about 2 minutes)
     .venv/bin/python benchmarks/remote.py --markdown out.md  # also write the table
+    .venv/bin/python benchmarks/remote.py --keel-only --files 100 --size-mib 4 --repeat 1
+                                                           # keel alone, a quick check
 
 MLflow (the latest release) runs from its own virtual environment, ``.bench-venvs/mlflow``
 (the one ``registry.py`` and ``tracking.py`` use; installed once with scikit-learn, pandas
@@ -37,9 +39,10 @@ Measures (all single calls timed with ``time.perf_counter`` in the worker):
 1. first push: ``client.datasets.log(folder, "bench")`` against ``mlflow.start_run()`` +
    ``mlflow.log_artifacts(folder, "data")`` + end of the run. One sample each (a second
    push of the same bytes is measure 2). Goal: keel >= 3x faster.
-2. unchanged re-push: a new ``client.datasets.log`` of the same folder (keel hashes it,
-   asks the server which objects it lacks: none; the server gives back the same version,
-   as the content is unchanged) against MLflow
+2. unchanged re-push: a new ``client.datasets.log`` of the same folder (keel's push stat
+   cache, kept in the work folder, knows every file unchanged, so none is read; it asks the
+   server which objects it lacks: none; the server gives back the same version, as the
+   content is unchanged) against MLflow
    logging the same folder into a *new run* (MLflow has no content addressing: a new run
    or the same run uploads every byte again, and a new run is what a new version is).
    Median of ``--repeat``. Goal: keel >= 50x faster.

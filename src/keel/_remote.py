@@ -70,12 +70,22 @@ class RemoteClient:
 
     @contextmanager
     def stream(
-        self, method: str, path: str, *, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
     ) -> Iterator[httpx.Response]:
         """A response whose body is read as it arrives (``iter_bytes``); a 4xx/5xx answer
         raises the KeelError the server named, a broken connection StoreUnavailable."""
+        headers = dict(headers or {})
+        content = None
+        if json is not None:
+            content = orjson.dumps(json)
+            headers["Content-Type"] = "application/json"
         try:
-            with self.http.stream(method, path, headers=headers) as response:
+            with self.http.stream(method, path, headers=headers, content=content) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from(response)

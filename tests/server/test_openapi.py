@@ -20,6 +20,7 @@ UNPROTECTED = {("get", "/api/v1/health")}
 UPLOADS = {
     ("put", "/api/v1/projects/{project}/runs/{run_id}/artifacts/{name}"),
     ("put", "/api/v1/objects/{digest}"),
+    ("post", "/api/v1/objects/batch"),
 }
 
 

@@ -169,7 +169,17 @@ def test_a_pull_fetches_in_parallel_and_verifies_every_object(
         )
         for path in written:
             assert path.read_bytes() == (folder / path.relative_to(tmp_path / "out")).read_bytes()
-        assert sent.count("GET") == 41  # 40 files and one fetch for the two copies
+        assert sent == ["POST"]  # 41 distinct small objects (two copies fetched once): one fetch
+        # without sizes, one GET per distinct object on the thread pool
+        sent.clear()
+        manifest = reader.datasets.manifest(version.ref)
+        jobs = [(e.digest, tmp_path / "direct" / e.path) for e in manifest.entries]
+        reader.datasets.objects.get_many(jobs)  # type: ignore[attr-defined]
+        assert sent.count("GET") == 41
+        assert all(
+            dest.read_bytes() == (folder / dest.relative_to(tmp_path / "direct")).read_bytes()
+            for _, dest in jobs
+        )
 
         # the server sends stored bytes as they are; the client refuses a corrupt object
         victim = _digest((folder / "f7.bin").read_bytes())
@@ -264,3 +274,59 @@ def test_a_cached_file_the_server_lost_is_sent_again(served: Served, tmp_path: P
         _backing(served).delete(lost)
         client.datasets.log(folder, "lost")  # known unchanged, yet asked about: sent again
     assert _backing(served).read_bytes(lost) == (folder / "f01.bin").read_bytes()
+
+
+def test_a_pull_of_small_files_asks_for_many_in_one_request(served: Served, tmp_path: Path) -> None:
+    folder = tmp_path / "small"
+    _old_files(folder, 120)
+    (folder / "big.bin").write_bytes(os.urandom(1024 * 1024 + 5))  # over the batch size
+    with served.remote("writer") as writer:
+        version = writer.datasets.log(folder, "small")
+    with served.remote("reader") as reader:
+        sent: list[tuple[str, str]] = []
+        reader.datasets.objects.client.http.event_hooks["request"].append(  # type: ignore[attr-defined]
+            lambda r: sent.append((r.method, r.url.path))
+        )
+        written = reader.datasets.get(version.ref, tmp_path / "out")
+    assert len(written) == 121
+    for path in written:
+        assert path.read_bytes() == (folder / path.name).read_bytes()
+    object_requests = [s for s in sent if s[1].startswith(API)]
+    assert object_requests.count(("POST", f"{API}/fetch")) == 1
+    assert len(object_requests) == 2  # the small files in one answer, the big one alone
+
+
+def test_fetch_answers_objects_as_stored_and_refuses_absent_ones(served: Served) -> None:
+    blobs = [b"one", b"two two", b""]
+    with served.remote("writer") as writer:
+        digests = writer.objects.put_many(blobs)
+    url, headers = f"{served.url}{API}/fetch", served.headers("reader")
+    answer = httpx.post(url, json=[*digests, digests[0]], headers=headers)
+    assert answer.status_code == 200
+    assert answer.content == frame(list(zip(digests, blobs, strict=True)))  # a repeat once
+    absent = "ab" * 32
+    missing = httpx.post(url, json=[digests[0], absent], headers=headers)
+    assert missing.status_code == 404
+    assert absent in missing.json()["message"]
+    assert httpx.post(url, json=["../etc"], headers=headers).status_code == 422
+    assert httpx.post(url, json=[], headers=headers).status_code == 422
+    assert (
+        httpx.post(url, json=[digests[0]] * (BATCH_OBJECTS + 1), headers=headers).status_code == 422
+    )
+    assert httpx.post(url, json=[digests[0]]).status_code == 401
+
+
+def test_a_corrupt_object_in_a_fetch_is_refused_and_not_written(
+    served: Served, tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    _old_files(folder, 10)
+    with served.remote("writer") as writer:
+        version = writer.datasets.log(folder, "rot")
+    victim = _digest((folder / "f04.bin").read_bytes())
+    path = _backing(served).path(victim)
+    path.chmod(0o644)
+    path.write_bytes(os.urandom(path.stat().st_size))  # same size, other bytes
+    with served.remote("reader") as reader, pytest.raises(IntegrityError, match=victim):
+        reader.datasets.get(version.ref, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -101,7 +101,7 @@ def write_files(manifest: Manifest, objects: ObjectStore, to: str | Path) -> lis
         jobs = [(entry.digest, staging / entry.path) for entry in manifest.entries]
         get_many = getattr(objects, "get_many", None)  # a server's store fetches in parallel
         if get_many is not None:
-            get_many(jobs)
+            get_many(jobs, sizes={entry.digest: entry.size for entry in manifest.entries})
         else:
             for digest, dest in jobs:
                 objects.get(digest, dest)

@@ -7,6 +7,8 @@ client fetch it. Listing and deleting objects need an admin token limited to no 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -22,13 +24,13 @@ from keel.errors import (
 )
 from keel.store.objects import MISSING_BATCH, LocalObjectStore, ObjectStore, check_digest
 from keel.store.objects._hashing import DIGEST_RE, hash_bytes
-from keel.store.objects._http_batch import BATCH_OBJECTS, parse_batch
+from keel.store.objects._http_batch import BATCH_OBJECTS, header, parse_batch
 
 from .._body_limit import streams_body
 from .._json import JSONResponse
 from .._upload import CheckedBody
 from ..auth import require
-from ..schemas import AUTH_ERRORS, BINARY_ANSWER, binary_answer, errors, raw_body
+from ..schemas import AUTH_ERRORS, binary_answer, errors, raw_body
 from ..schemas.objects import DeletedObject, StoredBatch, StoredObject
 from ..tokens import TokenInfo
 
@@ -38,6 +40,10 @@ router = APIRouter(prefix="/objects", tags=["objects"], responses=AUTH_ERRORS)
 NOT_HERE = errors({404: "The object is not on this server."})
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 ADMIN = Depends(require("admin"))
+STORED_BYTES = binary_answer(
+    "The object's bytes as stored (ETag: its digest); check them against the digest as "
+    "they arrive, as keel's clients do."
+)
 READ_CHUNK = 1024 * 1024
 
 
@@ -92,6 +98,14 @@ async def put_batch(request: Request) -> JSONResponse:
             "The batch was cut off before its end. Nothing was stored; send it again."
         ) from exc
     items = parse_batch(body)
+    # hashing and storing run off the event loop, which keeps serving other requests
+    await run_in_threadpool(_store_batch, _objects(request), items)
+    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
+    return JSONResponse({"stored": answer}, status_code=201)
+
+
+def _store_batch(objects: ObjectStore, items: dict[str, memoryview]) -> None:
+    """Check every object of a batch against its digest, then store them all."""
     for digest, data in items.items():
         actual = hash_bytes(data)
         if actual != digest:
@@ -100,13 +114,62 @@ async def put_batch(request: Request) -> JSONResponse:
                 "are not this object. Nothing of the batch was stored; send each object's own "
                 "bytes under its blake3 digest."
             )
-    stored = await run_in_threadpool(_objects(request).put_many, list(items.values()))
+    stored = objects.put_many(list(items.values()))
     if stored != list(items):  # the store read back other bytes than were checked: a bug
         raise IntegrityError(
             "The batch was stored under other digests than checked; report this bug."
         )
-    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
-    return JSONResponse({"stored": answer}, status_code=201)
+
+
+@router.post(
+    "/fetch",
+    response_class=StreamingResponse,
+    dependencies=[READ],
+    responses={
+        **binary_answer(
+            "Each object as a line '<digest> <size>' and a newline, then its bytes as stored, "
+            "in the order asked; check each against its digest as it arrives."
+        ),
+        **NOT_HERE,
+    },
+)
+def fetch_batch(
+    request: Request,
+    digests: list[str] = Body(..., min_length=1, max_length=BATCH_OBJECTS),  # noqa: B008
+) -> StreamingResponse:
+    """Several objects in one answer (at most 1,000 digests a request; a repeat is sent
+    once): a pull of many small files asks for them this way instead of one GET each.
+
+    Every object is looked up before the first byte is sent, so an absent one is a 404
+    naming it, not a cut-off answer.
+    """
+    objects = _objects(request)
+    wanted = list(dict.fromkeys(digests))
+    sizes = []
+    for digest in wanted:
+        if not DIGEST_RE.match(digest):
+            raise InvalidInput(
+                f"{digest[:80]!r} is not an object digest. Expected 64 lowercase hex "
+                "characters (a blake3 digest); fix or drop it and ask again."
+            )
+        try:
+            sizes.append(objects.size(digest))
+        except ObjectNotFound:
+            raise _not_here(digest) from None
+
+    def frames() -> Iterator[bytes]:
+        for digest, size in zip(wanted, sizes, strict=True):
+            yield header(digest, size)
+            with _open_stored(objects, digest) as fh:
+                left = size
+                while left > 0:
+                    chunk = fh.read(min(READ_CHUNK, left))
+                    if not chunk:  # shorter than its size a moment ago: end the answer
+                        return
+                    left -= len(chunk)
+                    yield chunk
+
+    return StreamingResponse(frames(), media_type="application/octet-stream")
 
 
 @router.put(
@@ -151,7 +214,7 @@ async def put_object(digest: str, request: Request) -> JSONResponse:
     "/{digest}",
     response_class=StreamingResponse,
     dependencies=[READ],
-    responses={**BINARY_ANSWER, **NOT_HERE},
+    responses={**STORED_BYTES, **NOT_HERE},
 )
 def get_object(digest: str, request: Request) -> StreamingResponse:
     """The object's bytes, streamed as stored (``ETag``: its digest).

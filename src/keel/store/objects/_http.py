@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keel.errors import IntegrityError, NotFound, ObjectNotFound, PayloadTooLarge
+from keel.errors import (
+    IntegrityError,
+    NotFound,
+    ObjectNotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+)
 
 from ._base import ObjectStore, Source, as_stream
 from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
@@ -100,6 +106,7 @@ class HttpObjectStore(ObjectStore):
         self.url = url.rstrip("/")
         self.client = RemoteClient(self.url, token=token, timeout=timeout)
         self._batches = True  # until the server turns a batch away
+        self._fetches = True  # until the server turns a fetch away
         self.remember_files = remember_files
 
     def close(self) -> None:
@@ -128,7 +135,12 @@ class HttpObjectStore(ObjectStore):
         staged: list[_Staged] = []
         try:
             cached = known.digests() if known is not None else {}
-            staged = list(_map(lambda s: self._stage(s, cached), sources, workers))
+            # unchanged files cost a dict look-up: only the others go to the thread pool
+            # (whose per-task cost would be most of an unchanged re-push)
+            hits = {i: _Staged(*cached[str(s)], path=Path(s)) for i, s in _cached(sources, cached)}
+            misses = [s for i, s in enumerate(sources) if i not in hits]
+            fresh = iter(list(_map(self._stage, misses, workers)))
+            staged = [hits[i] if i in hits else next(fresh) for i in range(len(sources))]
             lacking = set(self.missing(s.digest for s in staged))
             sends = {s.digest: s for s in staged if s.digest in lacking}
             for _ in _map(self._send_group, _groups(list(sends.values())), workers):
@@ -144,10 +156,7 @@ class HttpObjectStore(ObjectStore):
                 known.close()
         return [s.digest for s in staged]
 
-    def _stage(self, source: Source, cached: dict[str, tuple[str, int]] | None = None) -> _Staged:
-        if cached and isinstance(source, str | os.PathLike) and str(source) in cached:
-            digest, size = cached[str(source)]  # unchanged since last pushed: not read
-            return _Staged(digest, size, path=Path(source))
+    def _stage(self, source: Source) -> _Staged:
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             return _Staged(hash_bytes(data), len(data), data=data)
@@ -219,13 +228,19 @@ class HttpObjectStore(ObjectStore):
         return dest
 
     def get_many(
-        self, jobs: list[tuple[str, str | os.PathLike[str]]], *, workers: int = PULL_WORKERS
+        self,
+        jobs: list[tuple[str, str | os.PathLike[str]]],
+        *,
+        workers: int = PULL_WORKERS,
+        sizes: dict[str, int] | None = None,
     ) -> list[Path]:
         """Download each ``(digest, dest)`` on up to ``workers`` threads; the paths, in order.
 
         Each object is verified as it streams in and written atomically (as :meth:`get`);
-        the same bytes wanted at several paths are fetched once and copied. On a failure
-        the downloads not yet started are cancelled and the first error is raised.
+        the same bytes wanted at several paths are fetched once and copied. Objects that
+        ``sizes`` (digest -> bytes, e.g. from a manifest) says are small are asked for
+        several to a request (``POST /objects/fetch``). On a failure the downloads not
+        yet started are cancelled and the first error is raised.
         """
         first: dict[str, Path] = {}
         copies: list[tuple[Path, Path]] = []
@@ -235,15 +250,18 @@ class HttpObjectStore(ObjectStore):
                 copies.append((first[digest], Path(dest)))
             else:
                 first[digest] = Path(dest)
-        fetches = list(first.items())
-        if workers < 2 or len(fetches) < 2:
-            for digest, dest in fetches:
-                self.get(digest, dest)
+        tasks = [
+            (self._fetch_group, group)
+            for group in _fetch_groups(list(first.items()), sizes if self._fetches else None)
+        ]
+        if workers < 2 or len(tasks) < 2:
+            for fn, arg in tasks:
+                fn(arg)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(self.get, digest, dest) for digest, dest in fetches]
+                futures = [pool.submit(fn, arg) for fn, arg in tasks]
                 try:
                     for future in futures:
                         future.result()
@@ -254,6 +272,46 @@ class HttpObjectStore(ObjectStore):
         for src, dest in copies:
             _copy_atomically(src, dest)
         return [Path(dest) for _, dest in jobs]
+
+    def _fetch_group(self, group: list[tuple[str, Path]]) -> None:
+        """Download one object with a GET, or several small ones with one request."""
+        if len(group) == 1 or not self._fetches:
+            for digest, dest in group:
+                self.get(digest, dest)
+            return
+        written: list[Path] = []
+        try:
+            with self.client.stream("POST", f"{API}/fetch", json=[d for d, _ in group]) as response:
+                frames = _Frames(response.iter_bytes(SEND_CHUNK), self.url)
+                for digest, dest in group:
+                    written.append(self._receive(frames, digest, dest))
+        except ObjectNotFound:  # the server's message names the absent object
+            raise
+        except NotFound:  # a server without the route: one GET each
+            self._fetches = False
+            for digest, dest in group:
+                if dest not in written:
+                    self.get(digest, dest)
+
+    def _receive(self, frames: _Frames, digest: str, dest: Path) -> Path:
+        """The next object of a fetch answer, checked and written atomically to ``dest``."""
+        size = frames.header(digest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            hasher = new_hasher(size)
+            with os.fdopen(fd, "wb") as out:
+                for piece in frames.take(size):
+                    hasher.update(piece)
+                    out.write(piece)
+            actual = hasher.hexdigest()
+            if actual != digest:
+                raise self._corrupt(digest, actual)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
 
     def _download(self, digest: str, out: BinaryIO | None) -> str:
         """Stream the object into ``out`` (or nowhere) and raise unless it hashes to
@@ -311,6 +369,85 @@ class HttpObjectStore(ObjectStore):
             f"Object {digest} is not in the object store {self.url}. Push it first "
             "(put or put_many), or check the digest."
         )
+
+
+def _cached(sources: list[Source], cached: dict[str, tuple[str, int]]) -> Iterator[tuple[int, Any]]:
+    """``(index, source)`` of the file sources the stat cache knows unchanged."""
+    if not cached:
+        return
+    for i, source in enumerate(sources):
+        if isinstance(source, str | os.PathLike) and str(source) in cached:
+            yield i, source
+
+
+def _fetch_groups(
+    fetches: list[tuple[str, Path]], sizes: dict[str, int] | None
+) -> list[list[tuple[str, Path]]]:
+    """Downloads grouped: objects of unknown or large size alone, small ones together in
+    groups of at most :data:`BATCH_BYTES` and :data:`BATCH_OBJECTS`."""
+    if not sizes:
+        return [[job] for job in fetches]
+    groups: list[list[tuple[str, Path]]] = []
+    batch: list[tuple[str, Path]] = []
+    total = 0
+    for job in fetches:
+        size = sizes.get(job[0])
+        if size is None or size > BATCH_OBJECT_MAX:
+            groups.append([job])
+            continue
+        if batch and (total + size > BATCH_BYTES or len(batch) == BATCH_OBJECTS):
+            groups.append(batch)
+            batch, total = [], 0
+        batch.append(job)
+        total += size
+    if batch:
+        groups.append(batch)
+    return groups
+
+
+class _Frames:
+    """The objects of a ``POST /objects/fetch`` answer, read as the bytes arrive."""
+
+    def __init__(self, chunks: Iterator[bytes], url: str) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+        self.url = url
+
+    def _more(self) -> None:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            raise StoreUnavailable(
+                f"The answer of the keel server at {self.url} ended before every object "
+                "asked for arrived. Nothing partial was kept; try again."
+            )
+        self._buffer += chunk
+
+    def header(self, digest: str) -> int:
+        """The size of the next object, which must be ``digest``."""
+        while (end := self._buffer.find(b"\n", 0, 100)) < 0:
+            if len(self._buffer) >= 100:
+                break
+            self._more()
+        line = bytes(self._buffer[: max(end, 0)]).decode("ascii", "replace")
+        name, _, size = line.partition(" ")
+        if end < 0 or name != digest or not size.isdigit():
+            raise StoreUnavailable(
+                f"The keel server at {self.url} answered {line[:90]!r} where object {digest} "
+                "was expected. Try again; if it persists, report it."
+            )
+        del self._buffer[: end + 1]
+        return int(size)
+
+    def take(self, size: int) -> Iterator[bytes]:
+        """The next ``size`` bytes, piece by piece."""
+        left = size
+        while left > 0:
+            if not self._buffer:
+                self._more()
+            piece = bytes(self._buffer[:left])
+            del self._buffer[: len(piece)]
+            left -= len(piece)
+            yield piece
 
 
 def _known_files(url: str, paths: list[str]) -> Any:
