@@ -187,3 +187,15 @@ def test_the_cli_evaluates_and_tags_through_the_server(served: Served, tmp_path:
     with served.local() as local:
         assert local.datasets.resolve("holdout@golden").ref == "holdout:v1"
         assert [e["passed"] for e in local.models.evaluations("credit:2")] == [False]
+
+
+def test_a_store_client_evaluates_with_the_same_method(served: Served) -> None:
+    with served.local() as local:
+        result = local.models.evaluate(
+            "credit:2",
+            data="holdout:v1",
+            label="default",
+            gate=GATE.replace("champion.", "baseline."),
+        )
+        assert (result.candidate, result.passed) == ("credit:2", True)
+        assert [e["data_ref"] for e in local.models.evaluations("credit:2")] == ["holdout:v1"]
