@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,3 +188,56 @@ def test_the_cli_evaluates_and_tags_through_the_server(served: Served, tmp_path:
     with served.local() as local:
         assert local.datasets.resolve("holdout@golden").ref == "holdout:v1"
         assert [e["passed"] for e in local.models.evaluations("credit:2")] == [False]
+
+
+def test_a_store_client_evaluates_with_the_same_method(served: Served) -> None:
+    with served.local() as local:
+        result = local.models.evaluate(
+            "credit:2",
+            data="holdout:v1",
+            label="default",
+            gate=GATE.replace("champion.", "baseline."),
+        )
+        assert (result.candidate, result.passed) == ("credit:2", True)
+        assert [e["data_ref"] for e in local.models.evaluations("credit:2")] == ["holdout:v1"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("PUT", "dataset-versions/holdout:v1/tags", {"tag": "latest"}, 422),  # reserved
+        ("PUT", "dataset-versions/holdout:v1/tags", {"tag": "a b"}, 422),
+        ("PUT", "dataset-versions/holdout:v1/tags", {}, 422),
+        ("PUT", "dataset-versions/nosuch:v1/tags", {"tag": "golden"}, 404),
+        ("POST", "models/credit/versions/2/evaluations", {"data": "holdout:v1"}, 422),
+        (
+            "POST",
+            "models/credit/versions/2/evaluations",
+            {"data": "holdout:v1", "label": "nope"},
+            422,
+        ),
+        ("POST", "models/credit/versions/2/evaluations", {"data": "nosuch:v1", "label": "x"}, 404),
+        (
+            "POST",
+            "models/credit/versions/9/evaluations",
+            {"data": "holdout:v1", "label": "default"},
+            404,
+        ),
+        (
+            "POST",
+            "models/credit/versions/2/evaluations",
+            {"data": "holdout:v1", "label": "default", "gate": "roc_auc >>= 1"},
+            422,
+        ),
+    ],
+)
+def test_bad_requests_are_4xx_naming_the_problem_and_change_nothing(
+    served: Served, method: str, path: str, body: dict, status: int
+) -> None:
+    url = f"{served.url}/api/v1/projects/{PROJECT}/{path}"
+    response = httpx.request(method, url, json=body, headers=served.headers("writer"))
+    assert response.status_code == status, response.text
+    assert response.json()["message"]
+    with served.local() as local:
+        assert local.models.evaluations("credit:2") == []
+        assert local.datasets.resolve("holdout:v1").tags == ()

@@ -627,6 +627,36 @@ class RegistryService:
             )
         return evaluation_id
 
+    def evaluate(
+        self,
+        ref: str | ModelVersion,
+        *,
+        data: str,
+        label: str,
+        against: str | None = None,
+        by: str | None = None,
+        gate: str | None = None,
+        backtest: str | None = None,
+        freq: str = "month",
+    ) -> Any:
+        """Evaluate a version on a dataset of this project and record the result (see
+        :func:`keel.registry.evaluate`); the same method through a keel server evaluates
+        there. Returns the :class:`~keel.registry.Evaluation`."""
+        from ._evaluate import evaluate
+
+        candidate = ref.ref if isinstance(ref, ModelVersion) else ref
+        return evaluate(
+            self,
+            candidate,
+            data=data,
+            label=label,
+            against=against,
+            by=by,
+            gate=gate,
+            backtest=backtest,
+            freq=freq,
+        )
+
     def evaluations(self, ref: str | ModelVersion) -> list[dict[str, Any]]:
         version = self.get(ref)
         e = t.evaluations
