@@ -405,28 +405,47 @@ class Child:
     """A finished child process: wall time, its own peak RSS and what it printed."""
 
     seconds: float
-    peak_rss_mb: float  # ru_maxrss of this child alone (os.wait4), in MB
+    peak_rss_mb: float  # the child's own peak RSS, read in a fresh wrapper process, in MB
     stdout: str
     stderr: str
 
 
-def run_measured(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Child:
-    """Run ``argv`` to its end; time it and read its peak RSS from ``os.wait4``.
+MEASURE = r"""
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+seconds = time.perf_counter() - start
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(sys.argv[1], "w") as fh:
+    json.dump({"seconds": seconds, "peak_kb": peak_kb}, fh)
+sys.exit(code)
+"""
 
-    ``resource.getrusage(RUSAGE_CHILDREN)`` keeps the largest of every child so far;
-    ``wait4`` gives this child's own. Raises RuntimeError, with the end of its stderr, when
-    it fails.
+
+def run_measured(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Child:
+    """Run ``argv`` to its end through a small wrapper process; its wall time and its own
+    peak RSS; RuntimeError with the end of its stderr when it fails.
+
+    A process's ``ru_maxrss`` also counts the memory of the process it was forked from at
+    the moment it called exec (Linux keeps the old address space's high-water mark), and
+    ``os.wait4`` on a child of this process, which holds the 1,000,000 rows it compares
+    against, read that process's size for every tool. The wrapper is a fresh, small
+    interpreter, and ``getrusage(RUSAGE_CHILDREN)`` in it sees only the tool it ran.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode(errors="replace")
-        stderr = err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return Child(seconds, usage.ru_maxrss / 1024 * 1.048576, stdout, stderr)
+    with tempfile.TemporaryDirectory() as scratch:
+        report, out, err = (Path(scratch) / name for name in ("report", "out", "err"))
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            code = subprocess.call(
+                [sys.executable, "-c", MEASURE, str(report), *argv],
+                env=env,
+                cwd=cwd,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        stdout_text = out.read_text(errors="replace")
+        stderr_text = err.read_text(errors="replace")
+        if code != 0 or not report.exists():
+            raise RuntimeError(f"{' '.join(argv)} failed ({code}):\n{stderr_text[-3000:]}")
+        measured = json.loads(report.read_text())
+    peak_mb = measured["peak_kb"] * 1024 / 1e6  # ru_maxrss is in KiB on Linux
+    return Child(measured["seconds"], peak_mb, stdout_text, stderr_text)

@@ -103,7 +103,6 @@ from rich.markup import escape
 from _common import (
     REPO,
     VENVS,
-    Child,
     Load,
     add_dir_option,
     bench_lock,
@@ -119,6 +118,7 @@ from _common import (
     result_json,
     rich_table,
     run_line,
+    run_measured,
     serve,
     stdout_console,
     verdict,
@@ -750,47 +750,6 @@ def load_server(
                     f"p99 {timed.p99_ms:.2f} ms, {timed.errors + timed.non_2xx} errors"
                 )
     return out
-
-
-MEASURE = r"""
-import json, resource, subprocess, sys, time
-start = time.perf_counter()
-code = subprocess.call(sys.argv[2:])
-seconds = time.perf_counter() - start
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-with open(sys.argv[1], "w") as fh:
-    json.dump({"seconds": seconds, "peak_kb": peak_kb}, fh)
-sys.exit(code)
-"""
-
-
-def run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> Child:
-    """Run ``argv`` to its end through a small wrapper process; its wall time and its own
-    peak RSS; RuntimeError with the end of its stderr when it fails.
-
-    A process's ``ru_maxrss`` also counts the memory of the process it was forked from at
-    the moment it called exec (Linux keeps the old address space's high-water mark), and
-    ``os.wait4`` on a child of this process, which holds the 1,000,000 rows it compares
-    against, read this process's size for every tool. The wrapper is a fresh, small
-    interpreter, and ``getrusage(RUSAGE_CHILDREN)`` in it sees only the tool it ran.
-    """
-    with tempfile.TemporaryDirectory() as scratch:
-        report, out, err = (Path(scratch) / name for name in ("report", "out", "err"))
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            code = subprocess.call(
-                [sys.executable, "-c", MEASURE, str(report), *argv],
-                env=env,
-                cwd=cwd,
-                stdout=stdout,
-                stderr=stderr,
-            )
-        stdout_text = out.read_text(errors="replace")
-        stderr_text = err.read_text(errors="replace")
-        if code != 0 or not report.exists():
-            raise RuntimeError(f"{' '.join(argv)} failed ({code}):\n{stderr_text[-3000:]}")
-        measured = json.loads(report.read_text())
-    peak_mb = measured["peak_kb"] * 1024 / 1e6  # ru_maxrss is in KiB on Linux
-    return Child(measured["seconds"], peak_mb, stdout_text, stderr_text)
 
 
 def keel_batch(env: dict, work: Path, batch_rows: int) -> dict[str, Any]:
