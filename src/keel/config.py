@@ -33,6 +33,7 @@ __all__ = [
     "reset",
     "resolve",
     "setting",
+    "user_cache_folder",
 ]
 
 PROJECT_DIR = ".keel"
@@ -348,6 +349,13 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_non_negative_float,
     ),
     Setting(
+        "cache_dir",
+        "KEEL_CACHE_DIR",
+        None,
+        "Folder of the client's own caches (what a push already sent to each server). Unset: "
+        "$XDG_CACHE_HOME/keel, else ~/.cache/keel.",
+    ),
+    Setting(
         "gc_grace_minutes",
         "KEEL_GC_GRACE_MINUTES",
         60.0,
@@ -396,6 +404,7 @@ class Config:
     ray_address: str | None = None
     deleted_retention_days: float = 30.0
     gc_grace_minutes: float = 60.0
+    cache_dir: str | None = None
     project_root: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each setting came from: 'argument', the variable name, the toml path or 'default'."""
@@ -611,3 +620,13 @@ def reset() -> None:
     """Forget the cached configuration (after changing directory or environment)."""
     global _current
     _current = None
+
+
+def user_cache_folder() -> Path:
+    """The client's cache folder: the ``cache_dir`` setting (``KEEL_CACHE_DIR``), else
+    ``$XDG_CACHE_HOME/keel``, else ``~/.cache/keel``."""
+    own = setting("cache_dir", toml=False)
+    if own:
+        return Path(own)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "keel"

@@ -413,34 +413,33 @@ def test_the_workflow_trains_on_pull_requests_and_posts_the_report() -> None:
 
 
 def test_the_docs_example_runs_as_written(tmp_path: Path) -> None:
-    """The doc's Python builds the project (two versions, one champion), then its shell
-    example runs with the real keel command on the PATH."""
+    """The doc's Python builds a project (two versions, one champion) and reports; its shell
+    example does the same from an empty folder with the real keel command on the PATH."""
     [python] = _blocks("python")
     [shell] = _blocks("sh")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    (tmp_path / "py").mkdir()
     built = subprocess.run(
-        [sys.executable, "-c", python], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-c", python], cwd=tmp_path / "py", env=env, capture_output=True, text=True
     )
     assert built.returncode == 0, built.stderr
     assert built.stdout.split()[:2] == ["True", "credit:1"]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    shim = bin_dir / "keel"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m keel "$@"\n')
-    shim.chmod(0o755)
+    for name, command in (("keel", f'"{sys.executable}" -m keel'), ("python", sys.executable)):
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+        shim.chmod(0o755)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    work = tmp_path / "sh"
+    work.mkdir()
     ran = subprocess.run(
-        ["bash", "-e", "-c", shell],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        ["bash", "-e", "-c", shell], cwd=work, env=env, capture_output=True, text=True, timeout=300
     )
     assert ran.returncode == 0, ran.stderr
     assert "the strict gate failed: exit code 1" in ran.stdout
-    assert (tmp_path / "report.md").read_text().startswith(MARKER)
-    strict = json.loads((tmp_path / "strict.json").read_text())
+    assert (work / "report.md").read_text().startswith(MARKER)
+    strict = json.loads((work / "strict.json").read_text())
     assert strict["passed"] is False
     assert strict["against"] == "credit:1"
 

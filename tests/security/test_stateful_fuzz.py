@@ -53,7 +53,7 @@ def test_linked_request_sequences_never_get_a_server_error(
 
     Workflow.run(
         settings=settings(
-            max_examples=60,  # enough that the exploration reaches linked runs whatever ran before
+            max_examples=100,  # enough that the exploration reaches linked runs whatever ran before
             stateful_step_count=6,
             deadline=None,
             derandomize=True,

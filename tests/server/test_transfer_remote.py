@@ -183,8 +183,10 @@ def test_a_pull_fetches_in_parallel_and_verifies_every_object(
 
         # the server sends stored bytes as they are; the client refuses a corrupt object
         victim = _digest((folder / "f7.bin").read_bytes())
-        path = _backing(served).path(victim)
-        path.chmod(0o644)
+        path = _backing(served).path(victim)  # small objects sit in a pack: a loose copy
+        path.parent.mkdir(parents=True, exist_ok=True)  # wins over the packed one on reads
+        if path.exists():
+            path.chmod(0o644)
         path.write_bytes(b"rotten")
         with pytest.raises(IntegrityError, match=victim):
             reader.datasets.get(version.ref, tmp_path / "second")

@@ -28,11 +28,9 @@ __all__ = ["KnownFiles", "cache_folder"]
 def cache_folder() -> Path:
     """Where the push caches live (one SQLite file per server): ``$KEEL_CACHE_DIR/pushed``,
     else ``$XDG_CACHE_HOME/keel/pushed``, else ``~/.cache/keel/pushed``."""
-    own = os.environ.get("KEEL_CACHE_DIR")
-    if own:
-        return Path(own) / "pushed"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "keel" / "pushed"
+    from keel.config import user_cache_folder
+
+    return user_cache_folder() / "pushed"
 
 
 class KnownFiles:
