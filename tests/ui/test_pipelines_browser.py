@@ -15,7 +15,7 @@ from keel.client import Client
 from keel.config import Config
 from tests.conftest import live_server
 
-from ._browser import API, CONTRAST, NEEDS_CHROMIUM, Watch, visit
+from ._browser import API, CONTRAST, NEEDS_CHROMIUM, Watch, expect, visit
 from ._pipelines import fill_pipelines
 
 pytestmark = [
@@ -192,7 +192,7 @@ def test_resume_and_cancel_by_click(page: Any, server: str, project) -> None:
     visit(page, run_url(server, "unreliable", facts["failed"]))
     page.click("#resume")
     page.wait_for_selector("body[data-status=queued]")
-    assert "the agent resumes it" in page.text_content("#status")
+    expect(page.locator("#status")).to_contain_text("the agent resumes it")
     assert httpx.get(api).json()["status"] == "queued"
     assert page.is_hidden("#resume")
     page.click("#cancel")  # asks first; saying no changes nothing
