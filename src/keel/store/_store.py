@@ -19,7 +19,7 @@ from ._ids import new_id, now_ms
 from ._limits import read_deadline, translate_limit_error
 from ._migrate import ensure_schema
 from .objects import ObjectStore, Source, open_object_store
-from .rows import insert_ignore
+from .rows import insert_ignore, insert_or_hold
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -184,9 +184,9 @@ class Store:
         }
         if conn is None:
             with self.write() as own:
-                insert_ignore(own, schema.objects, row)
-        else:
-            insert_ignore(conn, schema.objects, row)
+                insert_or_hold(own, schema.objects, row, key="digest")
+        else:  # held until the caller's references to it are in (keel gc waits)
+            insert_or_hold(conn, schema.objects, row, key="digest")
 
     def project_id(self, name: str | None = None) -> str:
         """The id of a project by name (the configured one by default), for a write.

@@ -10,7 +10,7 @@ from keel.errors import NotFound, did_you_mean
 
 from ._ids import new_id, now_ms
 
-__all__ = ["dialect_insert", "insert_ignore", "lock_row", "named_id"]
+__all__ = ["dialect_insert", "insert_ignore", "insert_or_hold", "lock_row", "named_id"]
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -26,6 +26,25 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, rows: dict | list[dict])
     """Insert rows, skipping any whose primary or unique key already exists."""
     if rows:
         conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
+
+
+def insert_or_hold(conn: sa.Connection, table: sa.Table, row: dict, *, key: str) -> None:
+    """Insert ``row``, or hold the existing row with key ``row[key]`` until the transaction
+    ends, so that a concurrent delete (keel gc) waits and then finds this transaction's
+    references to it instead of removing it from under them.
+
+    PostgreSQL: an upsert whose no-op update takes the row's lock. SQLite: an insert that
+    skips an existing row (a keel write transaction already holds the database's lock).
+    """
+    insert = dialect_insert(conn, table)
+    if conn.dialect.name == "postgresql":
+        column = next(c for c in table.c if c.name != key)
+        statement = insert.on_conflict_do_update(
+            index_elements=[key], set_={column.name: table.c[column.name]}
+        )
+    else:
+        statement = insert.on_conflict_do_nothing()
+    conn.execute(statement, row)
 
 
 def named_id(
