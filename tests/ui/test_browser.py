@@ -172,7 +172,7 @@ def test_roll_back_a_deployment_by_click_with_confirmation(page: Any, server: st
     after = httpx.get(f"{server}{API}/deployments/{name}").json()
     assert after["revision"] == before + 1
     assert after["kind"] == "rollback"
-    assert page.locator("#history tbody > tr").count() == before + 1
+    expect(page.locator("#history tbody > tr")).to_have_count(before + 1)  # re-rendered
     assert page.watch.problems == []
 
 
