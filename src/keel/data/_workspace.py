@@ -4,8 +4,8 @@
 small pointer (name, version, manifest digest) to commit with the code, and keeps PATH
 out of git. ``keel data pull`` restores every pointed-to path from the object store;
 ``keel data status`` shows what changed on disk since. Both read only the object store
-(no metadata database), and a stat cache (:mod:`._statcache`) spares them from re-reading
-unchanged files.
+(no metadata database), and a stat cache (:mod:`keel.store.objects._statcache`) spares
+them from re-reading unchanged files.
 
 Example::
 
@@ -33,8 +33,16 @@ from keel.errors import (
     ObjectNotFound,
     ProjectNotFound,
 )
+from keel.store.objects._statcache import (
+    FileStat,
+    Progress,
+    StatCache,
+    hash_files,
+    restore_files,
+    scan,
+    store_files,
+)
 
-from ._statcache import FileStat, Progress, StatCache, hash_files, restore_files, scan, store_files
 from ._versions import check_name
 
 if TYPE_CHECKING:

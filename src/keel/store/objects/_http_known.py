@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from keel.data._statcache import StatCache
+    from ._statcache import StatCache
 
 __all__ = ["KnownFiles", "cache_folder"]
 
@@ -43,8 +43,9 @@ class KnownFiles:
     """
 
     def __init__(self, url: str, paths: list[str]) -> None:
-        from keel.data._statcache import StatCache
         from keel.store.objects import hash_bytes
+
+        from ._statcache import StatCache
 
         self.checked_ns = time.time_ns()  # before any file is looked at: the racy rule
         self.cache: StatCache = StatCache(

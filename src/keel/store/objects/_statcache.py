@@ -124,7 +124,7 @@ def scan(target: Path) -> dict[str, FileStat]:
 
 def fingerprint(files: dict[str, FileStat]) -> tuple[str, int]:
     """A digest of every file's path and stat, and the newest mtime among them."""
-    from keel.store.objects import hash_bytes
+    from . import hash_bytes
 
     rows = sorted(
         f"{rel}\0{size}\0{mtime}\0{inode}" for rel, (_, size, mtime, inode) in files.items()
@@ -135,7 +135,7 @@ def fingerprint(files: dict[str, FileStat]) -> tuple[str, int]:
 
 def hash_file(path: str | os.PathLike[str]) -> str:
     """The object digest of a file's bytes (what the object store would name it)."""
-    from keel.store.objects import hash_bytes
+    from . import hash_bytes
 
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -143,7 +143,7 @@ def hash_file(path: str | os.PathLike[str]) -> str:
             return hash_bytes(fh.read())
         import mmap
 
-        from keel.store.objects._hashing import new_hasher  # TODO(lead): public API
+        from ._hashing import new_hasher
 
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             hasher = new_hasher(size)
@@ -356,7 +356,7 @@ def restore_files(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from keel.store.objects import LocalObjectStore
+    from . import LocalObjectStore
 
     restore = _restore_local if isinstance(objects, LocalObjectStore) else _restore_any
 
@@ -392,8 +392,8 @@ def _restore_local(objects: Any, digest: str, dest: Path) -> None:
     Small objects are checked before anything is written; large ones are written to a
     temporary file that is dropped if the digest does not match.
     """
-    from keel.store.objects import hash_bytes
-    from keel.store.objects._hashing import new_hasher  # TODO(lead): public API
+    from . import hash_bytes
+    from ._hashing import new_hasher
 
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
