@@ -230,24 +230,9 @@ def evaluate(
     """
     from keel.client import default_client
 
-    from ._evaluate import evaluate as run_evaluate
-
-    client = default_client()
-    version = ref.ref if isinstance(ref, ModelVersion) else ref
-    if client.remote:  # the server evaluates and records it under the token's name
-        return client.models.evaluate(  # type: ignore[union-attr]
-            version,
-            data=data,
-            label=label,
-            against=against,
-            by=by,
-            gate=gate,
-            backtest=backtest,
-            freq=freq,
-        )
-    return run_evaluate(
-        client.models,  # type: ignore[arg-type]
-        version,
+    # both transports evaluate: the store's service here, the server (under the token's name)
+    return default_client().models.evaluate(  # type: ignore[union-attr]
+        ref.ref if isinstance(ref, ModelVersion) else ref,
         data=data,
         label=label,
         against=against,
@@ -255,5 +240,4 @@ def evaluate(
         gate=gate,
         backtest=backtest,
         freq=freq,
-        datasets=client.datasets,
     )
