@@ -158,14 +158,7 @@ class LocalObjectStore(ObjectStore):
             if memoryview(source).nbytes <= PACK_THRESHOLD:
                 data = bytes(source)
                 return self._stage_small(hash_bytes(data), data, packer)
-            tmp = str(self._tmp_path())
-            try:
-                with open(tmp, "wb") as out:
-                    out.write(source)
-            except BaseException:
-                _unlink(tmp)
-                raise
-            return tmp, hash_bytes(source), None
+            return self._stage_bytes(source)
         stream, owned = as_stream(source)
         try:
             if _file_size(stream) <= PACK_THRESHOLD:
@@ -187,7 +180,7 @@ class LocalObjectStore(ObjectStore):
         packer.add(digest, data)
         return None, digest, None  # the packer holds the bytes until its pack is written
 
-    def _stage_bytes(self, data: bytes) -> Staged:
+    def _stage_bytes(self, data: bytes | bytearray | memoryview) -> Staged:
         tmp = str(self._tmp_path())
         try:
             with open(tmp, "wb") as out:
