@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from keel._parquet import read_parquet
 from keel.errors import IntegrityError, InvalidInput, ObjectNotFound
 from keel.store import Store, now_ms
 from keel.store import schema as t
@@ -225,7 +226,7 @@ def _versions_of(
 
 def _read_part(store: Store, digest: str) -> pa.Table:
     with store.objects.open(digest) as fh:
-        return pq.read_table(fh)
+        return read_parquet(fh)
 
 
 def _rewrite_part(store: Store, digest: str, rows: np.ndarray) -> ManifestEntry:

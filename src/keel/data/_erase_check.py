@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from keel._parquet import read_parquet
 from keel.errors import KeelError
 from keel.store import Store
 from keel.store import schema as t
@@ -100,7 +100,7 @@ def _matching_rows(
             rows = [0] * len(matchers)
             for entry in service.manifest(version).entries:
                 with store.objects.open(entry.digest) as fh:
-                    table = pq.read_table(fh)
+                    table = read_parquet(fh)
                 for i, (matcher, _) in enumerate(matchers):
                     rows[i] += len(matcher.rows(table, where=version.ref))
             for count, (_, where) in zip(rows, matchers, strict=True):

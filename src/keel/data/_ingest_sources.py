@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import pyarrow as pa
 
+from keel._parquet import read_parquet
 from keel.errors import InvalidInput, NotFound, PermissionDenied, StoreUnavailable, did_you_mean
 
 __all__ = [
@@ -236,11 +237,10 @@ def _parse(fh: Any, fmt: str, path: str) -> pa.Table:
     """Read one file object as a table; malformed content is InvalidInput naming the file."""
     import pyarrow.csv as pcsv
     import pyarrow.json as pjson
-    import pyarrow.parquet as pq
 
     try:
         if fmt == "parquet":
-            return pq.read_table(fh)
+            return read_parquet(fh)
         if fmt == "csv":
             delimiter = "\t" if path.lower().split(".")[-1] == "tsv" else ","
             return pcsv.read_csv(fh, parse_options=pcsv.ParseOptions(delimiter=delimiter))

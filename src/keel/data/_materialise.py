@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from keel._parquet import read_parquet
 from keel.errors import InvalidInput
 from keel.store.objects import ObjectStore
 
@@ -62,12 +63,11 @@ def polars_module(purpose: str) -> Any:
 def read_arrow(manifest: Manifest, objects: ObjectStore) -> Any:
     """The table's Parquet parts, verified and concatenated into one Arrow table."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     tables = []
     for entry in manifest.entries:
         with objects.open(entry.digest) as fh:
-            tables.append(pq.read_table(fh))
+            tables.append(read_parquet(fh))
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from keel._parquet import read_parquet
 from keel.errors import InvalidInput
 from keel.store.objects import ObjectStore
 
@@ -30,7 +31,6 @@ def prepare_parts(objects: ObjectStore, digests: Sequence[str]) -> PreparedVersi
         ObjectNotFound: a part is not in ``objects``.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from ._tables import schema_of
 
@@ -40,7 +40,7 @@ def prepare_parts(objects: ObjectStore, digests: Sequence[str]) -> PreparedVersi
     for i, digest in enumerate(digests):
         with objects.open(digest) as fh:
             try:
-                table = pq.read_table(fh)
+                table = read_parquet(fh)
             except (pa.ArrowException, OSError) as exc:
                 raise InvalidInput(
                     f"Object {digest[:16]} (part {i}) is not a Parquet file: {exc}. "

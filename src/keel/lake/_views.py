@@ -6,6 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from keel._parquet import read_parquet
 from keel.data import DatasetService
 from keel.errors import InvalidInput, NotFound
 from keel.store import schema as t
@@ -116,7 +117,6 @@ def _register(con, service: DatasetService, name: str, version) -> list[Path]:
 def _predictions_view(con, service: DatasetService) -> None:
     """The holdout predictions of every run of the project, with run_id and artifact columns."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     a, r, e = t.run_artifacts, t.runs, t.experiments
     project_id = service.store.read_project_id(service.project)
@@ -133,7 +133,7 @@ def _predictions_view(con, service: DatasetService) -> None:
     tables = []
     for run_id, artifact, digest in rows:
         with service.store.objects.open(digest) as fh:
-            table = pq.read_table(fh)
+            table = read_parquet(fh)
         n = table.num_rows
         table = table.append_column("run_id", pa.array([run_id] * n, pa.string()))
         tables.append(table.append_column("artifact", pa.array([artifact] * n, pa.string())))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from keel._parquet import read_parquet
 from keel.data import StoredCopy
 from keel.errors import KeelError
 from keel.store import Store
@@ -40,7 +40,7 @@ def stored_examples(store: Store, project_id: str) -> Iterator[StoredCopy]:
             if example is None:
                 continue
             with store.objects.open(example) as fh:
-                table = pq.read_table(fh)
+                table = read_parquet(fh)
         except KeelError:
             continue
         yield StoredCopy(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from keel._parquet import read_parquet
 from keel.errors import NotFound
 
 from .predictions import check_deployment, check_kind, check_part, to_parquet
@@ -80,14 +81,12 @@ class HttpPredictions:
         until_ms: int | None = None,
         columns: list[str] | None = None,
     ) -> pa.Table:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
         params = _window(kind, deployment, since_ms, until_ms)
         if columns is not None:
             params["columns"] = list(columns)
         response = self.remote.request("GET", self._path("/rows"), params=params)
-        return pq.read_table(pa.BufferReader(response.content))
+        return read_parquet(response.content)
 
     def find_request(self, request_id: str) -> dict[str, Any] | None:
         try:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from keel._parquet import read_parquet
 from keel.errors import IntegrityError, InvalidInput, NotFound
 from keel.store import new_id, now_ms
 from keel.store import schema as t
@@ -154,7 +155,6 @@ class PredictionStore:
 
     def _read_part(self, digest: str, *, what: str, columns: list[str] | None = None) -> pa.Table:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         try:
             with self.store.objects.open(digest) as fh:
@@ -162,7 +162,7 @@ class PredictionStore:
         except NotFound:
             raise NotFound(f"No object {digest[:64]!r}: push {what} first.") from None
         try:
-            return pq.read_table(pa.BufferReader(data), columns=columns)
+            return read_parquet(data, columns=columns)
         except (pa.ArrowException, OSError) as exc:
             raise InvalidInput(f"{what} is not a readable Parquet file: {exc}") from exc
 
