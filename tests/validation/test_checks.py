@@ -356,3 +356,23 @@ def test_hashed_check_and_pii_scan_agree_on_what_looks_hashed() -> None:
     assert run(df, checks.hashed("customer_id")).passed
     df.loc[3, "customer_id"] = "c-123"
     assert run(df, checks.hashed("customer_id")).results[0].failing_rows == 1
+
+
+def test_threaded_checks_start_costliest_first_and_report_in_schema_order() -> None:
+    from keel.validation._validate import _cost
+
+    n = 150_000
+    rng = np.random.default_rng(4)
+    data = pa.table({"x": rng.normal(0, 1, n), "s": rng.choice(["a", "b", "z"], n)})
+    schema = [
+        checks.not_null("x"),
+        checks.in_range("x", -10, 10),
+        checks.in_set("s", ["a", "b"]),
+        checks.dtype("s", "string"),
+    ]
+    ranks = [_cost(check, data) for check in schema]
+    assert ranks == [0, 1, 3, 0]
+    report = validate(data, Schema(schema), record=False)
+    assert [r.name for r in report.results] == [c.name for c in schema]
+    assert report.result("in_set(s)").failing_rows == int((data["s"].to_numpy() == "z").sum())
+    assert report.result("in_range(x)").passed
