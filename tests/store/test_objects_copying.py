@@ -13,7 +13,7 @@ import pytest
 from keel.errors import InvalidInput
 from keel.store.objects import LocalObjectStore, hash_bytes, open_object_store
 from keel.store.objects._copying import copy_and_hash
-from keel.store.objects._durable import _libc_syncfs, syncfs
+from keel.store.objects._durable import _libc_syncfs, start_writeback, syncfs
 from keel.store.objects._hashing import CHUNK_SIZE
 
 
@@ -124,3 +124,53 @@ def test_the_objects_link_setting_reaches_the_store(
 
     with pytest.raises(ConfigError, match="copy, reflink, hardlink"):
         resolve(cwd=tmp_path)
+
+
+def test_start_writeback_is_taken_for_a_file_and_refused_for_a_pipe(tmp_path: Path) -> None:
+    with open(tmp_path / "a", "wb") as out:
+        out.write(os.urandom(100_000))
+        assert start_writeback(out.fileno()) is True
+        assert start_writeback(out.fileno(), 4096, 8192) is True
+    read, write = os.pipe()
+    try:
+        assert start_writeback(write) is False  # ESPIPE: a hint refused, nothing raised
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_copy_and_hash_starts_writing_each_chunk_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keel.store.objects._copying as copying
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(copying, "start_writeback", lambda fd, at, n: calls.append((at, n)))
+    size = 2 * CHUNK_SIZE + 12_345
+    data = os.urandom(size)
+    (tmp_path / "a").write_bytes(data)
+    for writeback in (False, True):
+        with open(tmp_path / "a", "rb") as src, open(tmp_path / "b", "wb+") as dst:
+            digest = copy_and_hash(src.fileno(), dst.fileno(), size, writeback=writeback)
+        assert digest == hash_bytes(data)
+        assert (tmp_path / "b").read_bytes() == data
+    assert calls == [(0, CHUNK_SIZE), (CHUNK_SIZE, CHUNK_SIZE), (2 * CHUNK_SIZE, 12_345)]
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_put_many_starts_writeback_of_copies_only_when_it_will_flush_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    import keel.store.objects._copying as copying
+
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"f{i}")
+        files[-1].write_bytes(os.urandom(200_000 + i))
+    started: list[int] = []
+    monkeypatch.setattr(copying, "start_writeback", lambda fd, at, n: started.append(n))
+    objects = LocalObjectStore(tmp_path / "objects", fsync=fsync)
+    digests = objects.put_many(files)
+    assert [objects.read_bytes(d) for d in digests] == [f.read_bytes() for f in files]
+    assert sorted(started) == ([200_000, 200_001, 200_002] if fsync else [])
+    assert objects.stale_temporaries() == []

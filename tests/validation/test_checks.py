@@ -356,3 +356,64 @@ def test_hashed_check_and_pii_scan_agree_on_what_looks_hashed() -> None:
     assert run(df, checks.hashed("customer_id")).passed
     df.loc[3, "customer_id"] = "c-123"
     assert run(df, checks.hashed("customer_id")).results[0].failing_rows == 1
+
+
+def test_threaded_checks_start_costliest_first_and_report_in_schema_order() -> None:
+    from keel.validation._validate import _cost
+
+    n = 150_000
+    rng = np.random.default_rng(4)
+    data = pa.table({"x": rng.normal(0, 1, n), "s": rng.choice(["a", "b", "z"], n)})
+    schema = [
+        checks.not_null("x"),
+        checks.in_range("x", -10, 10),
+        checks.in_set("s", ["a", "b"]),
+        checks.dtype("s", "string"),
+    ]
+    ranks = [_cost(check, data) for check in schema]
+    assert ranks == [0, 1, 3, 0]
+    report = validate(data, Schema(schema), record=False)
+    assert [r.name for r in report.results] == [c.name for c in schema]
+    assert report.result("in_set(s)").failing_rows == int((data["s"].to_numpy() == "z").sum())
+    assert report.result("in_range(x)").passed
+
+
+def test_planted_failures_are_counted_the_same_in_threads_as_in_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import keel.validation._validate as running
+
+    n = 120_000
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 100, n)
+    x[rng.choice(n, 37, replace=False)] = 250.0
+    k = rng.integers(0, 1000, n)
+    k[rng.choice(n, 11, replace=False)] = -4
+    s = rng.choice(np.array(["a00", "b01", "c02"], dtype=object), n)
+    planted = rng.choice(n, 28, replace=False)
+    s[planted[:23]] = "zz"
+    s[planted[23:]] = None
+    data = pa.table({"x": x, "k": k, "s": pa.array(s, pa.string())})
+    schema = Schema(
+        [
+            checks.dtype("x", "double"),
+            checks.not_null("x"),
+            checks.in_range("x", 0, 100),
+            checks.in_range("k", 0, 999),
+            checks.not_null("s"),
+            checks.in_set("s", ["a00", "b01", "c02"]),
+            checks.in_set("k", list(range(1000))),
+        ]
+    )
+
+    def counts() -> list[tuple[str, bool, int | None]]:
+        report = validate(data, schema, record=False)
+        return [(r.name, r.passed, r.failing_rows) for r in report.results]
+
+    threaded = counts()
+    monkeypatch.setattr(running, "_THREADED_ROWS", n + 1)
+    assert counts() == threaded
+    failing = {name: rows for name, _, rows in threaded}
+    assert failing["in_range(x)"] == 37
+    assert failing["in_range(k)"] == failing["in_set(k)"] == 11
+    assert (failing["in_set(s)"], failing["not_null(s)"]) == (23, 5)  # missing is not_null's

@@ -109,15 +109,29 @@ def _run_checks(checks: list[Check], table: pa.Table, ctx: Context) -> list[Outc
     workers = min(os.cpu_count() or 1, 8)
     if table.num_rows < _THREADED_ROWS or workers < 2:
         return [check.run(table, ctx) for check in checks]
+    threaded = [i for i, check in enumerate(checks) if isinstance(check, _THREADED)]
+    # the costliest first: the pool runs in submission order, and a hashing check left
+    # for last would keep one worker busy while the others idle
+    threaded.sort(key=lambda i: -_cost(checks[i], table))
     with ThreadPoolExecutor(workers, thread_name_prefix="keel-validate") as pool:
-        futures = [
-            pool.submit(check.run, table, ctx) if isinstance(check, _THREADED) else None
-            for check in checks
-        ]
+        futures = {i: pool.submit(checks[i].run, table, ctx) for i in threaded}
         return [
-            check.run(table, ctx) if future is None else future.result()
-            for check, future in zip(checks, futures, strict=True)
+            futures[i].result() if i in futures else check.run(table, ctx)
+            for i, check in enumerate(checks)
         ]
+
+
+def _cost(check: Check, table: pa.Table) -> int:
+    """A rough rank of what ``check`` costs per row: hashing or matching text (an allowed
+    set or a pattern over a string column) most, a hash of numbers next, one pass over
+    numbers (a range) after, reading metadata (dtype, nulls) least."""
+    if check.column is None or check.column not in table.column_names:
+        return 0
+    type_ = table.schema.field(check.column).type
+    text = pa.types.is_string(type_) or pa.types.is_large_string(type_)
+    if isinstance(check, InSet | Matches):
+        return 3 if text else 2
+    return 1 if isinstance(check, InRange) else 0
 
 
 def _has_owner(subject: Subject) -> bool:

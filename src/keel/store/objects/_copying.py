@@ -11,6 +11,7 @@ import errno
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ._durable import start_writeback
 from ._hashing import CHUNK_SIZE, new_hasher
 
 __all__ = ["LINK_TYPES", "clone_or_link", "copy_and_hash", "hash_fd"]
@@ -25,14 +26,18 @@ _UNSUPPORTED = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno
 _UNSUPPORTED |= {errno.EPERM, errno.EMLINK, errno.ETXTBSY, errno.EBADF}
 
 
-def copy_and_hash(src_fd: int, dst_fd: int, size: int, start: int = 0) -> str | None:
+def copy_and_hash(
+    src_fd: int, dst_fd: int, size: int, start: int = 0, *, writeback: bool = False
+) -> str | None:
     """Copy ``size`` bytes from ``src_fd`` (from ``start``) to the start of ``dst_fd`` in
     the kernel, hashing what was
     written; the digest, or None if the kernel cannot copy between these two files (the
     caller then copies through user space; nothing was written).
 
     Chunk ``i + 1`` is copied while chunk ``i`` is hashed in another thread: blake3 and
-    ``copy_file_range`` both release the GIL.
+    ``copy_file_range`` both release the GIL. ``writeback``: start writing each copied
+    chunk to disk at once (:func:`start_writeback`), for a caller that will flush the
+    file, so that its flush finds the disk's work under way instead of all of it to do.
     """
     copy_range = getattr(os, "copy_file_range", None)
     if copy_range is None:
@@ -59,6 +64,8 @@ def copy_and_hash(src_fd: int, dst_fd: int, size: int, start: int = 0) -> str | 
                 if n == 0:
                     raise OSError(errno.EIO, "the source file shrank while it was being stored")
                 copied += n
+            if writeback:
+                start_writeback(dst_fd, offset, want)
             buffer = buffers[turn % len(buffers)]
             view = memoryview(buffer)[:want]
             got = os.preadv(dst_fd, [view], offset)

@@ -1,4 +1,5 @@
-"""Making written bytes durable: a narrow ``syncfs`` of one filesystem, folder fsyncs."""
+"""Making written bytes durable: a narrow ``syncfs`` of one filesystem, folder fsyncs, and
+an early start of the disk writes that a later flush will wait for."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import ctypes.util
 import functools
 import os
 
-__all__ = ["fsync_dir", "syncfs"]
+__all__ = ["fsync_dir", "start_writeback", "syncfs"]
+
+SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writing dirty pages, do not wait
 
 
 @functools.cache
@@ -22,6 +25,33 @@ def _libc_syncfs():
     function.argtypes = [ctypes.c_int]
     function.restype = ctypes.c_int
     return function
+
+
+@functools.cache
+def _libc_sync_file_range():
+    """libc's ``sync_file_range(fd, offset, nbytes, flags)``, or None where it has none."""
+    name = ctypes.util.find_library("c")
+    try:
+        function = ctypes.CDLL(name, use_errno=True).sync_file_range
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def start_writeback(fd: int, offset: int = 0, size: int = 0) -> bool:
+    """Ask the kernel to start writing ``size`` bytes of ``fd`` from ``offset`` to disk now
+    (``size`` 0: to the end), without waiting for them.
+
+    This makes nothing durable by itself: a batch is durable only after its ``syncfs`` or
+    ``fsync``. It lets the disk work while the next files are copied, so the final flush
+    waits for little more than the last file (git's ``core.fsyncMethod=batch`` does the
+    same). Whether the kernel took the request; where ``sync_file_range(2)`` is missing or
+    refuses (a pipe, another system), nothing happens and the flush does all the work.
+    """
+    function = _libc_sync_file_range()
+    return function is not None and function(fd, offset, size, SYNC_FILE_RANGE_WRITE) == 0
 
 
 def syncfs(path: str | os.PathLike[str]) -> None:

@@ -244,7 +244,9 @@ class LocalObjectStore(ObjectStore):
                 size = _regular_size(stream)
                 if size is not None:
                     start = stream.tell()
-                    digest = copy_and_hash(stream.fileno(), out.fileno(), size - start, start)
+                    digest = copy_and_hash(
+                        stream.fileno(), out.fileno(), size - start, start, writeback=self.fsync
+                    )
                     if digest is not None:
                         return tmp, digest
                 hint = _size_hint(stream)
