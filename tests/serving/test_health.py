@@ -219,6 +219,22 @@ def test_a_store_away_for_an_interval_loses_no_count_and_counts_none_twice(
         assert len(starts) >= 3
 
 
+def test_rows_the_store_refuses_for_good_are_dropped_not_retried_forever(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from keel.deploy import DeploymentService
+    from keel.store.actors import Actor
+
+    with make_project(tmp_path) as client:
+        reader = DeploymentService(client.store, actor=Actor("ro", "reader"))
+        recorder = HealthRecorder(lambda rows: reader.record_health("credit", rows), interval=60)
+        recorder.observe("credit:1", 200, 0.001)
+        assert recorder.flush() is True
+        assert recorder.pending == []
+        assert _rows(client, "credit") == []
+    assert "refused 1 rows (PermissionDenied" in caplog.text
+
+
 def test_a_bad_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="must be a positive number, not 0"):
         HealthRecorder(lambda rows: None, interval=0)

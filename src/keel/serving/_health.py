@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from keel.errors import KeelError
 from keel.store import new_id
 
 __all__ = ["HealthRecorder"]
@@ -152,8 +153,9 @@ class HealthRecorder:
         self.flush()
 
     def flush(self) -> bool:
-        """End the interval now and write every row not yet written; True when all were
-        written, False when some wait for the next try (the failure is logged)."""
+        """End the interval now and write every row not yet written; True when none is left,
+        False when some wait for the next try (the failure is logged). Rows the store
+        refuses for good (a 4xx: a reader's token, an invalid row) are logged and dropped."""
         with self._flushing:
             with self._lock:
                 window, start_ms = self._window, self._start_ms
@@ -170,17 +172,32 @@ class HealthRecorder:
                 chunk = self.pending[:CHUNK]
                 try:
                     self.write(chunk)
-                except Exception as exc:
-                    log.warning(
-                        "service health: writing %d rows failed (%s: %s); retrying in %gs",
-                        len(self.pending),
+                except KeelError as exc:
+                    if not _refused(exc):
+                        self._retry_later(exc)
+                        return False
+                    # refused for good (a reader token, a row the store calls invalid):
+                    # retrying would refuse again and hold the rows forever
+                    log.error(
+                        "service health: the store refused %d rows (%s: %s); they are dropped",
+                        len(chunk),
                         type(exc).__name__,
                         exc,
-                        self.interval,
                     )
+                except Exception as exc:
+                    self._retry_later(exc)
                     return False
                 del self.pending[: len(chunk)]
             return True
+
+    def _retry_later(self, exc: Exception) -> None:
+        log.warning(
+            "service health: writing %d rows failed (%s: %s); retrying in %gs",
+            len(self.pending),
+            type(exc).__name__,
+            exc,
+            self.interval,
+        )
 
     def _rows(
         self, window: Mapping[str, _Counts], start_ms: int, end_ms: int
@@ -214,3 +231,9 @@ class HealthRecorder:
                 }
             )
         return rows
+
+
+def _refused(exc: KeelError) -> bool:
+    """Whether the store refused the rows for good (a 4xx but a timeout or a rate limit)."""
+    status = getattr(exc, "status_code", 500)
+    return 400 <= status < 500 and status not in (408, 409, 429)
