@@ -235,6 +235,27 @@ def test_rows_the_store_refuses_for_good_are_dropped_not_retried_forever(
     assert "refused 1 rows (PermissionDenied" in caplog.text
 
 
+def test_a_store_that_hangs_does_not_hold_up_shutdown(caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def hangs(rows: list[dict[str, Any]]) -> None:
+        entered.set()
+        release.wait(60)
+
+    recorder = HealthRecorder(hangs, interval=0.1)
+    recorder.observe("credit:1", 200, 0.001)
+    recorder.start()
+    try:
+        assert entered.wait(30)  # the thread's write is stuck in the store
+        recorder.observe("credit:1", 200, 0.001)
+        recorder.close(timeout=0.2)  # returns instead of waiting for the stuck write
+        assert "could not be written before the server stopped" in caplog.text
+    finally:
+        release.set()
+
+
 def test_a_bad_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="must be a positive number, not 0"):
         HealthRecorder(lambda rows: None, interval=0)

@@ -150,45 +150,59 @@ class HealthRecorder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.flush()
+        if not self.flush(wait=timeout):
+            log.error(
+                "service health: %d rows could not be written before the server stopped",
+                len(self.pending),
+            )
 
-    def flush(self) -> bool:
+    def flush(self, wait: float = -1) -> bool:
         """End the interval now and write every row not yet written; True when none is left,
         False when some wait for the next try (the failure is logged). Rows the store
-        refuses for good (a 4xx: a reader's token, an invalid row) are logged and dropped."""
-        with self._flushing:
-            with self._lock:
-                window, start_ms = self._window, self._start_ms
-                self._window, self._start_ms = self._new_window()
-            end_ms = self._start_ms
-            self.pending.extend(self._rows(window, start_ms, end_ms))
-            if len(self.pending) > MAX_PENDING:
-                dropped = len(self.pending) - MAX_PENDING
-                log.warning(
-                    "service health: the store stayed away; %d oldest rows dropped", dropped
-                )
-                del self.pending[:dropped]
-            while self.pending:
-                chunk = self.pending[:CHUNK]
-                try:
-                    self.write(chunk)
-                except KeelError as exc:
-                    if not _refused(exc):
-                        self._retry_later(exc)
-                        return False
-                    # refused for good (a reader token, a row the store calls invalid):
-                    # retrying would refuse again and hold the rows forever
-                    log.error(
-                        "service health: the store refused %d rows (%s: %s); they are dropped",
-                        len(chunk),
-                        type(exc).__name__,
-                        exc,
-                    )
-                except Exception as exc:
+        refuses for good (a 4xx: a reader's token, an invalid row) are logged and dropped.
+
+        Args:
+            wait: longest to wait for a flush in progress, in seconds (-1: as long as it
+                takes); past it nothing is written and False is returned.
+        """
+        if not self._flushing.acquire(timeout=wait):
+            return False
+        try:
+            return self._flush()
+        finally:
+            self._flushing.release()
+
+    def _flush(self) -> bool:
+        with self._lock:
+            window, start_ms = self._window, self._start_ms
+            self._window, self._start_ms = self._new_window()
+        end_ms = self._start_ms
+        self.pending.extend(self._rows(window, start_ms, end_ms))
+        if len(self.pending) > MAX_PENDING:
+            dropped = len(self.pending) - MAX_PENDING
+            log.warning("service health: the store stayed away; %d oldest rows dropped", dropped)
+            del self.pending[:dropped]
+        while self.pending:
+            chunk = self.pending[:CHUNK]
+            try:
+                self.write(chunk)
+            except KeelError as exc:
+                if not _refused(exc):
                     self._retry_later(exc)
                     return False
-                del self.pending[: len(chunk)]
-            return True
+                # refused for good (a reader token, a row the store calls invalid):
+                # retrying would refuse again and hold the rows forever
+                log.error(
+                    "service health: the store refused %d rows (%s: %s); they are dropped",
+                    len(chunk),
+                    type(exc).__name__,
+                    exc,
+                )
+            except Exception as exc:
+                self._retry_later(exc)
+                return False
+            del self.pending[: len(chunk)]
+        return True
 
     def _retry_later(self, exc: Exception) -> None:
         log.warning(
