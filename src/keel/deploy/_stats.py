@@ -113,6 +113,20 @@ def _point(at: int, start: int | None, source: str, values: dict[str, Any]) -> d
 
 def _server_points(conn: sa.Connection, project_id: str, name: str, limit: int) -> list[dict]:
     h = t.service_health
+    mine = sa.and_(h.c.project_id == project_id, h.c.deployment == name)
+    # the newest ``limit`` intervals first (walks the index backwards), then only their rows
+    # are summed: a deployment's whole history is never grouped for one page of points
+    newest = (
+        sa.select(h.c.bucket_ms)
+        .where(mine)
+        .distinct()
+        .order_by(h.c.bucket_ms.desc())
+        .limit(limit)
+        .subquery()
+    )
+    oldest = conn.execute(sa.select(sa.func.min(newest.c.bucket_ms))).scalar()
+    if oldest is None:
+        return []
     requests = sa.func.sum(h.c.requests)
     query = (
         sa.select(
@@ -126,7 +140,7 @@ def _server_points(conn: sa.Connection, project_id: str, name: str, limit: int) 
             sa.func.max(h.c.p99_ms).label("p99_ms"),
             sa.func.count(sa.distinct(h.c.worker)).label("workers"),
         )
-        .where(h.c.project_id == project_id, h.c.deployment == name)
+        .where(mine, h.c.bucket_ms >= oldest)
         .group_by(h.c.bucket_ms)
         .order_by(h.c.bucket_ms.desc())
         .limit(limit)
