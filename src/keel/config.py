@@ -304,6 +304,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_seconds,
     ),
     Setting(
+        "serve_health_seconds",
+        "KEEL_SERVE_HEALTH_SECONDS",
+        60.0,
+        "How often each model server process records its requests, errors and latency per "
+        "model version (the Deployments page's service health), in seconds.",
+        _parse_positive_float,
+    ),
+    Setting(
         "predictions_flush_rows",
         "KEEL_PREDICTIONS_FLUSH_ROWS",
         10_000,
@@ -397,6 +405,7 @@ class Config:
     agent_tick_seconds: float = 30.0
     agent_max_runs: int = 2
     serve_poll_seconds: float = 5.0
+    serve_health_seconds: float = 60.0
     predictions_flush_rows: int = 10_000
     predictions_flush_seconds: float = 5.0
     predictions_salt: str | None = field(default=None, repr=False)

@@ -5,6 +5,7 @@ lineage work by clicks. Screenshots of each page go to the test's output folder.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from keel.client import Client
 from keel.config import Config
 from keel.errors import Conflict
+from keel.store import new_id
 from tests._cli import run_keel
 from tests.conftest import live_server
 
@@ -316,6 +318,22 @@ def test_deployment_health_shows_throughput_latency_and_error_rate(
     assert "nope" in missing.text
     assert httpx.get(f"{server}{API}/deployments/{name}/stats?limit=0").status_code == 422
     assert len(httpx.get(f"{server}{API}/deployments/{name}/stats?limit=2").json()["points"]) == 2
+    # between rollouts: the model server's own counts of every interval give the error rate
+    now = int(time.time() * 1000) // 60_000 * 60_000
+    counted = {"worker": "host:1", "model_version": "credit:1", "requests": 100, "p99_ms": 9.0}
+    rows = [
+        {**counted, "id": new_id(), "bucket_ms": at, "start_ms": at, "end_ms": at + 60_000}
+        | {"errors": errors, "client_errors": 1, "p50_ms": 2.0}
+        for at, errors in ((now - 120_000, 1), (now - 60_000, 3))
+    ]
+    with Client(config=config) as client:
+        assert client.deployments.record_health(name, rows) == 2
+    visit(page, f"{server}/ui/p/default/deployments/{name}")
+    traces = "(s) => document.querySelector(s).data.map((t) => [t.name, t.y])"
+    chart = "#health .chart[aria-label='error rate over time']"
+    assert page.evaluate(traces, chart) == [["model server (5xx) %", [1.0, 3.0]]]
+    assert "no failed-request counts yet" not in page.text_content("#health")
+    assert page.watch.problems == []
 
 
 def test_follow_lineage_links(page: Any, server: str, project) -> None:

@@ -185,7 +185,8 @@ def stats(
     limit: int = typer.Option(200, "--limit", help="At most this many newest points (1-1000)."),
     json: bool = JSON,
 ) -> None:
-    """NAME's service health over time: monitor windows and canary steps, oldest first."""
+    """NAME's service health over time, oldest first: the model server's counts of every
+    interval (source server), monitor windows and canary steps."""
     from ._table import Table
 
     found = _deployments().stats(name, limit=limit)
@@ -193,10 +194,12 @@ def stats(
         print_json(found)
         return
     table = Table(title=f"service health of {name}", title_justify="left")
-    for column in ("when", "source", "requests", "req/s", "p99 ms", "errors", "error rate"):
+    columns = ("when", "source", "requests", "req/s", "p50 ms", "p99 ms", "errors", "4xx")
+    for column in (*columns, "error rate"):
         table.add_column(column)
+    keys = ("requests", "throughput_rps", "p50_ms", "p99_ms", "errors", "client_errors")
     for p in found["points"]:
-        numbers = [p[k] for k in ("requests", "throughput_rps", "p99_ms", "errors")]
+        numbers = [p.get(k) for k in keys]
         rate = p["error_rate"]
         table.add_row(
             _when(p["at"]),

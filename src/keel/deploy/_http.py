@@ -82,6 +82,12 @@ class HttpDeployments:
         :meth:`keel.deploy.DeploymentService.stats`)."""
         return self.remote.json("GET", self._path(name, "stats"), params={"limit": limit})
 
+    def record_health(self, name: str, rows: list[Mapping[str, Any]]) -> int:
+        """Record a model server's service health rows (a writer token); returns how many
+        were new (a row already recorded, same ``id``, is skipped)."""
+        body = {"rows": [dict(r) for r in rows]}
+        return self.remote.json("POST", self._path(name, "health"), json=body)["recorded"]
+
     def list(self) -> list[dict[str, Any]]:
         """Every deployment with its current revision, status, model and routes."""
         return self.remote.json("GET", self._path())

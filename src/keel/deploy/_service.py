@@ -327,6 +327,21 @@ class DeploymentService:
 
         return service_stats(self.store, self.project, name, limit=limit)
 
+    def record_health(self, name: str, rows: list[Mapping[str, Any]]) -> int:
+        """Record a model server's service health rows for deployment ``name`` (each model
+        server process calls this every ``serve_health_seconds``); returns how many were
+        new: a row already recorded (same ``id``) is skipped. See
+        :func:`keel.deploy._stats.record_health` for a row's fields.
+
+        Raises:
+            InvalidInput: a malformed row, or more than 1000.
+            PermissionDenied: the actor is not a writer.
+        """
+        from ._stats import record_health
+
+        self.actor.require("writer", "record service health")
+        return record_health(self.store, self.project, name, rows)
+
     def history(self, name: str) -> list[Rollout]:
         """Every rollout of a deployment, newest first, each with its canary steps."""
         r = t.rollouts

@@ -78,6 +78,7 @@ def create_app(
     seed: int | None = None,
     follow: bool = True,
     leader: bool = True,
+    health_seconds: float | None = None,
 ) -> ServingApp:
     """A model server app for a deployment spec, a YAML file or a model reference.
 
@@ -93,6 +94,8 @@ def create_app(
         follow: follow the deployment's recorded rollouts (``keel deploy apply``,
             ``rollback``, canary steps); a recorded deployment is served as recorded.
         leader: judge and record canary steps (with several workers, worker 0 only).
+        health_seconds: how often this process records its service health
+            (``serve_health_seconds``; see :mod:`keel.serving._health`).
 
     Raises:
         NotFound: a model, version or alias of the deployment does not exist.
@@ -111,11 +114,27 @@ def create_app(
     )
     metrics.watch(server)
     app = ServingApp(server, metrics, client=client, authenticate=authenticate)
+    app.health = _health_recorder(app, spec.name, health_seconds)
     if follow:
         from ._rollout import RolloutFollower
 
         app.follower = RolloutFollower(app, spec.name, leader=leader)
     return app
+
+
+def _health_recorder(app: ServingApp, name: str, seconds: float | None) -> Any:
+    from ._health import HealthRecorder
+
+    deployments = app.client.deployments
+
+    def write(rows: list[dict[str, Any]]) -> Any:
+        return deployments.record_health(name, rows)
+
+    def served() -> list[str]:
+        return [s.version for s in app.server.models.served.values()]
+
+    interval = seconds or app.client.config.serve_health_seconds
+    return HealthRecorder(write, interval=interval, served=served)
 
 
 def _recorded(target: str | Path | DeploymentSpec, spec: DeploymentSpec, client: Client):
@@ -206,6 +225,8 @@ class ServingApp:
         """Follows the deployment's recorded rollouts (see :mod:`keel.serving._rollout`)."""
         self.outcomes: Any = None
         """While this process judges a canary: what each version answered this step."""
+        self.health: Any = None
+        """Records this process's service health every interval (see ``_health``)."""
         self._following: asyncio.Task | None = None
         self.ready = True
         self._tokens: dict[str, tuple[float, Any]] = {}
@@ -299,6 +320,8 @@ class ServingApp:
         self.loop = asyncio.get_running_loop()
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self.server.poll())
+        if self.health is not None:
+            self.health.start()
         if self.follower is not None and self._following is None:
             every = self.server.poll_seconds
             self._following = asyncio.get_running_loop().create_task(self.follower.run(every))
@@ -322,6 +345,8 @@ class ServingApp:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await asyncio.to_thread(self.logging.close)
+        if self.health is not None:  # after the queue: every answer is counted
+            await asyncio.to_thread(self.health.close)
 
     # -- the hot path ---------------------------------------------------------------------
 
@@ -407,6 +432,8 @@ class ServingApp:
         await _send(send, 200, out, headers)
         latency = time.perf_counter() - started
         self.metrics.request(version, 200, latency, size, len(out))
+        if self.health is not None:
+            self.health.observe(version, 200, latency)
         if self.outcomes is not None:
             self.outcomes.observe(version, 200, latency)
         self._after(models, served, frame, outputs, request_id, latency, sticky)
@@ -504,6 +531,8 @@ class ServingApp:
             version = served.version if served is not None else ""
             seconds = time.perf_counter() - started
             self.metrics.request(version, status, seconds, size, len(out))
+            if self.health is not None:
+                self.health.observe(version, status, seconds)
             if self.outcomes is not None:
                 self.outcomes.observe(version, status, seconds)
 

@@ -519,6 +519,28 @@ rollout_steps = sa.Table(
     sa.Index(None, "rollout_id", "step"),
 )
 
+# -- service health (each model server process, every health_interval) ------------------
+
+service_health = sa.Table(
+    "service_health",
+    metadata,
+    _id(),  # chosen by the writing process, so a retried write is recognised
+    _ref("project_id", "projects.id"),
+    sa.Column("deployment", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=False),  # "" before routing
+    sa.Column("worker", sa.String(100), nullable=False),
+    _time("bucket_ms"),  # the wall-clock interval every worker's row of it shares
+    _time("start_ms"),
+    _time("end_ms"),
+    sa.Column("requests", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),  # 5xx
+    sa.Column("client_errors", sa.Integer, nullable=False),  # 4xx
+    sa.Column("p50_ms", sa.Float),
+    sa.Column("p99_ms", sa.Float),
+    _time(),
+    sa.Index(None, "project_id", "deployment", "bucket_ms"),
+)
+
 # -- prediction logs --------------------------------------------------------------------
 
 prediction_parts = sa.Table(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from keel.deploy import DeploymentService, DeploymentSpec, parse_spec_text
-from keel.deploy._stats import service_stats
+from keel.deploy._stats import MAX_HEALTH_ROWS, service_stats
 from keel.errors import InvalidInput
 from keel.store.actors import Actor
 
@@ -146,10 +146,48 @@ def stats(
     limit: int = Query(200, ge=1, le=1000, description="At most this many newest points."),
     caller: TokenInfo = READ,
 ) -> JSONResponse:
-    """Service health over time, oldest first: requests, throughput and p99 latency of each
-    window of the monitors that watch the deployment, and requests, errors, error rate and
-    p99 latency of each canary step the model server judged."""
+    """Service health over time, oldest first: every interval of the model server's own
+    counts (source ``server``: requests, 5xx errors, 4xx, error rate, p50/p99 latency, summed
+    over its workers), each window of the monitors that watch the deployment (requests,
+    throughput, p99 latency) and each canary step the model server judged."""
     return JSONResponse(service_stats(request.app.state.store, project, name, limit=limit))
+
+
+class HealthRow(BaseModel):
+    """One model server process's service health over one interval, for one model version."""
+
+    id: str = Field(min_length=1, max_length=32, description="The writer's id for the row.")
+    worker: str = Field(min_length=1, max_length=100, examples=["host:4242"])
+    model_version: str = Field(
+        max_length=200, examples=["credit:4"], description='"" for requests refused before routing.'
+    )
+    bucket_ms: int = Field(ge=0, description="The wall-clock interval every worker shares.")
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    requests: int = Field(ge=0)
+    errors: int = Field(ge=0, description="Failed requests (5xx).")
+    client_errors: int = Field(ge=0, description="Refused requests (4xx).")
+    p50_ms: float | None = Field(None, ge=0)
+    p99_ms: float | None = Field(None, ge=0)
+
+
+class HealthBody(BaseModel):
+    rows: list[HealthRow] = Field(max_length=MAX_HEALTH_ROWS)
+
+
+class HealthRecorded(BaseModel):
+    recorded: int = Field(description="Rows that were new (a known row id is skipped).")
+
+
+@router.post("/{name}/health", response_model=HealthRecorded)
+def record_health(
+    project: str, body: HealthBody, request: Request, name: str = NAME, caller: TokenInfo = WRITE
+) -> JSONResponse:
+    """Record a model server's service health rows (each ``keel serve`` process's call,
+    every ``serve_health_seconds``); a row already recorded (same id) is skipped."""
+    rows = [row.model_dump() for row in body.rows]
+    recorded = _deployments(request, project, caller).record_health(name, rows)
+    return JSONResponse({"recorded": recorded})
 
 
 @router.post("/{name}/rollback", response_model=Rollout, responses={**NOT_FOUND, **CONFLICT})

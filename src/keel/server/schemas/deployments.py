@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Deployment",
@@ -85,18 +85,52 @@ class DeploymentPlan(BaseModel):
 class HealthPoint(BaseModel):
     """A deployment's service health at one time; what its source does not measure is null."""
 
-    at: int = Field(description="The window's end or the canary step's judgement (epoch ms).")
-    start: int | None = Field(description="The window's start (epoch ms), for a monitor's.")
-    source: str = Field(examples=["monitor credit-drift", "canary r3 step 2 (25%)"])
+    at: int = Field(
+        description="The interval's or window's end, or the canary step's judgement (epoch ms)."
+    )
+    start: int | None = Field(description="The interval's or window's start (epoch ms).")
+    source: str = Field(examples=["server", "monitor credit-drift", "canary r3 step 2 (25%)"])
     requests: float | None
-    throughput_rps: float | None = Field(description="Requests per second (monitor windows).")
-    p99_ms: float | None
-    errors: float | None = Field(description="Failed requests (the model server's canary counts).")
+    throughput_rps: float | None = Field(description="Requests per second.")
+    p50_ms: float | None = Field(
+        None, description="Median latency (server: the workers' request-weighted mean)."
+    )
+    p99_ms: float | None = Field(
+        description="99th percentile latency (server: the workers' highest)."
+    )
+    errors: float | None = Field(
+        description="Failed requests (5xx): the model server's own counts (server, canary steps)."
+    )
+    client_errors: float | None = Field(None, description="Refused requests (4xx), server points.")
     error_rate: float | None = Field(description="errors / requests, 0 to 1.")
+    workers: float | None = Field(
+        None, description="Model server processes whose counts a server point sums."
+    )
+
+
+_EXAMPLE_POINT = {
+    "at": 1796659260000,
+    "start": 1796659200000,
+    "source": "server",
+    "requests": 1200,
+    "throughput_rps": 20.0,
+    "p50_ms": 2.1,
+    "p99_ms": 9.8,
+    "errors": 3,
+    "client_errors": 7,
+    "error_rate": 0.0025,
+    "workers": 2,
+}
 
 
 class DeploymentStats(BaseModel):
     """A deployment's service health over time, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"deployment": "credit-scoring", "points": [_EXAMPLE_POINT]}]
+        }
+    )
 
     deployment: str
     points: list[HealthPoint]

@@ -39,31 +39,36 @@ Keel.page("deployment", async () => {
   }
 
   /** Throughput, p99 latency and error rate over time, side by side, from the server's
-      own records: its monitors' windows and the model server's canary step counts. */
+      own records: the model server's counts of every interval (source "server"), its
+      monitors' windows and its canary steps. */
   async function health() {
     const { points } = await api(`${base}/stats?limit=500`);
     fill("health");
     $("health-updated").textContent = `Read at ${time(Date.now())} UTC; read again every 30 s.`;
     if (!points.length) {
       fill("health", h("p", { class: "muted" },
-        "Nothing measured yet: a monitor's windows (keel monitor apply) and a canary's steps fill these charts."));
+        "Nothing measured yet: a running model server (keel serve) records its counts every interval, and a monitor's windows (keel monitor apply) and a canary's steps fill these charts too."));
       return;
     }
-    const series = (key, scale = 1) => {
-      const shown = points.filter((p) => p[key] !== null);
+    const series = (key, scale = 1, from = points) => {
+      const shown = from.filter((p) => p[key] !== null);
       return { x: shown.map((p) => new Date(p.at)), y: shown.map((p) => p[key] * scale), text: shown.map((p) => p.source) };
     };
     const layout = (title, y) => ({ title, height: 280, margin: { t: 40, b: 50 }, xaxis: { type: "date" }, yaxis: { title: { text: y }, rangemode: "tozero" } });
-    const line = (key, name, scale) => ({ type: "scatter", mode: "lines+markers", name, hovertemplate: "%{y:.4g} at %{x}<br>%{text}<extra></extra>", ...series(key, scale) });
+    const line = (key, name, scale, from) => ({ type: "scatter", mode: "lines+markers", name, hovertemplate: "%{y:.4g} at %{x}<br>%{text}<extra></extra>", ...series(key, scale, from) });
     const throughput = series("throughput_rps").y.length ? line("throughput_rps", "requests/s") : line("requests", "requests");
     chart("health", [throughput], layout("throughput", throughput.name), "throughput over time");
     chart("health", [line("p99_ms", "p99 ms")], layout("p99 latency", "ms"), "p99 latency over time");
-    const errors = line("error_rate", "error rate %", 100);
-    if (errors.y.length) {
-      chart("health", [errors], layout("error rate", "% of requests"), "error rate over time");
+    // the model server's counts of every interval, and of each canary step, as two lines
+    const errors = [
+      line("error_rate", "model server (5xx) %", 100, points.filter((p) => p.source === "server")),
+      line("error_rate", "canary steps %", 100, points.filter((p) => p.source !== "server")),
+    ].filter((trace) => trace.y.length);
+    if (errors.length) {
+      chart("health", errors, layout("error rate", "% of requests"), "error rate over time");
     } else {
       $("health").append(h("p", { class: "muted error-rate-none" },
-        "Error rate: no failed-request counts yet (the model server records them at each canary step)."));
+        "Error rate: no failed-request counts yet; a running model server (keel serve) records them every interval."));
     }
   }
 
