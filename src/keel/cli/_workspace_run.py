@@ -2,8 +2,9 @@
 
 ``keel data status`` and ``keel data add`` should answer in a blink, so the entry point
 (:mod:`keel.cli._main`) runs them from here without building the typer app, and with
-``--json`` without importing rich; the typer commands in :mod:`.data_workspace` call the
-same functions, so both ways behave alike by construction.
+``--json``, or into a pipe or file (:mod:`._plain`), without importing rich; the typer
+commands in :mod:`.data_workspace` call the same functions, so both ways behave alike by
+construction.
 """
 
 from __future__ import annotations
