@@ -2,8 +2,9 @@
 
 ``keel data status`` and ``keel data add`` should answer in a blink, so the entry point
 (:mod:`keel.cli._main`) runs them from here without building the typer app, and with
-``--json`` without importing rich; the typer commands in :mod:`.data_workspace` call the
-same functions, so both ways behave alike by construction.
+``--json``, or into a pipe or file (:mod:`._plain`), without importing rich; the typer
+commands in :mod:`.data_workspace` call the same functions, so both ways behave alike by
+construction.
 """
 
 from __future__ import annotations
@@ -34,9 +35,20 @@ def add(path: Path, *, name: str | None, json: bool) -> None:
     if json:
         _print_json(result.to_dict())
         return
+    what = f"{result.files:,} files" if result.files != 1 else "1 file"
+    tracked = " ".join(p for p in (result.pointer, result.gitignore) if p)
+    if _print_plain(
+        [
+            f"added {result.path} as {result.ref} ({what}, {_size(result.size)}): "
+            f"{result.hashed:,} read, {result.unchanged:,} unchanged"
+            if result.new_version
+            else f"{result.path} is unchanged: {result.ref} ({what})",
+            f"to record it with the code: git add {tracked}",
+        ]
+    ):
+        return
     from ._output import console, esc
 
-    what = f"{result.files:,} files" if result.files != 1 else "1 file"
     if result.new_version:
         console.print(
             f"[green]added[/] {esc(result.path)} as [bold]{esc(result.ref)}[/] ({what}, "
@@ -44,7 +56,6 @@ def add(path: Path, *, name: str | None, json: bool) -> None:
         )
     else:
         console.print(f"{esc(result.path)} is unchanged: [bold]{esc(result.ref)}[/] ({what})")
-    tracked = " ".join(p for p in (result.pointer, result.gitignore) if p)
     console.print(f"[dim]to record it with the code: git add {esc(tracked)}[/]")
 
 
@@ -102,9 +113,10 @@ def status(paths: Sequence[Path], *, json: bool, exit_code: bool) -> int:
     if json:
         _print_json([r.to_dict() for r in results])
     elif not results:
-        from ._output import console
+        if not _print_plain([_NO_POINTERS]):
+            from ._output import console
 
-        console.print(_NO_POINTERS)
+            console.print(_NO_POINTERS)
     else:
         _print_status(results)
     return 1 if exit_code and changed else 0
@@ -118,12 +130,31 @@ def _print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def _print_plain(lines: list[str], table: list[str] | None = None) -> bool:
+    """Write ``table`` (already drawn) and ``lines`` to stdout as rich would print them,
+    without importing rich; False (nothing written) when only rich can tell how."""
+    from ._plain import plain_lines, plain_width
+
+    width = plain_width(sys.stdout)
+    if width is None or plain_lines(lines, width) is None:
+        return False
+    sys.stdout.write("".join(f"{line}\n" for line in [*(table or ()), *lines]))
+    return True
+
+
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def _may_be_terminal(stream: object) -> bool:
+    """Whether rich might take ``stream`` for a terminal (False: it surely would not)."""
+    from ._plain import plain_width
+
+    return plain_width(stream) is None
 
 
 class _Bar:
@@ -133,11 +164,11 @@ class _Bar:
         self.label = label
         self.unit = unit
         self.console: Any = None
-        if enabled:  # rich only when a bar may be shown: --json output needs none
+        if enabled and _may_be_terminal(sys.stderr):  # rich only when a bar may be shown
             from ._output import err_console
 
             self.console = err_console
-        self.enabled = enabled and self.console.is_terminal
+        self.enabled = self.console is not None and self.console.is_terminal
         self.started: float | None = None
         self.progress = None
         self.task = None
@@ -183,27 +214,37 @@ class _Bar:
 
 def _print_status(results: list) -> None:
     """The status table and the first changed files of each path."""
+    headers = ["path", "version", "state", "added", "modified", "removed"]
+    rows = [
+        [r.path, r.ref, r.state, f"{len(r.added):,}", f"{len(r.modified):,}", f"{len(r.removed):,}"]
+        for r in results
+    ]
+    notes = _status_notes(results)
+    from ._plain import plain_width, table_lines
+
+    width = plain_width(sys.stdout)
+    drawn = None if width is None else table_lines(headers, {3, 4, 5}, rows, width)
+    if drawn is not None and _print_plain([f"{a}{b}{c}" for a, _, b, c in notes], drawn):
+        return
     from rich.text import Text
 
     from ._output import console, esc
     from ._table import Table
 
     table = Table(title_justify="left")
-    for column in ("path", "version", "state", "added", "modified", "removed"):
-        table.add_column(
-            column, justify="right" if column in ("added", "modified", "removed") else "left"
-        )
+    for i, column in enumerate(headers):
+        table.add_column(column, justify="right" if i >= 3 else "left")
     styles = {"clean": "green", "modified": "yellow", "missing": "red"}
-    for r in results:
-        table.add_row(
-            r.path,
-            r.ref,
-            Text(r.state, style=styles[r.state]),
-            f"{len(r.added):,}",
-            f"{len(r.modified):,}",
-            f"{len(r.removed):,}",
-        )
+    for row in rows:
+        table.add_row(row[0], row[1], Text(row[2], style=styles[row[2]]), *row[3:])
     console.print(table)
+    for indent, style, head, tail in notes:
+        console.print(f"{indent}[{style}]{esc(head)}[/]{esc(tail)}")
+
+
+def _status_notes(results: list) -> list[tuple[str, str, str, str]]:
+    """The lines under the status table, each as (indent, style, styled head, plain tail)."""
+    notes = []
     for r in results:
         changes = [
             *(("modified", p) for p in r.modified),
@@ -212,20 +253,15 @@ def _print_status(results: list) -> None:
         ]
         for what, p in changes[:_SHOW_FILES]:
             where = f"{r.path}/{p}" if r.kind == "folder" else r.path
-            console.print(f"  [{'yellow' if what == 'modified' else 'dim'}]{what}:[/] {esc(where)}")
+            notes.append(("  ", "yellow" if what == "modified" else "dim", f"{what}:", f" {where}"))
         if len(changes) > _SHOW_FILES:
-            console.print(
-                f"  [dim]... and {len(changes) - _SHOW_FILES:,} more (--json lists all)[/]"
-            )
+            more = f"... and {len(changes) - _SHOW_FILES:,} more (--json lists all)"
+            notes.append(("  ", "dim", more, ""))
     if any(r.state == "missing" for r in results):
-        console.print("[dim]missing paths come back with 'keel data pull'[/]")
+        notes.append(("", "dim", "missing paths come back with 'keel data pull'", ""))
     elif all(r.state == "clean" for r in results):
-        console.print("[green]clean[/]: every path matches its version")
-
-
-_NO_POINTERS = (
-    "No data pointers (*.keel) in this project. Version a file or folder with 'keel data add PATH'."
-)
+        notes.append(("", "green", "clean", ": every path matches its version"))
+    return notes
 
 
 _NO_POINTERS = (

@@ -9,8 +9,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._ids import new_id, now_ms
-
 __all__ = [
     "DEFAULT_PROJECT",
     "ObjectStore",
@@ -29,9 +27,12 @@ _LAZY = {
     "check_project_name": "keel.store._store",
     "ObjectStore": "keel.store.objects",
     "open_object_store": "keel.store.objects",
+    "new_id": "keel.store._ids",
+    "now_ms": "keel.store._ids",
 }
 
 if TYPE_CHECKING:
+    from ._ids import new_id, now_ms
     from ._store import (
         DEFAULT_PROJECT,
         Store,
@@ -45,4 +46,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'keel.store' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # once: now_ms and new_id are called on hot paths
+    return value
