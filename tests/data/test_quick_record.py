@@ -1,4 +1,4 @@
-"""``keel data add`` of an existing dataset, recorded through sqlite3 without SQLAlchemy."""
+"""``keel data add`` into a SQLite store, recorded through sqlite3 without SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from keel.config import resolve
 from keel.data import DatasetService
-from keel.data._quick_record import probe, record_files_version
+from keel.data._quick_record import record_files_version, recordable
 from keel.data._workspace import Workspace
 from keel.errors import AlreadyExists
 from keel.store import Store, init_project
@@ -45,8 +45,8 @@ def workspace(project: Path) -> Workspace:
     return Workspace(project, resolve(cwd=project, fsync=False))
 
 
-def rows(project: Path) -> tuple[list[tuple], list[tuple]]:
-    """The version rows (without ids and times) and the object rows, as SQLite holds them."""
+def rows(project: Path) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The version, object and dataset rows (without ids and times), as SQLite holds them."""
     conn = sqlite3.connect(project / ".keel" / "keel.db")
     try:
         versions = conn.execute(
@@ -57,9 +57,13 @@ def rows(project: Path) -> tuple[list[tuple], list[tuple]]:
         objects = conn.execute(
             "SELECT digest, size, media_type FROM objects ORDER BY digest"
         ).fetchall()
+        datasets = conn.execute(
+            "SELECT p.name, d.name, d.description FROM datasets d "
+            "JOIN projects p ON p.id = d.project_id ORDER BY d.name"
+        ).fetchall()
     finally:
         conn.close()
-    return versions, objects
+    return versions, objects, datasets
 
 
 def test_readd_records_the_rows_the_store_path_records(
@@ -67,14 +71,17 @@ def test_readd_records_the_rows_the_store_path_records(
 ) -> None:
     quick, slow = new_project(tmp_path / "quick"), new_project(tmp_path / "slow")
     results = {}
+    firsts = {}
     for project in (quick, slow):
-        ws = workspace(project)
-        ws.add(project / "data")
-        change(project, 3, 17)
         if project == slow:  # the store's own path, as for PostgreSQL
-            monkeypatch.setattr("keel.data._quick_record.probe", lambda *args: None)
+            monkeypatch.setattr("keel.data._quick_record.recordable", lambda *args: False)
+        ws = workspace(project)
+        firsts[project] = ws.add(project / "data"), rows(project)  # the dataset, version 1
+        change(project, 3, 17)
         results[project] = ws.add(project / "data")
         ws.close()
+    assert firsts[quick][1] == firsts[slow][1]
+    assert firsts[quick][0].to_dict() == firsts[slow][0].to_dict()
     assert results[quick].to_dict() == results[slow].to_dict()
     assert (results[quick].ref, results[quick].hashed) == ("data:v2", 2)
     assert rows(quick) == rows(slow)
@@ -87,12 +94,8 @@ def test_readd_records_the_rows_the_store_path_records(
         assert version.manifest_digest == results[quick].digest
 
 
-def test_readd_imports_no_sqlalchemy(tmp_path: Path) -> None:
+def test_add_and_readd_import_no_sqlalchemy(tmp_path: Path) -> None:
     project = new_project(tmp_path / "p")
-    ws = workspace(project)
-    ws.add(project / "data")
-    ws.close()
-    change(project, 5)
     script = (
         "import sys, json\n"
         "from keel.data._workspace import Workspace\n"
@@ -101,11 +104,13 @@ def test_readd_imports_no_sqlalchemy(tmp_path: Path) -> None:
         "print(json.dumps([r.ref, r.hashed, 'sqlalchemy' in sys.modules]))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["data:v2", 1, False]
+    for expected in (["data:v1", 40, False], ["data:v2", 1, False]):
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == expected
+        change(project, 5)
 
 
 def test_numbers_pass_deleted_versions_and_same_manifest_is_not_recorded_again(
@@ -144,23 +149,25 @@ def test_anything_unusual_falls_back_and_changes_nothing(tmp_path: Path) -> None
     ws.close()
     config = resolve(cwd=project)
     args = (added.digest, 10, [], added.size, {"path": "data"})
-    assert probe(config, "data") == "existing"
-    assert probe(config, "other") == "new"
+    assert recordable(config, "data")
+    assert recordable(config, "other")
     before = rows(project)
-    assert record_files_version(config, "other", *args) is None  # no such dataset yet
+    elsewhere = resolve(cwd=project, project="nowhere")
+    assert not recordable(elsewhere, "data")
+    assert record_files_version(elsewhere, "data", *args) is None  # no such project
     db = project / ".keel" / "keel.db"
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("UPDATE alembic_version SET version_num = '0001'")
     conn.close()
-    assert probe(config, "data") is None
+    assert not recordable(config, "data")
     assert record_files_version(config, "data", *args) is None  # another schema revision
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("UPDATE alembic_version SET version_num = ?", (_head(),))
     conn.close()
     postgres = resolve(cwd=project, uri="postgresql+psycopg://postgres@127.0.0.1:5432/x")
-    assert probe(postgres, "data") is None
+    assert not recordable(postgres, "data")
     assert record_files_version(postgres, "data", *args) is None
     assert rows(project) == before
 
@@ -175,7 +182,7 @@ def test_a_model_of_the_same_name_is_refused_before_any_work(tmp_path: Path) -> 
             ("f" * 32, project_id),
         )
     conn.close()
-    assert probe(resolve(cwd=project), "data") is None
+    assert not recordable(resolve(cwd=project), "data")
     ws = workspace(project)
     with pytest.raises(AlreadyExists, match="'data' is already the name of a model"):
         ws.add(project / "data")
@@ -202,7 +209,7 @@ def test_a_failed_record_leaves_no_rows_and_no_pointer_change(tmp_path: Path) ->
     change(project, 4)
     new_object = ("ab" * 32, 5)
     config = resolve(cwd=project)
-    assert probe(config, "data") == "existing"
+    assert recordable(config, "data")
     args = ("cd" * 32, 10, [new_object], 99, {"path": "data"})
     assert record_files_version(config, "data", *args) is None  # rolled back: no object row
     assert rows(project) == before

@@ -1,16 +1,17 @@
-"""The next version of an existing file dataset, recorded in a SQLite store without SQLAlchemy.
+"""The next version of a file dataset, recorded in a SQLite store without SQLAlchemy.
 
 ``keel data add`` after a few files changed has little to do: hash those files, store
 them and a new manifest, and record one version. Opening the metadata store for that last
 step costs importing SQLAlchemy (about a quarter of a second), more than the rest of the
-command. For a plain SQLite store at the schema this keel knows, in which the dataset
-already exists, one ``BEGIN IMMEDIATE`` transaction through the standard library records
-the same rows :meth:`DatasetService._record <keel.data._service.DatasetService._record>`
-would (``tests/data/test_quick_record.py`` compares them column by column).
+command; so does a first add. For a plain SQLite store at the schema this keel knows,
+whose project exists, one ``BEGIN IMMEDIATE`` transaction through the standard library
+records the same rows (the dataset's too, on its first version) as
+``DatasetService._record`` would (``tests/data/test_quick_record.py`` compares them
+column by column).
 
 Every doubt answers ``None`` ("not recorded here"), never a guess, and leaves the database
 as it was: another database, a URL with options, a schema at another revision, a project
-or dataset not yet made, a model with the same name, a locked or damaged file. The caller
+not yet made, a model with the same name, a locked or damaged file. The caller
 then opens the store as usual, which migrates, creates, reports and records as it always
 does.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from keel.config import Config, sqlite_path
 
-__all__ = ["QuickVersion", "probe", "record_files_version"]
+__all__ = ["QuickVersion", "record_files_version", "recordable"]
 
 _BUSY_TIMEOUT_S = 30.0  # as long as a writer through the store waits for the lock
 
@@ -52,7 +53,8 @@ def record_files_version(
     source: dict[str, str],
     reuse: Iterable[int] = (),
 ) -> QuickVersion | None:
-    """Record ``manifest_digest`` as the next version of file dataset ``name``.
+    """Record ``manifest_digest`` as the next version of file dataset ``name`` (made
+    with its first version).
 
     If one of the version numbers in ``reuse``, or else the latest version, already has
     this manifest, that version is returned and nothing is written. Otherwise the stored
@@ -125,17 +127,24 @@ def _record(
     if row is None:
         return None
     project_id = row[0]
-    row = conn.execute(
-        "SELECT id FROM datasets WHERE project_id = ? AND name = ?", (project_id, name)
-    ).fetchone()
-    if row is None:
-        return None  # a new dataset: the store's own path names and creates it
-    dataset_id = row[0]
     clash = conn.execute(
         "SELECT 1 FROM models WHERE project_id = ? AND name = ?", (project_id, name)
     ).fetchone()
     if clash is not None:
         return None  # the store's path says which name clashes, and how to fix it
+
+    from keel.store import new_id, now_ms
+
+    lookup = "SELECT id FROM datasets WHERE project_id = ? AND name = ?"
+    row = conn.execute(lookup, (project_id, name)).fetchone()
+    if row is None:  # the first version: the dataset is made in the same transaction
+        conn.execute(
+            "INSERT INTO datasets (id, project_id, name, description, created_at) "
+            "VALUES (?, ?, ?, NULL, ?)",
+            (new_id(), project_id, name, now_ms()),
+        )
+        row = conn.execute(lookup, (project_id, name)).fetchone()
+    dataset_id = row[0]
     versions = dict(
         conn.execute(
             "SELECT version, manifest_digest FROM dataset_versions WHERE dataset_id = ?",
@@ -147,9 +156,6 @@ def _record(
         if versions.get(number) == manifest_digest:
             return QuickVersion(name, number, created=False)
     number = 1 + max(latest, _highest_deleted(conn, dataset_id))
-
-    from keel.store import new_id, now_ms
-
     created = now_ms()
     rows = [(d, s, None, created) for d, s in objects]
     rows.append((manifest_digest, manifest_size, "application/json", created))
@@ -181,40 +187,31 @@ def _highest_deleted(conn: sqlite3.Connection, dataset_id: str) -> int:
     return max(numbers, default=0)
 
 
-def probe(config: Config, name: str) -> str | None:
-    """What :func:`record_files_version` could do for dataset ``name``, told by one read:
-    ``"existing"`` (the dataset is there: it can record the next version), ``"new"`` (a
-    plain SQLite store at this schema, with the project, and no dataset and no model of
-    that name yet: the store's path must create it), or None (cannot tell, or the name
-    is a model's)."""
+def recordable(config: Config, name: str) -> bool:
+    """Whether :func:`record_files_version` can record a version of dataset ``name``, told
+    by one read: a plain SQLite store at this schema, with the project, and no model of
+    that name (so a clash is reported, by the store's path, before any file is stored)."""
     from keel.store.migrations import HEAD
 
     uri = config.uri or ""
     path = sqlite_path(uri)
     if path is None or "?" in uri or not path.is_file():
-        return None
+        return False
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
-        return None
+        return False
     try:
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         if revision is None or revision[0] != HEAD:
-            return None
-        row = conn.execute("SELECT id FROM projects WHERE name = ?", (config.project,)).fetchone()
-        if row is None:
-            return None  # the store's path makes the default project, refuses others
-        found = [
-            conn.execute(
-                f"SELECT 1 FROM {table} WHERE project_id = ? AND name = ?", (row[0], name)
-            ).fetchone()
-            is not None
-            for table in ("datasets", "models")
-        ]
+            return False
+        clash = conn.execute(
+            "SELECT p.id, m.id FROM projects AS p "
+            "LEFT JOIN models AS m ON m.project_id = p.id AND m.name = ? WHERE p.name = ?",
+            (name, config.project),
+        ).fetchone()
     except sqlite3.Error:
-        return None
+        return False
     finally:
         conn.close()
-    if found[1]:
-        return None
-    return "existing" if found[0] else "new"
+    return clash is not None and clash[1] is None

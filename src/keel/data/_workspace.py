@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -377,16 +376,13 @@ class Workspace:
                 f"The folder {target} holds no files to version. Add files to it first."
             )
 
-        from ._quick_record import probe
+        from ._quick_record import recordable
 
-        known = probe(self.config, name)
+        quick = recordable(self.config, name)
         with contextlib.ExitStack() as stack:
             store = None
-            importing = None
-            if known is None:  # the store is opened, and the name checked, before any work
+            if not quick:  # the store is opened, and the name checked, before any work
                 store = stack.enter_context(self._open_store(name))
-            elif known == "new":  # the store is needed after the work: import it meanwhile
-                importing = _preload("keel.store._store", "keel.data._service")
             cached = self.cache.entries(key, folder=folder)
             digests: dict[str, str] = {}
             todo = []
@@ -404,8 +400,8 @@ class Workspace:
             manifest = manifest_bytes((rel, digests[rel], sizes[rel]) for rel in files)
             manifest_digest = self.objects.put(manifest)
             total = sum(sizes.values())
-            quick = None
-            if known == "existing":  # one transaction through sqlite3, no SQLAlchemy
+            recorded = None
+            if quick:  # one transaction through sqlite3, no SQLAlchemy
                 reuse = []
                 if previous is not None and (previous.name, previous.digest) == (
                     name,
@@ -413,14 +409,12 @@ class Workspace:
                 ):
                     reuse.append(previous.version)
                 source = {"path": key, "via": "keel data add"}
-                quick = record_files_version(
+                recorded = record_files_version(
                     self.config, name, manifest_digest, len(manifest), new, total, source, reuse
                 )
-            if quick is not None:
-                ref, number, created = quick.ref, quick.version, quick.created
+            if recorded is not None:
+                ref, number, created = recorded.ref, recorded.version, recorded.created
             else:
-                if importing is not None:
-                    importing.join()
                 if store is None:
                     store = stack.enter_context(self._open_store(name))
                 from ._service import DatasetService
@@ -880,29 +874,6 @@ def _check_rel(rel: str, file: Path) -> None:
             f"The version {file.name} names holds the path {rel!r}, which would be written "
             "outside its folder. Nothing was restored; check where this store came from."
         )
-
-
-def _preload(*modules: str) -> threading.Thread:
-    """Import ``modules`` in a background thread, started now; join it before using them.
-
-    The metadata store's imports (SQLAlchemy: a quarter of a second of CPU) then run on
-    one core while files are hashed and copied on the other (blake3 and the copies
-    release the GIL). A failed import is left for the caller's own import to raise.
-    """
-
-    def load() -> None:
-        import importlib
-
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except Exception:  # the caller's own import raises it, with its traceback
-                return
-
-    # not a daemon: should the command fail first, the import ends before the interpreter
-    thread = threading.Thread(target=load, name="keel-preload")
-    thread.start()
-    return thread
 
 
 def _record_objects(store: Store, sizes: dict[str, int]) -> None:
