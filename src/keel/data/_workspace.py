@@ -18,10 +18,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ from keel.store.objects._statcache import (
     store_files,
 )
 
+from ._quick_record import record_files_version
 from ._versions import check_name
 
 if TYPE_CHECKING:
@@ -361,25 +363,26 @@ class Workspace:
         name = check_name(name or (previous.name if previous else default_name(target.name)))
         key = self._key(target)
         folder = target.is_dir()
+        checked = time.time_ns()
+        files = scan(target)
         if previous is not None and previous.name == name:
-            unchanged = self._add_unchanged(target, key, folder, previous, pointer_file)
+            unchanged = self._add_unchanged(
+                target, key, folder, previous, pointer_file, files, checked
+            )
             if unchanged is not None:
                 return unchanged
+        if not files:
+            raise InvalidInput(
+                f"The folder {target} holds no files to version. Add files to it first."
+            )
 
-        from keel.store import Store
+        from ._quick_record import recordable
 
-        from ._service import DatasetService
-
-        with Store.open(self.config) as store:
-            self._objects = store.objects
-            service = DatasetService(store, self.config.project)
-            service.check_name_free(name)
-            checked = time.time_ns()
-            files = scan(target)
-            if not files:
-                raise InvalidInput(
-                    f"The folder {target} holds no files to version. Add files to it first."
-                )
+        quick = recordable(self.config, name)
+        with contextlib.ExitStack() as stack:
+            store = None
+            if not quick:  # the store is opened, and the name checked, before any work
+                store = stack.enter_context(self._open_store(name))
             cached = self.cache.entries(key, folder=folder)
             digests: dict[str, str] = {}
             todo = []
@@ -390,37 +393,59 @@ class Workspace:
                     todo.append(rel)
                 else:
                     digests[rel] = digest
-            new = store_files(store.objects, [files[rel] for rel in todo], on_progress)
+            new = store_files(self.objects, [files[rel] for rel in todo], on_progress)
             sizes = {rel: files[rel][1] for rel in digests}
             for rel, (digest, size) in zip(todo, new, strict=True):
                 digests[rel], sizes[rel] = digest, size
             manifest = manifest_bytes((rel, digests[rel], sizes[rel]) for rel in files)
-            manifest_digest = store.objects.put(manifest)
-            version, created = self._version(
-                service, name, manifest_digest, previous, new, sum(sizes.values()), key
-            )
+            manifest_digest = self.objects.put(manifest)
+            total = sum(sizes.values())
+            recorded = None
+            if quick:  # one transaction through sqlite3, no SQLAlchemy
+                reuse = []
+                if previous is not None and (previous.name, previous.digest) == (
+                    name,
+                    manifest_digest,
+                ):
+                    reuse.append(previous.version)
+                source = {"path": key, "via": "keel data add"}
+                recorded = record_files_version(
+                    self.config, name, manifest_digest, len(manifest), new, total, source, reuse
+                )
+            if recorded is not None:
+                ref, number, created = recorded.ref, recorded.version, recorded.created
+            else:
+                if store is None:
+                    store = stack.enter_context(self._open_store(name))
+                from ._service import DatasetService
+
+                service = DatasetService(store, self.config.project)
+                version, created = self._version(
+                    service, name, manifest_digest, previous, new, total, key
+                )
+                ref, number = version.ref, version.version
         self.cache.record(
             (_cache_key(key, rel, folder), *files[rel][1:], digests[rel], checked) for rel in todo
         )
         self.cache.forget(k for k in cached if _rel(k, key, folder) not in files)
         self.cache.save_snapshot(key, manifest_digest, files, checked)
         Pointer(
-            name=version.dataset,
-            version=version.version,
+            name=name,
+            version=number,
             digest=manifest_digest,
             path=target.name,
             kind="folder" if folder else "file",
             files=len(files),
-            size=sum(sizes.values()),
+            size=total,
         ).write(pointer_file)
         gitignore = _ignore_in_git(target)
         return AddResult(
             path=key,
             pointer=self._key(pointer_file),
-            ref=version.ref,
+            ref=ref,
             digest=manifest_digest,
             files=len(files),
-            size=sum(sizes.values()),
+            size=total,
             hashed=len(todo),
             unchanged=len(files) - len(todo),
             new_version=created,
@@ -428,7 +453,14 @@ class Workspace:
         )
 
     def _add_unchanged(
-        self, target: Path, key: str, folder: bool, pointer: Pointer, pointer_file: Path
+        self,
+        target: Path,
+        key: str,
+        folder: bool,
+        pointer: Pointer,
+        pointer_file: Path,
+        files: dict[str, FileStat],
+        checked: int,
     ) -> AddResult | None:
         """What ``add`` returns for a path whose files all still match the version its
         pointer names, told by the stat snapshot and a read-only look at the metadata (no
@@ -442,8 +474,6 @@ class Workspace:
 
         if pointer.kind != ("folder" if folder else "file") or pointer.path != target.name:
             return None
-        checked = time.time_ns()
-        files = scan(target)
         if len(files) != pointer.files or not files:
             return None
         if not self.cache.matches_snapshot(key, pointer.digest, files):
@@ -470,6 +500,17 @@ class Workspace:
             new_version=False,
             gitignore=self._key(gitignore) if gitignore else None,
         )
+
+    @contextlib.contextmanager
+    def _open_store(self, name: str) -> Iterator[Store]:
+        """The metadata store, once ``name`` is known to be free for a dataset."""
+        from keel.store import Store
+
+        from ._service import DatasetService
+
+        with Store.open(self.config) as store:
+            DatasetService(store, self.config.project).check_name_free(name)
+            yield store
 
     def _version(
         self,

@@ -258,8 +258,16 @@ class StatCache:
     def _write(self, sql: str, rows: list[tuple]) -> None:
         try:
             conn = self._connect()
-            with conn:
+            # one transaction for the batch: the connection autocommits (isolation_level
+            # None), and 'with conn' begins nothing, so each row would be its own commit
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except sqlite3.OperationalError:
             # locked by another keel for longer than the timeout: the cache stays behind,
             # which costs re-hashing later, never a wrong answer
