@@ -66,3 +66,39 @@ def test_purging_runs_deletes_their_points(store: Store) -> None:
     with pytest.raises(NotFound):
         tracking.log_batch(gone.id, metrics=[("loss", 1.0, 700, 1)])
     assert _points(store) == {keep.id: 601, "orphans": 0}
+
+
+def _migrate(store: Store, target: str, *, down: bool = False) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from keel.store._migrate import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.connect().execution_options(keel_write=True) as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+
+
+def _keys_of_points(store: Store) -> list[str]:
+    with store.read() as conn:
+        return [fk["referred_table"] for fk in sa.inspect(conn).get_foreign_keys("run_metrics")]
+
+
+def test_migration_0011_keeps_points_both_ways_and_its_downgrade_drops_orphans(
+    store: Store,
+) -> None:
+    tracking = SqlTracking(store)
+    run = tracking.create_run("exp")
+    tracking.log_batch(run.id, metrics=[("loss", 0.5, i, 1) for i in range(300)])
+    with store.write() as conn:  # a point whose run is gone, as only a bug could leave
+        conn.execute(
+            t.run_metrics.insert().values(run_id="e" * 32, key="loss", step=0, timestamp=1)
+        )
+    _migrate(store, "0010", down=True)
+    assert _keys_of_points(store) == ["runs"]
+    assert _points(store) == {run.id: 300, "orphans": 0}
+    _migrate(store, "head")
+    assert _keys_of_points(store) == []
+    assert _points(store) == {run.id: 300, "orphans": 0}
