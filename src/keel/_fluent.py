@@ -3,6 +3,7 @@ and asyncio: the active run is a context variable, not a global."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -151,20 +152,30 @@ def search_runs(
     records = default_client().tracker.backend.search_runs(
         RunQuery(experiments, filter, tuple(order_by or ()), max_results)
     )
-    rows = []
-    for r in records:
-        row: dict[str, Any] = {
-            "run_id": r.id,
-            "experiment": r.experiment,
-            "name": r.name,
-            "status": r.status,
-            "parent_id": r.parent_id,
-            "created_at": pd.Timestamp(r.created_at, unit="ms", tz="UTC"),
-            "ended_at": pd.Timestamp(r.ended_at, unit="ms", tz="UTC") if r.ended_at else pd.NaT,
-        }
-        row.update({f"params.{k}": v for k, v in r.params.items()})
-        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
-        row.update({f"tags.{k}": v for k, v in r.tags.items()})
-        rows.append(row)
-    columns = ["run_id", "experiment", "name", "status", "parent_id", "created_at", "ended_at"]
-    return pd.DataFrame(rows, columns=None if rows else columns)
+    # column by column (one conversion of the times, no Timestamp or dict per run): the
+    # frame that a list of row dicts gives, columns in order of first appearance, NaN where
+    # a run lacks a param, metric or tag
+    base: dict[str, list[Any]] = {
+        c: [] for c in ("run_id", "experiment", "name", "status", "parent_id", "created", "ended")
+    }
+    extra: dict[str, list[Any]] = {}
+    for i, r in enumerate(records):
+        for column, value in zip(
+            base.values(),
+            (r.id, r.experiment, r.name, r.status, r.parent_id, r.created_at, r.ended_at or None),
+            strict=True,
+        ):
+            column.append(value)
+        for prefix, values in (("params.", r.params), ("metrics.", r.metrics), ("tags.", r.tags)):
+            for key, value in values.items():
+                column = extra.get(prefix + key)
+                if column is None:
+                    extra[prefix + key] = column = [math.nan] * i
+                column.append(value)
+        for column in extra.values():
+            if len(column) == i:
+                column.append(math.nan)
+    created, ended = base.pop("created"), base.pop("ended")
+    base["created_at"] = pd.to_datetime(created, unit="ms", utc=True)  # type: ignore[assignment]
+    base["ended_at"] = pd.to_datetime(ended, unit="ms", utc=True)  # type: ignore[assignment]
+    return pd.DataFrame({**base, **extra})

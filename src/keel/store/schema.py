@@ -174,7 +174,9 @@ run_tags = sa.Table(
 run_metrics = sa.Table(
     "run_metrics",
     metadata,
-    _ref("run_id", "runs.id", ondelete="CASCADE"),
+    # no foreign key (migration 0011): checked per point, it bound bulk logging; the
+    # writer verifies the run once per transaction and the purge of runs deletes points
+    sa.Column("run_id", sa.String(32), nullable=False),
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),

@@ -288,13 +288,7 @@ def _purge_runs(conn: sa.Connection, runs: list[tuple[str, str, str, str]]) -> N
         conn.execute(
             t.step_runs.update().where(t.step_runs.c.run_id.in_(chunk)).values(run_id=None)
         )
-        for table in (
-            t.run_params,
-            t.run_tags,
-            t.run_metrics,
-            t.run_latest_metrics,
-            t.run_artifacts,
-        ):
+        for table in (t.run_params, t.run_tags, t.run_latest_metrics, t.run_artifacts):
             conn.execute(table.delete().where(table.c.run_id.in_(chunk)))
         le = t.lineage_edges
         conn.execute(
@@ -306,6 +300,10 @@ def _purge_runs(conn: sa.Connection, runs: list[tuple[str, str, str, str]]) -> N
             )
         )
         conn.execute(t.runs.delete().where(t.runs.c.id.in_(chunk)))
+        # points have no foreign key (migration 0011): deleted after the run rows, so that
+        # on PostgreSQL a writer that held a run's row until its commit has its points seen
+        # here, and one that comes later finds no run to write to
+        conn.execute(t.run_metrics.delete().where(t.run_metrics.c.run_id.in_(chunk)))
     for run_id, name, experiment, project_id in runs:
         _purge_event(conn, project_id, "run", run_id, {"name": name, "experiment": experiment})
 

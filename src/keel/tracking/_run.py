@@ -129,12 +129,13 @@ class Run:
             self._keys.add(check_key("metric", key))
         if type(value) is not float:
             value = metric_value(key, value)
-        if step is None:
-            step = self._next_step(key)
+        if step is None:  # _next_step, inline: this is the hottest path of tracking
+            steps = self._steps
+            step = steps[key] = steps.get(key, -1) + 1
         elif type(step) is not int or not 0 <= step <= INT64_MAX:
             step = check_step(key, step)
         ts = time.time_ns() // 1_000_000 if timestamp is None else check_timestamp(key, timestamp)
-        self._flusher.add(self.id, key, value, step, ts)
+        self._flusher.add(self._record.id, key, value, step, ts)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record several metrics at the same step (and time)."""

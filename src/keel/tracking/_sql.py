@@ -391,10 +391,13 @@ class SqlTracking:
             ordered = ordered.limit(query.max_results).offset(query.offset)
             stale = self._stale()
             records = {}
-            for row in conn.execute(ordered).mappings():
-                _, name, deleted = experiments[row["experiment_id"]]
-                found = {**row, "experiment": name, "deleted_since": row["deleted_at"] or deleted}
-                records[row["id"]] = _run_from_row(found, stale, include)
+            result = conn.execute(ordered)
+            names = list(result.keys())  # once: a RowMapping builds its keys again per row
+            for values in result:
+                row = dict(zip(names, values, strict=True))
+                _, row["experiment"], deleted = experiments[row["experiment_id"]]
+                row["deleted_since"] = row["deleted_at"] or deleted
+                records[row["id"]] = _run_from_row(row, stale, include)
             if query.include_details and records:
                 _attach_details(conn, records, artifacts="artifacts" in include)
         return list(records.values())
@@ -605,15 +608,11 @@ def _run_from_row(
 def _attach_details(conn: sa.Connection, records: dict[str, RunRecord], *, artifacts: bool) -> None:
     """Fill in the params, tags and latest metrics of ``records`` (and their artifacts)."""
     ids = list(records)
-    for table, attr in ((t.run_params, "params"), (t.run_tags, "tags")):
-        for run_id, key, value in conn.execute(
-            sa.select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(ids))
-        ):
+    listed = _statements.id_list(conn, ids)  # one parameter: no statement built per size
+    for table, attr in (("run_params", "params"), ("run_tags", "tags")):
+        for run_id, key, value in _statements.rows(conn, f"{table}_of", (listed,)):
             getattr(records[run_id], attr)[key] = value
-    m = t.run_latest_metrics
-    for run_id, key, value in conn.execute(
-        sa.select(m.c.run_id, m.c.key, m.c.value).where(m.c.run_id.in_(ids))
-    ):
+    for run_id, key, value in _statements.rows(conn, "run_latest_metrics_of", (listed,)):
         records[run_id].metrics[key] = decode_value(value)
     if not artifacts:
         return

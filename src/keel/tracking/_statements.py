@@ -15,9 +15,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
-__all__ = ["first", "run", "translated"]
+__all__ = ["first", "id_list", "rows", "run", "translated"]
 
 _SQL: dict[str, str] = {
     "experiment": "SELECT id, deleted_at FROM experiments WHERE project_id = ? AND name = ?",
@@ -57,7 +58,20 @@ _POSTGRES["insert_run"] = (  # the JSON columns take text cast to json
     "started_at, heartbeat_at, code, environment) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::json, %s::json)"
 )
+# the params, tags and latest metrics of listed runs (a search's page): the ids as one
+# parameter, a JSON array on SQLite and an array on PostgreSQL (see :func:`id_list`), so no
+# statement is rebuilt for each number of ids
+for _table in ("run_params", "run_tags", "run_latest_metrics"):
+    _SQL[f"{_table}_of"] = (
+        f"SELECT run_id, key, value FROM {_table} WHERE run_id IN (SELECT value FROM json_each(?))"
+    )
+    _POSTGRES[f"{_table}_of"] = f"SELECT run_id, key, value FROM {_table} WHERE run_id = ANY(%s)"
 _BY_DIALECT = {"sqlite": _SQL, "postgresql": _POSTGRES}
+
+
+def id_list(conn: sa.Connection, ids: list[str]) -> Any:
+    """``ids`` as the one parameter of the ``*_of`` statements on ``conn``'s dialect."""
+    return ids if conn.dialect.name == "postgresql" else orjson.dumps(ids).decode()
 
 
 def run(conn: sa.Connection, name: str, params: Sequence[Any] | list[Sequence[Any]]) -> int:
@@ -65,6 +79,12 @@ def run(conn: sa.Connection, name: str, params: Sequence[Any] | list[Sequence[An
     tuple) or many (a list of tuples, one ``executemany``); the number of rows changed."""
     with _cursor(conn, name, params) as cursor:
         return cursor.rowcount
+
+
+def rows(conn: sa.Connection, name: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Every row that query ``name`` answers."""
+    with _cursor(conn, name, params) as cursor:
+        return cursor.fetchall()
 
 
 def first(conn: sa.Connection, name: str, params: Sequence[Any]) -> tuple[Any, ...] | None:

@@ -1,0 +1,104 @@
+"""Metric points have no foreign key to their run (migration 0011): the writer verifies the
+run once per transaction and the purge deletes points. No path may leave an orphan point."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from keel.errors import NotFound
+from keel.store import Store
+from keel.store import schema as t
+from keel.tracking import SqlTracking, purge_deleted
+from keel.tracking._records import CheckedPoints
+
+
+def _points(store: Store) -> dict[str, int]:
+    """Stored points per run id, and how many have no run."""
+    m, r = t.run_metrics, t.runs
+    with store.read() as conn:
+        per_run = dict(
+            conn.execute(sa.select(m.c.run_id, sa.func.count()).group_by(m.c.run_id)).all()
+        )
+        orphans = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(m)
+            .where(~sa.exists().where(r.c.id == m.c.run_id))
+        ).scalar_one()
+    return {**per_run, "orphans": orphans}
+
+
+def test_run_metrics_has_no_foreign_key_but_latest_metrics_keeps_its_own(store: Store) -> None:
+    with store.read() as conn:
+        inspector = sa.inspect(conn)
+        assert inspector.get_foreign_keys("run_metrics") == []
+        latest = inspector.get_foreign_keys("run_latest_metrics")
+        assert [fk["referred_table"] for fk in latest] == ["runs"]
+
+
+@pytest.mark.parametrize("size", [3, 1000])  # below and above the SQL-derived latest values
+def test_points_for_a_missing_run_are_refused_and_none_is_written(store: Store, size: int) -> None:
+    tracking = SqlTracking(store)
+    run = tracking.create_run("exp")
+    points = [("loss", 0.5, i, 1) for i in range(size)]
+    for missing in ("f" * 32, "0123"):
+        with pytest.raises(NotFound):
+            tracking.log_batch(missing, metrics=points)
+        with pytest.raises(NotFound):
+            tracking.log_batch(missing, metrics=CheckedPoints(points))  # as the SDK sends
+        with pytest.raises(NotFound):
+            tracking.end_run(missing, "FINISHED", metrics=points)
+    tracking.log_batch(run.id, metrics=points)
+    assert _points(store) == {run.id: size, "orphans": 0}
+
+
+def test_purging_runs_deletes_their_points(store: Store) -> None:
+    tracking = SqlTracking(store)
+    keep, gone = tracking.create_run("exp"), tracking.create_run("exp")
+    in_gone_exp = tracking.create_run("other")
+    for run in (keep, gone, in_gone_exp):
+        tracking.log_batch(run.id, metrics=[("loss", 0.1 * i, i, 1) for i in range(600)])
+        tracking.log_batch(run.id, metrics=[("acc", 0.9, 0, 1)])
+    tracking.delete_run(gone.id)
+    tracking.delete_experiment("other")
+    purge_deleted(store, retention_days=0)
+    assert _points(store) == {keep.id: 601, "orphans": 0}
+    with pytest.raises(NotFound):
+        tracking.log_batch(gone.id, metrics=[("loss", 1.0, 700, 1)])
+    assert _points(store) == {keep.id: 601, "orphans": 0}
+
+
+def _migrate(store: Store, target: str, *, down: bool = False) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from keel.store._migrate import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.connect().execution_options(keel_write=True) as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+
+
+def _keys_of_points(store: Store) -> list[str]:
+    with store.read() as conn:
+        return [fk["referred_table"] for fk in sa.inspect(conn).get_foreign_keys("run_metrics")]
+
+
+def test_migration_0011_keeps_points_both_ways_and_its_downgrade_drops_orphans(
+    store: Store,
+) -> None:
+    tracking = SqlTracking(store)
+    run = tracking.create_run("exp")
+    tracking.log_batch(run.id, metrics=[("loss", 0.5, i, 1) for i in range(300)])
+    with store.write() as conn:  # a point whose run is gone, as only a bug could leave
+        conn.execute(
+            t.run_metrics.insert().values(run_id="e" * 32, key="loss", step=0, timestamp=1)
+        )
+    _migrate(store, "0010", down=True)
+    assert _keys_of_points(store) == ["runs"]
+    assert _points(store) == {run.id: 300, "orphans": 0}
+    _migrate(store, "head")
+    assert _keys_of_points(store) == []
+    assert _points(store) == {run.id: 300, "orphans": 0}
