@@ -1,4 +1,4 @@
-"""Metric points have no foreign key to their run (migration 0011): the writer verifies the
+"""Metric points have no foreign key to their run (migration 0012): the writer verifies the
 run once per transaction and the purge deletes points. No path may leave an orphan point."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _keys_of_points(store: Store) -> list[str]:
         return [fk["referred_table"] for fk in sa.inspect(conn).get_foreign_keys("run_metrics")]
 
 
-def test_migration_0011_keeps_points_both_ways_and_its_downgrade_drops_orphans(
+def test_migration_0012_keeps_points_both_ways_and_its_downgrade_drops_orphans(
     store: Store,
 ) -> None:
     tracking = SqlTracking(store)
@@ -96,7 +96,7 @@ def test_migration_0011_keeps_points_both_ways_and_its_downgrade_drops_orphans(
         conn.execute(
             t.run_metrics.insert().values(run_id="e" * 32, key="loss", step=0, timestamp=1)
         )
-    _migrate(store, "0010", down=True)
+    _migrate(store, "0011", down=True)
     assert _keys_of_points(store) == ["runs"]
     assert _points(store) == {run.id: 300, "orphans": 0}
     _migrate(store, "head")

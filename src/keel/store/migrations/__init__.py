@@ -1,4 +1,4 @@
 """Alembic migrations of the metadata schema, applied automatically when a store opens."""
 
-HEAD = "0011"
+HEAD = "0012"
 """The newest revision; a test checks it matches the scripts in ``versions/``."""

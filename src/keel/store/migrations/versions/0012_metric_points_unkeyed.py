@@ -7,8 +7,8 @@ transaction as the points), and the one path that deletes runs (the purge of sof
 runs) deletes their points explicitly, after the run rows. ``run_latest_metrics`` keeps its
 key: one row per metric, not per point.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 16:05:00.000000
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
