@@ -27,7 +27,9 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	@# the tests start many keel processes: let them compile keel's modules once, even where
+	@# the environment sets PYTHONDONTWRITEBYTECODE (this machine does)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks
