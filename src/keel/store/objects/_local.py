@@ -35,6 +35,8 @@ from ._packs import (
 __all__ = ["LocalObjectStore"]
 
 TMP_DIR = "tmp"
+UNHASHED_CHUNK = 1024 * 1024
+"""Bytes copied per step from a stream that checks itself (see :meth:`LocalObjectStore.put`)."""
 
 log = logging.getLogger("keel.store")
 
@@ -330,9 +332,22 @@ class LocalObjectStore(ObjectStore):
         check_digest(digest)
         return f"{self.url}{os.sep}{digest[:2]}{os.sep}{digest[2:]}"
 
-    def put(self, source: Source) -> str:
+    def put(self, source: Source, *, digest: str | None = None) -> str:
+        """Store ``source`` (written to a temporary file, flushed, then renamed) and
+        return its digest.
+
+        Args:
+            source: the bytes, a path or a readable stream.
+            digest: the source's digest when the caller checks the bytes itself as they are
+                read (the server's upload body, whose last read fails unless the bytes
+                hash to it), so that they are not hashed twice. It is trusted: a wrong one
+                stores bytes under a name that is not theirs, so pass it only from such a
+                verifying source; a failing read still leaves nothing behind.
+        """
+        if digest is not None:
+            check_digest(digest)
         if isinstance(source, bytes | bytearray | memoryview):
-            digest = hash_bytes(source)
+            digest = digest or hash_bytes(source)
             with self._writing():
                 size = memoryview(source).nbytes
                 stored = self._intact(digest, size) and self._touch(digest)
@@ -344,7 +359,10 @@ class LocalObjectStore(ObjectStore):
         stream, owned = as_stream(source)
         try:
             with self._writing():
-                tmp, digest = self._copy_to_tmp(stream, source)
+                if digest is None:
+                    tmp, digest = self._copy_to_tmp(stream, source)
+                else:
+                    tmp = self._copy_unhashed(stream)
                 try:
                     if self.fsync:
                         with open(tmp, "rb+") as fh:
@@ -356,6 +374,19 @@ class LocalObjectStore(ObjectStore):
         finally:
             if owned:
                 stream.close()
+
+    def _copy_unhashed(self, stream: BinaryIO) -> str:
+        """Copy a stream that checks its own bytes to a temporary file (not flushed)."""
+        tmp = str(self._tmp_path())
+        try:
+            with open(tmp, "wb") as out:
+                # no hashing, so no use for large chunks: a small buffer per upload
+                for chunk in chunks(stream, min(_size_hint(stream), UNHASHED_CHUNK)):
+                    out.write(chunk)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return tmp
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
