@@ -77,3 +77,29 @@ def test_without_a_digest_the_store_still_hashes(tmp_path: Path) -> None:
     objects = LocalObjectStore(tmp_path / "objects", fsync=False)
     data = os.urandom(100_000)
     assert objects.put(_SelfChecking(data)) == blake3.blake3(data).hexdigest()
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_put_many_with_digests_stores_every_object_without_hashing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    # small ones (packed: more than PACK_MIN_OBJECTS of them), and larger loose ones
+    blobs = [os.urandom(1000 + i) for i in range(40)] + [os.urandom(300_000 + i) for i in range(3)]
+    digests = [blake3.blake3(b).hexdigest() for b in blobs]
+    objects = LocalObjectStore(tmp_path / "objects", fsync=fsync)
+    _no_hashing(monkeypatch)
+    assert objects.put_many([memoryview(b) for b in blobs], digests=digests) == digests
+    monkeypatch.undo()
+    for blob, digest in zip(blobs, digests, strict=True):
+        assert objects.read_bytes(digest) == blob
+        assert objects.verify(digest)
+    assert objects.stale_temporaries() == []
+
+
+def test_put_many_refuses_digests_that_do_not_pair_with_the_sources(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    with pytest.raises(InvalidInput, match="one digest per source"):
+        objects.put_many([b"a", b"b"], digests=[blake3.blake3(b"a").hexdigest()])
+    with pytest.raises(InvalidInput, match="not an object digest"):
+        objects.put_many([b"a", b"b"], digests=["x", "y"])
+    assert list(objects.digests()) == []
