@@ -93,11 +93,12 @@ def create_app(config: Config | None = None, *, auth: bool | None = None) -> Fas
     app.state.tokens = TokenService(store)
     app.state.auth = auth
     app.state.max_upload = config.max_upload_mb * 1024 * 1024
+    app.state.max_request = config.max_request_mb * 1024 * 1024
     install_error_handlers(app)
     app.add_middleware(RequestLog)  # outermost: logs every answer, refusals included
     app.add_middleware(
         BodyLimit,
-        limit=config.max_request_mb * 1024 * 1024,
+        limit=app.state.max_request,
         streams=streaming_routes(tracking.router, objects.router, prefix="/api/v1"),
     )
 

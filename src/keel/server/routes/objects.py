@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +46,8 @@ STORED_BYTES = binary_answer(
     "they arrive, as keel's clients do."
 )
 READ_CHUNK = 1024 * 1024
+BATCHES_IN_FLIGHT = 8
+"""Batch bodies held in memory at once (each at most KEEL_MAX_REQUEST_MB); more wait."""
 
 
 def _objects(request: Request) -> ObjectStore:
@@ -84,6 +87,7 @@ def missing(
         headers=False,
     ),
 )
+@streams_body  # read here, after a place among the batches in flight is free
 async def put_batch(request: Request) -> JSONResponse:
     """Store several small objects sent in one body: all of them, or none.
 
@@ -91,17 +95,56 @@ async def put_batch(request: Request) -> JSONResponse:
     match, a malformed or cut-off body stores nothing. A push of many small files sends
     them this way, so each costs a few bytes of framing rather than a request.
     """
+    limit = request.app.state.max_request
+    declared = _content_length(request)
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(_batch_too_large(declared, limit))
+    # each batch is held whole until it is checked: at most BATCHES_IN_FLIGHT at once, so
+    # many clients pushing together wait for a turn instead of growing the server
+    async with _batch_turns(request):
+        body = await _receive(request, limit, declared)
+        items = parse_batch(body)
+        # hashing and storing run off the event loop, which keeps serving other requests
+        await run_in_threadpool(_store_batch, _objects(request), items)
+    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
+    return JSONResponse({"stored": answer}, status_code=201)
+
+
+def _batch_turns(request: Request) -> anyio.Semaphore:
+    """The app's places for batch bodies in memory (made on first use, in its event loop)."""
+    state = request.app.state
+    turns = getattr(state, "batch_turns", None)
+    if turns is None:
+        turns = state.batch_turns = anyio.Semaphore(BATCHES_IN_FLIGHT)
+    return turns
+
+
+async def _receive(request: Request, limit: int, declared: int | None) -> bytearray:
+    """The whole body, in one buffer, refused (413) as soon as it goes past ``limit``."""
+    body = bytearray()
     try:
-        body = await request.body()  # bounded by KEEL_MAX_REQUEST_MB (BodyLimit)
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge(_batch_too_large(len(body), limit))
     except ClientDisconnect as exc:
         raise InvalidInput(
             "The batch was cut off before its end. Nothing was stored; send it again."
         ) from exc
-    items = parse_batch(body)
-    # hashing and storing run off the event loop, which keeps serving other requests
-    await run_in_threadpool(_store_batch, _objects(request), items)
-    answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
-    return JSONResponse({"stored": answer}, status_code=201)
+    if declared is not None and len(body) != declared:
+        raise InvalidInput(
+            f"The batch was cut off: {len(body)} bytes of the {declared} announced by "
+            "Content-Length arrived. Nothing was stored; send it again."
+        )
+    return body
+
+
+def _batch_too_large(size: int, limit: int) -> str:
+    return (
+        f"The batch body ({size} bytes or more) is larger than this server's limit of "
+        f"{limit // 2**20} MiB per request. Send fewer objects per batch, or raise "
+        "KEEL_MAX_REQUEST_MB on the server."
+    )
 
 
 def _store_batch(objects: ObjectStore, items: dict[str, memoryview]) -> None:
@@ -114,7 +157,10 @@ def _store_batch(objects: ObjectStore, items: dict[str, memoryview]) -> None:
                 "are not this object. Nothing of the batch was stored; send each object's own "
                 "bytes under its blake3 digest."
             )
-    stored = objects.put_many(list(items.values()))
+    if isinstance(objects, LocalObjectStore):  # just checked: not hashed again
+        stored = objects.put_many(list(items.values()), digests=list(items))
+    else:
+        stored = objects.put_many(list(items.values()))
     if stored != list(items):  # the store read back other bytes than were checked: a bug
         raise IntegrityError(
             "The batch was stored under other digests than checked; report this bug."
@@ -203,11 +249,19 @@ async def put_object(digest: str, request: Request) -> JSONResponse:
         incomplete=lambda size: _incomplete(digest, size, declared),
         too_large=lambda size: _too_large(digest, size, limit),
     )
-    stored = await run_in_threadpool(_objects(request).put, body)
+    stored = await run_in_threadpool(_put_checked, _objects(request), body)
     if stored != digest:  # the store read other bytes than were checked: a server bug
         raise IntegrityError(f"Object {digest} was stored as {stored}; report this bug.")
     size = body.size
     return JSONResponse({"digest": digest, "size": size}, status_code=201)
+
+
+def _put_checked(objects: ObjectStore, body: CheckedBody) -> str:
+    """Store an upload; a local store takes the digest the body checks as it is read,
+    so each byte is hashed once (a body that is not the object fails its last read)."""
+    if isinstance(objects, LocalObjectStore):
+        return objects.put(body, digest=body.digest)
+    return objects.put(body)
 
 
 @router.get(

@@ -40,6 +40,9 @@ BATCH_OBJECT_MAX = 1024 * 1024
 """Objects up to this size travel in batches (``POST /objects/batch``), larger ones alone."""
 BATCH_BYTES = 3 * 1024 * 1024
 """Most bytes of one batch: below the server's default request limit (4 MiB)."""
+PIPELINE_BYTES = 32 * 1024 * 1024
+"""Newly hashed bytes after which a push asks the server which it lacks and sends them,
+while it hashes the rest."""
 PULL_WORKERS = 8
 """Downloads in flight at once in :meth:`HttpObjectStore.get_many` (each mostly waits on
 the server's per-request cost, so more threads than cores pay off)."""
@@ -126,9 +129,13 @@ class HttpObjectStore(ObjectStore):
         return self.put_many([source], workers=1)[0]
 
     def put_many(self, sources: list[Source], *, workers: int = 4) -> list[str]:
-        """Hash every source, ask the server once which it lacks, send only those.
+        """Hash every source, ask the server which it lacks, send only those.
 
-        Digests come back in the order of ``sources``; the same bytes are sent once.
+        Sending starts while the later sources are still being hashed: every
+        :data:`PIPELINE_BYTES` of newly hashed bytes, the server is asked which of them it
+        lacks and those go out (files the stat cache knows unchanged are asked about at
+        the end, all at once). Digests come back in the order of ``sources``; the same
+        bytes are sent once.
         """
         paths = [str(s) for s in sources if isinstance(s, str | os.PathLike)]
         known = _known_files(self.url, paths) if paths and self.remember_files else None
@@ -139,12 +146,20 @@ class HttpObjectStore(ObjectStore):
             # (whose per-task cost would be most of an unchanged re-push)
             hits = {i: _Staged(*cached[str(s)], path=Path(s)) for i, s in _cached(sources, cached)}
             misses = [s for i, s in enumerate(sources) if i not in hits]
-            fresh = iter(list(_map(self._stage, misses, workers)))
-            staged = [hits[i] if i in hits else next(fresh) for i in range(len(sources))]
-            lacking = set(self.missing(s.digest for s in staged))
-            sends = {s.digest: s for s in staged if s.digest in lacking}
-            for _ in _map(self._send_group, _groups(list(sends.values())), workers):
-                pass
+            with _Sender(self, workers) as sender:
+                fresh = _map(self._stage, misses, workers)  # in order, as they are hashed
+                pending: list[_Staged] = []
+                hashed = 0
+                for i in range(len(sources)):
+                    item = hits[i] if i in hits else next(fresh)
+                    staged.append(item)
+                    pending.append(item)
+                    if i not in hits:
+                        hashed += item.size
+                    if hashed >= PIPELINE_BYTES:
+                        sender.offer(pending)
+                        pending, hashed = [], 0
+                sender.offer(pending)
             if known is not None:  # every object is on the server now
                 known.record(
                     {str(s): (i.digest, i.size) for s, i in zip(sources, staged, strict=True)}
@@ -369,6 +384,50 @@ class HttpObjectStore(ObjectStore):
             f"Object {digest} is not in the object store {self.url}. Push it first "
             "(put or put_many), or check the digest."
         )
+
+
+class _Sender:
+    """The sending half of :meth:`HttpObjectStore.put_many`: asks the server which of the
+    staged objects offered it lacks and sends them on ``workers`` threads, each digest
+    once; leaving the block waits for every send and raises the first failure."""
+
+    def __init__(self, store: HttpObjectStore, workers: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.store = store
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        self.futures: list[Any] = []
+        self.offered: set[str] = set()
+
+    def offer(self, items: list[_Staged]) -> None:
+        """Send those of ``items`` the server lacks (and not already on their way)."""
+        for future in self.futures:  # a send that failed stops the push now
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        new = [i for i in items if i.digest not in self.offered]
+        if not new:
+            return
+        lacking = set(self.store.missing(i.digest for i in new))
+        sends = {i.digest: i for i in new if i.digest in lacking}
+        self.offered.update(i.digest for i in new)
+        for group in _groups(list(sends.values())):
+            self.futures.append(self.pool.submit(self.store._send_group, group))
+
+    def __enter__(self) -> _Sender:
+        return self
+
+    def __exit__(self, kind: object, error: object, tb: object) -> None:
+        try:
+            if error is not None:
+                for future in self.futures:
+                    future.cancel()
+            for future in self.futures:
+                if not future.cancelled():
+                    exc = future.exception()
+                    if exc is not None and error is None:
+                        raise exc
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def _cached(sources: list[Source], cached: dict[str, tuple[str, int]]) -> Iterator[tuple[int, Any]]:

@@ -28,7 +28,7 @@ def frame(objects: list[tuple[str, bytes]]) -> bytes:
     return b"".join(header(d, len(data)) + data for d, data in objects)
 
 
-def parse_batch(body: bytes) -> dict[str, memoryview]:
+def parse_batch(body: bytes | bytearray) -> dict[str, memoryview]:
     """The objects of a batch body, by digest, in order (a repeated object once).
 
     Raises:

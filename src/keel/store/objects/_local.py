@@ -35,6 +35,8 @@ from ._packs import (
 __all__ = ["LocalObjectStore"]
 
 TMP_DIR = "tmp"
+UNHASHED_CHUNK = 1024 * 1024
+"""Bytes copied per step from a stream that checks itself (see :meth:`LocalObjectStore.put`)."""
 
 log = logging.getLogger("keel.store")
 
@@ -73,9 +75,15 @@ class LocalObjectStore(ObjectStore):
 
     # -- writing many objects ----------------------------------------------------------
 
-    def put_many(self, sources: list[Source], *, workers: int = 4) -> list[str]:
+    def put_many(
+        self, sources: list[Source], *, workers: int = 4, digests: list[str] | None = None
+    ) -> list[str]:
         """Store many objects with two flushes of the store's filesystem for the whole
         batch, not two per file; small objects of a large batch go into pack files.
+
+        ``digests``, one per source, are trusted as :meth:`put`'s ``digest`` is: only
+        for bytes the caller has just hashed itself (the server's batch route), so that
+        they are not hashed twice.
 
         Every object (or pack) is first written under a temporary name; one ``syncfs``
         makes all those bytes durable; only then are they renamed into place (a pack
@@ -83,12 +91,24 @@ class LocalObjectStore(ObjectStore):
         power cut at any point leaves at most temporary files, never a named object or
         a visible pack whose bytes did not reach the disk.
         """
+        if digests is not None:
+            if len(digests) != len(sources):
+                raise InvalidInput(
+                    f"put_many got {len(digests)} digests for {len(sources)} sources; give "
+                    "one digest per source, or none."
+                )
+            digests = [check_digest(d) for d in digests]
         if len(sources) < 2:
-            return [self.put(source) for source in sources]
+            return [
+                self.put(source, digest=digests[i] if digests else None)
+                for i, source in enumerate(sources)
+            ]
         with self._writing():
-            return self._put_many(sources, workers)
+            return self._put_many(sources, workers, digests)
 
-    def _put_many(self, sources: list[Source], workers: int) -> list[str]:
+    def _put_many(
+        self, sources: list[Source], workers: int, digests: list[str] | None = None
+    ) -> list[str]:
         from concurrent.futures import ThreadPoolExecutor
 
         workers = max(1, workers)
@@ -97,7 +117,11 @@ class LocalObjectStore(ObjectStore):
         # a few dozen sources per task, not one: for 100,000 small files the executor's
         # futures and locks would otherwise cost more than the files
         size = max(1, min(32, len(sources) // (4 * workers)))
-        batches = [sources[i : i + size] for i in range(0, len(sources), size)]
+        known: list[str | None] = list(digests) if digests else [None] * len(sources)
+        batches = [
+            list(zip(sources[i : i + size], known[i : i + size], strict=True))
+            for i in range(0, len(sources), size)
+        ]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(self._stage_batch, batch, packer) for batch in batches]
         staged: list[Staged] = []
@@ -114,7 +138,7 @@ class LocalObjectStore(ObjectStore):
                 raise failed[0]
             packs, few = packer.finish()
             for digest, data in few:
-                loose[digest] = self._stage_bytes(data)[0]  # type: ignore[assignment]
+                loose[digest] = self._stage_bytes(data, digest)[0]  # type: ignore[assignment]
             wrote = bool(packs or loose) or any(tmp for tmp, _, _ in staged)
             if self.fsync and wrote:
                 syncfs(self.url)
@@ -138,12 +162,15 @@ class LocalObjectStore(ObjectStore):
             packer.discard()
         return [digest for _, digest, _ in staged]
 
-    def _stage_batch(self, sources: list[Source], packer: _Packer) -> list[Staged]:
-        """:meth:`_stage` each source; on a failure, remove what was staged and raise."""
+    def _stage_batch(
+        self, sources: list[tuple[Source, str | None]], packer: _Packer
+    ) -> list[Staged]:
+        """:meth:`_stage` each ``(source, digest or None)``; on a failure, remove what was
+        staged and raise."""
         staged: list[Staged] = []
         try:
-            for source in sources:
-                staged.append(self._stage(source, packer))
+            for source, digest in sources:
+                staged.append(self._stage(source, packer, digest))
         except BaseException:
             for tmp, _, _ in staged:
                 if tmp is not None:
@@ -151,14 +178,14 @@ class LocalObjectStore(ObjectStore):
             raise
         return staged
 
-    def _stage(self, source: Source, packer: _Packer) -> Staged:
+    def _stage(self, source: Source, packer: _Packer, digest: str | None = None) -> Staged:
         """Write ``source`` to a temporary file (not flushed), or hand a small one to the
-        packer, and return what was staged with its digest."""
+        packer, and return what was staged with its digest (``digest`` if given: trusted)."""
         if isinstance(source, bytes | bytearray | memoryview):
             if memoryview(source).nbytes <= PACK_THRESHOLD:
                 data = bytes(source)
-                return self._stage_small(hash_bytes(data), data, packer)
-            return self._stage_bytes(source)
+                return self._stage_small(digest or hash_bytes(data), data, packer)
+            return self._stage_bytes(source, digest)
         stream, owned = as_stream(source)
         try:
             if _file_size(stream) <= PACK_THRESHOLD:
@@ -180,7 +207,9 @@ class LocalObjectStore(ObjectStore):
         packer.add(digest, data)
         return None, digest, None  # the packer holds the bytes until its pack is written
 
-    def _stage_bytes(self, data: bytes | bytearray | memoryview) -> Staged:
+    def _stage_bytes(
+        self, data: bytes | bytearray | memoryview, digest: str | None = None
+    ) -> Staged:
         tmp = str(self._tmp_path())
         try:
             with open(tmp, "wb") as out:
@@ -188,7 +217,7 @@ class LocalObjectStore(ObjectStore):
         except BaseException:
             _unlink(tmp)
             raise
-        return tmp, hash_bytes(data), None
+        return tmp, digest or hash_bytes(data), None
 
     def _keep_existing(self, digest: str, data: bytes, touched: set[str]) -> None:
         """A staged small object found already stored: refresh its time so gc keeps it
@@ -199,7 +228,7 @@ class LocalObjectStore(ObjectStore):
                 return
         elif self._packed_intact(digest, touched, refresh=False):
             return
-        tmp, _, _ = self._stage_bytes(data)
+        tmp, _, _ = self._stage_bytes(data, digest)
         try:
             if self.fsync:
                 with open(tmp, "rb+") as fh:
@@ -332,9 +361,22 @@ class LocalObjectStore(ObjectStore):
         check_digest(digest)
         return f"{self.url}{os.sep}{digest[:2]}{os.sep}{digest[2:]}"
 
-    def put(self, source: Source) -> str:
+    def put(self, source: Source, *, digest: str | None = None) -> str:
+        """Store ``source`` (written to a temporary file, flushed, then renamed) and
+        return its digest.
+
+        Args:
+            source: the bytes, a path or a readable stream.
+            digest: the source's digest when the caller checks the bytes itself as they are
+                read (the server's upload body, whose last read fails unless the bytes
+                hash to it), so that they are not hashed twice. It is trusted: a wrong one
+                stores bytes under a name that is not theirs, so pass it only from such a
+                verifying source; a failing read still leaves nothing behind.
+        """
+        if digest is not None:
+            check_digest(digest)
         if isinstance(source, bytes | bytearray | memoryview):
-            digest = hash_bytes(source)
+            digest = digest or hash_bytes(source)
             with self._writing():
                 size = memoryview(source).nbytes
                 stored = self._intact(digest, size) and self._touch(digest)
@@ -346,7 +388,10 @@ class LocalObjectStore(ObjectStore):
         stream, owned = as_stream(source)
         try:
             with self._writing():
-                tmp, digest = self._copy_to_tmp(stream, source)
+                if digest is None:
+                    tmp, digest = self._copy_to_tmp(stream, source)
+                else:
+                    tmp = self._copy_unhashed(stream)
                 try:
                     if self.fsync:
                         with open(tmp, "rb+") as fh:
@@ -358,6 +403,19 @@ class LocalObjectStore(ObjectStore):
         finally:
             if owned:
                 stream.close()
+
+    def _copy_unhashed(self, stream: BinaryIO) -> str:
+        """Copy a stream that checks its own bytes to a temporary file (not flushed)."""
+        tmp = str(self._tmp_path())
+        try:
+            with open(tmp, "wb") as out:
+                # no hashing, so no use for large chunks: a small buffer per upload
+                for chunk in chunks(stream, min(_size_hint(stream), UNHASHED_CHUNK)):
+                    out.write(chunk)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return tmp
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
