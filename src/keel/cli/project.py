@@ -104,9 +104,10 @@ def _already_initialised(store: Store) -> dict[str, object]:
 
     project = store.config.project
     if store.find_project_id(project) is None:
-        names = ", ".join(repr(p["name"]) for p in store.projects())
+        names = [repr(p["name"]) for p in store.projects()]
+        held = f"project{'s' * (len(names) != 1)} {', '.join(names)}"
         raise AlreadyExists(
-            f"{_where(store)} already holds a keel store, with project(s) {names} but not "
+            f"{_where(store)} already holds a keel store, with {held} but not "
             f"{project!r}, the project asked for (KEEL_PROJECT or keel.toml). Create it with "
             f"'keel projects create {project}', or unset KEEL_PROJECT to use the existing one."
         )
