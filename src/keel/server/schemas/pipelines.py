@@ -86,7 +86,7 @@ class StepRun(BaseModel):
     started_at: int | None
     ended_at: int | None
     run_id: str | None = Field(
-        None, description="The tracking run the step started (keel.start_run in it), if any."
+        description="The tracking run the step started (keel.start_run in it), if any."
     )
 
 
