@@ -83,6 +83,11 @@ def run(
     stages = Stages(STAGES, console)
     created = init_project(directory)
     created.close()
+    # The retrain stage's agent lives in keel.server, whose FastAPI routes are built on
+    # import under warnings.catch_warnings(), which is not thread-safe: imported while the
+    # model server's threads run, a route's pydantic warning escapes (an error under
+    # pytest). Import it before any thread starts.
+    import keel.server.agent  # noqa: F401
     from keel.client import Client
 
     # one client for every stage; the model server writes its log every quarter second
