@@ -38,6 +38,7 @@ class ActiveStep(Protocol):
     step: str
     project: str
     client: Any
+    run_id: str | None  # the first tracking run the step started, recorded on its step run
 
 
 _runs: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
@@ -52,8 +53,15 @@ def active_run() -> Any | None:
 
 
 def push_run(run: Any) -> None:
-    """Make ``run`` the active run of this context (inside any active one)."""
+    """Make ``run`` the active run of this context (inside any active one).
+
+    Inside a pipeline step, the first run the step starts is noted on the step (its step
+    run records it, so lineage and pages link the step to the run).
+    """
     _runs.set((*_runs.get(), run))
+    step = _step.get()
+    if step is not None and getattr(step, "run_id", "") is None:
+        step.run_id = run.id
 
 
 def pop_run(run: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def test_versions_refused_then_forced(keel, project: Path) -> None:
     out = keel("data", "delete", "credit:v1")
     assert out.returncode == 0, out.stderr
     assert "deleted dataset version credit:v1" in out.stdout
+    said = " ".join(out.stdout.split())
+    assert re.search(r"\b(1 object it held is|\d+ objects it held are) reclaimed", said), said
     missing = keel("data", "delete", "credit:v1")
     assert missing.returncode == 1
     assert "no version v1" in missing.stderr

@@ -98,6 +98,7 @@ def test_reproduce_reruns_the_recorded_commit_and_diff(keel, repo: Path) -> None
     declined = run_keel("runs", "reproduce", original, cwd=repo, stdin="n\n")
     assert declined.returncode == 1
     assert "command  python train.py 0.2" in declined.stderr  # what would run, shown first
+    assert "diff     1 file changed since the commit:" in declined.stderr
     assert "train.py +1 -1" in declined.stderr
     assert "Nothing was run." in declined.stderr
     assert _run_count(keel, repo) == 1

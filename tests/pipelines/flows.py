@@ -131,3 +131,28 @@ def promote_after_approval(value: int) -> dict:
 @keel.pipeline(name="approve-then-promote")
 def approve_then_promote(n: int = 3):
     return promote_after_approval(double(n))
+
+
+@keel.step(retries=1, retry_backoff=0.01)
+def tracked(counter: str) -> str:
+    """Starts a tracking run on each attempt; the first attempt fails inside its run."""
+    path = Path(counter)
+    attempt = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(attempt))
+    with keel.start_run("tracked-steps") as run:
+        keel.log_metric("attempt", attempt)
+        if attempt == 1:
+            raise RuntimeError("the first attempt fails")
+        with keel.start_run("tracked-steps", name="nested"):  # a child: not the step's run
+            pass
+        return run.id
+
+
+@keel.step
+def untracked(run_id: str) -> str:
+    return run_id
+
+
+@keel.pipeline
+def tracking(counter: str = "tracked.txt"):
+    return untracked(tracked(counter))

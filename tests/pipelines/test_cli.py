@@ -17,6 +17,8 @@ import keel
 @keel.step
 def count(n: int) -> list:
     print(f"counting to {n}")
+    with keel.start_run("counting"):
+        keel.log_metric("n", n)
     return list(range(n))
 
 
@@ -62,10 +64,15 @@ def test_run_show_logs_and_resume(tmp_path: Path) -> None:
     failed = _keel(tmp_path, "pipeline", "run", "summing", "-p", "must=absent", "--json")
     assert failed.returncode == 1
     run_id = json.loads(failed.stdout)["id"]
+    count_run, total_run = (s["run_id"] for s in json.loads(failed.stdout)["steps"][:2])
+    assert total_run is None  # total starts no tracking run
+    tracked = json.loads(_keel(tmp_path, "runs", "show", count_run, "--json").stdout)
+    assert tracked["experiment"] == "counting"
 
     shown = _keel(tmp_path, "pipeline", "show", run_id)
     assert shown.returncode == 0
     assert "summing run" in shown.stdout
+    assert f"count succeeded run {count_run}" in shown.stdout
     assert "total failed (attempt 2)" in shown.stdout
 
     logs = _keel(tmp_path, "pipeline", "logs", run_id, "--step", "total")

@@ -11,7 +11,7 @@ import keel
 from keel.client import Client
 from keel.errors import InvalidInput
 
-from .flows import branches, retrain, unreliable
+from .flows import branches, retrain, tracking, unreliable
 
 EXECUTORS = ["local", "ray"]
 
@@ -52,6 +52,24 @@ def test_retries_then_success_on_each_executor(
     assert run.status == "succeeded", run.error
     assert run.step("flaky")["attempt"] == 3
     assert run.output == 6  # the third attempt returned 3, doubled
+
+
+def test_a_step_records_the_tracking_run_it_started(
+    executor: str, sqlite_client: Client, tmp_path
+) -> None:
+    counter = str(tmp_path / f"tracked-{executor}")
+    run = tracking.run({"counter": counter}, client=sqlite_client, executor=executor)
+    assert run.status == "succeeded", run.error
+    step = run.step("tracked")
+    assert step["attempt"] == 2
+    assert step["run_id"] == run.output  # the retry's run, not the failed attempt's or a child's
+    assert sqlite_client.runs.get_run(step["run_id"]).metrics["attempt"] == 2
+    assert run.step("untracked")["run_id"] is None
+    stored = sqlite_client.pipelines.run(run.id)["steps"]
+    assert {s["step"]: s["run_id"] for s in stored} == {
+        "tracked": run.output,
+        "untracked": None,
+    }
 
 
 def test_independent_branches_run_in_separate_processes(client: Client) -> None:

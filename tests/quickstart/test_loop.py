@@ -69,6 +69,10 @@ def test_the_monitor_sees_the_salary_drift_and_the_decay_and_opens_an_alert(
     assert alert.severity == "critical"
     actions = {a["type"]: a for a in alert.actions}
     assert actions["log"]["status"] == "ok"
+    # the log action's line is told in the summary, not left as a stray log record
+    (logged,) = facts["alert_log"]
+    assert logged.startswith(f"alert {alert.id} on credit-monitor: ")
+    assert ("log the alert", logged) in summary.steps
     assert actions["trigger_pipeline"]["pipeline"] == "retrain"
     assert actions["trigger_pipeline"]["status"] == "ok"
     assert actions["trigger_pipeline"]["run"] == facts["retrain_pipeline_run"]

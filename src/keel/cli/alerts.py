@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from ._output import console, esc, print_json
+from ._output import console, count, esc, print_json
 
 __all__ = ["app"]
 
@@ -91,7 +91,7 @@ def show(alert_id: str = typer.Argument(..., help="The alert's id."), json: bool
     if alert.comment:
         console.print(f"  comment     {esc(alert.comment)}")
     if alert.reopened:
-        console.print(f"  reopened    {alert.reopened} time(s) within the cool-down")
+        console.print(f"  reopened    {count(alert.reopened, 'time')} within the cool-down")
     console.print(f"  message     {esc(alert.message)}")
     findings = Table(title="findings", title_justify="left")
     for column in ("kind", "subject", "score", "threshold", "message"):

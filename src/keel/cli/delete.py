@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from ._output import console, esc, print_json
+from ._output import console, count, esc, print_json
 
 __all__ = ["register"]
 
@@ -115,7 +115,8 @@ def _deleted(result, json: bool) -> None:
     for line in result.broke:
         console.print(f"[yellow]broke:[/] {esc(line)}", highlight=False)
     console.print(
-        f"[dim]{len(result.objects)} object(s) it held are reclaimed by 'keel gc --objects' "
+        f"[dim]{count(len(result.objects), 'object')} it held "
+        f"{'is' if len(result.objects) == 1 else 'are'} reclaimed by 'keel gc --objects' "
         "once unreferenced and past the grace period[/]"
     )
 

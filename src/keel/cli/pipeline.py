@@ -185,6 +185,8 @@ def _print_run(run: dict[str, Any]) -> None:
         label = f"{esc(name)} {_styled(state)}"
         if step and step.get("attempt", 1) > 1:
             label += f" (attempt {step['attempt']})"
+        if step and step.get("run_id"):
+            label += f" [dim]run {esc(step['run_id'])}[/]"
         for out in ((step or {}).get("outputs") or {}).values():
             if out and out.get("kind") in ("dataset_version", "model_version"):
                 label += f" -> {esc(out['ref'])}"

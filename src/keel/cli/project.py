@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ._output import console, esc, print_json
+
+if TYPE_CHECKING:
+    from keel.config import Config
+    from keel.store import Store
 
 __all__ = ["register"]
 
@@ -15,7 +20,10 @@ def init(
     path: Path = typer.Argument(Path("."), help="Folder to create the project in."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Create a keel project (.keel/ with a database and objects) in PATH."""
+    """Create a keel project (.keel/ with a database and objects) in PATH.
+
+    Run again on an existing project, it says so and changes nothing (as ``git init`` does).
+    """
     from keel.config import setting
     from keel.store import init_project
 
@@ -26,14 +34,93 @@ def init(
         from keel.config import resolve
 
         config = resolve(cwd=path, require_store=False)
+    existing = _existing_store(path, config)
+    if existing is not None:
+        with existing:
+            info = _already_initialised(existing)
+        if json:
+            print_json(info)
+            return
+        console.print(
+            f"Keel project {esc(repr(info['project']))} is already initialised in "
+            f"{esc(info['uri'])}; nothing changed."
+        )
+        console.print(esc(f"  metadata: {info['uri']}\n  objects:  {info['objects']}"))
+        return
     store = init_project(path, config)
-    info = {"uri": store.config.uri, "objects": store.objects.url, "project": store.config.project}
+    info = {
+        "uri": _where(store),
+        "objects": store.objects.url,
+        "project": store.config.project,
+        "created": True,
+    }
     store.close()
     if json:
         print_json(info)
         return
     console.print(f"[green]Initialised keel project[/] in {esc(Path(path).resolve())}")
     console.print(esc(f"  metadata: {info['uri']}\n  objects:  {info['objects']}"))
+
+
+def _existing_store(path: Path, config: Config | None) -> Store | None:
+    """The keel store ``init`` would create, opened without creating anything; None if absent.
+
+    A store with no project yet (an init stopped half-way) counts as absent, so init
+    finishes it.
+    """
+    from keel.config import DATABASE_FILE, PROJECT_DIR, resolve
+    from keel.errors import StoreUnavailable
+    from keel.store import Store
+
+    if config is None:
+        keel_dir = Path(path).expanduser().resolve() / PROJECT_DIR
+        if not (keel_dir / DATABASE_FILE).exists():
+            return None
+        config = resolve(
+            cwd=keel_dir.parent,
+            uri=f"sqlite:///{keel_dir / DATABASE_FILE}",
+            objects=str(keel_dir / "objects"),
+        )
+    elif config.is_remote:
+        return None  # a keel server: init_project gives its own answer
+    try:
+        store = Store.open(config, create=False)
+    except StoreUnavailable:
+        return None  # nothing there yet (an empty database, a missing file)
+    if not store.projects():
+        store.close()
+        return None
+    return store
+
+
+def _already_initialised(store: Store) -> dict[str, object]:
+    """What an existing store holds, for a repeated ``init``.
+
+    Raises:
+        AlreadyExists: the store does not hold the project asked for (KEEL_PROJECT or
+            keel.toml), which a repeated init must not create silently.
+    """
+    from keel.errors import AlreadyExists
+
+    project = store.config.project
+    if store.find_project_id(project) is None:
+        names = [repr(p["name"]) for p in store.projects()]
+        held = f"project{'s' * (len(names) != 1)} {', '.join(names)}"
+        raise AlreadyExists(
+            f"{_where(store)} already holds a keel store, with {held} but not "
+            f"{project!r}, the project asked for (KEEL_PROJECT or keel.toml). Create it with "
+            f"'keel projects create {project}', or unset KEEL_PROJECT to use the existing one."
+        )
+    return {
+        "uri": _where(store),
+        "objects": store.objects.url,
+        "project": project,
+        "created": False,
+    }
+
+
+def _where(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=True)
 
 
 def info(json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:

@@ -344,8 +344,10 @@ def _show_plan(plan) -> None:
     who = ", ".join(f"{k} {v!r}" for k, v in plan.logged_by.items()) or "unknown"
     err(f"  logged   by {esc(who)}")
     if plan.diff_files:
-        err(f"  diff     {len(plan.diff_files)} file(s) changed since the commit:")
+        err(f"  diff     {count(len(plan.diff_files), 'file')} changed since the commit:")
         for name, added, removed in plan.diff_files[:20]:
             err(f"           {esc(name)} [green]+{added}[/] [red]-{removed}[/]")
+        if len(plan.diff_files) > 20:
+            err(f"           and {count(len(plan.diff_files) - 20, 'more file')}")
     for problem in plan.problems:
         err(f"  [red]warning[/] {esc(problem)}")

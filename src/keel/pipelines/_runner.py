@@ -347,6 +347,7 @@ class _Scheduler:
             error=result.error if status != "succeeded" else None,
             log_digest=result.log_digest,
             attempt=result.attempts,
+            run_id=result.run_id,
         )
         if status == "succeeded":
             self._mark_done(name, _Done(step_run_id, result.outputs, result.values))

@@ -30,6 +30,7 @@ STEP_FIELDS = (
     "created_at",
     "started_at",
     "ended_at",
+    "run_id",
 )
 
 

@@ -33,6 +33,7 @@ _FINISH_STEP = (
         log_digest=sa.bindparam("log_digest"),
         attempt=sa.bindparam("attempt"),
         ended_at=sa.bindparam("ended_at"),
+        run_id=sa.bindparam("run_id"),
     )
 )
 
@@ -120,8 +121,10 @@ def finish_step(
     error: str | None,
     log_digest: str | None,
     attempt: int,
+    run_id: str | None = None,
 ) -> None:
-    """Record how a step ended, and its lineage: inputs -> step run -> outputs."""
+    """Record how a step ended, and its lineage: inputs -> step run -> outputs; ``run_id``
+    is the tracking run the step started, if any."""
     edges = []
     for ref in inputs.values():
         if ref.get("kind") in _LINKED and ref.get("id"):
@@ -146,6 +149,7 @@ def finish_step(
                 "log_digest": log_digest,
                 "attempt": attempt,
                 "ended_at": now_ms(),
+                "run_id": run_id,
             },
         )
         if edges:

@@ -34,6 +34,7 @@ class ActiveStepInfo:
     project: str
     client: Any
     step_run_id: str = ""
+    run_id: str | None = None  # the first tracking run the step started (set by push_run)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class StepResult:
     attempts: int = 1
     approval: tuple[str, str] | None = None
     pid: int = 0
+    run_id: str | None = None  # the tracking run the (last) attempt started, if any
 
 
 _buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar(
@@ -113,14 +115,14 @@ def execute_step(
     buffer = io.StringIO()
     _capture_logs()
     buffer_token = _buffer.set(buffer)
-    token = set_step(
-        ActiveStepInfo(task.pipeline_run_id, task.node, task.project, client, task.step_run_id)
-    )
+    active = ActiveStepInfo(task.pipeline_run_id, task.node, task.project, client, task.step_run_id)
+    token = set_step(active)
     attempts = 0
     result: StepResult
     try:
         while True:
             attempts += 1
+            active.run_id = None  # a retry's run, not a failed attempt's, is the step's
             try:
                 with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
                     kwargs = dict(task.params)
@@ -149,6 +151,7 @@ def execute_step(
         reset_step(token)
     result.attempts = attempts
     result.pid = os.getpid()
+    result.run_id = active.run_id
     text = buffer.getvalue()
     if text:
         data = text.encode()[-MAX_LOG_BYTES:]

@@ -83,6 +83,11 @@ def run(
     stages = Stages(STAGES, console)
     created = init_project(directory)
     created.close()
+    # The retrain stage's agent lives in keel.server, whose FastAPI routes are built on
+    # import under warnings.catch_warnings(), which is not thread-safe: imported while the
+    # model server's threads run, a route's pydantic warning escapes (an error under
+    # pytest). Import it before any thread starts.
+    import keel.server.agent  # noqa: F401
     from keel.client import Client
 
     # one client for every stage; the model server writes its log every quarter second
@@ -317,7 +322,12 @@ def _stage_monitor(
     stage.doing("evaluating the monitor on the served predictions and their labels...")
     watched = watch(client, directory, window=window, retrain=params)
     top = ", ".join(f"{k} {v:.2f}" for k, v in list(watched.drift.items())[:3])
-    actions = ", ".join(f"{kind} {status}" for kind, status in watched.actions)
+    actions = ", ".join(
+        "logged at WARNING on keel.alerts"
+        if (kind, status) == ("log", "ok")
+        else f"{kind} {status}"
+        for kind, status in watched.actions
+    )
     say(
         (
             "monitor drift and performance",
@@ -326,6 +336,8 @@ def _stage_monitor(
         )
     )
     say(("open an alert", f"{watched.alert.severity} alert {watched.alert.id[:12]}: {actions}"))
+    for line in watched.logged:
+        say(("log the alert", line))
     stage.result = (
         f"drift on {', '.join(watched.drifted)} ({top}); ROC AUC {watched.roc_auc:.3f} < "
         f"{AUC_MIN} on {watched.labels:,} labels; {watched.alert.severity} alert opened "
@@ -346,6 +358,7 @@ def _stage_monitor(
         alert=watched.alert.id,
         alert_keys=list(watched.alert.keys),
         alert_actions=[{"type": k, "status": s} for k, s in watched.actions],
+        alert_log=watched.logged,
     )
     return watched
 

@@ -3,7 +3,10 @@ evaluated on the streamed predictions and their labels, and the alert it opens."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,42 @@ class Watched:
     drifted: list[str]  # inputs whose drift breached
     roc_auc: float | None  # on the labelled predictions of the window
     labels: int
+    logged: list[str] = field(default_factory=list)  # what the alert's log action wrote
 
     @property
     def actions(self) -> list[tuple[str, str]]:
         return [(a["type"], a["status"]) for a in self.alert.actions]
+
+
+class _Keep(logging.Handler):
+    """Keeps the messages of the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _alert_log() -> Iterator[list[str]]:
+    """The messages the alert's ``log`` action writes on the ``keel.alerts`` logger.
+
+    They are an expected event of the loop, told in the quickstart's own summary; while
+    the monitor runs they do not also reach the ``keel`` handlers (a stray WARNING line in
+    the middle of the live view).
+    """
+    logger = logging.getLogger("keel.alerts")
+    keep = _Keep()
+    propagate = logger.propagate
+    logger.addHandler(keep)
+    logger.propagate = False
+    try:
+        yield keep.messages
+    finally:
+        logger.removeHandler(keep)
+        logger.propagate = propagate
 
 
 def watch(client: Any, directory: Path, *, window: int, retrain: dict[str, Any]) -> Watched:
@@ -71,8 +106,9 @@ def watch(client: Any, directory: Path, *, window: int, retrain: dict[str, Any])
     )
     spec = parse_monitor(path)
     client.monitors.apply(spec)
-    result = client.monitors.run(spec.name)
-    wait_for_actions(timeout=30)  # the alert's actions run in a thread of their own
+    with _alert_log() as logged:
+        result = client.monitors.run(spec.name)
+        wait_for_actions(timeout=30)  # the alert's actions run in a thread of their own
     drift = {
         f.subject: float(f.score)
         for f in result.findings
@@ -102,4 +138,5 @@ def watch(client: Any, directory: Path, *, window: int, retrain: dict[str, Any])
         drifted=drifted,
         roc_auc=float(performance),
         labels=labels,
+        logged=list(logged),
     )

@@ -85,6 +85,9 @@ class StepRun(BaseModel):
     created_at: int = Field(description="Milliseconds since the epoch.")
     started_at: int | None
     ended_at: int | None
+    run_id: str | None = Field(
+        description="The tracking run the step started (keel.start_run in it), if any."
+    )
 
 
 class PipelineRunDetail(PipelineRun):
