@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import ConfigError, InvalidInput, KeelError
 
+from ._batch_labels import proba_labels
 from ._batch_presort import PartRows
 
 if TYPE_CHECKING:
@@ -298,6 +299,8 @@ class Scorer:
             except KeelError:
                 self._proba = None
         self._classes = None if self._proba is None else list(classes)
+        # predict read off the probabilities where that is what it computes (one model pass)
+        self._labels = None if self._proba is None else proba_labels(native, loaded.predict)
         self._numeric: pa.Schema | None = None  # the features' schema the block path takes
         self._dtype: Any = None
         self._decided = False
@@ -317,8 +320,11 @@ class Scorer:
         names = [*self.plan.keep]
         arrays = [batch.column(c) for c in self.plan.keep]
         try:
-            output = self.loaded.predict(frame)
             proba = None if self._proba is None else self._proba(frame)
+            if self._labels is not None:
+                output = self._labels(frame, proba)
+            else:
+                output = self.loaded.predict(frame)
         except KeelError:
             raise
         except Exception as exc:  # the model's own error: name the rows it failed on
