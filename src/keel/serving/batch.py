@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import ConfigError, InvalidInput, KeelError
 
 from ._batch_labels import proba_labels
+from ._batch_prefetch import prefetched
 from ._batch_presort import PartRows
 
 if TYPE_CHECKING:
@@ -222,12 +223,12 @@ def _score_into(
     progress: Progress | None,
 ) -> None:
     scorer, at = Scorer(loaded, plan), 0
-    for entry in manifest.entries:
-        for batch in read_batches(objects, entry.digest, plan):
-            writer.write(scorer.score(batch, at))
-            at += batch.num_rows
-            if progress is not None:
-                progress(batch.num_rows)
+    batches = (b for e in manifest.entries for b in read_batches(objects, e.digest, plan))
+    for batch in prefetched(batches):  # the next batch is decoded while this one is scored
+        writer.write(scorer.score(batch, at))
+        at += batch.num_rows
+        if progress is not None:
+            progress(batch.num_rows)
 
 
 def read_batches(
