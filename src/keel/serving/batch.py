@@ -32,6 +32,7 @@ from keel.errors import ConfigError, InvalidInput, KeelError
 from ._batch_labels import proba_labels
 from ._batch_prefetch import prefetched
 from ._batch_presort import PartRows
+from ._batch_source import reading
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -234,11 +235,26 @@ def _score_into(
 def read_batches(
     objects: ObjectStore, digest: str, plan: ScoringPlan, start: int = 0, stop: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Rows ``start`` to ``stop`` of the Parquet part ``digest`` (verified), in batches of
-    at most ``plan.batch_rows``, reading only the row groups they fall in."""
+    """Rows ``start`` to ``stop`` of the Parquet part ``digest``, in batches of at most
+    ``plan.batch_rows``, reading only the row groups they fall in.
+
+    The part is hashed while it is read (in a thread, for a local store) and checked
+    after the last batch, before this generator ends: IntegrityError if its bytes are not
+    ``digest``'s (also when reading fails, which a corrupt part explains best).
+    """
+    with reading(objects, digest) as (fh, verified):
+        try:
+            yield from _batches_of(fh, plan, start, stop)
+        except Exception:
+            verified()
+            raise
+        verified()
+
+
+def _batches_of(fh: Any, plan: ScoringPlan, start: int, stop: int | None) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
-    with objects.open(digest) as fh, _native(fh) as source:
+    with _native(fh) as source:
         parquet = pq.ParquetFile(source)
         meta = parquet.metadata
         stop = meta.num_rows if stop is None else min(stop, meta.num_rows)
