@@ -45,7 +45,14 @@ class PartRows:
             self._columns = [[] for _ in table.schema]
         for j, column in enumerate(table.columns):
             if self._sorted[j]:
-                self._columns[j].append(np.sort(column.to_numpy()))
+                runs = self._columns[j]
+                runs.append(np.sort(column.to_numpy()))
+                # Merge while the newest run is as long as the one before (as a merge sort
+                # does, bottom up): the work is done as batches come, and at most a
+                # logarithmic number of runs, mostly short, is left for the close.
+                while len(runs) > 1 and len(runs[-1]) >= len(runs[-2]):
+                    last = runs.pop()
+                    runs[-1] = np.sort(np.concatenate([runs[-1], last]), kind="stable")
             else:
                 self._columns[j].extend(column.chunks)
 
