@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import ConfigError, InvalidInput, KeelError
 
+from ._batch_blas import blas_threads_for_scoring
 from ._batch_labels import proba_labels
 from ._batch_prefetch import prefetched
 from ._batch_presort import PartRows
@@ -225,11 +226,12 @@ def _score_into(
 ) -> None:
     scorer, at = Scorer(loaded, plan), 0
     batches = (b for e in manifest.entries for b in read_batches(objects, e.digest, plan))
-    for batch in prefetched(batches):  # the next batch is decoded while this one is scored
-        writer.write(scorer.score(batch, at))
-        at += batch.num_rows
-        if progress is not None:
-            progress(batch.num_rows)
+    with blas_threads_for_scoring():
+        for batch in prefetched(batches):  # the next batch is decoded while this is scored
+            writer.write(scorer.score(batch, at))
+            at += batch.num_rows
+            if progress is not None:
+                progress(batch.num_rows)
 
 
 def read_batches(
