@@ -68,6 +68,9 @@ ROW_GROUP_ROWS = 65_536
 """Fewest rows the output gathers before writing a row group (unless the output is shorter)."""
 MAX_BATCH_ROWS = 10_000_000
 """Largest ``batch_rows``: a batch is held in memory whole, with its predictions."""
+READ_ROWS = 262_144
+"""Rows decoded at a time when batches are smaller (a whole number of batches, at most
+four), then handed out a batch at a time."""
 _RESERVED = ("prediction", "proba_")
 
 Progress = Callable[[int], None]
@@ -275,12 +278,16 @@ def _batches_of(fh: Any, plan: ScoringPlan, start: int, stop: int | None) -> Ite
             at += rows
         if not groups:
             return
-        at = first
-        for batch in parquet.iter_batches(plan.batch_rows, groups, columns=plan.inputs):
-            lo, hi = max(start - at, 0), min(stop - at, batch.num_rows)
-            at += batch.num_rows
-            if hi > lo:
-                yield batch.slice(lo, hi - lo) if (lo, hi) != (0, batch.num_rows) else batch
+        at, size = first, plan.batch_rows
+        # Decoded a few batches at a time, handed out a batch at a time: Arrow's reader
+        # costs a quarter less CPU in chunks of 262,144 rows than of 65,536.
+        chunk_rows = size * max(1, min(4, READ_ROWS // size))
+        for chunk in parquet.iter_batches(chunk_rows, groups, columns=plan.inputs):
+            lo, hi = max(start - at, 0), min(stop - at, chunk.num_rows)
+            at += chunk.num_rows
+            for i in range(lo, hi, size):
+                n = min(size, hi - i)
+                yield chunk if n == chunk.num_rows else chunk.slice(i, n)
             if at >= stop:
                 return
 
