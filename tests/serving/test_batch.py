@@ -242,29 +242,6 @@ def test_a_row_range_reads_only_its_rows_across_row_groups(tmp_path) -> None:
     assert list(read_batches(objects, digest, plan, 6_000, 7_000)) == []
 
 
-def test_batches_decoded_in_chunks_are_handed_out_whole_from_the_start(tmp_path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from keel.serving.batch import ScoringPlan, read_batches
-    from keel.store.objects import LocalObjectStore
-
-    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
-    path = tmp_path / "part.parquet"
-    pq.write_table(pa.table({"id": range(5_500), "x": [1.0] * 5_500}), path)  # one row group
-    digest = objects.put(path)
-    plan = ScoringPlan(None, False, ("x",), ("id",), 1_000)  # type: ignore[arg-type]
-    whole = list(read_batches(objects, digest, plan))
-    assert [b.num_rows for b in whole] == [1_000] * 5 + [500]
-    assert [b.column("id")[0].as_py() for b in whole] == [0, 1_000, 2_000, 3_000, 4_000, 5_000]
-    part = list(read_batches(objects, digest, plan, 1_500, 3_700))
-    assert [(b.column("id")[0].as_py(), b.num_rows) for b in part] == [
-        (1_500, 1_000),
-        (2_500, 1_000),
-        (3_500, 200),
-    ]
-
-
 def test_the_output_profile_is_the_one_reading_the_parts_back_gives(
     scored: Scored, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,11 +7,10 @@ into Parquet parts that go to the object store as they fill. The new version is 
 at the end, in one transaction, with the model version as its producer and the input
 version as its parent in the lineage graph, so nothing is recorded if any batch fails.
 
-Memory holds a few batches (decoded up to :data:`READ_ROWS` rows at a time by a reader
-thread, two batches ahead of the one being scored) and the input row group they come
-from, two output batches waiting for the writer thread, and the output part being
-written (up to :data:`PART_ROWS` rows, profiled when it closes), never the whole input
-table. Parquet encoding, storing and profiling run in
+Memory holds a few batches (one being scored, two decoded ahead by a reader thread) and
+the input row group they come from, two output batches waiting for the writer thread,
+and the output part being written (up to :data:`PART_ROWS` rows, profiled when it
+closes), never the whole input table. Parquet encoding, storing and profiling run in
 that thread while the next batch is read and predicted, and the local path records the
 version from the profiles so made, without reading its parts back. The pieces that make
 that fast live beside this module: the reader thread (:mod:`._batch_prefetch`), the
@@ -19,7 +18,6 @@ input's hash checked beside the reading (:mod:`._batch_source`), labels read off
 probabilities (:mod:`._batch_labels`), float outputs sorted for the profile as they are
 written (:mod:`._batch_presort`) and BLAS held to the cores left over
 (:mod:`._batch_blas`).
-
 With Ray (``ray=True``, or ``KEEL_RAY_ADDRESS`` set) the rows are split into slices
 scored by tasks on the cluster, each writing its own parts; the parts are then combined
 in order into one version (see :mod:`keel.serving._batch_ray`).
@@ -55,7 +53,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BATCH_ROWS",
     "PART_ROWS",
-    "READ_ROWS",
     "ROW_GROUP_ROWS",
     "PartWriter",
     "Scorer",
@@ -71,9 +68,6 @@ ROW_GROUP_ROWS = 65_536
 """Fewest rows the output gathers before writing a row group (unless the output is shorter)."""
 MAX_BATCH_ROWS = 10_000_000
 """Largest ``batch_rows``: a batch is held in memory whole, with its predictions."""
-READ_ROWS = 262_144
-"""Rows decoded at a time when batches are smaller (a whole number of batches, at most
-four), then handed out a batch at a time."""
 _RESERVED = ("prediction", "proba_")
 
 Progress = Callable[[int], None]
@@ -125,8 +119,8 @@ def predict_dataset(
         model_ref: the model version (``credit:4``, ``credit@champion``, ``credit``).
         dataset_ref: the table version to score (``applications:v3``, ``applications``).
         output: the dataset to write the predictions to; ``<model>-predictions`` by default.
-        batch_rows: rows scored at a time (memory holds a few: they are decoded up to
-            :data:`READ_ROWS` rows at a time, two ahead; plus their input row group).
+        batch_rows: rows scored at a time (memory holds three batches: one scored, two
+            decoded ahead; plus the input row group they are read from).
         columns: input columns to keep beside the predictions (an id, say).
         ray: fan out over Ray; by default only when ``KEEL_RAY_ADDRESS`` is set.
         trust: allow a model whose files can run code when loaded (pyfunc).
@@ -281,16 +275,12 @@ def _batches_of(fh: Any, plan: ScoringPlan, start: int, stop: int | None) -> Ite
             at += rows
         if not groups:
             return
-        at, size = first, plan.batch_rows
-        # Decoded a few batches at a time, handed out a batch at a time: Arrow's reader
-        # costs a quarter less CPU in chunks of 262,144 rows than of 65,536.
-        chunk_rows = size * max(1, min(4, READ_ROWS // size))
-        for chunk in parquet.iter_batches(chunk_rows, groups, columns=plan.inputs):
-            lo, hi = max(start - at, 0), min(stop - at, chunk.num_rows)
-            at += chunk.num_rows
-            for i in range(lo, hi, size):
-                n = min(size, hi - i)
-                yield chunk if n == chunk.num_rows else chunk.slice(i, n)
+        at = first
+        for batch in parquet.iter_batches(plan.batch_rows, groups, columns=plan.inputs):
+            lo, hi = max(start - at, 0), min(stop - at, batch.num_rows)
+            at += batch.num_rows
+            if hi > lo:
+                yield batch.slice(lo, hi - lo) if (lo, hi) != (0, batch.num_rows) else batch
             if at >= stop:
                 return
 
