@@ -472,7 +472,10 @@ def _sorted_finite(column: ColumnProfile, array: pa.ChunkedArray) -> tuple[np.nd
         values = values[finite]
     if not values.flags.writeable:  # a zero-copy view of Arrow's buffer
         values = values.copy()
-    values.sort()
+    # Values already in order (batch scoring sorts its outputs as it writes them) are not
+    # sorted again: the check is one pass, a sort of sorted floats costs a full sort.
+    if len(values) > 1 and not bool(np.all(values[1:] >= values[:-1])):
+        values.sort()
     return values, _distinct(values)
 
 

@@ -7,11 +7,17 @@ into Parquet parts that go to the object store as they fill. The new version is 
 at the end, in one transaction, with the model version as its producer and the input
 version as its parent in the lineage graph, so nothing is recorded if any batch fails.
 
-Memory holds one batch and the input row group it comes from, two output batches waiting
-for the writer thread, and the output part being written (up to :data:`PART_ROWS` rows,
-profiled when it closes), never the whole input table. Parquet encoding, storing and
-profiling run in that thread while the next batch is read and predicted, and the local
-path records the version from the profiles so made, without reading its parts back.
+Memory holds a few batches (one being scored, two decoded ahead by a reader thread) and
+the input row group they come from, two output batches waiting for the writer thread,
+and the output part being written (up to :data:`PART_ROWS` rows, profiled when it
+closes), never the whole input table. Parquet encoding, storing and profiling run in
+that thread while the next batch is read and predicted, and the local path records the
+version from the profiles so made, without reading its parts back. The pieces that make
+that fast live beside this module: the reader thread (:mod:`._batch_prefetch`), the
+input's hash checked beside the reading (:mod:`._batch_source`), labels read off the
+probabilities (:mod:`._batch_labels`), float outputs sorted for the profile as they are
+written (:mod:`._batch_presort`) and BLAS held to the cores left over
+(:mod:`._batch_blas`).
 With Ray (``ray=True``, or ``KEEL_RAY_ADDRESS`` set) the rows are split into slices
 scored by tasks on the cluster, each writing its own parts; the parts are then combined
 in order into one version (see :mod:`keel.serving._batch_ray`).
@@ -28,6 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import ConfigError, InvalidInput, KeelError
+
+from ._batch_blas import blas_threads_for_scoring
+from ._batch_labels import proba_labels
+from ._batch_prefetch import prefetched
+from ._batch_presort import PartRows
+from ._batch_source import reading
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -107,8 +119,8 @@ def predict_dataset(
         model_ref: the model version (``credit:4``, ``credit@champion``, ``credit``).
         dataset_ref: the table version to score (``applications:v3``, ``applications``).
         output: the dataset to write the predictions to; ``<model>-predictions`` by default.
-        batch_rows: rows scored at a time (memory holds one batch, plus the input row
-            group it is read from).
+        batch_rows: rows scored at a time (memory holds three batches: one scored, two
+            decoded ahead; plus the input row group they are read from).
         columns: input columns to keep beside the predictions (an id, say).
         ray: fan out over Ray; by default only when ``KEEL_RAY_ADDRESS`` is set.
         trust: allow a model whose files can run code when loaded (pyfunc).
@@ -219,8 +231,9 @@ def _score_into(
     progress: Progress | None,
 ) -> None:
     scorer, at = Scorer(loaded, plan), 0
-    for entry in manifest.entries:
-        for batch in read_batches(objects, entry.digest, plan):
+    batches = (b for e in manifest.entries for b in read_batches(objects, e.digest, plan))
+    with blas_threads_for_scoring():
+        for batch in prefetched(batches):  # the next batch is decoded while this is scored
             writer.write(scorer.score(batch, at))
             at += batch.num_rows
             if progress is not None:
@@ -230,11 +243,26 @@ def _score_into(
 def read_batches(
     objects: ObjectStore, digest: str, plan: ScoringPlan, start: int = 0, stop: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Rows ``start`` to ``stop`` of the Parquet part ``digest`` (verified), in batches of
-    at most ``plan.batch_rows``, reading only the row groups they fall in."""
+    """Rows ``start`` to ``stop`` of the Parquet part ``digest``, in batches of at most
+    ``plan.batch_rows``, reading only the row groups they fall in.
+
+    The part is hashed while it is read (in a thread, for a local store) and checked
+    after the last batch, before this generator ends: IntegrityError if its bytes are not
+    ``digest``'s (also when reading fails, which a corrupt part explains best).
+    """
+    with reading(objects, digest) as (fh, verified):
+        try:
+            yield from _batches_of(fh, plan, start, stop)
+        except Exception:
+            verified()
+            raise
+        verified()
+
+
+def _batches_of(fh: Any, plan: ScoringPlan, start: int, stop: int | None) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
-    with objects.open(digest) as fh, _native(fh) as source:
+    with _native(fh) as source:
         parquet = pq.ParquetFile(source)
         meta = parquet.metadata
         stop = meta.num_rows if stop is None else min(stop, meta.num_rows)
@@ -296,6 +324,8 @@ class Scorer:
             except KeelError:
                 self._proba = None
         self._classes = None if self._proba is None else list(classes)
+        # predict read off the probabilities where that is what it computes (one model pass)
+        self._labels = None if self._proba is None else proba_labels(native, loaded.predict)
         self._numeric: pa.Schema | None = None  # the features' schema the block path takes
         self._dtype: Any = None
         self._decided = False
@@ -315,8 +345,11 @@ class Scorer:
         names = [*self.plan.keep]
         arrays = [batch.column(c) for c in self.plan.keep]
         try:
-            output = self.loaded.predict(frame)
             proba = None if self._proba is None else self._proba(frame)
+            if self._labels is not None:
+                output = self._labels(frame, proba)
+            else:
+                output = self.loaded.predict(frame)
         except KeelError:
             raise
         except Exception as exc:  # the model's own error: name the rows it failed on
@@ -400,7 +433,7 @@ class PartWriter:
         self.profile: Any = None
         self._profiling = profile
         self._sizes: list[tuple[int, int]] = []  # (bytes, rows) of each stored part
-        self._part: list[pa.Table] = []  # the current part's tables, to profile
+        self._part = PartRows()  # the current part's rows, to profile
         self._folder = tempfile.TemporaryDirectory(prefix="keel-predict-")
         self._writer: Any = None
         self._path: Path | None = None
@@ -506,17 +539,25 @@ class PartWriter:
             piece = table.slice(0, room)
             self._writer.write_table(piece)
             if self._profiling:
-                self._part.append(piece)
+                self._part.add(piece)
             self._rows += piece.num_rows
             table = table.slice(room)
             if self._rows >= PART_ROWS:
                 self._flush()
 
     def _open(self) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         self._path = Path(self._folder.name) / f"part-{len(self.digests):05d}.parquet"
-        self._writer = pq.ParquetWriter(self._path, self._schema, compression="zstd")
+        # Dictionary encoding is left to the columns that are not floats: on a million
+        # distinct probabilities it builds a hash table only to give it up, which took
+        # three quarters of the writing time and made the file larger.
+        floats = (pa.types.is_floating(f.type) for f in self._schema)
+        plain = [f.name for f, real in zip(self._schema, floats, strict=True) if not real]
+        self._writer = pq.ParquetWriter(
+            self._path, self._schema, compression="zstd", use_dictionary=plain
+        )
         self._rows = 0
 
     def _flush(self) -> None:
@@ -533,11 +574,9 @@ class PartWriter:
 
     def _add_profile(self) -> None:
         """The closed part's profile merged into the running one (as prepare_parts does)."""
-        import pyarrow as pa
-
         from keel.data._profile import merge_profiles, profile_table
 
-        part, self._part = pa.concat_tables(self._part), []
+        part = self._part.table()
         merged = self.profile
         profile = profile_table(part, edges=merged.edges() if merged is not None else None)
         self.profile = profile if merged is None else merge_profiles(merged, profile)
