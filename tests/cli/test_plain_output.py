@@ -62,6 +62,9 @@ def _both(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], c
         return taken[-1]
 
     monkeypatch.setattr(_workspace_run, "_print_plain", spy)
+    # where the plain path declines it hands over to rich: a console built now, as in a
+    # real process, not the one this test process built before COLUMNS was set
+    monkeypatch.setattr(_output, "console", Console(emoji=False))
     call()
     plain = capsys.readouterr().out
     monkeypatch.setattr(_output, "console", Console(emoji=False))
