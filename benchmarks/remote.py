@@ -705,6 +705,9 @@ def main(argv: list[str] | None = None) -> int:
             envs = {"keel": client_env, "mlflow": mlflow_env}
             for i, pre in [(i, pre) for i in range(repeat) for pre in ("0", "1")]:
                 for tool in [w.tool for w in both]:
+                    # a cold load: keel's client keeps a loaded package on disk by digest, so
+                    # a second process would read it from there instead of the server
+                    shutil.rmtree(work / "client-cache" / "models", ignore_errors=True)
                     cold = [str(pythons[tool]), str(script), "cold", tool, str(work), urls[tool]]
                     done = subprocess.run(
                         [*cold, pre],

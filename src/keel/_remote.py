@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,7 +40,9 @@ class RemoteClient:
         headers = {"User-Agent": "keel-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, verify=_tls_context()
+        )
 
     def request(
         self,
@@ -102,6 +106,19 @@ class RemoteClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings (certifi's authorities, or ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` as they are when the first client is made), built once a process and
+    shared by every connection pool to a keel server.
+
+    Loading the certificate authorities costs tens of milliseconds of CPU, and a
+    ``keel.Client`` opens several pools (the registry's, the object store's, tracking's),
+    each of which built its own context: two of them in a model's cold load.
+    """
+    return httpx.create_ssl_context()
 
 
 def _error_from(response: httpx.Response) -> KeelError:

@@ -359,7 +359,8 @@ SETTINGS: tuple[Setting, ...] = (
         "cache_dir",
         "KEEL_CACHE_DIR",
         None,
-        "Folder of the client's own caches (what a push already sent to each server). Unset: "
+        "Folder of the client's own caches (what a push already sent to each server; model "
+        "packages loaded from a server, re-verified on each load). Unset: "
         "$XDG_CACHE_HOME/keel, else ~/.cache/keel.",
     ),
     Setting(

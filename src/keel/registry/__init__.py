@@ -1,7 +1,8 @@
 """Model registry: versions, flavors, signatures, aliases, approvals, evaluation.
 
 Evaluation, model cards and ONNX export (metrics, SciPy, Jinja2, skl2onnx) load on first
-use, so that ``keel.load_model`` in a serving process does not pay for them.
+use, so that ``keel.load_model`` in a serving process does not pay for them; so does the
+store's service (SQLAlchemy), which a client of a keel server never needs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from keel._lazy import lazy_names
 
 from ._records import HistoryEvent, ModelVersion, Policy, parse_model_ref
 from ._sdk import load_model, register_model, registry
-from ._service import Actor, RegistryService
 
 if TYPE_CHECKING:
+    from keel.store.actors import Actor
+
     from ._card import model_card
     from ._ci_report import CiReport, ci_report
     from ._delete import delete_version
@@ -22,8 +24,11 @@ if TYPE_CHECKING:
     from ._examples import stored_examples
     from ._export import export_onnx
     from ._owners import package_owners
+    from ._service import RegistryService
 
 _LAZY = {
+    "Actor": "._service",
+    "RegistryService": "._service",
     "model_card": "._card",
     "CiReport": "._ci_report",
     "ci_report": "._ci_report",

@@ -11,6 +11,7 @@ by this process, whatever the server holds.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -150,11 +151,26 @@ class HttpRegistry:
 
     def load(self, ref: str | ModelVersion, *, trust: bool = False) -> LoadedModel:
         """The version's model, fetched from the server and loaded here (the trust rule
-        applies in this process); a package already loaded is served from memory."""
+        applies in this process); a package already loaded is served from memory.
+
+        The package's files are kept in the user's cache folder (``models/<digest>/``
+        under ``KEEL_CACHE_DIR``), so another process loading the same package re-hashes
+        them there instead of downloading them again; a file that does not match its
+        digest is fetched again.
+        """
+        from keel.config import user_cache_folder
+
         from ._loaded import load_package
 
         version = self.get(ref)
-        return load_package(self.objects, version.package_digest, trust=trust, ref=version.ref)
+        kept: Path | None = user_cache_folder() / "models"
+        try:
+            kept.mkdir(parents=True, exist_ok=True)
+        except OSError:  # no cache folder here: the process's temporary one
+            kept = None
+        return load_package(
+            self.objects, version.package_digest, trust=trust, ref=version.ref, cache_dir=kept
+        )
 
     # -- aliases, policy, approvals -------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Loaded models: a package's native model behind a ``predict`` that enforces the signature.
 
-Loading verifies every file against its digest, materialises the files in a folder, lets
-the flavor read them, and caches the result in-process by package digest, so loading the
-same package again is a dictionary lookup that does not touch the object store.
+Loading verifies every file against its digest, materialises the files in a folder
+(:mod:`._materialise`), lets the flavor read them, and caches the result in-process by
+package digest, so loading the same package again is a dictionary lookup that does not
+touch the object store.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import atexit
 import copy
 import functools
 import io
-import mmap
-import os
 import shutil
 import tempfile
 import threading
@@ -23,10 +22,11 @@ from typing import Any
 
 import pandas as pd
 
-from keel.errors import IntegrityError, InvalidInput, KeelError, PermissionDenied
-from keel.store.objects import ObjectStore, check_digest, hash_bytes
+from keel.errors import InvalidInput, KeelError, PermissionDenied
+from keel.store.objects import ObjectStore, check_digest
 
-from ._package import EXAMPLE_FILE, PackageManifest, read_package
+from ._materialise import materialise, read_manifest
+from ._package import EXAMPLE_FILE, PackageManifest
 from ._signature import Signature, pandas_if_polars, to_frame
 from .flavors import FLAVORS, BindsPredict, BindsProba, Flavor
 
@@ -224,9 +224,10 @@ def load_package(
         trust: allow flavors whose files can run code when loaded (pyfunc, skops files
             naming types outside scikit-learn, NumPy and SciPy).
         ref: the model version being loaded, used in messages (``credit:4``).
-        cache_dir: materialise the verified files in ``cache_dir/<digest>/``, where they
-            stay (re-verified on each cold load); by default they go to a temporary
-            folder of this process, removed when it exits.
+        cache_dir: keep the manifest and the package's files in ``cache_dir/<digest>/``
+            (see :mod:`._materialise`), where a later cold load, in any process, re-hashes
+            them instead of fetching them; by default the files go to a temporary folder
+            of this process, removed when it exits.
 
     Raises:
         ObjectNotFound: the package or one of its files is not in the store.
@@ -242,7 +243,8 @@ def load_package(
             if hit is not None:
                 _cache.move_to_end(key)
                 return hit._as(ref)
-    manifest = read_package(objects, digest)
+    kept = Path(cache_dir) / digest if cache_dir is not None else None
+    manifest = read_manifest(objects, digest, kept)
     flavor = FLAVORS.get(manifest.flavor)
     name = ref or f"package {digest}"
     if flavor is None:
@@ -252,8 +254,8 @@ def load_package(
             "provides it, or install the package's requirements: "
             f"{', '.join(manifest.requirements)}."
         )
-    folder = _materialise(objects, digest, manifest, cache_dir)
-    _verify_example(objects, manifest, name)
+    # every file the package declares is verified, the input example too (read later)
+    folder = materialise(objects, manifest, kept or _process_root() / digest, name=name)
     try:
         native = flavor.load(folder, trust=trust)
     except PermissionDenied as exc:
@@ -281,34 +283,6 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _materialise(
-    objects: ObjectStore, digest: str, manifest: PackageManifest, cache_dir: str | Path | None
-) -> Path:
-    """A folder holding the package's model files, each verified against its digest.
-
-    Files already there from an earlier load are re-hashed rather than copied again.
-    """
-    folder = Path(cache_dir) / digest if cache_dir is not None else _process_root() / digest
-    for name, file_digest in manifest.model_files.items():
-        path = folder / name
-        if not (path.is_file() and _hash_file(path) == file_digest):
-            objects.get(file_digest, path)
-    return folder
-
-
-def _verify_example(objects: ObjectStore, manifest: PackageManifest, name: str) -> None:
-    """Check the stored input example too: every file a package declares is verified on
-    load, not only those the flavor reads (the example is read later, on demand)."""
-    example = manifest.files.get(EXAMPLE_FILE)
-    if example is not None and not objects.verify(example):
-        raise IntegrityError(
-            f"Cannot load {name}: its input example {EXAMPLE_FILE} (object {example}) is "
-            "corrupt or was tampered with: its bytes do not match the digest the package "
-            "records. Restore the object from a copy, or run 'keel fsck' to list everything "
-            "affected."
-        )
-
-
 _root: list[Path] = []
 
 
@@ -323,14 +297,6 @@ def _process_root() -> Path:
             _root.append(Path(tempfile.mkdtemp(prefix="keel-models-")))
             atexit.register(shutil.rmtree, _root[0], ignore_errors=True)
         return _root[0]
-
-
-def _hash_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            return hash_bytes(b"")
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return hash_bytes(mapped)
 
 
 def _versions(manifest: PackageManifest) -> str:

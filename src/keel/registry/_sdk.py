@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import InvalidInput
 
 from ._records import ModelVersion
-from ._service import RegistryService
 
 if TYPE_CHECKING:
     from keel.client import Client
 
     from ._evaluate import Evaluation
     from ._http import HttpRegistry
+    from ._service import RegistryService
 
 __all__ = [
     "MissingLineageWarning",
