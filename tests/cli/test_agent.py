@@ -75,6 +75,14 @@ def test_once_while_another_agent_leads_does_nothing(tmp_path: Path) -> None:
     client.close()
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: Ctrl-C delivered as a shell's foreground job gets it,
+    whatever the test worker's own signal state is (in the full suite the agent started
+    here once never saw the SIGINT, ran until killed, and left a zombie behind)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_agent_and_gives_the_lease_up(tmp_path: Path) -> None:
     client, env = _project(tmp_path)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
@@ -85,6 +93,7 @@ def test_ctrl_c_stops_the_agent_and_gives_the_lease_up(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_from_a_terminal,
     )
     try:
         deadline = time.monotonic() + 60
@@ -97,6 +106,7 @@ def test_ctrl_c_stops_the_agent_and_gives_the_lease_up(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
     assert process.returncode == 0, err
     assert "keel agent" in out
     assert "stopping" in out

@@ -153,7 +153,9 @@ def test_two_workers_each_write_and_the_stats_sum_them(env: dict[str, str], tmp_
     server = [p for p in points if p["source"] == "server"]
     assert sum(p["requests"] for p in server) == sent
     assert sum(p["errors"] for p in server) == 4
-    assert len({p["at"] for p in server}) == len(server)  # one point per interval
+    # one point per interval, told by its start (each interval's rows start within it; a
+    # worker's late flush on a loaded machine can end two intervals' rows at one moment)
+    assert len({p["start"] for p in server}) == len(server)
 
 
 def test_shutdown_writes_the_last_interval(tmp_path: Path) -> None:
