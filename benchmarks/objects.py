@@ -210,26 +210,20 @@ def contest(runners: dict[str, Runner], out: Path, repeat: int) -> dict[str, lis
     """Seconds per run of each runner, ``repeat`` rounds after one untimed warm-up round.
 
     Runners take turns within each round, so a slow spell of this shared machine hits
-    all of them rather than one. Each run writes into a folder of its own under ``out``;
-    all of them are removed at the end, untimed. (Removing a run's thousands of files
-    before the next run made that run's file creations slower: ext4 skips inodes freed
-    within the last 30 s when it allocates, a cost that `perf` showed in the writers'
-    profiles and that md5sum, which creates no files, never pays.)
+    all of them rather than one. ``out`` is removed after each run, untimed.
     """
     times: dict[str, list[float]] = {name: [] for name in runners}
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        for round_ in range(repeat + 1):
-            for i, (name, run) in enumerate(runners.items()):
-                log.log(f"  round {round_}/{repeat}{' (warm-up)' if not round_ else ''}: {name}")
-                os.sync()
-                start = time.perf_counter()
-                run(out / f"{round_}-{i}")
-                elapsed = time.perf_counter() - start
-                if round_:
-                    times[name].append(elapsed)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    for round_ in range(repeat + 1):
+        for name, run in runners.items():
+            log.log(f"  round {round_}/{repeat}{' (warm-up)' if not round_ else ''}: {name}")
+            os.sync()
+            start = time.perf_counter()
+            run(out)
+            elapsed = time.perf_counter() - start
+            if out.exists():
+                shutil.rmtree(out)
+            if round_:
+                times[name].append(elapsed)
     return times
 
 
