@@ -18,7 +18,7 @@ import sqlite3
 
 from keel.config import Config, sqlite_path
 
-__all__ = ["recorded_manifest"]
+__all__ = ["open_current", "recorded_manifest"]
 
 _QUERY = (
     "SELECT v.manifest_digest FROM dataset_versions AS v "
@@ -28,11 +28,10 @@ _QUERY = (
 )
 
 
-def recorded_manifest(config: Config, name: str, version: int) -> str | None:
-    """The manifest digest of dataset version ``name:v{version}`` in ``config``'s project,
-    read from its SQLite metadata store; ``None`` when it is not recorded there or when
-    that cannot be told without opening the store (any database but a plain SQLite file
-    at the current schema)."""
+def open_current(config: Config) -> sqlite3.Connection | None:
+    """A read-only connection to ``config``'s metadata store when it is a plain SQLite file
+    at the schema this keel knows; ``None`` for every doubt (another database, a URL with
+    options, another revision, a locked or damaged file). The caller closes it."""
     from keel.store.migrations import HEAD
 
     uri = config.uri or ""
@@ -45,8 +44,23 @@ def recorded_manifest(config: Config, name: str, version: int) -> str | None:
         return None
     try:
         revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if revision is None or revision[0] != HEAD:
-            return None
+    except sqlite3.Error:
+        revision = None
+    if revision is None or revision[0] != HEAD:
+        conn.close()
+        return None
+    return conn
+
+
+def recorded_manifest(config: Config, name: str, version: int) -> str | None:
+    """The manifest digest of dataset version ``name:v{version}`` in ``config``'s project,
+    read from its SQLite metadata store; ``None`` when it is not recorded there or when
+    that cannot be told without opening the store (any database but a plain SQLite file
+    at the current schema)."""
+    conn = open_current(config)
+    if conn is None:
+        return None
+    try:
         row = conn.execute(_QUERY, (config.project, name, version)).fetchone()
     except sqlite3.Error:
         return None

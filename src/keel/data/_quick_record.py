@@ -191,20 +191,12 @@ def recordable(config: Config, name: str) -> bool:
     """Whether :func:`record_files_version` can record a version of dataset ``name``, told
     by one read: a plain SQLite store at this schema, with the project, and no model of
     that name (so a clash is reported, by the store's path, before any file is stored)."""
-    from keel.store.migrations import HEAD
+    from keel.data._quick_lookup import open_current
 
-    uri = config.uri or ""
-    path = sqlite_path(uri)
-    if path is None or "?" in uri or not path.is_file():
+    conn = open_current(config)
+    if conn is None:
         return False
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
-    except sqlite3.Error:
-        return False
-    try:
-        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if revision is None or revision[0] != HEAD:
-            return False
         clash = conn.execute(
             "SELECT p.id, m.id FROM projects AS p "
             "LEFT JOIN models AS m ON m.project_id = p.id AND m.name = ? WHERE p.name = ?",
