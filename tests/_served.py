@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.client import Client
-from keel.config import Config
+from keel.config import Config, resolve
 from keel.server import TokenService
 from keel.store import init_project
 from tests.conftest import live_server
@@ -63,3 +63,14 @@ def serve_store(
         tokens = {role: service.create(f"{role}-token", role)[1] for role in roles}
     with live_server(config, auth=True) as url:
         yield Served(config, url, tokens)
+
+
+def serve_local(
+    folder: Path, roles: Iterable[str], *, project: str | None = None
+) -> contextlib.AbstractContextManager[Served]:
+    """:func:`serve_store` of a SQLite store and local objects under ``folder``, not
+    fsynced (the tests need no durability)."""
+    config = resolve(
+        uri=f"sqlite:///{folder / 'keel.db'}", objects=str(folder / "objects"), fsync=False
+    )
+    return serve_store(config, folder, roles, project=project)

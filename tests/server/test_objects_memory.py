@@ -16,10 +16,9 @@ import blake3
 import httpx
 import pytest
 
-from keel.config import resolve
 from keel.server.routes.objects import BATCHES_IN_FLIGHT
 from keel.store.objects._http_batch import frame
-from tests._served import Served, serve_store
+from tests._served import Served, serve_local
 
 API = "/api/v1/objects"
 MiB = 1024 * 1024
@@ -30,12 +29,7 @@ BATCH = 3 * MiB
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    config = resolve(
-        uri=f"sqlite:///{tmp_path / 'server' / 'keel.db'}",
-        objects=str(tmp_path / "server" / "objects"),
-        fsync=False,
-    )
-    with serve_store(config, tmp_path / "server", ("writer", "reader")) as s:
+    with serve_local(tmp_path / "server", ("writer", "reader")) as s:
         yield s
 
 

@@ -10,21 +10,15 @@ from pathlib import Path
 import blake3
 import pytest
 
-from keel.config import resolve
 from keel.store.objects import HttpObjectStore, LocalObjectStore, _http
-from tests._served import Served, serve_store
+from tests._served import Served, serve_local
 
 API = "/api/v1/objects"
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    config = resolve(
-        uri=f"sqlite:///{tmp_path / 'server' / 'keel.db'}",
-        objects=str(tmp_path / "server" / "objects"),
-        fsync=False,
-    )
-    with serve_store(config, tmp_path / "server", ("writer",)) as s:
+    with serve_local(tmp_path / "server", ("writer",)) as s:
         yield s
 
 

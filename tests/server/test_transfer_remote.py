@@ -15,13 +15,12 @@ import blake3
 import httpx
 import pytest
 
-from keel.config import resolve
 from keel.data import Manifest, ManifestEntry
 from keel.data._materialise import write_files
 from keel.errors import IntegrityError, InvalidInput
 from keel.store.objects import HttpObjectStore, LocalObjectStore
 from keel.store.objects._http_batch import BATCH_OBJECTS, frame, header
-from tests._served import Served, serve_store
+from tests._served import Served, serve_local
 
 API = "/api/v1/objects"
 PROJECT = "team"
@@ -29,12 +28,7 @@ PROJECT = "team"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    config = resolve(
-        uri=f"sqlite:///{tmp_path / 'server' / 'keel.db'}",
-        objects=str(tmp_path / "server" / "objects"),
-        fsync=False,
-    )
-    with serve_store(config, tmp_path / "server", ("writer", "reader"), project=PROJECT) as s:
+    with serve_local(tmp_path / "server", ("writer", "reader"), project=PROJECT) as s:
         yield s
 
 
