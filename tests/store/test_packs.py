@@ -38,11 +38,15 @@ def _age_packs(objects: LocalObjectStore, seconds: float = 2 * HOUR) -> None:
         os.utime(index, (past, past))
 
 
-def _tamper(path: Path, at: int, data: bytes = b"X") -> None:
+def _tamper(path: Path, at: int, length: int = 1) -> None:
+    """Flip every bit of ``length`` bytes at ``at``: always a change (writing a fixed byte
+    over random data leaves it as it was one time in 256)."""
     path.chmod(0o644)
     with open(path, "r+b") as fh:
         fh.seek(at)
-        fh.write(data)
+        original = fh.read(length)
+        fh.seek(at)
+        fh.write(bytes(b ^ 0xFF for b in original))
 
 
 @pytest.mark.parametrize("fsync", [True, False])
@@ -146,7 +150,7 @@ def test_a_corrupt_index_hides_its_pack_and_fsck_names_it(store: Store) -> None:
     assert isinstance(objects, LocalObjectStore)
     digests = objects.put_many(_small(40))
     (index,) = _pack_files(objects, ".idx")
-    _tamper(index, 20, b"\xff\xff")
+    _tamper(index, 20, 2)
     fresh = LocalObjectStore(objects.root)  # a process that reads the index now
     with pytest.raises(ObjectNotFound):
         fresh.read_bytes(digests[0])
