@@ -227,10 +227,10 @@ def collect_objects(
             old[digest] = when
     with store.write() as conn:
         held = references(store, sorted(old), conn=conn)
-        report.referenced = len(held)
-        gone = sorted(set(old) - set(held))
-        if not dry_run:
-            gone = [d for d in gone if _drop_row(conn, d)]
+    report.referenced = len(held)
+    gone = sorted(set(old) - set(held))
+    if not dry_run:
+        gone = [d for d in gone if _drop_row(store, d)]
     sizes: dict[str, int] = {}
     for digest in gone:
         try:
@@ -261,14 +261,21 @@ def collect_objects(
     return report
 
 
-def _drop_row(conn: Any, digest: str) -> bool:
-    """Drop the object's metadata row unless a reference still needs it (a foreign key)."""
+def _drop_row(store: Store, digest: str) -> bool:
+    """Drop the object's metadata row unless a reference still needs it (a foreign key).
+
+    Each row goes in a transaction of its own, so gc never holds one object row while it
+    waits for another: a writer holding several rows (``insert_or_hold``, in its own order)
+    could otherwise wait on a row gc had dropped while gc waited on one the writer held, and
+    PostgreSQL would end one of them with a deadlock. A reference written meanwhile still
+    keeps its row: the foreign key refuses the delete.
+    """
     import sqlalchemy as sa
 
     from . import schema
 
     try:
-        with conn.begin_nested():
+        with store.write() as conn:
             conn.execute(sa.delete(schema.objects).where(schema.objects.c.digest == digest))
     except sa.exc.IntegrityError:
         return False
