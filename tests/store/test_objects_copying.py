@@ -51,9 +51,9 @@ def test_copy_and_hash_copies_in_the_kernel(tmp_path: Path) -> None:
     assert (tmp_path / "b").read_bytes() == data[5:]
 
 
-def test_copy_and_hash_reuses_its_buffers_without_mixing_files(tmp_path: Path) -> None:
-    # one thread's read-back buffers serve every file it copies: a large file, then a
-    # smaller one (read into the front of a larger buffer), then a larger one again
+def test_copy_and_hash_hashes_each_copy_in_place(tmp_path: Path) -> None:
+    # each chunk is hashed where it lies in the copy (mapped): sizes of one and several
+    # chunks, and a few bytes, one after the other
     sizes = [2 * CHUNK_SIZE + 7, 300_001, 5, CHUNK_SIZE + 1, 1_000_000]
     for i, size in enumerate(sizes):
         data = os.urandom(size)
