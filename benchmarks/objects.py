@@ -47,6 +47,24 @@ dirty pages, and whatever a run wrote is removed after it, untimed. The page cac
 be dropped here, so all reads are from memory for every tool equally: these are hashing
 and writing figures, not disk-read figures.
 
+Fresh folders: every run writes into its own empty folder, all made (untimed) before a
+contest starts under a parent marked ``chattr +T`` (ext4's "top of a directory
+hierarchy" flag), so that ext4's Orlov allocator spreads them over block groups, one
+flex group (16 block groups) per folder: a folder whose flex group another folder of the
+contest already holds is discarded (its own empty-folder inode is all it leaves). The
+reason is ext4's ``recently_deleted`` rule (fs/ext4/ialloc.c): on a filesystem without a
+journal, as here, a new inode skips every free inode of its block group whose deletion
+time is less than 60 seconds old (360 if its inode-table block is still dirty), checking
+them one by one from the start of the group, and a file's inode goes into the first
+group of its folder's flex group with a free inode. Removing a run's 2,000 files and
+then creating the next run's 2,000 in the same group therefore made each new file scan
+up to 2,000 freed inodes (about a quarter of keel's CPU in a perf profile), a cost of
+the benchmark's clean-up that md5sum, which creates no files, never paid. In a folder of
+its own flex group, a run creates its files where nothing was freed in the last minute,
+as a user's first put into a store does; what the run itself writes, allocates and
+flushes is all still timed, for keel and ``cp`` alike. Where the flag cannot be set (not
+ext4, no ``chattr``), folders are made as before and the method line says so.
+
 Output: a table for people, then, as the last line of stdout, one JSON object::
 
     {"benchmark": "objects", "results": [{"measure": ..., "keel": ..., "peer": ...,
@@ -203,25 +221,84 @@ def size_label(nbytes: int) -> str:
 # Timing
 
 Runner = Callable[[Path], object]
-"""One contestant: called with a folder that does not exist yet, where it may write."""
+"""One contestant: called with an empty folder made for this run, where it may write."""
+
+FLEX_GROUPS = 16
+"""Block groups per ext4 flex group (mke2fs's default; the kernel does not publish it)."""
 
 
-def contest(runners: dict[str, Runner], out: Path, repeat: int) -> dict[str, list[float]]:
+class Folders:
+    """Empty folders for the runs of a benchmark, each in an ext4 flex group of its own
+    where the filesystem allows it (see "Fresh folders" in the module's docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir()
+        self.root = root
+        self.spread = _mark_topdir(root)
+        self.per_flex_group = _inodes_per_group(root) * FLEX_GROUPS
+        self._made = 0
+        self._recent: set[int] = set()
+
+    def make(self, count: int) -> list[Path]:
+        """``count`` new empty folders, in distinct flex groups when they can be told apart."""
+        folders: list[Path] = []
+        taken = set(self._recent)  # the last folders of the contest before, too
+        discarded: list[Path] = []
+        while len(folders) < count:
+            self._made += 1
+            folder = self.root / f"run-{self._made:05d}"
+            folder.mkdir()
+            flex = (folder.stat().st_ino - 1) // self.per_flex_group if self.per_flex_group else -1
+            if flex in taken and len(discarded) < 8 * count:
+                discarded.append(folder)
+                continue
+            taken.add(flex)
+            folders.append(folder)
+        for folder in discarded:
+            folder.rmdir()
+        self._recent = taken - set(self._recent)
+        return folders
+
+
+def _mark_topdir(folder: Path) -> bool:
+    """``chattr +T folder``: ext4 then spreads its sub-folders over block groups."""
+    if shutil.which("chattr") is None:
+        return False
+    done = subprocess.run(["chattr", "+T", str(folder)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _inodes_per_group(folder: Path) -> int:
+    """ext4's inodes per block group, from ``statvfs``: the total number of inodes is a
+    whole number of groups of a multiple of 8 inodes each, and there are a few more groups
+    than the data blocks fill (8 x block size blocks per group); 0 if none fits."""
+    st = os.statvfs(folder)
+    per_group_blocks = 8 * st.f_bsize
+    least = -(-st.f_blocks // per_group_blocks)
+    for groups in range(max(1, least), least + least // 8 + 2):
+        if st.f_files % groups == 0 and (st.f_files // groups) % 8 == 0:
+            return st.f_files // groups
+    return 0
+
+
+def contest(runners: dict[str, Runner], folders: Folders, repeat: int) -> dict[str, list[float]]:
     """Seconds per run of each runner, ``repeat`` rounds after one untimed warm-up round.
 
     Runners take turns within each round, so a slow spell of this shared machine hits
-    all of them rather than one. ``out`` is removed after each run, untimed.
+    all of them rather than one. Each run gets a fresh folder from ``folders`` (made
+    before the first run); it is removed after the run, untimed.
     """
     times: dict[str, list[float]] = {name: [] for name in runners}
+    fresh = iter(folders.make((repeat + 1) * len(runners)))
     for round_ in range(repeat + 1):
         for name, run in runners.items():
             log.log(f"  round {round_}/{repeat}{' (warm-up)' if not round_ else ''}: {name}")
+            out = next(fresh)
             os.sync()
             start = time.perf_counter()
             run(out)
             elapsed = time.perf_counter() - start
-            if out.exists():
-                shutil.rmtree(out)
+            shutil.rmtree(out)
             if round_:
                 times[name].append(elapsed)
     return times
@@ -245,8 +322,8 @@ def check_tool(tool: str, listing: Path) -> None:
 
 
 def copy_files(files: Sequence[Path], dest: Path, *, fsync: bool) -> None:
-    """``cp`` the files into ``dest`` (then ``sync FILE...`` if ``fsync``): writing, no hash."""
-    dest.mkdir()
+    """``cp`` the files into the folder ``dest`` (then ``sync FILE...`` if ``fsync``):
+    writing, no hash."""
     names = b"\0".join(os.fsencode(f) for f in files)
     subprocess.run(["xargs", "-0", "cp", "-t", str(dest)], input=names, check=True)
     if fsync:
@@ -283,11 +360,10 @@ def keel_verify(store: LocalObjectStore, digests: Sequence[str]) -> None:
 # Measures
 
 
-def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
+def bench_data_set(data: DataSet, work: Path, folders: Folders, repeat: int) -> list[Result]:
     """Every put and verify row for one data set (and the b3sum-class row for one file)."""
     tag = data.label
     one = len(data.files) == 1
-    out = work / "out"
 
     log.log(f"{tag}: put")
     runners: dict[str, Runner] = {
@@ -301,7 +377,7 @@ def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
     if not one:
         runners["keel put_many, fsync=True"] = lambda o: keel_put_many(data.files, o, fsync=True)
         runners["keel put_many, fsync=False"] = lambda o: keel_put_many(data.files, o, fsync=False)
-    put = contest(runners, out, repeat)
+    put = contest(runners, folders, repeat)
     via = "" if one else "xargs -0 "
     results: list[Result] = []
     for verb in ("put",) if one else ("put", "put_many"):
@@ -339,7 +415,7 @@ def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
         runners["blake3 in memory"] = lambda o: blake3_in_memory(buffer)
 
     log.log(f"{tag}: verify")
-    verify = contest(runners, out, repeat)
+    verify = contest(runners, folders, repeat)
     keel_verify_fig = Figure(data.nbytes, verify["keel verify"])
     for tool, goal in (("md5sum", GOAL_VS_MD5), ("sha256sum", None)):
         peer = Figure(data.nbytes, verify[f"{tool} -c"])
@@ -360,10 +436,11 @@ def bench_data_set(data: DataSet, work: Path, repeat: int) -> list[Result]:
     return results
 
 
-def bench_tiny(data: DataSet, work: Path, repeat: int) -> tuple[list[Result], str]:
+def bench_tiny(
+    data: DataSet, work: Path, folders: Folders, repeat: int
+) -> tuple[list[Result], str]:
     """put_many of many tiny files (packed) against md5sum and cp; and a note of how many
     files the store holds afterwards."""
-    out = work / "out"
     log.log(f"{data.label}: put_many")
     runners: dict[str, Runner] = {
         "keel put_many, fsync=True": lambda o: keel_put_many(data.files, o, fsync=True),
@@ -372,7 +449,7 @@ def bench_tiny(data: DataSet, work: Path, repeat: int) -> tuple[list[Result], st
         "cp + sync FILE": lambda o: copy_files(data.files, o, fsync=True),
         "cp": lambda o: copy_files(data.files, o, fsync=False),
     }
-    times = contest(runners, out, repeat)
+    times = contest(runners, folders, repeat)
     results = []
     for fsync in (True, False):
         keel_fig = Figure(data.nbytes, times[f"keel put_many, fsync={fsync}"])
@@ -418,7 +495,7 @@ def cells(r: Result) -> tuple[str, ...]:
     )
 
 
-def notes(data: Sequence[DataSet], repeat: int, load: str) -> list[str]:
+def notes(data: Sequence[DataSet], repeat: int, load: str, folders: Folders) -> list[str]:
     """What a reader needs beside the table: when, machine, data, method, load."""
     lines = [run_line("objects"), f"machine: {machine()}"]
     for d in data:
@@ -431,7 +508,7 @@ def notes(data: Sequence[DataSet], repeat: int, load: str) -> list[str]:
         f"method: median of {repeat} timed rounds after 1 untimed warm-up round; keel and "
         "its peers take turns within each round; os.sync() before each run; the page cache "
         "cannot be dropped, so every tool reads warm files. spread = (slowest - fastest) / "
-        "median run time."
+        f"median run time. {placement(folders)}"
     )
     lines.append(load)
     lines.append(
@@ -443,6 +520,23 @@ def notes(data: Sequence[DataSet], repeat: int, load: str) -> list[str]:
 
 
 LEFT = [column for column in COLUMNS if column not in RIGHT]
+
+
+def placement(folders: Folders) -> str:
+    """How the runs' output folders were placed, for the method line."""
+    if folders.spread and folders.per_flex_group:
+        return (
+            "Every run writes into its own folder, made before the contest in an ext4 flex "
+            "group no other run's folder uses (chattr +T on their parent), and removed after "
+            "the run: no run creates files where another just removed some, so none pays "
+            "ext4's skipping of inodes freed in the last minute (a filesystem without a "
+            "journal); see the script's docstring."
+        )
+    return (
+        "Every run writes into its own folder, removed after the run; the folders could not "
+        "be spread over ext4 block groups here (chattr +T failed or the filesystem's inodes "
+        "per group are unknown), so a run may create files where the one before removed some."
+    )
 
 
 def report(results: list[Result], lines: list[str]) -> None:
@@ -480,17 +574,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir = work / "data"
         data_dir.mkdir()
         large, small = make_data(data_dir, args.size_mib * MIB, args.files)
+        folders = Folders(work / "runs")
         start = Load.now()
-        results = bench_data_set(large, work, args.repeat)
-        results += bench_data_set(small, work, args.repeat)
+        results = bench_data_set(large, work, folders, args.repeat)
+        results += bench_data_set(small, work, folders, args.repeat)
         sets, extra = [large, small], []
         if args.tiny_files:
             tiny = make_tiny(data_dir, args.tiny_files)
-            tiny_results, note = bench_tiny(tiny, work, args.repeat)
+            tiny_results, note = bench_tiny(tiny, work, folders, args.repeat)
             results += tiny_results
             sets.append(tiny)
             extra.append(note)
-        lines = notes(sets, args.repeat, load_summary(start, Load.now(), steal=True) + ".")
+        load = load_summary(start, Load.now(), steal=True) + "."
+        lines = notes(sets, args.repeat, load, folders)
         lines[-1:-1] = extra
         report(results, lines)
         if args.markdown:

@@ -51,6 +51,31 @@ def test_copy_and_hash_copies_in_the_kernel(tmp_path: Path) -> None:
     assert (tmp_path / "b").read_bytes() == data[5:]
 
 
+def test_copy_and_hash_hashes_each_copy_in_place(tmp_path: Path) -> None:
+    # each chunk is hashed where it lies in the copy (mapped): sizes of one and several
+    # chunks, and a few bytes, one after the other
+    sizes = [2 * CHUNK_SIZE + 7, 300_001, 5, CHUNK_SIZE + 1, 1_000_000]
+    for i, size in enumerate(sizes):
+        data = os.urandom(size)
+        (tmp_path / f"s{i}").write_bytes(data)
+        with open(tmp_path / f"s{i}", "rb") as src, open(tmp_path / f"d{i}", "wb+") as dst:
+            digest = copy_and_hash(src.fileno(), dst.fileno(), size)
+        assert digest == hash_bytes(data), size
+        assert (tmp_path / f"d{i}").read_bytes() == data
+
+
+def test_a_durable_put_leaves_no_temporary_and_a_read_only_object(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects")  # fsync=True: flushed before the rename
+    source = tmp_path / "f.bin"
+    data = os.urandom(200_000)
+    source.write_bytes(data)
+    digest = objects.put(source)
+    assert objects.put(source) == digest  # already stored: its temporary is removed
+    assert objects.read_bytes(digest) == data
+    assert stat.S_IMODE(objects.path(digest).stat().st_mode) == 0o444
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
 def test_hardlink_makes_the_file_the_object_and_read_only(tmp_path: Path) -> None:
     data = os.urandom(100_000)
     source = tmp_path / "big.bin"

@@ -8,6 +8,7 @@ changed during the copy cannot give a stored object a name its bytes do not have
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -25,6 +26,30 @@ FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _UNSUPPORTED = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENOTTY}
 _UNSUPPORTED |= {errno.EPERM, errno.EMLINK, errno.ETXTBSY, errno.EBADF}
 
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux: map every page in one call
+
+
+def _read_back(fd: int, offset: int, size: int) -> mmap.mmap | bytes:
+    """``size`` bytes of the file ``fd`` from ``offset`` (a multiple of the page size) as
+    they lie in the page cache: mapped read-only, to be hashed in place with no copy into
+    a buffer; read into one where this filesystem cannot map files."""
+    if os.fstat(fd).st_size < offset + size:  # a mapping past the end would fault
+        raise OSError(errno.EIO, "the copy in the object store is shorter than written")
+    try:
+        return mmap.mmap(
+            fd, size, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ, offset=offset
+        )
+    except OSError:
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            raise OSError(errno.EIO, "the copy in the store is shorter than written") from None
+        return data
+
+
+def _release(chunk: mmap.mmap | bytes | None) -> None:
+    if isinstance(chunk, mmap.mmap):
+        chunk.close()
+
 
 def copy_and_hash(
     src_fd: int, dst_fd: int, size: int, start: int = 0, *, writeback: bool = False
@@ -34,8 +59,10 @@ def copy_and_hash(
     written; the digest, or None if the kernel cannot copy between these two files (the
     caller then copies through user space; nothing was written).
 
-    Chunk ``i + 1`` is copied while chunk ``i`` is hashed in another thread: blake3 and
-    ``copy_file_range`` both release the GIL. ``writeback``: start writing each copied
+    Each copied chunk is hashed where it lies in the page cache (mapped, not read into a
+    buffer: for 2,000 files of 1 GiB that read-back copy was a tenth of ``put_many``'s
+    CPU). Chunk ``i + 1`` is copied while chunk ``i`` is hashed in another thread: blake3
+    and ``copy_file_range`` both release the GIL. ``writeback``: start writing each copied
     chunk to disk at once (:func:`start_writeback`), for a caller that will flush the
     file, so that its flush finds the disk's work under way instead of all of it to do.
     """
@@ -43,13 +70,11 @@ def copy_and_hash(
     if copy_range is None:
         return None
     hasher = new_hasher(size)
-    width = min(CHUNK_SIZE, max(size, 1))
-    buffers = [bytearray(width) for _ in range(2 if size > CHUNK_SIZE else 1)]
     offset = 0
     pending: Future | None = None
-    pool = ThreadPoolExecutor(max_workers=1) if len(buffers) > 1 else None
+    hashing: mmap.mmap | bytes | None = None  # the chunk hashed in the other thread
+    pool = ThreadPoolExecutor(max_workers=1) if size > CHUNK_SIZE else None
     try:
-        turn = 0
         while offset < size:
             want = min(CHUNK_SIZE, size - offset)
             copied = 0
@@ -66,24 +91,25 @@ def copy_and_hash(
                 copied += n
             if writeback:
                 start_writeback(dst_fd, offset, want)
-            buffer = buffers[turn % len(buffers)]
-            view = memoryview(buffer)[:want]
-            got = os.preadv(dst_fd, [view], offset)
-            if got != want:
-                raise OSError(errno.EIO, "the copy in the object store is shorter than written")
+            chunk = _read_back(dst_fd, offset, want)
             if pending is not None:
                 pending.result()
+                _release(hashing)
+                pending = hashing = None
             if pool is None:
-                hasher.update(view)
+                try:
+                    hasher.update(chunk)
+                finally:
+                    _release(chunk)
             else:
-                pending = pool.submit(hasher.update, view)
+                hashing, pending = chunk, pool.submit(hasher.update, chunk)
             offset += want
-            turn += 1
         if pending is not None:
             pending.result()
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+        _release(hashing)
     if os.fstat(src_fd).st_size != start + size:
         raise OSError(errno.EIO, "the source file changed size while it was being stored")
     return hasher.hexdigest()

@@ -4,7 +4,6 @@ an early start of the disk writes that a later flush will wait for."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 
@@ -14,13 +13,25 @@ SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writing dirty pages, do not wait
 
 
 @functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library the interpreter already runs on (``dlopen(NULL)``), or None.
+
+    ``ctypes.util.find_library("c")`` would run ``ldconfig -p`` in a child process on
+    Linux (a fork and exec, once per process: every ``keel`` command paid it on its first
+    durable write) to name a library that is loaded already.
+    """
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+@functools.cache
 def _libc_syncfs():
     """libc's ``syncfs(int fd)``, or None where libc has none (macOS, musl without it)."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        function = libc.syncfs
-    except (OSError, AttributeError, TypeError):
+        function = _libc().syncfs  # type: ignore[union-attr]
+    except AttributeError:
         return None
     function.argtypes = [ctypes.c_int]
     function.restype = ctypes.c_int
@@ -30,10 +41,9 @@ def _libc_syncfs():
 @functools.cache
 def _libc_sync_file_range():
     """libc's ``sync_file_range(fd, offset, nbytes, flags)``, or None where it has none."""
-    name = ctypes.util.find_library("c")
     try:
-        function = ctypes.CDLL(name, use_errno=True).sync_file_range
-    except (OSError, AttributeError, TypeError):
+        function = _libc().sync_file_range  # type: ignore[union-attr]
+    except AttributeError:
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     function.restype = ctypes.c_int

@@ -253,8 +253,12 @@ class LocalObjectStore(ObjectStore):
             return False  # gc took the pack meanwhile, or it is broken: write a copy
         return True
 
-    def _copy_to_tmp(self, stream: BinaryIO, source: Source) -> tuple[str, str]:
-        """Copy a stream to a temporary file in the store (not flushed); its digest.
+    def _copy_to_tmp(
+        self, stream: BinaryIO, source: Source, *, flush: bool = False
+    ) -> tuple[str, str]:
+        """Copy a stream to a temporary file in the store; its digest. ``flush``: fsync
+        the file before it is closed (``put``'s durable write: no second open to flush it);
+        else it is not flushed (``put_many`` flushes the whole batch at once).
 
         A local file is linked or cloned when ``link`` asks for it and the filesystem
         can, else copied by the kernel (``copy_file_range``), hashed as it is written;
@@ -266,24 +270,31 @@ class LocalObjectStore(ObjectStore):
             if linkable and clone_or_link(self.link, os.fspath(source), tmp):
                 fd = os.open(tmp, os.O_RDONLY)
                 try:
-                    return tmp, hash_fd(fd)
+                    digest = hash_fd(fd)
+                    if flush:
+                        os.fsync(fd)
+                    return tmp, digest
                 finally:
                     os.close(fd)
             with open(tmp, "wb+") as out:
                 size = _regular_size(stream)
+                digest = None
                 if size is not None:
                     start = stream.tell()
                     digest = copy_and_hash(
                         stream.fileno(), out.fileno(), size - start, start, writeback=self.fsync
                     )
-                    if digest is not None:
-                        return tmp, digest
-                hint = _size_hint(stream)
-                hasher = new_hasher(hint)
-                for chunk in chunks(stream, hint):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                return tmp, hasher.hexdigest()
+                if digest is None:
+                    hint = _size_hint(stream)
+                    hasher = new_hasher(hint)
+                    for chunk in chunks(stream, hint):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                    digest = hasher.hexdigest()
+                if flush:
+                    out.flush()
+                    os.fsync(out.fileno())
+                return tmp, digest
         except BaseException:
             _unlink(tmp)
             raise
@@ -388,30 +399,35 @@ class LocalObjectStore(ObjectStore):
         stream, owned = as_stream(source)
         try:
             with self._writing():
+                # the temporary file is flushed before it is closed (no second open)
                 if digest is None:
-                    tmp, digest = self._copy_to_tmp(stream, source)
+                    tmp, digest = self._copy_to_tmp(stream, source, flush=self.fsync)
                 else:
-                    tmp = self._copy_unhashed(stream)
+                    tmp = self._copy_unhashed(stream, flush=self.fsync)
                 try:
-                    if self.fsync:
-                        with open(tmp, "rb+") as fh:
-                            os.fsync(fh.fileno())
-                    self._publish(tmp, digest)
-                finally:
+                    renamed = self._publish(tmp, digest)
+                except BaseException:
+                    _unlink(tmp)
+                    raise
+                if not renamed:  # the same bytes were already stored
                     _unlink(tmp)
                 return digest
         finally:
             if owned:
                 stream.close()
 
-    def _copy_unhashed(self, stream: BinaryIO) -> str:
-        """Copy a stream that checks its own bytes to a temporary file (not flushed)."""
+    def _copy_unhashed(self, stream: BinaryIO, *, flush: bool = False) -> str:
+        """Copy a stream that checks its own bytes to a temporary file (fsynced before it
+        is closed if ``flush``)."""
         tmp = str(self._tmp_path())
         try:
             with open(tmp, "wb") as out:
                 # no hashing, so no use for large chunks: a small buffer per upload
                 for chunk in chunks(stream, min(_size_hint(stream), UNHASHED_CHUNK)):
                     out.write(chunk)
+                if flush:
+                    out.flush()
+                    os.fsync(out.fileno())
         except BaseException:
             _unlink(tmp)
             raise
