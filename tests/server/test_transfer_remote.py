@@ -348,3 +348,15 @@ def test_a_fetch_answer_is_read_whatever_its_pieces(piece: int) -> None:
         b"".join(last)
     with pytest.raises(StoreUnavailable, match=f"where object {'ab' * 32} was expected"):
         _Frames(iter(cut), "http://x").header("ab" * 32)
+
+
+def test_a_fetch_answer_gathers_small_objects_and_splits_none(served: Served) -> None:
+    blobs = [os.urandom(2_500_000), b"tiny", os.urandom(700_000), b"", os.urandom(400_000)]
+    with served.remote("writer") as writer:
+        digests = writer.objects.put_many(blobs)
+    with httpx.stream(
+        "POST", f"{served.url}{API}/fetch", json=digests, headers=served.headers("reader")
+    ) as answer:
+        assert answer.status_code == 200
+        body = answer.read()
+    assert body == frame(list(zip(digests, blobs, strict=True)))
