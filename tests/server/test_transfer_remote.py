@@ -326,3 +326,37 @@ def test_a_corrupt_object_in_a_fetch_is_refused_and_not_written(
     with served.remote("reader") as reader, pytest.raises(IntegrityError, match=victim):
         reader.datasets.get(version.ref, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 100, 4096])
+def test_a_fetch_answer_is_read_whatever_its_pieces(piece: int) -> None:
+    from keel.errors import StoreUnavailable
+    from keel.store.objects._http import _Frames
+
+    blobs = [os.urandom(n) for n in (0, 5, 300, 10_000)]
+    digests = [_digest(b) for b in blobs]
+    body = frame(list(zip(digests, blobs, strict=True)))
+    cut = [body[i : i + piece] for i in range(0, len(body), piece)]  # headers split anywhere
+    frames = _Frames(iter(cut), "http://x")
+    for digest, blob in zip(digests, blobs, strict=True):
+        assert b"".join(frames.take(frames.header(digest))) == blob
+    short = _Frames(iter(cut[:-1]), "http://x")  # the answer ends early
+    for digest, blob in zip(digests[:-1], blobs[:-1], strict=True):
+        assert b"".join(short.take(short.header(digest))) == blob
+    last = short.take(short.header(digests[-1]))  # the cut is inside its bytes
+    with pytest.raises(StoreUnavailable, match="ended before every object"):
+        b"".join(last)
+    with pytest.raises(StoreUnavailable, match=f"where object {'ab' * 32} was expected"):
+        _Frames(iter(cut), "http://x").header("ab" * 32)
+
+
+def test_a_fetch_answer_gathers_small_objects_and_splits_none(served: Served) -> None:
+    blobs = [os.urandom(2_500_000), b"tiny", os.urandom(700_000), b"", os.urandom(400_000)]
+    with served.remote("writer") as writer:
+        digests = writer.objects.put_many(blobs)
+    with httpx.stream(
+        "POST", f"{served.url}{API}/fetch", json=digests, headers=served.headers("reader")
+    ) as answer:
+        assert answer.status_code == 200
+        body = answer.read()
+    assert body == frame(list(zip(digests, blobs, strict=True)))

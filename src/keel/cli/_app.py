@@ -12,6 +12,7 @@ from . import (
     agent,
     alerts,
     approvals,
+    cache,
     ci,
     data,
     delete,
@@ -88,6 +89,7 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(ci.app, name="ci")
+app.add_typer(cache.app, name="cache")
 app.add_typer(pipeline.app, name="pipeline")
 lineage.register(app)
 predict.register(app)

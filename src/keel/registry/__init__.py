@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ._card import model_card
     from ._ci_report import CiReport, ci_report
     from ._delete import delete_version
+    from ._disk_cache import CachedPackage, cached_packages, clear_model_cache
     from ._evaluate import Evaluation, evaluate
     from ._examples import stored_examples
     from ._export import export_onnx
@@ -30,6 +31,9 @@ _LAZY = {
     "Actor": "._service",
     "RegistryService": "._service",
     "model_card": "._card",
+    "CachedPackage": "._disk_cache",
+    "cached_packages": "._disk_cache",
+    "clear_model_cache": "._disk_cache",
     "CiReport": "._ci_report",
     "ci_report": "._ci_report",
     "delete_version": "._delete",
@@ -42,13 +46,16 @@ _LAZY = {
 
 __all__ = [
     "Actor",
+    "CachedPackage",
     "CiReport",
     "Evaluation",
     "HistoryEvent",
     "ModelVersion",
     "Policy",
     "RegistryService",
+    "cached_packages",
     "ci_report",
+    "clear_model_cache",
     "delete_version",
     "evaluate",
     "export_onnx",

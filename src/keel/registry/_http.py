@@ -158,12 +158,11 @@ class HttpRegistry:
         them there instead of downloading them again; a file that does not match its
         digest is fetched again.
         """
-        from keel.config import user_cache_folder
-
+        from ._disk_cache import model_cache_folder
         from ._loaded import load_package
 
         version = self.get(ref)
-        kept: Path | None = user_cache_folder() / "models"
+        kept: Path | None = model_cache_folder()
         try:
             kept.mkdir(parents=True, exist_ok=True)
         except OSError:  # no cache folder here: the process's temporary one

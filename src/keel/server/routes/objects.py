@@ -203,19 +203,32 @@ def fetch_batch(
         except ObjectNotFound:
             raise _not_here(digest) from None
 
-    def frames() -> Iterator[bytes]:
-        for digest, size in zip(wanted, sizes, strict=True):
-            yield header(digest, size)
-            with _open_stored(objects, digest) as fh:
-                left = size
-                while left > 0:
-                    chunk = fh.read(min(READ_CHUNK, left))
-                    if not chunk:  # shorter than its size a moment ago: end the answer
-                        return
-                    left -= len(chunk)
-                    yield chunk
+    return StreamingResponse(_frames(objects, wanted, sizes), media_type="application/octet-stream")
 
-    return StreamingResponse(frames(), media_type="application/octet-stream")
+
+def _frames(objects: ObjectStore, digests: list[str], sizes: list[int]) -> Iterator[bytes]:
+    """Each object's header line and bytes, gathered into pieces of about READ_CHUNK:
+    the response takes each piece from this generator with a hop to a worker thread, so a
+    piece per small object (and one per header) cost more than sending the bytes."""
+    pending: list[bytes] = []
+    held = 0
+    for digest, size in zip(digests, sizes, strict=True):
+        pending.append(header(digest, size))
+        with _open_stored(objects, digest) as fh:
+            left = size
+            while left > 0:
+                chunk = fh.read(min(READ_CHUNK, left))
+                if not chunk:  # shorter than its size a moment ago: end the answer there
+                    yield b"".join(pending)
+                    return
+                left -= len(chunk)
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= READ_CHUNK:
+                    yield pending[0] if len(pending) == 1 else b"".join(pending)
+                    pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 @router.put(

@@ -297,7 +297,9 @@ class HttpObjectStore(ObjectStore):
         written: list[Path] = []
         try:
             with self.client.stream("POST", f"{API}/fetch", json=[d for d, _ in group]) as response:
-                frames = _Frames(response.iter_bytes(SEND_CHUNK), self.url)
+                # the pieces as they come off the socket: iter_bytes(size) would copy every
+                # byte twice more to cut them to one size
+                frames = _Frames(response.iter_bytes(), self.url)
                 for digest, dest in group:
                     written.append(self._receive(frames, digest, dest))
         except ObjectNotFound:  # the server's message names the absent object
@@ -314,7 +316,7 @@ class HttpObjectStore(ObjectStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
-            hasher = new_hasher(size)
+            hasher = new_hasher(0)  # one thread: the downloads run side by side already
             with os.fdopen(fd, "wb") as out:
                 for piece in frames.take(size):
                     hasher.update(piece)
@@ -332,10 +334,10 @@ class HttpObjectStore(ObjectStore):
         """Stream the object into ``out`` (or nowhere) and raise unless it hashes to
         ``digest``; returns the digest the bytes have."""
         check_digest(digest)
-        hasher = new_hasher()
+        hasher = new_hasher(0)  # one thread: get_many runs downloads side by side already
         try:
             with self.client.stream("GET", f"{API}/{digest}") as response:
-                for chunk in response.iter_bytes(SEND_CHUNK):
+                for chunk in response.iter_bytes():  # as they come, not copied to one size
                     hasher.update(chunk)
                     if out is not None:
                         out.write(chunk)
@@ -465,11 +467,15 @@ def _fetch_groups(
 
 
 class _Frames:
-    """The objects of a ``POST /objects/fetch`` answer, read as the bytes arrive."""
+    """The objects of a ``POST /objects/fetch`` answer, read as the bytes arrive.
+
+    The pieces received are handed on as views, not copied: only a header that straddles
+    two pieces is joined.
+    """
 
     def __init__(self, chunks: Iterator[bytes], url: str) -> None:
         self._chunks = chunks
-        self._buffer = bytearray()
+        self._piece = memoryview(b"")
         self.url = url
 
     def _more(self) -> None:
@@ -479,32 +485,32 @@ class _Frames:
                 f"The answer of the keel server at {self.url} ended before every object "
                 "asked for arrived. Nothing partial was kept; try again."
             )
-        self._buffer += chunk
+        self._piece = memoryview(bytes(self._piece) + chunk if self._piece else chunk)
 
     def header(self, digest: str) -> int:
         """The size of the next object, which must be ``digest``."""
-        while (end := self._buffer.find(b"\n", 0, 100)) < 0:
-            if len(self._buffer) >= 100:
+        while (end := bytes(self._piece[:100]).find(b"\n")) < 0:
+            if len(self._piece) >= 100:
                 break
             self._more()
-        line = bytes(self._buffer[: max(end, 0)]).decode("ascii", "replace")
+        line = bytes(self._piece[: max(end, 0)]).decode("ascii", "replace")
         name, _, size = line.partition(" ")
         if end < 0 or name != digest or not size.isdigit():
             raise StoreUnavailable(
                 f"The keel server at {self.url} answered {line[:90]!r} where object {digest} "
                 "was expected. Try again; if it persists, report it."
             )
-        del self._buffer[: end + 1]
+        self._piece = self._piece[end + 1 :]
         return int(size)
 
-    def take(self, size: int) -> Iterator[bytes]:
-        """The next ``size`` bytes, piece by piece."""
+    def take(self, size: int) -> Iterator[memoryview]:
+        """The next ``size`` bytes, piece by piece (views valid until the next call)."""
         left = size
         while left > 0:
-            if not self._buffer:
+            if not self._piece:
                 self._more()
-            piece = bytes(self._buffer[:left])
-            del self._buffer[: len(piece)]
+            piece = self._piece[:left]
+            self._piece = self._piece[len(piece) :]
             left -= len(piece)
             yield piece
 
