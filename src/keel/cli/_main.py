@@ -15,13 +15,22 @@ import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["configure_cli_logging", "main", "run_reporting_errors"]
+__all__ = ["configure_cli_logging", "ends_with_command", "main", "run_reporting_errors"]
+
+_process = {"ends_with_command": False}
+
+
+def ends_with_command() -> bool:
+    """Whether this process is the ``keel`` program, which exits when its command ends
+    (False when a caller runs commands in its own process, as tests do with CliRunner)."""
+    return _process["ends_with_command"]
 
 
 def main() -> None:
     """Entry point of the ``keel`` command: user errors exit 1 without a traceback."""
     from ._fast import plain_command
 
+    _process["ends_with_command"] = True
     command = plain_command(sys.argv[1:])
     if command is None:
         from ._app import main as full_main
