@@ -33,8 +33,7 @@ def main() -> None:
     _process["ends_with_command"] = True
     command = plain_command(sys.argv[1:])
     if command is None:
-        from ._app import main as full_main
-
+        full_main = _import_app()
         full_main()
         return
     configure_cli_logging(debug=False)
@@ -45,6 +44,23 @@ def main() -> None:
         _silence_stdout()
         code = code or 1
     sys.exit(code)
+
+
+def _import_app() -> Callable[[], None]:
+    """The typer app's entry point, imported without the collector's passes over the
+    modules it brings in (every command group's), which live as long as the process;
+    they are then frozen (:func:`gc.freeze`), so later collections skip them too."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from ._app import main as full_main
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+    return full_main
 
 
 def configure_cli_logging(*, debug: bool) -> None:
