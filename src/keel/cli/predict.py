@@ -35,8 +35,6 @@ def predict(
     The predictions (kept columns, prediction, proba_<class> for classifiers) become a new
     dataset version, linked to the model version and the input version in the lineage.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from keel.client import default_client
     from keel.serving.batch import predict_dataset
 
@@ -61,6 +59,8 @@ def predict(
                 model_ref, dataset_ref, progress=lambda rows: collector.resume(), **options
             )
         else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             total = client.datasets.resolve(dataset_ref).row_count
             with Progress(
                 TextColumn("scoring"),
