@@ -257,6 +257,22 @@ def test_the_output_profile_is_the_one_reading_the_parts_back_gives(
     assert out.profile_digest == read_back.profile_digest
 
 
+def test_a_failing_profile_beside_the_storing_fails_the_job_and_records_nothing(
+    scored: Scored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.data import _profile
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise MemoryError("no room to profile")
+
+    client = scored.client
+    monkeypatch.setattr(_profile, "profile_table", broken)  # runs beside the part's put
+    with pytest.raises(MemoryError, match="no room to profile"):
+        predict_dataset("credit", "applications", batch_rows=5_000, client=client)
+    with pytest.raises(NotFound):
+        client.datasets.resolve("credit-predictions")
+
+
 def test_features_of_mixed_types_take_the_checked_path_and_score_alike(scored: Scored) -> None:
     client, model = scored.client, scored.model
     frame = make_frame(3_000).assign(income=lambda f: f["income"].round().astype("int64"))

@@ -15,17 +15,25 @@ import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["configure_cli_logging", "main", "run_reporting_errors"]
+__all__ = ["configure_cli_logging", "ends_with_command", "main", "run_reporting_errors"]
+
+_process = {"ends_with_command": False}
+
+
+def ends_with_command() -> bool:
+    """Whether this process is the ``keel`` program, which exits when its command ends
+    (False when a caller runs commands in its own process, as tests do with CliRunner)."""
+    return _process["ends_with_command"]
 
 
 def main() -> None:
     """Entry point of the ``keel`` command: user errors exit 1 without a traceback."""
     from ._fast import plain_command
 
+    _process["ends_with_command"] = True
     command = plain_command(sys.argv[1:])
     if command is None:
-        from ._app import main as full_main
-
+        full_main = _import_app()
         full_main()
         return
     configure_cli_logging(debug=False)
@@ -36,6 +44,23 @@ def main() -> None:
         _silence_stdout()
         code = code or 1
     sys.exit(code)
+
+
+def _import_app() -> Callable[[], None]:
+    """The typer app's entry point, imported without the collector's passes over the
+    modules it brings in (every command group's), which live as long as the process;
+    they are then frozen (:func:`gc.freeze`), so later collections skip them too."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from ._app import main as full_main
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+    return full_main
 
 
 def configure_cli_logging(*, debug: bool) -> None:

@@ -35,41 +35,51 @@ def predict(
     The predictions (kept columns, prediction, proba_<class> for classifiers) become a new
     dataset version, linked to the model version and the input version in the lineage.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from keel.client import default_client
     from keel.serving.batch import predict_dataset
 
-    client = default_client()
-    options = {
-        "output": output,
-        "batch_rows": batch_rows,
-        "columns": keep or None,
-        "ray": True if ray else None,  # unset: Ray only when KEEL_RAY_ADDRESS is set
-        "trust": trust,
-        "client": client,
-    }
-    start = time.perf_counter()
-    if json:
-        version = predict_dataset(model_ref, dataset_ref, **options)
-    else:
-        total = client.datasets.resolve(dataset_ref).row_count
-        with Progress(
-            TextColumn("scoring"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("rows"),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("score", total=total)
+    from ._gc import ProcessGc
+    from ._main import ends_with_command
+
+    collector = ProcessGc(ends_with_command())
+    collector.pause()  # until the first batch is scored: the imports and the model's load
+    try:
+        client = default_client()
+        options = {
+            "output": output,
+            "batch_rows": batch_rows,
+            "columns": keep or None,
+            "ray": True if ray else None,  # unset: Ray only when KEEL_RAY_ADDRESS is set
+            "trust": trust,
+            "client": client,
+        }
+        start = time.perf_counter()
+        if json:
             version = predict_dataset(
-                model_ref,
-                dataset_ref,
-                progress=lambda rows: bar.advance(task, rows),
-                **options,
+                model_ref, dataset_ref, progress=lambda rows: collector.resume(), **options
             )
-    seconds = time.perf_counter() - start
+        else:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            total = client.datasets.resolve(dataset_ref).row_count
+            with Progress(
+                TextColumn("scoring"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows"),
+                console=console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("score", total=total)
+
+                def advance(rows: int) -> None:
+                    collector.resume()
+                    bar.advance(task, rows)
+
+                version = predict_dataset(model_ref, dataset_ref, progress=advance, **options)
+        seconds = time.perf_counter() - start
+    finally:
+        collector.settle()
     rows = version.row_count or 0
     summary = {
         "output": version.ref,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -561,16 +562,23 @@ class PartWriter:
         self._rows = 0
 
     def _flush(self) -> None:
+        """Close the current part and store it; its profile is computed meanwhile (from
+        the rows in memory, in a thread of its own), as storing is mostly hashing and
+        waiting for the disk."""
         if self._writer is None or self._path is None:
             return
         self._writer.close()
         self._writer = None
         size = self._path.stat().st_size
-        self.digests.append(self.objects.put(self._path))
+        profiling = _Background(self._add_profile) if self._profiling else None
+        try:
+            digest = self.objects.put(self._path)
+        finally:
+            if profiling is not None:
+                profiling.result()  # waited for even when storing failed
+        self.digests.append(digest)
         self._sizes.append((size, self._rows))
         self._path.unlink()
-        if self._profiling:
-            self._add_profile()
 
     def _add_profile(self) -> None:
         """The closed part's profile merged into the running one (as prepare_parts does)."""
@@ -594,6 +602,28 @@ class PartWriter:
             self._queue.put(None)
             self._thread.join()
         self._folder.cleanup()
+
+
+class _Background(threading.Thread):
+    """``function()`` run in a thread; :meth:`result` waits and raises what it raised."""
+
+    def __init__(self, function: Callable[[], None]) -> None:
+        super().__init__(name="keel-predict-profile", daemon=True)
+        self._function = function
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._function()
+        except BaseException as exc:  # raised by result, in the caller's thread
+            self._error = exc
+
+    def result(self) -> None:
+        """Wait for the function to end; raise its exception, if any."""
+        self.join()
+        if self._error is not None:
+            raise self._error
 
 
 # -- checks --------------------------------------------------------------------------------
