@@ -274,15 +274,16 @@ class SqlTracking:
             record_edges(self.store, [(kind, object_id, "input_to", "run", run_id)], conn=conn)
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
-        m = t.run_metrics
+        m, latest = t.run_metrics, t.run_latest_metrics
         project_id = self._read_project_id()
         with self.store.read() as conn:
             self._require_run(conn, run_id, project_id)
             if _problem_text(key):
                 return []
+            series = sa.select(latest.c.id).where(latest.c.run_id == run_id, latest.c.key == key)
             rows = conn.execute(
-                sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp)
-                .where(m.c.run_id == run_id, m.c.key == key)
+                sa.select(sa.literal(key), m.c.value, m.c.step, m.c.timestamp)
+                .where(m.c.series_id == series.scalar_subquery())
                 .order_by(m.c.step, m.c.timestamp)
             ).all()
         return [(k, decode_value(v), s, ts) for k, v, s, ts in rows]
