@@ -357,12 +357,14 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
         "runs": "id, experiment_id, name, status, created_at, started_at, ended_at",
         "run_params": "run_id, key, value",
         "run_tags": "run_id, key, value",
-        "run_metrics": "run_id, key, step, timestamp, value",
-        "run_latest_metrics": "run_id, key, step, timestamp, value",
+        "run_latest_metrics": "id, run_id, key, step, timestamp, value",
+        "run_metrics": "series_id, step, timestamp, value",  # series: the latest row's id
     }
+    with store.read() as conn:
+        series = conn.exec_driver_sql("SELECT MAX(id) FROM run_latest_metrics").scalar() or 0
     started = time.perf_counter()
     for begin in range(1, n, chunk):
-        runs, params, tags, metrics = [], [], [], []
+        runs, params, tags, metrics, points = [], [], [], [], []
         now = now_ms()
         for i in range(begin, min(begin + chunk, n)):
             run_id = new_id()
@@ -378,17 +380,22 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
             tags.append((run_id, "keel.user", "bench"))
             keys = rng.sample(others, 5)  # drawn first, then the values: the same data
             value = round(rng.random(), 6)  # as earlier versions of this script wrote
-            metrics.append((run_id, "m0", 0, now, value))
+            series += 1
+            metrics.append((series, run_id, "m0", 0, now, value))
+            points.append((series, 0, now, value))
             if value > 0.5 and p1 == "x":
                 hits.append(value)
             for k in keys:
-                metrics.append((run_id, f"m{k}", 0, now, round(rng.random(), 6)))
+                series += 1
+                value = round(rng.random(), 6)
+                metrics.append((series, run_id, f"m{k}", 0, now, value))
+                points.append((series, 0, now, value))
         rows = {
             "runs": runs,
             "run_params": params,
             "run_tags": tags,
-            "run_metrics": metrics,
             "run_latest_metrics": metrics,
+            "run_metrics": points,
         }
         with store.write() as conn:
             raw = conn.connection.driver_connection
@@ -411,7 +418,11 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
         if done % 100_000 < chunk or done == n:
             log.log(f"  scale: {done:,}/{n:,} runs written, {time.perf_counter() - started:.0f} s")
     if postgres:  # the statistics autovacuum would gather soon after such a load
-        with store.write() as conn:
+        with store.write() as conn:  # and the ids given here are the sequence's past
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('run_latest_metrics', 'id'), "
+                "(SELECT MAX(id) FROM run_latest_metrics))"
+            )
             for table in ("runs", "run_params", "run_tags", "run_latest_metrics"):
                 conn.exec_driver_sql(f"ANALYZE {table}")
     hits.sort(reverse=True)

@@ -14,16 +14,20 @@ from keel.tracking._records import CheckedPoints
 
 
 def _points(store: Store) -> dict[str, int]:
-    """Stored points per run id, and how many have no run."""
-    m, r = t.run_metrics, t.runs
+    """Stored points per run id, and how many have no run (their series is gone)."""
+    m, latest = t.run_metrics, t.run_latest_metrics
     with store.read() as conn:
         per_run = dict(
-            conn.execute(sa.select(m.c.run_id, sa.func.count()).group_by(m.c.run_id)).all()
+            conn.execute(
+                sa.select(latest.c.run_id, sa.func.count())
+                .select_from(m.join(latest, latest.c.id == m.c.series_id))
+                .group_by(latest.c.run_id)
+            ).all()
         )
         orphans = conn.execute(
             sa.select(sa.func.count())
             .select_from(m)
-            .where(~sa.exists().where(r.c.id == m.c.run_id))
+            .where(~sa.exists().where(latest.c.id == m.c.series_id))
         ).scalar_one()
     return {**per_run, "orphans": orphans}
 
@@ -86,19 +90,43 @@ def _keys_of_points(store: Store) -> list[str]:
         return [fk["referred_table"] for fk in sa.inspect(conn).get_foreign_keys("run_metrics")]
 
 
-def test_migration_0012_keeps_points_both_ways_and_its_downgrade_drops_orphans(
+def test_migrations_0012_and_0013_keep_points_both_ways_and_drop_orphans(
     store: Store,
 ) -> None:
     tracking = SqlTracking(store)
     run = tracking.create_run("exp")
     tracking.log_batch(run.id, metrics=[("loss", 0.5, i, 1) for i in range(300)])
-    with store.write() as conn:  # a point whose run is gone, as only a bug could leave
-        conn.execute(
-            t.run_metrics.insert().values(run_id="e" * 32, key="loss", step=0, timestamp=1)
-        )
+    tracking.log_batch(run.id, metrics=[("acc", float("nan"), 0, 1)])
+    with store.write() as conn:  # a point of no series, as only a bug could leave
+        conn.execute(t.run_metrics.insert().values(series_id=10**9, step=0, timestamp=1))
     _migrate(store, "0011", down=True)
     assert _keys_of_points(store) == ["runs"]
-    assert _points(store) == {run.id: 300, "orphans": 0}
     _migrate(store, "head")
     assert _keys_of_points(store) == []
-    assert _points(store) == {run.id: 300, "orphans": 0}
+    assert _points(store) == {run.id: 301, "orphans": 0}
+    assert [p[2] for p in tracking.metric_history(run.id, "loss")] == list(range(300))
+    assert tracking.get_run(run.id).metrics["loss"] == 0.5
+
+
+def test_migration_0013_gives_points_without_a_latest_row_one_and_drops_orphans(
+    store: Store,
+) -> None:
+    tracking = SqlTracking(store)
+    run = tracking.create_run("exp")
+    tracking.log_batch(run.id, metrics=[("loss", 0.1 * i, i, 1) for i in range(5)])
+    _migrate(store, "0012", down=True)
+    with store.write() as conn:  # as at 0012: points named by run id and metric name
+        rows = [(run.id, "lost", s, 7, s / 10) for s in range(3)] + [("e" * 32, "x", 0, 1, 1.0)]
+        conn.exec_driver_sql(
+            "INSERT INTO run_metrics (run_id, key, step, timestamp, value) "
+            + (
+                "VALUES (%s, %s, %s, %s, %s)"
+                if conn.dialect.name == "postgresql"
+                else "VALUES (?, ?, ?, ?, ?)"
+            ),
+            rows,
+        )
+    _migrate(store, "head")
+    assert _points(store) == {run.id: 8, "orphans": 0}
+    assert tracking.get_run(run.id).metrics == {"loss": 0.4, "lost": 0.2}
+    assert [p[1] for p in tracking.metric_history(run.id, "lost")] == [0.0, 0.1, 0.2]

@@ -171,29 +171,38 @@ run_tags = sa.Table(
     sa.Index(None, "key", "value"),
 )
 
-run_metrics = sa.Table(
-    "run_metrics",
-    metadata,
-    # no foreign key (migration 0011): checked per point, it bound bulk logging; the
-    # writer verifies the run once per transaction and the purge of runs deletes points
-    sa.Column("run_id", sa.String(32), nullable=False),
-    sa.Column("key", sa.String(250), nullable=False),
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Column("value", sa.Float, nullable=True),  # NULL is NaN: SQLite cannot store NaN
-    sa.Index(None, "run_id", "key", "step"),
-)
-
 run_latest_metrics = sa.Table(
     "run_latest_metrics",
     metadata,
+    # one row per metric of a run, the latest point; its integer id names the metric's
+    # series of points in run_metrics (migration 0013)
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     _ref("run_id", "runs.id", ondelete="CASCADE"),
     sa.Column("key", sa.String(250), nullable=False),
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("value", sa.Float, nullable=True),  # NULL is NaN
-    sa.PrimaryKeyConstraint("run_id", "key"),
+    sa.UniqueConstraint("run_id", "key"),
     sa.Index(None, "key", "value"),
+)
+
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    # a point names its series (run_latest_metrics.id: one run's metric) by an integer, not
+    # by the run's id and the metric's name repeated per point (migration 0013: the index
+    # of those strings was most of a bulk insert's cost); no foreign key (migration 0012):
+    # the writer verifies the run once per transaction and the purge deletes points
+    sa.Column("series_id", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # NULL is NaN: SQLite cannot store NaN
+    sa.Index(None, "series_id", "step"),
 )
 
 run_artifacts = sa.Table(

@@ -283,7 +283,14 @@ def _held_by_others(conn: sa.Connection, run_ids: list[str]) -> dict[str, str]:
 
 def _purge_runs(conn: sa.Connection, runs: list[tuple[str, str, str, str]]) -> None:
     ids = [run[0] for run in runs]
+    latest = t.run_latest_metrics
     for chunk in _chunks(ids):
+        # the runs' rows first, locked (PostgreSQL): a writer that holds one until its
+        # commit is waited for, so its points are seen below, and one that comes later
+        # finds no run to write to (points have no foreign key, migration 0012)
+        conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id.in_(chunk)).with_for_update())
+        series = sa.select(latest.c.id).where(latest.c.run_id.in_(chunk))
+        conn.execute(t.run_metrics.delete().where(t.run_metrics.c.series_id.in_(series)))
         conn.execute(t.runs.update().where(t.runs.c.parent_id.in_(chunk)).values(parent_id=None))
         conn.execute(
             t.step_runs.update().where(t.step_runs.c.run_id.in_(chunk)).values(run_id=None)
@@ -300,10 +307,6 @@ def _purge_runs(conn: sa.Connection, runs: list[tuple[str, str, str, str]]) -> N
             )
         )
         conn.execute(t.runs.delete().where(t.runs.c.id.in_(chunk)))
-        # points have no foreign key (migration 0011): deleted after the run rows, so that
-        # on PostgreSQL a writer that held a run's row until its commit has its points seen
-        # here, and one that comes later finds no run to write to
-        conn.execute(t.run_metrics.delete().where(t.run_metrics.c.run_id.in_(chunk)))
     for run_id, name, experiment, project_id in runs:
         _purge_event(conn, project_id, "run", run_id, {"name": name, "experiment": experiment})
 

@@ -3,14 +3,13 @@ latest value of each metric kept up to date.
 
 Points a :class:`~keel.tracking.Run` has checked arrive as :class:`CheckedPoints` and are
 not checked again; points from anywhere else (a request, a caller of the service) are
-checked per batch. On SQLite a batch is inserted as the points are, with no row built per
-point; PostgreSQL takes the rows through ``COPY``. The latest value of each metric comes
-from one pass over the batch in Python and one upsert per key.
+checked per batch. Each point is stored under its metric's integer series id; SQLite
+takes a batch in one ``executemany``, PostgreSQL through ``COPY``. The latest value of
+each metric comes from one pass over the batch in Python and one upsert per key.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
@@ -30,10 +29,8 @@ from ._validate import (
 
 __all__ = ["checked_points", "latest_values", "write_points"]
 
-_METRIC_COLUMNS = "run_id, key, step, timestamp, value"
+_METRIC_COLUMNS = "series_id, value, step, timestamp"
 _NUMBER = (float, int)
-_RUN_ID = re.compile(r"[0-9a-f]{32}")
-"""An id as keel makes them: safe to write into a statement's text as a literal."""
 
 
 def checked_points(metrics: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
@@ -79,48 +76,37 @@ def write_points(conn: sa.Connection, run_id: str, points: Sequence[MetricPoint]
     """Insert checked points of one run and raise the run's latest value of each metric
     to the point with the highest (step, timestamp), in ``conn``'s write transaction.
 
-    ``run_metrics`` has no foreign key to ``runs`` (migration 0011: checking it per point
-    bound bulk logging), so the caller must have verified the run in the same transaction:
-    created it, or updated its row and checked that one row changed (which on PostgreSQL
-    also locks the row until the commit, so a purge of the run waits for these points and
-    then deletes them).
+    The latest values go first: each metric's row in ``run_latest_metrics`` is made if new,
+    and its integer id is what the points carry as ``series_id`` (migration 0013).
+    ``run_metrics`` has no foreign key (migration 0012: checking it per point bound bulk
+    logging), so the caller must have verified the run in the same transaction: created
+    it, or updated its row and checked that one row changed (which on PostgreSQL also
+    locks the row until the commit, so a purge of the run waits for these points and then
+    deletes them).
     """
     if not points:
         return
     latest = _latest_points(points)
-    if conn.dialect.name == "sqlite" and _RUN_ID.fullmatch(run_id):
-        _insert_points_sqlite(conn, run_id, points)
-    else:
-        rows = [(run_id, k, s, ts, None if v != v else v) for k, v, s, ts in points]  # NaN: NULL
-        if conn.dialect.name == "postgresql":
-            raw = conn.connection.driver_connection
-            sql = f"COPY run_metrics ({_METRIC_COLUMNS}) FROM STDIN"
-            with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            _statements.run(conn, "insert_metric", rows)
     _statements.run(
         conn,
         "upsert_latest",
         [(run_id, k, s, ts, None if v != v else v) for k, v, s, ts in latest],
     )
-
-
-def _insert_points_sqlite(conn: sa.Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
-    """The points as they are, with no row built per point (SQLite stores a NaN as NULL),
-    the run id a literal of the statement (it is keel's hex, checked)."""
-    raw = conn.connection.driver_connection
-    with _statements.translated(conn):
-        cursor = raw.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(
-                "INSERT INTO run_metrics (run_id, key, value, step, timestamp) "
-                f"VALUES ('{run_id}', ?, ?, ?, ?)",
-                points,
-            )
-        finally:
-            cursor.close()
+    keys = [point[0] for point in latest]
+    series = dict(_statements.rows(conn, "series_of", (run_id, _statements.id_list(conn, keys))))
+    if len(keys) == 1:  # one metric (a curve): its id once, not looked up per point
+        sid = series[keys[0]]
+        rows = [(sid, v, s, ts) for _, v, s, ts in points]
+    else:
+        rows = [(series[k], v, s, ts) for k, v, s, ts in points]
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        sql = f"COPY run_metrics ({_METRIC_COLUMNS}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for sid, v, s, ts in rows:
+                copy.write_row((sid, None if v != v else v, s, ts))  # NaN: NULL
+    else:  # SQLite stores a NaN as NULL
+        _statements.run(conn, "insert_metric", rows)
 
 
 def _latest_points(points: Iterable[MetricPoint]) -> list[MetricPoint]:

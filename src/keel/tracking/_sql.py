@@ -67,6 +67,7 @@ class SqlTracking:
         # Runs this service created or found in its project: a run never changes project,
         # so later updates skip the project check (one lookup less per batch and status).
         self._own_runs: dict[str, None] = {}
+        self._json_fields = _CheckedJson()
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -91,8 +92,8 @@ class SqlTracking:
             check_text("parent run id", parent_id)
         params, tags = text_values("param", params), text_values("tag", tags)
         limit = self._max_field_bytes
-        code = json_field("code", code, limit)
-        environment = json_field("environment", environment, limit)
+        code = self._json_fields.checked("code", code, limit)
+        environment = self._json_fields.checked("environment", environment, limit)
         project_id = self.store.project_id(self.project)
         run_id, now = new_id(), now_ms()
         points = checked_points(metrics)
@@ -274,15 +275,16 @@ class SqlTracking:
             record_edges(self.store, [(kind, object_id, "input_to", "run", run_id)], conn=conn)
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
-        m = t.run_metrics
+        m, latest = t.run_metrics, t.run_latest_metrics
         project_id = self._read_project_id()
         with self.store.read() as conn:
             self._require_run(conn, run_id, project_id)
             if _problem_text(key):
                 return []
+            series = sa.select(latest.c.id).where(latest.c.run_id == run_id, latest.c.key == key)
             rows = conn.execute(
-                sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp)
-                .where(m.c.run_id == run_id, m.c.key == key)
+                sa.select(sa.literal(key), m.c.value, m.c.step, m.c.timestamp)
+                .where(m.c.series_id == series.scalar_subquery())
                 .order_by(m.c.step, m.c.timestamp)
             ).all()
         return [(k, decode_value(v), s, ts) for k, v, s, ts in rows]
@@ -641,6 +643,35 @@ def _upsert_pairs(conn: sa.Connection, table: sa.Table, run_id: str, pairs: dict
         index_elements=[table.c.run_id, table.c.key], set_={"value": stmt.excluded.value}
     )
     conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in pairs.items()])
+
+
+class _CheckedJson:
+    """:func:`json_field`, remembering its last answer per field: a process sends the same
+    captured code and environment with every run it starts, and checking them again (a
+    scan for long numbers, a Python walk) cost about a tenth of creating a run (busy
+    machine). The same serialised bytes under the same size limit pass again unchecked;
+    each answer is a fresh parse of them (no caller shares a mutable record with another).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[bytes, int]] = {}
+
+    def checked(
+        self, what: str, value: Mapping[str, Any] | None, max_bytes: int
+    ) -> dict[str, Any] | None:
+        """``json_field(what, value, max_bytes)``, not checked again for the same bytes."""
+        if not value or type(value) is not dict:
+            return json_field(what, value, max_bytes)
+        try:
+            data = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            return json_field(what, value, max_bytes)  # raises, naming the problem
+        last = self._last.get(what)
+        if last is not None and last[0] == data and last[1] == max_bytes:
+            return orjson.loads(data)
+        checked = json_field(what, value, max_bytes)
+        self._last[what] = (data, max_bytes)
+        return checked
 
 
 def _json_text(value: dict[str, Any] | None) -> str | None:

@@ -29,7 +29,13 @@ _SQL: dict[str, str] = {
     "insert_param": "INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)",
     "insert_tag": "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
     "insert_metric": (
-        "INSERT INTO run_metrics (run_id, key, step, timestamp, value) VALUES (?, ?, ?, ?, ?)"
+        "INSERT INTO run_metrics (series_id, value, step, timestamp) VALUES (?, ?, ?, ?)"
+    ),
+    # the series ids (run_latest_metrics.id) of some metrics of one run, the names as one
+    # parameter (see :func:`id_list`)
+    "series_of": (
+        "SELECT key, id FROM run_latest_metrics "
+        "WHERE run_id = ? AND key IN (SELECT value FROM json_each(?))"
     ),
     "upsert_latest": (
         "INSERT INTO run_latest_metrics (run_id, key, step, timestamp, value) "
@@ -66,6 +72,9 @@ for _table in ("run_params", "run_tags", "run_latest_metrics"):
         f"SELECT run_id, key, value FROM {_table} WHERE run_id IN (SELECT value FROM json_each(?))"
     )
     _POSTGRES[f"{_table}_of"] = f"SELECT run_id, key, value FROM {_table} WHERE run_id = ANY(%s)"
+_POSTGRES["series_of"] = (
+    "SELECT key, id FROM run_latest_metrics WHERE run_id = %s AND key = ANY(%s)"
+)
 _BY_DIALECT = {"sqlite": _SQL, "postgresql": _POSTGRES}
 
 
