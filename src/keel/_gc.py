@@ -4,7 +4,8 @@
 1. partial writes older than ``older_than`` (interrupted writers) go;
 2. dead RUNNING runs are marked KILLED;
 3. runs and experiments deleted longer than ``retention_days`` ago are purged;
-4. with ``objects``, objects nothing refers to and nobody wrote within ``grace`` seconds go.
+4. service health rows older than ``health_retention_days`` go;
+5. with ``objects``, objects nothing refers to and nobody wrote within ``grace`` seconds go.
 
 The store knows no concept; this module, above them, hands each step what it needs.
 """
@@ -46,6 +47,7 @@ def run_gc(
         InvalidInput: a negative or non-numeric period. Nothing is changed.
     """
     from keel.data import object_references_to
+    from keel.deploy import expire_health
     from keel.errors import InvalidInput
     from keel.store.gc import DEFAULT_GRACE_S, collect_objects, gc
     from keel.tracking import expire_runs, purge_deleted
@@ -62,7 +64,10 @@ def run_gc(
             s, retention_days=retention_days, dry_run=dry, held=runs_held_by_models
         )
 
-    steps = {"purged": purge}
+    steps = {
+        "purged": purge,
+        "expired_health": lambda s, dry: expire_health(s, dry_run=dry),
+    }
     if temporaries:
         steps = {"expired_runs": lambda s, dry: expire_runs(s, dry_run=dry), **steps}
         report = gc(

@@ -356,6 +356,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_non_negative_float,
     ),
     Setting(
+        "health_retention_days",
+        "KEEL_HEALTH_RETENTION_DAYS",
+        30.0,
+        "Days the service health rows model servers write are kept; 'keel gc' removes older "
+        "ones (0: every interval already ended).",
+        _parse_non_negative_float,
+    ),
+    Setting(
         "cache_dir",
         "KEEL_CACHE_DIR",
         None,
@@ -412,6 +420,7 @@ class Config:
     reproduces: str | None = None
     ray_address: str | None = None
     deleted_retention_days: float = 30.0
+    health_retention_days: float = 30.0
     gc_grace_minutes: float = 60.0
     cache_dir: str | None = None
     project_root: Path | None = None

@@ -229,7 +229,7 @@ def test_retraining_queues_runs_and_is_held_back_past_the_daily_budget(client: C
     assert [s["status"] for _, s in statuses] == ["ok", "ok", "held_back", "held_back"]
     assert statuses[0][1]["model"] == "credit-scoring"  # no such deployment: kept per its name
     assert statuses[2][1]["detail"] == (
-        "held back: model 'credit-scoring' already had 2 retraining(s) asked for in the last "
+        "held back: model 'credit-scoring' already had 2 retrainings asked for in the last "
         "24 hours, the most alerting.max_retrains_per_day=2 allows"
     )
     # each request queued one run of the pipeline, saying which alert asked for it

@@ -23,7 +23,7 @@ def test_a_failed_run_keeps_the_traceback_and_logs_and_resumes(client: Client, t
     assert flaky["attempt"] == 3  # the first try and two retries
     assert "RuntimeError: planned failure 3" in flaky["error"]
     assert "double" not in {s["step"] for s in run.steps}
-    assert "Step 'flaky' failed after 3 attempt(s): RuntimeError: planned failure 3" in run.error
+    assert "Step 'flaky' failed after 3 attempts: RuntimeError: planned failure 3" in run.error
     record = client.pipelines.run(run.id)
     assert record["status"] == "failed"
     assert record["error"] == run.error

@@ -121,7 +121,7 @@ def test_aliases_and_decisions_from_the_front_door(sdk: str) -> None:
     second = keel.register_model(_model(), "credit", input_example=X.head())
     assert keel.set_alias(first, "champion", reason="first").aliases == ("champion",)
     default_client().models.set_policy("credit", {"aliases": {"champion": {"approvals": 1}}})
-    with pytest.raises(PermissionDenied, match="0 of the 1 approvals"):
+    with pytest.raises(PermissionDenied, match="0 of the 1 approval required"):
         keel.set_alias("credit:2", "champion")
     assert keel.approve("credit:2", "looks right") == second
     assert keel.reject(first).ref == "credit:1"

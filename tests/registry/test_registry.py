@@ -108,7 +108,9 @@ def test_aliases_move_and_roll_back(registry: RegistryService) -> None:
 
 def test_policy_needs_approvals_and_a_gate(registry: RegistryService) -> None:
     registry.set_policy("credit", {"aliases": {"champion": {"approvals": 1, "gate": True}}})
-    with pytest.raises(PermissionDenied, match="0 of the 1 approvals.*no passing evaluation gate"):
+    with pytest.raises(
+        PermissionDenied, match="0 of the 1 approval required.*no passing evaluation gate"
+    ):
         registry.set_alias("credit:2", "champion")
     registry.approve("credit:2", "looks good")
     with pytest.raises(PermissionDenied, match="no passing evaluation gate"):

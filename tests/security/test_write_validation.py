@@ -207,7 +207,7 @@ def test_fifty_thousand_character_project_name_is_refused(site: Site) -> None:
 def test_token_scoped_to_one_project_is_refused_on_another(site: Site) -> None:
     body = _json({"experiment": "e"})
     answer = _refused(site, "POST", f"{API}/default/runs", body, token=site.scoped)
-    assert "limited to the project(s) alpha" in answer["message"]
+    assert "limited to the project alpha" in answer["message"]
     _refused(site, "GET", f"{API}/default/runs/{site.run_id}", token=site.scoped)
     status, run = site.request("POST", f"{API}/alpha/runs", body, token=site.scoped)
     assert status == 201, run

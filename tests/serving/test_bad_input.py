@@ -194,4 +194,4 @@ def test_tokens_are_required_beyond_health_checks(shared: Client) -> None:
             f"{url}/predict", json=[ROW], headers={"authorization": f"Bearer {elsewhere}"}
         )
         assert scoped.status_code == 403
-        assert "limited to the project(s) fraud" in scoped.json()["message"]
+        assert "limited to the project fraud" in scoped.json()["message"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from keel.client import reset_default_client
 from keel.config import Config
-from keel.store import Store
+from keel.store import Store, init_project
 from keel.tracking import SqlTracking, Tracker, TrackingBackend
 from keel.tracking._http import HttpTracking
 from tests.conftest import live_server
@@ -34,3 +36,13 @@ def tracker(backend: TrackingBackend) -> Iterator[Tracker]:
     tracker = Tracker(backend)
     yield tracker
     tracker.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A new project in ``tmp_path`` (the working folder), with the module-level SDK's
+    default client reset before and after, so keel.start_run and friends use it."""
+    init_project(tmp_path).close()
+    reset_default_client()
+    yield tmp_path
+    reset_default_client()

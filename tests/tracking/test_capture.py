@@ -203,7 +203,7 @@ def test_large_untracked_files_are_left_out_with_a_warning(
     assert patch is not None
     assert "b/src/blob.bin" not in patch
     assert "b/notes.md" in patch
-    assert "left out 1 untracked file(s)" in caplog.text
+    assert "left out 1 untracked file larger" in caplog.text
     assert "src/blob.bin" in caplog.text
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,7 @@ import pytest
 import keel
 from keel.client import default_client, reset_default_client
 from keel.errors import InvalidInput
-from keel.store import init_project
 from keel.tracking import RunStatus
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    init_project(tmp_path).close()
-    reset_default_client()
-    yield tmp_path
-    reset_default_client()
 
 
 def test_fluent_runs_nest_and_shortcuts_use_the_active_run(project: Path) -> None:

@@ -4,24 +4,13 @@ from a dict per run (columns in order of first appearance, NaN where a run lacks
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 import keel
-from keel.client import default_client, reset_default_client
-from keel.store import init_project
+from keel.client import default_client
 from keel.tracking import RunQuery
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
-    init_project(tmp_path).close()
-    reset_default_client()
-    yield tmp_path
-    reset_default_client()
 
 
 def _frame_of_row_dicts(experiment: str) -> pd.DataFrame:

@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from keel._plural import count as _count
+
 __all__ = [
     "console",
     "count",
@@ -38,7 +40,7 @@ def esc(value: Any) -> str:
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 file``, ``2 files``, ``1,024 rows``: a number and its noun, agreeing."""
-    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
+    return _count(n, noun, plural)
 
 
 def print_json(data: Any) -> None:

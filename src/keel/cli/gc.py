@@ -7,7 +7,7 @@ import re
 
 import typer
 
-from ._output import console, print_json
+from ._output import console, count, print_json
 
 __all__ = ["parse_duration", "register"]
 
@@ -58,7 +58,8 @@ def gc(
     Removes the object store's partial writes older than --older-than (they never became
     objects), records KILLED on RUNNING runs whose process stopped sending heartbeats
     for longer than run_heartbeat_timeout, and purges for good the runs and experiments
-    deleted longer ago than the retention period. With --objects it also removes objects
+    deleted longer ago than the retention period, and removes the service health rows older
+    than health_retention_days. With --objects it also removes objects
     nothing refers to any more, unless written within the grace period (safe while other
     processes write). Through a keel server this needs an admin token.
     """
@@ -128,6 +129,13 @@ def _print_report(report: dict) -> None:
                 item["kind"], item["project"], item["name"], item["id"], item["kept"] or ""
             )
         console.print(table)
+    health = report["steps"].get("expired_health", [])
+    if health:
+        rows = count(sum(item["rows"] for item in health), "service health row")
+        console.print(
+            f"{verb} {rows} older than health_retention_days "
+            f"(of {count(len(health), 'deployment')})"
+        )
     objects = report.get("objects")
     if objects is not None:
         if objects["removed"]:

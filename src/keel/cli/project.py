@@ -100,17 +100,11 @@ def _already_initialised(store: Store) -> dict[str, object]:
         AlreadyExists: the store does not hold the project asked for (KEEL_PROJECT or
             keel.toml), which a repeated init must not create silently.
     """
-    from keel.errors import AlreadyExists
+    from keel.store import already_initialised
 
     project = store.config.project
     if store.find_project_id(project) is None:
-        names = [repr(p["name"]) for p in store.projects()]
-        held = f"project{'s' * (len(names) != 1)} {', '.join(names)}"
-        raise AlreadyExists(
-            f"{_where(store)} already holds a keel store, with {held} but not "
-            f"{project!r}, the project asked for (KEEL_PROJECT or keel.toml). Create it with "
-            f"'keel projects create {project}', or unset KEEL_PROJECT to use the existing one."
-        )
+        raise already_initialised(store)
     return {
         "uri": _where(store),
         "objects": store.objects.url,

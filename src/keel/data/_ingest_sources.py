@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import pyarrow as pa
 
 from keel._parquet import read_parquet
+from keel._plural import plural
 from keel.errors import InvalidInput, NotFound, PermissionDenied, StoreUnavailable, did_you_mean
 
 __all__ = [
@@ -327,7 +328,8 @@ def read_sql(request: Request) -> Fetched:
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise InvalidInput(
-            f"The query on {uri} returns the column(s) {', '.join(twice)} more than once. "
+            f"The query on {uri} returns the {plural(twice, 'column')} {', '.join(twice)} "
+            "more than once. "
             "Give each column its own name with AS."
         )
     if not chunks:

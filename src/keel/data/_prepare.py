@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keel._plural import count
 from keel.errors import InvalidInput, ObjectNotFound
 from keel.store.objects import ObjectStore
 
@@ -81,7 +82,7 @@ def check_prepared(
     if lacking:
         names = ", ".join(f"{e.path} ({e.digest[:16]})" for e in lacking[:5])
         raise InvalidInput(
-            f"The manifest {manifest_digest[:16]} names {len(lacking)} object(s) this server "
+            f"The manifest {manifest_digest[:16]} names {count(lacking, 'object')} this server "
             f"does not store: {names}. Push them first (client.objects.put_many), then record "
             "the version again."
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._health_retention import expire_health
 from ._records import Change, Plan, Rollout, RolloutStep
 from ._service import DeploymentService
 from .spec import (
@@ -29,6 +30,7 @@ __all__ = [
     "Rollout",
     "RolloutStep",
     "Route",
+    "expire_health",
     "parse_duration",
     "parse_spec",
     "parse_spec_text",

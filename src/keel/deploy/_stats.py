@@ -18,8 +18,9 @@ Three sources, merged into one series ordered by time:
 A point is ``{"at", "start", "source", "requests", "throughput_rps", "p50_ms", "p99_ms",
 "errors", "client_errors", "error_rate", "workers"}``; what a source does not measure is None.
 
-Nothing expires these rows yet: keel has no retention for the prediction log or monitor
-results either, so service health is kept as long as they are.
+``keel gc`` removes the health rows older than ``health_retention_days`` (see
+:mod:`keel.deploy._health_retention`); the prediction log and monitor results have no
+retention yet.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from keel._plural import count
 from keel.errors import InvalidInput, KeelError
 from keel.store import now_ms
 from keel.store import schema as t
@@ -357,7 +358,8 @@ def _trigger_pipeline(action: Action, ctx: ActionContext) -> dict[str, Any]:
         return {
             **base,
             "status": "held_back",
-            "detail": f"held back: model {model!r} already had {used} retraining(s) asked for "
+            "detail": f"held back: model {model!r} already had "
+            f"{count(used, 'retraining')} asked for "
             f"in the last 24 hours, the most alerting.max_retrains_per_day={budget} allows",
         }
     from keel.errors import InvalidInput, NotFound

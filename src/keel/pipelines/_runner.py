@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
+from keel._plural import count
 from keel.errors import InvalidInput, NotFound
 
 from . import _records, _step_records
@@ -374,7 +375,7 @@ class _Scheduler:
             name, result = self.failed
             last = (result.error or "").strip().splitlines()[-1:] or ["(no error text)"]
             error = (
-                f"Step {name!r} failed after {result.attempts} attempt(s): {last[0]} "
+                f"Step {name!r} failed after {count(result.attempts, 'attempt')}: {last[0]} "
                 f"Its traceback and output: keel pipeline logs {self.run_id} --step {name}. "
                 f"Fix it and resume: keel pipeline resume {self.run_id}"
             )

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from keel._plural import count
 from keel.errors import NotFound
 
 from ._records import ModelVersion
@@ -83,7 +84,7 @@ def _overview(registry: RegistryService, version: ModelVersion) -> _Section:
         section.text(
             "Promotion policy: "
             + "; ".join(
-                f"{alias} needs {rule.approvals} approval(s)"
+                f"{alias} needs {count(rule.approvals, 'approval')}"
                 + (" and a passing gate" if rule.gate else "")
                 for alias, rule in rules.items()
             )

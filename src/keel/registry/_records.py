@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keel._plural import plural
 from keel.errors import InvalidInput
 
 __all__ = ["AliasRule", "HistoryEvent", "ModelRef", "ModelVersion", "Policy", "parse_model_ref"]
@@ -157,7 +158,8 @@ class Policy:
             unknown = set(rule) - {"approvals", "gate", "four_eyes"}
             if unknown:
                 raise InvalidInput(
-                    f"Unknown policy setting(s) {sorted(unknown)} for alias {alias!r}; "
+                    f"Unknown policy {plural(unknown, 'setting')} {sorted(unknown)} "
+                    f"for alias {alias!r}; "
                     "use 'approvals' (a count), 'gate' and 'four_eyes' (true or false)."
                 )
             approvals = rule.get("approvals", 0)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from keel._plural import count
 from keel.errors import InvalidInput, NotFound, PermissionDenied, did_you_mean
 from keel.store import Store, new_id, now_ms
 from keel.store import schema as t
@@ -533,11 +534,13 @@ class RegistryService:
                     else ""
                 )
                 problems.append(
-                    f"it needs {needed} approval(s) from someone other than {registrant!r}, "
+                    f"it needs {count(needed, 'approval')} from someone other than {registrant!r}, "
                     f"who registered it, and has {len(others)}{own}"
                 )
         elif len(approvers) < rule.approvals:
-            problems.append(f"it has {len(approvers)} of the {rule.approvals} approvals required")
+            problems.append(
+                f"it has {len(approvers)} of the {count(rule.approvals, 'approval')} required"
+            )
         if rule.gate and not self._gate_passed(version):
             problems.append(
                 "no passing evaluation gate is recorded for it "

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from keel._plural import plural
 from keel.errors import PermissionDenied, Unauthenticated
 from keel.store import check_project_name
 
@@ -60,7 +61,8 @@ def require(role: str) -> Callable[..., TokenInfo]:
             check_project_name(project)
             if not caller.allows_project(project):
                 raise PermissionDenied(
-                    f"Token {caller.name!r} is limited to the project(s) "
+                    f"Token {caller.name!r} is limited to the "
+                    f"{plural(caller.projects, 'project')} "
                     f"{', '.join(caller.projects)}; this request is for project "
                     f"{project!r}. Use a token created with --project {project}."
                 )

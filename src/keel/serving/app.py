@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from keel._plural import plural
 from keel.deploy import DeploymentSpec, parse_spec
 from keel.errors import (
     InvalidInput,
@@ -576,7 +577,8 @@ class ServingApp:
         project = self.client.config.project
         if not info.allows_project(project):
             raise PermissionDenied(
-                f"Token {info.name!r} is limited to the project(s) {', '.join(info.projects)}; "
+                f"Token {info.name!r} is limited to the {plural(info.projects, 'project')} "
+                f"{', '.join(info.projects)}; "
                 f"this server serves project {project!r}. Use a token for {project!r}."
             )
 

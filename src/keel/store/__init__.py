@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_PROJECT",
     "ObjectStore",
     "Store",
+    "already_initialised",
     "check_project_name",
     "init_project",
     "new_id",
@@ -24,6 +25,7 @@ _LAZY = {
     "DEFAULT_PROJECT": "keel.store._store",
     "Store": "keel.store._store",
     "init_project": "keel.store._store",
+    "already_initialised": "keel.store._store",
     "check_project_name": "keel.store._store",
     "ObjectStore": "keel.store.objects",
     "open_object_store": "keel.store.objects",
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from ._store import (
         DEFAULT_PROJECT,
         Store,
+        already_initialised,
         check_project_name,
         init_project,
     )

@@ -345,8 +345,14 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
     With a ``config`` whose store is elsewhere (KEEL_URI, KEEL_OBJECTS), that store is
     initialised instead of a local database.
 
+    The answer is the same on every backend: a store with no project yet (new, or an init
+    stopped half-way) gets the configured project; a store that holds projects is left as
+    it is.
+
     Raises:
-        AlreadyExists: ``folder`` already holds a keel project.
+        AlreadyExists: ``folder`` (or the configured store) already holds a keel project:
+            the configured one (use it as it is), or others but not it (the message says
+            how to create it: an init never adds a project to a store in use).
     """
     from keel.config import resolve
 
@@ -374,12 +380,27 @@ def init_project(folder: str | Path, config: Config | None = None) -> Store:
         # whether .keel/ was made here or named by KEEL_URI and KEEL_OBJECTS
         (keel_dir / ".gitignore").write_text("*\n")
     store = Store.open(config)
-    if store.find_project_id() is None:  # init creates the configured project explicitly
-        store.create_project(config.project)
-    elif db_file is None:  # a database server: the same answer as a second SQLite init
+    if store.projects():  # whichever backend: a store in use is not initialised again
+        refusal = already_initialised(store)
         store.close()
-        raise AlreadyExists(
-            f"{store.engine.url.render_as_string(hide_password=True)} already holds a keel "
-            f"store with project {config.project!r}. Use it as it is."
-        )
+        raise refusal
+    store.create_project(config.project)  # init creates the configured project explicitly
     return store
+
+
+def already_initialised(store: Store) -> AlreadyExists:
+    """The error for initialising ``store`` again, which holds projects: it holds the
+    configured project (use it), or others but not it (create it explicitly)."""
+    where = store.engine.url.render_as_string(hide_password=True)
+    project = store.config.project
+    if store.find_project_id(project) is not None:
+        return AlreadyExists(
+            f"{where} already holds a keel store with project {project!r}. Use it as it is."
+        )
+    names = [repr(p["name"]) for p in store.projects()]
+    held = f"project{'s' * (len(names) != 1)} {', '.join(names)}"
+    return AlreadyExists(
+        f"{where} already holds a keel store, with {held} but not {project!r}, the project "
+        f"asked for (KEEL_PROJECT or keel.toml). Create it with 'keel projects create "
+        f"{project}', or unset KEEL_PROJECT to use the existing one."
+    )

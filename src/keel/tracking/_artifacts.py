@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
+from keel._plural import plural
 from keel.errors import AlreadyExists, InvalidInput, NotFound, did_you_mean
 
 from ._backend import TrackingBackend
@@ -70,7 +71,8 @@ def download_artifacts(
     if taken:
         raise AlreadyExists(
             f"Not downloading the artifacts of run {run.id}: {', '.join(taken[:5])} already "
-            "exist(s). Choose another --to folder, or move them first. Nothing was written."
+            f"{plural(taken, 'exists', 'exist')}. Choose another --to folder, or move them "
+            "first. Nothing was written."
         )
     made_root = not root.exists()
     written: list[Path] = []

@@ -32,6 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
+from keel._plural import count
+
 __all__ = ["CAPTURED_BY", "capture_code", "capture_environment", "clear_cache", "code_diff"]
 
 CAPTURED_BY = "keel"
@@ -172,9 +174,9 @@ def _code_diff(cwd: str) -> str | None:
             parts.append(patch)
     if skipped:
         _logger.warning(
-            "code_diff left out %d untracked file(s) larger than %d MiB: %s. Commit them, "
+            "code_diff left out %s larger than %d MiB: %s. Commit them, "
             "add them to .gitignore, or log them as artifacts to keep them with the run.",
-            len(skipped),
+            count(skipped, "untracked file"),
             _MAX_UNTRACKED_BYTES // (1024 * 1024),
             ", ".join(skipped),
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from keel._plural import count
 from keel.errors import InvalidInput, PermissionDenied
 
 from ._sklearn_structure import check_structure
@@ -210,7 +211,8 @@ def check_types(types: list[str], *, trust: bool) -> None:
         more = f" and {len(unsafe) - 10} more" if len(unsafe) > 10 else ""
         shown = ", ".join(unsafe[:10]) + more
         raise PermissionDenied(
-            f"The scikit-learn model names {len(unsafe)} type(s) or function(s) outside "
+            f"The scikit-learn model names "
+            f"{count(unsafe, 'type or function', 'types or functions')} outside "
             f"scikit-learn's estimators and keel's allow-list: {shown}. Loading them "
             "constructs or calls them, which can run arbitrary code. Pass trust=True "
             "(keel.load_model(ref, trust=True)) only for packages you or your team built."

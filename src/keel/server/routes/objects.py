@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 
+from keel._plural import plural
 from keel.errors import (
     IntegrityError,
     InvalidInput,
@@ -386,7 +387,8 @@ def _not_here(digest: str) -> ObjectNotFound:
 def _unscoped(caller: TokenInfo, what: str) -> None:
     if caller.projects:
         raise PermissionDenied(
-            f"Token {caller.name!r} is limited to the project(s) {', '.join(caller.projects)}; "
+            f"Token {caller.name!r} is limited to the {plural(caller.projects, 'project')} "
+            f"{', '.join(caller.projects)}; "
             f"objects are shared by every project, so to {what} use an admin token created "
             "without --project."
         )
