@@ -129,9 +129,9 @@ def test_batch_rows_must_be_a_sensible_whole_number(scored: Scored, bad: object)
 
 def test_columns_to_keep_must_exist_and_not_clash(scored: Scored) -> None:
     client = scored.client
-    with pytest.raises(InvalidInput, match=r"applications:v1 has no column\(s\) \['ident'\]"):
+    with pytest.raises(InvalidInput, match=r"applications:v1 has no column \['ident'\]"):
         predict_dataset("credit", "applications", columns=["id", "ident"], client=client)
-    with pytest.raises(InvalidInput, match=r"Cannot keep the column\(s\) \['proba_1'\]"):
+    with pytest.raises(InvalidInput, match=r"Cannot keep the column \['proba_1'\]"):
         predict_dataset("credit", "applications", columns=["proba_1"], client=client)
     with pytest.raises(InvalidInput, match="columns must be a list of input column names"):
         predict_dataset("credit", "applications", columns=[3], client=client)  # type: ignore[list-item]
@@ -141,9 +141,7 @@ def test_columns_to_keep_must_exist_and_not_clash(scored: Scored) -> None:
 def test_missing_signature_columns_are_named(scored: Scored) -> None:
     client = scored.client
     client.datasets.log(scored.frame[["id", "income"]], "partial")
-    with pytest.raises(
-        InvalidInput, match=r"partial:v1 lacks the column\(s\) \['debt'\].*credit:1"
-    ):
+    with pytest.raises(InvalidInput, match=r"partial:v1 lacks the column \['debt'\].*credit:1"):
         predict_dataset("credit", "partial", client=client)
     assert "credit-predictions" not in {d["name"] for d in client.datasets.list()}
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel._plural import plural
 from keel.errors import ConfigError, InvalidInput, KeelError
 
 from ._batch_blas import blas_threads_for_scoring
@@ -658,7 +659,8 @@ def _check_columns(columns: object) -> tuple[str, ...]:
         )
     if clash := [c for c in keep if c.startswith(_RESERVED)]:
         raise InvalidInput(
-            f"Cannot keep the column(s) {clash}: names starting with 'prediction' or 'proba_' "
+            f"Cannot keep the {plural(clash, 'column')} {clash}: names starting with "
+            "'prediction' or 'proba_' "
             "are the output's own. Rename them in the input, or keep other columns."
         )
     return tuple(dict.fromkeys(keep))
@@ -685,13 +687,15 @@ def _plan(
     have = [c["name"] for c in source.schema or []]
     if absent := [c for c in keep if c not in have]:
         raise InvalidInput(
-            f"{source.ref} has no column(s) {absent} to keep. Its columns: {', '.join(have[:30])}."
+            f"{source.ref} has no {plural(absent, 'column')} {absent} to keep. "
+            f"Its columns: {', '.join(have[:30])}."
         )
     if loaded.signature is not None:
         features = tuple(loaded.signature.names)
         if absent := [c for c in features if c not in have]:
             raise InvalidInput(
-                f"{source.ref} lacks the column(s) {absent} that {version.ref} takes as inputs "
+                f"{source.ref} lacks the {plural(absent, 'column')} {absent} that "
+                f"{version.ref} takes as inputs "
                 f"(its signature). Score data that has every input: "
                 f"{', '.join(features[:30])}."
             )
