@@ -4,6 +4,7 @@ connection, errors, and when it steps aside for httpx."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "path": self.path,
                     "auth": self.headers.get("Authorization"),
                     "type": self.headers.get("Content-Type"),
+                    "length": self.headers.get("Content-Length"),
                     "body": body.decode(),
                 }
             ).encode()
@@ -52,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.drop_idle:  # type: ignore[attr-defined]
             self.close_connection = True  # closes without saying so, as an idle timeout does
 
-    do_GET = do_POST = do_PATCH = _answer
+    do_GET = do_POST = do_PATCH = do_DELETE = _answer
 
 
 @pytest.fixture
@@ -89,7 +91,40 @@ def test_json_requests_share_one_connection(server: ThreadingHTTPServer) -> None
     assert first["path"] == "/prefix/api/v1/runs?include=code%2Cenv"
     assert first["auth"] == "Bearer secret"
     assert first["type"] == "application/json"
+    assert first["length"] == str(len(b'{"n":0}'))
     assert server.connections == 1  # type: ignore[attr-defined]
+
+
+def test_requests_without_a_body(server: ThreadingHTTPServer) -> None:
+    client = RemoteClient(_url(server), lean=True)
+    try:
+        post = client.json("POST", "/api/v1/runs/r1/restore")
+        delete = client.json("DELETE", "/api/v1/runs/r1")
+    finally:
+        client.close()
+    assert (post["method"], post["length"], post["body"]) == ("POST", "0", "")
+    assert (delete["method"], delete["length"], delete["body"]) == ("DELETE", None, "")
+
+
+def test_headers_and_body_leave_in_one_write(
+    server: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[bytes] = []
+    send = http.client.HTTPConnection.send  # what writes to the socket
+
+    def recording(self: http.client.HTTPConnection, data: bytes) -> None:
+        writes.append(bytes(data))
+        send(self, data)
+
+    monkeypatch.setattr(http.client.HTTPConnection, "send", recording)
+    client = RemoteClient(_url(server), lean=True)
+    try:
+        assert client.json("POST", "/one", json={"a": 1})["body"] == '{"a":1}'
+    finally:
+        client.close()
+    assert len(writes) == 1
+    assert writes[0].startswith(b"POST /one HTTP/1.1\r\n")
+    assert writes[0].endswith(b'\r\n\r\n{"a":1}')
 
 
 def test_a_connection_the_server_dropped_is_replaced(server: ThreadingHTTPServer) -> None:
@@ -126,6 +161,16 @@ def test_an_unreachable_server_is_store_unavailable(server: ThreadingHTTPServer)
     server.server_close()
     client = RemoteClient(url, lean=True, timeout=5)
     try:
+        with pytest.raises(errors.StoreUnavailable, match="Cannot reach the keel server"):
+            client.json("POST", "/api/v1/runs", json={})
+    finally:
+        client.close()
+
+
+def test_a_plain_server_fails_the_tls_handshake(server: ThreadingHTTPServer) -> None:
+    client = RemoteClient(f"https://127.0.0.1:{server.server_address[1]}", lean=True, timeout=5)
+    try:
+        assert client.lean is not None
         with pytest.raises(errors.StoreUnavailable, match="Cannot reach the keel server"):
             client.json("POST", "/api/v1/runs", json={})
     finally:
