@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from keel._plural import plural
 from keel.errors import PermissionDenied, Unauthenticated
@@ -28,10 +29,13 @@ _BEARER = HTTPBearer(
 clients); the token is checked here, so a missing one gets keel's own 401 message."""
 
 
-def _caller(
+async def _caller(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
 ) -> TokenInfo:
+    # A coroutine, as is ``check`` below: FastAPI runs a plain function dependency in a
+    # worker thread, a hop per dependency per request; the store is read in one only when
+    # the token is not in the service's cache.
     if not request.app.state.auth:
         return ANONYMOUS
     secret = credentials.credentials.strip() if credentials is not None else ""
@@ -41,7 +45,7 @@ def _caller(
             "(set KEEL_TOKEN for the SDK and CLI; create one with 'keel token create')."
         )
     tokens: TokenService = request.app.state.tokens
-    caller = tokens.authenticate(secret)
+    caller = tokens.remembered(secret) or await run_in_threadpool(tokens.authenticate, secret)
     request.state.actor = caller.name  # for the request log line
     return caller
 
@@ -50,7 +54,10 @@ def require(role: str) -> Callable[..., TokenInfo]:
     """A dependency that admits callers whose role includes ``role``, and, on a route under
     ``/projects/{project}``, whose token is not scoped to other projects."""
 
-    def check(request: Request, caller: TokenInfo = Depends(_caller)) -> TokenInfo:  # noqa: B008
+    async def check(
+        request: Request,
+        caller: TokenInfo = Depends(_caller),  # noqa: B008
+    ) -> TokenInfo:
         if not caller.allows(role):
             raise PermissionDenied(
                 f"Token {caller.name!r} has role {caller.role!r}; this needs {role!r}. "

@@ -145,6 +145,15 @@ class TokenService:
                 service._cache.clear()
         return revoked
 
+    def remembered(self, secret: str) -> TokenInfo | None:
+        """The token a secret belongs to if :meth:`authenticate` admitted it within the
+        last ``cache_ttl_s`` seconds, else None; never touches the store, so an event loop
+        may call it without blocking."""
+        cached = self._cache.get(_hash(secret))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
     def authenticate(self, secret: str) -> TokenInfo:
         """The token a secret belongs to; raises :class:`Unauthenticated` if none or revoked.
 

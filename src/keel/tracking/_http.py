@@ -38,7 +38,7 @@ class HttpTracking:
     """Talks to ``keel server``'s REST API; see :class:`~keel.tracking.TrackingBackend`."""
 
     def __init__(self, url: str, *, token: str | None = None, project: str = "default") -> None:
-        self.client = RemoteClient(url, token=token)
+        self.client = RemoteClient(url, token=token, lean=True)  # small JSON requests
         self.project = project
 
     def close(self) -> None:
