@@ -13,7 +13,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # collections.abc costs the quick commands
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["configure_cli_logging", "main", "run_reporting_errors"]
 
@@ -28,7 +31,7 @@ def main() -> None:
 
         full_main()
         return
-    configure_cli_logging(debug=False)
+    # logging is set up by the command when it goes beyond the quick answers (it costs them)
     code = run_reporting_errors(command, debug=lambda: False)
     try:
         sys.stdout.flush()

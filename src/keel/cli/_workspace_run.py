@@ -9,11 +9,15 @@ construction.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing, collections.abc and pathlib cost the quick commands
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["add", "pull", "status"]
 
@@ -21,17 +25,26 @@ _SHOW_FILES = 10
 """Changed files listed per path by ``status`` (``--json`` lists them all)."""
 
 
-def add(path: Path, *, name: str | None, json: bool) -> None:
+def add(path: str | os.PathLike[str], *, name: str | None, json: bool) -> None:
     """Version ``path`` (``keel data add``) and print what was done."""
-    from keel.data._workspace import Workspace
+    from keel.data import _quick_clean
 
-    workspace = Workspace.find()
-    try:
-        with _Bar("storing", "bytes", enabled=not json) as bar:
-            # no bar, no callback: store_files then flushes all files in one batch, not eight
-            result = workspace.add(path, name=name, on_progress=bar if bar.enabled else None)
-    finally:
-        workspace.close()
+    result: Any = _quick_clean.add(os.fspath(path), name)
+    if result is None:  # not known unchanged: the full way
+        from pathlib import Path
+
+        from keel.data._workspace import Workspace
+
+        _configure_logging()
+        workspace = Workspace.find()
+        try:
+            with _Bar("storing", "bytes", enabled=not json) as bar:
+                # no bar, no callback: store_files then flushes all files in one batch
+                result = workspace.add(
+                    Path(path), name=name, on_progress=bar if bar.enabled else None
+                )
+        finally:
+            workspace.close()
     if json:
         _print_json(result.to_dict())
         return
@@ -98,17 +111,24 @@ def pull(paths: Sequence[Path], *, force: bool, json: bool) -> None:
         )
 
 
-def status(paths: Sequence[Path], *, json: bool, exit_code: bool) -> int:
+def status(paths: Sequence[str | os.PathLike[str]], *, json: bool, exit_code: bool) -> int:
     """Print how each pointed-to path differs from its version (``keel data status``);
     the exit code: 1 when ``exit_code`` and anything changed, else 0."""
-    from keel.data._workspace import Workspace
+    from keel.data import _quick_clean
 
-    workspace = Workspace.find()
-    try:
-        with _Bar("checking", "files", enabled=not json) as bar:
-            results = workspace.status(paths, on_progress=bar)
-    finally:
-        workspace.close()
+    results: Any = _quick_clean.status([os.fspath(p) for p in paths])
+    if results is None:  # not known clean: the full way
+        from pathlib import Path
+
+        from keel.data._workspace import Workspace
+
+        _configure_logging()
+        workspace = Workspace.find()
+        try:
+            with _Bar("checking", "files", enabled=not json) as bar:
+                results = workspace.status([Path(p) for p in paths], on_progress=bar)
+        finally:
+            workspace.close()
     changed = any(r.state != "clean" for r in results)
     if json:
         _print_json([r.to_dict() for r in results])
@@ -120,6 +140,17 @@ def status(paths: Sequence[Path], *, json: bool, exit_code: bool) -> int:
     else:
         _print_status(results)
     return 1 if exit_code and changed else 0
+
+
+def _configure_logging() -> None:
+    """keel's CLI logging, unless the typer app set it up already: the quick answers of
+    :mod:`keel.data._quick_clean` log nothing, so ``logging`` is imported only here."""
+    from keel._logging import configured
+
+    from ._main import configure_cli_logging
+
+    if not configured():
+        configure_cli_logging(debug=False)
 
 
 def _print_json(data: Any) -> None:
