@@ -94,9 +94,7 @@ def test_status_prints_what_rich_prints(monkeypatch, capsys, case: str, columns:
 
 @pytest.mark.parametrize("new", [True, False])
 @pytest.mark.parametrize("files", [1, 200])
-def test_add_prints_what_rich_prints(
-    monkeypatch, capsys, tmp_path, new: bool, files: int
-) -> None:
+def test_add_prints_what_rich_prints(monkeypatch, capsys, tmp_path, new: bool, files: int) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.chdir(tmp_path)  # no project here: the quick answer declines, the fake answers
     workspace = _FakeWorkspace(_add(new, files=files))
