@@ -8,7 +8,10 @@ path must decline rather than guess.
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from keel.cli import _output, _plain, _workspace_run
@@ -154,3 +157,23 @@ class _FakeWorkspace:
 
     def close(self) -> None:
         pass
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.floats(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@given(_JSON)
+def test_plain_json_is_orjson_s_text_or_declines(data: object) -> None:
+    text = _plain.plain_json(data)
+    if text is not None:
+        assert text == orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+
+
+def test_plain_json_writes_the_quick_answers() -> None:
+    results = [_status("data").to_dict(), _add(False).to_dict()]
+    assert _plain.plain_json(results) == orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
+    assert _plain.plain_json([{"path": "naïve"}]) is None  # orjson writes what is not ASCII

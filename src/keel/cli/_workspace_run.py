@@ -154,10 +154,16 @@ def _configure_logging() -> None:
 
 
 def _print_json(data: Any) -> None:
-    """``print_json`` of :mod:`._output`, without importing rich (which that module does)."""
-    import orjson
+    """``print_json`` of :mod:`._output`, without importing rich (which that module does),
+    nor orjson where :func:`._plain.plain_json` writes the same text."""
+    from ._plain import plain_json
 
-    sys.stdout.write(orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    text = plain_json(data)
+    if text is None:
+        import orjson
+
+        text = orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
