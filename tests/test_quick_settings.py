@@ -47,7 +47,10 @@ ENVS = [
     {"KEEL_URI": "http://127.0.0.1:5000"},  # a server: Workspace refuses it
     {"KEEL_URI": "postgresql+psycopg://u@h/db"},
     {"KEEL_URI": "sqlite:///./rel.db"},  # pathlib normalises: declined
-    {"KEEL_FSYNC": "0"},  # any other setting: declined
+    {"KEEL_FSYNC": "0", "KEEL_OBJECTS_LINK": "Hardlink"},  # checked, then unused
+    {"KEEL_FSYNC": "maybe"},  # malformed: resolve raises
+    {"KEEL_OBJECTS_LINK": "symlink"},
+    {"KEEL_MAX_UPLOAD_MB": "5"},  # any other setting: declined
     {"KEEL_LOG_LEVEL": "loud"},
 ]
 TOMLS = [
@@ -59,7 +62,7 @@ TOMLS = [
     "fsync = false\n",  # another setting: declined
     "not toml = \n",
 ]
-ANSWERED = [(0, 0), (1, 0), (3, 0), (6, 0), (8, 0), (10, 0), (0, 1), (0, 2), (1, 3)]
+ANSWERED = [(0, 0), (1, 0), (3, 0), (6, 0), (8, 0), (10, 0), (15, 0), (0, 1), (0, 2), (1, 3)]
 
 
 @pytest.mark.parametrize("toml", range(len(TOMLS)))

@@ -8,10 +8,11 @@ name. :func:`quick_settings` gives them with ``os.path`` alone, by the same prec
 (environment > ``keel.toml`` > default) and the same rules as :func:`keel.config.resolve`
 (``tests/test_quick_settings.py`` compares both on the same environments and files).
 
-Every doubt answers ``None``, never a guess: any other ``KEEL_*`` variable set (its value
-would need checking), a ``keel.toml`` with other settings or values that are not plain
-strings, a malformed value, a keel server, no project. The caller then resolves the
-configuration as usual, which reports each of these as it always does.
+Every doubt answers ``None``, never a guess: any other ``KEEL_*`` variable set (but a
+valid ``KEEL_FSYNC`` or ``KEEL_OBJECTS_LINK``, which a clean answer does not use), a
+``keel.toml`` with other settings or values that are not plain strings, a malformed
+value, a keel server, no project. The caller then resolves the configuration as usual,
+which reports each of these as it always does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ __all__ = ["QuickSettings", "quick_settings", "sqlite_file"]
 _PROJECT_DIR = ".keel"  # keel.config.PROJECT_DIR
 _ENV = {"uri": "KEEL_URI", "objects": "KEEL_OBJECTS", "project": "KEEL_PROJECT"}
 _TOML = "keel.toml"
+# settings these commands do not read, whose value is still checked (a bad one is an error)
+_CHECKED = {
+    "KEEL_FSYNC": frozenset(("1", "true", "yes", "on", "0", "false", "no", "off")),
+    "KEEL_OBJECTS_LINK": frozenset(("copy", "reflink", "hardlink")),
+}
 
 
 class QuickSettings:
@@ -52,7 +58,9 @@ def quick_settings(
     ``env`` (``os.environ``); ``None`` when :func:`keel.config.resolve` must be asked."""
     env = os.environ if env is None else env
     for name, value in env.items():
-        if name.startswith("KEEL_") and value and name not in _ENV.values():
+        if not name.startswith("KEEL_") or not value or name in _ENV.values():
+            continue
+        if value.strip().lower() not in _CHECKED.get(name, ()):
             return None
     here = os.path.realpath(cwd or os.getcwd())
     root = _project_root(here)

@@ -9,6 +9,8 @@ which prints its usual help and errors.
 
 from __future__ import annotations
 
+from functools import partial  # sqlite3 imports functools: free for the quick commands
+
 TYPE_CHECKING = False  # collections.abc and pathlib cost the quick commands
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,8 +42,8 @@ def _status(args: list[str]) -> Callable[[], int | None] | None:
             paths.append(arg)
     from . import _workspace_run
 
-    return lambda: _workspace_run.status(
-        paths, json=flags["--json"], exit_code=flags["--exit-code"]
+    return partial(
+        _workspace_run.status, paths, json=flags["--json"], exit_code=flags["--exit-code"]
     )
 
 
@@ -67,4 +69,4 @@ def _add(args: list[str]) -> Callable[[], int | None] | None:
         return None
     from . import _workspace_run
 
-    return lambda: _workspace_run.add(paths[0], name=name, json=json)
+    return partial(_workspace_run.add, paths[0], name=name, json=json)

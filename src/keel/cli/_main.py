@@ -5,7 +5,9 @@ work; building the typer app (every command group, pydantic adapters for each co
 parameters) would cost ten times that. :func:`main` recognises these two commands in
 their plain forms (see :mod:`._fast`) and runs them directly; anything else (help, other
 options, ``--debug``, every other command) goes to the full typer app, unchanged. Both
-ways share the logging set-up and the error reporting below.
+ways share the logging set-up and the error reporting below; the direct way sets up
+logging only once its command goes past the quick answer of a clean workspace
+(:mod:`keel.data._quick_clean`, which logs nothing), so that it never imports ``logging``.
 """
 
 from __future__ import annotations

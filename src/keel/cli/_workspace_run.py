@@ -4,7 +4,9 @@
 (:mod:`keel.cli._main`) runs them from here without building the typer app, and with
 ``--json``, or into a pipe or file (:mod:`._plain`), without importing rich; the typer
 commands in :mod:`.data_workspace` call the same functions, so both ways behave alike by
-construction.
+construction. ``add`` and ``status`` first ask :mod:`keel.data._quick_clean`, which
+answers a clean workspace with the standard library's core alone, and open the
+:class:`~keel.data._workspace.Workspace` only when it declines.
 """
 
 from __future__ import annotations
