@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from keel import _quick_settings
 from keel._quick_settings import quick_settings
-from keel.config import resolve
+from keel.config import SETTINGS, resolve
 from keel.errors import KeelError
 from keel.store import init_project
 
@@ -91,3 +92,14 @@ def test_quick_settings_agree_with_resolve_or_decline(
 
 def test_outside_a_project_quick_settings_decline(tmp_path: Path) -> None:
     assert quick_settings(str(tmp_path), {}) is None
+
+
+def test_quick_settings_use_keel_config_s_names_and_choices() -> None:
+    declared = {s.name: s for s in SETTINGS}
+    assert {name: declared[name].env for name in _quick_settings._ENV} == _quick_settings._ENV
+    for variable, accepted in _quick_settings._CHECKED.items():
+        (one,) = [s for s in SETTINGS if s.env == variable]
+        for value in accepted:
+            one.parse(value)  # accepted here: valid there
+        with pytest.raises(ValueError, match="expected"):
+            one.parse("not-a-" + variable.lower())

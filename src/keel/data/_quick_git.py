@@ -22,7 +22,7 @@ def git(args: list[str], cwd: str) -> tuple[int, bytes] | None:
         pid = os.posix_spawnp(
             "git",
             ["git", "-C", cwd, *args],
-            os.environ,
+            {**os.environ},
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, write, 1),
                 (os.POSIX_SPAWN_DUP2, devnull, 2),
