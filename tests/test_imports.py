@@ -92,6 +92,10 @@ def test_clean_status_and_add_import_nothing_heavy(project: Path, args: tuple[st
     assert "rich" not in modules  # output to a pipe: plain text, see test_plain_output.py
     # nor what only other paths need: keel.toml's parser (there is none), ids for new rows
     assert not modules & {"tomllib", "secrets"}, sorted(modules & {"tomllib", "secrets"})
+    # the quick answer of a clean workspace (keel.data._quick_clean): the standard
+    # library's core, sqlite3 and blake3; not the object stores, keel.config, nor these
+    slow = {"pathlib", "typing", "dataclasses", "logging", "subprocess", "re", "json", "orjson"}
+    assert not modules & slow, sorted(modules & slow)
     if "--json" in args:
         out = json.loads(done.stdout)
         assert (out[0]["state"] if isinstance(out, list) else out["new_version"]) in (

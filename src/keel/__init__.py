@@ -16,9 +16,6 @@ Example::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
 from keel._version import __version__
 from keel.errors import KeelError
 
@@ -109,7 +106,10 @@ __all__ = [
     "validate",
 ]
 
+TYPE_CHECKING = False  # importing typing would cost every command, the quick ones too
 if TYPE_CHECKING:
+    from typing import Any
+
     from keel._autolog import autolog
     from keel._data_sdk import ingest, load_dataset, log_dataset
     from keel._fluent import (
@@ -138,6 +138,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    from importlib import import_module
+
     if name == "lake":
         return import_module("keel.lake")
     module = _LAZY.get(name)

@@ -8,7 +8,10 @@ path must decline rather than guess.
 
 from __future__ import annotations
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from keel.cli import _output, _plain, _workspace_run
@@ -94,8 +97,9 @@ def test_status_prints_what_rich_prints(monkeypatch, capsys, case: str, columns:
 
 @pytest.mark.parametrize("new", [True, False])
 @pytest.mark.parametrize("files", [1, 200])
-def test_add_prints_what_rich_prints(monkeypatch, capsys, new: bool, files: int) -> None:
+def test_add_prints_what_rich_prints(monkeypatch, capsys, tmp_path, new: bool, files: int) -> None:
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.chdir(tmp_path)  # no project here: the quick answer declines, the fake answers
     workspace = _FakeWorkspace(_add(new, files=files))
     monkeypatch.setattr("keel.data._workspace.Workspace.find", lambda: workspace)
     plain, rich, taken = _both(
@@ -143,7 +147,7 @@ class _Pipe:
 class _FakeWorkspace:
     """Stands in for :class:`Workspace` with a fixed add result (the printing is tested)."""
 
-    path = None
+    path = "data"
 
     def __init__(self, result: AddResult) -> None:
         self.result = result
@@ -153,3 +157,23 @@ class _FakeWorkspace:
 
     def close(self) -> None:
         pass
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.floats(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@given(_JSON)
+def test_plain_json_is_orjson_s_text_or_declines(data: object) -> None:
+    text = _plain.plain_json(data)
+    if text is not None:
+        assert text == orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+
+
+def test_plain_json_writes_the_quick_answers() -> None:
+    results = [_status("data").to_dict(), _add(False).to_dict()]
+    assert _plain.plain_json(results) == orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
+    assert _plain.plain_json([{"path": "naïve"}]) is None  # orjson writes what is not ASCII

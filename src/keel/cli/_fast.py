@@ -9,9 +9,11 @@ which prints its usual help and errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from pathlib import Path
+from functools import partial  # sqlite3 imports functools: free for the quick commands
+
+TYPE_CHECKING = False  # collections.abc and pathlib cost the quick commands
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["plain_command"]
 
@@ -30,14 +32,14 @@ def plain_command(argv: list[str]) -> Callable[[], int | None] | None:
 
 def _status(args: list[str]) -> Callable[[], int | None] | None:
     flags = {"--json": False, "--exit-code": False}
-    paths: list[Path] = []
+    paths: list[str] = []
     for arg in args:
         if arg in flags:
             flags[arg] = True
         elif arg.startswith("-"):
             return None
         else:
-            paths.append(Path(arg))
+            paths.append(arg)
     from . import _workspace_run
 
     return partial(
@@ -48,7 +50,7 @@ def _status(args: list[str]) -> Callable[[], int | None] | None:
 def _add(args: list[str]) -> Callable[[], int | None] | None:
     json = False
     name: str | None = None
-    paths: list[Path] = []
+    paths: list[str] = []
     rest = iter(args)
     for arg in rest:
         if arg == "--json":
@@ -62,7 +64,7 @@ def _add(args: list[str]) -> Callable[[], int | None] | None:
         elif arg.startswith("-"):
             return None
         else:
-            paths.append(Path(arg))
+            paths.append(arg)
     if len(paths) != 1:
         return None
     from . import _workspace_run

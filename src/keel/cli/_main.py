@@ -5,7 +5,9 @@ work; building the typer app (every command group, pydantic adapters for each co
 parameters) would cost ten times that. :func:`main` recognises these two commands in
 their plain forms (see :mod:`._fast`) and runs them directly; anything else (help, other
 options, ``--debug``, every other command) goes to the full typer app, unchanged. Both
-ways share the logging set-up and the error reporting below.
+ways share the logging set-up and the error reporting below; the direct way sets up
+logging only once its command goes past the quick answer of a clean workspace
+(:mod:`keel.data._quick_clean`, which logs nothing), so that it never imports ``logging``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # collections.abc costs the quick commands
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["configure_cli_logging", "ends_with_command", "main", "run_reporting_errors"]
 
@@ -36,7 +41,7 @@ def main() -> None:
         full_main = _import_app()
         full_main()
         return
-    configure_cli_logging(debug=False)
+    # logging is set up by the command when it goes beyond the quick answers (it costs them)
     code = run_reporting_errors(command, debug=lambda: False)
     try:
         sys.stdout.flush()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 import os
 
-__all__ = ["plain_lines", "plain_width", "table_lines"]
+__all__ = ["plain_json", "plain_lines", "plain_width", "table_lines"]
 
 # the environment variables with which rich may treat a non-tty stream as a terminal
 _FORCING = ("FORCE_COLOR", "TTY_COMPATIBLE")
@@ -100,3 +100,46 @@ def table_lines(
         *(line(row, "│") for row in rows),
         rule("└", "─", "┴", "┘"),
     ]
+
+
+def plain_json(data: object) -> str | None:
+    """``orjson.dumps(data, option=OPT_INDENT_2)`` as text, for data made of dicts with
+    string keys, lists, printable ASCII strings, ints, booleans and None; None for
+    anything else (orjson, which imports ``uuid``, ``dataclasses`` and ``json``, then
+    writes it)."""
+    out: list[str] = []
+    return "".join(out) if _json(data, "", out) else None
+
+
+def _json(value: object, indent: str, out: list[str]) -> bool:
+    if value is None or isinstance(value, bool):
+        out.append("null" if value is None else "true" if value else "false")
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**64:  # orjson refuses it: let it say so
+            return False
+        out.append(str(int(value)))
+    elif isinstance(value, str):
+        if not _printable(value) and value:
+            return False
+        out.append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    elif isinstance(value, list | dict):
+        items = list(value.items()) if isinstance(value, dict) else value
+        close = "}" if isinstance(value, dict) else "]"
+        if not items:
+            out.append("{}" if close == "}" else "[]")
+            return True
+        inner = indent + "  "
+        out.append("{" if close == "}" else "[")
+        for i, item in enumerate(items):
+            out.append(("," if i else "") + "\n" + inner)
+            if close == "}":
+                key, item = item
+                if not isinstance(key, str) or not _json(key, inner, out):
+                    return False
+                out.append(": ")
+            if not _json(item, inner, out):
+                return False
+        out.append("\n" + indent + close)
+    else:
+        return False
+    return True

@@ -4,16 +4,22 @@
 (:mod:`keel.cli._main`) runs them from here without building the typer app, and with
 ``--json``, or into a pipe or file (:mod:`._plain`), without importing rich; the typer
 commands in :mod:`.data_workspace` call the same functions, so both ways behave alike by
-construction.
+construction. ``add`` and ``status`` first ask :mod:`keel.data._quick_clean`, which
+answers a clean workspace with the standard library's core alone, and open the
+:class:`~keel.data._workspace.Workspace` only when it declines.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing, collections.abc and pathlib cost the quick commands
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["add", "pull", "status"]
 
@@ -21,17 +27,26 @@ _SHOW_FILES = 10
 """Changed files listed per path by ``status`` (``--json`` lists them all)."""
 
 
-def add(path: Path, *, name: str | None, json: bool) -> None:
+def add(path: str | os.PathLike[str], *, name: str | None, json: bool) -> None:
     """Version ``path`` (``keel data add``) and print what was done."""
-    from keel.data._workspace import Workspace
+    from keel.data import _quick_clean
 
-    workspace = Workspace.find()
-    try:
-        with _Bar("storing", "bytes", enabled=not json) as bar:
-            # no bar, no callback: store_files then flushes all files in one batch, not eight
-            result = workspace.add(path, name=name, on_progress=bar if bar.enabled else None)
-    finally:
-        workspace.close()
+    result: Any = _quick_clean.add(os.fspath(path), name)
+    if result is None:  # not known unchanged: the full way
+        from pathlib import Path
+
+        from keel.data._workspace import Workspace
+
+        _configure_logging()
+        workspace = Workspace.find()
+        try:
+            with _Bar("storing", "bytes", enabled=not json) as bar:
+                # no bar, no callback: store_files then flushes all files in one batch
+                result = workspace.add(
+                    Path(path), name=name, on_progress=bar if bar.enabled else None
+                )
+        finally:
+            workspace.close()
     if json:
         _print_json(result.to_dict())
         return
@@ -98,17 +113,24 @@ def pull(paths: Sequence[Path], *, force: bool, json: bool) -> None:
         )
 
 
-def status(paths: Sequence[Path], *, json: bool, exit_code: bool) -> int:
+def status(paths: Sequence[str | os.PathLike[str]], *, json: bool, exit_code: bool) -> int:
     """Print how each pointed-to path differs from its version (``keel data status``);
     the exit code: 1 when ``exit_code`` and anything changed, else 0."""
-    from keel.data._workspace import Workspace
+    from keel.data import _quick_clean
 
-    workspace = Workspace.find()
-    try:
-        with _Bar("checking", "files", enabled=not json) as bar:
-            results = workspace.status(paths, on_progress=bar)
-    finally:
-        workspace.close()
+    results: Any = _quick_clean.status([os.fspath(p) for p in paths])
+    if results is None:  # not known clean: the full way
+        from pathlib import Path
+
+        from keel.data._workspace import Workspace
+
+        _configure_logging()
+        workspace = Workspace.find()
+        try:
+            with _Bar("checking", "files", enabled=not json) as bar:
+                results = workspace.status([Path(p) for p in paths], on_progress=bar)
+        finally:
+            workspace.close()
     changed = any(r.state != "clean" for r in results)
     if json:
         _print_json([r.to_dict() for r in results])
@@ -122,11 +144,28 @@ def status(paths: Sequence[Path], *, json: bool, exit_code: bool) -> int:
     return 1 if exit_code and changed else 0
 
 
-def _print_json(data: Any) -> None:
-    """``print_json`` of :mod:`._output`, without importing rich (which that module does)."""
-    import orjson
+def _configure_logging() -> None:
+    """keel's CLI logging, unless the typer app set it up already: the quick answers of
+    :mod:`keel.data._quick_clean` log nothing, so ``logging`` is imported only here."""
+    from keel._logging import configured
 
-    sys.stdout.write(orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    from ._main import configure_cli_logging
+
+    if not configured():
+        configure_cli_logging(debug=False)
+
+
+def _print_json(data: Any) -> None:
+    """``print_json`` of :mod:`._output`, without importing rich (which that module does),
+    nor orjson where :func:`._plain.plain_json` writes the same text."""
+    from ._plain import plain_json
+
+    text = plain_json(data)
+    if text is None:
+        import orjson
+
+        text = orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

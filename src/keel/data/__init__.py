@@ -6,10 +6,9 @@ dataset service pulls in SQLAlchemy, NumPy and pyarrow.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from keel._lazy import lazy_names
 
+TYPE_CHECKING = False  # typing costs 'keel data status' a tenth of its start-up
 if TYPE_CHECKING:
     from ._delete import delete_version
     from ._erase import ErasureResult, VersionErasure, erase, object_references_to

@@ -14,9 +14,15 @@ opens the store as usual, which migrates, reports or records as it always does.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
-from keel.config import Config, sqlite_path
+from keel._quick_settings import sqlite_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from keel._quick_settings import QuickSettings
+    from keel.config import Config
 
 __all__ = ["open_current", "recorded_manifest"]
 
@@ -28,18 +34,18 @@ _QUERY = (
 )
 
 
-def open_current(config: Config) -> sqlite3.Connection | None:
+def open_current(config: Config | QuickSettings) -> sqlite3.Connection | None:
     """A read-only connection to ``config``'s metadata store when it is a plain SQLite file
     at the schema this keel knows; ``None`` for every doubt (another database, a URL with
     options, another revision, a locked or damaged file). The caller closes it."""
     from keel.store.migrations import HEAD
 
     uri = config.uri or ""
-    path = sqlite_path(uri)
-    if path is None or "?" in uri or not path.is_file():
+    path = sqlite_file(uri)
+    if path is None or "?" in uri or not os.path.isfile(path):
         return None
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+        conn = sqlite3.connect(f"{_file_uri(path)}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
         return None
     try:
@@ -52,7 +58,7 @@ def open_current(config: Config) -> sqlite3.Connection | None:
     return conn
 
 
-def recorded_manifest(config: Config, name: str, version: int) -> str | None:
+def recorded_manifest(config: Config | QuickSettings, name: str, version: int) -> str | None:
     """The manifest digest of dataset version ``name:v{version}`` in ``config``'s project,
     read from its SQLite metadata store; ``None`` when it is not recorded there or when
     that cannot be told without opening the store (any database but a plain SQLite file
@@ -67,3 +73,12 @@ def recorded_manifest(config: Config, name: str, version: int) -> str | None:
     finally:
         conn.close()
     return row[0] if row is not None and isinstance(row[0], str) else None
+
+
+_URI_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
+def _file_uri(path: str) -> str:
+    """``Path(path).resolve().as_uri()`` without pathlib: a ``file:`` URI, percent-encoded."""
+    raw = os.fsencode(os.path.realpath(path))
+    return "file://" + "".join(chr(b) if b in _URI_SAFE else f"%{b:02X}" for b in raw)

@@ -7,7 +7,8 @@ does not pay for importing SQLAlchemy.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing costs 'keel data add' (keel.store.migrations) its start-up
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -34,6 +35,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._ids import new_id, now_ms
     from ._store import (
         DEFAULT_PROJECT,

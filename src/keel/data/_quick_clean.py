@@ -1,0 +1,357 @@
+"""``keel data status`` and ``keel data add`` of a clean workspace, answered from the
+stat cache with the standard library's core alone.
+
+A clean workspace is the common case: every pointed-to path has the stats it had when
+keel last knew it held its version. :class:`keel.data._workspace.Workspace` answers that
+in a few milliseconds, after importing a hundred (``pathlib``, ``dataclasses``,
+``subprocess``, the object stores, the full configuration). :func:`status` and
+:func:`add` give the same answers (``tests/data/test_quick_clean.py`` compares them)
+with ``os``, ``sqlite3`` and ``blake3``, or ``None`` at the first doubt: anything not
+clean, a pointer in another form, a setting beyond :mod:`keel._quick_settings`, an
+object store that is not a local folder, a stat cache or git that does not answer.
+The caller then runs the workspace as usual, which compares, stores, records and
+reports as it always does; a ``None`` after :func:`add` started costs nothing, since it
+writes only once everything is known to be unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+from keel._quick_settings import QuickSettings, quick_settings
+
+from ._quick_pointer import plain_text, read_plain
+
+__all__ = ["QuickAdd", "QuickStatus", "add", "status"]
+
+_SUFFIX = ".keel"
+_RACY_NS, _COARSE_RACY_NS = 100_000_000, 2_000_000_000  # as in objects._statcache
+_LS_POINTERS = ("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--")
+
+
+class QuickStatus:
+    """A clean ``PathStatus``: its attributes and ``to_dict``, nothing changed."""
+
+    __slots__ = ("added", "hashed", "kind", "modified", "path", "pointer", "ref", "removed")
+    state = "clean"
+
+    def __init__(self, path: str, pointer: str, ref: str, kind: str) -> None:
+        self.path, self.pointer, self.ref, self.kind = path, pointer, ref, kind
+        self.added: list[str] = []
+        self.modified: list[str] = []
+        self.removed: list[str] = []
+        self.hashed = 0
+
+    def to_dict(self) -> dict[str, object]:
+        """``PathStatus.to_dict``: the same keys in the same order."""
+        names = ("path", "pointer", "ref", "kind", "state", "added", "modified", "removed")
+        return {**{n: getattr(self, n) for n in names}, "hashed": 0}
+
+
+class QuickAdd:
+    """An ``AddResult`` of an unchanged path: its attributes and ``to_dict``."""
+
+    __slots__ = ("digest", "files", "gitignore", "path", "pointer", "ref", "size")
+    hashed = 0
+    new_version = False
+
+    def __init__(
+        self, path: str, pointer: str, ref: str, digest: str, files: int, size: int
+    ) -> None:
+        self.path, self.pointer, self.ref, self.digest = path, pointer, ref, digest
+        self.files, self.size = files, size
+        self.gitignore: str | None = None
+
+    @property
+    def unchanged(self) -> int:
+        return self.files
+
+    def to_dict(self) -> dict[str, object]:
+        """``AddResult.to_dict``: the same keys in the same order."""
+        names = ("path", "pointer", "ref", "digest", "files", "size", "hashed", "unchanged")
+        return {
+            **{n: getattr(self, n) for n in names},
+            "new_version": False,
+            "gitignore": self.gitignore,
+        }
+
+
+def status(paths: list[str]) -> list[QuickStatus] | None:
+    """``Workspace.find().status(paths)`` when every path is clean; None otherwise."""
+    found = _settings_and_cache()
+    if found is None:
+        return None
+    settings, cache = found
+    try:
+        files = _pointer_files(settings.project_root, paths)
+        if files is None:
+            return None
+        results = []
+        for file in files:
+            result = _clean(settings, cache, file)
+            if result is None:
+                return None
+            results.append(result)
+        return results
+    finally:
+        cache.close()
+
+
+def add(path: str, name: str | None) -> QuickAdd | None:
+    """``Workspace.find().add(path, name=name)`` when ``path`` still holds the version its
+    pointer names (the pointer is rewritten, the snapshot renewed, as the full way does);
+    None otherwise, with nothing written."""
+    found = _settings_and_cache()
+    if found is None:
+        return None
+    settings, cache = found
+    try:
+        return _add(settings, cache, path, name)
+    finally:
+        cache.close()
+
+
+def _settings_and_cache() -> tuple[QuickSettings, sqlite3.Connection] | None:
+    settings = quick_settings()
+    if settings is None or "://" in settings.objects:
+        return None
+    cache_file = os.path.join(settings.project_root, ".keel", "cache", "stat.db")
+    if not os.path.isfile(cache_file):
+        return None
+    try:
+        cache = sqlite3.connect(cache_file, timeout=10, isolation_level=None)
+        row = cache.execute("SELECT value FROM meta WHERE key = 'objects'").fetchone()
+    except sqlite3.Error:
+        return None
+    # the cache speaks for LocalObjectStore(objects).url
+    if row is None or row[0] != os.path.realpath(os.path.expanduser(settings.objects)):
+        cache.close()
+        return None
+    return settings, cache
+
+
+def _pointer_files(root: str, paths: list[str]) -> list[str] | None:
+    """``Workspace.pointers(paths)``'s files, or None where it would walk or raise."""
+    if paths:
+        found = []
+        for path in paths:
+            absolute = os.path.abspath(path)
+            file = absolute if absolute.endswith(_SUFFIX) else absolute + _SUFFIX
+            if _relative(root, file) is None or _relative(root, os.path.realpath(file)) is None:
+                return None
+            if not os.path.isfile(file):
+                return None
+            found.append(file)
+        return found
+    from ._quick_git import git
+
+    listed = git([*_LS_POINTERS, f"*{_SUFFIX}"], root)
+    if listed is None or listed[0] != 0:
+        return None  # no git: the full way walks the project
+    rels = {os.fsdecode(p) for p in listed[1].split(b"\0") if p}
+    keep = [
+        r.split("/")
+        for r in rels
+        if r.split("/")[0] != ".keel" and os.path.isfile(os.path.join(root, r))
+    ]
+    return [os.path.join(root, *parts) for parts in sorted(keep)]
+
+
+def _clean(settings: QuickSettings, cache: sqlite3.Connection, file: str) -> QuickStatus | None:
+    """``Workspace._status`` of one pointer when its path is clean; None otherwise."""
+    pointer = read_plain(file)
+    if pointer is None or not _exists(settings.objects, pointer["digest"]):
+        return None
+    target = os.path.join(os.path.dirname(file), pointer["path"])
+    folder = pointer["kind"] == "folder"
+    if not os.path.exists(target) or os.path.isdir(target) != folder:
+        return None
+    key, file_key = _relative(settings.project_root, target), _relative(settings.project_root, file)
+    if key is None or file_key is None:
+        return None
+    files = _scan(target)
+    if files is None or not _matches_snapshot(cache, key, pointer["digest"], files):
+        return None
+    ref = f"{pointer['name']}:v{pointer['version']}"
+    return QuickStatus(key, file_key, ref, pointer["kind"])
+
+
+def _add(
+    settings: QuickSettings, cache: sqlite3.Connection, path: str, name: str | None
+) -> QuickAdd | None:
+    root = settings.project_root
+    target = _target(root, path)
+    if target is None:
+        return None
+    file = target + _SUFFIX
+    pointer = read_plain(file)
+    if pointer is None or (name is not None and name != pointer["name"]):
+        return None
+    key, file_key = _relative(root, target), _relative(root, file)
+    folder = os.path.isdir(target)
+    checked = time.time_ns()
+    files = _scan(target)
+    if files is None or key is None or file_key is None:
+        return None
+    if pointer["kind"] != ("folder" if folder else "file") or pointer["path"] != os.path.basename(
+        target
+    ):
+        return None
+    if len(files) != pointer["files"] or not files:
+        return None
+    digest = str(pointer["digest"])
+    if not _matches_snapshot(cache, key, digest, files):
+        return None
+    from ._quick_lookup import recorded_manifest
+
+    if recorded_manifest(settings, str(pointer["name"]), int(pointer["version"])) != digest:
+        return None
+    if not _exists(settings.objects, digest):
+        return None
+    size = sum(stat[1] for stat in files.values())
+    text = plain_text(pointer)
+    if size != pointer["size"] or text is None:
+        return None
+    # everything is known unchanged: write what the full way writes
+    _save_snapshot(cache, key, digest, files, checked)
+    _write_pointer(file, text)
+    result = QuickAdd(
+        key, file_key, f"{pointer['name']}:v{pointer['version']}", digest, len(files), size
+    )
+    from ._quick_git import ignore_in_git
+
+    gitignore = ignore_in_git(target)
+    result.gitignore = _relative(root, gitignore) if gitignore else None
+    return result
+
+
+def _target(root: str, path: str) -> str | None:
+    """``Workspace._target(path)`` when it would return a path; None where it raises."""
+    absolute = os.path.normpath(os.path.join(os.getcwd(), path))
+    name = os.path.basename(absolute)
+    if name:
+        absolute = os.path.join(os.path.realpath(os.path.dirname(absolute)), name)
+    rel = _relative(root, absolute)
+    if rel is None or not rel or rel.split("/")[0] in (".keel", ".git"):
+        return None
+    if name.endswith(_SUFFIX) or os.path.islink(absolute):
+        return None
+    if not (os.path.isfile(absolute) or os.path.isdir(absolute)):
+        return None
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        if os.path.isfile(os.path.join(root, *parts[:i]) + _SUFFIX):
+            return None
+    return absolute
+
+
+def _relative(root: str, path: str) -> str | None:
+    """``Path(path).relative_to(root).as_posix()``, '' for root itself; None outside it."""
+    if path == root:
+        return ""
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+def _exists(objects: str, digest: str) -> bool:
+    """Whether the object is a loose file of the local store (in a pack: ask the store)."""
+    root = os.path.realpath(os.path.expanduser(objects))
+    return os.path.isfile(os.path.join(root, digest[:2], digest[2:]))
+
+
+def _scan(target: str) -> dict[str, tuple[str, int, int, int]] | None:
+    """``objects._statcache.scan(target)``; None where it raises."""
+    try:
+        if not os.path.isdir(target):
+            st = os.stat(target)
+            return {os.path.basename(target): (target, st.st_size, st.st_mtime_ns, st.st_ino)}
+        found = {}
+        stack = [("", target)]
+        while stack:
+            prefix, folder = stack.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        found[prefix + entry.name] = (
+                            entry.path,
+                            st.st_size,
+                            st.st_mtime_ns,
+                            st.st_ino,
+                        )
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append((f"{prefix}{entry.name}/", entry.path))
+        return found
+    except OSError:
+        return None
+
+
+def _fingerprint(files: dict[str, tuple[str, int, int, int]]) -> tuple[str, int]:
+    """``objects._statcache.fingerprint``: a blake3 digest of every path and stat, and
+    the newest mtime."""
+    import blake3
+
+    rows = sorted(
+        f"{rel}\0{size}\0{mtime}\0{inode}" for rel, (_, size, mtime, inode) in files.items()
+    )
+    newest = max((f[2] for f in files.values()), default=0)
+    data = "\n".join(rows).encode("utf-8", "surrogateescape")
+    return blake3.blake3(data).hexdigest(), newest
+
+
+def _matches_snapshot(
+    cache: sqlite3.Connection, key: str, manifest: str, files: dict[str, tuple[str, int, int, int]]
+) -> bool:
+    """``StatCache.matches_snapshot``; False also when the cache cannot be read."""
+    try:
+        row = cache.execute(
+            "SELECT manifest, fingerprint, checked_ns FROM snapshots WHERE path = ?", (key,)
+        ).fetchone()
+    except sqlite3.Error:
+        return False
+    if row is None or row[0] != manifest:
+        return False
+    digest, newest = _fingerprint(files)
+    racy = _COARSE_RACY_NS if newest % 1_000_000_000 == 0 else _RACY_NS
+    return digest == row[1] and row[2] - newest > racy
+
+
+def _save_snapshot(
+    cache: sqlite3.Connection,
+    key: str,
+    manifest: str,
+    files: dict[str, tuple[str, int, int, int]],
+    checked_ns: int,
+) -> None:
+    """``StatCache.save_snapshot``: a cache that cannot be written now stays behind."""
+    digest, _ = _fingerprint(files)
+    try:
+        cache.execute("PRAGMA synchronous = OFF")  # as StatCache: a cache, the tail may go
+        cache.execute("BEGIN IMMEDIATE")
+        try:
+            cache.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+                (key, manifest, digest, checked_ns),
+            )
+            cache.execute("COMMIT")
+        except BaseException:
+            if cache.in_transaction:
+                cache.execute("ROLLBACK")
+            raise
+    except sqlite3.Error:
+        return
+
+
+def _write_pointer(file: str, text: str) -> None:
+    """``Pointer.write``: atomically (a reader sees the old file or the new one)."""
+    directory, name = os.path.split(file)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, file)
+    finally:
+        if os.path.lexists(tmp):  # the write failed
+            os.unlink(tmp)
