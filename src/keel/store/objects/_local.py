@@ -186,6 +186,10 @@ class LocalObjectStore(ObjectStore):
                 data = bytes(source)
                 return self._stage_small(digest or hash_bytes(data), data, packer)
             return self._stage_bytes(source, digest)
+        if isinstance(source, str | os.PathLike):
+            data = _read_if_small(source)
+            if data is not None:
+                return self._stage_small(hash_bytes(data), data, packer)
         stream, owned = as_stream(source)
         try:
             if _file_size(stream) <= PACK_THRESHOLD:
@@ -202,7 +206,8 @@ class LocalObjectStore(ObjectStore):
     def _stage_small(self, digest: str, data: bytes, packer: _Packer) -> Staged:
         """A small object: kept for a pack unless it is already stored (checked again
         when the batch is published, so a gc meanwhile cannot lose it)."""
-        if self._packs.get(digest, refresh=False) is not None or os.path.isfile(self._file(digest)):
+        loose = f"{self.url}{os.sep}{digest[:2]}{os.sep}{digest[2:]}"  # our own digest
+        if self._packs.get(digest, refresh=False) is not None or os.path.isfile(loose):
             return None, digest, data
         packer.add(digest, data)
         return None, digest, None  # the packer holds the bytes until its pack is written
@@ -893,6 +898,37 @@ def _pack_problem(name: str, reason: str, where: str) -> dict[str, str]:
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _read_if_small(path: str | os.PathLike[str]) -> bytes | None:
+    """The bytes of the regular file at ``path`` if it holds at most
+    :data:`PACK_THRESHOLD` of them, else None (larger, not a regular file, or unreadable:
+    the stream path then copies it or reports the error).
+
+    One ``open``, ``fstat`` and two ``read`` calls per file, no ``Path`` or buffered
+    reader: for 100,000 small files those are most of the per-file cost.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > PACK_THRESHOLD:
+            return None
+        parts, total = [], 0
+        while chunk := os.read(fd, info.st_size + 1 if not parts else PACK_THRESHOLD + 1):
+            parts.append(chunk)
+            total += len(chunk)
+            if total > PACK_THRESHOLD:  # it grew since the fstat: too big to pack now
+                return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _file_size(stream: BinaryIO) -> int:
