@@ -87,9 +87,11 @@ class LocalObjectStore(ObjectStore):
 
         Every object (or pack) is first written under a temporary name; one ``syncfs``
         makes all those bytes durable; only then are they renamed into place (a pack
-        before its index), and a second ``syncfs`` makes the names durable. A crash or
-        power cut at any point leaves at most temporary files, never a named object or
-        a visible pack whose bytes did not reach the disk.
+        before its index, each step made durable by a flush of the packs folder), and a
+        second ``syncfs`` makes the names of loose objects durable (a batch that only
+        wrote packs needs none). A crash or power cut at any point leaves at most
+        temporary files, never a named object or a visible pack whose bytes did not
+        reach the disk.
         """
         if digests is not None:
             if len(digests) != len(sources):
@@ -142,16 +144,19 @@ class LocalObjectStore(ObjectStore):
             wrote = bool(packs or loose) or any(tmp for tmp, _, _ in staged)
             if self.fsync and wrote:
                 syncfs(self.url)
-            self._publish_packs(packs)
+            self._publish_packs(packs)  # durable when it returns
+            renamed = False  # a loose object's name that only a flush makes durable
             for tmp, digest, data in staged:
                 if tmp is None and digest in loose:
                     tmp = loose.pop(digest)
-                if tmp is not None and not self._publish(tmp, digest, sync=False):
-                    os.unlink(tmp)  # the same bytes were already stored
-                elif tmp is None and data is not None:  # found already stored
-                    self._keep_existing(digest, data, touched)
+                if tmp is not None:
+                    renamed = True
+                    if not self._publish(tmp, digest, sync=False):
+                        os.unlink(tmp)  # the same bytes were already stored
+                elif data is not None:  # found already stored (else written again, loose)
+                    renamed = self._keep_existing(digest, data, touched) or renamed
                 published += 1
-            if self.fsync and wrote:
+            if self.fsync and renamed:
                 syncfs(self.url)
         finally:
             for tmp, _, _ in staged[published:]:  # what is left after a failure
@@ -224,15 +229,15 @@ class LocalObjectStore(ObjectStore):
             raise
         return tmp, digest or hash_bytes(data), None
 
-    def _keep_existing(self, digest: str, data: bytes, touched: set[str]) -> None:
+    def _keep_existing(self, digest: str, data: bytes, touched: set[str]) -> bool:
         """A staged small object found already stored: refresh its time so gc keeps it
         (a pack's once per batch, in ``touched``), or, if that copy is gone or corrupt,
-        store these bytes."""
+        store these bytes loose (flushed, its name not yet: True then)."""
         if os.path.isfile(self._file(digest)):
             if self._intact(digest, len(data)) and self._touch(digest):
-                return
+                return False
         elif self._packed_intact(digest, touched, refresh=False):
-            return
+            return False
         tmp, _, _ = self._stage_bytes(data, digest)
         try:
             if self.fsync:
@@ -241,6 +246,7 @@ class LocalObjectStore(ObjectStore):
             self._publish(tmp, digest, sync=False)
         finally:
             _unlink(tmp)
+        return True
 
     def _packed_intact(self, digest: str, touched: set[str], *, refresh: bool = True) -> bool:
         """Whether ``digest`` is in a pack with the right bytes; if so, its pack is touched
@@ -316,7 +322,10 @@ class LocalObjectStore(ObjectStore):
         if not packs:
             return
         folder = self._packs.folder
+        made = not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
+        if self.fsync and made:
+            fsync_dir(self.url)  # the new folder's own name
         for name, tmp_pack, _ in packs:
             os.chmod(tmp_pack, 0o444)
             os.replace(tmp_pack, self._packs.pack_path(name))
@@ -616,6 +625,20 @@ class LocalObjectStore(ObjectStore):
         for digest in self._packs.digests():
             if digest not in seen:
                 yield digest
+
+    def sizes(self, digests: list[str]) -> list[int]:
+        """The sizes of objects just stored (by :meth:`put_many`): a packed one's from the
+        pack index, without a ``stat``; any other as :meth:`size` gives it.
+
+        Raises:
+            ObjectNotFound: one of them is not in the store.
+        """
+        packed = self._packs.get
+        found = []
+        for digest in digests:
+            entry = packed(digest, refresh=False)
+            found.append(entry.length if entry is not None else self.size(digest))
+        return found
 
     def size(self, digest: str) -> int:
         # a loose copy first, as reads take it: the size must be that of the bytes a read

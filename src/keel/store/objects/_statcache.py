@@ -336,6 +336,10 @@ def store_files(
         start, batch = end, 0
         if on_progress is not None:
             on_progress(done, total)
+    from . import LocalObjectStore
+
+    if isinstance(objects, LocalObjectStore):  # packed ones from its index, without a stat
+        return list(zip(digests, objects.sizes(digests), strict=True))
     return [(d, objects.size(d)) for d in digests]
 
 
