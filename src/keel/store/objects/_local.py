@@ -928,8 +928,10 @@ def _read_if_small(path: str | os.PathLike[str]) -> bytes | None:
     :data:`PACK_THRESHOLD` of them, else None (larger, not a regular file, or unreadable:
     the stream path then copies it or reports the error).
 
-    One ``open``, ``fstat`` and two ``read`` calls per file, no ``Path`` or buffered
-    reader: for 100,000 small files those are most of the per-file cost.
+    One ``open``, ``fstat`` and ``read`` per file, no ``Path`` or buffered reader: for
+    100,000 small files those are most of the per-file cost. A read that returns the
+    size ``fstat`` gave (of the one byte more asked for) has the whole file; any other
+    (the file changed meanwhile) is followed by reads to the end.
     """
     import stat
 
@@ -941,8 +943,11 @@ def _read_if_small(path: str | os.PathLike[str]) -> bytes | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > PACK_THRESHOLD:
             return None
-        parts, total = [], 0
-        while chunk := os.read(fd, info.st_size + 1 if not parts else PACK_THRESHOLD + 1):
+        first = os.read(fd, info.st_size + 1)
+        if len(first) == info.st_size:
+            return first
+        parts, total = [first], len(first)
+        while chunk := os.read(fd, PACK_THRESHOLD + 1):
             parts.append(chunk)
             total += len(chunk)
             if total > PACK_THRESHOLD:  # it grew since the fstat: too big to pack now
@@ -951,7 +956,7 @@ def _read_if_small(path: str | os.PathLike[str]) -> bytes | None:
         return None
     finally:
         os.close(fd)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return b"".join(parts) if total <= PACK_THRESHOLD else None
 
 
 def _file_size(stream: BinaryIO) -> int:
