@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.errors import IntegrityError, ObjectNotFound
+from keel.errors import IntegrityError, InvalidInput, NotFound, ObjectNotFound
 from keel.store import Store
 from keel.store.fsck import fsck
 from keel.store.gc import collect_objects
@@ -76,6 +76,67 @@ def test_many_small_objects_go_into_few_files_and_read_back(tmp_path: Path, fsyn
     assert objects.stale_temporaries() == []
     out = objects.get(digests[7], tmp_path / "out" / "seven.bin")
     assert out.read_bytes() == blobs[7]
+
+
+def test_files_at_the_pack_threshold_edges_are_packed_or_kept_loose_by_size(
+    tmp_path: Path,
+) -> None:
+    """Files are read straight from their descriptors when small: an empty file, one of
+    exactly the threshold, one a byte over it, and a folder among the sources."""
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = [b"", os.urandom(PACK_THRESHOLD), os.urandom(PACK_THRESHOLD + 1), *_small(40)]
+    paths = []
+    for i, blob in enumerate(blobs):
+        paths.append(tmp_path / f"f{i}.bin")
+        paths[-1].write_bytes(blob)
+    digests = objects.put_many(paths, workers=2)
+
+    assert digests == [hash_bytes(b) for b in blobs]
+    assert not objects.path(digests[0]).exists()  # packed
+    assert not objects.path(digests[1]).exists()  # packed: at the threshold
+    assert objects.path(digests[2]).is_file()  # a byte over: loose
+    for digest, blob in zip(digests, blobs, strict=True):
+        assert objects.read_bytes(digest) == blob
+        assert objects.size(digest) == len(blob)
+    assert objects.sizes(digests) == [len(b) for b in blobs]
+    with pytest.raises(ObjectNotFound):
+        objects.sizes([digests[0], hash_bytes(b"never stored")])
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InvalidInput, match="it is a folder"):
+        objects.put_many([*paths[:3], tmp_path / "folder"], workers=2)
+    with pytest.raises(NotFound, match="no such file"):
+        objects.put_many([*paths[:3], tmp_path / "absent.bin"], workers=2)
+    assert objects.stale_temporaries() == []
+
+
+def test_a_batch_of_packed_objects_flushes_the_filesystem_once_and_its_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packs are made durable by flushes of their folder, so a batch that wrote only packs
+    needs one ``syncfs`` (for the bytes), a batch with a loose object two, and a batch
+    of objects already stored none; each flush is the real one, counted on its way."""
+    import keel.store.objects._local as local
+
+    calls: list[str] = []
+    for name in ("syncfs", "fsync_dir"):
+        real = getattr(local, name)
+        monkeypatch.setattr(
+            local, name, lambda path, real=real, name=name: (calls.append(name), real(path))
+        )
+    objects = LocalObjectStore(tmp_path / "objects", fsync=True)
+    blobs = _small(PACK_MIN_OBJECTS)
+    objects.put_many(blobs, workers=2)
+    # the bytes; the new packs folder's name in the store; the packs; then their indexes
+    assert calls == ["syncfs", "fsync_dir", "fsync_dir", "fsync_dir"]
+    assert objects.check_packs() == []
+
+    calls.clear()
+    objects.put_many(blobs, workers=2)
+    assert calls == []  # nothing written
+
+    calls.clear()
+    objects.put_many([*_small(PACK_MIN_OBJECTS, "b"), os.urandom(PACK_THRESHOLD + 1)], workers=2)
+    assert calls == ["syncfs", "fsync_dir", "fsync_dir", "syncfs"]
 
 
 def test_a_batch_with_few_small_objects_writes_them_loose(tmp_path: Path) -> None:
