@@ -20,6 +20,7 @@ import os
 import sqlite3
 import time
 
+from keel._file_scan import scan_files
 from keel._quick_settings import QuickSettings, quick_settings
 
 from ._quick_pointer import plain_text, read_plain
@@ -264,26 +265,7 @@ def _exists(objects: str, digest: str) -> bool:
 def _scan(target: str) -> dict[str, tuple[str, int, int, int]] | None:
     """``objects._statcache.scan(target)``; None where it raises."""
     try:
-        if not os.path.isdir(target):
-            st = os.stat(target)
-            return {os.path.basename(target): (target, st.st_size, st.st_mtime_ns, st.st_ino)}
-        found = {}
-        stack = [("", target)]
-        while stack:
-            prefix, folder = stack.pop()
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        found[prefix + entry.name] = (
-                            entry.path,
-                            st.st_size,
-                            st.st_mtime_ns,
-                            st.st_ino,
-                        )
-                    elif entry.is_dir(follow_symlinks=False):
-                        stack.append((f"{prefix}{entry.name}/", entry.path))
-        return found
+        return scan_files(target)
     except OSError:
         return None
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel._file_scan import scan_files
 from keel.errors import IntegrityError, InvalidInput, KeelError, NotFound, ObjectNotFound
 
 if TYPE_CHECKING:
@@ -94,26 +95,7 @@ def scan(target: Path) -> dict[str, FileStat]:
     Symbolic links are skipped, as ``DatasetService.log`` skips them.
     """
     try:
-        if not target.is_dir():
-            st = target.stat()
-            return {target.name: (str(target), st.st_size, st.st_mtime_ns, st.st_ino)}
-        found: dict[str, FileStat] = {}
-        stack = [("", str(target))]
-        while stack:
-            prefix, folder = stack.pop()
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        found[prefix + entry.name] = (
-                            entry.path,
-                            st.st_size,
-                            st.st_mtime_ns,
-                            st.st_ino,
-                        )
-                    elif entry.is_dir(follow_symlinks=False):
-                        stack.append((f"{prefix}{entry.name}/", entry.path))
-        return found
+        return scan_files(str(target))
     except FileNotFoundError as exc:
         raise NotFound(f"Cannot read {exc.filename or target}: no such file or folder.") from exc
     except OSError as exc:
