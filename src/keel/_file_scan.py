@@ -1,12 +1,18 @@
-"""The regular files under a folder with the stat fields that tell a change, from ``os``
-alone: the stat cache and the quick ``keel data status``/``add`` answer both read it (the
-second without importing pathlib or keel's store)."""
+"""The regular files under a folder with the stat fields that tell a change, their
+fingerprint, and which of them changed too close to a moment for their stat to be trusted:
+the stat cache and the quick ``keel data status``/``add`` answer both use them (the second
+without importing pathlib or keel's store)."""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["scan_files"]
+__all__ = ["COARSE_RACY_NS", "RACY_NS", "fingerprint", "racy_window", "scan_files"]
+
+RACY_NS = 100_000_000
+"""A file whose mtime is this close to a check (or after it) may have changed within the
+same clock tick as the check: its stat proves nothing, its bytes must be read."""
+COARSE_RACY_NS = 2_000_000_000  # filesystems that keep whole seconds (ext3, FAT, some NFS)
 
 
 def scan_files(target: str) -> dict[str, tuple[str, int, int, int]]:
@@ -33,3 +39,22 @@ def scan_files(target: str) -> dict[str, tuple[str, int, int, int]]:
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append((f"{prefix}{entry.name}/", entry.path))
     return found
+
+
+def fingerprint(files: dict[str, tuple[str, int, int, int]]) -> tuple[str, int]:
+    """A blake3 digest of every file's path and stat (as :func:`scan_files` gives them),
+    and the newest mtime among them."""
+    import blake3
+
+    rows = sorted(
+        f"{rel}\0{size}\0{mtime}\0{inode}" for rel, (_, size, mtime, inode) in files.items()
+    )
+    newest = max((f[2] for f in files.values()), default=0)
+    data = "\n".join(rows).encode("utf-8", "surrogateescape")
+    return blake3.blake3(data).hexdigest(), newest
+
+
+def racy_window(mtime_ns: int) -> int:
+    """How close to a check a file with this mtime must be to count as racy: whole-second
+    mtimes say the filesystem keeps a coarse clock."""
+    return COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS

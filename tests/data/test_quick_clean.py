@@ -14,12 +14,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keel._file_scan import fingerprint
 from keel.data import _quick_clean
 from keel.data._quick_pointer import plain_text, read_plain
 from keel.data._versions import NAME_RE
 from keel.data._workspace import Pointer, Workspace
 from keel.store import init_project
-from keel.store.objects._statcache import fingerprint, scan
+from keel.store.objects import hash_bytes
+from keel.store.objects._statcache import scan
 
 PAST = time.time() - 3600
 
@@ -66,6 +68,40 @@ def test_status_of_a_clean_project_is_the_workspace_s(project: Path, paths: list
         assert [r.path for r in quick] == ["a/z", "a-b/x.csv", "data"]
 
 
+def _add_fresh_change(project: Path) -> tuple[Path, int]:
+    """Change data/f1.bin now and add it: the add's snapshot is taken within the racy
+    window of that change, so a status right after cannot trust the file's stat."""
+    changed = project / "data" / "f1.bin"
+    changed.write_bytes(os.urandom(300))
+    workspace = Workspace.find()
+    try:
+        workspace.add("data")
+    finally:
+        workspace.close()
+    return changed, changed.stat().st_mtime_ns
+
+
+def test_status_right_after_an_add_reads_the_racy_files_and_answers(project: Path) -> None:
+    _add_fresh_change(project)
+    quick = _quick_clean.status(["data"])
+    assert quick is not None  # data/f1.bin was read and found equal to the manifest's
+    assert [r.to_dict() for r in quick] == _full_status(["data"])
+    assert quick[0].state == "clean"
+
+
+def test_a_racy_file_with_other_bytes_and_the_same_stat_is_not_clean(project: Path) -> None:
+    changed, mtime_ns = _add_fresh_change(project)
+    size = changed.stat().st_size
+    with open(changed, "r+b") as fh:  # same size, same inode, and the mtime put back
+        fh.write(bytes(b ^ 0xFF for b in changed.read_bytes()[:16]))
+    os.utime(changed, ns=(mtime_ns, mtime_ns))
+    assert changed.stat().st_size == size
+    assert _quick_clean.status(["data"]) is None
+    (full,) = _full_status(["data"])
+    assert full["state"] == "modified"
+    assert full["modified"] == ["f1.bin"]
+
+
 def test_status_declines_whatever_is_not_clean(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,10 +146,15 @@ def test_add_declines_a_change_or_another_name_and_writes_nothing(project: Path)
     assert (pointer.stat().st_mtime_ns, pointer.read_text()) == before
 
 
-def test_the_snapshot_fingerprint_is_the_stat_cache_s(project: Path) -> None:
+def test_the_snapshot_fingerprint_is_the_object_digest_of_the_stat_rows(project: Path) -> None:
+    """Snapshots written before keel._file_scan held the fingerprint still match: it is the
+    object store's digest of the sorted stat rows."""
     target = project / "data"
-    assert _quick_clean._scan(str(target)) == scan(target)
-    assert _quick_clean._fingerprint(scan(target)) == fingerprint(scan(target))
+    files = scan(target)
+    assert _quick_clean._scan(str(target)) == files
+    rows = sorted(f"{rel}\0{s}\0{m}\0{i}" for rel, (_, s, m, i) in files.items())
+    expected = hash_bytes("\n".join(rows).encode("utf-8", "surrogateescape"))
+    assert fingerprint(files) == (expected, max(stat[2] for stat in files.values()))
 
 
 @given(

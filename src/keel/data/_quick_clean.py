@@ -8,7 +8,9 @@ in a few milliseconds, after importing a hundred (``pathlib``, ``dataclasses``,
 :func:`add` give the same answers (``tests/data/test_quick_clean.py`` compares them)
 with ``os``, ``sqlite3`` and ``blake3``, or ``None`` at the first doubt: anything not
 clean, a pointer in another form, a setting beyond :mod:`keel._quick_settings`, an
-object store that is not a local folder, a stat cache or git that does not answer.
+object store that is not a local folder, a stat cache or git that does not answer. Files
+whose stat cannot be trusted (changed within the racy window of the last check, as right
+after an add) are read and compared with the version's manifest, as the full way does.
 The caller then runs the workspace as usual, which compares, stores, records and
 reports as it always does; a ``None`` after :func:`add` started costs nothing, since it
 writes only once everything is known to be unchanged.
@@ -20,7 +22,7 @@ import os
 import sqlite3
 import time
 
-from keel._file_scan import scan_files
+from keel._file_scan import fingerprint, racy_window, scan_files
 from keel._quick_settings import QuickSettings, quick_settings
 
 from ._quick_pointer import plain_text, read_plain
@@ -28,7 +30,6 @@ from ._quick_pointer import plain_text, read_plain
 __all__ = ["QuickAdd", "QuickStatus", "add", "status"]
 
 _SUFFIX = ".keel"
-_RACY_NS, _COARSE_RACY_NS = 100_000_000, 2_000_000_000  # as in objects._statcache
 _LS_POINTERS = ("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--")
 
 
@@ -38,17 +39,17 @@ class QuickStatus:
     __slots__ = ("added", "hashed", "kind", "modified", "path", "pointer", "ref", "removed")
     state = "clean"
 
-    def __init__(self, path: str, pointer: str, ref: str, kind: str) -> None:
+    def __init__(self, path: str, pointer: str, ref: str, kind: str, hashed: int = 0) -> None:
         self.path, self.pointer, self.ref, self.kind = path, pointer, ref, kind
         self.added: list[str] = []
         self.modified: list[str] = []
         self.removed: list[str] = []
-        self.hashed = 0
+        self.hashed = hashed
 
     def to_dict(self) -> dict[str, object]:
         """``PathStatus.to_dict``: the same keys in the same order."""
         names = ("path", "pointer", "ref", "kind", "state", "added", "modified", "removed")
-        return {**{n: getattr(self, n) for n in names}, "hashed": 0}
+        return {**{n: getattr(self, n) for n in names}, "hashed": self.hashed}
 
 
 class QuickAdd:
@@ -172,11 +173,17 @@ def _clean(settings: QuickSettings, cache: sqlite3.Connection, file: str) -> Qui
     key, file_key = _relative(settings.project_root, target), _relative(settings.project_root, file)
     if key is None or file_key is None:
         return None
+    checked = time.time_ns()
     files = _scan(target)
-    if files is None or not _matches_snapshot(cache, key, pointer["digest"], files):
+    if files is None:
         return None
+    read = _matches_snapshot(cache, key, pointer["digest"], files, settings.objects)
+    if read is None:
+        return None
+    if read:  # as the full way does after reading files
+        _save_snapshot(cache, key, pointer["digest"], files, checked)
     ref = f"{pointer['name']}:v{pointer['version']}"
-    return QuickStatus(key, file_key, ref, pointer["kind"])
+    return QuickStatus(key, file_key, ref, pointer["kind"], hashed=read)
 
 
 def _add(
@@ -203,7 +210,7 @@ def _add(
     if len(files) != pointer["files"] or not files:
         return None
     digest = str(pointer["digest"])
-    if not _matches_snapshot(cache, key, digest, files):
+    if _matches_snapshot(cache, key, digest, files, settings.objects) != 0:  # none read
         return None
     from ._quick_lookup import recorded_manifest
 
@@ -270,34 +277,68 @@ def _scan(target: str) -> dict[str, tuple[str, int, int, int]] | None:
         return None
 
 
-def _fingerprint(files: dict[str, tuple[str, int, int, int]]) -> tuple[str, int]:
-    """``objects._statcache.fingerprint``: a blake3 digest of every path and stat, and
-    the newest mtime."""
-    import blake3
-
-    rows = sorted(
-        f"{rel}\0{size}\0{mtime}\0{inode}" for rel, (_, size, mtime, inode) in files.items()
-    )
-    newest = max((f[2] for f in files.values()), default=0)
-    data = "\n".join(rows).encode("utf-8", "surrogateescape")
-    return blake3.blake3(data).hexdigest(), newest
-
-
 def _matches_snapshot(
-    cache: sqlite3.Connection, key: str, manifest: str, files: dict[str, tuple[str, int, int, int]]
-) -> bool:
-    """``StatCache.matches_snapshot``; False also when the cache cannot be read."""
+    cache: sqlite3.Connection,
+    key: str,
+    manifest: str,
+    files: dict[str, tuple[str, int, int, int]],
+    objects: str,
+) -> int | None:
+    """How many files had to be read to know the folder holds ``manifest``: 0 when
+    ``StatCache.matches_snapshot`` knows it from their stats, more when files changed too
+    close to the snapshot's check stood in the way and reading them found the manifest's
+    bytes (as ``Workspace._compare`` reads them); None when it is not known (or the cache
+    cannot be read)."""
     try:
         row = cache.execute(
             "SELECT manifest, fingerprint, checked_ns FROM snapshots WHERE path = ?", (key,)
         ).fetchone()
     except sqlite3.Error:
-        return False
+        return None
     if row is None or row[0] != manifest:
+        return None
+    digest, newest = fingerprint(files)
+    if digest != row[1]:
+        return None
+    checked = row[2]
+    if checked - newest > racy_window(newest):
+        return 0
+    racy = [stat for stat in files.items() if checked - stat[1][2] <= racy_window(stat[1][2])]
+    return len(racy) if _read_equal(objects, manifest, racy) else None
+
+
+def _read_equal(
+    objects: str, manifest: str, racy: list[tuple[str, tuple[str, int, int, int]]]
+) -> bool:
+    """Whether each of these files holds the bytes the manifest names for it; False at any
+    doubt (a manifest not stored as a loose object, not verified, not a file manifest)."""
+    import blake3
+
+    path = os.path.join(os.path.realpath(os.path.expanduser(objects)), manifest[:2], manifest[2:])
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        if blake3.blake3(raw).hexdigest() != manifest:
+            return False
+        import json
+
+        data = json.loads(raw)
+        if data["kind"] != "files":
+            return False
+        wanted = {e["path"]: (e["digest"], e["size"]) for e in data["entries"]}
+        for rel, (file, size, _, _) in racy:
+            want = wanted.get(rel)
+            if want is None or want[1] != size:
+                return False
+            hasher = blake3.blake3()
+            with open(file, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    hasher.update(chunk)
+            if hasher.hexdigest() != want[0]:
+                return False
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    digest, newest = _fingerprint(files)
-    racy = _COARSE_RACY_NS if newest % 1_000_000_000 == 0 else _RACY_NS
-    return digest == row[1] and row[2] - newest > racy
+    return True
 
 
 def _save_snapshot(
@@ -308,7 +349,7 @@ def _save_snapshot(
     checked_ns: int,
 ) -> None:
     """``StatCache.save_snapshot``: a cache that cannot be written now stays behind."""
-    digest, _ = _fingerprint(files)
+    digest, _ = fingerprint(files)
     try:
         cache.execute("PRAGMA synchronous = OFF")  # as StatCache: a cache, the tail may go
         cache.execute("BEGIN IMMEDIATE")

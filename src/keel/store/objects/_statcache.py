@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keel._file_scan import scan_files
+from keel._file_scan import RACY_NS, fingerprint, racy_window, scan_files
 from keel.errors import IntegrityError, InvalidInput, KeelError, NotFound, ObjectNotFound
 
 if TYPE_CHECKING:
@@ -53,10 +53,6 @@ __all__ = [
     "store_files",
 ]
 
-RACY_NS = 100_000_000
-"""An entry whose file changed less than this long before it was hashed is re-hashed."""
-
-_COARSE_RACY_NS = 2_000_000_000  # filesystems that keep whole seconds (ext3, FAT, some NFS)
 _WORKERS = 8  # storing many small files waits on the filesystem more than on the CPU
 _BUFFER = 8 << 20
 
@@ -102,17 +98,6 @@ def scan(target: Path) -> dict[str, FileStat]:
         raise InvalidInput(
             f"Cannot read {exc.filename or target}: {exc.strerror}. Check its permissions."
         ) from exc
-
-
-def fingerprint(files: dict[str, FileStat]) -> tuple[str, int]:
-    """A digest of every file's path and stat, and the newest mtime among them."""
-    from . import hash_bytes
-
-    rows = sorted(
-        f"{rel}\0{size}\0{mtime}\0{inode}" for rel, (_, size, mtime, inode) in files.items()
-    )
-    newest = max((f[2] for f in files.values()), default=0)
-    return hash_bytes("\n".join(rows).encode("utf-8", "surrogateescape")), newest
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
@@ -176,7 +161,7 @@ class StatCache:
             and entry[0] == size
             and entry[1] == mtime_ns
             and entry[2] == inode
-            and entry[4] - mtime_ns > _racy_window(mtime_ns)
+            and entry[4] - mtime_ns > racy_window(mtime_ns)
         ):
             self.hits += 1
             return entry[3]
@@ -209,7 +194,7 @@ class StatCache:
         if not rows or rows[0][0] != manifest:
             return False
         digest, newest = fingerprint(files)
-        return digest == rows[0][1] and rows[0][2] - newest > _racy_window(newest)
+        return digest == rows[0][1] and rows[0][2] - newest > racy_window(newest)
 
     def save_snapshot(
         self, key: str, manifest: str, files: dict[str, FileStat], checked_ns: int
@@ -286,10 +271,6 @@ class StatCache:
         self.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-
-
-def _racy_window(mtime_ns: int) -> int:
-    return _COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
 
 
 # -- moving bytes between the workspace and the object store ----------------------------
