@@ -11,7 +11,14 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from keel.config import DATABASE_FILE, OBJECTS_DIR, PROJECT_DIR, Config, sqlite_path
-from keel.errors import AlreadyExists, ConfigError, InvalidInput, NotFound, StoreUnavailable
+from keel.errors import (
+    AlreadyExists,
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+)
 
 from . import schema
 from ._database import create_engine, create_sqlite_file
@@ -302,6 +309,9 @@ class Store:
             }
 
 
+_ENDED_BY_A_CONCURRENT_WRITE = {"40P01", "40001"}  # PostgreSQL: deadlock, serialization failure
+
+
 @contextmanager
 def _translate_errors(uri: str, timeout_ms: int | None = None) -> Iterator[None]:
     try:
@@ -324,6 +334,12 @@ def _translate_errors(uri: str, timeout_ms: int | None = None) -> Iterator[None]
         refused = translate_limit_error(exc, timeout_ms)
         if refused is not None:
             raise refused from exc
+        if getattr(exc.orig, "sqlstate", None) in _ENDED_BY_A_CONCURRENT_WRITE:
+            raise Conflict(
+                "The database ended this write to settle a conflict with another one running "
+                f"at the same time ({str(exc.orig).strip().splitlines()[0][:120]}); nothing of "
+                "it was written. Run it again."
+            ) from exc
         if isinstance(exc, sa.exc.OperationalError):
             where = sa.engine.make_url(uri).render_as_string(hide_password=True)
             raise StoreUnavailable(
