@@ -370,3 +370,20 @@ def test_client_objects_picks_the_transport(server: Server, tmp_path: Path) -> N
     init_project(tmp_path / "local", config).close()
     with keel.Client(config=config) as local:
         assert local.objects is local.store.objects
+
+
+def test_asking_what_is_missing_refreshes_what_the_server_has(server: Server) -> None:
+    """A client told 'the server has it' goes on to reference the object: the answer counts
+    as writing it again, so a gc on the server keeps it through its grace period."""
+    blobs = [os.urandom(3000 + i) for i in range(3)]
+    store = server.store()
+    try:
+        digests = store.put_many(blobs)
+        old = 1_000_000_000.0  # 2001: far past any grace period
+        for digest in digests:
+            os.utime(server.backing.path(digest), (old, old))
+        absent = _digest(b"never stored")
+        assert store.freshen([*digests, absent, digests[0]]) == [absent]
+        assert all(server.backing.modified(d) > old + 1e8 for d in digests)
+    finally:
+        store.close()

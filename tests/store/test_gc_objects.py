@@ -229,3 +229,31 @@ def test_a_referenced_object_row_is_never_dropped(client: Client) -> None:
     assert digest not in {item["digest"] for item in report.removed}
     assert client.store.objects.exists(digest)
     assert fsck(client.store).ok
+
+
+def test_freshening_objects_protects_them_and_names_the_missing(client: Client) -> None:
+    """A writer about to reference objects it did not put (the stat cache knew them)
+    freshens them first: gc keeps what it freshened, and what gc already took is named, so
+    the writer stores it again instead of referencing bytes that are gone."""
+    store = client.store
+    data = client.datasets
+    kept = data.log(_frame(4), "kept")
+    taken = data.log(_frame(5), "taken")
+    kept_parts = [e.digest for e in data.manifest(kept).entries]
+    taken_parts = [e.digest for e in data.manifest(taken).entries]
+    data.delete(kept.ref)
+    data.delete(taken.ref)
+    _age_all(store)
+    collect_objects(store, references=object_references_to, grace=HOUR)  # takes every part
+    store.objects.put(_frame(4).to_csv().encode())  # unrelated
+    assert store.objects.freshen(taken_parts) == taken_parts  # gone: put them again
+
+    kept2 = data.log(_frame(4), "kept2")  # the same bytes, stored afresh
+    parts = [e.digest for e in data.manifest(kept2).entries]
+    assert parts == kept_parts
+    data.delete(kept2.ref)
+    _age_all(store)
+    assert store.objects.freshen([*parts, *parts]) == []  # once each, all stored
+    report = collect_objects(store, references=object_references_to, grace=HOUR)
+    assert not {item["digest"] for item in report.removed} & set(parts)
+    assert all(store.objects.exists(d) for d in parts)

@@ -12,9 +12,10 @@ __all__ = ["register"]
 def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Check every object against its digest and every metadata reference to an object.
 
-    Also checks every recorded erasure: its predicate matches no row of the dataset and no
-    object it took out of use is still stored (prediction log erasures too). Exits 1 if
-    anything is wrong. Changes nothing.
+    Also checks that every file a dataset or model version lists is stored, and every
+    recorded erasure: its predicate matches no row of the dataset and no object it took
+    out of use is still stored (prediction log erasures too). Exits 1 if anything is
+    wrong. Changes nothing.
     """
     from functools import partial
 
@@ -22,13 +23,17 @@ def fsck(json: bool = typer.Option(False, "--json", help="Print the report as JS
 
     from keel.client import Client
     from keel.config import current
-    from keel.data import check_erasures, version_owners
+    from keel.data import check_erasures, check_listed_objects, version_owners
     from keel.registry import package_owners, stored_examples
     from keel.serving import check_prediction_erasures, prediction_owners
     from keel.store.fsck import fsck as run_fsck
     from keel.tracking import artifact_owners
 
-    checks = [partial(check_erasures, copies=[stored_examples]), check_prediction_erasures]
+    checks = [
+        partial(check_erasures, copies=[stored_examples]),
+        check_prediction_erasures,
+        check_listed_objects,
+    ]
     owners = [artifact_owners, version_owners, package_owners, prediction_owners]
     with Client(config=current()) as client:
         store = client.store

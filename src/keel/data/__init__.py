@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._erase import ErasureResult, VersionErasure, erase, object_references_to
     from ._erase_check import CopySource, StoredCopy, check_erasures
     from ._ingest import IngestResult, ingest
+    from ._listed_check import check_listed_objects
     from ._owners import version_owners
     from ._predicate import equality_values
     from ._prepare import PreparedVersion
@@ -33,6 +34,7 @@ _LAZY = {
     "StoredCopy": "._erase_check",
     "VersionErasure": "._erase",
     "check_erasures": "._erase_check",
+    "check_listed_objects": "._listed_check",
     "delete_version": "._delete",
     "equality_values": "._predicate",
     "erase": "._erase",
@@ -55,6 +57,7 @@ __all__ = [
     "StoredCopy",
     "VersionErasure",
     "check_erasures",
+    "check_listed_objects",
     "delete_version",
     "equality_values",
     "erase",

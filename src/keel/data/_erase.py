@@ -424,7 +424,7 @@ def object_references_to(
         for chunk in _chunks(sorted(wanted)):
             for (digest,) in conn.execute(sa.select(column).where(column.in_(chunk)).distinct()):
                 found.setdefault(digest, []).append(f"{ref.table}.{ref.column}")
-    for where, holds in _versions_holding(store, conn):
+    for where, holds in versions_holding(store, conn):
         for item in sorted(holds & wanted):
             found.setdefault(item, []).append(where)
     return found
@@ -435,10 +435,10 @@ _NAMED = {
     ("dataset_versions", "profile_digest"),
     ("model_versions", "package_digest"),
 }
-"""Digest columns that :func:`_versions_holding` reports by version name instead."""
+"""Digest columns that :func:`versions_holding` reports by version name instead."""
 
 
-def _versions_holding(store: Store, conn: sa.Connection) -> Iterator[tuple[str, set[str]]]:
+def versions_holding(store: Store, conn: sa.Connection) -> Iterator[tuple[str, set[str]]]:
     """(dataset or model version, every digest it holds) across all projects: its manifest
     or package, its profile, and the parts or files the manifest lists."""
     dv, d, p = t.dataset_versions, t.datasets, t.projects

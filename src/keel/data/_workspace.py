@@ -393,6 +393,7 @@ class Workspace:
                     todo.append(rel)
                 else:
                     digests[rel] = digest
+            todo += self._reread_gone(digests)
             new = store_files(self.objects, [files[rel] for rel in todo], on_progress)
             sizes = {rel: files[rel][1] for rel in digests}
             for rel, (digest, size) in zip(todo, new, strict=True):
@@ -451,6 +452,21 @@ class Workspace:
             new_version=created,
             gitignore=self._key(gitignore) if gitignore else None,
         )
+
+    def _reread_gone(self, digests: dict[str, str]) -> list[str]:
+        """The files among ``digests`` (known from the stat cache) whose objects are no
+        longer stored, taken out of ``digests`` to be read again; the others' objects are
+        refreshed so that ``keel gc --objects`` keeps them until the version records them.
+
+        A deleted version's objects go at the next gc, while the stat cache still knows
+        the workspace files that had them: without this, a version made afterwards would
+        name bytes that no longer exist.
+        """
+        gone = set(self.objects.freshen(digests.values())) if digests else set()
+        again = [rel for rel, digest in digests.items() if digest in gone]
+        for rel in again:
+            del digests[rel]
+        return again
 
     def _add_unchanged(
         self,

@@ -63,7 +63,9 @@ def missing(
 ) -> JSONResponse:
     """The digests of the list that this server does not store (send only those).
 
-    At most 10,000 digests per request, in the order given, without duplicates.
+    At most 10,000 digests per request, in the order given, without duplicates. The
+    others count as written again (their time is refreshed), so that 'keel gc --objects'
+    keeps them while the client goes on to reference them.
     """
     objects = _objects(request)
     for value in digests:
@@ -72,8 +74,7 @@ def missing(
                 f"{value[:80]!r} is not an object digest. Expected 64 lowercase hex characters "
                 "(a blake3 digest); fix or drop it and send the list again."
             )
-    wanted = list(dict.fromkeys(digests))
-    return JSONResponse([d for d in wanted if not objects.exists(d)])
+    return JSONResponse(objects.freshen(digests))
 
 
 @router.post(

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,6 +81,19 @@ class ObjectStore(ABC):
         """Size of an object in bytes."""
 
     # Conveniences built on the primitives above.
+
+    def freshen(self, digests: Iterable[str]) -> list[str]:
+        """Mark the stored objects among ``digests`` as just written; return the others.
+
+        A writer about to record a reference to objects it did not put itself (a file the
+        stat cache knows, an object a server said it has) calls this first: ``keel gc
+        --objects`` keeps an object written within its grace period, so the reference can
+        never end up naming bytes that gc removed meanwhile. The digests returned (in
+        order, once each) are not stored: the writer must put them again. A store that
+        cannot refresh an object's time (S3) only reports; gc's longer grace period there
+        covers the writer.
+        """
+        return [digest for digest in dict.fromkeys(digests) if not self.exists(digest)]
 
     def put_many(self, sources: list[Source], *, workers: int = 4) -> list[str]:
         """Store many files or byte strings, in parallel; digests in the same order.

@@ -125,6 +125,11 @@ class HttpObjectStore(ObjectStore):
             lacking += self.client.json("POST", f"{API}/missing", json=batch)
         return lacking
 
+    def freshen(self, digests: Iterable[str]) -> list[str]:
+        """The digests the server does not store; the server refreshes the others' time
+        as it answers (see :meth:`ObjectStore.freshen`)."""
+        return self.missing(digests)
+
     def put(self, source: Source) -> str:
         return self.put_many([source], workers=1)[0]
 

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -686,6 +686,40 @@ class LocalObjectStore(ObjectStore):
             os.utime(self._file(digest))
         except FileNotFoundError:
             return False
+        return True
+
+    def freshen(self, digests: Iterable[str]) -> list[str]:
+        """Refresh the time of every stored object among ``digests`` (a packed one's pack,
+        once per pack) so that ``keel gc --objects`` keeps it through its grace period;
+        the digests not stored, in order, once each (the caller puts them again).
+
+        gc moves an object (or a pack's index) aside before it reads its time: a refresh
+        that comes first makes gc put it back; one that comes after finds nothing, and the
+        object is reported missing, so a writer never references bytes gc is removing.
+        """
+        missing: list[str] = []
+        touched: set[str] = set()
+        packed = self._packs.get
+        for digest in dict.fromkeys(digests):
+            entry = packed(digest, refresh=False)
+            if entry is not None and self._touch_pack(entry.pack, touched):
+                continue
+            if self._touch(digest):
+                continue
+            entry = packed(digest)  # packs written (or rewritten by gc) since the listing
+            if entry is None or not self._touch_pack(entry.pack, touched):
+                missing.append(digest)
+        return missing
+
+    def _touch_pack(self, pack: str, touched: set[str]) -> bool:
+        """Refresh a pack's time (once per ``touched``); False if gc took it meanwhile."""
+        if pack in touched:
+            return True
+        try:
+            os.utime(self._packs.index_path(pack))
+        except FileNotFoundError:
+            return False
+        touched.add(pack)
         return True
 
     def modified(self, digest: str) -> float | None:
