@@ -697,16 +697,17 @@ class LocalObjectStore(ObjectStore):
         that comes first makes gc put it back; one that comes after finds nothing, and the
         object is reported missing, so a writer never references bytes gc is removing.
         """
-        missing: list[str] = []
+        wanted = list(dict.fromkeys(digests))
+        entries = self._packs.get_many(wanted) if wanted else []
         touched: set[str] = set()
-        packed = self._packs.get
-        for digest in dict.fromkeys(digests):
-            entry = packed(digest, refresh=False)
-            if entry is not None and self._touch_pack(entry.pack, touched):
-                continue
+        packs = {e.pack for e in entries if e is not None}
+        lost = {pack for pack in packs if not self._touch_pack(pack, touched)}
+        rest = [d for d, e in zip(wanted, entries, strict=True) if e is None or e.pack in lost]
+        missing: list[str] = []
+        for digest in rest:
             if self._touch(digest):
                 continue
-            entry = packed(digest)  # packs written (or rewritten by gc) since the listing
+            entry = self._packs.get(digest)  # packs written (or rewritten by gc) meanwhile
             if entry is None or not self._touch_pack(entry.pack, touched):
                 missing.append(digest)
         return missing

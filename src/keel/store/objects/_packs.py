@@ -128,6 +128,12 @@ class PackIndex:
             found = self._where.get(digest)
         return found
 
+    def get_many(self, digests: list[str]) -> list[Entry | None]:
+        """Where each of ``digests`` is packed (None: in no pack), after one refresh."""
+        self.refresh()
+        get = self._where.get
+        return [get(digest) for digest in digests]
+
     def digests(self) -> Iterator[str]:
         """Every packed digest (after a refresh)."""
         self.refresh()
