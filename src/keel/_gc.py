@@ -49,6 +49,7 @@ def run_gc(
     from keel.data import object_references_to
     from keel.deploy import expire_health
     from keel.errors import InvalidInput
+    from keel.serving import expire_predictions
     from keel.store.gc import DEFAULT_GRACE_S, collect_objects, gc
     from keel.tracking import expire_runs, purge_deleted
 
@@ -67,6 +68,7 @@ def run_gc(
     steps = {
         "purged": purge,
         "expired_health": lambda s, dry: expire_health(s, dry_run=dry),
+        "expired_predictions": lambda s, dry: expire_predictions(s, dry_run=dry),
     }
     if temporaries:
         steps = {"expired_runs": lambda s, dry: expire_runs(s, dry_run=dry), **steps}

@@ -364,6 +364,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_non_negative_float,
     ),
     Setting(
+        "predictions_retention_days",
+        "KEEL_PREDICTIONS_RETENTION_DAYS",
+        None,
+        "Days the prediction log and feedback of served models are kept; 'keel gc' removes "
+        "the parts whose newest row is older (0: every part). Unset: kept for ever.",
+        _parse_non_negative_float,
+    ),
+    Setting(
         "cache_dir",
         "KEEL_CACHE_DIR",
         None,
@@ -421,6 +429,7 @@ class Config:
     ray_address: str | None = None
     deleted_retention_days: float = 30.0
     health_retention_days: float = 30.0
+    predictions_retention_days: float | None = None
     gc_grace_minutes: float = 60.0
     cache_dir: str | None = None
     project_root: Path | None = None

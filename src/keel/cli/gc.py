@@ -136,6 +136,16 @@ def _print_report(report: dict) -> None:
             f"{verb} {rows} older than health_retention_days "
             f"(of {count(len(health), 'deployment')})"
         )
+    logged = report["steps"].get("expired_predictions", [])
+    if logged:
+        predictions = sum(i["rows"] for i in logged if i["kind"] == "predictions")
+        feedback = sum(i["rows"] for i in logged if i["kind"] == "feedback")
+        deployments = count(len({(i["project"], i["name"]) for i in logged}), "deployment")
+        console.print(
+            f"{verb} {count(predictions, 'logged prediction')} and "
+            f"{count(feedback, 'feedback row')} older than predictions_retention_days "
+            f"(of {deployments}); 'keel gc --objects' reclaims their bytes"
+        )
     objects = report.get("objects")
     if objects is not None:
         if objects["removed"]:

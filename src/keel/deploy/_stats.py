@@ -19,8 +19,9 @@ A point is ``{"at", "start", "source", "requests", "throughput_rps", "p50_ms", "
 "errors", "client_errors", "error_rate", "workers"}``; what a source does not measure is None.
 
 ``keel gc`` removes the health rows older than ``health_retention_days`` (see
-:mod:`keel.deploy._health_retention`); the prediction log and monitor results have no
-retention yet.
+:mod:`keel.deploy._health_retention`), and the prediction log's parts older than
+``predictions_retention_days`` when it is set (:mod:`keel.serving._retention`); monitor
+results have no retention yet.
 """
 
 from __future__ import annotations

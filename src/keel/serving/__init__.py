@@ -12,6 +12,7 @@ from keel._lazy import lazy_names
 if TYPE_CHECKING:
     from ._erase import check_prediction_erasures, prediction_owners
     from ._models import ModelServer
+    from ._retention import expire_predictions
     from ._thread import serve_in_thread
     from .app import ServingApp, create_app, load_spec
     from .predictions import PredictionStore
@@ -25,6 +26,7 @@ _LAZY = {
     "ServingApp": ".app",
     "check_prediction_erasures": "._erase",
     "create_app": ".app",
+    "expire_predictions": "._retention",
     "load_spec": ".app",
     "prediction_owners": "._erase",
     "serve_in_thread": "._thread",
@@ -38,6 +40,7 @@ __all__ = [
     "ServingApp",
     "check_prediction_erasures",
     "create_app",
+    "expire_predictions",
     "load_spec",
     "prediction_owners",
     "serve_in_thread",

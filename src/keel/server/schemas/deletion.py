@@ -50,15 +50,19 @@ class Deletion(BaseModel):
 
 class Purged(BaseModel):
     """A run or experiment deleted past the retention period: purged, or kept and why; or
-    a deployment's service health rows past ``health_retention_days``, removed."""
+    a deployment's service health rows past ``health_retention_days``, or its prediction
+    log or feedback parts past ``predictions_retention_days``, removed."""
 
-    kind: str = Field(examples=["run", "experiment", "service_health"])
+    kind: str = Field(examples=["run", "experiment", "service_health", "predictions", "feedback"])
     id: str
     name: str
     project: str
     kept: str | None = Field(description="Why it stays (a model version names it); null: gone.")
     experiment: str | None = Field(None, description="A run's experiment (runs only).")
-    rows: int | None = Field(None, description="Service health rows removed (that kind only).")
+    rows: int | None = Field(
+        None, description="Rows removed: service health rows, or logged predictions or feedback."
+    )
+    parts: int | None = Field(None, description="Prediction log or feedback parts removed.")
 
 
 class CollectedObjects(BaseModel):
@@ -78,6 +82,7 @@ class GcReport(BaseModel):
 
     dry_run: bool
     steps: dict[str, list[Purged]] = Field(
-        description="Per step (purged, expired_health), what it removed or kept."
+        description="Per step (purged, expired_health, expired_predictions), what it removed "
+        "or kept."
     )
     objects: CollectedObjects | None = Field(None, description="Only when objects were asked for.")
