@@ -35,6 +35,8 @@ from ._packs import (
 __all__ = ["LocalObjectStore"]
 
 TMP_DIR = "tmp"
+_TMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+"""How a temporary file is opened for a copy: as ``open(tmp, "wb+")`` opens it."""
 UNHASHED_CHUNK = 1024 * 1024
 """Bytes copied per step from a stream that checks itself (see :meth:`LocalObjectStore.put`)."""
 
@@ -311,25 +313,31 @@ class LocalObjectStore(ObjectStore):
                     return tmp, digest
                 finally:
                     os.close(fd)
-            with open(tmp, "wb+") as out:
+            # a bare descriptor: the kernel copies into it, and a buffered file object
+            # (an fstat, an isatty ioctl and lseeks per file) is made only for the
+            # chunked fallback
+            fd = os.open(tmp, _TMP_FLAGS, 0o666)
+            try:
                 size = _regular_size(stream)
                 digest = None
                 if size is not None:
                     start = stream.tell()
                     digest = copy_and_hash(
-                        stream.fileno(), out.fileno(), size - start, start, writeback=self.fsync
+                        stream.fileno(), fd, size - start, start, writeback=self.fsync
                     )
                 if digest is None:
                     hint = _size_hint(stream)
                     hasher = new_hasher(hint)
-                    for chunk in chunks(stream, hint):
-                        hasher.update(chunk)
-                        out.write(chunk)
+                    with open(fd, "wb", closefd=False) as out:
+                        for chunk in chunks(stream, hint):
+                            hasher.update(chunk)
+                            out.write(chunk)
                     digest = hasher.hexdigest()
                 if flush:
-                    out.flush()
-                    os.fsync(out.fileno())
-                return tmp, digest
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            return tmp, digest
         except BaseException:
             _unlink(tmp)
             raise
