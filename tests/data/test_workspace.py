@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from keel.config import resolve
 from keel.data import DatasetService
+from keel.data._quick_git import GitCheckIgnore
 from keel.data._versions import NAME_RE
 from keel.data._workspace import Pointer, Workspace, default_name, manifest_bytes
 from keel.errors import InvalidInput, NotFound
@@ -80,6 +81,39 @@ def workspace(project: Path) -> Workspace:
 
 
 # -- add ----------------------------------------------------------------------------------
+
+
+def test_git_check_ignore_started_early_answers_as_git_does(project: Path) -> None:
+    (project / ".gitignore").write_text("/ignored\n")
+    (project / "ignored").mkdir()
+    (project / "kept").mkdir()
+    assert GitCheckIgnore(str(project / "ignored")).ignored() is True
+    assert GitCheckIgnore(str(project / "kept")).ignored() is False
+    outside = Path(tempfile.mkdtemp())  # no git repository: git exits 128, not ignored
+    try:
+        assert GitCheckIgnore(str(outside / "x")).ignored() is False
+    finally:
+        shutil.rmtree(outside)
+
+
+def test_git_check_ignore_never_asked_is_ended_and_reaped(project: Path) -> None:
+    check = GitCheckIgnore(str(project / "data"))
+    pid = check._pid
+    assert pid is not None
+    check.close()
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(pid, os.WNOHANG)
+    check.close()  # twice is harmless
+    assert check.ignored() is False  # nothing to ask any more
+
+
+def test_add_of_an_empty_folder_fails_and_writes_no_gitignore(project: Path) -> None:
+    (project / "empty").mkdir()
+    ws = workspace(project)
+    with pytest.raises(InvalidInput, match="holds no files"):
+        ws.add(project / "empty")
+    assert not (project / ".gitignore").exists()
+    assert not (project / "empty.keel").exists()
 
 
 def test_add_writes_pointer_records_version_and_stores_objects(keel, project: Path) -> None:

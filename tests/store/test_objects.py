@@ -263,3 +263,25 @@ def test_put_many_stores_everything_in_order_and_leaves_no_temporaries(
         assert objects.read_bytes(digest) == path.read_bytes()
     if isinstance(objects, LocalObjectStore):
         assert objects.stale_temporaries() == []
+
+
+def test_the_local_store_loads_no_remote_store_module() -> None:
+    """``keel data add`` into a folder pays for neither the fsspec nor the HTTP store (nor
+    tempfile, only ``get`` needs it); both are still there by name when asked for."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from keel.store.objects import open_object_store\n"
+        "open_object_store(sys.argv[1])\n"
+        "print(sorted(m for m in ('keel.store.objects._fsspec', 'keel.store.objects._http',"
+        " 'tempfile') if m in sys.modules))\n"
+        "import keel.store.objects as objects\n"
+        "print(objects.HttpObjectStore.__name__, objects.FsspecObjectStore.__name__,"
+        " objects.MISSING_BATCH is not None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "objects"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "HttpObjectStore FsspecObjectStore True"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["git", "ignore_in_git"]
+__all__ = ["GitCheckIgnore", "git", "ignore_in_git"]
 
 
 def git(args: list[str], cwd: str) -> tuple[int, bytes] | None:
@@ -62,3 +62,51 @@ def ignore_in_git(target: str) -> str | None:
     with open(gitignore, "a", encoding="utf-8") as fh:
         fh.write(("\n" if text and not text.endswith("\n") else "") + line + "\n")
     return gitignore
+
+
+class GitCheckIgnore:
+    """``git check-ignore -q -- name`` of a path, started at once and answered later.
+
+    ``keel data add`` starts it before storing the files and asks :meth:`ignored` when
+    it writes the pointer, so git runs while the files are copied (a git process is
+    several milliseconds of an add's critical path otherwise). It only reads: a started
+    check that is never asked (the add failed) is ended by :meth:`close`.
+    """
+
+    def __init__(self, target: str) -> None:
+        folder, name = os.path.split(target)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            self._pid: int | None = os.posix_spawnp(
+                "git",
+                ["git", "-C", folder, "check-ignore", "-q", "--", name],
+                {**os.environ},
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, devnull, 0),
+                    (os.POSIX_SPAWN_DUP2, devnull, 1),
+                    (os.POSIX_SPAWN_DUP2, devnull, 2),
+                ],
+            )
+        except OSError:
+            self._pid = None  # no git: not ignored, as subprocess.run's OSError meant
+        finally:
+            os.close(devnull)
+
+    def ignored(self) -> bool:
+        """Whether git ignores the path (it exited 0); waits for it to finish."""
+        if self._pid is None:
+            return False
+        pid, self._pid = self._pid, None
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status) == 0
+
+    def close(self) -> None:
+        """End the check if it was never asked (no zombie is left either way)."""
+        if self._pid is None:
+            return
+        pid, self._pid = self._pid, None
+        if os.waitpid(pid, os.WNOHANG)[0] == 0:  # still running (and so not reaped)
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

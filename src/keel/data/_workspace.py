@@ -44,6 +44,7 @@ from keel.store.objects._statcache import (
     store_files,
 )
 
+from ._quick_git import GitCheckIgnore
 from ._quick_record import record_files_version
 from ._versions import check_name
 
@@ -365,9 +366,40 @@ class Workspace:
         folder = target.is_dir()
         checked = time.time_ns()
         files = scan(target)
+        check = GitCheckIgnore(str(target))  # runs while the files are stored
+        try:
+            return self._add(
+                target,
+                name,
+                key,
+                folder,
+                previous,
+                pointer_file,
+                files,
+                checked,
+                check,
+                on_progress,
+            )
+        finally:
+            check.close()
+
+    def _add(
+        self,
+        target: Path,
+        name: str,
+        key: str,
+        folder: bool,
+        previous: Pointer | None,
+        pointer_file: Path,
+        files: dict[str, FileStat],
+        checked: int,
+        check: GitCheckIgnore,
+        on_progress: Progress | None,
+    ) -> AddResult:
+        """:meth:`add` once the path is scanned and git's check of it is started."""
         if previous is not None and previous.name == name:
             unchanged = self._add_unchanged(
-                target, key, folder, previous, pointer_file, files, checked
+                target, key, folder, previous, pointer_file, files, checked, check
             )
             if unchanged is not None:
                 return unchanged
@@ -439,7 +471,7 @@ class Workspace:
             files=len(files),
             size=total,
         ).write(pointer_file)
-        gitignore = _ignore_in_git(target)
+        gitignore = _ignore_in_git(target, check)
         return AddResult(
             path=key,
             pointer=self._key(pointer_file),
@@ -477,6 +509,7 @@ class Workspace:
         pointer_file: Path,
         files: dict[str, FileStat],
         checked: int,
+        check: GitCheckIgnore,
     ) -> AddResult | None:
         """What ``add`` returns for a path whose files all still match the version its
         pointer names, told by the stat snapshot and a read-only look at the metadata (no
@@ -503,7 +536,7 @@ class Workspace:
             return None
         self.cache.save_snapshot(key, pointer.digest, files, checked)
         pointer.write(pointer_file)  # as the full path does: the same text, rewritten
-        gitignore = _ignore_in_git(target)
+        gitignore = _ignore_in_git(target, check)
         return AddResult(
             path=key,
             pointer=self._key(pointer_file),
@@ -914,26 +947,15 @@ def _record_objects(store: Store, sizes: dict[str, int]) -> None:
             conn.execute(statement, rows[start : start + 5000])
 
 
-def _ignore_in_git(target: Path) -> Path | None:
+def _ignore_in_git(target: Path, check: GitCheckIgnore | None = None) -> Path | None:
     """Keep ``target`` out of git, as DVC does: add ``/name`` to the .gitignore beside it.
 
+    ``check``: git's answer for ``target``, started earlier (else it is asked now).
     Returns the .gitignore written, or None if git already ignores the path.
     """
-    import subprocess
-
-    try:
-        ignored = (
-            subprocess.run(
-                ["git", "check-ignore", "-q", "--", target.name],
-                cwd=target.parent,
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-        )
-    except OSError:
-        ignored = False
-    if ignored:
+    if check is None:
+        check = GitCheckIgnore(str(target))
+    if check.ignored():
         return None
     gitignore = target.parent / ".gitignore"
     line = "/" + re.sub(r"([*?\[\\])", r"\\\1", target.name)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from keel._lazy import lazy_names
 from keel.errors import ConfigError
 
 from ._base import ObjectStore, Source
-from ._fsspec import FsspecObjectStore
 from ._hashing import check_digest, hash_bytes
-from ._http import MISSING_BATCH, HttpObjectStore
 from ._local import LocalObjectStore
+
+if TYPE_CHECKING:
+    from ._fsspec import FsspecObjectStore
+    from ._http import MISSING_BATCH, HttpObjectStore
+
+# the remote stores load on first use: 'keel data add' into a local store needs neither
+__getattr__ = lazy_names(
+    __name__,
+    {"FsspecObjectStore": "._fsspec", "HttpObjectStore": "._http", "MISSING_BATCH": "._http"},
+)
 
 __all__ = [
     "MISSING_BATCH",
@@ -47,10 +56,14 @@ def open_object_store(
     if scheme == "file":
         return LocalObjectStore(rest, fsync=fsync, link=link)
     if scheme in HTTP_SCHEMES:
+        from ._http import HttpObjectStore
+
         # fsspec's read-only HTTP filesystem knows neither keel's layout nor how to write:
         # an http(s) object store is a keel server's
         return HttpObjectStore(url, token=storage_options.pop("token", None))
     import fsspec
+
+    from ._fsspec import FsspecObjectStore
 
     known = fsspec.available_protocols()
     if scheme not in known:

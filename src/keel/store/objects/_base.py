@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -114,6 +112,9 @@ class ObjectStore(ABC):
 
     def get(self, digest: str, dest: str | os.PathLike[str]) -> Path:
         """Copy a verified object to ``dest`` atomically and return the path."""
+        import shutil
+        import tempfile
+
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")

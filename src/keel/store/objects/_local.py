@@ -35,6 +35,8 @@ from ._packs import (
 __all__ = ["LocalObjectStore"]
 
 TMP_DIR = "tmp"
+_TMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+"""How a temporary file is opened for a copy: as ``open(tmp, "wb+")`` opens it."""
 UNHASHED_CHUNK = 1024 * 1024
 """Bytes copied per step from a stream that checks itself (see :meth:`LocalObjectStore.put`)."""
 
@@ -71,6 +73,7 @@ class LocalObjectStore(ObjectStore):
         self.fsync = fsync
         self.link = link
         self._tmp_ready = False
+        self._folders: set[str] = set()  # fan-out folders known to exist (see _make_folder)
         self._packs = PackIndex(os.path.join(self.url, PACKS_DIR))
 
     # -- writing many objects ----------------------------------------------------------
@@ -203,10 +206,33 @@ class LocalObjectStore(ObjectStore):
                     return self._stage_small(hash_bytes(data), data, packer)
                 return self._stage_bytes(data)
             tmp, digest = self._copy_to_tmp(stream, source)
+            self._make_folder(digest)
             return tmp, digest, None
         finally:
             if owned:
                 stream.close()
+
+    def _make_folder(self, digest: str) -> None:
+        """Make the fan-out folder of a staged loose object now, in the staging worker.
+
+        Publishing renames every object of a batch in one thread, after the batch's
+        first flush; a ``mkdir`` there (256 of them into an empty store) waited on the
+        filesystem's journal, one after the other: about 80 ms of a 2,000-file add on a
+        busy machine. Made here, they overlap the other workers' copies, and the batch's
+        first flush makes them durable with the bytes. Remembered per store, so a folder
+        is made once; :meth:`_publish` still makes one that has gone (gc) meanwhile, and
+        reports a failure (a full or read-only disk) as its own ``mkdir`` would.
+        """
+        name = digest[:2]
+        if name in self._folders:
+            return
+        try:
+            os.mkdir(f"{self.url}{os.sep}{name}")
+        except FileExistsError:
+            pass
+        except OSError:
+            return  # left to _publish, which raises it with the batch cleaned up
+        self._folders.add(name)
 
     def _stage_small(self, digest: str, data: bytes, packer: _Packer) -> Staged:
         """A small object: kept for a pack unless it is already stored (checked again
@@ -287,25 +313,31 @@ class LocalObjectStore(ObjectStore):
                     return tmp, digest
                 finally:
                     os.close(fd)
-            with open(tmp, "wb+") as out:
+            # a bare descriptor: the kernel copies into it, and a buffered file object
+            # (an fstat, an isatty ioctl and lseeks per file) is made only for the
+            # chunked fallback
+            fd = os.open(tmp, _TMP_FLAGS, 0o666)
+            try:
                 size = _regular_size(stream)
                 digest = None
                 if size is not None:
                     start = stream.tell()
                     digest = copy_and_hash(
-                        stream.fileno(), out.fileno(), size - start, start, writeback=self.fsync
+                        stream.fileno(), fd, size - start, start, writeback=self.fsync
                     )
                 if digest is None:
                     hint = _size_hint(stream)
                     hasher = new_hasher(hint)
-                    for chunk in chunks(stream, hint):
-                        hasher.update(chunk)
-                        out.write(chunk)
+                    with open(fd, "wb", closefd=False) as out:
+                        for chunk in chunks(stream, hint):
+                            hasher.update(chunk)
+                            out.write(chunk)
                     digest = hasher.hexdigest()
                 if flush:
-                    out.flush()
-                    os.fsync(out.fileno())
-                return tmp, digest
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            return tmp, digest
         except BaseException:
             _unlink(tmp)
             raise
