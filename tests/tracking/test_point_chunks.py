@@ -55,10 +55,12 @@ def test_last_point_is_the_highest_step_then_timestamp_and_the_last_of_equals() 
 def test_pack_and_unpack_keep_nan_infinities_and_extreme_integers() -> None:
     curve = ([math.nan, math.inf, -math.inf, -0.0, 1e308], [0, 1, 2, 3, 2**63 - 1], [-(2**63)] * 5)
     ((count, steps, stamps, values),) = pack(curve)
-    assert count == 5 and len(steps) == len(stamps) == len(values) == 40
+    assert count == 5
+    assert len(steps) == len(stamps) == len(values) == 40
     back = unpack(count, steps, stamps, values)
     assert back[1:] == (curve[1], curve[2])
-    assert math.isnan(back[0][0]) and back[0][1:] == curve[0][1:]
+    assert math.isnan(back[0][0])
+    assert back[0][1:] == curve[0][1:]
     assert math.copysign(1, back[0][3]) == -1
 
 
@@ -66,7 +68,7 @@ def test_a_long_curve_is_packed_in_several_chunks() -> None:
     n = CHUNK_POINTS * 2 + 3
     chunks = pack(([0.5] * n, list(range(n)), [7] * n))
     assert [c[0] for c in chunks] == [CHUNK_POINTS, CHUNK_POINTS, 3]
-    assert sum((unpack(*c)[1] for c in chunks), []) == list(range(n))
+    assert [s for c in chunks for s in unpack(*c)[1]] == list(range(n))
 
 
 def test_a_damaged_chunk_is_an_integrity_error() -> None:
@@ -92,7 +94,8 @@ def test_history_merges_chunks_by_step_and_timestamp_keeping_duplicates(store: S
         (2, 10, 0.2),
         (3, 10, 0.3),
     ]
-    assert history[-1][2] == 4 and math.isnan(history[-1][1])
+    assert history[-1][2] == 4
+    assert math.isnan(history[-1][1])
     assert math.isnan(tracking.get_run(run.id).metrics["loss"])
     assert tracking.metric_history(run.id, "acc") == [("acc", 1.0, 0, 1)]
     assert tracking.metric_history(run.id, "none") == []

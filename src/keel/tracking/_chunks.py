@@ -47,8 +47,7 @@ def curves(points: Sequence[MetricPoint]) -> dict[str, Curve]:
     period = _period(keys)
     if period:
         return {
-            keys[j]: (values[j::period], steps[j::period], stamps[j::period])
-            for j in range(period)
+            keys[j]: (values[j::period], steps[j::period], stamps[j::period]) for j in range(period)
         }
     where: dict[str, list[int]] = {}
     for index, key in enumerate(keys):

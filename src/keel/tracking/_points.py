@@ -101,9 +101,7 @@ def write_points(conn: sa.Connection, run_id: str, points: Sequence[MetricPoint]
     series = dict(
         _statements.rows(conn, "series_of", (run_id, _statements.id_list(conn, list(by_key))))
     )
-    rows = [
-        (series[key], *chunk) for key, curve in by_key.items() for chunk in _chunks.pack(curve)
-    ]
+    rows = [(series[key], *chunk) for key, curve in by_key.items() for chunk in _chunks.pack(curve)]
     _statements.run(conn, "insert_chunk", rows)
 
 
