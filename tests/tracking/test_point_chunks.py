@@ -39,7 +39,10 @@ def _as_points(grouped: dict) -> dict[str, list]:
         [(f"k{j}", s + j / 10, s, 9) for s in range(7) for j in range(3)][:-1],  # cut row
         [("a", 1.0, 0, 1), ("b", 2.0, 0, 1), ("a", 3.0, 1, 1), ("c", 4.0, 0, 1)],
         [("a", 1.0, 0, 1), ("b", 2.0, 0, 1), ("b", 3.0, 1, 1), ("a", 4.0, 1, 1)],
-        [("a", 1.0, 0, 1), ("a", 2.0, 0, 1), ("b", 3.0, 0, 1)],  # not a period
+        [("a", 1.0, 0, 1), ("a", 2.0, 0, 1), ("b", 3.0, 0, 1)],  # curves one after another
+        [("a", 1.0, 0, 1), ("b", 2.0, 0, 1), ("b", 3.0, 0, 1), ("a", 0.5, 1, 1)],
+        [(f"k{i}", 1.0, s, 1) for i in range(20) for s in range(3)],  # more than 16 curves
+        [(f"k{i % 5}", 1.0, i, 1) for i in range(40)] + [("k0", 2.0, 0, 0)],
     ],
 )
 def test_curves_regroup_every_layout_in_the_order_logged(points: list) -> None:

@@ -30,20 +30,29 @@ CHUNK_POINTS = 50_000
 Curve = tuple[Sequence[float], Sequence[int], Sequence[int]]
 """One metric's points: (values, steps, timestamps), sequences of equal length."""
 
+_MAX_BLOCKS = 16  # most runs of one key tried before another layout
 _SWAP = sys.byteorder == "big"  # chunks are little-endian on every machine
 
 
 def curves(points: Sequence[MetricPoint]) -> dict[str, Curve]:
     """The points of a batch by key, each key's in the order logged.
 
-    Points are transposed and sliced in C where their layout allows: one key (a curve, as
-    ``log_metrics_array`` gives), or the same keys in the same order at every step (rows of
-    a table, as ``log_metrics`` gives); any other layout is grouped point by point.
+    Points are transposed and sliced in C where their layout allows: whole curves one
+    after another (as ``log_metrics_array`` gives), or the same keys in the same order at
+    every step (rows of a table, as ``log_metrics`` gives); any other layout is grouped
+    point by point.
     """
-    keys, values, steps, stamps = zip(*points, strict=True)
-    first, count = keys[0], len(keys)
-    if keys.count(first) == count:
-        return {first: (values, steps, stamps)}
+    # four passes, not zip(*points): no iterator per point for the garbage collector
+    keys = [point[0] for point in points]
+    values = [point[1] for point in points]
+    steps = [point[2] for point in points]
+    stamps = [point[3] for point in points]
+    blocks = _blocks(keys)
+    if blocks:
+        return {
+            key: (values[start:end], steps[start:end], stamps[start:end])
+            for key, start, end in blocks
+        }
     period = _period(keys)
     if period:
         return {
@@ -67,7 +76,25 @@ def curves(points: Sequence[MetricPoint]) -> dict[str, Curve]:
     return grouped
 
 
-def _period(keys: tuple[str, ...]) -> int:
+def _blocks(keys: list[str]) -> list[tuple[str, int, int]]:
+    """(key, start, end) of each run of one key if every key's points are contiguous and
+    there are at most :data:`_MAX_BLOCKS` of them, else []: a few passes over ``keys`` in C
+    per block."""
+    blocks: list[tuple[str, int, int]] = []
+    start, count = 0, len(keys)
+    while start < count:
+        if len(blocks) == _MAX_BLOCKS:
+            return []
+        key = keys[start]
+        end = start + keys.count(key)
+        if end > count or keys[start:end].count(key) != end - start:
+            return []
+        blocks.append((key, start, end))
+        start = end
+    return blocks
+
+
+def _period(keys: list[str]) -> int:
     """``p`` if ``keys`` repeats its first ``p`` distinct keys in the same order (the last
     repeat may be cut short), else 0."""
     try:
