@@ -41,7 +41,9 @@ def _as_points(grouped: dict) -> dict[str, list]:
         [("a", 1.0, 0, 1), ("b", 2.0, 0, 1), ("b", 3.0, 1, 1), ("a", 4.0, 1, 1)],
         [("a", 1.0, 0, 1), ("a", 2.0, 0, 1), ("b", 3.0, 0, 1)],  # curves one after another
         [("a", 1.0, 0, 1), ("b", 2.0, 0, 1), ("b", 3.0, 0, 1), ("a", 0.5, 1, 1)],
-        [(f"k{i}", 1.0, s, 1) for i in range(20) for s in range(3)],  # more than 16 curves
+        [(f"k{i}", 1.0, s, 1) for i in range(20) for s in range(3)],  # runs too short
+        [(f"k{i % 3}", 1.0, s, 1) for i in range(9) for s in range(20)],  # runs of one key
+        [(f"k{i}", 1.0, s, 1) for i in range(30) for s in range(10)],
         [(f"k{i % 5}", 1.0, i, 1) for i in range(40)] + [("k0", 2.0, 0, 0)],
     ],
 )
@@ -154,3 +156,33 @@ def test_migration_0014_keeps_every_point_both_ways(store: Store) -> None:
         assert [p[1] for p in after if p[1] == p[1]] == [p[1] for p in points if p[1] == p[1]]
     assert math.isnan(tracking.metric_history(run.id, "acc")[0][1])
     assert tracking.get_run(run.id).metrics["loss"] == 1 / 250
+
+
+def test_log_metrics_checks_and_counts_steps_the_same_on_every_path(store: Store) -> None:
+    from keel.errors import InvalidInput
+    from keel.tracking import Tracker
+
+    tracking = SqlTracking(store)
+    tracker = Tracker(tracking)
+    try:
+        with tracker.start_run("exp", capture=False) as run:
+            run.log_metrics({"a": 0.5, "b": 1})  # new names, an int: checked point by point
+            run.log_metrics({"a": 0.25, "b": 2.0})  # known names, floats: checked per call
+            run.log_metrics({"b": 3.0, "c": 4.0})
+            run.log_metrics({"a": 0.125, "b": 0.5}, step=10)
+            run.log_metrics({"a": 1.0, "b": 2.0})  # counting goes on from its own steps
+            with pytest.raises(InvalidInput):
+                run.log_metrics({"a": "high"}, step=11)
+            with pytest.raises(InvalidInput):
+                run.log_metrics({"a": 0.1}, step=-1)
+            with pytest.raises(InvalidInput):
+                run.log_metrics([("a", 0.1)])  # type: ignore[arg-type]
+        steps = {k: [(p[2], p[1]) for p in tracking.metric_history(run.id, k)] for k in "abc"}
+    finally:
+        tracker.close()
+    assert steps == {
+        "a": [(0, 0.5), (1, 0.25), (2, 1.0), (10, 0.125)],
+        "b": [(0, 1.0), (1, 2.0), (2, 3.0), (3, 2.0), (10, 0.5)],
+        "c": [(0, 4.0)],
+    }
+    assert all(type(v) is float for k in "abc" for _, v in steps[k])

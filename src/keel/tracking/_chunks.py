@@ -16,7 +16,8 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Sequence
-from operator import itemgetter
+from itertools import compress
+from operator import is_not, itemgetter
 
 from keel.errors import IntegrityError
 
@@ -30,29 +31,26 @@ CHUNK_POINTS = 50_000
 Curve = tuple[Sequence[float], Sequence[int], Sequence[int]]
 """One metric's points: (values, steps, timestamps), sequences of equal length."""
 
-_MAX_BLOCKS = 16  # most runs of one key tried before another layout
+_MIN_RUN = 8  # fewest points per run of one key, on average, to group by runs
 _SWAP = sys.byteorder == "big"  # chunks are little-endian on every machine
 
 
 def curves(points: Sequence[MetricPoint]) -> dict[str, Curve]:
     """The points of a batch by key, each key's in the order logged.
 
-    Points are transposed and sliced in C where their layout allows: whole curves one
-    after another (as ``log_metrics_array`` gives), or the same keys in the same order at
-    every step (rows of a table, as ``log_metrics`` gives); any other layout is grouped
-    point by point.
+    Points are transposed and sliced in C where their layout allows: runs of one key (a
+    curve, as ``log_metrics_array`` gives, or a loop of ``log_metric`` calls), or the same
+    keys in the same order at every step (rows of a table, as ``log_metrics`` gives); any
+    other layout is grouped point by point.
     """
     # four passes, not zip(*points): no iterator per point for the garbage collector
     keys = [point[0] for point in points]
     values = [point[1] for point in points]
     steps = [point[2] for point in points]
     stamps = [point[3] for point in points]
-    blocks = _blocks(keys)
-    if blocks:
-        return {
-            key: (values[start:end], steps[start:end], stamps[start:end])
-            for key, start, end in blocks
-        }
+    runs = _runs(keys)
+    if runs:
+        return {key: _joined(values, steps, stamps, spans) for key, spans in runs.items()}
     period = _period(keys)
     if period:
         return {
@@ -76,22 +74,38 @@ def curves(points: Sequence[MetricPoint]) -> dict[str, Curve]:
     return grouped
 
 
-def _blocks(keys: list[str]) -> list[tuple[str, int, int]]:
-    """(key, start, end) of each run of one key if every key's points are contiguous and
-    there are at most :data:`_MAX_BLOCKS` of them, else []: a few passes over ``keys`` in C
-    per block."""
-    blocks: list[tuple[str, int, int]] = []
-    start, count = 0, len(keys)
-    while start < count:
-        if len(blocks) == _MAX_BLOCKS:
-            return []
+def _joined(
+    values: list[float], steps: list[int], stamps: list[int], spans: list[tuple[int, int]]
+) -> Curve:
+    """The points of ``spans`` (start, end) of the three columns, in order."""
+    if len(spans) == 1:
+        ((start, end),) = spans
+        return values[start:end], steps[start:end], stamps[start:end]
+    joined: Curve = ([], [], [])
+    for start, end in spans:
+        for column, source in zip(joined, (values, steps, stamps), strict=True):
+            column += source[start:end]  # type: ignore[operator]
+    return joined
+
+
+def _runs(keys: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """Each key's runs of consecutive points, (start, end), in order, if there are at
+    most one per :data:`_MIN_RUN` points, else {}: boundaries are found in C (a key
+    object that is not the one before it), then each run costs one step in Python."""
+    count = len(keys)
+    starts = [0, *compress(range(1, count), map(is_not, keys[1:], keys[:-1]))]
+    if len(starts) * _MIN_RUN > count:
+        return {}
+    starts.append(count)
+    runs: dict[str, list[tuple[int, int]]] = {}
+    for start, end in zip(starts, starts[1:], strict=False):
         key = keys[start]
-        end = start + keys.count(key)
-        if end > count or keys[start:end].count(key) != end - start:
-            return []
-        blocks.append((key, start, end))
-        start = end
-    return blocks
+        found = runs.get(key)
+        if found is None:
+            runs[key] = [(start, end)]
+        else:
+            found.append((start, end))
+    return runs
 
 
 def _period(keys: list[str]) -> int:
