@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Sequence
-from itertools import compress
+from itertools import compress, pairwise
 from operator import is_not, itemgetter
 
 from keel.errors import IntegrityError
@@ -98,7 +98,7 @@ def _runs(keys: list[str]) -> dict[str, list[tuple[int, int]]]:
         return {}
     starts.append(count)
     runs: dict[str, list[tuple[int, int]]] = {}
-    for start, end in zip(starts, starts[1:], strict=False):
+    for start, end in pairwise(starts):
         key = keys[start]
         found = runs.get(key)
         if found is None:
