@@ -38,24 +38,24 @@ _SWAP = sys.byteorder == "big"  # chunks are little-endian on every machine
 def curves(points: Sequence[MetricPoint]) -> dict[str, Curve]:
     """The points of a batch by key, each key's in the order logged.
 
-    Points are transposed and sliced in C where their layout allows: runs of one key (a
-    curve, as ``log_metrics_array`` gives, or a loop of ``log_metric`` calls), or the same
-    keys in the same order at every step (rows of a table, as ``log_metrics`` gives); any
-    other layout is grouped point by point.
+    Points are transposed and sliced in C where their layout allows: the same keys in the
+    same order at every step (rows of a table, as ``log_metrics`` gives; one key is the
+    simplest case), or runs of one key (curves, as ``log_metrics_array`` gives, or loops
+    of ``log_metric`` calls); any other layout is grouped point by point.
     """
     # four passes, not zip(*points): no iterator per point for the garbage collector
     keys = [point[0] for point in points]
     values = [point[1] for point in points]
     steps = [point[2] for point in points]
     stamps = [point[3] for point in points]
-    runs = _runs(keys)
-    if runs:
-        return {key: _joined(values, steps, stamps, spans) for key, spans in runs.items()}
     period = _period(keys)
     if period:
         return {
             keys[j]: (values[j::period], steps[j::period], stamps[j::period]) for j in range(period)
         }
+    runs = _runs(keys)
+    if runs:
+        return {key: _joined(values, steps, stamps, spans) for key, spans in runs.items()}
     where: dict[str, list[int]] = {}
     for index, key in enumerate(keys):
         found = where.get(key)
