@@ -199,7 +199,8 @@ run_metrics = sa.Table(
     # length, in the order logged (migration 0014: a row and an index entry per point
     # bound bulk logging); ``id`` orders the chunks of a series. No foreign key
     # (migration 0012): the writer verifies the run once per transaction and the purge
-    # deletes chunks. See keel.tracking._chunks for the format.
+    # deletes chunks. See keel.tracking._chunks for the format. On PostgreSQL the three
+    # arrays have STORAGE EXTERNAL (not compressed, migration 0014).
     sa.Column(
         "id",
         sa.BigInteger().with_variant(sa.Integer, "sqlite"),

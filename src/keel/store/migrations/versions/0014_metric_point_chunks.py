@@ -11,6 +11,11 @@ Upgrade packs each series' points, in (step, timestamp) order, into chunks of at
 50,000 points (a stored NULL value becomes NaN, as it was read); points of no series are
 dropped, as migration 0013 does. Downgrade unpacks every chunk into rows again.
 
+On PostgreSQL the three arrays are stored out of line without compression (``STORAGE
+EXTERNAL``): packed numbers hardly compress, and trying halved the rate of a bulk insert
+(1,000,000 points in chunks of 500, busy machine: 7.6 s wall with pglz, 3.4 s without;
+keel's CPU 0.4 s either way, 1.3 s as rows before).
+
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07 22:30:00.000000
@@ -81,6 +86,9 @@ def upgrade() -> None:
         sa.Column("metric_values", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_metrics")),
     )
+    if conn.dialect.name == "postgresql":  # packed numbers hardly compress: do not try
+        for column in ("steps", "timestamps", "metric_values"):
+            op.execute(f"ALTER TABLE run_metrics ALTER COLUMN {column} SET STORAGE EXTERNAL")
     pending: list[dict] = []
     series, steps, stamps, values = None, [], [], []
 
