@@ -342,6 +342,7 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
     ``executemany`` is a round trip a row). 1,000,000 runs take minutes, not an hour.
     """
     from keel.store import new_id, now_ms
+    from keel.tracking._chunks import pack
 
     rng = random.Random(seed)
     backend = keel.client.default_client().runs
@@ -359,7 +360,8 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
         "run_params": "run_id, key, value",
         "run_tags": "run_id, key, value",
         "run_latest_metrics": "id, run_id, key, step, timestamp, value",
-        "run_metrics": "series_id, step, timestamp, value",  # series: the latest row's id
+        # a chunk of one point per series (the latest row's id), see keel.tracking._chunks
+        "run_metrics": "series_id, points, steps, timestamps, metric_values",
     }
     with store.read() as conn:
         series = conn.exec_driver_sql("SELECT MAX(id) FROM run_latest_metrics").scalar() or 0
@@ -383,14 +385,14 @@ def populate_scale(n: int, seed: int = 1) -> tuple[str, tuple[int, float]]:
             value = round(rng.random(), 6)  # as earlier versions of this script wrote
             series += 1
             metrics.append((series, run_id, "m0", 0, now, value))
-            points.append((series, 0, now, value))
+            points.append((series, *pack(([value], [0], [now]))[0]))
             if value > 0.5 and p1 == "x":
                 hits.append(value)
             for k in keys:
                 series += 1
                 value = round(rng.random(), 6)
                 metrics.append((series, run_id, f"m{k}", 0, now, value))
-                points.append((series, 0, now, value))
+                points.append((series, *pack(([value], [0], [now]))[0]))
         rows = {
             "runs": runs,
             "run_params": params,

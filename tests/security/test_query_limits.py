@@ -308,7 +308,9 @@ def test_the_sdk_splits_big_metric_batches_under_the_body_limit(server: Server) 
     m, latest = t.run_metrics, t.run_latest_metrics
     series = sa.select(latest.c.id).where(latest.c.run_id == run_id)
     with server.store.read() as conn:
-        stored = conn.execute(sa.select(sa.func.count()).where(m.c.series_id.in_(series))).scalar()
+        stored = conn.execute(
+            sa.select(sa.func.sum(m.c.points)).where(m.c.series_id.in_(series))
+        ).scalar()
     assert stored == 60_000
 
 

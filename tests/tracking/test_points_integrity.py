@@ -19,13 +19,13 @@ def _points(store: Store) -> dict[str, int]:
     with store.read() as conn:
         per_run = dict(
             conn.execute(
-                sa.select(latest.c.run_id, sa.func.count())
+                sa.select(latest.c.run_id, sa.func.sum(m.c.points))
                 .select_from(m.join(latest, latest.c.id == m.c.series_id))
                 .group_by(latest.c.run_id)
             ).all()
         )
         orphans = conn.execute(
-            sa.select(sa.func.count())
+            sa.select(sa.func.coalesce(sa.func.sum(m.c.points), 0))
             .select_from(m)
             .where(~sa.exists().where(latest.c.id == m.c.series_id))
         ).scalar_one()
@@ -98,7 +98,11 @@ def test_migrations_0012_and_0013_keep_points_both_ways_and_drop_orphans(
     tracking.log_batch(run.id, metrics=[("loss", 0.5, i, 1) for i in range(300)])
     tracking.log_batch(run.id, metrics=[("acc", float("nan"), 0, 1)])
     with store.write() as conn:  # a point of no series, as only a bug could leave
-        conn.execute(t.run_metrics.insert().values(series_id=10**9, step=0, timestamp=1))
+        conn.execute(
+            t.run_metrics.insert().values(
+                series_id=10**9, points=0, steps=b"", timestamps=b"", metric_values=b""
+            )
+        )
     _migrate(store, "0011", down=True)
     assert _keys_of_points(store) == ["runs"]
     _migrate(store, "head")

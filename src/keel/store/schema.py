@@ -194,15 +194,25 @@ run_latest_metrics = sa.Table(
 run_metrics = sa.Table(
     "run_metrics",
     metadata,
-    # a point names its series (run_latest_metrics.id: one run's metric) by an integer, not
-    # by the run's id and the metric's name repeated per point (migration 0013: the index
-    # of those strings was most of a bulk insert's cost); no foreign key (migration 0012):
-    # the writer verifies the run once per transaction and the purge deletes points
+    # one row per chunk of a curve: the points of one series (run_latest_metrics.id, one
+    # run's metric) written in one batch, as three packed little-endian arrays of equal
+    # length, in the order logged (migration 0014: a row and an index entry per point
+    # bound bulk logging); ``id`` orders the chunks of a series. No foreign key
+    # (migration 0012): the writer verifies the run once per transaction and the purge
+    # deletes chunks. See keel.tracking._chunks for the format. On PostgreSQL the three
+    # arrays have STORAGE EXTERNAL (not compressed, migration 0014).
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("series_id", sa.BigInteger, nullable=False),
-    sa.Column("step", sa.BigInteger, nullable=False),
-    sa.Column("timestamp", sa.BigInteger, nullable=False),
-    sa.Column("value", sa.Float, nullable=True),  # NULL is NaN: SQLite cannot store NaN
-    sa.Index(None, "series_id", "step"),
+    sa.Column("points", sa.Integer, nullable=False),  # how many points the chunk holds
+    sa.Column("steps", sa.LargeBinary, nullable=False),  # int64 each
+    sa.Column("timestamps", sa.LargeBinary, nullable=False),  # int64 each, ms
+    sa.Column("metric_values", sa.LargeBinary, nullable=False),  # float64 each, NaN kept
+    sa.Index(None, "series_id", "id"),
 )
 
 run_artifacts = sa.Table(

@@ -3,20 +3,23 @@ latest value of each metric kept up to date.
 
 Points a :class:`~keel.tracking.Run` has checked arrive as :class:`CheckedPoints` and are
 not checked again; points from anywhere else (a request, a caller of the service) are
-checked per batch. Each point is stored under its metric's integer series id; SQLite
-takes a batch in one ``executemany``, PostgreSQL through ``COPY``. The latest value of
-each metric comes from one pass over the batch in Python and one upsert per key.
+checked per batch. A batch is regrouped by metric into curves, each stored as one chunk
+row under its metric's integer series id (see :mod:`keel.tracking._chunks`); the latest
+value of each metric comes from its curve and one upsert per key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import itemgetter
+from typing import Any
 
 import sqlalchemy as sa
 
 from keel.errors import InvalidInput
 
-from . import _statements
+from . import _chunks, _statements
 from ._records import CheckedPoints, MetricPoint
 from ._validate import (
     INT64_MAX,
@@ -27,10 +30,10 @@ from ._validate import (
     metric_value,
 )
 
-__all__ = ["checked_points", "latest_values", "write_points"]
+__all__ = ["checked_points", "history", "latest_values", "write_points"]
 
-_METRIC_COLUMNS = "series_id, value, step, timestamp"
 _NUMBER = (float, int)
+_BY_STEP = itemgetter(2, 3)
 
 
 def checked_points(metrics: Sequence[MetricPoint]) -> Sequence[MetricPoint]:
@@ -76,8 +79,10 @@ def write_points(conn: sa.Connection, run_id: str, points: Sequence[MetricPoint]
     """Insert checked points of one run and raise the run's latest value of each metric
     to the point with the highest (step, timestamp), in ``conn``'s write transaction.
 
-    The latest values go first: each metric's row in ``run_latest_metrics`` is made if new,
-    and its integer id is what the points carry as ``series_id`` (migration 0013).
+    The points are regrouped by metric into curves (:func:`keel.tracking._chunks.curves`)
+    and each curve is stored as one chunk row (migration 0014), under its metric's integer
+    series id: the id of the metric's row in ``run_latest_metrics``, which the latest
+    values make first if new (migration 0013).
     ``run_metrics`` has no foreign key (migration 0012: checking it per point bound bulk
     logging), so the caller must have verified the run in the same transaction: created
     it, or updated its row and checked that one row changed (which on PostgreSQL also
@@ -86,27 +91,18 @@ def write_points(conn: sa.Connection, run_id: str, points: Sequence[MetricPoint]
     """
     if not points:
         return
-    latest = _latest_points(points)
-    _statements.run(
-        conn,
-        "upsert_latest",
-        [(run_id, k, s, ts, None if v != v else v) for k, v, s, ts in latest],
+    by_key = _chunks.curves(points)
+    latest = []
+    for key, curve in by_key.items():
+        i = _chunks.last_point(curve)
+        value = curve[0][i]
+        latest.append((run_id, key, curve[1][i], curve[2][i], None if value != value else value))
+    _statements.run(conn, "upsert_latest", latest)
+    series = dict(
+        _statements.rows(conn, "series_of", (run_id, _statements.id_list(conn, list(by_key))))
     )
-    keys = [point[0] for point in latest]
-    series = dict(_statements.rows(conn, "series_of", (run_id, _statements.id_list(conn, keys))))
-    if len(keys) == 1:  # one metric (a curve): its id once, not looked up per point
-        sid = series[keys[0]]
-        rows = [(sid, v, s, ts) for _, v, s, ts in points]
-    else:
-        rows = [(series[k], v, s, ts) for k, v, s, ts in points]
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        sql = f"COPY run_metrics ({_METRIC_COLUMNS}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
-            for sid, v, s, ts in rows:
-                copy.write_row((sid, None if v != v else v, s, ts))  # NaN: NULL
-    else:  # SQLite stores a NaN as NULL
-        _statements.run(conn, "insert_metric", rows)
+    rows = [(series[key], *chunk) for key, curve in by_key.items() for chunk in _chunks.pack(curve)]
+    _statements.run(conn, "insert_chunk", rows)
 
 
 def _latest_points(points: Iterable[MetricPoint]) -> list[MetricPoint]:
@@ -128,3 +124,20 @@ def _latest_points(points: Iterable[MetricPoint]) -> list[MetricPoint]:
 def latest_values(points: Iterable[MetricPoint]) -> dict[str, float]:
     """Per key, the value of the point with the highest (step, timestamp)."""
     return {key: value for key, value, _, _ in _latest_points(points)}
+
+
+def history(key: str, chunks: Iterable[Sequence[Any]]) -> list[MetricPoint]:
+    """The points of metric ``key`` from its chunks (rows of ``run_metrics``: count,
+    steps, timestamps, values; in the order written), ordered by (step, timestamp), the
+    order logged among equals."""
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
+    for count, step_data, stamp_data, value_data in chunks:
+        v, s, ts = _chunks.unpack(count, step_data, stamp_data, value_data)
+        values += v
+        steps += s
+        stamps += ts
+    points = list(zip(repeat(key), values, steps, stamps, strict=False))
+    points.sort(key=_BY_STEP)
+    return points

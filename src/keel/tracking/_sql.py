@@ -20,7 +20,7 @@ from ._arrays import array_points
 from ._delete import check_experiment_live
 from ._expire import as_reported, expire_runs, stale_before
 from ._names import random_run_name
-from ._points import checked_points, latest_values, write_points
+from ._points import checked_points, history, latest_values, write_points
 from ._records import (
     ArtifactRecord,
     ExperimentRecord,
@@ -282,12 +282,12 @@ class SqlTracking:
             if _problem_text(key):
                 return []
             series = sa.select(latest.c.id).where(latest.c.run_id == run_id, latest.c.key == key)
-            rows = conn.execute(
-                sa.select(sa.literal(key), m.c.value, m.c.step, m.c.timestamp)
+            chunks = conn.execute(
+                sa.select(m.c.points, m.c.steps, m.c.timestamps, m.c.metric_values)
                 .where(m.c.series_id == series.scalar_subquery())
-                .order_by(m.c.step, m.c.timestamp)
+                .order_by(m.c.id)
             ).all()
-        return [(k, decode_value(v), s, ts) for k, v, s, ts in rows]
+        return history(key, chunks)
 
     # -- artifacts ----------------------------------------------------------------------
 

@@ -28,8 +28,10 @@ _SQL: dict[str, str] = {
     ),
     "insert_param": "INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)",
     "insert_tag": "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
-    "insert_metric": (
-        "INSERT INTO run_metrics (series_id, value, step, timestamp) VALUES (?, ?, ?, ?)"
+    # one chunk of a curve (see keel.tracking._chunks)
+    "insert_chunk": (
+        "INSERT INTO run_metrics (series_id, points, steps, timestamps, metric_values) "
+        "VALUES (?, ?, ?, ?, ?)"
     ),
     # the series ids (run_latest_metrics.id) of some metrics of one run, the names as one
     # parameter (see :func:`id_list`)
