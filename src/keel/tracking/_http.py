@@ -21,6 +21,7 @@ from ._records import (
     MetricPoint,
     RunQuery,
     RunRecord,
+    RunStatus,
     decode_value,
     encode_value,
 )
@@ -59,7 +60,13 @@ class HttpTracking:
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
         metrics: Sequence[MetricPoint] = (),
+        run_id: str | None = None,
+        started_at: int | None = None,
+        status: str = RunStatus.RUNNING,
+        error: str | None = None,
     ) -> RunRecord:
+        """Create a run with its params, tags and first points in one request (one
+        transaction on the server); see :meth:`SqlTracking.create_run` for an ended one."""
         body: dict[str, Any] = {
             "experiment": experiment,
             "name": name,
@@ -69,6 +76,12 @@ class HttpTracking:
             "code": code,
             "environment": environment,
         }
+        if run_id is not None:  # a deferred run's: only then, so older servers still answer
+            body["id"] = run_id
+        if started_at is not None:
+            body["started_at"] = started_at
+        if status != RunStatus.RUNNING or error is not None:
+            body["status"], body["error"] = status, error
         later = _with_points(body, metrics)  # in the request, unless they make it too large
         record = RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
         if later:
