@@ -106,7 +106,8 @@ class SqlTracking:
         if parent_id is not None:
             check_text("parent run id", parent_id)
         now = now_ms()
-        run_id = new_id() if run_id is None else check_run_id(run_id)
+        chosen = run_id is not None
+        run_id = check_run_id(run_id) if chosen else new_id()
         started_at = now if started_at is None else check_started_at(started_at, now)
         ended_at = self._checked_end(status, error, now)
         params, tags = text_values("param", params), text_values("tag", tags)
@@ -136,9 +137,9 @@ class SqlTracking:
             record.experiment_id = self._live_experiment_id(conn, project_id, experiment)
             if parent_id is not None:
                 self._require_run(conn, parent_id, project_id)
-            _statements.run(
+            self._insert_run(
                 conn,
-                "insert_run",
+                chosen,
                 (
                     run_id,
                     record.experiment_id,
@@ -161,6 +162,19 @@ class SqlTracking:
             write_points(conn, run_id, points)
         self._remember(run_id)
         return record  # what was written, as get_run would read it back
+
+    def _insert_run(self, conn: sa.Connection, chosen: bool, row: tuple[Any, ...]) -> None:
+        """Insert a run's row; an id the caller chose that is taken is AlreadyExists (its
+        experiment and parent were found in this transaction: the id is what clashes)."""
+        try:
+            _statements.run(conn, "insert_run", row)
+        except sa.exc.IntegrityError as exc:
+            if not chosen:
+                raise
+            raise AlreadyExists(
+                f"A run with id {row[0]} already exists; nothing was written. A deferred "
+                "run's id is new_id()'s: create it once."
+            ) from exc
 
     def _live_experiment_id(self, conn: sa.Connection, project_id: str, name: str) -> str:
         """The id of experiment ``name`` (created if new); a deleted one is refused."""
