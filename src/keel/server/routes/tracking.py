@@ -33,8 +33,24 @@ router = APIRouter(prefix="/projects/{project}", tags=["tracking"], responses=PR
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 
 
+_SERVICES_KEPT = 256
+"""Projects whose tracking service a server keeps between requests."""
+
+
 def _tracking(request: Request, project: str) -> SqlTracking:
-    return SqlTracking(request.app.state.store, project=project)
+    """The project's tracking service, kept between requests: what it remembers (the
+    runs known to be in the project, the last code and environment checked) spares each
+    run's end a project check and each run's creation a walk of its captured JSON."""
+    state = request.app.state
+    services: dict[str, SqlTracking] | None = getattr(state, "tracking_services", None)
+    if services is None:
+        services = state.tracking_services = {}
+    service = services.get(project)
+    if service is None or service.store is not state.store:
+        if len(services) >= _SERVICES_KEPT:
+            services.clear()
+        service = services[project] = SqlTracking(state.store, project=project)
+    return service
 
 
 class RunCreate(BaseModel):
