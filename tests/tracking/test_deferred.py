@@ -264,3 +264,14 @@ def test_a_run_written_in_one_transaction_is_never_half_visible(store: Store, mo
     assert len(read.metrics) == 5
     (hit,) = SqlTracking(store).search_runs(RunQuery(filter="params.p0 = '0'"))
     assert hit.id == run_id
+
+
+def test_a_whole_run_with_too_many_points_for_one_request_keeps_them_all(
+    backend: TrackingBackend,
+) -> None:
+    points = [(f"metric-{i % 50}", float(i), i, i) for i in range(60_000)]
+    created = backend.create_run("big", metrics=points, status=RunStatus.KILLED, error="stop")
+    read = backend.get_run(created.id)
+    assert (read.status, read.error) == (RunStatus.KILLED, "stop")
+    assert read.metrics["metric-49"] == 59_999.0
+    assert len(backend.metric_history(created.id, "metric-0")) == 1_200

@@ -83,10 +83,16 @@ class HttpTracking:
         if status != RunStatus.RUNNING or error is not None:
             body["status"], body["error"] = status, error
         later = _with_points(body, metrics)  # in the request, unless they make it too large
+        ends = bool(later) and status != RunStatus.RUNNING
+        if ends:  # too many points for one request: created RUNNING, ended once all are in
+            del body["status"], body["error"]
         record = RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
         if later:
             self.log_batch(record.id, metrics=later)
             record.metrics.update(_latest(later))
+        if ends:
+            self.end_run(record.id, status, error=error)
+            record.status, record.error = status, error
         return record
 
     def get_run(self, run_id: str) -> RunRecord:
