@@ -275,3 +275,22 @@ def test_a_whole_run_with_too_many_points_for_one_request_keeps_them_all(
     assert (read.status, read.error) == (RunStatus.KILLED, "stop")
     assert read.metrics["metric-49"] == 59_999.0
     assert len(backend.metric_history(created.id, "metric-0")) == 1_200
+
+
+def test_the_sdk_starts_a_deferred_run_and_its_child(project) -> None:
+    import keel
+    from keel.client import default_client
+
+    with keel.start_run(experiment="sdk", params={"a": 1}, capture=False, deferred=True) as top:
+        keel.log_metric("m", 1.0)
+        with keel.start_run(name="child", capture=False, deferred=True) as child:
+            keel.log_metric("m", 2.0)
+    runs = default_client().runs
+    read_top, read_child = runs.get_run(top.id), runs.get_run(child.id)
+    assert (read_top.status, read_top.params, read_top.metrics) == (
+        "FINISHED",
+        {"a": "1"},
+        {"m": 1.0},
+    )
+    assert (read_child.parent_id, read_child.experiment) == (top.id, "sdk")
+    assert (read_child.status, read_child.metrics) == ("FINISHED", {"m": 2.0})

@@ -146,10 +146,6 @@ class MetricFlusher:
         if self._thread is None:
             self._start()
 
-    def is_pending(self, run_id: str) -> bool:
-        """Whether ``run_id`` is a deferred run not yet written."""
-        return run_id in self._pending
-
     def materialize(self, run_id: str) -> None:
         """Write deferred run ``run_id`` now (RUNNING, with its buffered points), if it is
         still pending; once this returns, the run is in the store."""
