@@ -36,6 +36,7 @@ def start_run(
     run_id: str | None = None,
     capture: bool = True,
     inputs: Iterable[Any] | None = None,
+    deferred: bool = False,
 ) -> Run:
     """Start a run (or resume ``run_id``) and make it the active run.
 
@@ -47,6 +48,11 @@ def start_run(
     registered in the run carries them as its training data. Data loaded with
     :func:`keel.load_dataset` inside the run is linked without being named here. Every
     reference is checked before the run starts.
+
+    ``deferred=True`` (opt-in) writes a short run in one transaction (one request to a
+    server), created ended with its params, tags and metrics, at the cost of the run not
+    being visible to others, nor recorded at all if the process dies, until it ends or
+    about a second has passed; see :meth:`keel.tracking.Tracker.start_run`.
 
     Example::
 
@@ -65,6 +71,7 @@ def start_run(
         run_id=run_id,
         parent_id=parent.id if parent and run_id is None else None,
         capture=capture,
+        deferred=deferred,
     )
     push_run(run)
     run._on_end.append(pop_run)

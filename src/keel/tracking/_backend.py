@@ -30,9 +30,15 @@ class TrackingBackend(Protocol):
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
         metrics: Sequence[MetricPoint] = (),
+        run_id: str | None = None,
+        started_at: int | None = None,
+        status: str = "RUNNING",
+        error: str | None = None,
     ) -> RunRecord:
-        """Create a RUNNING run in ``experiment`` (created if new) with its params, tags and
-        first metric points, in one write (one request over HTTP)."""
+        """Create a run in ``experiment`` (created if new) with its params, tags and first
+        metric points, in one write (one request over HTTP): RUNNING, or ended if
+        ``status`` is FINISHED, FAILED or KILLED (a whole run at once). ``run_id`` and
+        ``started_at`` are a deferred run's, chosen when it started."""
         ...
 
     def get_run(self, run_id: str) -> RunRecord:

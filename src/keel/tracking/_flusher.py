@@ -29,6 +29,7 @@ import weakref
 from keel.errors import KeelError, NotFound, StoreUnavailable
 
 from ._backend import TrackingBackend
+from ._deferred import PendingRun
 from ._records import CheckedPoints, MetricPoint
 
 __all__ = ["MetricFlusher"]
@@ -91,6 +92,7 @@ class MetricFlusher:
         self._write_lock = threading.Lock()  # one writer at a time keeps flush() complete
         self._errors: dict[str, KeelError] = {}
         self._live_runs: dict[str, float] = {}  # run id -> when it last reached the store
+        self._pending: dict[str, PendingRun] = {}  # deferred runs not yet written
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -134,6 +136,59 @@ class MetricFlusher:
         with self._lock:
             self._live_runs.pop(run_id, None)
 
+    # -- deferred runs (see keel.tracking._deferred) -------------------------------------
+
+    def defer(self, run_id: str, pending: PendingRun) -> None:
+        """Hold the creation of run ``run_id`` until its end, its first flush, an
+        ``interval`` or :meth:`materialize`, whichever comes first."""
+        with self._lock:
+            self._pending[run_id] = pending
+        if self._thread is None:
+            self._start()
+
+    def materialize(self, run_id: str) -> None:
+        """Write deferred run ``run_id`` now (RUNNING, with its buffered points), if it is
+        still pending; once this returns, the run is in the store."""
+        if run_id not in self._pending:
+            return
+        with self._write_lock:
+            with self._lock:
+                pending = self._pending.pop(run_id, None)
+                points = self._points.pop(run_id, CheckedPoints())
+                self._count -= len(points)
+            if pending is None:
+                return
+            try:
+                pending.write(self.backend, points)
+            except BaseException:
+                self._requeue([(run_id, points)], {run_id: pending})
+                raise
+            self._reached(run_id, time.monotonic())
+
+    def add_to_pending(self, run_id: str, what: str, values: dict[str, str]) -> bool:
+        """Add params or tags (``what``) to deferred run ``run_id``'s creation; False if it
+        is not pending (written already, or never deferred)."""
+        if run_id not in self._pending:
+            return False
+        with self._write_lock, self._lock:  # not while a writer is creating it
+            pending = self._pending.get(run_id)
+            if pending is None:
+                return False
+            pending.add(what, values)
+            return True
+
+    def take_pending(
+        self, run_id: str
+    ) -> tuple[list[MetricPoint], PendingRun | None, KeelError | None]:
+        """Remove and return a deferred run's buffered points and its creation (None if it
+        was written already), once any write in progress is done, for its end to write
+        them in one go; and the first write error for ``run_id``, if any."""
+        with self._write_lock, self._lock:
+            points = self._points.pop(run_id, CheckedPoints())
+            self._count -= len(points)
+            pending = self._pending.pop(run_id, None)
+        return points, pending, self._errors.pop(run_id, None)
+
     def flush(self, run_id: str | None = None) -> None:
         """Write every buffered point now; raise the first write error for ``run_id``."""
         self._write_pending()
@@ -151,10 +206,16 @@ class MetricFlusher:
             raise self._errors.pop(run_id)
         return points
 
-    def give_back(self, run_id: str, points: list[MetricPoint]) -> None:
+    def give_back(
+        self, run_id: str, points: list[MetricPoint], pending: PendingRun | None = None
+    ) -> None:
         """Put back in front points that :meth:`take` returned and that could not be
-        written (the background writer retries them)."""
-        if points:
+        written (the background writer retries them), with the deferred run they create."""
+        if pending is not None:
+            self._requeue([(run_id, points)], {run_id: pending})
+            if self._thread is None:
+                self._start()
+        elif points:
             self._requeue([(run_id, points)])
 
     def close(self) -> None:
@@ -163,7 +224,7 @@ class MetricFlusher:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
-        self._write_pending()
+        self._write_pending(every_pending=True)  # a deferred run is written, not lost
 
     def pending(self) -> int:
         with self._lock:
@@ -226,7 +287,11 @@ class MetricFlusher:
         """An empty batch for each live run not written to for ``heartbeat`` seconds."""
         now = time.monotonic()
         with self._lock:
-            due = [r for r, at in self._live_runs.items() if now - at >= self.heartbeat]
+            due = [
+                r
+                for r, at in self._live_runs.items()
+                if now - at >= self.heartbeat and r not in self._pending
+            ]
         for run_id in due:
             try:
                 self.backend.log_batch(run_id)
@@ -242,37 +307,72 @@ class MetricFlusher:
             if run_id in self._live_runs:
                 self._live_runs[run_id] = when
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, *, every_pending: bool = False) -> None:
+        """Write every buffered point; create the deferred runs among them (their first
+        flush), and those deferred for an ``interval`` (all of them: ``every_pending``)."""
         with self._write_lock:
             with self._lock:
                 by_run, self._points, self._count = self._points, {}, 0
                 self._check_at = min(self.check_every, self.max_points)
                 self._taken_at = taken = time.monotonic()
+                creating: dict[str, PendingRun] = {}
+                if self._pending:
+                    for run_id, pending in list(self._pending.items()):
+                        if (
+                            every_pending
+                            or run_id in by_run
+                            or taken - pending.since >= self.interval
+                        ):
+                            creating[run_id] = self._pending.pop(run_id)
+                            by_run.setdefault(run_id, CheckedPoints())
             if not by_run:
                 return
             runs = list(by_run.items())
             for index, (run_id, run_points) in enumerate(runs):
-                for start in range(0, len(run_points), self.batch_size):
+                pending = creating.pop(run_id, None)
+                for start in range(0, max(len(run_points), 1), self.batch_size):
                     batch = run_points
                     if len(run_points) > self.batch_size:
                         batch = CheckedPoints(run_points[start : start + self.batch_size])
                     try:
-                        self.backend.log_batch(run_id, metrics=batch)
+                        if pending is not None:  # the first batch creates the run
+                            pending.write(self.backend, batch)
+                            pending = None
+                        elif batch:
+                            self.backend.log_batch(run_id, metrics=batch)
                     except StoreUnavailable:
                         # nothing is dropped: this run's rest and later runs go back in front
                         rest = [(run_id, run_points[start:]), *runs[index + 1 :]]
-                        self._requeue(rest)
+                        if pending is not None:
+                            creating[run_id] = pending
+                        self._requeue(rest, creating)
                         raise
                     except KeelError as exc:  # the run is gone or the points are invalid
-                        log.error(
-                            "dropping %d metric points of run %s: %s", len(batch), run_id, exc
-                        )
                         self._errors[run_id] = exc
+                        if pending is None:
+                            log.error(
+                                "dropping %d metric points of run %s: %s", len(batch), run_id, exc
+                            )
+                            continue
+                        log.error(  # its end raises this error to the caller
+                            "could not create deferred run %s with %d metric points: %s",
+                            run_id,
+                            len(run_points),
+                            exc,
+                        )
+                        break
                 self._reached(run_id, taken)  # a written batch is a heartbeat too
 
-    def _requeue(self, runs: list[tuple[str, list[MetricPoint]]]) -> None:
-        """Put points back in front of those buffered since (each run's stay in order)."""
+    def _requeue(
+        self,
+        runs: list[tuple[str, list[MetricPoint]]],
+        pending: dict[str, PendingRun] | None = None,
+    ) -> None:
+        """Put points back in front of those buffered since (each run's stay in order),
+        and deferred runs not written back among the pending."""
         with self._lock:
+            if pending:
+                self._pending.update(pending)
             merged: dict[str, list[MetricPoint]] = {}
             for run_id, points in runs:
                 merged.setdefault(run_id, CheckedPoints()).extend(points)

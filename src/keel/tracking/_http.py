@@ -21,6 +21,7 @@ from ._records import (
     MetricPoint,
     RunQuery,
     RunRecord,
+    RunStatus,
     decode_value,
     encode_value,
 )
@@ -59,7 +60,13 @@ class HttpTracking:
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
         metrics: Sequence[MetricPoint] = (),
+        run_id: str | None = None,
+        started_at: int | None = None,
+        status: str = RunStatus.RUNNING,
+        error: str | None = None,
     ) -> RunRecord:
+        """Create a run with its params, tags and first points in one request (one
+        transaction on the server); see :meth:`SqlTracking.create_run` for an ended one."""
         body: dict[str, Any] = {
             "experiment": experiment,
             "name": name,
@@ -69,11 +76,23 @@ class HttpTracking:
             "code": code,
             "environment": environment,
         }
+        if run_id is not None:  # a deferred run's: only then, so older servers still answer
+            body["id"] = run_id
+        if started_at is not None:
+            body["started_at"] = started_at
+        if status != RunStatus.RUNNING or error is not None:
+            body["status"], body["error"] = status, error
         later = _with_points(body, metrics)  # in the request, unless they make it too large
+        ends = bool(later) and status != RunStatus.RUNNING
+        if ends:  # too many points for one request: created RUNNING, ended once all are in
+            del body["status"], body["error"]
         record = RunRecord.from_dict(self.client.json("POST", self._path("/runs"), json=body))
         if later:
             self.log_batch(record.id, metrics=later)
             record.metrics.update(_latest(later))
+        if ends:
+            self.end_run(record.id, status, error=error)
+            record.status, record.error = status, error
         return record
 
     def get_run(self, run_id: str) -> RunRecord:

@@ -46,10 +46,22 @@ class Run:
     :mod:`keel.tracking._flusher`); params, tags and artifacts are written at once.
     Leaving a ``with`` block normally marks the run FINISHED; an exception marks it
     FAILED and stores the traceback; Ctrl-C marks it KILLED.
+
+    A ``deferred`` run is not written until its end, its first flush or anything that
+    needs it stored (see :mod:`keel.tracking._deferred`): params and tags logged until
+    then are written with it, in the same one transaction.
     """
 
-    def __init__(self, record: RunRecord, backend: TrackingBackend, flusher: MetricFlusher) -> None:
+    def __init__(
+        self,
+        record: RunRecord,
+        backend: TrackingBackend,
+        flusher: MetricFlusher,
+        *,
+        deferred: bool = False,
+    ) -> None:
         self._record = record
+        self._deferred = deferred
         self._backend = backend
         self._flusher = flusher
         self._params: dict[str, str] = dict(record.params)
@@ -80,6 +92,7 @@ class Run:
     @property
     def info(self) -> RunRecord:
         """Everything recorded so far, read back from the store (flushes metrics first)."""
+        self._written()
         self._flusher.flush(self.id)
         self._record = self._backend.get_run(self.id)
         return self._record
@@ -105,7 +118,8 @@ class Run:
                 )
         new = {k: v for k, v in values.items() if self._params.get(k) != v}
         if new:
-            self._backend.log_batch(self.id, params=new)
+            if not (self._deferred and self._flusher.add_to_pending(self.id, "params", new)):
+                self._backend.log_batch(self.id, params=new)
             self._params.update(new)
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -113,7 +127,10 @@ class Run:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._backend.log_batch(self.id, tags=text_values("tag", tags))
+        """Set several tags at once."""
+        values = text_values("tag", tags)
+        if not (self._deferred and self._flusher.add_to_pending(self.id, "tags", values)):
+            self._backend.log_batch(self.id, tags=values)
 
     # -- metrics --------------------------------------------------------------------------
 
@@ -188,6 +205,7 @@ class Run:
 
     def metric_history(self, key: str) -> list[tuple[str, float, int, int]]:
         """Every point of a metric logged so far: (key, value, step, timestamp)."""
+        self._written()
         self._flusher.flush(self.id)
         return self._backend.metric_history(self.id, key)
 
@@ -210,6 +228,7 @@ class Run:
                 f"log_artifact takes a file path or bytes. Got {type(source).__name__}; "
                 "for figures use log_figure, for data frames log_table."
             )
+        self._written()
         return self._backend.put_artifact(self.id, name, kind, source)
 
     def download_artifacts(
@@ -219,9 +238,11 @@ class Run:
         folder ``to``; see :func:`keel.download_artifacts`."""
         from ._artifacts import download_artifacts
 
+        self._written()
         return download_artifacts(self._backend, self._backend.get_run(self.id), name, to)
 
     def _log_folder(self, folder: Path, prefix: str, kind: str) -> ArtifactRecord:
+        self._written()
         records = [
             self._backend.put_artifact(
                 self.id, f"{prefix}/{file.relative_to(folder).as_posix()}", kind, file
@@ -238,11 +259,13 @@ class Run:
         if hasattr(figure, "savefig"):
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", bbox_inches="tight")
+            self._written()
             return self._backend.put_artifact(
                 self.id, _with_suffix(name, ".png"), "figure", buffer.getvalue()
             )
         if hasattr(figure, "to_plotly_json") and hasattr(figure, "to_json"):
             data = figure.to_json().encode()
+            self._written()
             return self._backend.put_artifact(
                 self.id, _with_suffix(name, ".plotly.json"), "figure", data
             )
@@ -263,6 +286,7 @@ class Run:
             ) from exc
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
+        self._written()
         return self._backend.put_artifact(
             self.id, _with_suffix(name, ".parquet"), kind, buffer.getvalue()
         )
@@ -290,9 +314,16 @@ class Run:
         self.set_tag(f"keel.input.{role}", ref)
         version_id = getattr(dataset, "id", None)
         if isinstance(version_id, str):  # a DatasetVersion: an edge in the lineage graph
+            self._written()
             self._backend.log_input(self.id, "dataset_version", version_id)
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def _written(self) -> None:
+        """Make sure the run is in the store (a deferred run is written now, RUNNING)."""
+        if self._deferred:
+            self._flusher.materialize(self.id)
+            self._deferred = False
 
     def end(self, status: str = RunStatus.FINISHED, error: str | None = None) -> None:
         """Mark the run ended (FINISHED, FAILED or KILLED) and write its buffered metrics
@@ -304,6 +335,9 @@ class Run:
         self._flusher.unwatch(self.id)
         if self._sampler is not None:
             self._sampler.stop()
+        if self._deferred:
+            self._end_deferred(status, error)
+            return
         points: list = []
         try:
             points = self._flusher.take(self.id)  # written with the status, in one go
@@ -313,10 +347,39 @@ class Run:
             except BaseException:
                 self._flusher.give_back(self.id, points)  # the background writer retries
                 raise
-            self._record.status, self._record.error = status, error
-            self._record.ended_at = time.time_ns() // 1_000_000  # about; `info` reads it
-            for callback in self._on_end:
-                callback(self)
+            self._ended(status, error)
+
+    def _end_deferred(self, status: str, error: str | None) -> None:
+        """End a deferred run: if it is still pending, create it ended with its params,
+        tags and buffered points, in one write (one request over HTTP)."""
+        self._deferred = False
+        points, pending, problem = self._flusher.take_pending(self.id)
+        if pending is None:
+            if problem is not None:  # its creation failed in the background: never written
+                self._ended(status, error)
+                raise problem
+            try:  # written already (its first flush): ended as any run
+                self._backend.end_run(self.id, status, error=error, metrics=points)
+            except BaseException:
+                self._flusher.give_back(self.id, points)
+                raise
+            self._ended(status, error)
+            return
+        pending.status, pending.error = status, error
+        try:
+            pending.write(self._backend, points)
+        except BaseException:  # the background writer retries it, ended
+            self._flusher.give_back(self.id, points, pending)
+            raise
+        self._ended(status, error)
+        if problem is not None:
+            raise problem
+
+    def _ended(self, status: str, error: str | None) -> None:
+        self._record.status, self._record.error = status, error
+        self._record.ended_at = time.time_ns() // 1_000_000  # about; `info` reads it
+        for callback in self._on_end:
+            callback(self)
 
     def __enter__(self) -> Run:
         return self

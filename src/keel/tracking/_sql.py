@@ -32,8 +32,11 @@ from ._records import (
     decode_value,
 )
 from ._validate import (
+    MAX_NAME,
     check_artifact_name,
     check_key,
+    check_run_id,
+    check_started_at,
     check_text,
     check_text_limit,
     json_field,
@@ -44,7 +47,7 @@ __all__ = ["SqlTracking"]
 
 _EXTRA_COLUMNS = ("code", "environment")
 """Columns of runs that a search reads only when asked (``RunQuery.include``)."""
-MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
+MAX_KIND = 50  # width of run_artifacts.kind
 
 
 class SqlTracking:
@@ -82,29 +85,47 @@ class SqlTracking:
         code: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
         metrics: Sequence[MetricPoint] = (),
+        run_id: str | None = None,
+        started_at: int | None = None,
+        status: str = RunStatus.RUNNING,
+        error: str | None = None,
     ) -> RunRecord:
-        """Create a RUNNING run with its params, tags and first metric points in one write
-        transaction, and return it as written (nothing is read back)."""
+        """Create a run with its params, tags and first metric points in one write
+        transaction, and return it as written (nothing is read back).
+
+        The run is RUNNING unless ``status`` ends it (FINISHED, FAILED, KILLED, with
+        ``error``): a run known whole when it is first written (see ``deferred`` in
+        :meth:`keel.tracking.Tracker.start_run`) is then created ended, in that one
+        transaction. ``run_id`` (an id from :func:`keel.store.new_id`, which the caller
+        made) and ``started_at`` (ms) are for such a run, whose id and start came before
+        its write; an id already taken is refused.
+        """
         check_key("experiment", experiment, MAX_NAME)
         if name is not None:
             check_key("run", name, MAX_NAME)
         if parent_id is not None:
             check_text("parent run id", parent_id)
+        now = now_ms()
+        chosen = run_id is not None
+        run_id = check_run_id(run_id) if chosen else new_id()
+        started_at = now if started_at is None else check_started_at(started_at, now)
+        ended_at = self._checked_end(status, error, now)
         params, tags = text_values("param", params), text_values("tag", tags)
         limit = self._max_field_bytes
         code = self._json_fields.checked("code", code, limit)
         environment = self._json_fields.checked("environment", environment, limit)
         project_id = self.store.project_id(self.project)
-        run_id, now = new_id(), now_ms()
         points = checked_points(metrics)
         record = RunRecord(
             id=run_id,
             experiment=experiment,
             experiment_id="",
             name=name or random_run_name(),
-            status=RunStatus.RUNNING,
+            status=status,
             created_at=now,
-            started_at=now,
+            started_at=started_at,
+            ended_at=ended_at,
+            error=error,
             parent_id=parent_id,
             params=dict(params),
             tags=dict(tags),
@@ -116,17 +137,19 @@ class SqlTracking:
             record.experiment_id = self._live_experiment_id(conn, project_id, experiment)
             if parent_id is not None:
                 self._require_run(conn, parent_id, project_id)
-            _statements.run(
+            self._insert_run(
                 conn,
-                "insert_run",
+                chosen,
                 (
                     run_id,
                     record.experiment_id,
                     parent_id,
                     record.name,
-                    RunStatus.RUNNING,
+                    status,
                     now,
-                    now,
+                    started_at,
+                    ended_at,
+                    error,
                     now,
                     _json_text(code),
                     _json_text(environment),
@@ -139,6 +162,19 @@ class SqlTracking:
             write_points(conn, run_id, points)
         self._remember(run_id)
         return record  # what was written, as get_run would read it back
+
+    def _insert_run(self, conn: sa.Connection, chosen: bool, row: tuple[Any, ...]) -> None:
+        """Insert a run's row; an id the caller chose that is taken is AlreadyExists (its
+        experiment and parent were found in this transaction: the id is what clashes)."""
+        try:
+            _statements.run(conn, "insert_run", row)
+        except sa.exc.IntegrityError as exc:
+            if not chosen:
+                raise
+            raise AlreadyExists(
+                f"A run with id {row[0]} already exists; nothing was written. A deferred "
+                "run's id is new_id()'s: create it once."
+            ) from exc
 
     def _live_experiment_id(self, conn: sa.Connection, project_id: str, name: str) -> str:
         """The id of experiment ``name`` (created if new); a deleted one is refused."""
@@ -194,15 +230,29 @@ class SqlTracking:
                 f"{did_you_mean(str(status).upper(), RunStatus.ENDED)} To resume a run, set "
                 "its status to RUNNING."
             )
-        if error is not None:
-            if not isinstance(error, str):
-                raise InvalidInput(f"A run's error must be text. Got {type(error).__name__}.")
-            check_text_limit("run's error text", error, self._max_field_bytes)
+        now = now_ms()
+        self._checked_end(status, error, now)
         points = checked_points(metrics)
         project_id = self._read_project_id()
         with self.store.write() as conn:
-            self._update(conn, run_id, project_id, "end", (status, now_ms(), error))
+            self._update(conn, run_id, project_id, "end", (status, now, error))
             write_points(conn, str(run_id), points)
+
+    def _checked_end(self, status: str, error: str | None, now: int) -> int | None:
+        """When a run written as ``status`` ended (None while RUNNING), after checking
+        ``status`` and ``error``; a RUNNING run has no error."""
+        if status not in RunStatus.ALL:
+            raise InvalidInput(
+                f"Run status {status!r} is not one of {', '.join(RunStatus.ALL)}."
+                f"{did_you_mean(str(status).upper(), RunStatus.ALL)}"
+            )
+        if error is not None:
+            if not isinstance(error, str):
+                raise InvalidInput(f"A run's error must be text. Got {type(error).__name__}.")
+            if status == RunStatus.RUNNING:
+                raise InvalidInput("A RUNNING run has no error; give it with the run's end.")
+            check_text_limit("run's error text", error, self._max_field_bytes)
+        return None if status == RunStatus.RUNNING else now
 
     # -- logging ------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ _SQL: dict[str, str] = {
     "experiment": "SELECT id, deleted_at FROM experiments WHERE project_id = ? AND name = ?",
     "insert_run": (
         "INSERT INTO runs (id, experiment_id, parent_id, name, status, created_at, "
-        "started_at, heartbeat_at, code, environment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "started_at, ended_at, error, heartbeat_at, code, environment) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "insert_param": "INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)",
     "insert_tag": "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)",
@@ -63,8 +64,8 @@ for _name in ("end", "beat"):  # for a run not known to be in the service's proj
 _POSTGRES = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
 _POSTGRES["insert_run"] = (  # the JSON columns take text cast to json
     "INSERT INTO runs (id, experiment_id, parent_id, name, status, created_at, "
-    "started_at, heartbeat_at, code, environment) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::json, %s::json)"
+    "started_at, ended_at, error, heartbeat_at, code, environment) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::json, %s::json)"
 )
 # the params, tags and latest metrics of listed runs (a search's page): the ids as one
 # parameter, a JSON array on SQLite and an array on PostgreSQL (see :func:`id_list`), so no

@@ -21,8 +21,12 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_JSON_DEPTH",
+    "MAX_NAME",
+    "CheckedText",
     "check_artifact_name",
     "check_key",
+    "check_run_id",
+    "check_started_at",
     "check_step",
     "check_text",
     "check_text_limit",
@@ -34,6 +38,8 @@ __all__ = [
 ]
 
 MAX_KEY = 250
+MAX_NAME = 200
+"""Widest experiment or run name (experiments.name, runs.name)."""
 MAX_VALUE = 8000
 MAX_JSON_DEPTH = 32
 """Deepest nesting of a run's ``code`` or ``environment`` (captured ones are 3 deep)."""
@@ -58,6 +64,37 @@ def _show(value: object) -> str:
     return f"{value!r:.60}"
 
 
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+_CLOCK_SKEW_MS = 24 * 3600 * 1000
+"""How far after the store's clock a client may say its run started (another host)."""
+
+
+def check_run_id(run_id: object) -> str:
+    """A run id chosen by the client (a deferred run): 32 lowercase hex characters, as
+    :func:`keel.store.new_id` makes them."""
+    if type(run_id) is not str or not _RUN_ID.fullmatch(run_id):
+        raise InvalidInput(
+            f"A run id is 32 lowercase hex characters, as keel.store.new_id() makes them. "
+            f"Got {_show(run_id)}."
+        )
+    return run_id
+
+
+def check_started_at(started_at: object, now: int) -> int:
+    """When a run started, in ms since the epoch: not negative, and not later than
+    ``now`` (the store's clock) by more than a day of clock skew."""
+    if (
+        isinstance(started_at, bool)
+        or not isinstance(started_at, numbers.Integral)
+        or not 0 <= started_at <= now + _CLOCK_SKEW_MS
+    ):
+        raise InvalidInput(
+            "A run's start time is an integer number of milliseconds since the epoch, not "
+            f"in the future. Got {_show(started_at)}."
+        )
+    return int(started_at)
+
+
 def check_text(what: str, text: str) -> str:
     """Refuse text that a database cannot store unchanged (NUL, lone surrogates)."""
     problem = _text_problem(text)
@@ -78,7 +115,9 @@ def check_key(kind: str, key: object, max_length: int = MAX_KEY) -> str:
             f"The {kind} name {key[:60]!r} ({len(key)} characters) must be at most {max_length} "
             "characters, without leading or trailing spaces. Use a shorter name."
         )
-    return check_text(f"{kind} name", key)
+    if _text_problem(key):  # the message is built only for a problem
+        check_text(f"{kind} name", key)
+    return key
 
 
 def check_text_limit(what: str, text: str, limit: int) -> str:
@@ -147,15 +186,25 @@ def check_timestamp(key: str, timestamp: object) -> int:
     return int(timestamp)
 
 
+class CheckedText(dict):
+    """Params or tags that :func:`text_values` has checked and turned into text; given to
+    it again (a deferred run's, on their way to the store in the same process), they are
+    taken as they are. Only :func:`text_values` makes them."""
+
+    __slots__ = ()
+
+
 def text_values(kind: str, values: Mapping[str, Any] | None) -> dict[str, str]:
     """Params or tags as text; None and oversized values are refused."""
     if values is None:
-        return {}
+        return CheckedText()
+    if type(values) is CheckedText:
+        return values
     if not isinstance(values, Mapping):
         raise InvalidInput(
             f"{kind.capitalize()}s must be a mapping of names to values. Got {values!r:.80}."
         )
-    out: dict[str, str] = {}
+    out: dict[str, str] = CheckedText()
     for key, value in values.items():
         check_key(kind, key)
         if value is None:
@@ -168,7 +217,9 @@ def text_values(kind: str, values: Mapping[str, Any] | None) -> dict[str, str]:
                 f"The {kind} {key!r} is {len(text)} characters long; the limit is {MAX_VALUE}. "
                 "Log large values as an artifact."
             )
-        out[key] = check_text(f"value of {kind} {key!r}", text)
+        if _text_problem(text):
+            check_text(f"value of {kind} {key!r}", text)
+        out[key] = text
     return out
 
 

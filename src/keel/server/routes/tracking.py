@@ -33,8 +33,24 @@ router = APIRouter(prefix="/projects/{project}", tags=["tracking"], responses=PR
 READ, WRITE = Depends(require("reader")), Depends(require("writer"))
 
 
+_SERVICES_KEPT = 256
+"""Projects whose tracking service a server keeps between requests."""
+
+
 def _tracking(request: Request, project: str) -> SqlTracking:
-    return SqlTracking(request.app.state.store, project=project)
+    """The project's tracking service, kept between requests: what it remembers (the
+    runs known to be in the project, the last code and environment checked) spares each
+    run's end a project check and each run's creation a walk of its captured JSON."""
+    state = request.app.state
+    services: dict[str, SqlTracking] | None = getattr(state, "tracking_services", None)
+    if services is None:
+        services = state.tracking_services = {}
+    service = services.get(project)
+    if service is None or service.store is not state.store:
+        if len(services) >= _SERVICES_KEPT:
+            services.clear()
+        service = services[project] = SqlTracking(state.store, project=project)
+    return service
 
 
 class RunCreate(BaseModel):
@@ -50,6 +66,20 @@ class RunCreate(BaseModel):
         description="First metric points, as [key, value, step, timestamp_ms], written with "
         "the run in one transaction.",
     )
+    id: str | None = Field(
+        None,
+        description="The run's id, chosen by the client (32 lowercase hex characters) for a "
+        "run it held back until it knew it whole; default: a new one.",
+    )
+    started_at: int | None = Field(
+        None, description="When the run started, in ms since the epoch; default: now."
+    )
+    status: Literal["RUNNING", "FINISHED", "FAILED", "KILLED"] = Field(
+        "RUNNING",
+        description="FINISHED, FAILED or KILLED create the run ended, with everything above, "
+        "in one transaction: it is never seen half written.",
+    )
+    error: str | None = Field(None, description="Why an ended run failed.")
 
 
 class RunStatusUpdate(BaseModel):
@@ -144,7 +174,8 @@ RUN_LINKS = {
 def create_run(
     project: str, body: RunCreate, request: Request, caller: TokenInfo = WRITE
 ) -> JSONResponse:
-    """Create a RUNNING run (and its experiment, if new), tagged with the token's name."""
+    """Create a run (and its experiment, if new), tagged with the token's name: RUNNING, or
+    ended if the body gives an ended status (a whole run in one request and transaction)."""
     record = _tracking(request, project).create_run(
         body.experiment,
         name=body.name,
@@ -154,6 +185,10 @@ def create_run(
         code=body.code,
         environment=body.environment,
         metrics=body.metrics,
+        run_id=body.id,
+        started_at=body.started_at,
+        status=body.status,
+        error=body.error,
     )
     return JSONResponse(record.to_dict(), status_code=201)
 
