@@ -124,3 +124,31 @@ def test_objects_are_grouped_by_what_the_server_takes() -> None:
     # one that takes 8 MiB batches: objects up to 8 MiB go together
     assert [len(g) for g in _http._groups(items, 8 * MiB)] == [3]
     assert [len(g) for g in _http._groups(items, 6 * MiB)] == [1, 2]
+
+
+def test_a_batch_cut_off_after_whole_objects_leaves_no_file(served: Served) -> None:
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    # the first object arrives whole (written to its temporary file), the second half
+    pairs = [(_digest(b), b) for b in (os.urandom(1_500_000), os.urandom(1_500_000))]
+    body = frame(pairs)
+    url = urlsplit(served.url)
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(
+            f"POST {API}/batch HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: {served.headers('writer')['Authorization']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[: len(body) * 3 // 4]
+        )
+        backing = LocalObjectStore(served.config.objects, fsync=False)
+        deadline = time.monotonic() + 10
+        while not backing.stale_temporaries() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert backing.stale_temporaries()  # written as it arrived, not held in memory
+    deadline = time.monotonic() + 10
+    while backing.stale_temporaries() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backing.stale_temporaries() == []
+    assert list(backing.digests()) == []  # not even the object that arrived whole
