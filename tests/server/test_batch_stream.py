@@ -152,3 +152,41 @@ def test_a_batch_cut_off_after_whole_objects_leaves_no_file(served: Served) -> N
         time.sleep(0.05)
     assert backing.stale_temporaries() == []
     assert list(backing.digests()) == []  # not even the object that arrived whole
+
+
+def test_a_server_that_refuses_a_large_batch_gets_small_ones(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.server.routes import objects as routes
+
+    # a server that says it takes 64 MiB batches but refuses any over 4 MiB
+    monkeypatch.setattr(
+        routes,
+        "_batch_limit",
+        lambda request: 64 * MiB if request.url.path.endswith("/missing") else 4 * MiB,
+    )
+    folder = tmp_path / "data"
+    folder.mkdir()
+    blobs = [os.urandom(2 * MiB + i) for i in range(4)] + [os.urandom(5000 + i) for i in range(5)]
+    files = []
+    for i, blob in enumerate(blobs):
+        files.append(folder / f"f{i:02d}.bin")
+        files[-1].write_bytes(blob)
+    store = HttpObjectStore(served.url, token=served.tokens["writer"], remember_files=False)
+    sent: list[tuple[str, str, int]] = []
+    store.client.http.event_hooks["response"].append(
+        lambda response: sent.append(
+            (response.request.method, response.request.url.path, response.status_code)
+        )
+    )
+    try:
+        assert store.put_many(files, workers=1) == [_digest(b) for b in blobs]
+        assert store._batch_bytes == _http.BATCH_BYTES  # not believed again
+        assert store.put_many([os.urandom(2 * MiB)], workers=1)
+    finally:
+        store.close()
+    assert ("POST", f"{API}/batch", 413) in sent
+    # then as to a server that said nothing: a 2 MiB object goes alone, with a PUT
+    assert sent[-1][0::2] == ("PUT", 201)
+    backing = LocalObjectStore(served.config.objects, fsync=False)
+    assert all(backing.read_bytes(_digest(b)) == b for b in blobs)

@@ -119,6 +119,7 @@ class HttpObjectStore(ObjectStore):
         self._batches = True  # until the server turns a batch away
         self._fetches = True  # until the server turns a fetch away
         self._batch_bytes = BATCH_BYTES  # until the server says it takes more
+        self._batch_refused = False  # a large batch was refused: the server is not believed
         self.remember_files = remember_files
 
     def close(self) -> None:
@@ -139,7 +140,7 @@ class HttpObjectStore(ObjectStore):
     def _learn_batch_bytes(self, said: str | None) -> None:
         """Send batches as large as the server says it takes (up to
         :data:`STREAM_BATCH_BYTES`, with room for framing), once it says so."""
-        if said and said.isdigit() and self._batches:
+        if said and said.isdigit() and self._batches and not self._batch_refused:
             room = int(said) - BATCH_OBJECTS * 100
             self._batch_bytes = max(BATCH_BYTES, min(STREAM_BATCH_BYTES, room))
 
@@ -231,6 +232,7 @@ class HttpObjectStore(ObjectStore):
             )
         except (NotFound, PayloadTooLarge):
             if self._batch_bytes > BATCH_BYTES:  # took less than it said: batches as before
+                self._batch_refused = True
                 self._batch_bytes = BATCH_BYTES
                 for smaller in _groups(group, BATCH_BYTES):
                     self._send_group(smaller)
