@@ -85,13 +85,28 @@ def test_batches_have_bounds_and_need_a_writer(served: Served) -> None:
     answer = _batch(served, many)
     assert answer.status_code == 422
     assert f"more than {BATCH_OBJECTS} objects" in answer.json()["message"]
-    big = os.urandom(5 * 1024 * 1024)  # above the default 4 MiB request limit
-    assert _batch(served, frame([(_digest(big), big)])).status_code == 413
     assert "is empty" in _batch(served, b"").json()["message"]
     small = frame([(_digest(b"r"), b"r")])
     assert _batch(served, small, role="reader").status_code == 403
     assert httpx.post(f"{served.url}{API}/batch", content=small).status_code == 401
     assert list(_backing(served).digests()) == []
+    # local objects: a batch is written as it arrives, so it may be as large as an upload
+    # (KEEL_MAX_UPLOAD_MB), not only a request (4 MiB); /missing says how large
+    limit = served.config.max_upload_mb * 1024 * 1024
+    asked = httpx.post(f"{served.url}{API}/missing", json=[], headers=served.headers("writer"))
+    assert asked.headers["X-Keel-Batch-Bytes"] == str(limit)
+    big = os.urandom(5 * 1024 * 1024)
+    assert _batch(served, frame([(_digest(big), big)])).status_code == 201
+    assert _backing(served).read_bytes(_digest(big)) == big
+    url = urlsplit(served.url)
+    with socket.create_connection((url.hostname, url.port)) as sock:  # over: refused unread
+        sock.sendall(
+            f"POST {API}/batch HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: {served.headers('writer')['Authorization']}\r\n"
+            f"Content-Length: {limit + 1}\r\n\r\n".encode()
+        )
+        with sock.makefile("rb") as answer_stream:
+            assert b" 413 " in answer_stream.readline()
 
 
 def test_a_batch_cut_off_in_transit_stores_nothing_and_the_next_push_works(

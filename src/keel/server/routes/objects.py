@@ -26,8 +26,14 @@ from keel.errors import (
 )
 from keel.store.objects import MISSING_BATCH, LocalObjectStore, ObjectStore, check_digest
 from keel.store.objects._hashing import DIGEST_RE, hash_bytes
-from keel.store.objects._http_batch import BATCH_OBJECTS, header, parse_batch
+from keel.store.objects._http_batch import (
+    BATCH_BYTES_HEADER,
+    BATCH_OBJECTS,
+    header,
+    parse_batch,
+)
 
+from .._batch_upload import BatchFeed, receive_batch
 from .._body_limit import streams_body
 from .._json import JSONResponse
 from .._upload import CheckedBody
@@ -74,7 +80,9 @@ def missing(
                 f"{value[:80]!r} is not an object digest. Expected 64 lowercase hex characters "
                 "(a blake3 digest); fix or drop it and send the list again."
             )
-    return JSONResponse(objects.freshen(digests))
+    # how large a batch this server takes, so that a client sends as large ones as it may
+    headers = {BATCH_BYTES_HEADER: str(_batch_limit(request))}
+    return JSONResponse(objects.freshen(digests), headers=headers)
 
 
 @router.post(
@@ -85,7 +93,9 @@ def missing(
     responses=errors({413: "The body is larger than KEEL_MAX_REQUEST_MB."}),
     openapi_extra=raw_body(
         "Several objects, each as an ASCII line '<digest> <size>' and a newline, then its "
-        f"<size> bytes; at most {BATCH_OBJECTS} objects and KEEL_MAX_REQUEST_MB in all.",
+        f"<size> bytes; at most {BATCH_OBJECTS} objects, and in all at most the bytes the "
+        f"{BATCH_BYTES_HEADER} header of POST /objects/missing gives (KEEL_MAX_UPLOAD_MB "
+        "with local objects, else KEEL_MAX_REQUEST_MB).",
         headers=False,
     ),
 )
@@ -95,12 +105,29 @@ async def put_batch(request: Request) -> JSONResponse:
 
     Every object is checked against its digest before any is stored; one that does not
     match, a malformed or cut-off body stores nothing. A push of many small files sends
-    them this way, so each costs a few bytes of framing rather than a request.
+    them this way, so each costs a few bytes of framing rather than a request. With local
+    objects the body is hashed and written as it arrives (up to KEEL_MAX_UPLOAD_MB) and
+    the whole batch is flushed to disk once; otherwise it is held whole (up to
+    KEEL_MAX_REQUEST_MB).
     """
-    limit = request.app.state.max_request
+    objects = _objects(request)
+    limit = _batch_limit(request)
     declared = _content_length(request)
     if declared is not None and declared > limit:
         raise PayloadTooLarge(_batch_too_large(declared, limit))
+    if isinstance(objects, LocalObjectStore):
+        # read, hashed and written piece by piece in one pass: memory does not grow with
+        # the body, so a batch may be as large as an upload
+        feed = BatchFeed(
+            request.stream(),
+            declared=declared,
+            limit=limit,
+            too_large=lambda size: _batch_too_large(size, limit),
+        )
+        async with _batch_turns(request):
+            stored = await run_in_threadpool(receive_batch, objects, feed)
+        answer = [{"digest": d, "size": size} for d, size in stored]
+        return JSONResponse({"stored": answer}, status_code=201)
     # each batch is held whole until it is checked: at most BATCHES_IN_FLIGHT at once, so
     # many clients pushing together wait for a turn instead of growing the server
     async with _batch_turns(request):
@@ -110,6 +137,15 @@ async def put_batch(request: Request) -> JSONResponse:
         await run_in_threadpool(_store_batch, _objects(request), items)
     answer = [{"digest": d, "size": len(data)} for d, data in items.items()]
     return JSONResponse({"stored": answer}, status_code=201)
+
+
+def _batch_limit(request: Request) -> int:
+    """Most bytes of one batch body: an upload's limit where the store takes the body as
+    it arrives (local objects), else the request limit (the body is held whole)."""
+    state = request.app.state
+    if isinstance(_objects(request), LocalObjectStore):
+        return max(state.max_request, state.max_upload)
+    return state.max_request
 
 
 def _batch_turns(request: Request) -> anyio.Semaphore:
@@ -144,8 +180,8 @@ async def _receive(request: Request, limit: int, declared: int | None) -> bytear
 def _batch_too_large(size: int, limit: int) -> str:
     return (
         f"The batch body ({size} bytes or more) is larger than this server's limit of "
-        f"{limit // 2**20} MiB per request. Send fewer objects per batch, or raise "
-        "KEEL_MAX_REQUEST_MB on the server."
+        f"{limit // 2**20} MiB per batch. Send fewer objects per batch, or raise "
+        "KEEL_MAX_UPLOAD_MB (local objects) or KEEL_MAX_REQUEST_MB on the server."
     )
 
 

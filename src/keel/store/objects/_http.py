@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from keel.errors import (
     IntegrityError,
     NotFound,
@@ -26,7 +28,7 @@ from keel.errors import (
 
 from ._base import ObjectStore, Source, as_stream
 from ._hashing import CHUNK_SIZE, check_digest, chunks, hash_bytes, new_hasher
-from ._http_batch import BATCH_OBJECTS, frame
+from ._http_batch import BATCH_BYTES_HEADER, BATCH_OBJECTS, header
 
 __all__ = ["MISSING_BATCH", "HttpObjectStore"]
 
@@ -39,7 +41,13 @@ SEND_CHUNK = 1024 * 1024
 BATCH_OBJECT_MAX = 1024 * 1024
 """Objects up to this size travel in batches (``POST /objects/batch``), larger ones alone."""
 BATCH_BYTES = 3 * 1024 * 1024
-"""Most bytes of one batch: below the server's default request limit (4 MiB)."""
+"""Most bytes of one batch for a server that does not say how large a batch it takes:
+below the default request limit (4 MiB)."""
+STREAM_BATCH_BYTES = 8 * 1024 * 1024
+"""Most bytes of one batch (objects of any size up to it) for a server whose answer to
+``/objects/missing`` says it takes more (it writes a batch as it arrives): a push of
+large files then costs a request and a flush of the server's disk per 8 MiB, not per
+object."""
 PIPELINE_BYTES = 32 * 1024 * 1024
 """Newly hashed bytes after which a push asks the server which it lacks and sends them,
 while it hashes the rest."""
@@ -110,6 +118,8 @@ class HttpObjectStore(ObjectStore):
         self.client = RemoteClient(self.url, token=token, timeout=timeout)
         self._batches = True  # until the server turns a batch away
         self._fetches = True  # until the server turns a fetch away
+        self._batch_bytes = BATCH_BYTES  # until the server says it takes more
+        self._batch_refused = False  # a large batch was refused: the server is not believed
         self.remember_files = remember_files
 
     def close(self) -> None:
@@ -122,13 +132,22 @@ class HttpObjectStore(ObjectStore):
         lacking: list[str] = []
         for i in range(0, len(wanted), MISSING_BATCH):
             batch = wanted[i : i + MISSING_BATCH]
-            lacking += self.client.json("POST", f"{API}/missing", json=batch)
+            response = self.client.request("POST", f"{API}/missing", json=batch)
+            lacking += orjson.loads(response.content)
+            self._learn_batch_bytes(response.headers.get(BATCH_BYTES_HEADER))
         return lacking
 
     def freshen(self, digests: Iterable[str]) -> list[str]:
         """The digests the server does not store; the server refreshes the others' time
         as it answers (see :meth:`ObjectStore.freshen`)."""
         return self.missing(digests)
+
+    def _learn_batch_bytes(self, said: str | None) -> None:
+        """Send batches as large as the server says it takes (up to
+        :data:`STREAM_BATCH_BYTES`, with room for framing), once it says so."""
+        if said and said.isdigit() and self._batches and not self._batch_refused:
+            room = int(said) - BATCH_OBJECTS * 100
+            self._batch_bytes = max(BATCH_BYTES, min(STREAM_BATCH_BYTES, room))
 
     def put(self, source: Source) -> str:
         return self.put_many([source], workers=1)[0]
@@ -207,11 +226,22 @@ class HttpObjectStore(ObjectStore):
             for item in group:
                 self._send(item)
             return
-        body = frame([(item.digest, item.read()) for item in group])
-        headers = {"Content-Type": "application/octet-stream"}
+        heads = [header(item.digest, item.size) for item in group]
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(sum(len(h) + i.size for h, i in zip(heads, group, strict=True))),
+        }
         try:
-            self.client.request("POST", f"{API}/batch", content=body, headers=headers)
+            self.client.request(
+                "POST", f"{API}/batch", content=_batch_body(heads, group), headers=headers
+            )
         except (NotFound, PayloadTooLarge):
+            if self._batch_bytes > BATCH_BYTES:  # took less than it said: batches as before
+                self._batch_refused = True
+                self._batch_bytes = BATCH_BYTES
+                for smaller in _groups(group, BATCH_BYTES):
+                    self._send_group(smaller)
+                return
             # a server without the batch route, or with a request limit below BATCH_BYTES
             self._batches = False
             for item in group:
@@ -396,28 +426,38 @@ class HttpObjectStore(ObjectStore):
 class _Sender:
     """The sending half of :meth:`HttpObjectStore.put_many`: asks the server which of the
     staged objects offered it lacks and sends them on ``workers`` threads, each digest
-    once; leaving the block waits for every send and raises the first failure."""
+    once; leaving the block waits for every send and raises the first failure.
+
+    The asking runs on a thread of its own, one part after another, so the caller goes
+    on hashing (and offering) while the server answers, and the sending threads get the
+    next part as soon as the answer arrives.
+    """
 
     def __init__(self, store: HttpObjectStore, workers: int) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.store = store
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        self.asker = ThreadPoolExecutor(max_workers=1)
+        self.asks: list[Any] = []
         self.futures: list[Any] = []
         self.offered: set[str] = set()
 
     def offer(self, items: list[_Staged]) -> None:
         """Send those of ``items`` the server lacks (and not already on their way)."""
-        for future in self.futures:  # a send that failed stops the push now
+        for future in [*self.asks, *self.futures]:  # a failure stops the push now
             if future.done() and not future.cancelled() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
         new = [i for i in items if i.digest not in self.offered]
         if not new:
             return
+        self.offered.update(i.digest for i in new)
+        self.asks.append(self.asker.submit(self._ask_and_send, new))
+
+    def _ask_and_send(self, new: list[_Staged]) -> None:
         lacking = set(self.store.missing(i.digest for i in new))
         sends = {i.digest: i for i in new if i.digest in lacking}
-        self.offered.update(i.digest for i in new)
-        for group in _groups(list(sends.values())):
+        for group in _groups(list(sends.values()), self.store._batch_bytes):
             self.futures.append(self.pool.submit(self.store._send_group, group))
 
     def __enter__(self) -> _Sender:
@@ -426,14 +466,19 @@ class _Sender:
     def __exit__(self, kind: object, error: object, tb: object) -> None:
         try:
             if error is not None:
+                for future in self.asks:
+                    future.cancel()
+            self.asker.shutdown(wait=True)  # every part asked about: no more sends appear
+            if error is not None:
                 for future in self.futures:
                     future.cancel()
-            for future in self.futures:
+            for future in [*self.asks, *self.futures]:
                 if not future.cancelled():
                     exc = future.exception()
                     if exc is not None and error is None:
                         raise exc
         finally:
+            self.asker.shutdown(wait=True)
             self.pool.shutdown(wait=True)
 
 
@@ -529,18 +574,21 @@ def _known_files(url: str, paths: list[str]) -> Any:
         return None
 
 
-def _groups(items: list[_Staged]) -> list[list[_Staged]]:
+def _groups(items: list[_Staged], batch_bytes: int = BATCH_BYTES) -> list[list[_Staged]]:
     """Objects to send, grouped: each large one alone, small ones together in batches of
-    at most :data:`BATCH_BYTES` and :data:`BATCH_OBJECTS` (largest first, so the batches
-    come out even)."""
+    at most ``batch_bytes`` and :data:`BATCH_OBJECTS` (largest first, so the batches
+    come out even). Objects up to :data:`BATCH_OBJECT_MAX` are small, or up to
+    ``batch_bytes`` when it is above :data:`BATCH_BYTES` (a server that writes batches as
+    they arrive)."""
+    largest = BATCH_OBJECT_MAX if batch_bytes <= BATCH_BYTES else batch_bytes
     groups: list[list[_Staged]] = []
     batch: list[_Staged] = []
     size = 0
     for item in sorted(items, key=lambda i: i.size, reverse=True):
-        if item.size > BATCH_OBJECT_MAX:
+        if item.size > largest:
             groups.append([item])
             continue
-        if batch and (size + item.size > BATCH_BYTES or len(batch) == BATCH_OBJECTS):
+        if batch and (size + item.size > batch_bytes or len(batch) == BATCH_OBJECTS):
             groups.append(batch)
             batch, size = [], 0
         batch.append(item)
@@ -548,6 +596,18 @@ def _groups(items: list[_Staged]) -> list[list[_Staged]]:
     if batch:
         groups.append(batch)
     return groups
+
+
+def _batch_body(heads: list[bytes], group: list[_Staged]) -> Iterator[bytes]:
+    """A batch body piece by piece: each object's header line, then its bytes as read
+    (never the whole batch in memory)."""
+    for head, item in zip(heads, group, strict=True):
+        body = item.body()
+        if isinstance(body, bytes):
+            yield head + body
+            continue
+        yield head
+        yield from body
 
 
 def _map(fn: Any, items: list[Any], workers: int) -> Iterator[Any]:

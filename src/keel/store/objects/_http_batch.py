@@ -11,10 +11,13 @@ from keel.errors import InvalidInput
 
 from ._hashing import DIGEST_RE
 
-__all__ = ["BATCH_OBJECTS", "frame", "header", "parse_batch"]
+__all__ = ["BATCH_BYTES_HEADER", "BATCH_OBJECTS", "frame", "header", "parse_batch"]
 
 BATCH_OBJECTS = 1000
 """Most objects one batch may hold."""
+BATCH_BYTES_HEADER = "X-Keel-Batch-Bytes"
+"""The header of a ``POST /objects/missing`` answer giving the most bytes of one batch
+body the server takes (a server without it takes the request limit, 4 MiB by default)."""
 _HEADER_MAX = 64 + 1 + 20 + 1
 
 

@@ -170,6 +170,74 @@ class LocalObjectStore(ObjectStore):
             packer.discard()
         return [digest for _, digest, _ in staged]
 
+    # -- objects written and verified by the caller (the server's batch uploads) ------
+
+    def staging_path(self) -> str:
+        """A new temporary file name inside the store, for :meth:`publish_staged`."""
+        return str(self._tmp_path())
+
+    def publish_staged(
+        self, files: dict[str, str], small: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        """Make objects the caller has written and checked itself durable and visible,
+        with two flushes of the store's filesystem for all of them, as :meth:`put_many`.
+
+        ``files`` maps each digest to a temporary file from :meth:`staging_path`, written
+        but not flushed; ``small`` holds ``(digest, bytes)`` of small objects (packed when
+        there are many). The digests are trusted, as :meth:`put`'s ``digest``: the caller
+        hashed these very bytes as it wrote them (the server's batch route). The
+        temporaries are renamed into place or removed, whatever happens; nothing is
+        named before its bytes are durable.
+        """
+        with self._writing():
+            packer = _Packer(self)
+            staged: list[Staged] = [(tmp, digest, None) for digest, tmp in files.items()]
+            try:
+                if small:
+                    self._packs.refresh()  # once, as put_many does
+                    staged += [self._stage_small(d, data, packer) for d, data in small]
+            except BaseException:
+                for tmp, _, _ in staged:
+                    if tmp is not None:
+                        _unlink(tmp)
+                packer.discard()
+                raise
+            self._publish_staged(staged, packer)
+
+    def _publish_staged(self, staged: list[Staged], packer: _Packer) -> None:
+        """The durable publication of :meth:`publish_staged` (the steps of ``put_many``)."""
+        published = 0
+        loose: dict[str, str] = {}
+        touched: set[str] = set()
+        try:
+            packs, few = packer.finish()
+            for digest, data in few:
+                loose[digest] = self._stage_bytes(data, digest)[0]  # type: ignore[assignment]
+            wrote = bool(packs or loose) or any(tmp for tmp, _, _ in staged)
+            if self.fsync and wrote:
+                syncfs(self.url)
+            self._publish_packs(packs)
+            renamed = False
+            for tmp, digest, data in staged:
+                if tmp is None and digest in loose:
+                    tmp = loose.pop(digest)
+                if tmp is not None:
+                    renamed = True
+                    if not self._publish(tmp, digest, sync=False):
+                        os.unlink(tmp)
+                elif data is not None:
+                    renamed = self._keep_existing(digest, data, touched) or renamed
+                published += 1
+            if self.fsync and renamed:
+                syncfs(self.url)
+        finally:
+            for tmp, _, _ in staged[published:]:
+                if tmp is not None:
+                    _unlink(tmp)
+            for tmp in loose.values():
+                _unlink(tmp)
+            packer.discard()
+
     def _stage_batch(
         self, sources: list[tuple[Source, str | None]], packer: _Packer
     ) -> list[Staged]:
