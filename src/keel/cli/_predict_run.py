@@ -85,7 +85,7 @@ def run_predict(
 
     from ._gc import ProcessGc
     from ._main import ends_with_command
-    from ._output import console, esc, print_json
+    from ._output import console, print_json
 
     collector = ProcessGc(ends_with_command())
     collector.pause()  # until the first batch is scored: the imports and the model's load
@@ -140,13 +140,24 @@ def run_predict(
     }
     if json:
         print_json(summary)
-        return
+    else:
+        _print_summary(summary, version.ref, seconds)
+    if collector.active:  # this process ends with the command: skip the modules' teardown
+        from ._gc import end_process
+
+        end_process(0)
+
+
+def _print_summary(summary: dict, ref: str, seconds: float) -> None:
+    from ._output import console, esc
+
+    rows = summary["rows"]
     console.print(
         f"scored [bold]{rows:,}[/] rows of {esc(summary['input'])} with "
         f"{esc(summary['model'])} in {seconds:.2f} s "
         f"({summary['rows_per_second'] or 0:,} rows/s, {esc(summary['engine'])})"
     )
-    console.print(f"predictions: [bold]{esc(version.ref)}[/]")
+    console.print(f"predictions: [bold]{esc(ref)}[/]")
     console.print(f"[dim]peak memory of this process: {summary['peak_memory_mib']:,.0f} MiB[/]")
 
 
