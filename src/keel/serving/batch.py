@@ -18,6 +18,9 @@ input's hash checked beside the reading (:mod:`._batch_source`), labels read off
 probabilities (:mod:`._batch_labels`), float outputs sorted for the profile as they are
 written (:mod:`._batch_presort`) and BLAS held to the cores left over
 (:mod:`._batch_blas`).
+The reading (and the input's hashing) starts before the model is loaded, over the columns
+the model version's record names (:mod:`._batch_early`), and is used only if the loaded
+model's plan reads the same.
 With Ray (``ray=True``, or ``KEEL_RAY_ADDRESS`` set) the rows are split into slices
 scored by tasks on the cluster, each writing its own parts; the parts are then combined
 in order into one version (see :mod:`keel.serving._batch_ray`).
