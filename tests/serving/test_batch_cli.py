@@ -54,3 +54,57 @@ def test_keel_predict_prints_a_summary_or_json_and_refuses_bad_input(tmp_path: P
 
     usage = run_keel("predict", "credit", "applications", "--batch-rows", "many", cwd=tmp_path)
     assert usage.returncode == 2
+
+
+def test_plain_forms_of_keel_predict_skip_typer_and_the_rest_go_to_it() -> None:
+    from keel.cli._fast import plain_command
+
+    refs_and_options = ["-o", "scores", "credit@champion", "--keep", "id", "applications:v2"]
+    more = ["--batch-rows=1000", "--keep=region", "--json", "--trust"]
+    command = plain_command(["predict", *refs_and_options, *more])
+    assert command is not None
+    assert command.args == ("credit@champion", "applications:v2")
+    assert command.keywords == {
+        "output": "scores",
+        "batch_rows": 1_000,
+        "keep": ["id", "region"],
+        "ray": False,
+        "trust": True,
+        "json": True,
+    }
+    defaults = plain_command(["predict", "credit", "applications"])
+    assert defaults is not None
+    assert defaults.keywords["batch_rows"] == 65_536
+    assert defaults.keywords["output"] is None
+    for argv in (
+        ["predict", "credit"],  # a reference missing
+        ["predict", "credit", "applications", "more"],
+        ["predict", "credit", "applications", "--help"],
+        ["predict", "--debug", "credit", "applications"],
+        ["predict", "credit", "applications", "--batch-rows", "many"],
+        ["predict", "credit", "applications", "--batch-rows", "1_000"],
+        ["predict", "credit", "applications", "--output"],  # no value
+        ["predict", "credit", "applications", "-o", "--json"],
+        ["predict", "credit", "applications", "--json=yes"],
+        ["predict", "credit", "applications", "--", "x"],
+    ):
+        assert plain_command(argv) is None, argv
+
+
+def test_keel_predict_without_typer_scores_as_the_typer_command_does(tmp_path: Path) -> None:
+    assert run_keel("init", cwd=tmp_path).returncode == 0
+    run_python(SETUP, cwd=tmp_path)
+    plain = run_keel("predict", "credit", "applications", "--json", "-o", "a", cwd=tmp_path)
+    # --debug is not a plain form: the typer app runs this one
+    typed = run_keel(
+        "--debug", "predict", "credit", "applications", "--json", "-o", "b", cwd=tmp_path
+    )
+    assert plain.returncode == typed.returncode == 0, plain.stderr + typed.stderr
+    one, two = json.loads(plain.stdout), json.loads(typed.stdout)
+    assert (one["output"], two["output"]) == ("a:v1", "b:v1")
+    assert one["version"]["schema"] == two["version"]["schema"]
+    assert one["version"]["manifest_digest"] == two["version"]["manifest_digest"]
+    missing = run_keel("predict", "credit", "nosuch", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error:")
+    assert "Traceback" not in missing.stderr

@@ -20,7 +20,12 @@ __all__ = ["plain_command"]
 
 def plain_command(argv: list[str]) -> Callable[[], int | None] | None:
     """The command ``argv`` (``sys.argv[1:]``) asks for, ready to call, when it is a plain
-    ``data status`` or ``data add``; None for everything else."""
+    ``data status`` or ``data add`` (or ``predict``, see :mod:`._predict_run`); None for
+    everything else."""
+    if argv and argv[0] == "predict":
+        from ._predict_run import plain_predict
+
+        return plain_predict(argv[1:])
     if len(argv) < 2 or argv[0] != "data":
         return None
     if argv[1] == "status":

@@ -18,6 +18,9 @@ input's hash checked beside the reading (:mod:`._batch_source`), labels read off
 probabilities (:mod:`._batch_labels`), float outputs sorted for the profile as they are
 written (:mod:`._batch_presort`) and BLAS held to the cores left over
 (:mod:`._batch_blas`).
+The reading (and the input's hashing) starts before the model is loaded, over the columns
+the model version's record names (:mod:`._batch_early`), and is used only if the loaded
+model's plan reads the same.
 With Ray (``ray=True``, or ``KEEL_RAY_ADDRESS`` set) the rows are split into slices
 scored by tasks on the cluster, each writing its own parts; the parts are then combined
 in order into one version (see :mod:`keel.serving._batch_ray`).
@@ -38,6 +41,7 @@ from keel._plural import plural
 from keel.errors import ConfigError, InvalidInput, KeelError
 
 from ._batch_blas import blas_threads_for_scoring
+from ._batch_early import EarlyReading, recorded_inputs, start_reading
 from ._batch_labels import proba_labels
 from ._batch_prefetch import prefetched
 from ._batch_presort import PartRows
@@ -166,17 +170,25 @@ def predict_dataset(
     version = models.get(model_ref)
     name = output if output is not None else f"{version.model[:188]}-predictions"
     datasets.check_name_free(name)
-    loaded = models.load(version, trust=trust)
-    plan = _plan(loaded, version, source, keep, batch_rows, trust)
     use_ray = ray if ray is not None else bool(client.config.ray_address)
     manifest = datasets.manifest(source)
-    if use_ray:
-        from ._batch_ray import score_on_ray
+    early = None
+    if not use_ray and (inputs := recorded_inputs(version, source, keep)) is not None:
+        # read (and hash) the input on the other core while the model loads
+        early = start_reading(client.objects, manifest, inputs, batch_rows, _read_columns)
+    try:
+        loaded = models.load(version, trust=trust)
+        plan = _plan(loaded, version, source, keep, batch_rows, trust)
+        if use_ray:
+            from ._batch_ray import score_on_ray
 
-        digests = score_on_ray(client.config, plan, manifest, progress)
-        prepared = prepare_parts(client.objects, digests)
-    else:
-        prepared = _score_here(client.objects, loaded, plan, manifest, progress)
+            digests = score_on_ray(client.config, plan, manifest, progress)
+            prepared = prepare_parts(client.objects, digests)
+        else:
+            prepared = _score_here(client.objects, loaded, plan, manifest, progress, early)
+    finally:
+        if early is not None:
+            early.close()
     return datasets.record(
         name,
         prepared,
@@ -216,11 +228,13 @@ def _score_here(
     plan: ScoringPlan,
     manifest: Manifest,
     progress: Progress | None = None,
+    early: EarlyReading | None = None,
 ) -> PreparedVersion:
     """Score every part of ``manifest`` here, profiling the output as it is written; the
-    version ready to record (its parts are not read back)."""
+    version ready to record (its parts are not read back). ``early`` is a reader started
+    before the plan was known, used if it reads what the plan reads."""
     with PartWriter(objects, profile=True) as writer:
-        _score_into(writer, objects, loaded, plan, manifest, progress)
+        _score_into(writer, objects, loaded, plan, manifest, progress, early)
     return writer.prepared()
 
 
@@ -231,11 +245,15 @@ def _score_into(
     plan: ScoringPlan,
     manifest: Manifest,
     progress: Progress | None,
+    early: EarlyReading | None = None,
 ) -> None:
     scorer, at = Scorer(loaded, plan), 0
-    batches = (b for e in manifest.entries for b in read_batches(objects, e.digest, plan))
-    with blas_threads_for_scoring():
-        for batch in prefetched(batches):  # the next batch is decoded while this is scored
+    reader = early.take(plan.inputs, plan.batch_rows) if early is not None else None
+    if reader is None:
+        batches = (b for e in manifest.entries for b in read_batches(objects, e.digest, plan))
+        reader = prefetched(batches)  # the next batch is decoded while this is scored
+    with reader, blas_threads_for_scoring():
+        for batch in reader:
             writer.write(scorer.score(batch, at))
             at += batch.num_rows
             if progress is not None:
@@ -252,16 +270,30 @@ def read_batches(
     after the last batch, before this generator ends: IntegrityError if its bytes are not
     ``digest``'s (also when reading fails, which a corrupt part explains best).
     """
+    yield from _read_columns(objects, digest, plan.inputs, plan.batch_rows, start, stop)
+
+
+def _read_columns(
+    objects: ObjectStore,
+    digest: str,
+    inputs: list[str],
+    batch_rows: int,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`read_batches` of the columns ``inputs``, ``batch_rows`` rows at a time."""
     with reading(objects, digest) as (fh, verified):
         try:
-            yield from _batches_of(fh, plan, start, stop)
+            yield from _batches_of(fh, inputs, batch_rows, start, stop)
         except Exception:
             verified()
             raise
         verified()
 
 
-def _batches_of(fh: Any, plan: ScoringPlan, start: int, stop: int | None) -> Iterator[Any]:
+def _batches_of(
+    fh: Any, inputs: list[str], batch_rows: int, start: int, stop: int | None
+) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     with _native(fh) as source:
@@ -278,7 +310,7 @@ def _batches_of(fh: Any, plan: ScoringPlan, start: int, stop: int | None) -> Ite
         if not groups:
             return
         at = first
-        for batch in parquet.iter_batches(plan.batch_rows, groups, columns=plan.inputs):
+        for batch in parquet.iter_batches(batch_rows, groups, columns=inputs):
             lo, hi = max(start - at, 0), min(stop - at, batch.num_rows)
             at += batch.num_rows
             if hi > lo:
