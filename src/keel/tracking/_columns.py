@@ -1,28 +1,31 @@
 """A page of a run search as columns: what :func:`keel.search_runs` makes its DataFrame of.
 
 A store answers a search as rows (the runs) and (run, key, value) triples (their params,
-latest metrics and tags); :class:`RunColumns` keeps them so, with no object per run, and
-:meth:`RunColumns.from_records` makes the same from :class:`RunRecord` s (a search over
-HTTP), so that both transports give one frame.
+latest metrics and tags); :class:`RunColumns` gathers them into one list per attribute
+and one per param, metric and tag, with no object per run. :meth:`RunColumns.from_records`
+makes the same of :class:`RunRecord` s (a search over HTTP), so both transports give one
+frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._records import RunRecord
 
-__all__ = ["Details", "RunColumns"]
+__all__ = ["GROUPS", "RunColumns"]
 
-Details = list[tuple[int, str, object]]
-"""(index of the run in the page, key, value), a run's triples in the order it has them."""
+GROUPS = ("params.", "metrics.", "tags.")
+"""The prefixes of the detail columns, in the order a run's details are listed."""
 
 
 @dataclass
 class RunColumns:
-    """The runs of a page, one list per attribute (in the page's order), and their
-    params, latest metrics (floats, NaN for a missing value) and tags as triples."""
+    """The runs of a page, one list per attribute (in the page's order), and one list
+    per param, metric and tag (``"params.lr"``, ...) with NaN where a run has none."""
 
     ids: Sequence[str] = ()
     experiments: Sequence[str] = ()
@@ -31,12 +34,38 @@ class RunColumns:
     parent_ids: Sequence[str | None] = ()
     created_at: Sequence[int] = ()
     ended_at: Sequence[int | None] = ()
-    params: Details = field(default_factory=list)
-    metrics: Details = field(default_factory=list)
-    tags: Details = field(default_factory=list)
+    details: dict[str, list[Any]] = field(default_factory=dict)
+    _first: dict[str, tuple[int, int, int]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def add(
+        self, group: str, triples: Iterable[tuple[Any, str, Any]], position: Any = None
+    ) -> None:
+        """Add the details of one group (``"params."``, ``"metrics."``, ``"tags."``):
+        ``(run, key, value)`` triples, a run's triples in the order the run lists them
+        (the runs in any order); ``position[run]`` is the run's row (``run`` itself
+        when ``position`` is None). A metric's value None (a NaN) stays NaN."""
+        n, details, first = len(self.ids), self.details, self._first
+        rank, nan = GROUPS.index(group), math.nan
+        for seq, (run, key, value) in enumerate(triples):
+            row = run if position is None else position[run]
+            name = group + key
+            column = details.get(name)
+            if column is None:
+                details[name] = column = [nan] * n
+                first[name] = (row, rank, seq)
+            elif row < first[name][0]:
+                first[name] = (row, rank, seq)
+            if value is not None:
+                column[row] = value
+
+    def ordered_details(self) -> list[tuple[str, list[Any]]]:
+        """The detail columns in order of first appearance: run by run and, in a run,
+        params, then metrics, then tags, each as the run lists them."""
+        first = self._first
+        return [(name, self.details[name]) for name in sorted(self.details, key=first.get)]
 
     @classmethod
     def from_records(cls, records: Sequence[RunRecord]) -> RunColumns:
@@ -50,8 +79,13 @@ class RunColumns:
             created_at=[r.created_at for r in records],
             ended_at=[r.ended_at or None for r in records],
         )
-        for index, r in enumerate(records):
-            found.params.extend((index, k, v) for k, v in r.params.items())
-            found.metrics.extend((index, k, v) for k, v in r.metrics.items())
-            found.tags.extend((index, k, v) for k, v in r.tags.items())
+        for group, attr in zip(GROUPS, ("params", "metrics", "tags"), strict=True):
+            found.add(
+                group,
+                (
+                    (index, key, value)
+                    for index, r in enumerate(records)
+                    for key, value in getattr(r, attr).items()
+                ),
+            )
         return found

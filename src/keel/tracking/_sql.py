@@ -19,9 +19,9 @@ from keel.store.rows import dialect_insert, named_id
 
 from . import _compiled, _delete, _statements
 from ._arrays import array_points
-from ._columns import RunColumns
+from ._columns import GROUPS, RunColumns
 from ._delete import check_experiment_live
-from ._expire import as_reported, expire_runs, stale_before
+from ._expire import as_reported, expire_runs, stale_before, stale_runs
 from ._names import random_run_name
 from ._points import checked_points, latest_values, write_points
 from ._records import (
@@ -44,12 +44,14 @@ from ._validate import (
 )
 
 if TYPE_CHECKING:
-    from ._filter import Node
+    from ._filter import Node, OrderKey
 
 __all__ = ["SqlTracking"]
 
 _EXTRA_COLUMNS = ("code", "environment")
 """Columns of runs that a search reads only when asked (``RunQuery.include``)."""
+_DETAILS_OF = ("run_params_of", "run_latest_metrics_of", "run_tags_of")
+"""The statements reading a page's params, latest metrics and tags (as ``GROUPS``)."""
 MAX_NAME, MAX_KIND = 200, 50  # widths of experiments.name and runs.name, run_artifacts.kind
 
 
@@ -409,16 +411,9 @@ class SqlTracking:
             if query.include_details:
                 position = {run_id: index for index, run_id in enumerate(ids)}
                 listed = _statements.id_list(conn, ids)
-                for attr, statement in (
-                    ("params", "run_params_of"),
-                    ("metrics", "run_latest_metrics_of"),
-                    ("tags", "run_tags_of"),
-                ):
-                    getattr(page_columns, attr).extend(
-                        (position[run_id], key, value)
-                        for run_id, key, value in _statements.rows(conn, statement, (listed,))
-                    )
-                page_columns.metrics = [(i, k, decode_value(v)) for i, k, v in page_columns.metrics]
+                for group, statement in zip(GROUPS, _DETAILS_OF, strict=True):
+                    found = _statements.rows(conn, statement, (listed,))
+                    page_columns.add(group, found, position)
         return page_columns
 
     @contextmanager
@@ -428,7 +423,6 @@ class SqlTracking:
         """The rows (``columns`` of runs) of a search's page, with the read transaction
         they came in (for their details) and the experiments searched by id; None for an
         empty project or no live experiment."""
-        from ._filter import filter_and_order
         from ._search_limits import SearchLimits, check_search
 
         node, order = check_search(query, SearchLimits.from_config(self.store.config))
@@ -445,31 +439,52 @@ class SqlTracking:
                 )
             yield None
             return
-        expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
+        # Runs whose process died are recorded KILLED first, so a status filter sees
+        # them; the check for them is the page's read transaction's first query (no
+        # transaction of its own, the common case being that there are none).
         with self.store.read() as conn:
-            # The experiments first, in a query of their own, and runs by experiment id:
-            # no join for PostgreSQL's planner to misjudge on a small experiments table
-            # that autovacuum never analyses (it chose a scan of every run over the index
-            # walk, 2 s instead of 0.04 s at 100,000 runs).
-            experiments = self._searched_experiments(conn, project_id, query)
-            if not experiments:
-                yield None
+            if not stale_runs(conn, stale_before(self.store), project_id):
+                yield self._page_rows(conn, project_id, query, columns, (node, order, include))
                 return
-            ids = tuple(experiments)
+        expire_runs(self.store, project_id=project_id)
+        with self.store.read() as conn:
+            yield self._page_rows(conn, project_id, query, columns, (node, order, include))
 
-            def build() -> sa.Select[Any]:
-                select = sa.select(*columns).where(t.runs.c.experiment_id.in_(ids))
-                if not query.include_deleted:
-                    select = select.where(t.runs.c.deleted_at.is_(None))
-                ordered = filter_and_order(select, node, order)
-                return ordered.limit(query.max_results).offset(query.offset)
+    def _page_rows(
+        self,
+        conn: sa.Connection,
+        project_id: str,
+        query: RunQuery,
+        columns: Sequence[sa.Column[Any]],
+        checked: tuple[Node | None, list[OrderKey], tuple[str, ...]],
+    ) -> tuple[sa.Connection, dict[str, tuple[str, str, int | None]], list[Any]] | None:
+        """What :meth:`_search_page` yields, read in ``conn``; ``checked``: the query's
+        parsed filter, order and extras."""
+        from ._filter import filter_and_order
 
-            # the statement is built and compiled once for the same search (the same
-            # columns, filter, order, page and experiments): a dashboard's or a script's
-            # repeated searches
-            key = ("search", tuple(c.name for c in columns), node, tuple(order), include)
-            key += (query.include_deleted, ids, query.max_results, query.offset)
-            yield conn, experiments, _compiled.rows(conn, key, build)
+        node, order, include = checked
+
+        # The experiments first, in a query of their own, and runs by experiment id: no
+        # join for PostgreSQL's planner to misjudge on a small experiments table that
+        # autovacuum never analyses (it chose a scan of every run over the index walk,
+        # 2 s instead of 0.04 s at 100,000 runs).
+        experiments = self._searched_experiments(conn, project_id, query)
+        if not experiments:
+            return None
+        ids = tuple(experiments)
+
+        def build() -> sa.Select[Any]:
+            select = sa.select(*columns).where(t.runs.c.experiment_id.in_(ids))
+            if not query.include_deleted:
+                select = select.where(t.runs.c.deleted_at.is_(None))
+            ordered = filter_and_order(select, node, order)
+            return ordered.limit(query.max_results).offset(query.offset)
+
+        # the statement is built and compiled once for the same search (the same columns,
+        # filter, order, page and experiments): a dashboard's or a script's repeats
+        key = ("search", tuple(c.name for c in columns), node, tuple(order), include)
+        key += (query.include_deleted, ids, query.max_results, query.offset)
+        return conn, experiments, _compiled.rows(conn, key, build)
 
     def _searched_experiments(
         self, conn: sa.Connection, project_id: str, query: RunQuery
