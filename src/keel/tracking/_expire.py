@@ -62,7 +62,9 @@ def stale_runs(
 
     def build() -> sa.Select[Any]:
         r, e = t.runs, t.experiments
-        stale = (r.c.status == RunStatus.RUNNING) & (last_seen() < sa.bindparam("cutoff", 0))
+        stale = (r.c.status == RunStatus.RUNNING) & (
+            last_seen() < sa.bindparam("cutoff", 0, sa.BigInteger)
+        )
         select = sa.select(r.c.id, r.c.name, last_seen().label("seen")).where(stale)
         if project_id is None:
             return select
