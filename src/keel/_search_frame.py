@@ -11,7 +11,7 @@ run; a metric column is one float array).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from keel.tracking._columns import RunColumns
@@ -27,21 +27,44 @@ def run_frame(page: RunColumns) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
+    text = _text(len(page))
     columns: dict[str, Any] = {
-        "run_id": list(page.ids),
-        "experiment": list(page.experiments),
-        "name": list(page.names),
-        "status": list(page.statuses),
-        "parent_id": list(page.parent_ids),
+        "run_id": text(page.ids),
+        "experiment": text(page.experiments),
+        "name": text(page.names),
+        "status": text(page.statuses),
+        "parent_id": list(page.parent_ids),  # all None (no parent) is object: inferred
         "created_at": _times(page.created_at),
         "ended_at": _times(page.ended_at),
     }
     for name, values in page.ordered_details():
-        # a metric column is floats (NaN where missing): one array, no inference; text
-        # columns are left to pandas, which infers its str dtype as for row dicts
+        # a metric column is floats (NaN where missing), a param or tag column text (NaN
+        # where missing): each made in its dtype, no inference
         metric = name.startswith("metrics.")
-        columns[name] = np.array(values, dtype=np.float64) if metric else values
+        columns[name] = np.array(values, dtype=np.float64) if metric else text(values)
     return pd.DataFrame(columns, copy=False)
+
+
+def _text(rows: int) -> Callable[[Sequence[Any]], Any]:
+    """How a column of text (str, NaN where missing) becomes what pandas infers from its
+    list: pandas' str array when it infers that (pandas 3), made without inference; else
+    (an empty page, older pandas) the list, for pandas to infer from."""
+    import pandas as pd
+
+    dtype = _text_dtype()
+    if rows == 0 or not isinstance(dtype, pd.StringDtype):
+        return list
+    return functools.partial(pd.array, dtype=dtype)
+
+
+@functools.cache
+def _text_dtype() -> Any:
+    """The dtype pandas infers for text with NaN where a value is missing."""
+    import math
+
+    import pandas as pd
+
+    return pd.Series(["text", math.nan]).dtype
 
 
 def _times(ms: Sequence[int | None]) -> Any:

@@ -423,10 +423,7 @@ class SqlTracking:
         """The rows (``columns`` of runs) of a search's page, with the read transaction
         they came in (for their details) and the experiments searched by id; None for an
         empty project or no live experiment."""
-        from ._search_limits import SearchLimits, check_search
-
-        node, order = check_search(query, SearchLimits.from_config(self.store.config))
-        _checked_filter(node)  # a hand-built node is refused before anything is read
+        node, order = _checked_search(query, self.store.config)
         include = check_include(query.include)
         for name in query.experiments:
             check_key("experiment", name, MAX_NAME)
@@ -673,6 +670,29 @@ class SqlTracking:
             f"No run with id {run_id[:60]!r} in project {self.project!r}. "
             "List runs with 'keel runs ls' or keel.search_runs()."
         )
+
+
+def _checked_search(query: RunQuery, config: Any) -> tuple[Node | None, list[OrderKey]]:
+    """The parsed filter and order of ``query``, within the store's limits and checked
+    (a hand-built node is refused before anything is read); the same search is parsed
+    once (a dashboard's or a script's repeats)."""
+    from ._search_limits import SearchLimits
+
+    limits = SearchLimits.from_config(config)
+    try:
+        node, order = _parsed_search(query, limits)
+    except TypeError:  # unhashable parts (a list of experiments): parsed every time
+        node, order = _parsed_search.__wrapped__(query, limits)
+    return node, list(order)
+
+
+@functools.lru_cache(maxsize=_compiled.CACHE_SIZE)
+def _parsed_search(query: RunQuery, limits: Any) -> tuple[Node | None, tuple[OrderKey, ...]]:
+    from ._search_limits import check_search
+
+    node, order = check_search(query, limits)
+    _checked_filter(node)
+    return node, tuple(order)
 
 
 @functools.lru_cache(maxsize=_compiled.CACHE_SIZE)
