@@ -3,7 +3,6 @@ and asyncio: the active run is a context variable, not a global."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -153,36 +152,14 @@ def search_runs(
     The filter is parsed (never pasted into SQL) and pushed down into SQL, e.g.
     ``"metrics.auc > 0.8 and params.model = 'gbm' and tags.team = 'risk'"``.
     """
-    import pandas as pd
+    from keel._search_frame import run_frame
+    from keel.tracking._columns import RunColumns
 
     experiments = (experiment,) if isinstance(experiment, str) else tuple(experiment or ())
-    records = default_client().tracker.backend.search_runs(
-        RunQuery(experiments, filter, tuple(order_by or ()), max_results)
-    )
-    # column by column (one conversion of the times, no Timestamp or dict per run): the
-    # frame that a list of row dicts gives, columns in order of first appearance, NaN where
-    # a run lacks a param, metric or tag
-    base: dict[str, list[Any]] = {
-        c: [] for c in ("run_id", "experiment", "name", "status", "parent_id", "created", "ended")
-    }
-    extra: dict[str, list[Any]] = {}
-    for i, r in enumerate(records):
-        for column, value in zip(
-            base.values(),
-            (r.id, r.experiment, r.name, r.status, r.parent_id, r.created_at, r.ended_at or None),
-            strict=True,
-        ):
-            column.append(value)
-        for prefix, values in (("params.", r.params), ("metrics.", r.metrics), ("tags.", r.tags)):
-            for key, value in values.items():
-                column = extra.get(prefix + key)
-                if column is None:
-                    extra[prefix + key] = column = [math.nan] * i
-                column.append(value)
-        for column in extra.values():
-            if len(column) == i:
-                column.append(math.nan)
-    created, ended = base.pop("created"), base.pop("ended")
-    base["created_at"] = pd.to_datetime(created, unit="ms", utc=True)  # type: ignore[assignment]
-    base["ended_at"] = pd.to_datetime(ended, unit="ms", utc=True)  # type: ignore[assignment]
-    return pd.DataFrame({**base, **extra})
+    query = RunQuery(experiments, filter, tuple(order_by or ()), max_results)
+    backend = default_client().tracker.backend
+    # a store answers in columns (no object per run); a server, in runs
+    search_columns = getattr(backend, "search_columns", None)
+    if search_columns is not None:
+        return run_frame(search_columns(query))
+    return run_frame(RunColumns.from_records(backend.search_runs(query)))

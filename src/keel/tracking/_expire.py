@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from keel.store import Store, now_ms
 from keel.store import schema as t
 
+from . import _compiled
 from ._records import RunStatus
 
-__all__ = ["expire_runs", "expired_error", "last_seen", "stale_before"]
+__all__ = ["expire_runs", "expired_error", "last_seen", "stale_before", "stale_runs"]
 
 
 def last_seen() -> sa.ColumnElement[int]:
@@ -53,6 +54,29 @@ def as_reported(row: Mapping[str, Any], cutoff: int, timeout_s: int) -> dict[str
     return {"status": RunStatus.KILLED, "ended_at": seen, "error": expired_error(seen, timeout_s)}
 
 
+def stale_runs(
+    conn: sa.Connection, cutoff: int, project_id: str | None = None
+) -> list[tuple[str, str, int]]:
+    """(id, name, last seen) of the RUNNING runs last seen before ``cutoff`` (ms), of one
+    project or all; one indexed query, compiled once."""
+
+    def build() -> sa.Select[Any]:
+        r, e = t.runs, t.experiments
+        stale = (r.c.status == RunStatus.RUNNING) & (
+            last_seen() < sa.bindparam("cutoff", 0, sa.BigInteger)
+        )
+        select = sa.select(r.c.id, r.c.name, last_seen().label("seen")).where(stale)
+        if project_id is None:
+            return select
+        select = select.join(e, e.c.id == r.c.experiment_id)
+        return select.where(e.c.project_id == sa.bindparam("project_id", ""))
+
+    values = {"cutoff": cutoff, "project_id": project_id}
+    if project_id is None:
+        del values["project_id"]
+    return _compiled.rows(conn, ("stale_runs", project_id is None), build, values)
+
+
 def expire_runs(
     store: Store, *, project_id: str | None = None, dry_run: bool = False
 ) -> list[dict[str, Any]]:
@@ -69,14 +93,11 @@ def expire_runs(
     Returns:
         One dict per expired run: ``id``, ``name`` and ``last_seen`` (ms).
     """
-    r, e = t.runs, t.experiments
+    r = t.runs
     cutoff, timeout_s = stale_before(store), store.config.run_heartbeat_timeout
     stale = (r.c.status == RunStatus.RUNNING) & (last_seen() < cutoff)
-    select = sa.select(r.c.id, r.c.name, last_seen().label("seen")).where(stale)
-    if project_id is not None:
-        select = select.join(e, e.c.id == r.c.experiment_id).where(e.c.project_id == project_id)
     with store.read() as conn:
-        rows = conn.execute(select).all()
+        rows = stale_runs(conn, cutoff, project_id)
     if rows and not dry_run:
         with store.write() as conn:
             for run_id, _, seen in rows:

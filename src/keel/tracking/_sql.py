@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, BinaryIO, NoReturn
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import orjson
 import sqlalchemy as sa
@@ -15,10 +17,11 @@ from keel.store.actors import Actor
 from keel.store.objects import Source
 from keel.store.rows import dialect_insert, named_id
 
-from . import _delete, _statements
+from . import _compiled, _delete, _statements
 from ._arrays import array_points
+from ._columns import GROUPS, RunColumns
 from ._delete import check_experiment_live
-from ._expire import as_reported, expire_runs, stale_before
+from ._expire import as_reported, expire_runs, stale_before, stale_runs
 from ._names import random_run_name
 from ._points import checked_points, history, latest_values, write_points
 from ._records import (
@@ -43,10 +46,15 @@ from ._validate import (
     text_values,
 )
 
+if TYPE_CHECKING:
+    from ._filter import Node, OrderKey
+
 __all__ = ["SqlTracking"]
 
 _EXTRA_COLUMNS = ("code", "environment")
 """Columns of runs that a search reads only when asked (``RunQuery.include``)."""
+_DETAILS_OF = ("run_params_of", "run_latest_metrics_of", "run_tags_of")
+"""The statements reading a page's params, latest metrics and tags (as ``GROUPS``)."""
 MAX_KIND = 50  # width of run_artifacts.kind
 
 
@@ -399,11 +407,73 @@ class SqlTracking:
     # -- queries ------------------------------------------------------------------------
 
     def search_runs(self, query: RunQuery) -> list[RunRecord]:
-        from ._filter import compile_filter, filter_and_order
-        from ._search_limits import SearchLimits, check_search
+        include = check_include(query.include)
+        # the JSON columns only when asked: decoding a run's package list costs more than
+        # the rest of its row
+        columns = [c for c in t.runs.c if c.name not in _EXTRA_COLUMNS or c.name in include]
+        with self._search_page(query, columns) as page:
+            if page is None:
+                return []
+            conn, experiments, found = page
+            stale = self._stale()
+            records = {}
+            names = [c.name for c in columns]
+            for values in found:
+                row = dict(zip(names, values, strict=True))
+                _, row["experiment"], deleted = experiments[row["experiment_id"]]
+                row["deleted_since"] = row["deleted_at"] or deleted
+                records[row["id"]] = _run_from_row(row, stale, include)
+            if query.include_details and records:
+                _attach_details(conn, records, artifacts="artifacts" in include)
+        return list(records.values())
 
-        node, order = check_search(query, SearchLimits.from_config(self.store.config))
-        compile_filter(node)  # a hand-built node is refused before anything is read
+    def search_columns(self, query: RunQuery) -> RunColumns:
+        """What :meth:`search_runs` finds, as the columns of :func:`keel.search_runs`'s
+        frame: only those are read, and no object is made per run."""
+        check_include(query.include)
+        r = t.runs
+        columns = [r.c.id, r.c.experiment_id, r.c.parent_id, r.c.name, r.c.status]
+        columns += [r.c.created_at, r.c.ended_at, r.c.started_at, r.c.heartbeat_at]
+        with self._search_page(query, columns) as page:
+            if page is None or not page[2]:
+                return RunColumns()
+            conn, experiments, found = page
+            cutoff, timeout_s = self._stale()
+            ids, experiment_ids, parents, names, statuses, created, ended, started, seen = (
+                list(c) for c in zip(*found, strict=True)
+            )
+            for index, status in enumerate(statuses):
+                if status == RunStatus.RUNNING:  # a dead process's run reads as KILLED
+                    row = {"status": status, "heartbeat_at": seen[index]}
+                    row.update(started_at=started[index], created_at=created[index])
+                    dead = as_reported(row, cutoff, timeout_s)
+                    if dead is not None:
+                        statuses[index], ended[index] = dead["status"], dead["ended_at"]
+            page_columns = RunColumns(
+                ids=ids,
+                experiments=[experiments[e][1] for e in experiment_ids],
+                names=names,
+                statuses=statuses,
+                parent_ids=parents,
+                created_at=created,
+                ended_at=[e or None for e in ended],
+            )
+            if query.include_details:
+                position = {run_id: index for index, run_id in enumerate(ids)}
+                listed = _statements.id_list(conn, ids)
+                for group, statement in zip(GROUPS, _DETAILS_OF, strict=True):
+                    found = _statements.rows(conn, statement, (listed,))
+                    page_columns.add(group, found, position)
+        return page_columns
+
+    @contextmanager
+    def _search_page(
+        self, query: RunQuery, columns: Sequence[sa.Column[Any]]
+    ) -> Iterator[tuple[sa.Connection, dict[str, tuple[str, str, int | None]], list[Any]] | None]:
+        """The rows (``columns`` of runs) of a search's page, with the read transaction
+        they came in (for their details) and the experiments searched by id; None for an
+        empty project or no live experiment."""
+        node, order = _checked_search(query, self.store.config)
         include = check_include(query.include)
         for name in query.experiments:
             check_key("experiment", name, MAX_NAME)
@@ -414,45 +484,81 @@ class SqlTracking:
                     f"No experiment named {query.experiments[0]!r} in project "
                     f"{self.project!r}: the project has nothing recorded yet."
                 )
-            return []
-        expire_runs(self.store, project_id=project_id)  # so a status filter sees KILLED
-        e = t.experiments
-        # the JSON columns only when asked: decoding a run's package list costs more than
-        # the rest of its row
-        columns = [c for c in t.runs.c if c.name not in _EXTRA_COLUMNS or c.name in include]
+            yield None
+            return
+        # Runs whose process died are recorded KILLED first, so a status filter sees
+        # them; the check for them is the page's read transaction's first query (no
+        # transaction of its own, the common case being that there are none).
         with self.store.read() as conn:
-            # The experiments first, in a query of their own, and runs by experiment id:
-            # no join for PostgreSQL's planner to misjudge on a small experiments table
-            # that autovacuum never analyses (it chose a scan of every run over the index
-            # walk, 2 s instead of 0.04 s at 100,000 runs).
-            if query.experiments:
-                for name in query.experiments:
-                    self._experiment_id(conn, project_id, name, create=False)
-            listed = sa.select(e.c.id, e.c.name, e.c.deleted_at).where(e.c.project_id == project_id)
-            if query.experiments:
-                listed = listed.where(e.c.name.in_(query.experiments))
-            if not query.include_deleted:
-                listed = listed.where(e.c.deleted_at.is_(None))
-            experiments = {row[0]: row for row in conn.execute(listed)}
-            if not experiments:
-                return []
-            select = sa.select(*columns).where(t.runs.c.experiment_id.in_(list(experiments)))
+            if not stale_runs(conn, stale_before(self.store), project_id):
+                yield self._page_rows(conn, project_id, query, columns, (node, order, include))
+                return
+        expire_runs(self.store, project_id=project_id)
+        with self.store.read() as conn:
+            yield self._page_rows(conn, project_id, query, columns, (node, order, include))
+
+    def _page_rows(
+        self,
+        conn: sa.Connection,
+        project_id: str,
+        query: RunQuery,
+        columns: Sequence[sa.Column[Any]],
+        checked: tuple[Node | None, list[OrderKey], tuple[str, ...]],
+    ) -> tuple[sa.Connection, dict[str, tuple[str, str, int | None]], list[Any]] | None:
+        """What :meth:`_search_page` yields, read in ``conn``; ``checked``: the query's
+        parsed filter, order and extras."""
+        from ._filter import filter_and_order
+
+        node, order, include = checked
+
+        # The experiments first, in a query of their own, and runs by experiment id: no
+        # join for PostgreSQL's planner to misjudge on a small experiments table that
+        # autovacuum never analyses (it chose a scan of every run over the index walk,
+        # 2 s instead of 0.04 s at 100,000 runs).
+        experiments = self._searched_experiments(conn, project_id, query)
+        if not experiments:
+            return None
+        ids = tuple(experiments)
+
+        def build() -> sa.Select[Any]:
+            select = sa.select(*columns).where(t.runs.c.experiment_id.in_(ids))
             if not query.include_deleted:
                 select = select.where(t.runs.c.deleted_at.is_(None))
             ordered = filter_and_order(select, node, order)
-            ordered = ordered.limit(query.max_results).offset(query.offset)
-            stale = self._stale()
-            records = {}
-            result = conn.execute(ordered)
-            names = list(result.keys())  # once: a RowMapping builds its keys again per row
-            for values in result:
-                row = dict(zip(names, values, strict=True))
-                _, row["experiment"], deleted = experiments[row["experiment_id"]]
-                row["deleted_since"] = row["deleted_at"] or deleted
-                records[row["id"]] = _run_from_row(row, stale, include)
-            if query.include_details and records:
-                _attach_details(conn, records, artifacts="artifacts" in include)
-        return list(records.values())
+            return ordered.limit(query.max_results).offset(query.offset)
+
+        # the statement is built and compiled once for the same search (the same columns,
+        # filter, order, page and experiments): a dashboard's or a script's repeats
+        key = ("search", tuple(c.name for c in columns), node, tuple(order), include)
+        key += (query.include_deleted, ids, query.max_results, query.offset)
+        return conn, experiments, _compiled.rows(conn, key, build)
+
+    def _searched_experiments(
+        self, conn: sa.Connection, project_id: str, query: RunQuery
+    ) -> dict[str, tuple[str, str, int | None]]:
+        """(id, name, deleted_at) by id of the experiments a search reads: those it names
+        (each must exist, deleted or not), else all of the project's; deleted ones only
+        with ``include_deleted``."""
+        e = t.experiments
+        named = tuple(query.experiments)
+
+        def build() -> sa.Select[Any]:
+            listed = sa.select(e.c.id, e.c.name, e.c.deleted_at)
+            listed = listed.where(e.c.project_id == sa.bindparam("project_id", ""))
+            return listed.where(e.c.name.in_(named)) if named else listed
+
+        found = _compiled.rows(
+            conn, ("search_experiments", named), build, {"project_id": project_id}
+        )
+        present = {row[1] for row in found}
+        for name in named:  # one missing raises NotFound, naming the experiments that exist
+            if name not in present:
+                self._experiment_id(conn, project_id, name, create=False)
+        return {
+            row[0]: tuple(row)  # type: ignore[misc]
+            for row in found
+            if query.include_deleted or row[2] is None
+        }
 
     def count_runs(self, query: RunQuery) -> int:
         """How many runs match ``query``'s experiments and filter (its order, size and
@@ -614,6 +720,38 @@ class SqlTracking:
             f"No run with id {run_id[:60]!r} in project {self.project!r}. "
             "List runs with 'keel runs ls' or keel.search_runs()."
         )
+
+
+def _checked_search(query: RunQuery, config: Any) -> tuple[Node | None, list[OrderKey]]:
+    """The parsed filter and order of ``query``, within the store's limits and checked
+    (a hand-built node is refused before anything is read); the same search is parsed
+    once (a dashboard's or a script's repeats)."""
+    from ._search_limits import SearchLimits
+
+    limits = SearchLimits.from_config(config)
+    try:
+        node, order = _parsed_search(query, limits)
+    except TypeError:  # unhashable parts (a list of experiments): parsed every time
+        node, order = _parsed_search.__wrapped__(query, limits)
+    return node, list(order)
+
+
+@functools.lru_cache(maxsize=_compiled.CACHE_SIZE)
+def _parsed_search(query: RunQuery, limits: Any) -> tuple[Node | None, tuple[OrderKey, ...]]:
+    from ._search_limits import check_search
+
+    node, order = check_search(query, limits)
+    _checked_filter(node)
+    return node, tuple(order)
+
+
+@functools.lru_cache(maxsize=_compiled.CACHE_SIZE)
+def _checked_filter(node: Node | None) -> None:
+    """Refuse a filter that breaks the parser's rules (a node built by hand); a filter
+    once accepted is not checked again (an error is not remembered)."""
+    from ._filter import compile_filter
+
+    compile_filter(node)
 
 
 def _deleted_at(e: sa.Table) -> sa.ColumnElement:
