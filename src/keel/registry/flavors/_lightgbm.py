@@ -6,12 +6,14 @@ import json
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from keel.errors import IntegrityError, InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["LightGBMFlavor"]
 

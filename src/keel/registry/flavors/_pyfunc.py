@@ -5,11 +5,12 @@ from __future__ import annotations
 import pickle
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput, PermissionDenied
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PyfuncFlavor"]
 

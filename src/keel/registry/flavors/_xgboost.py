@@ -6,11 +6,12 @@ import json
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import IntegrityError, InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["XGBoostFlavor"]
 
