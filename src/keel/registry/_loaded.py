@@ -168,7 +168,7 @@ class LoadedModel:
             InvalidInput: the model gives no class probabilities.
         """
         if self.scorer is not None:
-            self._no_proba_unless(self.scorer.has_proba)
+            self._no_proba_unless(self.scorer)
             return self.predict_proba
         bound = self._proba()
         if self._plan is not None:
@@ -189,7 +189,7 @@ class LoadedModel:
         """
         scorer = self.scorer
         if scorer is not None:
-            self._no_proba_unless(scorer.has_proba)
+            self._no_proba_unless(scorer)
             block, frame = self._scorer_input(data, extra)
             if block is not None:
                 return scorer.predict_proba(block)
@@ -253,12 +253,12 @@ class LoadedModel:
             return None
         return [blocks.names.index(n) for n in scorer.feature_names]
 
-    def _no_proba_unless(self, gives: bool) -> None:
-        if not gives:
+    def _no_proba_unless(self, scorer: Any) -> None:
+        if not scorer.has_proba:
             raise InvalidInput(
-                f"Model {self._name} ({self.flavor} flavor) gives no class probabilities: "
-                "it has no predict_proba. Use predict(), or register a classifier that "
-                "has one."
+                f"Model {self._name} ({self.flavor} flavor, {scorer.estimator}) gives no "
+                "class probabilities: it has no predict_proba. Use predict(), or register "
+                "a classifier that has one."
             )
 
     def _without_extra(self, data: Any) -> Any:

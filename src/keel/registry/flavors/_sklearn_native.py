@@ -81,10 +81,21 @@ def write_native(model: Any, folder: Path) -> list[str]:
     scorer = NativeScorer(ops, arrays)
     if not _agrees(scorer, model):
         return []
-    with open(folder / NATIVE_ARRAYS, "wb") as fh:
-        np.savez(fh, **arrays)  # savez writes no pickles for numeric and unicode arrays
+    _write_npz(folder / NATIVE_ARRAYS, arrays)
     (folder / NATIVE_OPS).write_text(json.dumps(ops, sort_keys=True, indent=1))
     return [NATIVE_OPS, NATIVE_ARRAYS]
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``arrays`` as an ``.npz`` whose bytes depend on the arrays alone (``np.savez``
+    stamps each entry with the clock: the same model would give another package)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as out:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with out.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arrays[name]), allow_pickle=False)
 
 
 def _name(obj: Any) -> str:
@@ -111,12 +122,14 @@ def _describe(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         transforms, final = [], model
     ops = [_transform(step, i, arrays) for i, step in enumerate(transforms)]
     head = _final(final, arrays)
-    width = int(getattr(model, "n_features_in_", -1))
-    names = getattr(model, "feature_names_in_", None)
+    first = (transforms or [final])[0]  # a pipeline's first step may be "passthrough"
+    width = int(getattr(first, "n_features_in_", -1))
+    names = getattr(first, "feature_names_in_", None)
     if width < 1:
         raise NotNative("unknown width")
     description = {
         "format": FORMAT,
+        "estimator": type(model).__name__,
         "n_features": width,
         "feature_names": [str(n) for n in names] if names is not None else None,
         "steps": ops,
@@ -175,7 +188,7 @@ def _final(model: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     if kind in _LINEAR_REGRESSORS:
         head["task"] = "regression"
         return head
-    if kind.endswith("RidgeClassifier") and model._label_binarizer.y_type_.startswith("multi"):
+    if kind.endswith("RidgeClassifier") and model._label_binarizer.y_type_.startswith("multilabel"):
         raise NotNative("multilabel RidgeClassifier")
     classes = model.classes_
     if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
@@ -274,6 +287,7 @@ class NativeScorer:
     """Predictions of a covered scikit-learn model from its arrays, with NumPy alone.
 
     Attributes:
+        estimator: the estimator's class name (``Pipeline``, ``LogisticRegression``).
         n_features: the number of input columns.
         feature_names: the columns the model was fitted on, in order (None when it was
             fitted on an array).
@@ -285,6 +299,7 @@ class NativeScorer:
     def __init__(self, ops: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.arrays = arrays
         self.n_features: int = ops["n_features"]
+        self.estimator = str(ops.get("estimator", "model"))
         self.feature_names: tuple[str, ...] | None = (
             tuple(ops["feature_names"]) if ops["feature_names"] is not None else None
         )
