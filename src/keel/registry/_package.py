@@ -16,7 +16,6 @@ import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -290,6 +289,8 @@ def _check_file_name(name: str, package: str) -> None:
 
 
 def _pin(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # packaging only
+
     try:
         return f"{dist}=={version(dist)}"
     except PackageNotFoundError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,4 +65,6 @@ class PyfuncFlavor:
         return proba if callable(proba) else None
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"cloudpickle=={version('cloudpickle')}"]

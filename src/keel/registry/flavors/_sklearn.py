@@ -6,7 +6,6 @@ import copy
 import json
 import sys
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,6 +178,8 @@ class SklearnFlavor:
         return self.bind_predict(model, columns, method="predict_proba")
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
 
 
