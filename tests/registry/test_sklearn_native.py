@@ -346,3 +346,21 @@ def test_a_fresh_process_loads_from_a_keel_server_the_same_way(tmp_path: Path) -
     assert answer["heavy"] == []
     assert answer["labels"] == model.predict(X).tolist()
     np.testing.assert_allclose(answer["proba"], model.predict_proba(X), rtol=1e-12)
+
+
+def test_classes_and_probabilities_are_told_without_loading_the_estimator(objects) -> None:
+    model, X = _fit(CASES[3], 14)
+    digest, _ = build_package(model, objects, input_example=X.head())
+    loaded = load_package(objects, digest)
+    assert loaded.classes.tolist() == model.classes_.tolist()
+    assert loaded.classes.dtype == model.classes_.dtype
+    assert loaded.gives_proba is True
+    assert "native" not in loaded.__dict__
+    assert loaded._native._load is not None  # still not loaded
+    regressor, _ = _fit(CASES[10], 14)
+    other = load_package(objects, build_package(regressor, objects, input_example=X.head())[0])
+    assert other.classes is None
+    assert other.gives_proba is False
+    plain = load_package(objects, digest, native=False)
+    assert plain.classes.tolist() == model.classes_.tolist()
+    assert plain.gives_proba is True

@@ -303,6 +303,23 @@ class LoadedModel:
         return self.enforce(data)
 
     @property
+    def classes(self) -> Any:
+        """The classifier's classes (its ``classes_``, in the order of the probability
+        columns), or None; read from the native scorer when there is one, so asking does
+        not load the estimator."""
+        if self.scorer is not None:
+            return self.scorer.classes
+        return getattr(self.native, "classes_", None)
+
+    @property
+    def gives_proba(self) -> bool:
+        """Whether :meth:`predict_proba` gives probabilities (without loading the estimator
+        when a native scorer answers)."""
+        if self.scorer is not None:
+            return bool(self.scorer.has_proba)
+        return hasattr(self.native, "predict_proba")
+
+    @property
     def columns(self) -> pd.Index | None:
         """The signature's input columns, as one Index (None without a signature)."""
         return self._plan.index if self._plan is not None else None
