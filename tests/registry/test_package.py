@@ -60,7 +60,13 @@ def test_the_same_model_gives_the_same_package(objects, model, frame) -> None:
 def test_manifest_records_everything_and_is_canonical_json(objects, package) -> None:
     manifest = read_package(objects, package)
     assert manifest.flavor == "sklearn"
-    assert set(manifest.files) == {"model.skops", "skops-types.json", EXAMPLE_FILE}
+    assert set(manifest.files) == {
+        "model.skops",
+        "skops-types.json",
+        "native-scorer.json",  # a LogisticRegression: its NumPy scorer too
+        "native-scorer.npz",
+        EXAMPLE_FILE,
+    }
     assert all(objects.exists(d) for d in manifest.files.values())
     assert manifest.python == platform.python_version()
     assert {"scikit-learn", "skops", "numpy", "pandas"} <= set(manifest.libraries)

@@ -149,14 +149,17 @@ class HttpRegistry:
         project = quote(self.project, safe="")
         return self._json("GET", f"/api/v1/projects/{project}/models")
 
-    def load(self, ref: str | ModelVersion, *, trust: bool = False) -> LoadedModel:
+    def load(
+        self, ref: str | ModelVersion, *, trust: bool = False, native: bool = True
+    ) -> LoadedModel:
         """The version's model, fetched from the server and loaded here (the trust rule
         applies in this process); a package already loaded is served from memory.
 
         The package's files are kept in the user's cache folder (``models/<digest>/``
         under ``KEEL_CACHE_DIR``), so another process loading the same package re-hashes
         them there instead of downloading them again; a file that does not match its
-        digest is fetched again.
+        digest is fetched again. ``native=False`` predicts with the model object even when
+        the package has a native scorer (see :func:`keel.load_model`).
         """
         from ._disk_cache import model_cache_folder
         from ._loaded import load_package
@@ -168,7 +171,12 @@ class HttpRegistry:
         except OSError:  # no cache folder here: the process's temporary one
             kept = None
         return load_package(
-            self.objects, version.package_digest, trust=trust, ref=version.ref, cache_dir=kept
+            self.objects,
+            version.package_digest,
+            trust=trust,
+            ref=version.ref,
+            cache_dir=kept,
+            native=native,
         )
 
     # -- aliases, policy, approvals -------------------------------------------------------

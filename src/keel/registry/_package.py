@@ -16,17 +16,18 @@ import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePosixPath
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import IntegrityError, InvalidInput, KeelError, StoreVersionError
 from keel.store.objects import ObjectStore, check_digest
 
-from ._signature import Signature, enforce, infer_signature, to_frame
 from .flavors import Flavor, flavor_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._signature import Signature
 
 __all__ = [
     "EXAMPLE_FILE",
@@ -217,6 +218,10 @@ _FLAVOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 def _example_frame(model: Any, example: Any) -> pd.DataFrame:
     """The example as a frame, its columns in the order the model was fitted on."""
+    import pandas as pd
+
+    from ._signature import to_frame
+
     fitted = getattr(model, "feature_names_in_", None)
     fitted = [str(n) for n in fitted] if fitted is not None else None
     frame = to_frame(example, columns=fitted if not isinstance(example, pd.DataFrame) else None)
@@ -236,6 +241,8 @@ def _example_frame(model: Any, example: Any) -> pd.DataFrame:
 
 def _check_round_trip(flavor: Flavor, folder: Path, frame: pd.DataFrame | None) -> Signature | None:
     """Load the saved files back and predict on the example: the output gives the signature."""
+    from ._signature import enforce, infer_signature
+
     try:
         loaded = flavor.load(folder, trust=True)  # the caller's own model, just written
     except KeelError:
@@ -282,6 +289,8 @@ def _check_file_name(name: str, package: str) -> None:
 
 
 def _pin(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version  # packaging only
+
     try:
         return f"{dist}=={version(dist)}"
     except PackageNotFoundError:

@@ -174,12 +174,17 @@ def _dataset_ref(client: Client, ref: Any) -> str:
     return client.datasets.resolve(ref).ref
 
 
-def load_model(ref: str, trust: bool = False):
+def load_model(ref: str, trust: bool = False, native: bool = True):
     """Load ``credit@champion`` or ``credit:4``; ``predict(df)`` enforces its signature.
 
     ``trust=True`` is needed for pyfunc packages, which unpickle arbitrary code.
+
+    A scikit-learn model made of linear models and scalers predicts with NumPy alone
+    (its native scorer: no scikit-learn, SciPy, skops or pandas imported to load it);
+    ``loaded.native`` loads the estimator on first access. ``native=False`` loads the
+    estimator at once and predicts with it.
     """
-    return registry().load(ref, trust=trust)
+    return registry().load(ref, trust=trust, native=native)
 
 
 def set_alias(ref: str | ModelVersion, alias: str, reason: str | None = None) -> ModelVersion:

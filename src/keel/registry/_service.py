@@ -322,19 +322,20 @@ class RegistryService:
             )
         return out
 
-    def load(self, ref: str | ModelVersion, *, trust: bool = False):
+    def load(self, ref: str | ModelVersion, *, trust: bool = False, native: bool = True):
         """The version's model, ready to ``predict`` with its signature enforced.
 
         ``credit:4`` is resolved to its package once per store and process (a version's
         package never changes); ``credit@champion`` and ``credit`` (the latest version)
         are resolved by one query on every call, so a moved alias or a new version is
         seen at once. The package itself is verified and loaded once, then served from
-        memory by its digest.
+        memory by its digest. ``native=False`` predicts with the model object even when
+        the package has a native scorer (see :func:`keel.load_model`).
         """
         from ._loaded import load_package
 
         digest, name = self._package(ref)
-        return load_package(self.store.objects, digest, trust=trust, ref=name)
+        return load_package(self.store.objects, digest, trust=trust, ref=name, native=native)
 
     def _package(self, ref: str | ModelVersion) -> tuple[str, str]:
         """The package digest and ``name:N`` of a reference, with as little work as possible."""

@@ -26,6 +26,7 @@ __all__ = [
     "LightGBMFlavor",
     "OnnxFlavor",
     "PyfuncFlavor",
+    "ScoresNatively",
     "SklearnFlavor",
     "XGBoostFlavor",
     "flavor_for",
@@ -119,6 +120,19 @@ class BindsProba(Protocol):
     def bind_proba(
         self, model: object, columns: tuple[str, ...]
     ) -> Callable[[pd.DataFrame], Any] | None: ...
+
+
+@runtime_checkable
+class ScoresNatively(Protocol):
+    """Optional: a flavor that may predict without the model's library.
+
+    ``load_scorer`` returns a scorer read from the package's files (``predict``,
+    ``predict_proba``, ``accepts``, ``n_features``, ``feature_names``, ``classes``,
+    ``has_proba``; see :class:`~keel.registry.flavors._sklearn_native.NativeScorer`), or
+    None when the package has none; the model object itself is then loaded on first use.
+    """
+
+    def load_scorer(self, folder: Path, *, trust: bool) -> Any: ...
 
 
 FLAVORS: dict[str, Flavor] = {}

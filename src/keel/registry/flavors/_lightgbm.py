@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from keel.errors import IntegrityError, InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["LightGBMFlavor"]
 
@@ -104,6 +105,8 @@ class LightGBMFlavor:
         return proba if callable(proba) else None
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"lightgbm=={version('lightgbm')}"]
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from keel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["OnnxFlavor"]
 
@@ -129,4 +130,6 @@ class OnnxFlavor:
         return None
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"onnxruntime=={version('onnxruntime')}"]

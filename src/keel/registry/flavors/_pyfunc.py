@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pickle
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput, PermissionDenied
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["PyfuncFlavor"]
 
@@ -65,4 +65,6 @@ class PyfuncFlavor:
         return proba if callable(proba) else None
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"cloudpickle=={version('cloudpickle')}"]

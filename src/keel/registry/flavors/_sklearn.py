@@ -6,17 +6,19 @@ import copy
 import json
 import sys
 from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel._plural import count
 from keel.errors import InvalidInput, PermissionDenied
 
 from ._sklearn_structure import check_structure
 from ._sklearn_trust import is_trusted_name, untrusted_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._sklearn_native import NativeScorer
 
 __all__ = ["SklearnFlavor", "check_types", "is_safe_type", "loads_checked"]
 
@@ -86,7 +88,28 @@ class SklearnFlavor:
         _canonical_skops(path)
         types = sorted(sio.get_untrusted_types(file=path))
         (folder / TYPES_FILE).write_text(json.dumps(types))
-        return [MODEL_FILE, TYPES_FILE]
+        from ._sklearn_native import write_native
+
+        return [MODEL_FILE, TYPES_FILE, *write_native(model, folder)]
+
+    def load_scorer(self, folder: Path, *, trust: bool) -> NativeScorer | None:
+        """The package's native scorer (see ``_sklearn_native``), or None when it has none.
+
+        Reads NumPy arrays and a JSON list of operations: no scikit-learn, SciPy, skops or
+        pandas. The types the skops file lists are checked as :meth:`load` checks them, so
+        a package that needs ``trust=True`` is refused here too, not at first use.
+
+        Raises:
+            PermissionDenied: the skops file names types outside keel's allow-list and
+                ``trust`` is false.
+            IntegrityError: the native files are not a scorer keel wrote.
+        """
+        from ._sklearn_native import NativeScorer
+
+        scorer = NativeScorer.read(folder)
+        if scorer is not None:
+            check_types(_listed_types(folder / TYPES_FILE), trust=trust)
+        return scorer
 
     def load(self, folder: Path, *, trust: bool) -> object:
         from ._skops_quick import import_skops_io
@@ -155,6 +178,8 @@ class SklearnFlavor:
         return self.bind_predict(model, columns, method="predict_proba")
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"scikit-learn=={version('scikit-learn')}", f"skops=={version('skops')}"]
 
 

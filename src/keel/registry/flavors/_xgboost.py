@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import IntegrityError, InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["XGBoostFlavor"]
 
@@ -84,4 +84,6 @@ class XGBoostFlavor:
         return proba if callable(proba) else None
 
     def requirements(self) -> list[str]:
+        from importlib.metadata import version  # not at import: loading never needs it
+
         return [f"xgboost=={version('xgboost')}"]
