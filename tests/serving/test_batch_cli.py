@@ -108,3 +108,33 @@ def test_keel_predict_without_typer_scores_as_the_typer_command_does(tmp_path: P
     assert missing.returncode == 1
     assert missing.stderr.startswith("error:")
     assert "Traceback" not in missing.stderr
+
+
+def test_keel_predict_of_a_linear_model_does_not_import_scikit_learn(tmp_path: Path) -> None:
+    """The native scorer answers classes, probabilities and labels: scoring a covered
+    model never loads the estimator (the import of scikit-learn is most of a cold run),
+    and its output equals the estimator's own predictions."""
+    assert run_keel("init", cwd=tmp_path).returncode == 0
+    run_python(SETUP, cwd=tmp_path)
+    traced = run_python(
+        "import atexit, runpy, sys\n"
+        "names = ('sklearn', 'scipy', 'skops')\n"
+        "atexit.register(lambda: print('LOADED', sorted(set(names) & set(sys.modules)),"
+        " file=sys.stderr, flush=True))\n"
+        "sys.argv = ['keel', 'predict', 'credit', 'applications', '--keep', 'id', '--json']\n"
+        "runpy.run_module('keel', run_name='__main__')\n",
+        cwd=tmp_path,
+    )
+    assert "LOADED []" in traced.stderr, traced.stderr[-2000:]
+    check = run_python(
+        "import numpy as np, keel\n"
+        "out = keel.load_dataset('credit-predictions')\n"
+        "src = keel.load_dataset('applications')\n"
+        "model = keel.load_model('credit', native=False).native\n"
+        "expected = model.predict(src[['x']])\n"
+        "assert (out['prediction'].to_numpy() == expected).all()\n"
+        "assert np.allclose(out['proba_True'], model.predict_proba(src[['x']])[:, 1], rtol=1e-12)\n"
+        "print('SAME')\n",
+        cwd=tmp_path,
+    )
+    assert "SAME" in check.stdout

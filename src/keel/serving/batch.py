@@ -42,7 +42,7 @@ from keel.errors import ConfigError, InvalidInput, KeelError
 
 from ._batch_blas import blas_threads_for_scoring
 from ._batch_early import EarlyReading, recorded_inputs, start_reading
-from ._batch_labels import proba_labels
+from ._batch_labels import ProbaLabels, proba_labels
 from ._batch_prefetch import prefetched
 from ._batch_presort import PartRows
 from ._batch_source import reading
@@ -349,17 +349,29 @@ class Scorer:
     def __init__(self, loaded: Any, plan: ScoringPlan) -> None:
         self.loaded = loaded
         self.plan = plan
-        native = loaded.native
-        classes = getattr(native, "classes_", None)
+        # a native scorer answers what the estimator would, without loading it (and
+        # importing scikit-learn): its classes and whether it gives probabilities
+        scorer = getattr(loaded, "scorer", None)
+        if scorer is not None:
+            classes, gives_proba = loaded.classes, loaded.gives_proba
+        else:
+            native = loaded.native
+            classes = getattr(native, "classes_", None)
+            gives_proba = hasattr(native, "predict_proba")
         self._proba = None
-        if classes is not None and hasattr(native, "predict_proba"):
+        if classes is not None and gives_proba:
             try:
                 self._proba = loaded.proba_function()  # fed as predict is: NumPy if it can
             except KeelError:
                 self._proba = None
         self._classes = None if self._proba is None else list(classes)
-        # predict read off the probabilities where that is what it computes (one model pass)
-        self._labels = None if self._proba is None else proba_labels(native, loaded.predict)
+        # predict read off the probabilities where that is what it computes (one model
+        # pass); checked against predict on the first batch either way
+        self._labels = None
+        if self._proba is not None and scorer is None:
+            self._labels = proba_labels(native, loaded.predict)
+        elif self._proba is not None and getattr(classes, "ndim", 0) == 1 and len(classes) > 1:
+            self._labels = ProbaLabels(loaded.predict, classes)
         self._numeric: pa.Schema | None = None  # the features' schema the block path takes
         self._dtype: Any = None
         self._decided = False
