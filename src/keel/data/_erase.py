@@ -398,6 +398,8 @@ def delete_unreferenced(
         gone = [d for d in digests if d not in kept]
         for chunk in _chunks(gone):
             conn.execute(sa.delete(t.objects).where(t.objects.c.digest.in_(chunk)))
+    if gone:
+        store.objects.mark_removal()
     for digest in gone:
         store.objects.delete(digest)
     return gone, kept

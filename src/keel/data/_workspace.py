@@ -415,9 +415,11 @@ class Workspace:
             store = None
             if not quick:  # the store is opened, and the name checked, before any work
                 store = stack.enter_context(self._open_store(name))
+            removals = self.objects.removals_started()  # before the cache is trusted
             cached = self.cache.entries(key, folder=folder)
             digests: dict[str, str] = {}
             todo = []
+            oldest = None  # the earliest check of a cached digest used
             for rel, (_, size, mtime_ns, inode) in files.items():
                 entry = cached.get(_cache_key(key, rel, folder))
                 digest = self.cache.lookup(entry, size, mtime_ns, inode)
@@ -425,7 +427,10 @@ class Workspace:
                     todo.append(rel)
                 else:
                     digests[rel] = digest
-            todo += self._reread_gone(digests)
+                    oldest = entry[4] if oldest is None else min(oldest, entry[4])
+            if digests and (removals is None or oldest <= removals):
+                todo += self._reread_gone(digests)  # objects may have gone since
+            reused = dict(digests)
             new = store_files(self.objects, [files[rel] for rel in todo], on_progress)
             sizes = {rel: files[rel][1] for rel in digests}
             for rel, (digest, size) in zip(todo, new, strict=True):
@@ -457,6 +462,8 @@ class Workspace:
                     service, name, manifest_digest, previous, new, total, key
                 )
                 ref, number = version.ref, version.version
+            if reused and removals is not None and self.objects.removals_started() != removals:
+                self._restore_gone(reused, files)  # a gc started while this add ran
         self.cache.record(
             (_cache_key(key, rel, folder), *files[rel][1:], digests[rel], checked) for rel in todo
         )
@@ -499,6 +506,27 @@ class Workspace:
         for rel in again:
             del digests[rel]
         return again
+
+    def _restore_gone(self, reused: dict[str, str], files: dict[str, FileStat]) -> None:
+        """Put back, from the files, the objects a removal (``keel gc --objects``) that
+        started during this add took from under the version just recorded; refresh the
+        others so that it keeps them.
+
+        Raises:
+            IntegrityError: a file changed while it was added, so its object cannot be put
+                back; the version names bytes that are gone (run the add again).
+        """
+        gone = self._reread_gone(dict(reused))
+        if not gone:
+            return
+        stored = store_files(self.objects, [files[rel] for rel in gone], None)
+        for rel, (digest, _) in zip(gone, stored, strict=True):
+            if digest != reused[rel]:
+                raise IntegrityError(
+                    f"{rel} changed while it was added, and 'keel gc --objects' removed its "
+                    "earlier bytes meanwhile: the version just recorded names them. Run "
+                    "'keel data add' again to record the file as it is now."
+                )
 
     def _add_unchanged(
         self,

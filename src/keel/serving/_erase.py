@@ -154,6 +154,8 @@ def _delete_unreferenced(store: Store, digests: list[str]) -> list[str]:
         gone = [d for d in digests if d not in used]
         if gone:
             conn.execute(sa.delete(t.objects).where(t.objects.c.digest.in_(gone)))
+    if gone:
+        store.objects.mark_removal()
     for digest in gone:
         store.objects.delete(digest)
     return gone

@@ -214,6 +214,8 @@ def collect_objects(
             f"Got {grace_s / 60:g}."
         )
     report = ObjectsReport(dry_run=dry_run, grace_s=grace_s)
+    if not dry_run:
+        objects.mark_removal()  # before any time is read: writers stop trusting caches
     now = time.time()
     cutoff = now - grace_s
     old: dict[str, float] = {}

@@ -80,6 +80,20 @@ class ObjectStore(ABC):
 
     # Conveniences built on the primitives above.
 
+    def removals_started(self) -> int | None:
+        """When (``time.time_ns()``) objects were last about to be removed (``keel gc
+        --objects``, an erasure): 0 if never, None if this store cannot tell.
+
+        An object known to be stored at a later time is still stored: a writer whose stat
+        cache checked its files after this need not :meth:`freshen` their objects.
+        """
+        return None
+
+    def mark_removal(self) -> None:
+        """Record that objects are about to be removed (see :meth:`removals_started`);
+        called before the first removal. A store that cannot tell does nothing."""
+        return None
+
     def freshen(self, digests: Iterable[str]) -> list[str]:
         """Mark the stored objects among ``digests`` as just written; return the others.
 

@@ -46,6 +46,10 @@ log = logging.getLogger("keel.store")
 Staged = tuple[str | None, str, bytes | None]
 
 
+REMOVALS_MARK = "removals"
+"""A file in the store's root whose time is when objects were last about to be removed."""
+
+
 class LocalObjectStore(ObjectStore):
     """Objects as read-only files under ``root`` (two hex characters of fan-out), and
     small objects of large batches in pack files under ``root/packs``.
@@ -787,6 +791,26 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:
             return False
         return True
+
+    def removals_started(self) -> int | None:
+        try:
+            return os.stat(self.root / REMOVALS_MARK).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def mark_removal(self) -> None:
+        """Touch the store's removal mark (made durable: a writer trusting its stat cache
+        must never see an older mark than the removals that followed it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / REMOVALS_MARK, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.utime(fd)
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.fsync:
+            fsync_dir(self.root)
 
     def freshen(self, digests: Iterable[str]) -> list[str]:
         """Refresh the time of every stored object among ``digests`` (a packed one's pack,
