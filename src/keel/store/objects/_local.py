@@ -211,8 +211,13 @@ class LocalObjectStore(ObjectStore):
     def _stage_small(self, digest: str, data: bytes, packer: _Packer) -> Staged:
         """A small object: kept for a pack unless it is already stored (checked again
         when the batch is published, so a gc meanwhile cannot lose it)."""
-        loose = f"{self.url}{os.sep}{digest[:2]}{os.sep}{digest[2:]}"  # our own digest
-        if self._packs.get(digest, refresh=False) is not None or os.path.isfile(loose):
+        if (
+            self._packs.get(digest, refresh=False) is not None
+            or (
+                digest[:2] in packer.fans  # no stat where no loose object can be
+                and os.path.isfile(f"{self.url}{os.sep}{digest[:2]}{os.sep}{digest[2:]}")
+            )
+        ):
             return None, digest, data
         packer.add(digest, data)
         return None, digest, None  # the packer holds the bytes until its pack is written
@@ -894,6 +899,10 @@ class _Packer:
 
     def __init__(self, store: LocalObjectStore) -> None:
         self.store = store
+        self.fans = _fan_folders(store.url)
+        """The store's fan-out folders when the batch began: an object whose folder is
+        not among them was not stored loose (one stored meanwhile by another process is
+        packed again, a harmless second copy), so no ``stat`` asks."""
         self._lock = threading.Lock()
         self._pending: list[tuple[str, bytes]] = []
         self._pending_bytes = 0
@@ -940,6 +949,14 @@ def _pack_problem(name: str, reason: str, where: str) -> dict[str, str]:
         "object": name,
         "detail": f"{reason} ({where}); its objects cannot be read: restore them from a copy",
     }
+
+
+def _fan_folders(root: str) -> frozenset[str]:
+    """The names of the two-character folders of loose objects under ``root``."""
+    try:
+        return frozenset(n for n in os.listdir(root) if len(n) == 2)
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
 
 
 def _unlink(path: str) -> None:
