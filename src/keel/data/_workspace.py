@@ -391,8 +391,10 @@ class Workspace:
             cached = self.cache.entries(key, folder=folder)
             digests: dict[str, str] = {}
             todo = []
+            matched = 0  # cached entries of files still there: the others are forgotten
             for rel, (_, size, mtime_ns, inode) in files.items():
-                entry = cached.get(_cache_key(key, rel, folder))
+                entry = cached.get(_cache_key(key, rel, folder)) if cached else None
+                matched += entry is not None
                 digest = self.cache.lookup(entry, size, mtime_ns, inode)
                 if digest is None:
                     todo.append(rel)
@@ -432,7 +434,8 @@ class Workspace:
         self.cache.record(
             (_cache_key(key, rel, folder), *files[rel][1:], digests[rel], checked) for rel in todo
         )
-        self.cache.forget(k for k in cached if _rel(k, key, folder) not in files)
+        if matched < len(cached):  # some files are gone (without a look at every entry)
+            self.cache.forget(k for k in cached if _rel(k, key, folder) not in files)
         self.cache.save_snapshot(key, manifest_digest, files, checked, known=scanned.fingerprint())
         Pointer(
             name=name,
