@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["COARSE_RACY_NS", "RACY_NS", "fingerprint", "racy_window", "scan_files"]
+__all__ = ["COARSE_RACY_NS", "RACY_NS", "Scanned", "fingerprint", "racy_window", "scan_files"]
 
 RACY_NS = 100_000_000
 """A file whose mtime is this close to a check (or after it) may have changed within the
@@ -58,3 +58,26 @@ def racy_window(mtime_ns: int) -> int:
     """How close to a check a file with this mtime must be to count as racy: whole-second
     mtimes say the filesystem keeps a coarse clock."""
     return COARSE_RACY_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
+
+
+class Scanned:
+    """One scan of ``target`` (:func:`scan_files`), looked at from ``checked_ns`` on, with
+    its :func:`fingerprint` worked out at most once: ``keel data add`` hands the quick
+    path's scan to the full way, which then neither walks the folder nor fingerprints
+    100,000 stats again. ``files`` must not be changed once given."""
+
+    __slots__ = ("_fingerprint", "checked_ns", "files", "target")
+
+    def __init__(
+        self, target: str, checked_ns: int, files: dict[str, tuple[str, int, int, int]]
+    ) -> None:
+        self.target = target
+        self.checked_ns = checked_ns
+        self.files = files
+        self._fingerprint: tuple[str, int] | None = None
+
+    def fingerprint(self) -> tuple[str, int]:
+        """:func:`fingerprint` of ``files``, computed on the first call."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.files)
+        return self._fingerprint

@@ -152,7 +152,7 @@ class _FakeWorkspace:
     def __init__(self, result: AddResult) -> None:
         self.result = result
 
-    def add(self, path, *, name, on_progress) -> AddResult:
+    def add(self, path, *, name, on_progress, scanned=None) -> AddResult:
         return self.result
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keel._file_scan import fingerprint
+from keel._file_scan import Scanned, fingerprint
 from keel.data import _quick_clean
 from keel.data._quick_pointer import plain_text, read_plain
 from keel.data._versions import NAME_RE
@@ -144,6 +144,32 @@ def test_add_declines_a_change_or_another_name_and_writes_nothing(project: Path)
     assert _quick_clean.add(".keel", None) is None
     assert _quick_clean.add("data.keel", None) is None
     assert (pointer.stat().st_mtime_ns, pointer.read_text()) == before
+
+
+def test_a_declined_add_hands_its_scan_to_the_full_way(project: Path) -> None:
+    """The full way takes the quick way's scan of the same path (no second walk) and
+    versions what it holds; a scan of another path is not taken."""
+    changed = project / "data" / "f1.bin"
+    changed.write_bytes(os.urandom(300))
+    os.utime(changed, (PAST, PAST))
+    scanned: list = []
+    assert _quick_clean.add("data", None, scanned) is None
+    [scan_] = scanned
+    assert scan_.target == str(project / "data")
+    assert scan_.files == scan(project / "data")
+    assert scan_.fingerprint() == fingerprint(scan_.files)
+    workspace = Workspace.find()
+    try:
+        other = Workspace.find()
+        elsewhere = Scanned(str(project / "a"), time.time_ns(), {})
+        assert other.add("a-b/x.csv", scanned=elsewhere).files == 1  # not taken
+        other.close()
+        result = workspace.add("data", scanned=scan_)
+    finally:
+        workspace.close()
+    assert (result.ref, result.files, result.hashed) == ("data:v2", 2, 1)
+    assert _quick_clean.add("data", None) is not None  # its snapshot: the scan's stats
+    assert _full_status(["data"])[0]["state"] == "clean"
 
 
 def test_the_snapshot_fingerprint_is_the_object_digest_of_the_stat_rows(project: Path) -> None:

@@ -471,3 +471,49 @@ def test_a_gc_killed_while_merging_packs_leaves_every_object_readable(tmp_path: 
         assert [fresh.read_bytes(d) for d in batch] == blobs
     assert fresh.check_packs() == []
     assert all(fresh.verify(d) for d in fresh.digests())
+
+
+def test_a_few_packed_objects_put_again_are_found_in_the_raw_indexes_not_copied(
+    tmp_path: Path,
+) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = _small(200)
+    digests = objects.put_many(blobs)
+    _age_packs(objects)
+    before = sorted(p.name for p in _files(objects.root))
+    again = LocalObjectStore(objects.root, fsync=False)  # its indexes not loaded
+    few = [blobs[3], blobs[150], b"new:" + os.urandom(2000)]
+    stored = again.put_many(few)
+    assert stored[:2] == [digests[3], digests[150]]
+    assert not again.path(digests[3]).exists()  # found packed: no loose copy
+    assert again.path(stored[2]).is_file()  # the new one, too few to pack, is loose
+    assert sorted(p.name for p in _files(objects.root)) == sorted([*before, stored[2][2:]])
+    assert again.modified(digests[3]) > time.time() - 60  # its pack's time, refreshed
+    assert again.sizes(stored) == [len(b) for b in few]
+
+
+def test_raw_index_lookup_answers_only_digests_at_an_entry(tmp_path: Path) -> None:
+    from keel.store.objects._packs import in_tables, index_tables
+
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    digests = objects.put_many(_small(50))
+    tables = index_tables(str(objects.root / PACKS_DIR))
+    assert len(tables) == 1
+    assert all(in_tables(tables, d) for d in digests)
+    assert not in_tables(tables, hash_bytes(b"absent"))
+    # bytes of a stored digest that straddle two entries are not an entry
+    straddling = tables[0][20:52].hex()
+    assert not in_tables(tables, straddling)
+    assert index_tables(str(tmp_path / "nowhere")) == []
+
+
+def test_a_small_object_already_stored_loose_is_not_packed_again(tmp_path: Path) -> None:
+    objects = LocalObjectStore(tmp_path / "objects", fsync=False)
+    blobs = _small(100)
+    loose = objects.put(blobs[7])  # alone: a loose object, in its fan-out folder
+    digests = objects.put_many(blobs)
+    assert digests[7] == loose
+    assert objects.path(loose).is_file()
+    packed = [e for entries in objects._packs.packs().values() for e, _, _ in entries]
+    assert loose not in packed
+    assert len(packed) == 99

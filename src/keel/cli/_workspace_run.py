@@ -31,7 +31,8 @@ def add(path: str | os.PathLike[str], *, name: str | None, json: bool) -> None:
     """Version ``path`` (``keel data add``) and print what was done."""
     from keel.data import _quick_clean
 
-    result: Any = _quick_clean.add(os.fspath(path), name)
+    scanned: list[Any] = []  # the quick way's scan of the path, if it made one
+    result: Any = _quick_clean.add(os.fspath(path), name, scanned)
     if result is None:  # not known unchanged: the full way
         from pathlib import Path
 
@@ -43,7 +44,10 @@ def add(path: str | os.PathLike[str], *, name: str | None, json: bool) -> None:
             with _Bar("storing", "bytes", enabled=not json) as bar:
                 # no bar, no callback: store_files then flushes all files in one batch
                 result = workspace.add(
-                    Path(path), name=name, on_progress=bar if bar.enabled else None
+                    Path(path),
+                    name=name,
+                    on_progress=bar if bar.enabled else None,
+                    scanned=scanned[0] if scanned else None,
                 )
         finally:
             workspace.close()

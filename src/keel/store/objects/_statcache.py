@@ -174,33 +174,49 @@ class StatCache:
         ``checked_ns`` is when the file was looked at (before it was read), and every
         digest must name an object in the store.
         """
-        rows = list(rows)
+        rows = sorted(rows)  # in key order: SQLite appends rather than splitting pages
         if rows:
             self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def forget(self, paths: Iterable[str]) -> None:
         """Drop the entries of files that are gone."""
-        rows = [(p,) for p in paths]
+        rows = [(p,) for p in sorted(paths)]
         if rows:
             self._write("DELETE FROM files WHERE path = ?", rows)
 
-    def matches_snapshot(self, key: str, manifest: str, files: dict[str, FileStat]) -> bool:
+    def matches_snapshot(
+        self,
+        key: str,
+        manifest: str,
+        files: dict[str, FileStat],
+        *,
+        known: tuple[str, int] | None = None,
+    ) -> bool:
         """Whether every file under ``key`` has the stat it had when the tree was known to
         hold version ``manifest`` (and none changed within the racy window of that moment).
+
+        ``known``: ``fingerprint(files)`` if the caller has it already.
         """
         rows = self._query(
             "SELECT manifest, fingerprint, checked_ns FROM snapshots WHERE path = ?", (key,)
         )
         if not rows or rows[0][0] != manifest:
             return False
-        digest, newest = fingerprint(files)
+        digest, newest = known or fingerprint(files)
         return digest == rows[0][1] and rows[0][2] - newest > racy_window(newest)
 
     def save_snapshot(
-        self, key: str, manifest: str, files: dict[str, FileStat], checked_ns: int
+        self,
+        key: str,
+        manifest: str,
+        files: dict[str, FileStat],
+        checked_ns: int,
+        *,
+        known: tuple[str, int] | None = None,
     ) -> None:
-        """Remember that ``files`` (as scanned at ``checked_ns``) hold version ``manifest``."""
-        digest, _ = fingerprint(files)
+        """Remember that ``files`` (as scanned at ``checked_ns``) hold version ``manifest``
+        (``known``: ``fingerprint(files)`` if the caller has it already)."""
+        digest, _ = known or fingerprint(files)
         self._write(
             "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
             [(key, manifest, digest, checked_ns)],
