@@ -149,40 +149,13 @@ class LocalObjectStore(ObjectStore):
                 staged += future.result()
         if packer.tables is not None and any(data is not None for _, _, data in staged):
             self._packs.refresh()  # found packed: confirmed (and kept) through the index
-        published = 0
-        packs: list[tuple[str, str, str]] = []
-        loose: dict[str, str] = {}  # small objects too few to pack: digest -> temporary
-        touched: set[str] = set()  # packs already holding objects of this batch
-        try:
-            if failed:
-                raise failed[0]
-            packs, few = packer.finish()
-            for digest, data in few:
-                loose[digest] = self._stage_bytes(data, digest)[0]  # type: ignore[assignment]
-            wrote = bool(packs or loose) or any(tmp for tmp, _, _ in staged)
-            if self.fsync and wrote:
-                syncfs(self.url)
-            self._publish_packs(packs)  # durable when it returns
-            renamed = False  # a loose object's name that only a flush makes durable
-            for tmp, digest, data in staged:
-                if tmp is None and digest in loose:
-                    tmp = loose.pop(digest)
-                if tmp is not None:
-                    renamed = True
-                    if not self._publish(tmp, digest, sync=False):
-                        os.unlink(tmp)  # the same bytes were already stored
-                elif data is not None:  # found already stored (else written again, loose)
-                    renamed = self._keep_existing(digest, data, touched) or renamed
-                published += 1
-            if self.fsync and renamed:
-                syncfs(self.url)
-        finally:
-            for tmp, _, _ in staged[published:]:  # what is left after a failure
+        if failed:
+            for tmp, _, _ in staged:
                 if tmp is not None:
                     _unlink(tmp)
-            for tmp in loose.values():
-                _unlink(tmp)
             packer.discard()
+            raise failed[0]
+        self._publish_staged(staged, packer)
         return [digest for _, digest, _ in staged]
 
     # -- objects written and verified by the caller (the server's batch uploads) ------
@@ -220,7 +193,9 @@ class LocalObjectStore(ObjectStore):
             self._publish_staged(staged, packer)
 
     def _publish_staged(self, staged: list[Staged], packer: _Packer) -> None:
-        """The durable publication of :meth:`publish_staged` (the steps of ``put_many``)."""
+        """Publish staged objects durably (:meth:`put_many` and :meth:`publish_staged`):
+        the packs and loose objects flushed with one ``syncfs``, then named, then the names
+        flushed with another; whatever is left unnamed after a failure is removed."""
         published = 0
         loose: dict[str, str] = {}
         touched: set[str] = set()
