@@ -20,75 +20,43 @@ from collections.abc import AsyncIterator, Callable
 
 import anyio.from_thread
 
-from keel.errors import InvalidInput, PayloadTooLarge, StoreUnavailable
+from keel.errors import InvalidInput, StoreUnavailable
 from keel.store.objects import LocalObjectStore
 from keel.store.objects._durable import start_writeback
 from keel.store.objects._hashing import DIGEST_RE, new_hasher
 from keel.store.objects._http_batch import BATCH_OBJECTS
 from keel.store.objects._packs import PACK_THRESHOLD
 
-__all__ = ["BatchFeed", "receive_batch"]
+from ._upload import BodyFeed
 
-HANDOFF = 1024 * 1024
-"""Bytes gathered on the event loop before they go to the batch's thread."""
+__all__ = ["batch_feed", "receive_batch"]
+
 SMALL_HELD = 4 * 1024 * 1024
 """Most bytes of small objects one batch keeps in memory for a pack; the rest are files."""
 _HEADER_MAX = 64 + 1 + 20 + 1
 
 
-class BatchFeed:
-    """The event-loop side: the body's pieces, counted against ``limit``.
+def batch_feed(
+    chunks: AsyncIterator[bytes],
+    *,
+    declared: int | None,
+    limit: int,
+    too_large: Callable[[int], str],
+) -> BodyFeed:
+    """The event-loop side of a batch upload: its body's pieces, counted against ``limit``
+    and against the ``Content-Length`` it announced."""
 
-    Args:
-        chunks: the request's body stream (``request.stream()``).
-        declared: the body's ``Content-Length``, if it gave one.
-        limit: most bytes accepted.
-        too_large: the message for a body past ``limit``, given the bytes seen.
-    """
+    def incomplete(size: int) -> str:
+        if declared is not None and size != declared:
+            return _cut_off(size, declared)
+        return "The batch was cut off before its end. Nothing was stored; send it again."
 
-    def __init__(
-        self,
-        chunks: AsyncIterator[bytes],
-        *,
-        declared: int | None,
-        limit: int,
-        too_large: Callable[[int], str],
-    ) -> None:
-        self._chunks = chunks
-        self.declared = declared
-        self.limit = limit
-        self._too_large = too_large
-        self.size = 0
-
-    async def next(self) -> list[bytes]:
-        """Up to :data:`HANDOFF` more bytes, as received; an empty list at the end."""
-        from starlette.requests import ClientDisconnect
-
-        pieces: list[bytes] = []
-        gathered = 0
-        try:
-            while gathered < HANDOFF:
-                try:
-                    chunk = await self._chunks.__anext__()
-                except StopAsyncIteration:
-                    if self.declared is not None and self.size != self.declared:
-                        raise InvalidInput(_cut_off(self.size, self.declared)) from None
-                    break
-                if not chunk:
-                    continue
-                self.size += len(chunk)
-                if self.size > self.limit:
-                    raise PayloadTooLarge(self._too_large(self.size))
-                pieces.append(chunk)
-                gathered += len(chunk)
-        except ClientDisconnect as exc:
-            raise InvalidInput(
-                "The batch was cut off before its end. Nothing was stored; send it again."
-            ) from exc
-        return pieces
+    return BodyFeed(
+        chunks, declared=declared, limit=limit, incomplete=incomplete, too_large=too_large
+    )
 
 
-def receive_batch(store: LocalObjectStore, feed: BatchFeed) -> list[tuple[str, int]]:
+def receive_batch(store: LocalObjectStore, feed: BodyFeed) -> list[tuple[str, int]]:
     """Receive, check and store a batch body (run in a worker thread): ``(digest, size)``
     of each object, once, in order.
 

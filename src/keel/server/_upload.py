@@ -20,10 +20,64 @@ import anyio.from_thread
 from keel.errors import InvalidInput, PayloadTooLarge
 from keel.store.objects._hashing import new_hasher
 
-__all__ = ["CheckedBody"]
+__all__ = ["BodyFeed", "CheckedBody"]
 
 HANDOFF = 1024 * 1024
 """Bytes gathered on the event loop before they go to the store's thread."""
+
+
+class BodyFeed:
+    """The event-loop side of an upload: the body's pieces as received, counted against
+    ``limit`` and, at the end, against the ``Content-Length`` it announced.
+
+    Args:
+        chunks: the request's body stream (``request.stream()``).
+        declared: the body's ``Content-Length``, if it gave one.
+        limit: most bytes accepted.
+        incomplete: the message for a body that ended early or broke off, given the bytes seen.
+        too_large: the message for a body past ``limit``, given the bytes seen.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        declared: int | None,
+        limit: int,
+        incomplete: Callable[[int], str],
+        too_large: Callable[[int], str],
+    ) -> None:
+        self._chunks = chunks
+        self.declared = declared
+        self.limit = limit
+        self._incomplete = incomplete
+        self._too_large = too_large
+        self.size = 0
+
+    async def next(self) -> list[bytes]:
+        """Up to :data:`HANDOFF` more bytes, as received; an empty list at the end."""
+        from starlette.requests import ClientDisconnect
+
+        pieces: list[bytes] = []
+        gathered = 0
+        try:
+            while gathered < HANDOFF:
+                try:
+                    chunk = await self._chunks.__anext__()
+                except StopAsyncIteration:
+                    if self.declared is not None and self.size != self.declared:
+                        raise InvalidInput(self._incomplete(self.size)) from None
+                    break
+                if not chunk:
+                    continue
+                self.size += len(chunk)
+                if self.size > self.limit:
+                    raise PayloadTooLarge(self._too_large(self.size))
+                pieces.append(chunk)
+                gathered += len(chunk)
+        except ClientDisconnect as exc:
+            raise InvalidInput(self._incomplete(self.size)) from exc
+        return pieces
 
 
 class CheckedBody(io.RawIOBase):
@@ -49,14 +103,11 @@ class CheckedBody(io.RawIOBase):
         incomplete: Callable[[int], str],
         too_large: Callable[[int], str],
     ) -> None:
-        self._chunks = chunks
+        self._feed = BodyFeed(
+            chunks, declared=declared, limit=limit, incomplete=incomplete, too_large=too_large
+        )
         self.digest = digest
-        self.declared = declared
-        self.limit = limit
-        self._incomplete = incomplete
-        self._too_large = too_large
         self._hasher = new_hasher(declared or 0)
-        self.size = 0
         self._pending = memoryview(b"")
         self._ended = False
 
@@ -75,35 +126,22 @@ class CheckedBody(io.RawIOBase):
         self._pending = self._pending[n:]
         return n
 
+    @property
+    def size(self) -> int:
+        """Bytes of the body received so far."""
+        return self._feed.size
+
     async def _next(self) -> bytes:
         """Up to :data:`HANDOFF` more bytes; b"" at the end, once the body checked out."""
-        from starlette.requests import ClientDisconnect
-
-        pieces: list[bytes] = []
-        gathered = 0
-        try:
-            while gathered < HANDOFF:
-                try:
-                    chunk = await self._chunks.__anext__()
-                except StopAsyncIteration:
-                    self._finish()
-                    break
-                if not chunk:
-                    continue
-                self.size += len(chunk)
-                if self.size > self.limit:
-                    raise PayloadTooLarge(self._too_large(self.size))
-                self._hasher.update(chunk)
-                pieces.append(chunk)
-                gathered += len(chunk)
-        except ClientDisconnect as exc:
-            raise InvalidInput(self._incomplete(self.size)) from exc
+        pieces = await self._feed.next()
+        if not pieces:
+            self._finish()
+        for piece in pieces:
+            self._hasher.update(piece)
         return b"".join(pieces)
 
     def _finish(self) -> None:
-        self._ended = True
-        if self.declared is not None and self.size != self.declared:
-            raise InvalidInput(self._incomplete(self.size))
+        self._ended = True  # the feed checked the announced length
         actual = self._hasher.hexdigest()
         if actual != self.digest:
             raise InvalidInput(

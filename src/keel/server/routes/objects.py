@@ -33,7 +33,7 @@ from keel.store.objects._http_batch import (
     parse_batch,
 )
 
-from .._batch_upload import BatchFeed, receive_batch
+from .._batch_upload import batch_feed, receive_batch
 from .._body_limit import streams_body
 from .._json import JSONResponse
 from .._upload import CheckedBody
@@ -118,7 +118,7 @@ async def put_batch(request: Request) -> JSONResponse:
     if isinstance(objects, LocalObjectStore):
         # read, hashed and written piece by piece in one pass: memory does not grow with
         # the body, so a batch may be as large as an upload
-        feed = BatchFeed(
+        feed = batch_feed(
             request.stream(),
             declared=declared,
             limit=limit,
